@@ -1,0 +1,178 @@
+"""Saving and loading models with their class names, and batched inference.
+
+A saved model is a native ``.keras`` zip. FER Studio appends one extra member,
+``fer_studio.json``, holding the class names in output order and free-form
+metadata (model name, preprocessing, training config); Keras ignores unknown
+members, so the file stays a plain Keras model. Loading uses safe mode.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.labels import CLASS_NAMES, IMAGE_SIZE
+from core.preprocess import to_model_input
+
+META_MEMBER = "fer_studio.json"
+PREPROCESSING = {
+    "input": f"{IMAGE_SIZE}x{IMAGE_SIZE} grayscale uint8 face, raw 0..255 (core.preprocess.prepare_face)",
+    "normalisation": "inside the model: Rescaling(1/255)",
+}
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A Keras model with the class names of its outputs.
+
+    Attributes:
+        model: The ``keras.Model``.
+        class_names: Output ``i`` is ``class_names[i]``.
+        meta: Everything else stored in ``fer_studio.json``.
+        path: Where it was loaded from.
+    """
+
+    model: Any
+    class_names: tuple[str, ...]
+    meta: dict = field(default_factory=dict)
+    path: str = ""
+
+
+def save_model(model: Any, path: str | os.PathLike, class_names: tuple[str, ...] = CLASS_NAMES, meta: dict | None = None) -> Path:
+    """Save ``model`` atomically as ``.keras`` with its class names.
+
+    The file is written next to its destination and renamed into place, so a
+    reader (or a killed writer) never sees a half-written model.
+
+    Raises:
+        ValueError: If the path does not end in ``.keras`` or the number of
+            class names differs from the model's outputs.
+    """
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"model files must end in .keras, got {path.name}")
+    outputs = int(model.output_shape[-1])
+    if len(class_names) != outputs:
+        raise ValueError(f"{len(class_names)} class names for a model with {outputs} outputs")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".keras")
+    os.close(handle)
+    try:
+        model.save(tmp_name, overwrite=True)
+        payload = {"class_names": list(class_names), "preprocessing": PREPROCESSING, **(meta or {})}
+        with zipfile.ZipFile(tmp_name, "a") as archive:
+            archive.writestr(META_MEMBER, json.dumps(payload, indent=2, default=str))
+        os.replace(tmp_name, path)
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+    return path
+
+
+def read_model_meta(path: str | os.PathLike) -> dict:
+    """Read ``fer_studio.json`` from a ``.keras`` file without loading Keras.
+
+    Returns ``{"class_names": CLASS_NAMES}`` for a plain Keras file that has none
+    (a model saved outside FER Studio is assumed to use FER2013's order).
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        ValueError: If it is not a ``.keras`` zip.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path.name} is not a Keras model: expected a .keras file (a zip archive)")
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        if "config.json" not in names:
+            raise ValueError(f"{path.name} is a zip but not a Keras model (no config.json inside)")
+        if META_MEMBER not in names:
+            return {"class_names": list(CLASS_NAMES)}
+        return json.loads(archive.read(META_MEMBER))
+
+
+def load_model(path: str | os.PathLike, compile: bool = False) -> LoadedModel:
+    """Load a ``.keras`` model in safe mode with its class names.
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        ValueError: If the file is not a loadable Keras model, or its class
+            names do not match its number of outputs.
+    """
+    meta = read_model_meta(path)
+    import keras
+
+    try:
+        model = keras.models.load_model(path, compile=compile, safe_mode=True)
+    except Exception as error:  # Keras raises many types for a damaged archive.
+        raise ValueError(f"could not load model {Path(path).name}: {type(error).__name__}: {error}") from error
+    class_names = tuple(meta.pop("class_names"))
+    if len(class_names) != int(model.output_shape[-1]):
+        raise ValueError(f"{Path(path).name} lists {len(class_names)} class names for {model.output_shape[-1]} outputs")
+    return LoadedModel(model=model, class_names=class_names, meta=meta, path=str(path))
+
+
+def export_model(model: Any, path: str | os.PathLike, class_names: tuple[str, ...] = CLASS_NAMES, meta: dict | None = None) -> Path:
+    """Save an inference-only copy (no optimizer state): what gets shipped or bundled."""
+    import keras
+
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    return save_model(clone, path, class_names, meta)
+
+
+def predict_probabilities(loaded: LoadedModel, faces: np.ndarray, *, flip_tta: bool = False, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities for a stack of faces, columns in FER2013 order.
+
+    Args:
+        loaded: A model from :func:`load_model`.
+        faces: ``(N, 48, 48)`` uint8 faces from ``core.preprocess.prepare_face``.
+        flip_tta: Average with the prediction on horizontally mirrored faces.
+        batch_size: Inference batch size.
+
+    Returns:
+        ``(N, 7)`` float32; row ``i`` sums to 1; column ``j`` is ``CLASS_NAMES[j]``
+        whatever order the model was trained with. A class the model does not
+        know gets probability 0.
+
+    Raises:
+        ValueError: If ``faces`` is not ``(N, H, W)`` of the model's input size.
+    """
+    x = to_model_input(faces)
+    expected = tuple(loaded.model.input_shape[1:3])
+    if x.shape[1:3] != expected:
+        raise ValueError(f"faces are {x.shape[1:3]}, the model expects {expected}")
+    probabilities = _predict(loaded.model, x, batch_size)
+    if flip_tta:
+        probabilities = (probabilities + _predict(loaded.model, x[:, :, ::-1], batch_size)) / 2.0
+    return reorder_to_fer(probabilities, loaded.class_names)
+
+
+def reorder_to_fer(probabilities: np.ndarray, class_names: tuple[str, ...]) -> np.ndarray:
+    """Reorder ``(N, K)`` columns named ``class_names`` into FER2013's 7 columns."""
+    from core.labels import class_index
+
+    out = np.zeros((len(probabilities), len(CLASS_NAMES)), dtype=np.float32)
+    for column, name in enumerate(class_names):
+        index = class_index(name)
+        if index is not None:
+            out[:, index] += probabilities[:, column]
+    return out
+
+
+def _predict(model: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
+    if len(x) == 0:
+        return np.zeros((0, int(model.output_shape[-1])), dtype=np.float32)
+    if len(x) <= batch_size:
+        # model(x) skips predict()'s per-call dataset setup: much faster for a few faces.
+        return np.asarray(model(x, training=False), dtype=np.float32)
+    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
