@@ -1,0 +1,48 @@
+import subprocess
+import sys
+
+from core import runs
+
+
+def test_metrics_round_trip_and_atomic_files(tmp_path):
+    rows = [{"epoch": 1, "loss": 1.5, "accuracy": 0.3, "val_loss": 1.4, "val_accuracy": 0.35, "lr": 0.001, "epoch_time": 12.0}]
+    runs.write_metrics(tmp_path, rows)
+    assert runs.read_metrics(tmp_path) == rows
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.csv"]  # no temporary files left
+
+
+def test_truncated_metrics_file_is_read_without_crashing(tmp_path):
+    (tmp_path / "metrics.csv").write_text("epoch,loss,accuracy\n1,1.5,0.3\n2,1.")
+    rows = runs.read_metrics(tmp_path)
+    assert rows[0]["epoch"] == 1
+
+
+def test_running_status_with_dead_worker_reads_as_failed(tmp_path):
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    runs.write_status(tmp_path, "running", pid=process.pid)
+    status = runs.read_status(tmp_path)
+    assert status.state == "failed"
+    assert "Resume" in status.message
+
+
+def test_missing_or_garbage_status_is_failed(tmp_path):
+    assert runs.read_status(tmp_path).state == "failed"
+    (tmp_path / "status.json").write_text("{not json")
+    assert runs.read_status(tmp_path).state == "failed"
+
+
+def test_list_runs_summarises_best_epoch(tmp_path):
+    run_dir = runs.new_run_dir("fer_vgg", tmp_path)
+    runs.write_json_atomic(run_dir / "config.json", {"config": {"model": "fer_vgg", "epochs": 3}})
+    runs.write_status(run_dir, "finished")
+    runs.write_metrics(run_dir, [
+        {"epoch": 1, "val_accuracy": 0.4, "epoch_time": 10},
+        {"epoch": 2, "val_accuracy": 0.5, "epoch_time": 11},
+        {"epoch": 3, "val_accuracy": 0.45, "epoch_time": 12},
+    ])
+    (tmp_path / "not-a-run").mkdir()
+    [summary] = runs.list_runs(tmp_path)
+    assert (summary.model, summary.best_epoch, summary.best_val_accuracy) == ("fer_vgg", 2, 0.5)
+    assert summary.epochs_done == 3 and summary.training_seconds == 33
+    assert summary.status.state == "finished"
