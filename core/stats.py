@@ -1,0 +1,75 @@
+"""Descriptive statistics of a face dataset: class counts, mean faces, intensity histograms."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.labels import CLASS_NAMES, NUM_CLASSES
+
+
+def mean_faces(images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Return the average face of each class.
+
+    Args:
+        images: ``(N, 48, 48)`` uint8 faces.
+        labels: ``(N,)`` class indices in FER2013 order.
+
+    Returns:
+        ``(7, 48, 48)`` uint8, row ``k`` the mean of class ``k``; a class with
+        no images gives a mid-gray face.
+
+    Raises:
+        ValueError: If the shapes do not line up.
+    """
+    images, labels = np.asarray(images), np.asarray(labels)
+    if images.ndim != 3 or len(images) != len(labels):
+        raise ValueError(f"expected (N, H, W) images and N labels, got {images.shape} and {labels.shape}")
+    faces = np.full((NUM_CLASSES, *images.shape[1:]), 128.0)
+    for index in range(NUM_CLASSES):
+        members = images[labels == index]
+        if len(members):
+            faces[index] = members.sum(axis=0, dtype=np.int64) / len(members)
+    return np.clip(np.rint(faces), 0, 255).astype(np.uint8)
+
+
+def intensity_histogram(images: np.ndarray, bins: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Return the share of pixels in each intensity bin.
+
+    Args:
+        images: ``(N, H, W)`` uint8 images.
+        bins: Number of equal-width bins over 0..255 (must divide 256).
+
+    Returns:
+        ``(edges, fractions)``: ``(bins,)`` left edges (int) and ``(bins,)``
+        float64 fractions that sum to 1 (all zeros for no images).
+
+    Raises:
+        ValueError: If ``bins`` does not divide 256.
+    """
+    if bins <= 0 or 256 % bins:
+        raise ValueError(f"bins must divide 256 (e.g. 32, 64, 256), got {bins}")
+    images = np.asarray(images, dtype=np.uint8)
+    counts = np.zeros(256, dtype=np.float64)
+    for start in range(0, len(images), 2048):  # bincount widens to int64: keep the copy small
+        counts += np.bincount(images[start : start + 2048].ravel(), minlength=256)
+    binned = counts.reshape(bins, 256 // bins).sum(axis=1)
+    total = binned.sum()
+    return np.arange(0, 256, 256 // bins), binned / total if total else binned
+
+
+def imbalance(counts: dict[str, int]) -> tuple[str, str, float] | None:
+    """Return ``(largest class, smallest class, ratio)`` of a ``{class: count}`` mapping.
+
+    Classes are considered in FER2013 order, so ties resolve the same way
+    every time. Returns ``None`` when the smallest count is zero or there is
+    nothing to compare.
+    """
+    present = [name for name in CLASS_NAMES if name in counts]
+    if len(present) < 2:
+        return None
+    largest = max(present, key=lambda name: counts[name])
+    smallest = min(present, key=lambda name: counts[name])
+    if counts[smallest] == 0:
+        return None
+    return largest, smallest, counts[largest] / counts[smallest]
+

@@ -1,0 +1,34 @@
+"""Descriptive statistics: mean faces, intensity histograms, class imbalance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.stats import imbalance, intensity_histogram, mean_faces
+
+
+def test_mean_faces_average_each_class_in_fer2013_order():
+    images = np.stack([np.full((48, 48), value, dtype=np.uint8) for value in (10, 30, 200)])
+    faces = mean_faces(images, np.array([3, 3, 6]))
+    assert faces.shape == (7, 48, 48) and faces.dtype == np.uint8
+    assert faces[3, 0, 0] == 20  # happy: mean of 10 and 30
+    assert faces[6, 0, 0] == 200  # neutral
+    assert faces[0, 0, 0] == 128  # angry has no images: mid-gray, not NaN
+
+
+def test_intensity_histogram_sums_to_one_and_bins_pixels():
+    images = np.zeros((2, 48, 48), dtype=np.uint8)
+    images[1] = 255
+    edges, fractions = intensity_histogram(images, bins=4)
+    assert edges.tolist() == [0, 64, 128, 192]
+    assert fractions.tolist() == [0.5, 0.0, 0.0, 0.5]
+    assert intensity_histogram(np.zeros((0, 48, 48), dtype=np.uint8))[1].sum() == 0
+    with pytest.raises(ValueError, match="divide 256"):
+        intensity_histogram(images, bins=3)
+
+
+def test_imbalance_names_largest_and_smallest_class():
+    assert imbalance({"angry": 10, "disgust": 2, "happy": 33}) == ("happy", "disgust", 16.5)
+    assert imbalance({"angry": 10, "disgust": 0}) is None
+    assert imbalance({"happy": 3}) is None
