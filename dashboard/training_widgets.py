@@ -1,0 +1,310 @@
+"""Training page pieces: the run form, the run picker, status, progress, curves and the runs table.
+
+Everything here reads run folders (``core.runs``) and draws; nothing trains.
+Widgets return plain values; the page decides what to do with them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core import runs
+from core.models import ModelSpec, list_models
+from core.runs import RunSummary
+from core.train_config import LR_SCHEDULES, OPTIMIZERS, TrainConfig
+
+REFRESH_EVERY = "3s"
+STATE_COLORS = {"queued": "gray", "running": "blue", "finished": "green", "failed": "red", "stopped": "orange"}
+STATE_ICONS = {"queued": ":material/schedule:", "running": ":material/play_circle:", "finished": ":material/check_circle:",
+               "failed": ":material/error:", "stopped": ":material/stop_circle:"}
+LR_SCHEDULE_LABELS = {"constant": "constant", "plateau": "reduce on plateau (val_loss)", "cosine": "cosine decay to 0"}
+
+
+# ---------------------------------------------------------------- new run form
+
+
+def model_select_ui(key: str = "train_model") -> ModelSpec:
+    """Pick a registered model (outside the form, so its recipe can refill the form)."""
+    specs = {spec.name: spec for spec in list_models()}
+    name = st.selectbox("Model", list(specs), key=key, help="Architectures registered in core/models.py")
+    spec = specs[name]
+    st.caption(spec.summary)
+    return spec
+
+
+def recipe_defaults(spec: ModelSpec) -> dict[str, Any]:
+    """TrainConfig defaults overridden by the training settings of the model's origin."""
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+    return {**defaults, **{k: v for k, v in spec.recipe.items() if k in defaults}}
+
+
+def training_form_ui(spec: ModelSpec, key: str = "train") -> dict[str, Any] | None:
+    """Draw the hyperparameter form; on Start return TrainConfig fields (not data/model/augment), else None.
+
+    Widget keys include the model name, so picking another model refills the
+    form with that model's recipe.
+    """
+    d = recipe_defaults(spec)
+
+    def k(name: str) -> str:
+        return f"{key}_{spec.name}_{name}"
+
+    with st.form(f"{key}_form", border=True):
+        st.markdown(f"**Hyperparameters** (defaults: the recipe of `{spec.name}`'s origin)")
+        c1, c2, c3, c4 = st.columns(4)
+        epochs = c1.number_input("Epochs", 1, 1000, int(d["epochs"]), key=k("epochs"))
+        batch_size = c2.number_input("Batch size", 1, 4096, int(d["batch_size"]), key=k("batch_size"))
+        optimizer = c3.selectbox("Optimizer", OPTIMIZERS, OPTIMIZERS.index(d["optimizer"]), key=k("optimizer"))
+        learning_rate = c4.number_input("Learning rate", 1e-6, 1.0, float(d["learning_rate"]), step=1e-4,
+                                        format="%.5f", key=k("learning_rate"))
+        c1, c2, c3, c4 = st.columns(4)
+        lr_schedule = c1.selectbox("LR schedule", LR_SCHEDULES, LR_SCHEDULES.index(d["lr_schedule"]),
+                                   format_func=LR_SCHEDULE_LABELS.get, key=k("lr_schedule"))
+        plateau_factor = c2.number_input("Plateau factor", 0.05, 0.99, float(d["plateau_factor"]), step=0.05,
+                                         key=k("plateau_factor"), help="Used by 'reduce on plateau' only")
+        plateau_patience = c3.number_input("Plateau patience", 1, 100, int(d["plateau_patience"]),
+                                           key=k("plateau_patience"), help="Epochs; 'reduce on plateau' only")
+        early_stopping = c4.number_input("Early stopping patience", 0, 1000, int(d["early_stopping_patience"]),
+                                         key=k("early_stopping"), help="Epochs without a better val accuracy; 0 = off")
+        c1, c2, c3, c4 = st.columns(4)
+        momentum = c1.number_input("Momentum", 0.0, 0.999, float(d["momentum"]), step=0.05, key=k("momentum"),
+                                   help="SGD and RMSprop only")
+        nesterov = c1.checkbox("Nesterov", bool(d["nesterov"]), key=k("nesterov"), help="SGD only")
+        label_smoothing = c2.number_input("Label smoothing", 0.0, 0.5, float(d["label_smoothing"]), step=0.05,
+                                          key=k("label_smoothing"))
+        class_weights = c2.checkbox("Class weights", bool(d["class_weights"]), key=k("class_weights"),
+                                    help="Weight classes by inverse frequency (disgust is rare)")
+        seed = c3.number_input("Seed", 0, 2**31 - 1, int(d["seed"]), key=k("seed"))
+        max_images = c4.number_input("Max training images", 0, 10**6, 0, step=500, key=k("max_images"),
+                                     help="A stratified subset for quick runs; 0 = all")
+        c1, c2 = st.columns([2, 1])
+        validation = c1.radio(
+            "Validation data", ("split", "publictest"), horizontal=True, key=k("validation"),
+            format_func={"split": "Stratified slice of Training", "publictest": "PublicTest"}.get,
+            help="Checkpoints are selected on this data. PrivateTest is never used while training.")
+        val_fraction = c2.number_input("Slice fraction", 0.01, 0.49, float(d["val_fraction"]), step=0.01,
+                                       key=k("val_fraction"), help="Share of Training held out (slice only)")
+        st.caption("PrivateTest is never used for training or checkpoint selection; keep it for the final evaluation.")
+        started = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:")
+    if not started:
+        return None
+    return {
+        "epochs": int(epochs), "batch_size": int(batch_size), "optimizer": optimizer,
+        "learning_rate": float(learning_rate), "lr_schedule": lr_schedule, "plateau_factor": float(plateau_factor),
+        "plateau_patience": int(plateau_patience), "early_stopping_patience": int(early_stopping),
+        "momentum": float(momentum), "nesterov": bool(nesterov), "label_smoothing": float(label_smoothing),
+        "class_weights": bool(class_weights), "seed": int(seed), "max_train_images": int(max_images) or None,
+        "validation": validation, "val_fraction": float(val_fraction),
+    }
+
+
+# ---------------------------------------------------------------- run picker and panel
+
+
+def default_run(summaries: list[RunSummary]) -> RunSummary | None:
+    """The newest active run, else the newest run (``summaries`` newest first)."""
+    active = [summary for summary in summaries if summary.status.active]
+    return (active or summaries or [None])[0]
+
+
+def describe_run(summary: RunSummary) -> str:
+    """One line for menus: id, model, status, best val accuracy."""
+    best = f" · best {summary.best_val_accuracy:.1%}" if summary.best_val_accuracy is not None else ""
+    return f"{summary.run_id} · {summary.model} · {summary.status.state}{best}"
+
+
+def run_select_ui(summaries: list[RunSummary], key: str = "run") -> RunSummary | None:
+    """Pick a run (default: newest active, else newest); the choice lives in the URL (``?run=``)."""
+    if not summaries:
+        return None
+    by_id = {summary.run_id: summary for summary in summaries}
+    if st.session_state.get(key) not in by_id:
+        st.session_state.pop(key, None)
+    default_id = default_run(summaries).run_id
+    chosen = st.selectbox("Run", list(by_id), index=list(by_id).index(default_id), key=key,
+                          format_func=lambda run_id: describe_run(by_id[run_id]), bind="query-params")
+    return by_id[chosen]
+
+
+def format_duration(seconds: float | None) -> str:
+    """``3h 05m``, ``4m 10s`` or ``12s``; an em dash for unknown."""
+    if seconds is None:
+        return "—"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def run_status_ui(status: runs.RunStatus) -> None:
+    """Status badge and its message."""
+    st.badge(status.state, icon=STATE_ICONS.get(status.state), color=STATE_COLORS.get(status.state, "gray"))
+    if status.state == "failed":
+        st.error(status.message or "the run failed (see train.log)")
+    elif status.message:
+        st.caption(status.message)
+
+
+def run_progress_ui(progress: dict) -> None:
+    """Epoch and batch progress bars with the ETA, from ``progress.json``."""
+    if not progress:
+        st.caption("Waiting for the first batch (loading data, building the model)…")
+        return
+    epoch, epochs = int(progress.get("epoch", 0)), max(1, int(progress.get("epochs", 1)))
+    batch, batches = int(progress.get("batch", 0)), max(1, int(progress.get("batches", 1)))
+    done = min(1.0, max(0.0, (epoch - 1 + batch / batches) / epochs))
+    st.progress(done, text=f"Epoch {epoch}/{epochs} · ETA {format_duration(progress.get('eta_s'))}")
+    running = ""
+    if progress.get("loss") is not None:
+        running = f" · loss {progress['loss']:.4f} · accuracy {progress.get('accuracy') or 0:.1%}"
+    st.progress(min(1.0, batch / batches), text=f"Batch {batch}/{batches}{running}")
+    if progress.get("updated"):
+        st.caption(f"updated {format_duration(time.time() - float(progress['updated']))} ago")
+
+
+def training_curves_figure(metrics: list[dict], progress: dict | None = None):
+    """Plotly figure: loss and accuracy per epoch, train vs validation, plus the running epoch."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"), horizontal_spacing=0.08)
+    epochs = [row["epoch"] for row in metrics]
+    for col, metric in ((1, "loss"), (2, "accuracy")):
+        for name, column, color in (("train", metric, "#1f77b4"), ("validation", f"val_{metric}", "#ff7f0e")):
+            figure.add_trace(go.Scatter(
+                x=epochs, y=[row.get(column) for row in metrics], name=name, mode="lines+markers",
+                line={"color": color}, legendgroup=name, showlegend=col == 1), row=1, col=col)
+        if progress and progress.get(metric) is not None and progress.get("batches"):
+            x = int(progress["epoch"]) - 1 + int(progress.get("batch", 0)) / int(progress["batches"])
+            figure.add_trace(go.Scatter(
+                x=[x], y=[progress[metric]], name="current epoch (running)", mode="markers",
+                marker={"color": "#1f77b4", "symbol": "circle-open", "size": 11, "line": {"width": 2}},
+                legendgroup="running", showlegend=col == 1), row=1, col=col)
+    figure.update_xaxes(title_text="epoch", rangemode="tozero")
+    figure.update_yaxes(tickformat=".0%", row=1, col=2)
+    figure.update_layout(height=360, margin={"t": 40, "b": 40, "l": 40, "r": 20},
+                         legend={"orientation": "h", "y": -0.2})
+    return figure
+
+
+def training_curves_ui(run_dir: Path, progress: dict | None = None) -> None:
+    """Curves of a run, or a note while it has no finished epoch."""
+    metrics = runs.read_metrics(run_dir)
+    if not metrics and not (progress and progress.get("loss") is not None):
+        st.caption("No finished epoch yet: the curves appear after the first one.")
+        return
+    st.plotly_chart(training_curves_figure(metrics, progress), key=f"curves_{Path(run_dir).name}")
+    if metrics:
+        last = metrics[-1]
+        st.caption(f"Last epoch {last['epoch']}: learning rate {last.get('lr', float('nan')):.2e}, "
+                   f"{format_duration(last.get('epoch_time'))} per epoch")
+
+
+def run_actions_ui(run_dir: Path, status: runs.RunStatus) -> None:
+    """Stop (active runs) or Resume (stopped/failed runs with a checkpoint)."""
+    from core import jobs
+
+    name = Path(run_dir).name
+    if status.active:
+        if runs.stop_requested(run_dir):
+            st.caption("Stop requested: the run ends after the current batch and keeps its checkpoints.")
+        elif st.button("Stop", key=f"stop_{name}", icon=":material/stop:",
+                       help="End after the current batch; best.keras and last.keras are kept"):
+            jobs.stop_training_job(run_dir)
+            st.rerun(scope="fragment")
+    elif status.state in ("stopped", "failed") and (Path(run_dir) / "last.keras").exists():
+        if st.button("Resume", key=f"resume_{name}", icon=":material/play_arrow:",
+                     help="Continue from the last finished epoch (last.keras)"):
+            try:
+                jobs.resume_training_job(run_dir)
+            except ValueError as error:
+                st.error(str(error))
+                return
+            st.rerun()
+
+
+def draw_run_panel(run_dir: Path) -> None:
+    """Status, actions, progress and curves of one run, read fresh from disk."""
+    status = runs.read_status(run_dir)
+    progress = runs.read_progress(run_dir) if status.active else {}
+    left, right = st.columns([4, 1])
+    with left:
+        run_status_ui(status)
+    with right:
+        run_actions_ui(run_dir, status)
+    if status.active:
+        run_progress_ui(progress)
+    training_curves_ui(run_dir, progress)
+
+
+@st.fragment(run_every=REFRESH_EVERY)
+def _live_run_panel(run_dir: Path) -> None:
+    if not runs.read_status(run_dir).active:
+        st.rerun()  # the run just ended: redraw the whole page without the timer
+    draw_run_panel(run_dir)
+
+
+@st.fragment
+def _still_run_panel(run_dir: Path) -> None:
+    draw_run_panel(run_dir)
+
+
+def run_panel(run_dir: Path) -> None:
+    """The run panel; it refreshes itself every few seconds while the run is active."""
+    if runs.read_status(run_dir).active:
+        _live_run_panel(run_dir)
+    else:
+        _still_run_panel(run_dir)
+
+
+# ---------------------------------------------------------------- runs table
+
+
+def runs_table(summaries: list[RunSummary]) -> pd.DataFrame:
+    """One row per run: id, model, status, epochs, best val accuracy (+ epoch), training time, created."""
+    rows = []
+    for summary in summaries:
+        best = None
+        if summary.best_val_accuracy is not None:
+            best = f"{summary.best_val_accuracy:.2%} (epoch {summary.best_epoch})"
+        rows.append({
+            "run": summary.run_id,
+            "model": summary.model,
+            "status": summary.status.state,
+            "epochs": f"{summary.epochs_done}/{summary.epochs_planned}",
+            "best val accuracy": best,
+            "training time": format_duration(summary.training_seconds) if summary.epochs_done else "—",
+            "created": datetime.fromtimestamp(summary.created),
+        })
+    columns = ["run", "model", "status", "epochs", "best val accuracy", "training time", "created"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def runs_table_ui(summaries: list[RunSummary]) -> None:
+    """The table of every run under the runs folder."""
+    st.dataframe(runs_table(summaries), hide_index=True, column_config={
+        "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
+    })
+
+
+def run_details_ui(run_dir: Path, log_lines: int = 30) -> None:
+    """The run's settings (config.json) and the end of its log, folded away."""
+    with st.expander("Settings and log"):
+        saved = runs.read_config(run_dir)
+        st.json(saved.get("config", {}), expanded=False)
+        if saved.get("resolved"):
+            st.json(saved["resolved"], expanded=False)
+        log = Path(run_dir) / "train.log"
+        if log.is_file():
+            tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-log_lines:]
+            st.code("\n".join(tail) or "(empty)", language=None)
+        st.caption(f"Folder: `{run_dir}`")

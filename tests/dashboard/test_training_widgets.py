@@ -1,0 +1,83 @@
+"""The Training page's pure helpers: table rows, curves, default run, recipe defaults."""
+
+from __future__ import annotations
+
+import time
+
+from core import runs
+from core.models import get_spec
+from core.train_config import TrainConfig
+from dashboard import training_widgets as widgets
+
+METRICS = [
+    {"epoch": 1, "loss": 1.8, "accuracy": 0.25, "val_loss": 1.7, "val_accuracy": 0.30, "lr": 1e-3, "epoch_time": 60.0},
+    {"epoch": 2, "loss": 1.5, "accuracy": 0.40, "val_loss": 1.4, "val_accuracy": 0.45, "lr": 1e-3, "epoch_time": 62.0},
+    {"epoch": 3, "loss": 1.3, "accuracy": 0.50, "val_loss": 1.45, "val_accuracy": 0.44, "lr": 1e-3, "epoch_time": 61.0},
+]
+
+
+def make_run(runs_dir, name, state, metrics=(), epochs=10, message="", created=None):
+    run_dir = runs_dir / name
+    run_dir.mkdir(parents=True)
+    config = TrainConfig(data="/data/fer2013", model="mini_xception", epochs=epochs)
+    runs.write_json_atomic(run_dir / "config.json", {"config": config.to_dict()})
+    runs.write_status(run_dir, state, message)
+    if metrics:
+        runs.write_metrics(run_dir, list(metrics))
+    if created is not None:
+        import os
+
+        os.utime(run_dir / "config.json", (created, created))
+    return run_dir
+
+
+def test_runs_table_shows_epochs_best_accuracy_and_time(tmp_path):
+    make_run(tmp_path, "run-a", "finished", METRICS, epochs=3)
+    table = widgets.runs_table(runs.list_runs(tmp_path))
+    row = table.iloc[0]
+    assert row["run"] == "run-a" and row["model"] == "mini_xception" and row["status"] == "finished"
+    assert row["epochs"] == "3/3"
+    assert row["best val accuracy"] == "45.00% (epoch 2)"
+    assert row["training time"] == "3m 03s"
+
+
+def test_runs_table_of_a_run_without_epochs_has_no_best(tmp_path):
+    make_run(tmp_path, "run-b", "queued")
+    row = widgets.runs_table(runs.list_runs(tmp_path)).iloc[0]
+    assert row["epochs"] == "0/10" and row["best val accuracy"] is None and row["training time"] == "—"
+    assert widgets.runs_table([]).empty
+
+
+def test_default_run_prefers_the_newest_active_run(tmp_path):
+    now = time.time()
+    make_run(tmp_path, "old-running", "running", created=now - 100)
+    make_run(tmp_path, "new-finished", "finished", METRICS, created=now)
+    summaries = runs.list_runs(tmp_path)
+    # A "running" run without a pid is trusted as running (it may live on another host).
+    assert widgets.default_run(summaries).run_id == "old-running"
+    assert widgets.default_run([s for s in summaries if not s.status.active]).run_id == "new-finished"
+    assert widgets.default_run([]) is None
+
+
+def test_curves_have_train_and_validation_loss_and_accuracy_plus_the_running_epoch():
+    progress = {"epoch": 4, "epochs": 10, "batch": 50, "batches": 100, "loss": 1.2, "accuracy": 0.55}
+    figure = widgets.training_curves_figure(METRICS, progress)
+    names = [trace.name for trace in figure.data]
+    assert names.count("train") == 2 and names.count("validation") == 2
+    running = [trace for trace in figure.data if trace.name == "current epoch (running)"]
+    assert [trace.x[0] for trace in running] == [3.5, 3.5]
+    validation_accuracy = [t for t in figure.data if t.name == "validation" and t.yaxis == "y2"]
+    assert list(validation_accuracy[0].y) == [0.30, 0.45, 0.44]
+
+
+def test_recipe_fills_the_form_defaults():
+    defaults = widgets.recipe_defaults(get_spec("face_cnn"))
+    assert defaults["optimizer"] == "sgd" and defaults["batch_size"] == 128 and defaults["learning_rate"] == 0.01
+    assert defaults["label_smoothing"] == TrainConfig.label_smoothing
+
+
+def test_format_duration():
+    assert widgets.format_duration(None) == "—"
+    assert widgets.format_duration(9.6) == "10s"
+    assert widgets.format_duration(250) == "4m 10s"
+    assert widgets.format_duration(3 * 3600 + 300) == "3h 05m"
