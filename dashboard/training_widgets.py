@@ -30,6 +30,12 @@ LR_SCHEDULE_LABELS = {"constant": "constant", "plateau": "reduce on plateau (val
 # ---------------------------------------------------------------- new run form
 
 
+def dataset_path(dataset: Any) -> str:
+    """The loaded dataset's source as an absolute path (the worker runs from the repository root)."""
+    source = Path(dataset.report.source).expanduser()
+    return str(source.resolve()) if source.exists() else dataset.report.source
+
+
 def model_select_ui(key: str = "train_model") -> ModelSpec:
     """Pick a registered model (outside the form, so its recipe can refill the form)."""
     specs = {spec.name: spec for spec in list_models()}

@@ -1,0 +1,62 @@
+"""Training: start a run in the background, watch it live, compare past runs.
+
+All run state lives in the run folders (``core.runs``); the session only keeps
+which run is selected (also in the URL, ``?run=<id>``), so a reload or a second
+tab shows the same run. Augmentation sliders sit outside the form: widgets in
+an ``st.form`` do not rerun the page until submit, and the preview must follow
+the sliders as they move. The model picker is outside too, so that choosing a
+model refills the form with its origin's recipe.
+"""
+
+import numpy as np
+import streamlit as st
+
+from core import jobs, runs
+from core.augment import AugmentConfig
+from core.labels import TRAINING
+from core.train_config import TrainConfig
+from dashboard import training_widgets as widgets
+from dashboard.augment_preview import augment_config_ui, render_augment_preview
+from dashboard.data_source import get_dataset
+
+RUN_KEY = "run"
+
+st.title("Training")
+dataset = get_dataset()
+summaries = runs.list_runs()
+
+with st.expander("Start a new run", expanded=not summaries, icon=":material/model_training:"):
+    training_rows = np.flatnonzero(dataset.splits == TRAINING) if dataset is not None else []
+    if dataset is None:
+        st.info("Load a dataset to start a run. Past runs below can be inspected without one.")
+    elif not len(training_rows):
+        st.warning("This dataset has no Training split, which training needs; load FER2013's Training images.")
+    else:
+        spec = widgets.model_select_ui()
+        st.markdown("**Augmentation** of the training batches (the preview follows the sliders)")
+        sliders, preview = st.columns([1, 2])
+        with sliders:
+            augment = augment_config_ui("train_augment", AugmentConfig())
+        with preview:
+            render_augment_preview(dataset.images[training_rows[0]], augment, n=16, seed=0)
+        fields = widgets.training_form_ui(spec)
+        if fields is not None:
+            try:
+                config = TrainConfig(data=widgets.dataset_path(dataset), model=spec.name, augment=augment, **fields).validate()
+                run_dir = jobs.start_training_job(config)
+            except (ValueError, FileNotFoundError) as error:
+                st.error(f"Cannot start: {error}")
+            else:
+                st.session_state[RUN_KEY] = run_dir.name
+                st.rerun()
+
+st.subheader("Run")
+summary = widgets.run_select_ui(summaries, key=RUN_KEY)
+if summary is None:
+    st.info(f"No training runs yet in `{runs.default_runs_dir()}`. Start one above, or from a terminal: "
+            "`python -m core train --model mini_xception --epochs 30`.")
+else:
+    widgets.run_panel(summary.path)
+    widgets.run_details_ui(summary.path)
+    st.subheader("All runs")
+    widgets.runs_table_ui(summaries)

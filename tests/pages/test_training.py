@@ -1,0 +1,170 @@
+"""The Training page, driven by AppTest over fake run folders (no real training)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import runs
+from core.dataset import FerDataset, LoadReport
+from core.train_config import TrainConfig
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "training.py")
+METRICS = [
+    {"epoch": 1, "loss": 1.8, "accuracy": 0.25, "val_loss": 1.7, "val_accuracy": 0.30, "lr": 1e-3, "epoch_time": 60.0},
+    {"epoch": 2, "loss": 1.5, "accuracy": 0.40, "val_loss": 1.4, "val_accuracy": 0.45, "lr": 1e-3, "epoch_time": 62.0},
+]
+
+
+def make_run(runs_dir: Path, name: str, state: str, metrics=(), message: str = "", pid=None, created=None) -> Path:
+    run_dir = runs_dir / name
+    run_dir.mkdir(parents=True)
+    config = TrainConfig(data="/data/fer2013", model="mini_xception", epochs=5)
+    runs.write_json_atomic(run_dir / "config.json", {"config": config.to_dict()})
+    runs.write_status(run_dir, state, message, pid=pid)
+    if metrics:
+        runs.write_metrics(run_dir, list(metrics))
+    if created is not None:
+        os.utime(run_dir / "config.json", (created, created))
+    return run_dir
+
+
+def tiny_dataset() -> FerDataset:
+    rng = np.random.default_rng(0)
+    return FerDataset(
+        images=rng.integers(0, 256, (28, 48, 48), dtype=np.uint8),
+        labels=np.arange(28, dtype=np.int64) % 7,
+        splits=np.array(["Training"] * 28),
+        ids=np.array([f"Training_{i}.jpg" for i in range(28)]),
+        report=LoadReport(source="/data/fer2013", kind="image-folders", loaded=28),
+    )
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    monkeypatch.setenv("FER_STUDIO_RUNS", str(folder))
+    return folder
+
+
+@pytest.fixture
+def with_dataset(monkeypatch):
+    monkeypatch.setattr("dashboard.data_source.get_dataset", tiny_dataset)
+
+
+@pytest.fixture
+def without_dataset(monkeypatch):
+    def no_dataset():
+        import streamlit as st
+
+        st.info("No FER2013 data yet.")
+        return None
+
+    monkeypatch.setattr("dashboard.data_source.get_dataset", no_dataset)
+
+
+def run_page() -> AppTest:
+    app = AppTest.from_file(PAGE, default_timeout=30)
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def plotly_charts(app: AppTest) -> list:
+    return [element for element in app.main.get("plotly_chart")]
+
+
+def test_finished_run_shows_its_curves_and_the_runs_table(runs_dir, with_dataset):
+    make_run(runs_dir, "20250101-000000-mini_xception-aaaa", "finished", METRICS, message="2 epochs")
+    app = run_page()
+    assert len(plotly_charts(app)) == 1
+    assert app.selectbox(key="run").value == "20250101-000000-mini_xception-aaaa"
+    table = app.dataframe[0].value
+    assert table.loc[0, "best val accuracy"] == "45.00% (epoch 2)" and table.loc[0, "epochs"] == "2/5"
+
+
+def test_failed_run_shows_its_message(runs_dir, with_dataset):
+    make_run(runs_dir, "20250101-000000-mini_xception-bbbb", "failed", message="ValueError: no Training split")
+    app = run_page()
+    assert any("no Training split" in error.value for error in app.error)
+
+
+def test_the_newest_active_run_is_selected_and_shows_progress(runs_dir, with_dataset):
+    now = time.time()
+    make_run(runs_dir, "old-running", "running", METRICS, pid=os.getpid(), created=now - 60)
+    make_run(runs_dir, "new-finished", "finished", METRICS, created=now)
+    runs.write_json_atomic(runs_dir / "old-running" / "progress.json", {
+        "epoch": 3, "epochs": 5, "batch": 10, "batches": 40, "loss": 1.3, "accuracy": 0.5,
+        "epoch_elapsed_s": 5.0, "eta_s": 95.0, "updated": now})
+    app = run_page()
+    assert app.selectbox(key="run").value == "old-running"
+    texts = [bar.proto.text for bar in app.main.get("progress")]
+    assert any("Epoch 3/5" in text and "1m 35s" in text for text in texts)
+    assert any("Batch 10/40" in text for text in texts)
+    stop = app.button(key="stop_old-running")
+    stop.click().run()
+    assert (runs_dir / "old-running" / "stop").exists()
+
+
+def test_no_runs_shows_an_info_message(runs_dir, with_dataset):
+    app = run_page()
+    assert any("No training runs yet" in info.value for info in app.info)
+    assert not plotly_charts(app)
+
+
+def test_without_a_dataset_runs_still_show_and_the_form_is_hidden(runs_dir, without_dataset):
+    make_run(runs_dir, "20250101-000000-mini_xception-cccc", "finished", METRICS)
+    app = run_page()
+    assert any("Load a dataset to start a run" in info.value for info in app.info)
+    assert not [b for b in app.button if b.label == "Start training"]
+    assert len(plotly_charts(app)) == 1
+
+
+def test_start_with_an_invalid_value_shows_an_error(runs_dir, with_dataset, monkeypatch):
+    started = []
+    monkeypatch.setattr("core.jobs.start_training_job", lambda config, runs_dir=None: started.append(config))
+    app = run_page()
+    app.number_input(key="train_fer_vgg_max_images").set_value(5)
+    [start] = [b for b in app.button if b.label == "Start training"]
+    start.click().run()
+    assert any("max_train_images" in error.value for error in app.error)
+    assert not started
+
+
+def test_start_launches_the_job_with_the_form_values_and_selects_the_run(runs_dir, with_dataset, monkeypatch):
+    def fake_start(config, runs_dir_arg=None):
+        from core.train import prepare_run
+
+        fake_start.config = config
+        return prepare_run(config)
+
+    monkeypatch.setattr("core.jobs.start_training_job", fake_start)
+    app = run_page()
+    app.selectbox(key="train_model").set_value("face_cnn").run()
+    assert app.selectbox(key="train_face_cnn_optimizer").value == "sgd"  # the model's recipe
+    app.number_input(key="train_face_cnn_epochs").set_value(3)
+    [start] = [b for b in app.button if b.label == "Start training"]
+    start.click().run()
+    assert not app.error
+    config = fake_start.config
+    assert (config.model, config.epochs, config.optimizer, config.data) == ("face_cnn", 3, "sgd", "/data/fer2013")
+    [run_dir] = list(runs_dir.iterdir())
+    assert app.selectbox(key="run").value == run_dir.name
+
+
+def test_the_chosen_run_stays_selected_when_a_new_run_appears(runs_dir, with_dataset):
+    now = time.time()
+    make_run(runs_dir, "run-a", "finished", METRICS, created=now - 100)
+    make_run(runs_dir, "run-b", "finished", METRICS, created=now - 50)
+    app = run_page()
+    assert app.selectbox(key="run").value == "run-b"
+    app.selectbox(key="run").set_value("run-a").run()
+    make_run(runs_dir, "run-c", "finished", METRICS, created=now)
+    app.run()
+    assert app.selectbox(key="run").value == "run-a"
