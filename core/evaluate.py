@@ -1,0 +1,323 @@
+"""Evaluating a saved model on the splits of a dataset, with a prediction cache.
+
+Metrics are computed per split (PublicTest and PrivateTest are never merged)
+with scikit-learn, always over the seven FER2013 classes in canonical order.
+Predictions are the expensive part, so each (model file, split content, TTA)
+is predicted once and kept on disk: next to the run for a run's
+``best.keras`` (``runs/<id>/predictions/``), otherwise under
+``$FER_STUDIO_CACHE/predictions/`` (default ``~/.cache/fer-studio``). A cached
+file remembers the model file's size and modification time, so a new
+``best.keras`` is predicted again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core import model_io
+from core.dataset import FerDataset
+from core.labels import CLASS_NAMES, NUM_CLASSES, TRAINING
+from core.model_io import LoadedModel
+
+CACHE_VERSION = 1
+EVALUATION_FILE = "evaluation.json"
+
+
+@dataclass(frozen=True, eq=False)
+class SplitEvaluation:
+    """Metrics and predictions of one model on one split.
+
+    Per-class tuples and the confusion matrix follow ``CLASS_NAMES`` (FER2013
+    order) and always have all 7 classes, zeros for a class that is absent.
+    Rows of ``probabilities``, ``labels`` and ``ids`` are aligned with
+    ``dataset.subset(split)``.
+
+    Attributes:
+        split: Split name (``PublicTest``, ``PrivateTest``, ``test``, ``all`` ...).
+        n: Number of images.
+        accuracy: Fraction right; equals ``trace(confusion) / n``.
+        macro_f1: Mean F1 over the classes present in the split's labels.
+        precision, recall, f1: Per class, 7 floats each.
+        support: Images per true class, 7 ints.
+        confusion: ``(7, 7)`` int64; rows are true classes, columns predicted.
+        probabilities: ``(n, 7)`` float32 in FER2013 column order.
+        labels: ``(n,)`` int64 true classes.
+        ids: ``(n,)`` str image ids.
+        tta: Whether horizontal-flip averaging was used.
+    """
+
+    split: str
+    n: int
+    accuracy: float
+    macro_f1: float
+    precision: tuple[float, ...]
+    recall: tuple[float, ...]
+    f1: tuple[float, ...]
+    support: tuple[int, ...]
+    confusion: np.ndarray
+    probabilities: np.ndarray
+    labels: np.ndarray
+    ids: np.ndarray
+    tta: bool = False
+
+    @property
+    def predictions(self) -> np.ndarray:
+        """``(n,)`` int64 predicted classes (argmax of ``probabilities``)."""
+        return self.probabilities.argmax(axis=1).astype(np.int64)
+
+    @property
+    def confidences(self) -> np.ndarray:
+        """``(n,)`` float32 probability of the predicted class."""
+        return self.probabilities.max(axis=1)
+
+    def per_class(self) -> dict[str, dict[str, float]]:
+        """Return ``{class: {precision, recall, f1, support}}`` in FER2013 order."""
+        return {
+            name: {"precision": self.precision[i], "recall": self.recall[i], "f1": self.f1[i], "support": self.support[i]}
+            for i, name in enumerate(CLASS_NAMES)
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (no per-image arrays)."""
+        return {
+            "n": self.n,
+            "accuracy": self.accuracy,
+            "macro_f1": self.macro_f1,
+            "tta": self.tta,
+            "per_class": self.per_class(),
+            "confusion_matrix": self.confusion.tolist(),
+        }
+
+
+def score_predictions(split: str, labels: np.ndarray, probabilities: np.ndarray, ids: np.ndarray | None = None, *, tta: bool = False) -> SplitEvaluation:
+    """Compute every metric of one split from its labels and probabilities.
+
+    Args:
+        split: Split name to record.
+        labels: ``(n,)`` int true classes in FER2013 order.
+        probabilities: ``(n, 7)`` float class probabilities, FER2013 columns.
+        ids: ``(n,)`` image ids (default: row numbers).
+        tta: Recorded as is.
+
+    Raises:
+        ValueError: If the split is empty or the shapes disagree.
+    """
+    from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
+
+    labels = np.asarray(labels, dtype=np.int64)
+    probabilities = np.asarray(probabilities, dtype=np.float32)
+    n = len(labels)
+    if n == 0:
+        raise ValueError(f"split {split!r} has no images to evaluate")
+    if probabilities.shape != (n, NUM_CLASSES):
+        raise ValueError(f"probabilities must be ({n}, {NUM_CLASSES}), got {probabilities.shape}")
+    ids = np.asarray(ids if ids is not None else np.arange(n).astype(str))
+    classes = list(range(NUM_CLASSES))
+    predictions = probabilities.argmax(axis=1)
+    precision, recall, f1, support = precision_recall_fscore_support(labels, predictions, labels=classes, zero_division=0)
+    confusion = confusion_matrix(labels, predictions, labels=classes).astype(np.int64)
+    # A class with no true images (a cross-dataset folder without "disgust")
+    # would add an F1 of 0 that says nothing about the model; leave it out.
+    present = sorted(set(labels.tolist()))
+    macro_f1 = float(f1_score(labels, predictions, labels=present, average="macro", zero_division=0))
+    return SplitEvaluation(
+        split=split,
+        n=n,
+        accuracy=float(np.trace(confusion) / n),
+        macro_f1=macro_f1,
+        precision=tuple(float(v) for v in precision),
+        recall=tuple(float(v) for v in recall),
+        f1=tuple(float(v) for v in f1),
+        support=tuple(int(v) for v in support),
+        confusion=confusion,
+        probabilities=probabilities,
+        labels=labels,
+        ids=ids,
+        tta=bool(tta),
+    )
+
+
+def choose_splits(dataset: FerDataset, splits: list[str] | None = None) -> list[str]:
+    """Return the splits to evaluate: ``splits`` as given, else every split but Training.
+
+    Raises:
+        ValueError: If a named split is missing, or only Training is present and
+            none was named (the message says how to ask for it).
+    """
+    present = dataset.split_names
+    if splits:
+        missing = [name for name in splits if name not in present]
+        if missing:
+            raise ValueError(f"split {', '.join(missing)} is not in this dataset; present: {', '.join(present)}")
+        return list(dict.fromkeys(splits))
+    chosen = [name for name in present if name != TRAINING]
+    if not chosen:
+        raise ValueError(f"this dataset only has the {TRAINING} split; ask for it explicitly (--split {TRAINING}) to evaluate on training data")
+    return chosen
+
+
+def content_digest(faces: np.ndarray, ids: np.ndarray) -> str:
+    """Hex digest of a split's pixels and ids: what its predictions depend on."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(np.ascontiguousarray(faces).tobytes())
+    digest.update("\n".join(np.asarray(ids).astype(str).tolist()).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def default_cache_dir() -> Path:
+    """FER Studio's cache folder: ``$FER_STUDIO_CACHE`` or ``~/.cache/fer-studio``."""
+    return Path(os.environ.get("FER_STUDIO_CACHE") or Path.home() / ".cache" / "fer-studio")
+
+
+def run_dir_of(model_path: str | os.PathLike) -> Path | None:
+    """The run folder when ``model_path`` is a run's ``best.keras``, else ``None``."""
+    path = Path(model_path)
+    if path.name == "best.keras" and (path.parent / "config.json").is_file():
+        return path.parent
+    return None
+
+
+def prediction_cache_path(model_path: str | os.PathLike, split: str, digest: str, tta: bool) -> Path:
+    """Where the predictions of ``model_path`` on one split are cached."""
+    name = f"{split}-{digest[:12]}-tta{int(bool(tta))}.npz"
+    run_dir = run_dir_of(model_path)
+    if run_dir is not None:
+        return run_dir / "predictions" / name
+    model_key = hashlib.blake2b(str(Path(model_path).resolve()).encode("utf-8"), digest_size=6).hexdigest()
+    return default_cache_dir() / "predictions" / model_key / name
+
+
+def _model_stamp(model_path: str | os.PathLike) -> tuple[int, int]:
+    stat = Path(model_path).stat()
+    return int(stat.st_mtime_ns), int(stat.st_size)
+
+
+def read_cached_predictions(cache_path: Path, model_path: str | os.PathLike, ids: np.ndarray) -> np.ndarray | None:
+    """Return cached ``(n, 7)`` probabilities, or ``None`` if missing, stale or corrupt."""
+    try:
+        with np.load(cache_path, allow_pickle=False) as data:
+            stamp = (int(data["model_mtime_ns"]), int(data["model_size"]))
+            if int(data["version"]) != CACHE_VERSION or stamp != _model_stamp(model_path):
+                return None
+            if not np.array_equal(data["ids"], np.asarray(ids).astype(str)):
+                return None
+            probabilities = np.asarray(data["probabilities"], dtype=np.float32)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    return probabilities if probabilities.shape == (len(ids), NUM_CLASSES) else None
+
+
+def write_cached_predictions(cache_path: Path, model_path: str | os.PathLike, ids: np.ndarray, probabilities: np.ndarray) -> None:
+    """Write predictions atomically (temporary file + rename)."""
+    mtime_ns, size = _model_stamp(model_path)
+    buffer = io.BytesIO()
+    np.savez(buffer, version=CACHE_VERSION, model_mtime_ns=mtime_ns, model_size=size,
+             ids=np.asarray(ids).astype(str), probabilities=np.asarray(probabilities, dtype=np.float32))
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(dir=cache_path.parent, prefix=f".{cache_path.name}-")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(buffer.getvalue())
+        os.replace(tmp_name, cache_path)
+    except BaseException:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+        raise
+
+
+def evaluate_model(
+    model: LoadedModel | str | os.PathLike,
+    dataset: FerDataset,
+    *,
+    splits: list[str] | None = None,
+    tta: bool = False,
+    use_cache: bool = True,
+) -> dict[str, SplitEvaluation]:
+    """Evaluate a model on each split of ``dataset`` separately.
+
+    Args:
+        model: A :class:`~core.model_io.LoadedModel`, or the path of a
+            ``.keras`` file (loaded only if some split is not cached).
+        dataset: Any labeled source: FER2013 (PublicTest/PrivateTest/test),
+            or a folder of class subfolders (split ``all``). Faces are used as
+            loaded (already cropped to 48x48).
+        splits: Splits to evaluate; default every split but Training.
+        tta: Average with the prediction on horizontally mirrored faces.
+        use_cache: Read and write the on-disk prediction cache (needs a model file).
+
+    Returns:
+        ``{split: SplitEvaluation}`` in canonical split order.
+
+    Raises:
+        FileNotFoundError: If a model path does not exist.
+        ValueError: If the model file is not a loadable FER model, or a split is
+            missing (see :func:`choose_splits`).
+    """
+    chosen = choose_splits(dataset, splits)
+    model_path = str(model.path if isinstance(model, LoadedModel) else model)
+    if not isinstance(model, LoadedModel):
+        model_io.read_model_meta(model_path)  # fail fast on a missing or non-model file
+    loaded = model if isinstance(model, LoadedModel) else None
+    cacheable = use_cache and bool(model_path) and Path(model_path).is_file()
+    results: dict[str, SplitEvaluation] = {}
+    for split in chosen:
+        part = dataset.subset(split)
+        probabilities = None
+        cache_path = None
+        if cacheable:
+            cache_path = prediction_cache_path(model_path, split, content_digest(part.images, part.ids), tta)
+            probabilities = read_cached_predictions(cache_path, model_path, part.ids)
+        if probabilities is None:
+            if loaded is None:
+                loaded = model_io.load_model(model_path)
+            probabilities = model_io.predict_probabilities(loaded, part.images, flip_tta=tta)
+            if cache_path is not None:
+                try:
+                    write_cached_predictions(cache_path, model_path, part.ids, probabilities)
+                except OSError:
+                    pass  # a read-only run or cache folder only costs a recompute next time
+        results[split] = score_predictions(split, part.labels, probabilities, part.ids, tta=tta)
+    run_dir = run_dir_of(model_path) if model_path else None
+    if run_dir is not None:
+        record_evaluation(run_dir, results, dataset)
+    return results
+
+
+def record_evaluation(run_dir: Path, results: dict[str, SplitEvaluation], dataset: FerDataset) -> None:
+    """Merge a summary of ``results`` into ``<run>/evaluation.json`` (latest result per split)."""
+    from core import runs
+
+    path = Path(run_dir) / EVALUATION_FILE
+    summary = read_evaluation(run_dir)
+    for split, result in results.items():
+        summary[split] = {
+            "accuracy": result.accuracy,
+            "macro_f1": result.macro_f1,
+            "n": result.n,
+            "tta": result.tta,
+            "data": dataset.report.source,
+            "data_hash": dataset.report.content_hash,
+            "evaluated": time.time(),
+        }
+    try:
+        runs.write_json_atomic(path, summary)
+    except OSError:
+        pass  # the summary is a convenience for the Compare page; never fail an evaluation on it
+
+
+def read_evaluation(run_dir: Path) -> dict[str, dict]:
+    """Return ``<run>/evaluation.json`` as ``{split: {accuracy, macro_f1, n, tta, ...}}`` ({} if none)."""
+    from core import runs
+
+    data = runs.read_json(Path(run_dir) / EVALUATION_FILE, {})
+    return {key: value for key, value in data.items() if isinstance(value, dict)} if isinstance(data, dict) else {}
