@@ -216,14 +216,24 @@ def make_image_data_generator(config: AugmentConfig) -> Any:
     under ``KERAS_BACKEND=jax``; TensorFlow's re-export is the fallback.
     Pixels stay in 0..255 (no ``rescale``); ``fill_mode`` is IDG's ``"nearest"``.
 
+    Keras 3's copy of the class moves images vertically for
+    ``width_shift_range`` and sideways for ``height_shift_range`` (its
+    ``apply_affine_transform`` swaps the axes that ``get_random_transform``
+    assumed; tf.keras 2 did not). When the installed class does that, the two
+    ranges are passed swapped, so ``config.width_shift`` always moves faces
+    sideways as the seeds' ``width_shift_range`` did.
+
     Raises:
         ValueError: If the config is invalid.
     """
     config.validate()
     generator_class = _image_data_generator_class()
+    width_shift, height_shift = config.width_shift, config.height_shift
+    if _idg_swaps_shift_axes():
+        width_shift, height_shift = height_shift, width_shift
     return generator_class(
-        width_shift_range=config.width_shift,
-        height_shift_range=config.height_shift,
+        width_shift_range=width_shift,
+        height_shift_range=height_shift,
         horizontal_flip=config.horizontal_flip,
         zoom_range=config.zoom,
         rotation_range=config.rotation,
@@ -460,6 +470,23 @@ def _image_data_generator_class() -> type:
 
 
 @functools.cache
+def _idg_swaps_shift_axes() -> bool:
+    """Probe whether the installed IDG's ``width_shift_range`` moves rows instead of columns."""
+    probe = np.zeros((16, 16, 1), np.float32)
+    probe[7:9, 7:9] = 255.0
+    generator = _image_data_generator_class()(width_shift_range=0.25)
+    saved_state = np.random.get_state()
+    try:
+        for seed in range(10):  # a draw that rounds to no shift at all is unlikely but possible
+            moved = np.argwhere(generator.random_transform(probe, seed=seed)[..., 0] > 127).mean(axis=0) - 7.5
+            if np.abs(moved).max() >= 1:
+                return bool(abs(moved[0]) > abs(moved[1]))
+        return False
+    finally:
+        np.random.set_state(saved_state)
+
+
+@functools.cache
 def _brightness_layer_class() -> type:
     """Define (once) and register the multiplicative brightness layer."""
     import keras
@@ -526,7 +553,9 @@ def _compiled_augmenter(config: AugmentConfig, seed: int) -> Callable[[np.ndarra
 
     def augment(batch: np.ndarray) -> np.ndarray:
         with lock:
-            return np.asarray(model.predict_on_batch(batch), dtype=np.float32)
+            augmented = np.asarray(model.predict_on_batch(batch), dtype=np.float32)
+        # Interpolation may overshoot by float rounding; keep the documented 0..255.
+        return np.clip(augmented, 0.0, 255.0, out=augmented)
 
     return augment
 
