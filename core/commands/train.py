@@ -1,0 +1,110 @@
+"""``python -m core train``: the same training code the Training page runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from core.train_config import LR_SCHEDULES, OPTIMIZERS, PRECISIONS, STRATEGIES, TrainConfig
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train`` subcommand."""
+    parser = subparsers.add_parser("train", help="train a model; prints progress and the run folder",
+                                   description="Train a registered model on FER2013. Writes runs/<id>/.")
+    parser.add_argument("--data", help="fer2013.csv, the image folders, or a zip of them (default: $FER2013_DIR)")
+    parser.add_argument("--model", default="fer_vgg", help="registered model name (see --list-models)")
+    parser.add_argument("--list-models", action="store_true", help="list the registered models and exit")
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="model hyperparameter, e.g. --param width=32 (repeatable; JSON values)")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    parser.add_argument("--lr", "--learning-rate", dest="learning_rate", type=float, default=1e-3)
+    parser.add_argument("--momentum", type=float, default=0.9)
+    parser.add_argument("--no-nesterov", dest="nesterov", action="store_false")
+    parser.add_argument("--weight-decay", type=float, default=0.0)
+    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="cosine")
+    parser.add_argument("--plateau-factor", type=float, default=0.5)
+    parser.add_argument("--plateau-patience", type=int, default=3)
+    parser.add_argument("--early-stopping", dest="early_stopping_patience", type=int, default=0, metavar="PATIENCE",
+                        help="stop after PATIENCE epochs without a better val_accuracy (0 = off)")
+    parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument("--class-weights", action="store_true", help="weight classes by inverse frequency")
+    parser.add_argument("--val", dest="validation", choices=("split", "publictest"), default="split",
+                        help="validation data: a stratified slice of Training (split) or PublicTest")
+    parser.add_argument("--val-fraction", type=float, default=0.1)
+    parser.add_argument("--max-train-images", type=int, default=None, help="train on a stratified subset (quick runs)")
+    parser.add_argument("--augment", choices=("idg", "layers", "none"), default="idg",
+                        help="augmentation engine: ImageDataGenerator (idg), Keras layers, or none")
+    parser.add_argument("--augment-json", default=None, help="augmentation settings as JSON (see core.augment.AugmentConfig)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto")
+    parser.add_argument("--strategy", choices=STRATEGIES, default="auto",
+                        help="mirrored: all GPUs of this machine; multiworker: the cluster in TF_CONFIG")
+    parser.add_argument("--tensorboard", action="store_true")
+    parser.add_argument("--out", type=Path, default=None, help="runs folder (default: ./runs or $FER_STUDIO_RUNS)")
+    parser.add_argument("--detach", action="store_true", help="start in the background and print the run folder")
+    parser.add_argument("--run-dir", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR", help="continue a stopped or failed run")
+    parser.set_defaults(run=run)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Turn parsed arguments into a validated :class:`TrainConfig`."""
+    from core.augment import AugmentConfig
+    from core.data import default_data_dir
+
+    data = args.data or default_data_dir()
+    if not data:
+        raise ValueError("no dataset: pass --data PATH (fer2013.csv or the image folders) or set FER2013_DIR")
+    params = {}
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--param expects KEY=VALUE, got {item!r}")
+        try:
+            params[key] = json.loads(value)
+        except ValueError:
+            params[key] = value
+    augment = AugmentConfig.from_dict(json.loads(args.augment_json)) if args.augment_json else AugmentConfig()
+    augment = AugmentConfig.from_dict({**augment.to_dict(), "engine": args.augment})
+    fields = {name: getattr(args, name) for name in (
+        "model", "epochs", "batch_size", "optimizer", "learning_rate", "momentum", "nesterov", "weight_decay",
+        "lr_schedule", "plateau_factor", "plateau_patience", "early_stopping_patience", "label_smoothing",
+        "class_weights", "validation", "val_fraction", "max_train_images", "seed", "precision", "strategy", "tensorboard")}
+    return TrainConfig(data=str(data), model_params=params, augment=augment, **fields).validate()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the subcommand; exit code 0 when the run finished or was stopped."""
+    from core import models
+
+    if args.list_models:
+        for spec in models.list_models():
+            print(f"{spec.name:15s} {spec.summary}")
+        return 0
+    from core.jobs import resume_training_job, start_training_job
+    from core.train import prepare_run, run_training
+
+    if args.run_dir or args.resume:
+        run_dir = args.run_dir or args.resume
+        if not (Path(run_dir) / "config.json").is_file():
+            raise FileNotFoundError(f"{run_dir} is not a run folder (no config.json)")
+        if args.resume and args.detach:
+            resume_training_job(run_dir)
+            print(run_dir)
+            return 0
+        status = run_training(Path(run_dir), resume=bool(args.resume), echo=lambda line: print(line, flush=True))
+    else:
+        config = config_from_args(args)
+        if args.detach:
+            print(start_training_job(config, args.out))
+            return 0
+        run_dir = prepare_run(config, args.out)
+        print(f"run folder: {run_dir}", flush=True)
+        status = run_training(run_dir, echo=lambda line: print(line, flush=True))
+    print(f"{status.state}: {status.message}")
+    print(run_dir)
+    return 0 if status.state in ("finished", "stopped") else 1

@@ -1,0 +1,272 @@
+"""The training worker: one function runs a prepared run folder to the end.
+
+The page and the CLI both go through :func:`prepare_run` then
+:func:`run_training` (the page in a detached subprocess, see ``core.jobs``), so
+they run exactly the same code.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from core import runs
+from core.labels import CLASS_NAMES, NUM_CLASSES, PUBLIC_TEST, TRAINING
+from core.train_config import TrainConfig
+
+Echo = Callable[[str], None]
+
+
+def prepare_run(config: TrainConfig, runs_dir: Path | None = None) -> Path:
+    """Validate ``config`` and create its run folder (status ``queued``).
+
+    Raises:
+        ValueError: If the config is invalid.
+    """
+    config.validate()
+    run_dir = runs.new_run_dir(config.model, runs_dir)
+    runs.write_json_atomic(run_dir / "config.json", {"config": config.to_dict(), "created": time.time()})
+    runs.write_status(run_dir, "queued")
+    return run_dir
+
+
+def load_config(run_dir: Path) -> TrainConfig:
+    """Read the :class:`TrainConfig` of a run folder.
+
+    Raises:
+        FileNotFoundError: If the folder has no config.json.
+    """
+    data = runs.read_config(run_dir)
+    if "config" not in data:
+        raise FileNotFoundError(f"{run_dir} is not a run folder (no readable config.json)")
+    return TrainConfig.from_dict(data["config"])
+
+
+def split_training_data(dataset: Any, config: TrainConfig) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Return ``((x_train, y_train), (x_val, y_val))`` uint8 images and int labels.
+
+    Validation is a stratified, seeded slice of Training or the PublicTest split;
+    PrivateTest (and any other split) is never touched.
+
+    Raises:
+        ValueError: If the needed splits are missing or too small.
+    """
+    if TRAINING not in dataset.split_names:
+        raise ValueError(f"the dataset has no Training split (it has {', '.join(dataset.split_names)}); training needs FER2013's Training images")
+    train = dataset.subset(TRAINING)
+    rng = np.random.default_rng(config.seed)
+    if config.validation == "publictest":
+        if PUBLIC_TEST not in dataset.split_names:
+            raise ValueError("validation 'publictest' needs a PublicTest split, which this dataset lacks; use validation 'split'")
+        val = dataset.subset(PUBLIC_TEST)
+        x_train, y_train = train.images, train.labels
+        x_val, y_val = val.images, val.labels
+    else:
+        val_index = _stratified_pick(train.labels, config.val_fraction, rng)
+        keep = np.ones(len(train), dtype=bool)
+        keep[val_index] = False
+        x_train, y_train = train.images[keep], train.labels[keep]
+        x_val, y_val = train.images[val_index], train.labels[val_index]
+    if config.max_train_images and config.max_train_images < len(x_train):
+        pick = _stratified_pick(y_train, config.max_train_images / len(x_train), rng)
+        x_train, y_train = x_train[pick], y_train[pick]
+    if len(x_train) == 0 or len(x_val) == 0:
+        raise ValueError("not enough images to train and validate")
+    return (x_train, y_train), (x_val, y_val)
+
+
+def _stratified_pick(labels: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    picked = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        count = max(1, round(len(members) * fraction))
+        picked.append(rng.choice(members, size=min(count, len(members)), replace=False))
+    return np.sort(np.concatenate(picked))
+
+
+def balanced_class_weights(labels: np.ndarray) -> dict[int, float]:
+    """Inverse-frequency weights ``n / (k * count)``, mean 1 over samples; absent classes get 1."""
+    counts = np.bincount(labels, minlength=NUM_CLASSES).astype(float)
+    present = counts > 0
+    weights = np.ones(NUM_CLASSES)
+    weights[present] = counts.sum() / (present.sum() * counts[present])
+    return {index: float(weight) for index, weight in enumerate(weights)}
+
+
+def make_optimizer(config: TrainConfig):
+    """Build the Keras optimizer named in ``config``."""
+    import keras
+
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(config.learning_rate)
+    if config.optimizer == "adamw":
+        return keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay or 1e-4)
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(config.learning_rate, momentum=config.momentum, nesterov=config.nesterov,
+                                    weight_decay=config.weight_decay or None)
+    return keras.optimizers.RMSprop(config.learning_rate, momentum=config.momentum)
+
+
+def library_versions() -> dict[str, str]:
+    """Versions that decide whether a run can be reproduced."""
+    import keras
+
+    versions = {"python": platform.python_version(), "numpy": np.__version__, "keras": keras.__version__,
+                "backend": keras.backend.backend()}
+    if versions["backend"] == "tensorflow":
+        import tensorflow as tf
+
+        versions["tensorflow"] = tf.__version__
+    elif versions["backend"] == "jax":
+        import jax
+
+        versions["jax"] = jax.__version__
+    return versions
+
+
+def run_training(run_dir: Path, *, resume: bool = False, echo: Echo = print) -> runs.RunStatus:
+    """Train the run in ``run_dir`` to its end, writing every file as it goes.
+
+    Args:
+        run_dir: A folder made by :func:`prepare_run` (or a run to resume).
+        resume: Continue from ``last.keras`` and ``state.json``.
+        echo: Where progress lines go (stdout for the CLI, the log for jobs).
+
+    Returns:
+        The final status (finished, stopped or failed). Errors are caught and
+        recorded in ``status.json``; they are not raised.
+    """
+    run_dir = Path(run_dir)
+    runs.write_status(run_dir, "running", pid=os.getpid())
+    try:
+        final = _train(run_dir, resume, echo)
+    except KeyboardInterrupt:
+        runs.write_status(run_dir, "stopped", "interrupted (Ctrl-C); Resume continues from the last checkpoint")
+        return runs.read_status(run_dir)
+    except Exception as error:  # the worker must record any failure before exiting
+        (run_dir / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        message = f"{type(error).__name__}: {error}"
+        runs.write_status(run_dir, "failed", message)
+        echo(f"failed: {message}")
+        return runs.read_status(run_dir)
+    runs.write_status(run_dir, *final)
+    return runs.read_status(run_dir)
+
+
+def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
+    from core.augment import make_training_batches
+    from core.data import load_fer2013
+    from core.distribute import configure_precision, distribution_scope
+    from core.model_io import load_model
+
+    config = load_config(run_dir)
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+    echo(f"loading {config.data}")
+    dataset = load_fer2013(config.data)
+    (x_train, y_train), (x_val, y_val) = split_training_data(dataset, config)
+    precision = configure_precision(config.precision)
+    saved = runs.read_config(run_dir)
+    saved["resolved"] = {
+        "data_hash": dataset.report.content_hash,
+        "class_names": list(CLASS_NAMES),
+        "train_images": int(len(x_train)),
+        "val_images": int(len(x_val)),
+        "val_source": "PublicTest" if config.validation == "publictest" else f"{config.val_fraction:.0%} stratified slice of Training",
+        "precision": precision,
+        "versions": library_versions(),
+        "hardware": describe_hardware(),
+        "command": " ".join(sys.argv) if Path(sys.argv[0]).name in ("__main__.py", "core") else None,
+    }
+    runs.write_json_atomic(run_dir / "config.json", saved)
+
+    state = runs.read_json(run_dir / "state.json", {}) if resume else {}
+    initial_epoch = int(state.get("epoch", 0)) if resume and (run_dir / "last.keras").exists() else 0
+    with distribution_scope(config.strategy):
+        if initial_epoch:
+            model = load_model(run_dir / "last.keras", compile=True).model
+            echo(f"resuming after epoch {initial_epoch}")
+        else:
+            model = _build_compiled(config)
+    if initial_epoch >= config.epochs:
+        return "finished", f"already trained {initial_epoch} epochs"
+    y_train_hot = keras.utils.to_categorical(y_train, NUM_CLASSES)
+    y_val_hot = keras.utils.to_categorical(y_val, NUM_CLASSES)
+    class_weight = balanced_class_weights(y_train) if config.class_weights else None
+    batches = make_training_batches(x_train, y_train_hot, config.augment, config.batch_size, config.seed)
+    from core.callbacks import RunRecorder
+
+    recorder = RunRecorder(run_dir, config, state, echo, steps_per_epoch=batches.steps_per_epoch)
+    callbacks: list = [recorder]
+    if config.lr_schedule == "cosine":
+        callbacks.append(keras.callbacks.LearningRateScheduler(lambda epoch, lr: cosine_learning_rate(config, epoch)))
+    elif config.lr_schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau("val_loss", factor=config.plateau_factor, patience=config.plateau_patience, min_lr=1e-6))
+    if config.early_stopping_patience:
+        callbacks.append(keras.callbacks.EarlyStopping("val_accuracy", patience=config.early_stopping_patience, mode="max"))
+    if config.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
+    echo(f"training {config.model} on {len(x_train)} images, validating on {len(x_val)} ({saved['resolved']['val_source']})")
+    model.fit(
+        batches.data,
+        steps_per_epoch=batches.steps_per_epoch,
+        epochs=config.epochs,
+        initial_epoch=initial_epoch,
+        validation_data=(x_val.astype(np.float32)[..., None], y_val_hot),
+        validation_batch_size=256,
+        class_weight=class_weight,
+        callbacks=callbacks,
+        verbose=0,
+    )
+    if recorder.stopped_by_user:
+        return "stopped", f"stopped by request after epoch {recorder.last_epoch}; best.keras kept"
+    return "finished", f"{recorder.last_epoch} epochs, best val_accuracy {recorder.best_val_accuracy:.4f} at epoch {recorder.best_epoch}"
+
+
+def _build_compiled(config: TrainConfig):
+    import keras
+
+    from core.models import build
+
+    model = build(config.model, **config.model_params)
+    model.compile(
+        optimizer=make_optimizer(config),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def cosine_learning_rate(config: TrainConfig, epoch: int) -> float:
+    """Cosine decay from ``learning_rate`` towards 0 over ``epochs`` (epoch is 0-based)."""
+    return float(config.learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs)))
+
+
+def describe_hardware() -> str:
+    """One line: CPU count and the accelerators the backend sees."""
+    import keras
+
+    cpus = f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()})"
+    try:
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+        elif keras.backend.backend() == "jax":
+            import jax
+
+            gpus = [str(d.device_kind) for d in jax.devices() if d.platform == "gpu"]
+        else:
+            gpus = []
+    except Exception:  # device probing must never stop a run
+        gpus = []
+    return cpus + (f", {len(gpus)} GPU: {', '.join(gpus)}" if gpus else ", no GPU")

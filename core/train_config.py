@@ -1,0 +1,127 @@
+"""The training job's one frozen config: form or CLI -> worker -> ``config.json``."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.augment import AugmentConfig
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+LR_SCHEDULES = ("constant", "plateau", "cosine")
+VALIDATIONS = ("split", "publictest")
+STRATEGIES = ("auto", "none", "mirrored", "multiworker")
+PRECISIONS = ("auto", "float32", "mixed")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a training run.
+
+    Attributes:
+        data: Dataset source (anything ``core.data.load_fer2013`` accepts).
+        model: Registered model name (``core.models``).
+        model_params: Builder hyperparameters (``width``, ``dropout_rate`` ...).
+        epochs: Epochs to train (the run may stop earlier).
+        batch_size: Global batch size.
+        optimizer: ``adam``, ``adamw``, ``sgd`` (momentum, optional Nesterov) or ``rmsprop``.
+        learning_rate: Initial learning rate.
+        momentum: SGD/RMSprop momentum.
+        nesterov: Nesterov momentum for SGD.
+        weight_decay: Decoupled weight decay (adamw, sgd).
+        lr_schedule: ``constant``, ``plateau`` (ReduceLROnPlateau on val_loss) or
+            ``cosine`` (cosine decay to 0 over ``epochs``).
+        plateau_factor: ReduceLROnPlateau factor.
+        plateau_patience: ReduceLROnPlateau patience, epochs.
+        early_stopping_patience: EarlyStopping patience on val_accuracy; 0 = off.
+        label_smoothing: Cross-entropy label smoothing.
+        class_weights: Weight classes by inverse frequency (disgust is rare).
+        validation: ``split`` (stratified slice of Training) or ``publictest``.
+            PrivateTest is never used while training.
+        val_fraction: Size of the Training slice when ``validation == "split"``.
+        max_train_images: Train on a stratified subset of this size (quick runs).
+        augment: Augmentation settings.
+        seed: Seed for the split, shuffling, augmentation and weights.
+        precision: ``auto`` (mixed float16 on a GPU), ``float32`` or ``mixed``.
+        strategy: ``auto``, ``none``, ``mirrored`` (all GPUs of this machine) or
+            ``multiworker`` (``TF_CONFIG``).
+        tensorboard: Also write TensorBoard logs to ``<run>/tensorboard``.
+    """
+
+    data: str
+    model: str = "fer_vgg"
+    model_params: dict = field(default_factory=dict)
+    epochs: int = 30
+    batch_size: int = 64
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 0.0
+    lr_schedule: str = "cosine"
+    plateau_factor: float = 0.5
+    plateau_patience: int = 3
+    early_stopping_patience: int = 0
+    label_smoothing: float = 0.0
+    class_weights: bool = False
+    validation: str = "split"
+    val_fraction: float = 0.1
+    max_train_images: int | None = None
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    seed: int = 0
+    precision: str = "auto"
+    strategy: str = "auto"
+    tensorboard: bool = False
+
+    def validate(self) -> "TrainConfig":
+        """Check every field; return self.
+
+        Raises:
+            ValueError: Naming the first bad field and what it accepts.
+        """
+        from core.models import get_spec
+
+        get_spec(self.model)
+        choices = {
+            "optimizer": OPTIMIZERS,
+            "lr_schedule": LR_SCHEDULES,
+            "validation": VALIDATIONS,
+            "strategy": STRATEGIES,
+            "precision": PRECISIONS,
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if not str(self.data).strip():
+            raise ValueError("data is empty: give the path of fer2013.csv or of the image folders")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs} and {self.batch_size}")
+        if not 0 < self.learning_rate < 10:
+            raise ValueError(f"learning_rate must be in (0, 10), got {self.learning_rate}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.validation == "split" and not 0 < self.val_fraction < 0.5:
+            raise ValueError(f"val_fraction must be in (0, 0.5), got {self.val_fraction}")
+        if self.max_train_images is not None and self.max_train_images < 14:
+            raise ValueError(f"max_train_images must be at least 14 (2 per class), got {self.max_train_images}")
+        self.augment.validate()
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (augment nested)."""
+        data = dataclasses.asdict(self)
+        data["augment"] = self.augment.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        """Inverse of :meth:`to_dict`; unknown keys raise ValueError."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown training settings: {', '.join(sorted(unknown))}")
+        values = dict(data)
+        if isinstance(values.get("augment"), dict):
+            values["augment"] = AugmentConfig.from_dict(values["augment"])
+        return cls(**values)

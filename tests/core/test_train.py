@@ -1,0 +1,164 @@
+import json
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from core import jobs, runs
+from core.__main__ import main
+from core.augment import AugmentConfig
+from core.dataset import FerDataset, LoadReport
+from core.labels import NUM_CLASSES
+from core.model_io import load_model
+from core.train import balanced_class_weights, prepare_run, run_training, split_training_data
+from core.train_config import TrainConfig
+
+
+def write_fer_csv(path, per_class=12, usages=("Training",)):
+    """A small fer2013.csv whose classes differ in brightness, so a model can learn something."""
+    rng = np.random.default_rng(0)
+    lines = ["emotion,pixels,Usage"]
+    for usage in usages:
+        for label in range(NUM_CLASSES):
+            for _ in range(per_class):
+                pixels = np.clip(rng.normal(30 + label * 30, 20, 48 * 48), 0, 255).astype(int)
+                lines.append(f"{label},{' '.join(map(str, pixels))},{usage}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def train_csv(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("train-data")
+    os.environ.setdefault("FER_STUDIO_CACHE", str(folder / "cache"))
+    return write_fer_csv(folder / "fer2013.csv", usages=("Training", "PublicTest"))
+
+
+def tiny_config(data, **overrides):
+    values = dict(data=str(data), model="fer_vgg", model_params={"width": 4, "dense_units": 16}, epochs=2,
+                  batch_size=16, augment=AugmentConfig(engine="idg"), lr_schedule="cosine")
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_tiny_run_writes_every_file_of_the_run_folder(tmp_path, train_csv):
+    run_dir = prepare_run(tiny_config(train_csv), tmp_path)
+    status = run_training(run_dir, echo=lambda line: None)
+    assert status.state == "finished", status.message
+    for name in ("config.json", "status.json", "metrics.csv", "progress.json", "best.keras", "last.keras", "state.json"):
+        assert (run_dir / name).is_file(), name
+    saved = runs.read_config(run_dir)
+    assert saved["config"]["model"] == "fer_vgg"
+    assert saved["resolved"]["data_hash"]
+    assert saved["resolved"]["class_names"][6] == "neutral"
+    assert "keras" in saved["resolved"]["versions"]
+    metrics = runs.read_metrics(run_dir)
+    assert [row["epoch"] for row in metrics] == [1, 2]
+    assert set(runs.METRIC_COLUMNS) <= set(metrics[0])
+    progress = runs.read_progress(run_dir)
+    assert progress["epoch"] == 2 and progress["batch"] == progress["batches"]
+    best = load_model(run_dir / "best.keras")
+    assert best.class_names[3] == "happy" and best.meta["run"] == run_dir.name
+
+
+def test_validation_never_uses_private_test():
+    rng = np.random.default_rng(0)
+    n = 70 * 3
+    splits = np.array(["Training"] * 70 + ["PublicTest"] * 70 + ["PrivateTest"] * 70)
+    ids = np.array([f"{s}_{i}" for i, s in enumerate(splits)])
+    dataset = FerDataset(rng.integers(0, 255, (n, 48, 48), dtype=np.uint8), np.tile(np.arange(7), 30),
+                         splits, ids, LoadReport("x", "csv", n))
+    for validation in ("split", "publictest"):
+        config = tiny_config("x", validation=validation, val_fraction=0.2)
+        (x_train, _), (x_val, y_val) = split_training_data(dataset, config)
+        private = dataset.subset("PrivateTest").images
+        used = np.concatenate([x_train, x_val])
+        assert not any((used == image).all(axis=(1, 2)).any() for image in private)
+        assert set(np.unique(y_val)) == set(range(7))  # stratified: every class validated
+
+
+def test_class_weights_favour_rare_classes():
+    labels = np.array([3] * 160 + [1] * 10 + [0] * 30)
+    weights = balanced_class_weights(labels)
+    assert weights[1] > weights[0] > weights[3]
+    assert weights[2] == 1.0  # absent class
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("optimizer", "adagrad", "optimizer must be one of"),
+    ("model", "nope", "known models"),
+    ("epochs", 0, "epochs"),
+    ("val_fraction", 0.9, "val_fraction"),
+])
+def test_invalid_settings_name_the_field(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_config("x", **{field: value}).validate()
+
+
+def test_config_round_trips_through_json():
+    config = tiny_config("data.csv", augment=AugmentConfig(engine="layers", rotation=5.0))
+    assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+def test_cli_trains_and_prints_the_run_folder(tmp_path, train_csv, capsys):
+    code = main(["train", "--data", str(train_csv), "--model", "fer_vgg", "--param", "width=4", "--param", "dense_units=8",
+                 "--epochs", "1", "--batch-size", "32", "--augment", "none", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    run_dir = out.strip().splitlines()[-1]
+    assert (tmp_path / os.path.basename(run_dir) / "best.keras").is_file()
+    assert "epoch 1/1" in out
+
+
+def test_cli_lists_models_and_rejects_unknown(capsys):
+    assert main(["train", "--list-models"]) == 0
+    assert "mini_xception" in capsys.readouterr().out
+    assert main(["train", "--data", "x.csv", "--model", "nope"]) == 2
+    assert "known models" in capsys.readouterr().err
+
+
+def _wait_for(predicate, timeout=120.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_killed_worker_reads_as_failed_and_resumes_from_its_checkpoint(tmp_path, train_csv):
+    config = tiny_config(train_csv, epochs=4, batch_size=4, augment=AugmentConfig(engine="none"))
+    run_dir = jobs.start_training_job(config, tmp_path)
+    assert _wait_for(lambda: len(runs.read_metrics(run_dir)) >= 1), (run_dir / "train.log").read_text()
+    pid = runs.read_json(run_dir / "status.json")["pid"]
+    time.sleep(0.2)  # into the second epoch
+    os.kill(pid, signal.SIGKILL)
+    assert _wait_for(lambda: runs.read_status(run_dir).state == "failed", 10)
+    assert "Resume" in runs.read_status(run_dir).message
+    done = len(runs.read_metrics(run_dir))
+    assert done < 4
+    jobs.resume_training_job(run_dir)
+    assert _wait_for(lambda: runs.read_status(run_dir).state in ("finished", "failed")), (run_dir / "train.log").read_text()
+    assert runs.read_status(run_dir).state == "finished", (run_dir / "train.log").read_text()
+    assert [row["epoch"] for row in runs.read_metrics(run_dir)] == [1, 2, 3, 4]
+    assert "resuming after epoch" in (run_dir / "train.log").read_text()
+
+
+def test_stop_request_ends_the_run_as_stopped(tmp_path, train_csv):
+    run_dir = prepare_run(tiny_config(train_csv, epochs=3), tmp_path)
+    runs.request_stop(run_dir)
+    status = run_training(run_dir, echo=lambda line: None)
+    assert status.state == "stopped"
+    assert (run_dir / "best.keras").exists()
+
+
+def test_resume_refuses_an_active_run_or_one_without_checkpoint(tmp_path, train_csv):
+    run_dir = prepare_run(tiny_config(train_csv), tmp_path)
+    runs.write_status(run_dir, "running", pid=os.getpid())
+    with pytest.raises(ValueError, match="still running"):
+        jobs.resume_training_job(run_dir)
+    runs.write_status(run_dir, "failed", "boom")
+    with pytest.raises(ValueError, match="no checkpoint"):
+        jobs.resume_training_job(run_dir)
