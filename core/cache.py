@@ -1,0 +1,115 @@
+"""On-disk cache of parsed datasets, so that a second load takes a fraction of a second.
+
+One entry per source path: ``<key>.npz`` (uncompressed arrays) and
+``<key>.json`` (the load report and the source's fingerprint). The
+fingerprint is built from ``stat`` alone (size and modification time of
+the file, or of every file in a folder tree), so checking it never reads
+the data. Writes are atomic; an unreadable entry counts as a miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from core.dataset import FerDataset, LoadReport
+
+CACHE_FORMAT: int = 1
+_ARRAY_NAMES = ("images", "labels", "splits", "ids")
+# Everything a damaged or foreign cache file can raise while being read.
+_READ_ERRORS = (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile)
+
+
+def default_cache_dir() -> Path:
+    """Return ``$FER_STUDIO_CACHE`` if set, else ``~/.cache/fer-studio``."""
+    configured = os.environ.get("FER_STUDIO_CACHE")
+    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "fer-studio"
+
+
+def fingerprint_files(entries: Iterable[tuple[str, int, int]], *, salt: str) -> str:
+    """Digest ``(relative path, size, mtime_ns)`` triples (in the given order) and a salt.
+
+    Any touched, edited, added, removed or renamed file changes the result.
+    """
+    digest = hashlib.sha256(f"fer-studio-cache:{CACHE_FORMAT}:{salt}\n".encode())
+    for relative_path, size, mtime_ns in entries:
+        digest.update(f"{relative_path}\0{size}\0{mtime_ns}\n".encode("utf-8", errors="surrogateescape"))
+    return digest.hexdigest()
+
+
+def read_cache(source: Path, fingerprint: str, cache_dir: Path) -> FerDataset | None:
+    """Return the cached dataset of ``source`` if its fingerprint matches, else ``None``.
+
+    Never raises for a missing, stale, truncated or foreign cache entry.
+    """
+    npz_path, json_path = _entry_paths(source, cache_dir)
+    try:
+        meta = json.loads(json_path.read_text(encoding="utf-8"))
+        if meta.get("format") != CACHE_FORMAT or meta.get("fingerprint") != fingerprint:
+            return None
+        with np.load(npz_path, allow_pickle=False) as npz:
+            if str(npz["fingerprint"]) != fingerprint:
+                return None  # the two files come from different writes
+            arrays = {name: npz[name] for name in _ARRAY_NAMES}
+        report = LoadReport.from_dict(meta["report"])
+        if len(arrays["images"]) != report.loaded:
+            return None
+        return FerDataset(report=report, **arrays)
+    except _READ_ERRORS:
+        return None
+
+
+def write_cache(source: Path, fingerprint: str, dataset: FerDataset, cache_dir: Path) -> bool:
+    """Store ``dataset`` as the cache entry of ``source``; return whether it was written.
+
+    A cache directory that cannot be written is not an error: the load
+    just stays uncached.
+    """
+    npz_path, json_path = _entry_paths(source, cache_dir)
+    meta = {
+        "format": CACHE_FORMAT,
+        "fingerprint": fingerprint,
+        "source": str(source),
+        "report": dataset.report.to_dict(),
+    }
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        _write_atomically(
+            npz_path,
+            lambda handle: np.savez(
+                handle,
+                images=dataset.images,
+                labels=dataset.labels,
+                splits=dataset.splits.astype(str),
+                ids=dataset.ids.astype(str),
+                fingerprint=np.asarray(fingerprint),
+            ),
+        )
+        _write_atomically(json_path, lambda handle: handle.write(json.dumps(meta).encode("utf-8")))
+    except OSError:
+        return False
+    return True
+
+
+def _entry_paths(source: Path, cache_dir: Path) -> tuple[Path, Path]:
+    key = hashlib.sha256(str(source).encode("utf-8", errors="surrogateescape")).hexdigest()[:32]
+    return cache_dir / f"fer2013-{key}.npz", cache_dir / f"fer2013-{key}.json"
+
+
+def _write_atomically(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, then rename over ``path``."""
+    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name + ".", suffix=".tmp", delete=False)
+    try:
+        with handle:
+            write(handle)
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise

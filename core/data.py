@@ -1,0 +1,538 @@
+"""Load FER2013 from any of the forms users have it in: one entry point, :func:`load_fer2013`.
+
+Accepted sources:
+
+* the challenge CSV ``fer2013.csv``, its variant ``icml_face_data.csv`` and
+  the competition's ``train.csv`` (parsed by :mod:`core.csv_loader`);
+* the image-folder release ``<root>/train/<class>/Training_*.jpg`` and
+  ``<root>/test/<class>/PublicTest_*.jpg`` (``PrivateTest_*`` too), the
+  split read from the file-name prefix;
+* any folder of class folders (one labeled set, split ``all``);
+* a ``.zip`` of one of those folder layouts (or of a FER2013 CSV), read in
+  memory member by member, never extracted.
+
+Labels always follow :data:`core.labels.CLASS_NAMES`, never folder order.
+Every record is either loaded or listed in ``report.skipped`` with a reason.
+Parsed datasets are cached on disk (:mod:`core.cache`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import re
+import stat
+import zipfile
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO, NamedTuple
+
+import numpy as np
+
+from core.cache import default_cache_dir, fingerprint_files, read_cache, write_cache
+from core.csv_loader import parse_fer_csv
+from core.dataset import FerDataset, LoadReport, SkippedRecord
+from core.images import IMAGE_EXTENSIONS, decode_gray_checked
+from core.labels import ALL, IMAGE_SIZE, KNOWN_SPLITS, PRIVATE_TEST, PUBLIC_TEST, TEST, TRAINING, class_index
+from core.preprocess import prepare_face
+
+# Bump when a change to the loaders changes what they return: old cache entries then miss.
+LOADER_VERSION: str = "1"
+
+ACCEPTED_SOURCES: str = (
+    "accepted: fer2013.csv, icml_face_data.csv or train.csv (columns emotion, pixels[, Usage]); "
+    "the image-folder release <root>/train/<class>/*.jpg + <root>/test/<class>/*.jpg; "
+    "a folder of class folders <root>/<class>/*.png (angry, disgust, fear, happy, sad, surprise, neutral); "
+    "or a .zip of one of these"
+)
+
+ProgressCallback = Callable[[float, str], None]
+
+MAX_FOLDER_FILES: int = 1_000_000
+MAX_FOLDER_DEPTH: int = 8
+MAX_ZIP_MEMBERS: int = 500_000
+MAX_ZIP_TOTAL_BYTES: int = 2 * 1024**3
+MAX_ZIP_COMPRESSION_RATIO: int = 100
+# Folders wrapping the dataset root (a zip that extracted into fer2013/) that are looked through.
+MAX_WRAPPER_FOLDERS: int = 3
+
+_READ_CHUNK = 16 * 1024 * 1024
+_SPLIT_FOLDERS: dict[str, str] = {"train": TRAINING, "test": TEST}
+_PREFIX_SPLITS: tuple[tuple[str, str], ...] = (
+    ("training_", TRAINING),
+    ("publictest_", PUBLIC_TEST),
+    ("privatetest_", PRIVATE_TEST),
+)
+# CSV files a folder or zip may hold instead of images, most complete first.
+_CSV_NAMES: tuple[str, ...] = ("fer2013.csv", "icml_face_data.csv", "train.csv")
+_JUNK_NAMES = frozenset({"__MACOSX", "__macosx", "Thumbs.db", "thumbs.db", "desktop.ini", "Desktop.ini"})
+_ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".gz", ".bz2", ".xz", ".7z", ".rar")
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class _File(NamedTuple):
+    """A file of a folder tree or zip, listed by ``stat`` alone."""
+
+    path: str  # relative to the source, "/"-separated
+    size: int
+    mtime_ns: int
+    location: str | zipfile.ZipInfo  # absolute path, or the zip member
+
+
+@dataclasses.dataclass
+class _Layout:
+    """Which files of a tree are records, with their label and split."""
+
+    kind: str
+    root: str  # prefix of the dataset root inside the source, "" or "fer2013/"
+    records: list[tuple[_File, int, str]]
+    skipped: list[SkippedRecord]
+    ignored_folders: list[str]
+
+
+def default_data_dir() -> Path | None:
+    """Return where the dataset lives by default.
+
+    ``$FER2013_DIR`` if set, else ``../shared/fer2013`` next to the
+    repository (CI and development) if it exists, else ``None``.
+    """
+    configured = os.environ.get("FER2013_DIR")
+    if configured:
+        return Path(configured).expanduser()
+    shared = (_REPO_ROOT.parent / "shared" / "fer2013").resolve()
+    return shared if shared.is_dir() else None
+
+
+def load_fer2013(
+    source: str | os.PathLike,
+    *,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    progress: ProgressCallback | None = None,
+) -> FerDataset:
+    """Load FER2013 from a CSV file, an image-folder tree, a class-folder tree or a zip.
+
+    Args:
+        source: Path to ``fer2013.csv`` / ``icml_face_data.csv`` /
+            ``train.csv``, to a folder (``<root>/train/<class>/``,
+            ``<root>/test/<class>/`` or ``<root>/<class>/``, possibly inside
+            one wrapping folder) or to a ``.zip`` of such a folder.
+        cache_dir: Where parsed datasets are cached (default
+            ``$FER_STUDIO_CACHE`` or ``~/.cache/fer-studio``).
+        use_cache: ``False`` neither reads nor writes the cache.
+        progress: Called as ``progress(fraction, message)`` during a load
+            that is not served from the cache.
+
+    Returns:
+        The dataset: ``images`` ``(N, 48, 48)`` uint8, ``labels`` ``(N,)``
+        int64 in FER2013 order, ``splits`` and ``ids`` ``(N,)`` str, and a
+        report listing every skipped record.
+
+    Raises:
+        FileNotFoundError: If ``source`` does not exist.
+        ValueError: If it is not one of the accepted forms, a zip is unsafe,
+            or nothing in it could be loaded; the message says what was
+            expected.
+    """
+    report_progress = progress or _ignore_progress
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"{source} does not exist; point at the dataset ({ACCEPTED_SOURCES})")
+    resolved = path.resolve()
+    if resolved.is_dir():
+        files = _list_folder(resolved)
+        fingerprint = fingerprint_files(((f.path, f.size, f.mtime_ns) for f in files), salt=LOADER_VERSION)
+
+        def load() -> FerDataset:
+            return _load_tree(files, str(source), "", report_progress)
+
+    elif resolved.is_file():
+        kind = _sniff_file(resolved)
+        status = resolved.stat()
+        fingerprint = fingerprint_files([(kind, status.st_size, status.st_mtime_ns)], salt=LOADER_VERSION)
+
+        def load() -> FerDataset:
+            if kind == "zip":
+                return _load_zip(resolved, str(source), report_progress)
+            with open(resolved, "rb") as handle:
+                return _load_csv_stream(handle, status.st_size, str(source), "csv", report_progress)
+
+    else:
+        raise ValueError(f"{source} is neither a file nor a folder; {ACCEPTED_SOURCES}")
+
+    directory = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    if use_cache:
+        cached = read_cache(resolved, fingerprint, directory)
+        if cached is not None:
+            report_progress(1.0, f"Loaded {len(cached):,} images from the cache")
+            return dataclasses.replace(cached, report=dataclasses.replace(cached.report, source=str(source)))
+    dataset = load()
+    if use_cache:
+        write_cache(resolved, fingerprint, dataset, directory)
+    report_progress(1.0, f"Loaded {len(dataset):,} images")
+    return dataset
+
+
+def _ignore_progress(fraction: float, message: str) -> None:
+    """Default progress callback: does nothing."""
+
+
+# ---------------------------------------------------------------- files and zips
+
+
+def _sniff_file(path: Path) -> str:
+    """Return ``"csv"`` or ``"zip"`` for a file source, or raise saying what was expected."""
+    name = path.name.lower()
+    if name.endswith(".zip"):
+        return "zip"
+    if name.endswith(".csv"):
+        return "csv"
+    if name.endswith(_ARCHIVE_SUFFIXES):
+        raise ValueError(
+            f"{path.name} is an archive that is not read directly: extract it and point at the "
+            f"extracted folder or CSV, or re-pack it as .zip; {ACCEPTED_SOURCES}"
+        )
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "zip"
+    if b"pixels" in head.lower():
+        return "csv"
+    if PurePosixPath(name).suffix in IMAGE_EXTENSIONS:
+        raise ValueError(f"{path.name} is a single image; point at the folder that holds the class folders")
+    raise ValueError(f"{path.name} is not a CSV file, a .zip or a folder; {ACCEPTED_SOURCES}")
+
+
+def _is_junk(name: str) -> bool:
+    """OS metadata (``.DS_Store``, ``__MACOSX``, ``Thumbs.db``), never data."""
+    return name.startswith(".") or name in _JUNK_NAMES
+
+
+def _list_folder(root: Path) -> list[_File]:
+    """List every non-junk file under ``root`` (stat only), sorted by relative path."""
+    files: list[_File] = []
+    pending: list[tuple[str, str, int]] = [(str(root), "", 0)]
+    while pending:
+        folder, prefix, depth = pending.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as error:
+            raise ValueError(f"cannot list {folder}: {error}") from None
+        for entry in entries:
+            name = entry.name
+            if name.startswith(".") or name in _JUNK_NAMES:
+                continue
+            try:
+                if entry.is_dir():
+                    if depth < MAX_FOLDER_DEPTH:
+                        pending.append((entry.path, prefix + name + "/", depth + 1))
+                    continue
+                status = entry.stat()
+            except OSError:
+                continue  # a dangling link: not a file
+            if stat.S_ISREG(status.st_mode):
+                files.append(_File(prefix + name, status.st_size, status.st_mtime_ns, entry.path))
+        if len(files) > MAX_FOLDER_FILES:
+            raise ValueError(f"{root} holds more than {MAX_FOLDER_FILES:,} files: point at the dataset folder itself")
+    files.sort()
+    return files
+
+
+def _read_member(file: _File, archive: zipfile.ZipFile | None) -> bytes:
+    """Read a listed file's bytes; raise ValueError saying why it could not be read."""
+    try:
+        if archive is not None:
+            return archive.read(file.location)
+        with open(file.location, "rb") as handle:
+            return handle.read()
+    except (OSError, zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError) as error:
+        raise ValueError(f"could not be read: {error}") from None
+
+
+def _check_zip_member(info: zipfile.ZipInfo) -> str:
+    """Return the member's ``/``-separated name, or raise if it could escape its folder."""
+    name = info.filename.replace("\\", "/")
+    parts = name.split("/")
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in parts:
+        raise ValueError(
+            f"unsafe zip: member {info.filename!r} has an absolute path or '..'; refusing to read this archive"
+        )
+    if info.file_size > 1024 * 1024 and info.file_size > MAX_ZIP_COMPRESSION_RATIO * max(info.compress_size, 1):
+        raise ValueError(
+            f"unsafe zip: member {info.filename!r} expands {info.file_size / max(info.compress_size, 1):,.0f} times "
+            f"(limit {MAX_ZIP_COMPRESSION_RATIO}x), which looks like a zip bomb"
+        )
+    return name
+
+
+def _list_zip(archive: zipfile.ZipFile, name: str) -> list[_File]:
+    """List a zip's members, refusing unsafe names, zip bombs and oversized archives."""
+    infos = [info for info in archive.infolist() if not info.is_dir()]
+    if len(infos) > MAX_ZIP_MEMBERS:
+        raise ValueError(f"{name} has {len(infos):,} members (limit {MAX_ZIP_MEMBERS:,}); extract it yourself")
+    total = sum(info.file_size for info in infos)
+    if total > MAX_ZIP_TOTAL_BYTES:
+        raise ValueError(
+            f"{name} expands to {total / 1024**3:.1f} GiB (limit {MAX_ZIP_TOTAL_BYTES / 1024**3:.0f} GiB); "
+            "extract it yourself and point at the folder"
+        )
+    files = []
+    for info in infos:
+        member = _check_zip_member(info)
+        if any(_is_junk(part) for part in member.split("/")):
+            continue
+        files.append(_File(member, info.file_size, 0, info))
+    files.sort(key=lambda f: f.path)
+    return files
+
+
+def _load_zip(path: Path, source: str, progress: ProgressCallback) -> FerDataset:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise ValueError(f"{path.name} is not a readable zip file ({error}); {ACCEPTED_SOURCES}") from None
+    with archive:
+        files = _list_zip(archive, path.name)
+        return _load_tree(files, source, "zip:", progress, archive)
+
+
+# ---------------------------------------------------------------- folder layouts
+
+
+def _plan_layout(files: list[_File]) -> _Layout | None:
+    """Find the dataset root (looking through up to 3 wrapping folders) and its records."""
+    root = ""
+    for _ in range(MAX_WRAPPER_FOLDERS + 1):
+        folders = _child_folders(files, root)
+        if any(folder.lower() in _SPLIT_FOLDERS for folder in folders):
+            return _plan_release(files, root)
+        if any(class_index(folder) is not None for folder in folders):
+            return _plan_class_folders(files, root)
+        if len(folders) != 1:
+            return None
+        root += folders[0] + "/"
+    return None
+
+
+def _child_folders(files: list[_File], root: str) -> list[str]:
+    names = set()
+    for file in files:
+        if file.path.startswith(root):
+            head, slash, _ = file.path[len(root) :].partition("/")
+            if slash:
+                names.add(head)
+    return sorted(names)
+
+
+def _plan_release(files: list[_File], root: str) -> _Layout:
+    """``<root>/train/<class>/`` and ``<root>/test/<class>/``; split from the file-name prefix."""
+    layout = _Layout("image-folders", root, [], [], [])
+    ignored: set[str] = set()
+    for file in files:
+        if not file.path.startswith(root):
+            continue
+        parts = file.path[len(root) :].split("/")
+        if len(parts) == 1:
+            continue  # README and the like next to train/ and test/
+        default_split = _SPLIT_FOLDERS.get(parts[0].lower())
+        if default_split is None:
+            ignored.add(root + parts[0])
+            continue
+        _plan_record(layout, file, parts[1:], root + parts[0] + "/", default_split, ignored)
+    layout.ignored_folders = sorted(ignored)
+    # Training first, then the test splits, each in path order.
+    layout.records.sort(key=lambda record: (record[0].path[len(root) :].split("/")[0].lower() != "train", record[0].path))
+    return layout
+
+
+def _plan_class_folders(files: list[_File], root: str) -> _Layout:
+    """``<root>/<class>/``: one labeled set, split ``all``."""
+    layout = _Layout("class-folders", root, [], [], [])
+    ignored: set[str] = set()
+    for file in files:
+        if file.path.startswith(root):
+            _plan_record(layout, file, file.path[len(root) :].split("/"), root, None, ignored)
+    layout.ignored_folders = sorted(ignored)
+    return layout
+
+
+def _plan_record(
+    layout: _Layout, file: _File, parts: list[str], parent: str, default_split: str | None, ignored: set[str]
+) -> None:
+    """Classify one file by its path below the split folder (or the root, for class folders)."""
+    is_image = PurePosixPath(parts[-1]).suffix.lower() in IMAGE_EXTENSIONS
+    if len(parts) == 1:
+        if is_image:
+            layout.skipped.append(SkippedRecord(file.path, "not inside a class folder, so it has no label"))
+        return
+    label = class_index(parts[0])
+    if label is None:
+        ignored.add(parent + parts[0])
+        return
+    if not is_image:
+        suffix = PurePosixPath(parts[-1]).suffix or "no extension"
+        layout.skipped.append(
+            SkippedRecord(file.path, f"not an image file ({suffix}); accepted: {', '.join(sorted(IMAGE_EXTENSIONS))}")
+        )
+        return
+    split = ALL if default_split is None else _split_from_name(parts[-1], default_split)
+    layout.records.append((file, label, split))
+
+
+def _split_from_name(name: str, default: str) -> str:
+    lowered = name.lower()
+    for prefix, split in _PREFIX_SPLITS:
+        if lowered.startswith(prefix):
+            return split
+    return default
+
+
+def _pick_csv(files: list[_File]) -> _File | None:
+    """The FER2013 CSV among a tree's files (at most two folders down), best-known name first."""
+    candidates = [f for f in files if f.path.lower().endswith(".csv") and f.path.count("/") <= 2]
+    for wanted in _CSV_NAMES:
+        for file in candidates:
+            if PurePosixPath(file.path).name.lower() == wanted:
+                return file
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def _load_tree(
+    files: list[_File],
+    source: str,
+    kind_prefix: str,
+    progress: ProgressCallback,
+    archive: zipfile.ZipFile | None = None,
+) -> FerDataset:
+    """Load a folder tree or a zip's members: image layouts first, else a CSV inside."""
+    layout = _plan_layout(files)
+    if layout is None or not layout.records:
+        csv_file = _pick_csv(files)
+        if csv_file is not None:
+            try:
+                data = _read_member(csv_file, archive)
+            except ValueError as error:
+                raise ValueError(f"{csv_file.path} {error}") from None
+            digest = hashlib.sha256(data).hexdigest()
+            return _load_csv_bytes(data, digest, source, kind_prefix + "csv", progress)
+    if layout is None:
+        folders = sorted({f.path.split("/")[0] for f in files if "/" in f.path})
+        found = "folders " + ", ".join(folders[:10]) if folders else "no folders"
+        raise ValueError(f"{source} has no FER2013 layout (found {found}); {ACCEPTED_SOURCES}")
+    return _load_images(layout, source, kind_prefix, progress, archive)
+
+
+def _load_images(
+    layout: _Layout, source: str, kind_prefix: str, progress: ProgressCallback, archive: zipfile.ZipFile | None
+) -> FerDataset:
+    """Read and decode every record, hashing relative paths and bytes as they are read."""
+    total = len(layout.records)
+    images = np.empty((total, IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+    labels = np.empty(total, np.int64)
+    splits: list[str] = []
+    ids: list[str] = []
+    skipped = list(layout.skipped)
+    converted = 0
+    digest = hashlib.sha256()
+    loaded = 0
+    for position, (file, label, split) in enumerate(layout.records):
+        if position % 512 == 0:
+            progress(position / max(total, 1), f"Decoding images {position:,}/{total:,}")
+        try:
+            data = _read_member(file, archive)
+        except ValueError as error:
+            skipped.append(SkippedRecord(file.path, str(error)))
+            continue
+        relative = file.path[len(layout.root) :].encode("utf-8", errors="surrogateescape")
+        digest.update(len(relative).to_bytes(4, "little") + relative + len(data).to_bytes(8, "little"))
+        digest.update(data)
+        try:
+            gray, was_gray = decode_gray_checked(data)
+        except ValueError as error:
+            skipped.append(SkippedRecord(file.path, str(error)))
+            continue
+        if not was_gray or gray.shape != (IMAGE_SIZE, IMAGE_SIZE):
+            gray = prepare_face(gray)
+            converted += 1
+        images[loaded] = gray
+        labels[loaded] = label
+        splits.append(split)
+        ids.append(PurePosixPath(file.path).name)
+        loaded += 1
+    skipped.sort(key=lambda record: record.where)
+    if loaded == 0:
+        ignored = f" (ignored folders: {', '.join(layout.ignored_folders)})" if layout.ignored_folders else ""
+        raise ValueError(f"{source}: no image could be loaded{ignored}; {_describe_problems(skipped)}; {ACCEPTED_SOURCES}")
+    order = _canonical_order(splits)
+    report = LoadReport(
+        source=source,
+        kind=kind_prefix + layout.kind,
+        loaded=loaded,
+        skipped=tuple(skipped),
+        converted=converted,
+        ignored_folders=tuple(layout.ignored_folders),
+        content_hash=digest.hexdigest(),
+    )
+    return FerDataset(
+        images=images[:loaded][order],
+        labels=labels[:loaded][order],
+        splits=np.asarray(splits, dtype=str)[order],
+        ids=np.asarray(ids, dtype=str)[order],
+        report=report,
+    )
+
+
+def _canonical_order(splits: list[str]) -> np.ndarray:
+    """A stable order putting Training before PublicTest, PrivateTest, test, all."""
+    rank = {split: position for position, split in enumerate(KNOWN_SPLITS)}
+    return np.argsort(np.fromiter((rank[s] for s in splits), np.int64, len(splits)), kind="stable")
+
+
+def _describe_problems(skipped: list[SkippedRecord] | tuple[SkippedRecord, ...]) -> str:
+    if not skipped:
+        return "it holds no records"
+    listed = "; ".join(f"{record.where}: {record.reason}" for record in skipped[:3])
+    more = f" (and {len(skipped) - 3:,} more)" if len(skipped) > 3 else ""
+    return f"{len(skipped):,} records skipped, e.g. {listed}{more}"
+
+
+# ---------------------------------------------------------------- CSV
+
+
+def _load_csv_stream(handle: BinaryIO, size: int, source: str, kind: str, progress: ProgressCallback) -> FerDataset:
+    """Read a CSV file, hashing it as it is read, then parse it."""
+    data, digest = _read_hashed(handle, size, lambda fraction: progress(0.25 * fraction, "Reading the CSV"))
+    return _load_csv_bytes(data, digest, source, kind, progress)
+
+
+def _load_csv_bytes(
+    data: bytes | bytearray, digest: str, source: str, kind: str, progress: ProgressCallback
+) -> FerDataset:
+    result = parse_fer_csv(data, progress=lambda fraction: progress(0.25 + 0.75 * fraction, "Parsing pixels"))
+    if len(result.images) == 0:
+        raise ValueError(f"{source}: no usable rows; {_describe_problems(result.skipped)}")
+    report = LoadReport(source=source, kind=kind, loaded=len(result.images), skipped=result.skipped, content_hash=digest)
+    return FerDataset(result.images, result.labels, result.splits, result.ids, report)
+
+
+def _read_hashed(handle: BinaryIO, size: int, progress: Callable[[float], None]) -> tuple[bytearray, str]:
+    """Read a stream into memory in chunks, computing its sha256 on the way."""
+    digest = hashlib.sha256()
+    buffer = bytearray(size)
+    filled = 0
+    with memoryview(buffer) as view:
+        while filled < size:
+            count = handle.readinto(view[filled : filled + _READ_CHUNK])
+            if not count:
+                break
+            digest.update(view[filled : filled + count])
+            filled += count
+            progress(filled / max(size, 1))
+    if filled < size:
+        del buffer[filled:]
+    else:
+        extra = handle.read()  # the file grew since it was measured
+        digest.update(extra)
+        buffer += extra
+    return buffer, digest.hexdigest()
