@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import os
 import platform
-import sys
 import time
 import traceback
 from pathlib import Path
@@ -185,7 +184,7 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
         "precision": precision,
         "versions": library_versions(),
         "hardware": describe_hardware(),
-        "command": " ".join(sys.argv) if Path(sys.argv[0]).name in ("__main__.py", "core") else None,
+        "command": command_line(config),
     }
     runs.write_json_atomic(run_dir / "config.json", saved)
 
@@ -230,6 +229,40 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
     if recorder.stopped_by_user:
         return "stopped", f"stopped by request after epoch {recorder.last_epoch}; best.keras kept"
     return "finished", f"{recorder.last_epoch} epochs, best val_accuracy {recorder.best_val_accuracy:.4f} at epoch {recorder.best_epoch}"
+
+
+def command_line(config: TrainConfig) -> str:
+    """The ``python -m core train`` command that reproduces ``config`` (for run records and model cards)."""
+    import json
+    import shlex
+
+    defaults = TrainConfig(data=config.data)
+    parts = ["python", "-m", "core", "train", "--data", config.data, "--model", config.model]
+    for key, value in sorted(config.model_params.items()):
+        parts += ["--param", f"{key}={json.dumps(value)}"]
+    flags = {
+        "epochs": "--epochs", "batch_size": "--batch-size", "optimizer": "--optimizer", "learning_rate": "--lr",
+        "momentum": "--momentum", "weight_decay": "--weight-decay", "lr_schedule": "--lr-schedule",
+        "plateau_factor": "--plateau-factor", "plateau_patience": "--plateau-patience",
+        "early_stopping_patience": "--early-stopping", "label_smoothing": "--label-smoothing",
+        "validation": "--val", "val_fraction": "--val-fraction", "max_train_images": "--max-train-images",
+        "seed": "--seed", "precision": "--precision", "strategy": "--strategy",
+    }
+    for field_name, flag in flags.items():
+        value = getattr(config, field_name)
+        if value != getattr(defaults, field_name) or field_name in ("epochs", "seed"):
+            parts += [flag, str(value)]
+    for field_name, flag in (("class_weights", "--class-weights"), ("tensorboard", "--tensorboard")):
+        if getattr(config, field_name):
+            parts.append(flag)
+    if not config.nesterov:
+        parts.append("--no-nesterov")
+    parts += ["--augment", config.augment.engine]
+    settings = {k: v for k, v in config.augment.to_dict().items() if k != "engine"}
+    default_settings = {k: v for k, v in type(config.augment)().to_dict().items() if k != "engine"}
+    if settings != default_settings:
+        parts += ["--augment-json", json.dumps(settings)]
+    return " ".join(shlex.quote(part) for part in parts)
 
 
 def _build_compiled(config: TrainConfig):

@@ -162,3 +162,16 @@ def test_resume_refuses_an_active_run_or_one_without_checkpoint(tmp_path, train_
     runs.write_status(run_dir, "failed", "boom")
     with pytest.raises(ValueError, match="no checkpoint"):
         jobs.resume_training_job(run_dir)
+
+
+def test_command_line_reproduces_the_config():
+    import shlex
+
+    from core.commands.train import config_from_args
+    from core.__main__ import build_parser
+    from core.train import command_line
+
+    config = tiny_config("data dir/fer.csv", optimizer="sgd", learning_rate=0.01, label_smoothing=0.1, class_weights=True,
+                         augment=AugmentConfig(engine="layers", rotation=5.0), epochs=7)
+    argv = shlex.split(command_line(config))[3:]
+    assert config_from_args(build_parser().parse_args(argv)) == config
