@@ -1,0 +1,99 @@
+"""Turning a finished run into the bundled model and its model card.
+
+The card (``models/<name>.json``) records what a user needs to trust and
+reproduce the model: the exact training command, the config, the data hash,
+class names, preprocessing, training time and hardware, and held-out accuracy
+with and without flip test-time augmentation.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from core import runs
+from core.labels import CLASS_NAMES, PUBLIC_TEST, TRAINING
+
+MODELS_DIR = runs.REPO_ROOT / "models"
+DEFAULT_NAME = "fer_studio_default"
+MAX_BUNDLE_BYTES = 10 * 1024 * 1024
+
+
+def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: Path = MODELS_DIR) -> dict:
+    """Export a run's ``best.keras`` without optimizer state and write its card.
+
+    Args:
+        run_dir: A finished run folder.
+        data: Dataset holding the held-out splits to report (PublicTest, and
+            PrivateTest where present). Checkpoints were chosen on validation
+            data from the run's config, never on these splits.
+        name: File stem under ``out_dir``.
+        out_dir: Where ``<name>.keras`` and ``<name>.json`` go.
+
+    Returns:
+        The card as a dict.
+
+    Raises:
+        FileNotFoundError: If the run has no best.keras.
+        ValueError: If the exported model exceeds 10 MB or the run validated on
+            a split it would be reported on.
+    """
+    from core.data import load_fer2013
+    from core.evaluate import evaluate_model
+    from core.model_io import export_model, load_model
+
+    run_dir = Path(run_dir)
+    best = run_dir / "best.keras"
+    if not best.is_file():
+        raise FileNotFoundError(f"{run_dir} has no best.keras; train it first")
+    saved = runs.read_config(run_dir)
+    config, resolved = saved.get("config", {}), saved.get("resolved", {})
+    dataset = load_fer2013(data)
+    splits = [s for s in dataset.split_names if s != TRAINING]
+    if config.get("validation") == "publictest" and PUBLIC_TEST in splits:
+        raise ValueError("this run chose its checkpoint on PublicTest, so PublicTest cannot be reported as held out")
+    loaded = load_model(best)
+    metrics = runs.read_metrics(run_dir)
+    elapsed, curve = 0.0, []
+    for row in metrics:
+        elapsed += row.get("epoch_time", 0.0)
+        curve.append({"epoch": row["epoch"], "training_seconds": round(elapsed, 1),
+                      "val_accuracy": round(row.get("val_accuracy", float("nan")), 4)})
+    evaluation = {}
+    for tta in (False, True):
+        for split, result in evaluate_model(loaded, dataset, splits=splits, tta=tta, use_cache=False).items():
+            evaluation[split + (" + flip TTA" if tta else "")] = {
+                "n": result.n,
+                "accuracy": round(result.accuracy, 4),
+                "macro_f1": round(result.macro_f1, 4),
+                "recall": {CLASS_NAMES[i]: round(r, 4) for i, r in enumerate(result.recall)},
+            }
+    state = runs.read_json(run_dir / "state.json", {})
+    card = {
+        "name": name,
+        "file": f"{name}.keras",
+        "architecture": config.get("model"),
+        "parameters": int(loaded.model.count_params()),
+        "class_names": list(loaded.class_names),
+        "preprocessing": loaded.meta.get("preprocessing"),
+        "command": resolved.get("command"),
+        "config": config,
+        "data": {"source": config.get("data"), "content_hash": resolved.get("data_hash"),
+                 "train_images": resolved.get("train_images"), "validation": resolved.get("val_source"),
+                 "val_images": resolved.get("val_images")},
+        "training": {"epochs": len(metrics), "best_epoch": state.get("best_epoch"),
+                     "best_val_accuracy": round(state.get("best_val_accuracy", float("nan")), 4),
+                     "seconds": round(elapsed, 1), "hardware": resolved.get("hardware"),
+                     "versions": resolved.get("versions"), "run": run_dir.name},
+        "evaluation": evaluation,
+        "accuracy_vs_training_time": curve,
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model_path = export_model(loaded.model, out_dir / f"{name}.keras", loaded.class_names,
+                              {"model": config.get("model"), "card": f"{name}.json", "run": run_dir.name})
+    if model_path.stat().st_size > MAX_BUNDLE_BYTES:
+        raise ValueError(f"{model_path.name} is {model_path.stat().st_size / 1e6:.1f} MB, over the 10 MB limit for a bundled model")
+    card["size_bytes"] = model_path.stat().st_size
+    runs.write_json_atomic(out_dir / f"{name}.json", card)
+    return card

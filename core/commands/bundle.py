@@ -1,0 +1,26 @@
+"""``python -m core bundle``: export a finished run as the bundled model with its card."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``bundle`` subcommand."""
+    parser = subparsers.add_parser("bundle", help="export a run's best model to models/ with a model card")
+    parser.add_argument("--run", dest="run_dir", type=Path, required=True, help="run folder (runs/<id>)")
+    parser.add_argument("--data", required=True, help="dataset with the held-out splits to report (PublicTest, PrivateTest)")
+    parser.add_argument("--name", default="fer_studio_default")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: models/)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export and print the card's evaluation."""
+    from core.bundle import MODELS_DIR, bundle_run
+
+    card = bundle_run(args.run_dir, args.data, name=args.name, out_dir=args.out or MODELS_DIR)
+    print(json.dumps({"file": card["file"], "size_bytes": card["size_bytes"], "evaluation": card["evaluation"]}, indent=2))
+    return 0

@@ -1,0 +1,48 @@
+import json
+
+import pytest
+
+from core.__main__ import main
+from core.bundle import bundle_run
+from core.model_io import load_model
+from core.train import prepare_run, run_training
+
+from tests.core.test_train import tiny_config, write_fer_csv
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bundle")
+    data = write_fer_csv(folder / "fer2013.csv", per_class=6, usages=("Training", "PublicTest", "PrivateTest"))
+    run_dir = prepare_run(tiny_config(data), folder / "runs")
+    assert run_training(run_dir, echo=lambda line: None).state == "finished"
+    return run_dir, data
+
+
+def test_bundle_writes_model_and_card_with_held_out_scores(tmp_path, finished_run):
+    run_dir, data = finished_run
+    card = bundle_run(run_dir, str(data), name="tiny", out_dir=tmp_path)
+    saved = json.loads((tmp_path / "tiny.json").read_text())
+    assert saved == json.loads(json.dumps(card))
+    assert card["command"].startswith("python -m core train --data ")
+    assert card["class_names"][0] == "angry" and card["data"]["content_hash"]
+    assert set(card["evaluation"]) == {"PublicTest", "PrivateTest", "PublicTest + flip TTA", "PrivateTest + flip TTA"}
+    assert card["evaluation"]["PublicTest"]["n"] == 42
+    assert len(card["accuracy_vs_training_time"]) == 2
+    loaded = load_model(tmp_path / "tiny.keras")
+    assert loaded.class_names == tuple(card["class_names"])
+    assert card["size_bytes"] < (run_dir / "last.keras").stat().st_size  # no optimizer state
+
+
+def test_bundle_refuses_runs_that_selected_on_publictest(tmp_path, finished_run):
+    run_dir, data = finished_run
+    config = json.loads((run_dir / "config.json").read_text())
+    config["config"]["validation"] = "publictest"
+    (run_dir / "config.json").write_text(json.dumps(config))
+    try:
+        with pytest.raises(ValueError, match="PublicTest cannot be reported"):
+            bundle_run(run_dir, str(data), name="tiny", out_dir=tmp_path)
+        assert main(["bundle", "--run", str(tmp_path / "missing"), "--data", str(data)]) == 2
+    finally:
+        config["config"]["validation"] = "split"
+        (run_dir / "config.json").write_text(json.dumps(config))
