@@ -1,0 +1,316 @@
+"""Emotion prediction on photos: detect faces, frame them like FER2013, classify, draw.
+
+The pipeline is the same for the Predict page, the ``predict`` command and
+the latency benchmark::
+
+    image -> detect_faces -> square_box (FER2013 framing) -> prepare_face (48x48 gray)
+          -> one batched model call for all faces -> ImagePrediction
+
+All faces of an image go through the model in one call
+(``model(x, training=False)``, see ``core.model_io.predict_probabilities``).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+from collections import Counter, deque
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from core.detect import DEFAULT_DETECTOR, DEFAULT_MAX_SIDE, DEFAULT_MIN_CONFIDENCE, FaceBox, detect_faces, square_box
+from core.images import IMAGE_EXTENSIONS, decode_image
+from core.labels import CLASS_NAMES
+from core.model_io import LoadedModel, predict_probabilities
+from core.preprocess import prepare_face
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_MODEL = REPO_ROOT / "models" / "fer_studio_default.keras"
+
+# Uploaded photos are decoded at most this large (JPEGs are shrunk while
+# decoding): enough for sharp 48x48 crops of faces 1/40 of the photo wide.
+MAX_IMAGE_SIDE: int = 2048
+# Batch-mode zip limits.
+MAX_ZIP_IMAGES: int = 500
+MAX_ZIP_BYTES: int = 500 * 1024**2
+MAX_ZIP_RATIO: int = 100
+
+# Box and label colour per emotion (RGB), FER2013 order.
+EMOTION_COLORS: dict[str, tuple[int, int, int]] = {
+    "angry": (230, 57, 70),
+    "disgust": (106, 153, 78),
+    "fear": (155, 93, 229),
+    "happy": (255, 183, 3),
+    "sad": (33, 130, 230),
+    "surprise": (0, 187, 212),
+    "neutral": (200, 200, 200),
+}
+
+
+@dataclass(frozen=True)
+class FacePrediction:
+    """One classified face.
+
+    Attributes:
+        box: The detector's box (or the whole image with ``detect=False``).
+        crop_box: ``(x0, y0, x1, y1)`` of the square region given to the model.
+        face: ``(48, 48)`` uint8, exactly the model's input.
+        probabilities: ``(7,)`` float32 in FER2013 order (``CLASS_NAMES``), sums to 1.
+        label: The most probable emotion.
+        score: Its probability.
+    """
+
+    box: FaceBox
+    crop_box: tuple[int, int, int, int]
+    face: np.ndarray
+    probabilities: np.ndarray
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class ImagePrediction:
+    """Every face of one image, with timings.
+
+    Attributes:
+        faces: Left to right.
+        image_shape: Shape of the image the boxes refer to.
+        detector: Detector name, or ``None`` when the whole image was one face.
+        detect_ms, classify_ms: Wall time of detection and of cropping + the model call.
+    """
+
+    faces: tuple[FacePrediction, ...]
+    image_shape: tuple[int, ...]
+    detector: str | None
+    detect_ms: float
+    classify_ms: float
+
+    @property
+    def total_ms(self) -> float:
+        return self.detect_ms + self.classify_ms
+
+
+def default_model_path() -> Path | None:
+    """The bundled model ``models/fer_studio_default.keras`` if the file exists, else ``None``."""
+    return BUNDLED_MODEL if BUNDLED_MODEL.is_file() else None
+
+
+def available_models(runs_dir: Path | None = None) -> list[tuple[str, Path]]:
+    """``(label, path)`` of every usable model: the bundled one first, then finished or stopped runs' ``best.keras``."""
+    from core.runs import list_runs
+
+    choices = []
+    bundled = default_model_path()
+    if bundled is not None:
+        choices.append((f"Bundled model ({bundled.name})", bundled))
+    for run in list_runs(runs_dir):
+        if run.has_model and run.status.state in ("finished", "stopped"):
+            accuracy = f" · val {run.best_val_accuracy:.1%}" if run.best_val_accuracy is not None else ""
+            choices.append((f"Run {run.run_id} · {run.model}{accuracy}", run.path / "best.keras"))
+    return choices
+
+
+def predict_image(
+    image: np.ndarray,
+    loaded: LoadedModel,
+    *,
+    detector: str = DEFAULT_DETECTOR,
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+    flip_tta: bool = False,
+    detect: bool = True,
+    max_side: int | None = DEFAULT_MAX_SIDE,
+) -> ImagePrediction:
+    """Detect and classify every face of an image.
+
+    Args:
+        image: ``(H, W)`` gray or ``(H, W, 3)`` RGB uint8 (RGBA, uint16, float also work).
+        loaded: A model from ``core.model_io.load_model``.
+        detector: Face detector name (``core.detect.list_detectors``).
+        min_confidence: Detector score threshold in [0, 1].
+        flip_tta: Average each face's prediction with its mirror image's.
+        detect: ``False`` classifies the whole image as one face (no detection).
+        max_side: Detection resolution (see ``core.detect.detect_faces``).
+
+    Returns:
+        An :class:`ImagePrediction`; ``faces`` is empty when none was found.
+
+    Raises:
+        ValueError: Not an image array, unknown detector, or a model whose
+            input is not a 48x48 face.
+    """
+    image = np.asarray(image)
+    start = time.perf_counter()
+    if detect:
+        boxes = detect_faces(image, detector, min_confidence=min_confidence, max_side=max_side)
+    else:
+        if image.size == 0 or image.ndim not in (2, 3):
+            raise ValueError(f"expected an image array (H, W) or (H, W, C), got shape {image.shape}")
+        height, width = image.shape[:2]
+        boxes = [FaceBox(0, 0, width, height, 1.0, "whole image")]
+    detected = time.perf_counter()
+    crop_boxes = [square_box(box, image.shape) for box in boxes]
+    faces = np.stack([prepare_face(image[y0:y1, x0:x1]) for x0, y0, x1, y1 in crop_boxes]) if boxes else np.zeros((0, 48, 48), np.uint8)
+    probabilities = predict_probabilities(loaded, faces, flip_tta=flip_tta) if boxes else np.zeros((0, len(CLASS_NAMES)), np.float32)
+    classified = time.perf_counter()
+    predictions = tuple(
+        FacePrediction(
+            box=box,
+            crop_box=crop_box,
+            face=face,
+            probabilities=row,
+            label=CLASS_NAMES[int(np.argmax(row))],
+            score=float(np.max(row)),
+        )
+        for box, crop_box, face, row in zip(boxes, crop_boxes, faces, probabilities)
+    )
+    return ImagePrediction(
+        faces=predictions,
+        image_shape=tuple(image.shape),
+        detector=detector if detect else None,
+        detect_ms=(detected - start) * 1000.0,
+        classify_ms=(classified - detected) * 1000.0,
+    )
+
+
+def decode_photo(data: bytes) -> np.ndarray:
+    """Decode uploaded image bytes for prediction (at most :data:`MAX_IMAGE_SIDE` px on the longer side).
+
+    Raises:
+        ValueError: Empty, truncated, non-image or too large file (message from ``core.images``).
+    """
+    return decode_image(data, max_side=MAX_IMAGE_SIDE)
+
+
+def draw_predictions(image: np.ndarray, prediction: ImagePrediction) -> np.ndarray:
+    """Draw each face's box and top emotion on a copy of the image.
+
+    Returns:
+        ``(H, W, 3)`` uint8 RGB; line width and font scale follow the image size.
+    """
+    from core.detect import to_rgb_uint8
+
+    canvas = to_rgb_uint8(image).copy()
+    thickness = max(2, round(max(canvas.shape[:2]) / 400))
+    for index, face in enumerate(prediction.faces, start=1):
+        color = EMOTION_COLORS.get(face.label, (255, 255, 255))
+        x, y, w, h = face.box.xywh
+        cv2.rectangle(canvas, (x, y), (x + w - 1, y + h - 1), color, thickness)
+        text = f"{index}. {face.label} {face.score:.0%}"
+        font_scale = max(0.5, min(2.5, w / 160))
+        (text_w, text_h), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
+        top = y - text_h - baseline - 4 if y - text_h - baseline - 4 >= 0 else min(y + h, canvas.shape[0] - text_h - baseline - 4)
+        top = max(0, top)
+        cv2.rectangle(canvas, (x, top), (x + text_w + 4, top + text_h + baseline + 4), color, -1)
+        cv2.putText(canvas, text, (x + 2, top + text_h + 2), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), max(1, thickness // 2), cv2.LINE_AA)
+    return canvas
+
+
+def predictions_table(results: list[tuple[str, ImagePrediction | str]]):
+    """One row per face for batch mode and CSV export.
+
+    Args:
+        results: ``(file name, prediction)`` pairs; a ``str`` in place of the
+            prediction is an error message for a file that could not be read.
+
+    Returns:
+        A ``pandas.DataFrame`` with columns ``file, face, x, y, w, h,
+        detector_score, emotion, confidence``, the seven probabilities in
+        FER2013 order, and ``note`` (an image without faces, or the error,
+        gets one row with an empty face).
+    """
+    import pandas as pd
+
+    columns = ["file", "face", "x", "y", "w", "h", "detector_score", "emotion", "confidence", *CLASS_NAMES, "note"]
+    rows = []
+    for name, result in results:
+        if isinstance(result, str):
+            rows.append({"file": name, "note": f"error: {result}"})
+            continue
+        if not result.faces:
+            rows.append({"file": name, "note": "no face found"})
+        for index, face in enumerate(result.faces, start=1):
+            row = {"file": name, "face": index, "x": face.box.x, "y": face.box.y, "w": face.box.w, "h": face.box.h,
+                   "detector_score": round(face.box.score, 4), "emotion": face.label, "confidence": round(face.score, 4), "note": ""}
+            row.update({class_name: round(float(p), 4) for class_name, p in zip(CLASS_NAMES, face.probabilities)})
+            rows.append(row)
+    table = pd.DataFrame(rows, columns=columns)
+    return table.astype({"face": "Int64", "x": "Int64", "y": "Int64", "w": "Int64", "h": "Int64"})
+
+
+def is_image_name(name: str) -> bool:
+    """True for file names with an image extension ``core.images`` can decode."""
+    return PurePosixPath(name).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def iter_zip_images(data: bytes, *, max_images: int = MAX_ZIP_IMAGES, max_bytes: int = MAX_ZIP_BYTES) -> Iterator[tuple[str, bytes]]:
+    """Yield ``(member name, bytes)`` for the image files of a zip, safely.
+
+    Members are read in memory, never extracted, so a name cannot escape a
+    folder; names with ``..`` or an absolute path are refused anyway, as are
+    zip bombs (a member expanding more than 100x, or more than ``max_bytes``
+    in total) and more than ``max_images`` images. macOS metadata
+    (``__MACOSX/``, ``._*``) and non-image members are skipped.
+
+    Raises:
+        ValueError: Not a zip, an unsafe member name, or a limit exceeded.
+    """
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError) as error:
+        raise ValueError(f"not a readable zip archive: {error}") from None
+    with archive:
+        members = []
+        for info in archive.infolist():
+            name = info.filename.replace("\\", "/")
+            parts = PurePosixPath(name).parts
+            if name.startswith("/") or (len(name) > 1 and name[1] == ":") or ".." in parts:
+                raise ValueError(f"unsafe zip: member {info.filename!r} has an absolute path or '..'")
+            if info.is_dir() or not is_image_name(name) or "__MACOSX" in parts or PurePosixPath(name).name.startswith("."):
+                continue
+            if info.file_size > 1024**2 and info.file_size > MAX_ZIP_RATIO * max(info.compress_size, 1):
+                raise ValueError(f"unsafe zip: {info.filename!r} expands more than {MAX_ZIP_RATIO}x (a zip bomb?)")
+            members.append(info)
+        if len(members) > max_images:
+            raise ValueError(f"the zip holds {len(members)} images; the limit is {max_images}: split it into smaller zips")
+        total = sum(info.file_size for info in members)
+        if total > max_bytes:
+            raise ValueError(f"the zip's images add up to {total / 1024**2:.0f} MiB; the limit is {max_bytes / 1024**2:.0f} MiB")
+        for info in sorted(members, key=lambda member: member.filename):
+            try:
+                payload = archive.read(info)
+            except (zipfile.BadZipFile, OSError, EOFError) as error:
+                raise ValueError(f"could not read {info.filename!r} from the zip: {error}") from None
+            yield info.filename, payload
+
+
+class MajorityVote:
+    """Smooth a stream of labels (webcam, video): the most frequent of the last ``window``.
+
+    Ties go to the most recent of the tied labels, so the shown label does not
+    flicker between two equally frequent ones.
+    """
+
+    def __init__(self, window: int = 10) -> None:
+        self.window = window
+        self._labels: deque[str] = deque(maxlen=window)
+
+    def update(self, label: str) -> str:
+        """Add the newest label and return the current majority."""
+        self._labels.append(label)
+        return self.current()
+
+    def current(self) -> str | None:
+        """The majority label, or ``None`` before the first update."""
+        if not self._labels:
+            return None
+        counts = Counter(self._labels)
+        best = max(counts.values())
+        return next(label for label in reversed(self._labels) if counts[label] == best)
+
+    def reset(self) -> None:
+        self._labels.clear()

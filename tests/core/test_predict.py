@@ -1,0 +1,202 @@
+"""Prediction pipeline: faces found, framed, classified in FER2013 order; bad files give clear errors."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from core import predict
+from core.detect import square_box
+from core.labels import CLASS_NAMES
+from core.model_io import predict_probabilities
+from core.predict import (
+    MajorityVote,
+    decode_photo,
+    draw_predictions,
+    iter_zip_images,
+    predict_image,
+    predictions_table,
+)
+from core.preprocess import prepare_face
+
+
+def encode(image: np.ndarray, format: str = "JPEG") -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format=format)
+    return buffer.getvalue()
+
+
+def test_three_faces_are_classified_with_probabilities_in_fer_order(three_face_photo, tiny_loaded_model):
+    photo, _ = three_face_photo
+    result = predict_image(photo, tiny_loaded_model)
+    assert len(result.faces) == 3
+    assert result.image_shape == photo.shape and result.detector == "mtcnn"
+    assert result.detect_ms > 0 and result.classify_ms > 0
+    for face in result.faces:
+        assert face.probabilities.shape == (7,)
+        assert face.probabilities.sum() == pytest.approx(1.0, abs=1e-5)
+        assert face.label == CLASS_NAMES[int(np.argmax(face.probabilities))]
+        assert face.score == pytest.approx(float(face.probabilities.max()))
+
+
+def test_the_face_shown_is_exactly_the_model_input(three_face_photo, tiny_loaded_model):
+    photo, _ = three_face_photo
+    result = predict_image(photo, tiny_loaded_model, detector="haar")
+    for face in result.faces:
+        x0, y0, x1, y1 = square_box(face.box, photo.shape)
+        assert face.crop_box == (x0, y0, x1, y1) and x1 - x0 == y1 - y0
+        assert np.array_equal(face.face, prepare_face(photo[y0:y1, x0:x1]))
+        expected = predict_probabilities(tiny_loaded_model, face.face[None])[0]
+        np.testing.assert_allclose(face.probabilities, expected, atol=1e-5)
+
+
+def test_flip_tta_averages_with_the_mirrored_face(three_face_photo, tiny_loaded_model):
+    photo, _ = three_face_photo
+    plain = predict_image(photo, tiny_loaded_model, detector="haar")
+    tta = predict_image(photo, tiny_loaded_model, detector="haar", flip_tta=True)
+    for a, b in zip(plain.faces, tta.faces):
+        mirrored = predict_probabilities(tiny_loaded_model, a.face[None, :, ::-1])[0]
+        np.testing.assert_allclose(b.probabilities, (a.probabilities + mirrored) / 2, atol=1e-5)
+
+
+def test_no_face_then_whole_image_as_one_face(tiny_loaded_model):
+    blank = np.full((120, 160, 3), 90, np.uint8)
+    assert predict_image(blank, tiny_loaded_model).faces == ()
+    whole = predict_image(blank, tiny_loaded_model, detect=False)
+    assert len(whole.faces) == 1 and whole.detector is None
+    assert whole.faces[0].box.xywh == (0, 0, 160, 120)
+    assert whole.faces[0].face.shape == (48, 48)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "0-byte"),
+        (b"this is a text file, not a photo", "not an image"),
+        (encode(np.zeros((64, 64, 3), np.uint8))[:200], "truncated"),
+    ],
+    ids=["empty", "text", "truncated-jpeg"],
+)
+def test_bad_files_raise_value_error_with_a_clear_message(data, message):
+    with pytest.raises(ValueError, match=message):
+        decode_photo(data)
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_a_huge_jpeg_is_decoded_small():
+    huge = np.zeros((10_000, 10_000), np.uint8)
+    huge[::100] = 255
+    data = encode(huge)
+    del huge
+    image = decode_photo(data)
+    assert max(image.shape[:2]) <= predict.MAX_IMAGE_SIDE
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_a_huge_png_is_refused_with_a_clear_message():
+    data = encode(np.zeros((10_000, 10_000), np.uint8), "PNG")
+    with pytest.raises(ValueError, match="too large"):
+        decode_photo(data)
+
+
+def test_draw_predictions_draws_on_a_copy(three_face_photo, tiny_loaded_model):
+    photo, _ = three_face_photo
+    result = predict_image(photo, tiny_loaded_model, detector="haar")
+    drawn = draw_predictions(photo, result)
+    assert drawn.shape == photo.shape and drawn.dtype == np.uint8
+    assert not np.array_equal(drawn, photo)
+    x, y, w, h = result.faces[0].box.xywh
+    assert not np.array_equal(drawn[y + h - 1, x:x + w], photo[y + h - 1, x:x + w])  # the box's bottom edge
+    gray = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
+    assert draw_predictions(gray, result).shape == photo.shape
+
+
+def test_predictions_table_has_one_row_per_face_and_notes(three_face_photo, tiny_loaded_model):
+    photo, _ = three_face_photo
+    result = predict_image(photo, tiny_loaded_model, detector="haar")
+    blank = predict_image(np.zeros((50, 50), np.uint8), tiny_loaded_model)
+    table = predictions_table([("three.jpg", result), ("blank.png", blank), ("bad.jpg", "not an image file")])
+    assert list(table.columns[:9]) == ["file", "face", "x", "y", "w", "h", "detector_score", "emotion", "confidence"]
+    assert list(table.columns[9:16]) == list(CLASS_NAMES)
+    assert list(table["file"]) == ["three.jpg"] * 3 + ["blank.png", "bad.jpg"]
+    assert list(table["face"][:3]) == [1, 2, 3]
+    np.testing.assert_allclose(table.loc[:2, list(CLASS_NAMES)].sum(axis=1), 1.0, atol=1e-3)
+    assert table["note"].iloc[3] == "no face found" and table["note"].iloc[4].startswith("error:")
+    assert "three.jpg" in table.to_csv(index=False)
+
+
+def make_zip(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, payload in members.items():
+            archive.writestr(name, payload)
+    return buffer.getvalue()
+
+
+def test_zip_reader_yields_images_and_skips_the_rest():
+    jpeg = encode(np.zeros((8, 8, 3), np.uint8))
+    data = make_zip({"b/face.jpg": jpeg, "a.png": encode(np.zeros((8, 8), np.uint8), "PNG"), "notes.txt": b"hi",
+                     "__MACOSX/._face.jpg": b"junk", "b/.hidden.jpg": jpeg})
+    assert [name for name, _ in iter_zip_images(data)] == ["a.png", "b/face.jpg"]
+
+
+@pytest.mark.parametrize(
+    "members, limits, message",
+    [
+        ({"../evil.jpg": b"x"}, {}, "unsafe zip"),
+        ({"/etc/evil.jpg": b"x"}, {}, "unsafe zip"),
+        ({"bomb.png": bytes(5 * 1024**2)}, {}, "zip bomb"),
+        ({f"{i}.jpg": b"x" for i in range(4)}, {"max_images": 3}, "limit is 3"),
+        ({"a.jpg": b"x" * 2000}, {"max_bytes": 1000}, "MiB"),
+    ],
+    ids=["dotdot", "absolute", "bomb", "count", "size"],
+)
+def test_zip_reader_refuses_unsafe_archives(members, limits, message):
+    with pytest.raises(ValueError, match=message):
+        list(iter_zip_images(make_zip(members), **limits))
+
+
+def test_zip_reader_refuses_non_zip_bytes():
+    with pytest.raises(ValueError, match="not a readable zip"):
+        list(iter_zip_images(b"PK but not really"))
+
+
+def test_majority_vote_smooths_a_label_stream():
+    vote = MajorityVote(window=3)
+    assert vote.current() is None
+    assert vote.update("happy") == "happy"
+    assert vote.update("sad") == "sad"  # tie: the most recent
+    assert vote.update("happy") == "happy"
+    assert vote.update("sad") == "sad"  # window now sad, happy, sad
+    vote.reset()
+    assert vote.current() is None
+
+
+def test_default_model_path_is_the_bundled_file_when_present(monkeypatch, tmp_path):
+    missing = tmp_path / "models" / "fer_studio_default.keras"
+    monkeypatch.setattr(predict, "BUNDLED_MODEL", missing)
+    assert predict.default_model_path() is None
+    missing.parent.mkdir()
+    missing.write_bytes(b"PK")
+    assert predict.default_model_path() == missing
+
+
+def test_available_models_lists_bundled_then_finished_runs(monkeypatch, tmp_path, tiny_model_path):
+    from core import runs
+
+    monkeypatch.setattr(predict, "BUNDLED_MODEL", tiny_model_path)
+    run_dir = runs.new_run_dir("mini_xception", tmp_path)
+    runs.write_json_atomic(run_dir / "config.json", {"config": {"model": "mini_xception", "epochs": 1}})
+    runs.write_status(run_dir, "finished")
+    (run_dir / "best.keras").write_bytes(tiny_model_path.read_bytes())
+    unfinished = runs.new_run_dir("fer_vgg", tmp_path)
+    runs.write_json_atomic(unfinished / "config.json", {"config": {"model": "fer_vgg", "epochs": 1}})
+    runs.write_status(unfinished, "failed")
+    choices = predict.available_models(tmp_path)
+    assert [path for _, path in choices] == [tiny_model_path, run_dir / "best.keras"]
+    assert choices[0][0].startswith("Bundled model")
