@@ -58,3 +58,126 @@ def tiny_fer_folder(tmp_path: Path) -> Path:
             for index in range(count):
                 cv2.imwrite(str(folder / f"{prefix}_{1000 + 10 * label + index}.jpg"), tiny_face(label, index))
     return root
+
+
+# ---------------------------------------------------------------- evaluation (core.evaluate, evaluate CLI, Evaluation and Compare pages)
+
+
+def _build_oracle_model(output_names: tuple[str, ...]):
+    """A tiny Flatten->Dense model that is always right on "oracle faces".
+
+    An oracle face of class k (FER2013 index) has bright pixels at row k in the
+    first and last column (so mirroring keeps it); the model puts its mass on
+    the output slot named ``CLASS_NAMES[k]`` in ``output_names``.
+    """
+    import keras
+
+    inputs = keras.Input((48, 48, 1))
+    outputs = keras.layers.Dense(len(output_names), activation="softmax")(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, outputs)
+    weights = np.zeros((48 * 48, len(output_names)), "float32")
+    for index, name in enumerate(CLASS_NAMES):
+        for column in (0, 47):
+            weights[index * 48 + column, output_names.index(name)] = 0.1
+    model.layers[-1].set_weights([weights, np.zeros(len(output_names), "float32")])
+    return model
+
+
+@pytest.fixture
+def oracle_model_factory():
+    """``make(path, output_names=CLASS_NAMES, saved_names=None) -> Path``: save an oracle model.
+
+    ``output_names`` is the class order the weights really use; ``saved_names``
+    (default the same) is what the file claims, to build a mislabeled model.
+    """
+    from core import model_io
+
+    def make(path, output_names=CLASS_NAMES, saved_names=None):
+        model = _build_oracle_model(tuple(output_names))
+        return model_io.save_model(model, path, class_names=tuple(saved_names or output_names), meta={"model": "oracle"})
+
+    return make
+
+
+def _write_oracle_faces(folder, counts: dict[str, int], prefix: str = "") -> None:
+    """Write oracle faces as PNG files ``folder/<class>/<prefix><class>_<n>.png`` (lossless)."""
+    for name, count in counts.items():
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        index = CLASS_NAMES.index(name)
+        for number in range(count):
+            face = np.zeros((48, 48), np.uint8)
+            face[index, 0] = face[index, 47] = 200
+            face[47, 20 + number % 8] = 1 + number  # distinct files, same class signal
+            cv2.imwrite(str(folder / name / f"{prefix}{name}_{number}.png"), face)
+
+
+@pytest.fixture
+def oracle_faces_writer():
+    """``write(folder, {class_name: count}, prefix="")``: oracle faces as class-folder PNGs."""
+    return _write_oracle_faces
+
+
+@pytest.fixture
+def oracle_fer_folder(tmp_path):
+    """An image-folder FER2013 copy of oracle faces with PublicTest and PrivateTest in test/."""
+    root = tmp_path / "oracle_fer"
+    _write_oracle_faces(root / "train", {"happy": 2, "sad": 2}, prefix="Training_")
+    _write_oracle_faces(root / "test", {"angry": 3, "happy": 4, "neutral": 2}, prefix="PublicTest_")
+    _write_oracle_faces(root / "test", {"sad": 2, "fear": 3, "happy": 1}, prefix="PrivateTest_")
+    return root
+
+
+@pytest.fixture
+def fake_runs_dir(tmp_path, monkeypatch, oracle_model_factory):
+    """``FER_STUDIO_RUNS`` pointing at two finished fake runs with an oracle ``best.keras``."""
+    import json
+    import time
+
+    from core import runs
+
+    root = tmp_path / "fake_runs"
+    for number, (model, lr) in enumerate((("mini_xception", 0.001), ("fer_vgg", 0.01))):
+        run_dir = root / f"2025010{number + 1}-120000-{model}-ab{number}d"
+        run_dir.mkdir(parents=True)
+        config = {"model": model, "optimizer": "adam", "learning_rate": lr, "batch_size": 64, "epochs": 3,
+                  "augment": {"engine": "idg"}}
+        (run_dir / "config.json").write_text(json.dumps({"config": config, "created": time.time()}))
+        runs.write_metrics(run_dir, [
+            {"epoch": epoch, "loss": 1.5 - 0.2 * epoch, "accuracy": 0.3 + 0.1 * epoch, "val_loss": 1.6 - 0.1 * epoch,
+             "val_accuracy": 0.25 + 0.1 * epoch + 0.01 * number, "lr": lr, "epoch_time": 2.0}
+            for epoch in (1, 2, 3)
+        ])
+        runs.write_status(run_dir, "finished")
+        oracle_model_factory(run_dir / "best.keras")
+    monkeypatch.setenv("FER_STUDIO_RUNS", str(root))
+    return root
+
+
+def _make_oracle_dataset(split_sizes: dict[str, int], *, wrong_every: int = 0, seed: int = 0):
+    """A FerDataset of oracle faces (see ``_build_oracle_model``), ``{split: size}``.
+
+    With ``wrong_every=k`` every k-th row gets a label that disagrees with its
+    face, so an oracle model makes exactly those mistakes.
+    """
+    from core.dataset import FerDataset, LoadReport
+
+    rng = np.random.default_rng(seed)
+    faces, splits = [], []
+    for split, size in split_sizes.items():
+        faces += [int(v) for v in rng.integers(0, 7, size)]
+        splits += [split] * size
+    images = np.zeros((len(faces), 48, 48), np.uint8)
+    for row, face in enumerate(faces):
+        images[row, face, 0] = images[row, face, 47] = 200
+    labels = np.array(faces, np.int64)
+    if wrong_every:
+        labels[::wrong_every] = (labels[::wrong_every] + 1) % 7
+    ids = np.array([f"{split}_{row}.png" for row, split in enumerate(splits)])
+    report = LoadReport(source="oracle", kind="image-folders", loaded=len(faces), content_hash=f"oracle-{seed}-{len(faces)}")
+    return FerDataset(images, labels, np.array(splits), ids, report)
+
+
+@pytest.fixture
+def oracle_dataset_factory():
+    """``make(split_sizes, wrong_every=0, seed=0) -> FerDataset`` of oracle faces."""
+    return _make_oracle_dataset

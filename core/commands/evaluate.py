@@ -1,0 +1,107 @@
+"""``python -m core evaluate``: metrics of a saved model on each test split of a dataset."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from core.labels import CLASS_NAMES
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``evaluate`` subcommand."""
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="accuracy, macro-F1, per-class report and confusion matrix of a saved model",
+        description="Evaluate a .keras model on every split but Training (PublicTest and PrivateTest apart), "
+        "or on a folder of class subfolders (split 'all'). Predictions are cached on disk.",
+    )
+    parser.add_argument("--model", default=None, help="a .keras file, e.g. runs/<id>/best.keras (default: the bundled model)")
+    parser.add_argument("--data", default=None, help="fer2013.csv, the image folders, a class-folder set or a zip (default: $FER2013_DIR)")
+    parser.add_argument("--split", dest="splits", action="append", default=None, metavar="NAME",
+                        help="split to evaluate (repeatable): PublicTest, PrivateTest, test, all, Training")
+    parser.add_argument("--tta", action="store_true", help="average with the prediction on mirrored faces")
+    parser.add_argument("--no-cache", dest="use_cache", action="store_false", help="predict again even when cached")
+    parser.add_argument("--json", dest="as_json", action="store_true", help="print one JSON object instead of tables")
+    parser.set_defaults(run=run)
+
+
+def resolve_model_path(model: str | None) -> str:
+    """Return ``model`` or the bundled model's path.
+
+    Raises:
+        FileNotFoundError: If no model was given and none is bundled.
+    """
+    if model:
+        return model
+    from core.predict import default_model_path
+
+    path = default_model_path()
+    if path is None:
+        raise FileNotFoundError("no --model given and no bundled model (models/fer_studio_default.keras); "
+                                "pass --model runs/<id>/best.keras or train one with `python -m core train`")
+    return str(path)
+
+
+def resolve_data(data: str | None) -> str:
+    """Return ``data`` or the default dataset folder.
+
+    Raises:
+        FileNotFoundError: If neither is available.
+    """
+    if data:
+        return data
+    from core.data import default_data_dir
+
+    folder = default_data_dir()
+    if folder is None:
+        raise FileNotFoundError("no --data given and no default dataset: pass --data PATH or set FER2013_DIR")
+    return str(folder)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate and print; return the exit code."""
+    from core.data import load_fer2013
+    from core.evaluate import evaluate_model
+    from core.model_io import read_model_meta
+
+    model_path = resolve_model_path(args.model)
+    class_names = read_model_meta(model_path)["class_names"]  # fails fast on a non-model file
+    data = resolve_data(args.data)
+    dataset = load_fer2013(data)
+    results = evaluate_model(model_path, dataset, splits=args.splits, tta=args.tta, use_cache=args.use_cache)
+    if args.as_json:
+        payload = {
+            "model": model_path,
+            "class_names": list(class_names),
+            "data": data,
+            "data_hash": dataset.report.content_hash,
+            "tta": bool(args.tta),
+            "splits": {split: result.to_dict() for split, result in results.items()},
+        }
+        json.dump(payload, sys.stdout, indent=2)
+        print()
+        return 0
+    print(f"model: {model_path}  (outputs: {', '.join(class_names)})")
+    print(f"data:  {data}  ({dataset.report.kind}, {len(dataset)} images)  tta: {'on' if args.tta else 'off'}")
+    for result in results.values():
+        print()
+        print(format_split(result))
+    return 0
+
+
+def format_split(result) -> str:
+    """Render one :class:`~core.evaluate.SplitEvaluation` as plain-text tables."""
+    width = max(len(name) for name in CLASS_NAMES) + 2
+    lines = [f"== {result.split}: n={result.n}  accuracy={result.accuracy:.4f}  macro-F1={result.macro_f1:.4f}"]
+    lines.append(f"{'class':<{width}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}")
+    for name, row in result.per_class().items():
+        lines.append(f"{name:<{width}}{row['precision']:>10.4f}{row['recall']:>10.4f}{row['f1']:>10.4f}{row['support']:>10d}")
+    lines.append("")
+    lines.append("confusion matrix (rows: true, columns: predicted)")
+    cell = max(width, max(len(str(int(v))) for v in result.confusion.ravel()) + 2)
+    lines.append(f"{'':<{width}}" + "".join(f"{name:>{cell}}" for name in CLASS_NAMES))
+    for name, row in zip(CLASS_NAMES, result.confusion):
+        lines.append(f"{name:<{width}}" + "".join(f"{int(v):>{cell}}" for v in row))
+    return "\n".join(lines)

@@ -1,0 +1,365 @@
+"""Figures and widgets of the Evaluation and Compare pages.
+
+Figure builders (``*_figure``, ``*_table``) return objects and draw nothing;
+``*_ui`` helpers draw and return plain values. Evaluations go through
+:func:`cached_evaluation`: ``st.cache_data`` in the process on top of the
+prediction cache that ``core.evaluate`` keeps on disk.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core import runs
+from core.dataset import FerDataset
+from core.evaluate import SplitEvaluation, evaluate_model, read_evaluation
+from core.labels import CLASS_NAMES, NUM_CLASSES, TRAINING
+from core.runs import RunSummary
+from dashboard.data_source import dataset_key
+from dashboard.images import image_grid
+from dashboard.training_widgets import format_duration
+
+TEST_SPLITS = ("PublicTest", "PrivateTest", "test", "all")
+
+
+# ---------------------------------------------------------------- choosing and evaluating
+
+
+def model_options() -> dict[str, str]:
+    """``{label: model path}``: the bundled model, then finished/stopped runs with a ``best.keras``."""
+    from core.predict import available_models
+
+    return {label: str(path) for label, path in available_models()}
+
+
+def model_select_ui(key: str = "eval_model") -> str | None:
+    """Pick a model file; ``None`` (with an explanation drawn) when there is none."""
+    options = model_options()
+    if not options:
+        st.info("No model to evaluate yet: train one on the **Training** page (or `python -m core train`) and wait "
+                "for it to finish, or put the bundled model at `models/fer_studio_default.keras`.")
+        return None
+    label = st.selectbox("Model", list(options), key=key)
+    return options[label]
+
+
+def evaluable_splits(dataset: FerDataset) -> list[str]:
+    """The dataset's splits, test splits first and Training last."""
+    present = dataset.split_names
+    return [name for name in present if name != TRAINING] + [name for name in present if name == TRAINING]
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _cached_evaluation(model_path: str, model_stamp: tuple[int, int], data_key: str, split: str, tta: bool,
+                       _dataset: FerDataset) -> SplitEvaluation:
+    return evaluate_model(model_path, _dataset, splits=[split], tta=tta)[split]
+
+
+def cached_evaluation(model_path: str, dataset: FerDataset, split: str, tta: bool) -> SplitEvaluation:
+    """Evaluate once per (model file version, dataset, split, TTA) in this process.
+
+    Raises:
+        FileNotFoundError, ValueError: From :func:`core.evaluate.evaluate_model`.
+    """
+    stat = Path(model_path).stat()
+    return _cached_evaluation(str(model_path), (stat.st_mtime_ns, stat.st_size), dataset_key(dataset), split, tta, dataset)
+
+
+def evaluation_ui(model_path: str, dataset: FerDataset, split: str, tta: bool) -> SplitEvaluation | None:
+    """Evaluate with a spinner; a broken model or missing split is an ``st.error`` and ``None``."""
+    try:
+        with st.spinner(f"Evaluating on {split}… (predictions are cached after the first time)"):
+            return cached_evaluation(model_path, dataset, split, tta)
+    except (ValueError, FileNotFoundError) as error:
+        st.error(f"Cannot evaluate `{Path(model_path).name}`: {error}")
+        return None
+
+
+def headline_ui(result: SplitEvaluation) -> None:
+    """Accuracy, macro-F1 and split size as metrics."""
+    accuracy, macro_f1, size = st.columns(3)
+    accuracy.metric("Accuracy", f"{result.accuracy:.2%}")
+    macro_f1.metric("Macro-F1", f"{result.macro_f1:.3f}", help="Mean F1 over the classes present in the split")
+    size.metric("Images", f"{result.n:,}", help=f"Split {result.split}" + (" · flip TTA" if result.tta else ""))
+
+
+# ---------------------------------------------------------------- confusion matrix
+
+
+def confusion_figure(confusion: np.ndarray, *, normalize: bool = False, title: str | None = None,
+                     clickable: bool = True) -> go.Figure:
+    """Heatmap of a 7x7 confusion matrix: true classes on y (top to bottom), predicted on x.
+
+    Cells carry their count (or row share) as text. An invisible marker sits on
+    every cell because Streamlit's selection events do not fire for heatmaps;
+    clicking a cell selects its marker, whose ``customdata`` is ``[true, predicted]``.
+    With ``clickable=False`` the heatmap shows its own hover text and no markers.
+    """
+    counts = np.asarray(confusion, dtype=float)
+    rows = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
+    values = shares if normalize else counts
+    names = list(CLASS_NAMES)
+    text = [[f"{v:.0%}" if normalize else f"{int(v):,}" for v in row] for row in values]
+    hover = {"hoverinfo": "skip"} if clickable else {"hovertemplate": "true %{y} → predicted %{x}: %{text}<extra></extra>"}
+    figure = go.Figure(go.Heatmap(
+        z=values, x=names, y=names, text=text, texttemplate="%{text}", colorscale="Blues", **hover,
+        colorbar={"title": "share of row" if normalize else "images", "tickformat": ".0%" if normalize else ","},
+    ))
+    if clickable:
+        true_index, predicted_index = np.meshgrid(np.arange(NUM_CLASSES), np.arange(NUM_CLASSES), indexing="ij")
+        figure.add_trace(go.Scatter(
+            x=[names[p] for p in predicted_index.ravel()], y=[names[t] for t in true_index.ravel()], mode="markers",
+            marker={"symbol": "square-open", "size": 34, "opacity": 0, "color": "#d62728", "line": {"width": 3}},
+            selected={"marker": {"opacity": 1}}, unselected={"marker": {"opacity": 0}},
+            customdata=np.c_[true_index.ravel(), predicted_index.ravel(), counts.ravel(), 100 * shares.ravel()],
+            hovertemplate="true %{y} → predicted %{x}<br>%{customdata[2]:,.0f} images (%{customdata[3]:.1f}% of %{y})"
+                          "<extra>click to see them</extra>",
+            showlegend=False,
+        ))
+    figure.update_xaxes(title="predicted", categoryorder="array", categoryarray=names, side="bottom")
+    figure.update_yaxes(title="true", categoryorder="array", categoryarray=names, autorange="reversed")
+    figure.update_layout(title=title, height=480, margin={"t": 40 if title else 10, "b": 40, "l": 40, "r": 10},
+                         clickmode="event+select" if clickable else "event", dragmode=False)
+    return figure
+
+
+def clicked_cell(event) -> tuple[int, int] | None:
+    """``(true, predicted)`` of the cell clicked in :func:`confusion_figure`, if any."""
+    try:
+        points = event.selection.points
+    except AttributeError:
+        return None
+    for point in points or []:
+        data = point.get("customdata")
+        if data is not None and len(data) >= 2:
+            return int(data[0]), int(data[1])
+    return None
+
+
+def most_confused_cell(confusion: np.ndarray) -> tuple[int, int]:
+    """The largest off-diagonal cell (the model's most common mistake)."""
+    off_diagonal = np.asarray(confusion).copy()
+    np.fill_diagonal(off_diagonal, -1)
+    true_index, predicted_index = np.unravel_index(int(off_diagonal.argmax()), off_diagonal.shape)
+    return int(true_index), int(predicted_index)
+
+
+def confusion_ui(result: SplitEvaluation, key: str = "eval_cm") -> tuple[int, int]:
+    """Confusion heatmap with a counts/row-share toggle; returns the chosen ``(true, predicted)`` cell.
+
+    The cell comes from a click on the chart, or from the two select boxes under it.
+    """
+    normalize = st.toggle("Row-normalised (share of each true class)", key=f"{key}_normalize")
+    event = st.plotly_chart(confusion_figure(result.confusion, normalize=normalize), key=f"{key}_chart",
+                            on_select="rerun", selection_mode="points")
+    true_key, predicted_key, last_key = f"{key}_true", f"{key}_predicted", f"{key}_last_click"
+    cell = clicked_cell(event)
+    if cell is not None and cell != st.session_state.get(last_key):
+        st.session_state[last_key] = cell
+        st.session_state[true_key], st.session_state[predicted_key] = CLASS_NAMES[cell[0]], CLASS_NAMES[cell[1]]
+    default = most_confused_cell(result.confusion)
+    st.session_state.setdefault(true_key, CLASS_NAMES[default[0]])
+    st.session_state.setdefault(predicted_key, CLASS_NAMES[default[1]])
+    st.caption("Click a cell, or pick it here, to see its images.")
+    left, right = st.columns(2)
+    true_name = left.selectbox("True class", CLASS_NAMES, key=true_key)
+    predicted_name = right.selectbox("Predicted class", CLASS_NAMES, key=predicted_key)
+    return CLASS_NAMES.index(true_name), CLASS_NAMES.index(predicted_name)
+
+
+def cell_gallery_ui(result: SplitEvaluation, images: np.ndarray, cell: tuple[int, int], limit: int = 24) -> None:
+    """The images of one confusion cell, most confident first."""
+    rows = np.flatnonzero((result.labels == cell[0]) & (result.predictions == cell[1]))
+    rows = rows[np.argsort(-result.confidences[rows], kind="stable")]
+    st.markdown(f"**{len(rows):,}** images of true **{CLASS_NAMES[cell[0]]}** predicted **{CLASS_NAMES[cell[1]]}**"
+                + (f" (showing the {limit} most confident)" if len(rows) > limit else ""))
+    rows = rows[:limit]
+    image_grid(images[rows], [f"{result.confidences[r]:.0%} · {result.ids[r]}" for r in rows], size=80,
+               correct=[cell[0] == cell[1]] * len(rows))
+
+
+# ---------------------------------------------------------------- report and per-class bars
+
+
+def report_table(result: SplitEvaluation) -> pd.DataFrame:
+    """The classification report: one row per class, then macro and weighted averages."""
+    frame = pd.DataFrame({"precision": result.precision, "recall": result.recall, "f1": result.f1,
+                          "support": result.support}, index=list(CLASS_NAMES))
+    support = np.asarray(result.support, dtype=float)
+    present = support > 0
+    metrics = frame[["precision", "recall", "f1"]]
+    frame.loc["macro avg (present classes)"] = [*metrics[present].mean().tolist(), int(support.sum())]
+    frame.loc["weighted avg"] = [*(metrics.mul(support, axis=0).sum() / max(support.sum(), 1)).tolist(), int(support.sum())]
+    frame["support"] = frame["support"].astype(int)
+    return frame.rename_axis("class").reset_index()
+
+
+def report_ui(result: SplitEvaluation) -> None:
+    """The classification report as a table."""
+    percent = st.column_config.NumberColumn(format="%.3f")
+    st.dataframe(report_table(result), hide_index=True,
+                 column_config={"precision": percent, "recall": percent, "f1": percent})
+
+
+def per_class_accuracy_figure(result: SplitEvaluation) -> go.Figure:
+    """Bars of per-class accuracy (recall), with the overall accuracy as a line."""
+    recall = np.asarray(result.recall)
+    figure = go.Figure(go.Bar(
+        x=list(CLASS_NAMES), y=recall, text=[f"{v:.0%}" if s else "n/a" for v, s in zip(recall, result.support)],
+        textposition="outside", customdata=np.asarray(result.support),
+        marker_color=["#54A24B" if v >= result.accuracy else "#E45756" for v in recall],
+        hovertemplate="%{x}: %{y:.1%} right of %{customdata:,} images<extra></extra>",
+    ))
+    figure.add_hline(y=result.accuracy, line_dash="dash", annotation_text=f"overall {result.accuracy:.1%}")
+    figure.update_layout(yaxis={"title": "accuracy (recall)", "tickformat": ".0%", "range": [0, 1.1]},
+                         xaxis_title="true class", height=360, margin={"t": 20, "b": 40})
+    return figure
+
+
+# ---------------------------------------------------------------- ROC and precision-recall (scikit-plot)
+
+
+def curve_figures(result: SplitEvaluation):
+    """One-vs-rest ROC and precision-recall matplotlib figures drawn by scikit-plot.
+
+    Only classes present in the split are plotted (scikit-plot needs every
+    plotted class to occur). Returns ``None`` when fewer than two are present.
+    The caller closes the figures (``matplotlib.pyplot.close``).
+    """
+    import matplotlib.pyplot as plt
+
+    with warnings.catch_warnings():  # scikit-plot 0.4 warns about its own legacy module on import
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import scikitplot
+
+        plot_roc, plot_precision_recall = scikitplot.metrics.plot_roc, scikitplot.metrics.plot_precision_recall
+    present = [index for index in range(NUM_CLASSES) if result.support[index] > 0]
+    if len(present) < 2:
+        return None
+    position = {index: rank for rank, index in enumerate(present)}
+    y_true = np.array([position[label] for label in result.labels])
+    y_probas = result.probabilities[:, present]
+    figures = []
+    for plot in (plot_roc, plot_precision_recall):
+        before = set(plt.get_fignums())
+        figure, axes = plt.subplots(figsize=(5.5, 4.5))
+        extra = {} if plot is plot_roc else {"plot_chance_level": False}  # its PR "chance" line is a misleading diagonal
+        plot(y_true, y_probas, ax=axes, fig=figure, show_fig=False, title=None, text_fontsize="small", cmap="tab10", **extra)
+        for number in set(plt.get_fignums()) - before - {figure.number}:
+            plt.close(number)  # scikit-plot opens a spare figure of its own
+        for line in axes.get_lines():  # it labels lines "Class <column>" whatever class_names says
+            label = line.get_label()
+            if plot is plot_precision_recall and label.startswith("_"):
+                line.remove()  # an unlabeled diagonal that means nothing on a PR plot
+                continue
+            if label.startswith("Class "):
+                column, _, rest = label[len("Class "):].partition(" ")
+                line.set_label(f"{CLASS_NAMES[present[int(column)]]} {rest}")
+        axes.legend(fontsize="x-small", loc="lower right" if plot is plot_roc else "lower left")
+        axes.set_title("ROC, one-vs-rest" if plot is plot_roc else "Precision-recall, one-vs-rest")
+        figure.tight_layout()
+        figures.append(figure)
+    return tuple(figures)
+
+
+def curves_ui(result: SplitEvaluation) -> None:
+    """ROC and precision-recall side by side, figures closed after drawing."""
+    import matplotlib.pyplot as plt
+
+    figures = curve_figures(result)
+    if figures is None:
+        st.info("ROC and precision-recall curves need at least two classes in the split.")
+        return
+    for column, figure in zip(st.columns(2), figures):
+        with column:
+            st.pyplot(figure)
+        plt.close(figure)
+
+
+# ---------------------------------------------------------------- gallery
+
+
+def gallery_rows(result: SplitEvaluation, *, errors_only: bool, true_class: int | None = None) -> np.ndarray:
+    """Row indices to show: mistakes only or all, optionally one true class, most confident first."""
+    mask = result.predictions != result.labels if errors_only else np.ones(result.n, dtype=bool)
+    if true_class is not None:
+        mask &= result.labels == true_class
+    rows = np.flatnonzero(mask)
+    return rows[np.argsort(-result.confidences[rows], kind="stable")]
+
+
+def gallery_ui(result: SplitEvaluation, images: np.ndarray, key: str = "eval_gallery") -> None:
+    """Test images titled ``predicted (true)``, green when right, red when wrong."""
+    errors, which, limit = st.columns([1, 1, 2])
+    errors_only = errors.toggle("Mistakes only", value=True, key=f"{key}_errors")
+    true_name = which.selectbox("True class", ["any", *CLASS_NAMES], key=f"{key}_class")
+    shown = limit.slider("Images", 8, 96, 24, step=8, key=f"{key}_limit")
+    rows = gallery_rows(result, errors_only=errors_only,
+                        true_class=None if true_name == "any" else CLASS_NAMES.index(true_name))
+    st.caption(f"{len(rows):,} images match, most confident first; caption: predicted (confidence) · true.")
+    rows = rows[:shown]
+    predictions = result.predictions
+    captions = [f"{CLASS_NAMES[predictions[r]]} ({result.confidences[r]:.0%}) · {CLASS_NAMES[result.labels[r]]}" for r in rows]
+    image_grid(images[rows], captions, size=80, correct=(predictions[rows] == result.labels[rows]).tolist())
+
+
+# ---------------------------------------------------------------- compare runs
+
+
+def test_accuracy_text(run_dir: Path) -> str:
+    """``PublicTest 65.2% · PrivateTest 66.0% (TTA)`` from ``evaluation.json``; an em dash if never evaluated."""
+    summary = read_evaluation(run_dir)
+    parts = [f"{split} {entry['accuracy']:.1%}" + (" (TTA)" if entry.get("tta") else "")
+             for split, entry in summary.items() if split in TEST_SPLITS and "accuracy" in entry]
+    return " · ".join(parts) or "—"
+
+
+def compare_table(summaries: list[RunSummary]) -> pd.DataFrame:
+    """One row per run: id, model, key hyperparameters, epochs, best validation and test accuracy, time, status."""
+    rows = []
+    for summary in summaries:
+        config = runs.read_config(summary.path).get("config", {})
+        augment = config.get("augment") or {}
+        best = f"{summary.best_val_accuracy:.2%} (epoch {summary.best_epoch})" if summary.best_val_accuracy is not None else "—"
+        rows.append({
+            "run": summary.run_id,
+            "model": summary.model,
+            "optimizer": config.get("optimizer", "?"),
+            "lr": config.get("learning_rate"),
+            "batch": config.get("batch_size"),
+            "augment": augment.get("engine", "?") if isinstance(augment, dict) else "?",
+            "epochs": f"{summary.epochs_done}/{summary.epochs_planned}",
+            "best val accuracy": best,
+            "test accuracy": test_accuracy_text(summary.path),
+            "training time": format_duration(summary.training_seconds) if summary.epochs_done else "—",
+            "status": summary.status.state,
+        })
+    return pd.DataFrame(rows, columns=["run", "model", "optimizer", "lr", "batch", "augment", "epochs",
+                                       "best val accuracy", "test accuracy", "training time", "status"])
+
+
+def compare_curves_figure(curves: dict[str, list[dict]]) -> go.Figure:
+    """Validation accuracy and loss per epoch, one trace per run (same colour in both panels)."""
+    from plotly.colors import qualitative
+    from plotly.subplots import make_subplots
+
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("Validation accuracy", "Validation loss"),
+                           horizontal_spacing=0.08)
+    for number, (run_id, metrics) in enumerate(curves.items()):
+        color = qualitative.Plotly[number % len(qualitative.Plotly)]
+        epochs = [row["epoch"] for row in metrics]
+        for col, column in ((1, "val_accuracy"), (2, "val_loss")):
+            figure.add_trace(go.Scatter(x=epochs, y=[row.get(column) for row in metrics], name=run_id,
+                                        mode="lines+markers", line={"color": color}, legendgroup=run_id,
+                                        showlegend=col == 1), row=1, col=col)
+    figure.update_xaxes(title_text="epoch")
+    figure.update_yaxes(tickformat=".0%", row=1, col=1)
+    figure.update_layout(height=380, margin={"t": 40, "b": 40}, legend={"orientation": "h", "y": -0.25})
+    return figure

@@ -1,0 +1,42 @@
+"""Evaluation: how a trained model does on one split of the current dataset.
+
+Predictions are cached on disk per model file, split and TTA setting
+(``core.evaluate``) and in the process (``st.cache_data``), so changing a
+view or coming back to the page does not predict again.
+"""
+
+import streamlit as st
+
+from dashboard import evaluation_widgets as widgets
+from dashboard.data_source import get_dataset
+
+st.title("Evaluation")
+dataset = get_dataset()
+model_path = widgets.model_select_ui() if dataset is not None else None
+
+if dataset is not None and model_path is not None:
+    splits = widgets.evaluable_splits(dataset)
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    split = left.selectbox("Split", splits, key="eval_split",
+                           help="PublicTest and PrivateTest are evaluated apart; Training is listed last.")
+    tta = right.checkbox("Flip TTA", key="eval_tta", help="Average with the prediction on the mirrored face")
+    result = widgets.evaluation_ui(model_path, dataset, split, tta)
+    if result is not None:
+        images = dataset.subset(split).images  # rows align with the result's
+        widgets.headline_ui(result)
+
+        st.subheader("Confusion matrix")
+        cell = widgets.confusion_ui(result)
+        widgets.cell_gallery_ui(result, images, cell)
+
+        st.subheader("Per-class accuracy")
+        st.plotly_chart(widgets.per_class_accuracy_figure(result), key="eval_per_class")
+
+        st.subheader("Classification report")
+        widgets.report_ui(result)
+
+        st.subheader("ROC and precision-recall curves")
+        widgets.curves_ui(result)
+
+        st.subheader("Predictions")
+        widgets.gallery_ui(result, images)

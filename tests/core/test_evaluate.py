@@ -1,0 +1,112 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+from core import evaluate, model_io
+from core.labels import CLASS_NAMES
+
+
+def test_scores_follow_the_confusion_matrix_and_keep_absent_classes():
+    labels = np.array([0, 0, 3, 3, 3, 6])
+    probabilities = np.eye(7, dtype=np.float32)[[0, 3, 3, 3, 6, 6]]
+    result = evaluate.score_predictions("all", labels, probabilities)
+    assert result.confusion.sum() == result.n == 6
+    assert result.accuracy == pytest.approx(np.trace(result.confusion) / 6) == pytest.approx(4 / 6)
+    assert result.confusion[0].tolist() == [1, 0, 0, 1, 0, 0, 0]  # row = true angry
+    assert len(result.precision) == len(result.support) == 7
+    assert result.support[CLASS_NAMES.index("disgust")] == 0
+    assert result.per_class()["disgust"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    # Macro-F1 is over the three classes present, not diluted by four absent ones.
+    assert result.macro_f1 == pytest.approx(np.mean([result.f1[0], result.f1[3], result.f1[6]]))
+    summary = result.to_dict()
+    json.dumps(summary)
+    assert "probabilities" not in summary and summary["confusion_matrix"][3] == [0, 0, 0, 2, 0, 0, 1]
+
+
+def test_model_saved_with_another_class_order_is_evaluated_correctly(tmp_path, oracle_model_factory, oracle_dataset_factory):
+    dataset = oracle_dataset_factory({"PublicTest": 40})
+    reversed_names = tuple(reversed(CLASS_NAMES))
+    right = oracle_model_factory(tmp_path / "reversed.keras", reversed_names)
+    result = evaluate.evaluate_model(model_io.load_model(right), dataset)["PublicTest"]
+    assert result.accuracy == 1.0
+    assert np.array_equal(result.confusion, np.diag(result.support))
+    # The same weights labelled in FER order are wrong: the names really are used.
+    mislabeled = oracle_model_factory(tmp_path / "mislabeled.keras", reversed_names, saved_names=CLASS_NAMES)
+    assert evaluate.evaluate_model(mislabeled, dataset)["PublicTest"].accuracy < 0.5
+
+
+def test_public_and_private_test_are_reported_apart_and_training_skipped(tmp_path, oracle_model_factory, oracle_dataset_factory):
+    dataset = oracle_dataset_factory({"Training": 10, "PublicTest": 12, "PrivateTest": 9})
+    path = oracle_model_factory(tmp_path / "m.keras")
+    results = evaluate.evaluate_model(path, dataset, use_cache=False)
+    assert list(results) == ["PublicTest", "PrivateTest"]
+    assert results["PublicTest"].n == 12 and results["PrivateTest"].n == 9
+    assert list(results["PrivateTest"].ids) == list(dataset.subset("PrivateTest").ids)
+    only_training = evaluate.evaluate_model(path, dataset, splits=["Training"], use_cache=False)
+    assert list(only_training) == ["Training"]
+    with pytest.raises(ValueError, match="present: Training, PublicTest, PrivateTest"):
+        evaluate.evaluate_model(path, dataset, splits=["test"])
+    with pytest.raises(ValueError, match="--split Training"):
+        evaluate.evaluate_model(path, oracle_dataset_factory({"Training": 5}))
+
+
+def test_predictions_are_cached_and_invalidated_by_a_new_model_file(tmp_path, monkeypatch, oracle_model_factory, oracle_dataset_factory):
+    monkeypatch.setenv("FER_STUDIO_CACHE", str(tmp_path / "cache"))
+    calls = []
+    real_predict = model_io.predict_probabilities
+
+    def counting_predict(loaded, faces, **kwargs):
+        calls.append(kwargs.get("flip_tta"))
+        return real_predict(loaded, faces, **kwargs)
+
+    monkeypatch.setattr(model_io, "predict_probabilities", counting_predict)
+    loads = []
+    real_load = model_io.load_model
+    monkeypatch.setattr(model_io, "load_model", lambda path: loads.append(path) or real_load(path))
+    dataset = oracle_dataset_factory({"PublicTest": 20})
+    path = oracle_model_factory(tmp_path / "m.keras")
+
+    first = evaluate.evaluate_model(path, dataset)["PublicTest"]
+    second = evaluate.evaluate_model(path, dataset)["PublicTest"]
+    assert len(calls) == 1 and len(loads) == 1  # the hit neither loads nor predicts
+    assert np.array_equal(first.probabilities, second.probabilities)
+    cached = list((tmp_path / "cache" / "predictions").rglob("*.npz"))
+    assert len(cached) == 1 and cached[0].name.startswith("PublicTest-") and cached[0].name.endswith("-tta0.npz")
+
+    evaluate.evaluate_model(path, dataset, tta=True)
+    assert calls == [False, True]  # TTA is its own cache entry
+
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    evaluate.evaluate_model(path, dataset)
+    assert calls == [False, True, False]
+
+    cached[0].write_bytes(b"not an npz")
+    assert evaluate.evaluate_model(path, dataset)["PublicTest"].accuracy == 1.0
+    assert len(calls) == 4
+
+
+def test_run_model_caches_next_to_the_run_and_writes_a_summary(tmp_path, oracle_model_factory, oracle_dataset_factory):
+    run_dir = tmp_path / "runs" / "20250101-000000-oracle-abcd"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps({"config": {"model": "oracle"}}))
+    path = oracle_model_factory(run_dir / "best.keras")
+    dataset = oracle_dataset_factory({"PublicTest": 15, "PrivateTest": 8})
+    evaluate.evaluate_model(path, dataset, splits=["PublicTest"])
+    evaluate.evaluate_model(path, dataset, splits=["PrivateTest"], tta=True)
+    assert sorted(p.name.split("-")[0] for p in (run_dir / "predictions").glob("*.npz")) == ["PrivateTest", "PublicTest"]
+    summary = evaluate.read_evaluation(run_dir)
+    assert summary["PublicTest"]["accuracy"] == 1.0 and summary["PublicTest"]["n"] == 15
+    assert summary["PrivateTest"]["tta"] is True and summary["PrivateTest"]["data_hash"] == "oracle-0-23"
+
+
+def test_missing_or_broken_model_file_raises_clear_errors(tmp_path, oracle_dataset_factory):
+    dataset = oracle_dataset_factory({"PublicTest": 3})
+    with pytest.raises(FileNotFoundError):
+        evaluate.evaluate_model(tmp_path / "missing.keras", dataset)
+    broken = tmp_path / "broken.keras"
+    broken.write_text("not a model")
+    with pytest.raises(ValueError, match="not a Keras model"):
+        evaluate.evaluate_model(broken, dataset)

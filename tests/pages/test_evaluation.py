@@ -1,0 +1,93 @@
+"""The Evaluation page, driven by AppTest over fake finished runs with a tiny oracle model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "evaluation.py")
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("FER_STUDIO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("core.predict.default_model_path", lambda: None)
+
+
+@pytest.fixture
+def with_dataset(monkeypatch, oracle_dataset_factory):
+    # Every 4th label disagrees with its face: the oracle model is 75% right.
+    dataset = oracle_dataset_factory({"Training": 8, "PublicTest": 40, "PrivateTest": 20}, wrong_every=4)
+    monkeypatch.setattr("dashboard.data_source.get_dataset", lambda: dataset)
+    return dataset
+
+
+def run_page(app: AppTest | None = None) -> AppTest:
+    app = app or AppTest.from_file(PAGE, default_timeout=60)
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def metric_values(app: AppTest) -> dict[str, str]:
+    return {metric.label: metric.value for metric in app.metric}
+
+
+def test_finished_run_renders_every_section(fake_runs_dir, with_dataset):
+    app = run_page()
+    metrics = metric_values(app)
+    assert list(metrics) == ["Accuracy", "Macro-F1", "Images"]
+    assert metrics["Accuracy"] == "75.00%" and metrics["Images"] == "40" and 0 < float(metrics["Macro-F1"]) < 1
+    headers = [header.value for header in app.subheader]
+    assert headers == ["Confusion matrix", "Per-class accuracy", "Classification report", "ROC and precision-recall curves",
+                       "Predictions"]
+    assert len(app.get("plotly_chart")) == 2  # confusion heatmap, per-class bars
+    report = app.dataframe[0].value
+    assert list(report["class"][:7]) == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    assert report["support"].iloc[-1] == 40
+    assert len(app.get("image")) == 4  # two scikit-plot figures, the cell images and the gallery
+    assert not app.error
+    # The confusion cell defaults to the most common mistake; its images are listed.
+    assert any("predicted" in markdown.value and "images of true" in markdown.value for markdown in app.markdown)
+
+
+def test_switching_split_tta_and_views_keeps_working(fake_runs_dir, with_dataset):
+    app = run_page()
+    app.selectbox(key="eval_split").set_value("PrivateTest")
+    app.checkbox(key="eval_tta").check()
+    app.toggle(key="eval_cm_normalize").set_value(True)
+    app.toggle(key="eval_gallery_errors").set_value(False)
+    app.selectbox(key="eval_cm_true").set_value("happy")
+    app = run_page(app)
+    assert metric_values(app)["Images"] == "20"
+    assert metric_values(app)["Accuracy"] == "75.00%"
+    runs = sorted(fake_runs_dir.iterdir())
+    cached = {path.name.split("-")[0] for run in runs for path in (run / "predictions").glob("*.npz")}
+    assert "PrivateTest" in cached
+
+
+def test_broken_model_file_is_an_error_not_a_traceback(fake_runs_dir, with_dataset):
+    for run in fake_runs_dir.iterdir():
+        (run / "best.keras").write_bytes(b"this is not a keras file")
+    app = run_page()
+    assert app.error and "Cannot evaluate" in app.error[0].value
+    assert not app.metric
+
+
+def test_no_model_explains_how_to_get_one(tmp_path, monkeypatch, with_dataset):
+    monkeypatch.setenv("FER_STUDIO_RUNS", str(tmp_path / "no_runs"))
+    app = run_page()
+    assert "No model to evaluate yet" in app.info[0].value
+
+
+def test_no_dataset_shows_the_data_source_message(fake_runs_dir, monkeypatch):
+    def no_dataset():
+        import streamlit as st
+
+        st.info("No FER2013 data yet.")
+
+    monkeypatch.setattr("dashboard.data_source.get_dataset", no_dataset)
+    app = run_page()
+    assert [info.value for info in app.info] == ["No FER2013 data yet."]
