@@ -20,8 +20,8 @@ from core.preprocess import prepare_face
 from dashboard.images import upscale
 
 ENGINE_LABELS = {
-    "idg": "ImageDataGenerator (as the seeds)",
-    "layers": "Keras layers (faster)",
+    "idg": "ImageDataGenerator",
+    "layers": "Keras layers",
     "none": "none",
 }
 CUSTOM = "custom"
@@ -69,8 +69,8 @@ def augment_config_ui(key: str, default: AugmentConfig) -> AugmentConfig:
         ENGINES,
         key=f"{key}_engine",
         format_func=ENGINE_LABELS.__getitem__,
-        help="ImageDataGenerator is what the tutorial seeds use; the Keras layers apply the same "
-        "ranges faster and run under any Keras backend.",
+        help="ImageDataGenerator is what the tutorial seeds use (the default); the Keras layers "
+        "apply the same ranges faster and run under any Keras backend.",
     )
     off = engine == "none"
     st.checkbox("Horizontal flip", key=f"{key}_horizontal_flip", disabled=off, help="Mirror half of the faces.")
@@ -80,7 +80,7 @@ def augment_config_ui(key: str, default: AugmentConfig) -> AugmentConfig:
               help="Largest vertical shift, as a fraction of the height (IDG height_shift_range).")
     st.slider("Zoom", 0.0, 0.5, step=0.01, key=f"{key}_zoom", disabled=off,
               help="Each axis is scaled by a factor in [1 - zoom, 1 + zoom] (IDG zoom_range).")
-    st.slider("Rotation (degrees)", 0.0, 180.0, step=1.0, key=f"{key}_rotation", disabled=off,
+    st.slider("Rotation", 0.0, 180.0, step=1.0, format="%.0f°", key=f"{key}_rotation", disabled=off,
               help="Largest rotation either way (IDG rotation_range).")
     st.slider("Brightness", 0.0, 0.9, step=0.05, key=f"{key}_brightness", disabled=off,
               help="0 is off; else pixels are multiplied by a factor in [1 - b, 1 + b] (IDG brightness_range).")
