@@ -20,35 +20,45 @@ from dashboard.augment_preview import augment_config_ui, render_augment_preview
 from dashboard.data_source import get_dataset
 
 RUN_KEY = "run"
+FORM_OPEN_KEY = "train_new_run"
 
 st.title("Training")
-dataset = get_dataset()
 summaries = runs.list_runs()
+if st.session_state.pop("train_started", False):
+    st.session_state[FORM_OPEN_KEY] = False  # fold the form so the new run is in view
 
-with st.expander("Start a new run", expanded=not summaries, icon=":material/model_training:"):
-    training_rows = np.flatnonzero(dataset.splits == TRAINING) if dataset is not None else []
-    if dataset is None:
-        st.info("Load a dataset to start a run. Past runs below can be inspected without one.")
-    elif not len(training_rows):
-        st.warning("This dataset has no Training split, which training needs; load FER2013's Training images.")
-    else:
-        spec = widgets.model_select_ui()
-        st.markdown("**Augmentation** of the training batches (the preview follows the sliders)")
-        sliders, preview = st.columns([1, 2])
-        with sliders:
-            augment = augment_config_ui("train_augment", AugmentConfig())
-        with preview:
-            render_augment_preview(dataset.images[training_rows[0]], augment, n=16, seed=0)
-        fields = widgets.training_form_ui(spec)
-        if fields is not None:
-            try:
-                config = TrainConfig(data=widgets.dataset_path(dataset), model=spec.name, augment=augment, **fields).validate()
-                run_dir = jobs.start_training_job(config)
-            except (ValueError, FileNotFoundError) as error:
-                st.error(f"Cannot start: {error}")
-            else:
-                st.session_state[RUN_KEY] = run_dir.name
-                st.rerun()
+# The form loads the dataset and the preview imports Keras: run them only while the expander is open,
+# so watching a run never waits for either.
+new_run = st.expander("Start a new run", expanded=not summaries, icon=":material/model_training:",
+                      key=FORM_OPEN_KEY, on_change="rerun")
+if new_run.open:
+    with new_run:
+        dataset = get_dataset()
+        training_rows = np.flatnonzero(dataset.splits == TRAINING) if dataset is not None else []
+        if dataset is None:
+            st.info("Load a dataset to start a run. Past runs below can be inspected without one.")
+        elif not len(training_rows):
+            st.warning("This dataset has no Training split, which training needs; load FER2013's Training images.")
+        else:
+            spec = widgets.model_select_ui()
+            st.markdown("**Augmentation** of the training batches (the preview follows the sliders)")
+            sliders, preview = st.columns([1, 2])
+            with sliders:
+                augment = augment_config_ui("train_augment", AugmentConfig())
+            with preview:
+                render_augment_preview(dataset.images[training_rows[0]], augment, n=16, seed=0)
+            fields = widgets.training_form_ui(spec)
+            if fields is not None:
+                try:
+                    config = TrainConfig(data=widgets.dataset_path(dataset), model=spec.name, augment=augment,
+                                         **fields).validate()
+                    run_dir = jobs.start_training_job(config)
+                except (ValueError, FileNotFoundError) as error:
+                    st.error(f"Cannot start: {error}")
+                else:
+                    st.session_state[RUN_KEY] = run_dir.name
+                    st.session_state["train_started"] = True
+                    st.rerun()
 
 st.subheader("Run")
 summary = widgets.run_select_ui(summaries, key=RUN_KEY)

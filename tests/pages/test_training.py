@@ -69,8 +69,10 @@ def without_dataset(monkeypatch):
     monkeypatch.setattr("dashboard.data_source.get_dataset", no_dataset)
 
 
-def run_page() -> AppTest:
+def run_page(open_form: bool | None = None) -> AppTest:
     app = AppTest.from_file(PAGE, default_timeout=30)
+    if open_form is not None:
+        app.session_state["train_new_run"] = open_form
     app.run()
     assert not app.exception, app.exception
     return app
@@ -120,7 +122,7 @@ def test_no_runs_shows_an_info_message(runs_dir, with_dataset):
 
 def test_without_a_dataset_runs_still_show_and_the_form_is_hidden(runs_dir, without_dataset):
     make_run(runs_dir, "20250101-000000-mini_xception-cccc", "finished", METRICS)
-    app = run_page()
+    app = run_page(open_form=True)
     assert any("Load a dataset to start a run" in info.value for info in app.info)
     assert not [b for b in app.button if b.label == "Start training"]
     assert len(plotly_charts(app)) == 1
@@ -129,7 +131,7 @@ def test_without_a_dataset_runs_still_show_and_the_form_is_hidden(runs_dir, with
 def test_start_with_an_invalid_value_shows_an_error(runs_dir, with_dataset, monkeypatch):
     started = []
     monkeypatch.setattr("core.jobs.start_training_job", lambda config, runs_dir=None: started.append(config))
-    app = run_page()
+    app = run_page()  # no runs yet: the form is open
     app.number_input(key="train_fer_vgg_max_images").set_value(5)
     [start] = [b for b in app.button if b.label == "Start training"]
     start.click().run()
@@ -145,7 +147,7 @@ def test_start_launches_the_job_with_the_form_values_and_selects_the_run(runs_di
         return prepare_run(config)
 
     monkeypatch.setattr("core.jobs.start_training_job", fake_start)
-    app = run_page()
+    app = run_page()  # no runs yet: the form is open
     app.selectbox(key="train_model").set_value("face_cnn").run()
     assert app.selectbox(key="train_face_cnn_optimizer").value == "sgd"  # the model's recipe
     app.number_input(key="train_face_cnn_epochs").set_value(3)
@@ -156,6 +158,18 @@ def test_start_launches_the_job_with_the_form_values_and_selects_the_run(runs_di
     assert (config.model, config.epochs, config.optimizer, config.data) == ("face_cnn", 3, "sgd", "/data/fer2013")
     [run_dir] = list(runs_dir.iterdir())
     assert app.selectbox(key="run").value == run_dir.name
+    assert not [b for b in app.button if b.label == "Start training"]  # the form folded away
+
+
+def test_with_runs_the_form_starts_folded_and_the_dataset_is_not_loaded(runs_dir, monkeypatch):
+    def must_not_load():
+        raise AssertionError("the dataset was loaded while the form is folded")
+
+    monkeypatch.setattr("dashboard.data_source.get_dataset", must_not_load)
+    make_run(runs_dir, "run-a", "finished", METRICS)
+    app = run_page()
+    assert not [b for b in app.button if b.label == "Start training"]
+    assert len(plotly_charts(app)) == 1
 
 
 def test_the_chosen_run_stays_selected_when_a_new_run_appears(runs_dir, with_dataset):
