@@ -1,0 +1,309 @@
+"""Helpers for real-browser tests: a Streamlit server in a subprocess, headless Chromium, page waits.
+
+Used by ``tests/browser`` (through its conftest fixtures) and by the
+browser-driven fault tests in ``tests/faults``. Playwright drives Debian's
+Chromium (``/usr/bin/chromium``); nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SHARED_FER2013 = REPO_ROOT.parent / "shared" / "fer2013"
+CHROMIUM = Path(os.environ.get("FER_STUDIO_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Chromium's fake camera: it plays a .y4m file and needs no permission prompt.
+FAKE_CAMERA_ARGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
+# Generous: two shared CPU cores, TensorFlow start-up inside the server, a training job beside us.
+APP_TIMEOUT_MS = 180_000
+VIEWPORT = {"width": 1400, "height": 1000}
+MAX_SHOT_HEIGHT = 12_000
+
+
+def require_chromium() -> None:
+    """Skip the calling test, saying why, when Chromium or Playwright is missing."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"browser test: {CHROMIUM} is missing (apt-get install -y chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.skip("browser test: the playwright package is not installed (requirements-dev.txt)")
+
+
+def require_dataset() -> Path:
+    """The shared FER2013 folder, or skip the calling test saying where it was looked for."""
+    if not (SHARED_FER2013 / "train").is_dir():
+        pytest.skip(f"needs the FER2013 image folders at {SHARED_FER2013} (integration test)")
+    return SHARED_FER2013
+
+
+# ---------------------------------------------------------------- Streamlit server
+
+
+def free_port() -> int:
+    """An unused local TCP port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class StreamlitServer:
+    """A ``streamlit run streamlit_app.py`` subprocess in its own process group."""
+
+    process: subprocess.Popen
+    url: str
+    runs_dir: Path
+    cache_dir: Path
+    log_path: Path
+    env: dict[str, str] = field(repr=False)
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The end of the server's combined stdout/stderr (for failure messages)."""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no server log)"
+
+    def stop(self) -> None:
+        """Terminate the server's process group (SIGTERM, then SIGKILL) and any training worker it started."""
+        _stop_group(self.process)
+        _stop_run_workers(self.runs_dir)
+
+
+def _stop_group(process: subprocess.Popen, grace_s: float = 10.0) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(grace_s)
+
+
+def _stop_run_workers(runs_dir: Path) -> None:
+    """Kill training workers of runs under ``runs_dir`` that are still alive.
+
+    Workers run in their own session (so that closing the app does not stop a
+    run); the ones our test server started must not outlive the tests.
+    """
+    from core import runs
+
+    if not runs_dir.is_dir():
+        return
+    for run_dir in runs_dir.iterdir():
+        pid = (runs.read_json(run_dir / "status.json", {}) or {}).get("pid")
+        if not pid:
+            continue
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(run_dir) in command:  # our worker, not a recycled pid
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def start_streamlit(
+    workdir: Path,
+    *,
+    extra_args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    timeout_s: float = 120.0,
+) -> StreamlitServer:
+    """Start the app on a free port with its runs and caches under ``workdir``; wait for ``/_stcore/health``.
+
+    ``FER2013_DIR`` points at the shared data when it exists (else it is left
+    unset, and the pages say there is no data). Raises ``RuntimeError`` with
+    the server log if it does not come up within ``timeout_s``.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    runs_dir, cache_dir = workdir / "runs", workdir / "cache"
+    runs_dir.mkdir(exist_ok=True)
+    cache_dir.mkdir(exist_ok=True)
+    port = free_port()
+    server_env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
+    server_env.pop("FER2013_DIR", None)
+    if (SHARED_FER2013 / "train").is_dir():
+        server_env["FER2013_DIR"] = str(SHARED_FER2013)
+    server_env.update({
+        "FER_STUDIO_RUNS": str(runs_dir),
+        "FER_STUDIO_CACHE": str(cache_dir),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONUNBUFFERED": "1",
+    })
+    server_env.update(env or {})
+    log_path = workdir / f"streamlit-{port}.log"
+    command = [
+        sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+        "--server.headless", "true",
+        "--server.port", str(port),
+        "--server.address", "127.0.0.1",
+        "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+        *extra_args,
+    ]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=server_env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = StreamlitServer(process, f"http://127.0.0.1:{port}", runs_dir, cache_dir, log_path, server_env)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {process.returncode}:\n{server.log_tail()}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return server
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.3)
+    server.stop()
+    raise RuntimeError(f"streamlit did not answer /_stcore/health within {timeout_s:.0f}s:\n{server.log_tail()}")
+
+
+# ---------------------------------------------------------------- browser
+
+
+_playwright = None
+
+
+def shared_playwright():
+    """One Playwright driver per test process (the sync API cannot be started twice in one thread)."""
+    global _playwright
+    if _playwright is None:
+        from playwright.sync_api import sync_playwright
+
+        _playwright = sync_playwright().start()
+    return _playwright
+
+
+def stop_shared_playwright() -> None:
+    """Stop the driver started by :func:`shared_playwright` (call once, at the end of the session)."""
+    global _playwright
+    if _playwright is not None:
+        _playwright.stop()
+        _playwright = None
+
+
+def launch_chromium(extra_args: list[str] | tuple[str, ...] = ()):
+    """Launch headless Debian Chromium with the flags that keep it offline and quiet."""
+    require_chromium()
+    return shared_playwright().chromium.launch(
+        executable_path=str(CHROMIUM), headless=True, args=[*CHROMIUM_ARGS, *extra_args]
+    )
+
+
+def new_page(browser, **context_options):
+    """A page in a fresh browser context (its own cookies, so its own Streamlit session)."""
+    context = browser.new_context(viewport=VIEWPORT, **context_options)
+    context.set_default_timeout(APP_TIMEOUT_MS)
+    return context.new_page()
+
+
+def wait_for_app(page, timeout_ms: int = APP_TIMEOUT_MS) -> None:
+    """Wait until the app is connected and no script run is in progress.
+
+    The same check Streamlit's own end-to-end tests use: the ``stApp``
+    element's connection and script-run state attributes. A short pause first
+    lets a just-triggered rerun start, so we do not see the state before it.
+    """
+    page.wait_for_timeout(250)
+    page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=timeout_ms)
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout_ms)
+    page.wait_for_timeout(150)
+
+
+def open_app(page, server: StreamlitServer, path: str = "") -> None:
+    """Load ``server.url/path`` and wait for the first script run to finish."""
+    page.goto(f"{server.url}/{path.lstrip('/')}", wait_until="domcontentloaded")
+    wait_for_app(page)
+
+
+def nav_link(page, title: str):
+    """The sidebar navigation link of the page titled ``title``."""
+    return page.locator("[data-testid='stSidebarNav'] a").filter(has_text=re.compile(rf"^\s*{re.escape(title)}\s*$"))
+
+
+def goto_page(page, server: StreamlitServer, url_path: str, title: str) -> None:
+    """Open the page ``url_path`` of the app; skip the test if the router has no page ``title`` yet."""
+    open_app(page, server)
+    if nav_link(page, title).count() == 0:
+        pytest.skip(f"the router (streamlit_app.py) has no '{title}' page yet")
+    nav_link(page, title).first.click()
+    page.wait_for_url(re.compile(rf"/{re.escape(url_path)}(\?|$)"))
+    wait_for_app(page)
+
+
+def exception_texts(page) -> list[str]:
+    """Texts of every Streamlit exception box on the page."""
+    return [box.inner_text() for box in page.locator("[data-testid='stException']").all()]
+
+
+def assert_no_exception(page) -> None:
+    """Fail with the traceback text if any Streamlit exception box is on the page."""
+    found = exception_texts(page)
+    assert not found, "Streamlit exception on the page:\n" + "\n---\n".join(found)
+
+
+def alert_texts(page) -> list[str]:
+    """Texts of every ``st.error``/``st.warning``/``st.info``/``st.success`` box on the page."""
+    return [box.inner_text() for box in page.locator("[data-testid='stAlert']").all()]
+
+
+def save_screenshot(page, name: str) -> Path:
+    """Save a full-page screenshot as ``test-artifacts/screenshots/<name>.png``; return its path."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    # Streamlit scrolls its main area inside a container, so "full page" alone
+    # would stop at the window: grow the window to the content for the shot.
+    viewport = page.viewport_size or VIEWPORT
+    height = page.evaluate(
+        "() => Math.max(document.body.scrollHeight,"
+        " ...[...document.querySelectorAll('[data-testid=stMain], [data-testid=stAppViewContainer], section')]"
+        ".map(el => el.scrollHeight))"
+    )
+    page.set_viewport_size({"width": viewport["width"], "height": int(min(max(height, viewport["height"]), MAX_SHOT_HEIGHT))})
+    try:
+        page.wait_for_timeout(300)  # let charts re-layout to the new size
+        page.screenshot(path=str(path), full_page=True)
+    finally:
+        page.set_viewport_size(viewport)
+    return path
+
+
+def error_texts(page) -> list[str]:
+    """Texts of every ``st.error`` box on the page."""
+    return [box.inner_text() for box in page.locator("[data-testid='stAlertContentError']").all()]

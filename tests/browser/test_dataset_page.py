@@ -1,0 +1,45 @@
+"""The Dataset page in a real browser, on the shared FER2013 folders."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser import harness
+
+pytestmark = pytest.mark.browser
+
+
+def test_dataset_page_shows_class_chart_and_sample_faces(app_server, page):
+    harness.require_dataset()
+    harness.open_app(page, app_server)  # the Dataset page is the default page
+    page.get_by_role("heading", name="Class balance").wait_for()
+    harness.save_screenshot(page, "dataset")
+    harness.assert_no_exception(page)
+
+    # 28,709 + 3,589 images: the total metric shows the whole shared copy.
+    assert "32,298" in page.locator("[data-testid='stMetric']").first.inner_text()
+    assert page.locator(".js-plotly-plot").count() >= 1  # class distribution (+ intensities)
+    chart = page.locator(".js-plotly-plot").first
+    assert chart.is_visible()
+    for name in ("angry", "happy", "neutral"):
+        assert chart.get_by_text(name).count() >= 1, f"class {name} missing from the distribution chart"
+
+    # The sample grid: 10 faces per class by default, 7 classes, each a loaded <img>.
+    images = page.locator("[data-testid='stImage'] img")
+    assert images.count() >= 70
+    loaded = images.evaluate_all("imgs => imgs.filter(img => img.complete && img.naturalWidth > 0).length")
+    assert loaded >= 70, f"only {loaded} of {images.count()} images decoded in the browser"
+
+
+def test_dataset_reshuffle_and_share_toggle_keep_the_page_alive(app_server, page):
+    harness.require_dataset()
+    harness.open_app(page, app_server)
+    page.get_by_role("heading", name="Sample faces").wait_for()
+    first = page.locator("[data-testid='stImage'] img").first.get_attribute("src")
+    page.get_by_role("button", name="Reshuffle").click()
+    harness.wait_for_app(page)
+    assert page.locator("[data-testid='stImage'] img").first.get_attribute("src") != first, "Reshuffle drew the same faces"
+    page.get_by_text("Show each split's share (%) instead of counts").click()
+    harness.wait_for_app(page)
+    assert "%" in page.locator(".js-plotly-plot").first.inner_text()
+    harness.assert_no_exception(page)
