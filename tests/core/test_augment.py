@@ -364,15 +364,17 @@ def test_bad_training_inputs_raise(labels, batch_size, match):
         make_training_batches(asymmetric_faces(4), labels, AugmentConfig(), batch_size, 0)
 
 
-@pytest.mark.parametrize("engine", ("idg", "layers"))
-def test_model_fit_trains_on_the_batches(engine):
+@pytest.mark.parametrize("engine, one_hot", [("idg", False), ("layers", False), ("layers", True)])
+def test_model_fit_trains_on_the_batches(engine, one_hot):
     import keras
 
+    labels = np.arange(12) % 7
+    targets = np.eye(7, dtype=np.float32)[labels] if one_hot else labels
     inputs = keras.Input((48, 48, 1))
     hidden = keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(inputs))
     model = keras.Model(inputs, keras.layers.Dense(7, activation="softmax")(hidden))
-    model.compile("adam", "sparse_categorical_crossentropy")
-    batches = make_training_batches(asymmetric_faces(12), np.arange(12) % 7, AugmentConfig(engine=engine), 8, 0)
+    model.compile("adam", "categorical_crossentropy" if one_hot else "sparse_categorical_crossentropy")
+    batches = make_training_batches(asymmetric_faces(12), targets, AugmentConfig(engine=engine), 8, 0)
     history = model.fit(
         batches.data, epochs=2, steps_per_epoch=batches.steps_per_epoch, class_weight={i: 1.0 for i in range(7)}, verbose=0
     )
