@@ -172,7 +172,8 @@ def run_progress_ui(progress: dict) -> None:
     running = ""
     if progress.get("loss") is not None:
         running = f" · loss {progress['loss']:.4f} · accuracy {progress.get('accuracy') or 0:.1%}"
-    st.progress(min(1.0, batch / batches), text=f"Batch {batch}/{batches}{running}")
+    validating = " · validating" if batch >= batches else ""
+    st.progress(min(1.0, batch / batches), text=f"Batch {batch}/{batches}{running}{validating}")
     if progress.get("updated"):
         st.caption(f"updated {format_duration(time.time() - float(progress['updated']))} ago")
 
@@ -195,7 +196,9 @@ def training_curves_figure(metrics: list[dict], progress: dict | None = None):
                 x=[x], y=[progress[metric]], name="current epoch (running)", mode="markers",
                 marker={"color": "#1f77b4", "symbol": "circle-open", "size": 11, "line": {"width": 2}},
                 legendgroup="running", showlegend=col == 1), row=1, col=col)
-    figure.update_xaxes(title_text="epoch", rangemode="tozero")
+    last_epoch = max(epochs + [int(progress["epoch"]) if progress and progress.get("epoch") else 1])
+    # Whole epochs on the axis: plotly would otherwise tick 0.5, 1, 1.5 for short runs.
+    figure.update_xaxes(title_text="epoch", range=[0.5, last_epoch + 0.5], dtick=max(1, round(last_epoch / 10)))
     figure.update_yaxes(tickformat=".0%", row=1, col=2)
     figure.update_layout(height=360, margin={"t": 40, "b": 40, "l": 40, "r": 20},
                          legend={"orientation": "h", "y": -0.2})
@@ -296,10 +299,26 @@ def runs_table(summaries: list[RunSummary]) -> pd.DataFrame:
 
 
 def runs_table_ui(summaries: list[RunSummary]) -> None:
-    """The table of every run under the runs folder."""
+    """The table of the given runs."""
     st.dataframe(runs_table(summaries), hide_index=True, column_config={
         "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
     })
+
+
+@st.fragment(run_every=REFRESH_EVERY)
+def _live_runs_table() -> None:
+    summaries = runs.list_runs()
+    if not any(summary.status.active for summary in summaries):
+        st.rerun()  # the last active run ended: redraw the page without the timer
+    runs_table_ui(summaries)
+
+
+def runs_table_panel(summaries: list[RunSummary]) -> None:
+    """The table of every run; it refreshes itself while any run is active."""
+    if any(summary.status.active for summary in summaries):
+        _live_runs_table()
+    else:
+        runs_table_ui(summaries)
 
 
 def run_details_ui(run_dir: Path, log_lines: int = 30) -> None:

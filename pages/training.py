@@ -69,4 +69,4 @@ else:
     widgets.run_panel(summary.path)
     widgets.run_details_ui(summary.path)
     st.subheader("All runs")
-    widgets.runs_table_ui(summaries)
+    widgets.runs_table_panel(summaries)
