@@ -8,6 +8,10 @@ is predicted once and kept on disk: next to the run for a run's
 ``$FER_STUDIO_CACHE/predictions/`` (default ``~/.cache/fer-studio``). A cached
 file remembers the model file's size and modification time, so a new
 ``best.keras`` is predicted again.
+
+A labeled folder of ordinary photos (another dataset's class folders) can be
+turned into faces first with :func:`load_labeled_photos`, which runs the same
+face detection and FER2013 framing as prediction.
 """
 
 from __future__ import annotations
@@ -20,13 +24,13 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from core import model_io
-from core.dataset import FerDataset
-from core.labels import CLASS_NAMES, NUM_CLASSES, TRAINING
+from core.dataset import FerDataset, LoadReport, SkippedRecord
+from core.labels import ALL, CLASS_NAMES, NUM_CLASSES, TRAINING, class_index
 from core.model_io import LoadedModel
 
 CACHE_VERSION = 1
@@ -321,3 +325,81 @@ def read_evaluation(run_dir: Path) -> dict[str, dict]:
 
     data = runs.read_json(Path(run_dir) / EVALUATION_FILE, {})
     return {key: value for key, value in data.items() if isinstance(value, dict)} if isinstance(data, dict) else {}
+
+
+def load_labeled_photos(
+    source: str | os.PathLike,
+    *,
+    detector: str | None = None,
+    max_side: int = 1280,
+    progress: Callable[[float, str], None] | None = None,
+) -> tuple[FerDataset, tuple[str, ...]]:
+    """Load a folder of class folders of photos, cropping the largest face of each.
+
+    Faces are found with ``core.detect.detect_faces`` and framed like FER2013
+    faces (``core.detect.crop_face``), then ``prepare_face`` makes them 48x48.
+    A photo where no face is found is used whole, and listed.
+
+    Args:
+        source: ``<source>/<class>/**/<image>``; class folder names may be
+            synonyms (``happiness``); other folders are ignored.
+        detector: A ``core.detect`` detector name (default: its default).
+        max_side: Photos are decoded at most this large.
+        progress: Called as ``progress(fraction, message)``.
+
+    Returns:
+        ``(dataset, without_face)``: every image in split ``all`` (ids are paths
+        relative to ``source``), and the ids of the photos used whole.
+
+    Raises:
+        FileNotFoundError: If ``source`` is not a folder.
+        ValueError: If it holds no image in a class folder, or the detector is unknown.
+    """
+    from core import detect
+    from core.images import IMAGE_EXTENSIONS, decode_image
+    from core.preprocess import prepare_face
+
+    detector = detector or detect.DEFAULT_DETECTOR
+    detect.get_detector(detector)
+    root = Path(source).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"{source} is not a folder; face detection needs a folder of class folders (<root>/happy/*.jpg ...)")
+    records, ignored = [], []
+    for folder in sorted(path for path in root.iterdir() if path.is_dir() and not path.name.startswith(".")):
+        label = class_index(folder.name)
+        if label is None:
+            ignored.append(folder.name)
+            continue
+        records += [(path, label) for path in sorted(folder.rglob("*")) if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS]
+    if not records:
+        raise ValueError(f"no images found in class folders under {source} (expected <root>/<class>/*.jpg with class names "
+                         f"such as {', '.join(CLASS_NAMES)})")
+    faces, labels, ids, without_face, skipped = [], [], [], [], []
+    digest = hashlib.blake2b(f"{detector}|{max_side}".encode(), digest_size=32)
+    for number, (path, label) in enumerate(records):
+        name = path.relative_to(root).as_posix()
+        stat = path.stat()
+        digest.update(f"{name}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+        try:
+            image = decode_image(path.read_bytes(), max_side=max_side)
+        except (OSError, ValueError) as error:
+            skipped.append(SkippedRecord(name, str(error)))
+            continue
+        boxes = detect.detect_faces(image, detector)
+        if boxes:
+            crop = detect.crop_face(image, max(boxes, key=lambda box: box.w * box.h))
+        else:
+            crop = image
+            without_face.append(name)
+        faces.append(prepare_face(crop))
+        labels.append(label)
+        ids.append(name)
+        if progress:
+            progress((number + 1) / len(records), f"{number + 1}/{len(records)} photos")
+    if not faces:
+        raise ValueError(f"none of the {len(records)} images under {source} could be read: {skipped[0].reason}")
+    report = LoadReport(source=str(source), kind=f"class-folders (faces by {detector})", loaded=len(faces),
+                        skipped=tuple(skipped), ignored_folders=tuple(ignored), content_hash=digest.hexdigest())
+    dataset = FerDataset(np.stack(faces).astype(np.uint8), np.array(labels, dtype=np.int64), np.full(len(faces), ALL),
+                         np.array(ids), report)
+    return dataset, tuple(without_face)

@@ -98,7 +98,7 @@ def confusion_figure(confusion: np.ndarray, *, normalize: bool = False, title: s
 
     Cells carry their count (or row share) as text. An invisible marker sits on
     every cell because Streamlit's selection events do not fire for heatmaps;
-    clicking a cell selects its marker, whose ``customdata`` is ``[true, predicted]``.
+    clicking a cell selects its marker (see :func:`clicked_cell`).
     With ``clickable=False`` the heatmap shows its own hover text and no markers.
     """
     counts = np.asarray(confusion, dtype=float)
@@ -118,8 +118,8 @@ def confusion_figure(confusion: np.ndarray, *, normalize: bool = False, title: s
             x=[names[p] for p in predicted_index.ravel()], y=[names[t] for t in true_index.ravel()], mode="markers",
             marker={"symbol": "square-open", "size": 34, "opacity": 0, "color": "#d62728", "line": {"width": 3}},
             selected={"marker": {"opacity": 1}}, unselected={"marker": {"opacity": 0}},
-            customdata=np.c_[true_index.ravel(), predicted_index.ravel(), counts.ravel(), 100 * shares.ravel()],
-            hovertemplate="true %{y} → predicted %{x}<br>%{customdata[2]:,.0f} images (%{customdata[3]:.1f}% of %{y})"
+            customdata=np.c_[counts.ravel(), 100 * shares.ravel()],
+            hovertemplate="true %{y} → predicted %{x}<br>%{customdata[0]:,.0f} images (%{customdata[1]:.1f}% of %{y})"
                           "<extra>click to see them</extra>",
             showlegend=False,
         ))
@@ -131,15 +131,19 @@ def confusion_figure(confusion: np.ndarray, *, normalize: bool = False, title: s
 
 
 def clicked_cell(event) -> tuple[int, int] | None:
-    """``(true, predicted)`` of the cell clicked in :func:`confusion_figure`, if any."""
+    """``(true, predicted)`` of the cell clicked in :func:`confusion_figure`, if any.
+
+    Read from the point's axis labels (``y`` true, ``x`` predicted); the heatmap
+    itself reports no points, only the marker on each cell does.
+    """
     try:
         points = event.selection.points
     except AttributeError:
         return None
     for point in points or []:
-        data = point.get("customdata")
-        if data is not None and len(data) >= 2:
-            return int(data[0]), int(data[1])
+        true_name, predicted_name = point.get("y"), point.get("x")
+        if true_name in CLASS_NAMES and predicted_name in CLASS_NAMES:
+            return CLASS_NAMES.index(true_name), CLASS_NAMES.index(predicted_name)
     return None
 
 

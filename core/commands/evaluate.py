@@ -22,6 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", dest="splits", action="append", default=None, metavar="NAME",
                         help="split to evaluate (repeatable): PublicTest, PrivateTest, test, all, Training")
     parser.add_argument("--tta", action="store_true", help="average with the prediction on mirrored faces")
+    parser.add_argument("--detect-faces", action="store_true",
+                        help="--data is a folder of class folders of photos: crop the largest face of each first "
+                             "(a photo without a face is used whole and counted)")
+    parser.add_argument("--detector", default=None, help="face detector for --detect-faces: mtcnn (default) or haar")
     parser.add_argument("--no-cache", dest="use_cache", action="store_false", help="predict again even when cached")
     parser.add_argument("--json", dest="as_json", action="store_true", help="print one JSON object instead of tables")
     parser.set_defaults(run=run)
@@ -69,7 +73,15 @@ def run(args: argparse.Namespace) -> int:
     model_path = resolve_model_path(args.model)
     class_names = read_model_meta(model_path)["class_names"]  # fails fast on a non-model file
     data = resolve_data(args.data)
-    dataset = load_fer2013(data)
+    without_face = None
+    if args.detect_faces:
+        from core.detect import DEFAULT_DETECTOR
+        from core.evaluate import load_labeled_photos
+
+        args.detector = args.detector or DEFAULT_DETECTOR
+        dataset, without_face = load_labeled_photos(data, detector=args.detector)
+    else:
+        dataset = load_fer2013(data)
     results = evaluate_model(model_path, dataset, splits=args.splits, tta=args.tta, use_cache=args.use_cache)
     if args.as_json:
         payload = {
@@ -80,11 +92,16 @@ def run(args: argparse.Namespace) -> int:
             "tta": bool(args.tta),
             "splits": {split: result.to_dict() for split, result in results.items()},
         }
+        if without_face is not None:
+            payload["face_detection"] = {"detector": args.detector, "images_without_face": list(without_face)}
         json.dump(payload, sys.stdout, indent=2)
         print()
         return 0
     print(f"model: {model_path}  (outputs: {', '.join(class_names)})")
     print(f"data:  {data}  ({dataset.report.kind}, {len(dataset)} images)  tta: {'on' if args.tta else 'off'}")
+    if without_face:
+        print(f"no face found in {len(without_face)} of {len(dataset)} photos (used whole): {', '.join(without_face[:5])}"
+              + (" ..." if len(without_face) > 5 else ""))
     for result in results.values():
         print()
         print(format_split(result))

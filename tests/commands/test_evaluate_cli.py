@@ -99,3 +99,20 @@ def test_missing_model_and_missing_bundled_model_exit_2(tiny_fer_folder, tmp_pat
 def test_a_split_that_is_not_there_exits_2(tiny_model_path, tiny_fer_folder, capsys):
     assert main(["evaluate", "--model", str(tiny_model_path), "--data", str(tiny_fer_folder), "--split", "PrivateTest"]) == 2
     assert "present: Training, PublicTest" in capsys.readouterr().err
+
+
+def test_detect_faces_crops_photos_and_lists_those_without_a_face(tiny_model_path, three_face_photo, tmp_path, capsys):
+    import cv2
+
+    photo, _ = three_face_photo
+    for name in ("happy", "neutral"):
+        (tmp_path / "photos" / name).mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "photos" / "happy" / "group.jpg"), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(tmp_path / "photos" / "neutral" / "wall.png"), np.full((120, 160), 90, np.uint8))
+    report = evaluate_json(capsys, "--model", str(tiny_model_path), "--data", str(tmp_path / "photos"),
+                           "--detect-faces", "--detector", "haar")
+    assert report["face_detection"] == {"detector": "haar", "images_without_face": ["neutral/wall.png"]}
+    assert report["splits"]["all"]["n"] == 2
+    assert main(["evaluate", "--model", str(tiny_model_path), "--data", str(tmp_path / "photos"), "--detect-faces",
+                 "--detector", "haar"]) == 0
+    assert "no face found in 1 of 2 photos (used whole): neutral/wall.png" in capsys.readouterr().out

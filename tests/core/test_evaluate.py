@@ -110,3 +110,39 @@ def test_missing_or_broken_model_file_raises_clear_errors(tmp_path, oracle_datas
     broken.write_text("not a model")
     with pytest.raises(ValueError, match="not a Keras model"):
         evaluate.evaluate_model(broken, dataset)
+
+
+def test_photos_are_cropped_to_their_largest_face_or_used_whole(tmp_path, three_face_photo):
+    import cv2
+
+    photo, boxes = three_face_photo
+    (tmp_path / "photos" / "happiness").mkdir(parents=True)
+    (tmp_path / "photos" / "sad").mkdir()
+    (tmp_path / "photos" / "contempt").mkdir()
+    cv2.imwrite(str(tmp_path / "photos" / "happiness" / "group.jpg"), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(tmp_path / "photos" / "sad" / "wall.png"), np.full((200, 300), 128, np.uint8))
+    (tmp_path / "photos" / "sad" / "broken.jpg").write_bytes(b"not an image")
+    dataset, without_face = evaluate.load_labeled_photos(tmp_path / "photos", detector="haar")
+    assert dataset.images.shape == (2, 48, 48) and dataset.split_names == ["all"]
+    assert list(dataset.ids) == ["happiness/group.jpg", "sad/wall.png"]
+    assert [CLASS_NAMES[label] for label in dataset.labels] == ["happy", "sad"]
+    assert without_face == ("sad/wall.png",)
+    assert [record.where for record in dataset.report.skipped] == ["sad/broken.jpg"]
+    assert dataset.report.ignored_folders == ("contempt",)
+    # The crop is the biggest face, framed like FER2013 (about its box), not the whole photo.
+    from core.preprocess import prepare_face
+
+    x, y, w, h = boxes[0]
+    center_x, center_y, half = x + w // 2, y + h // 2, w // 2
+    expected = prepare_face(photo[center_y - half:center_y + half, center_x - half:center_x + half])
+    assert np.abs(dataset.images[0].astype(int) - expected.astype(int)).mean() < 20
+    assert np.abs(dataset.images[0].astype(int) - prepare_face(photo).astype(int)).mean() > 40
+
+
+@pytest.mark.slow
+def test_public_test_of_the_shared_data_has_the_documented_supports(shared_fer2013, tiny_loaded_model):
+    result = evaluate.evaluate_model(tiny_loaded_model, shared_fer2013, use_cache=False)["PublicTest"]
+    assert result.n == 3589 and result.confusion.sum() == 3589
+    # ../shared/fer2013/README.md: PublicTest images per class, FER2013 order.
+    assert result.support == (467, 56, 496, 895, 653, 415, 607)
+    assert result.accuracy == pytest.approx(np.trace(result.confusion) / 3589)

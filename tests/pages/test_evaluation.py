@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -91,3 +92,16 @@ def test_no_dataset_shows_the_data_source_message(fake_runs_dir, monkeypatch):
     monkeypatch.setattr("dashboard.data_source.get_dataset", no_dataset)
     app = run_page()
     assert [info.value for info in app.info] == ["No FER2013 data yet."]
+
+
+def test_a_click_on_a_heatmap_cell_is_read_from_its_marker():
+    from types import SimpleNamespace
+
+    from dashboard.evaluation_widgets import clicked_cell, confusion_figure
+
+    figure = confusion_figure(np.eye(7, dtype=int) * 3)
+    assert [trace.type for trace in figure.data] == ["heatmap", "scatter"]  # heatmaps send no selection events
+    event = SimpleNamespace(selection=SimpleNamespace(points=[{"x": "sad", "y": "happy", "curve_number": 1}]))
+    assert clicked_cell(event) == (3, 4)  # (true happy, predicted sad)
+    assert clicked_cell(SimpleNamespace(selection=SimpleNamespace(points=[]))) is None
+    assert clicked_cell(None) is None
