@@ -60,6 +60,56 @@ def tiny_fer_folder(tmp_path: Path) -> Path:
     return root
 
 
+# ---------------------------------------------------------------- prediction (core.detect, core.predict)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained mini-Xception saved with ``export_model`` (FER2013 class names); built once per session."""
+    import keras
+
+    from core import model_io, models
+
+    keras.utils.set_random_seed(0)
+    path = tmp_path_factory.mktemp("tiny-model") / "tiny.keras"
+    return model_io.export_model(models.build("mini_xception"), path, meta={"model": "mini_xception"})
+
+
+@pytest.fixture(scope="session")
+def tiny_loaded_model(tiny_model_path: Path):
+    """:func:`tiny_model_path` loaded with ``core.model_io.load_model`` (shared: do not mutate)."""
+    from core.model_io import load_model
+
+    return load_model(tiny_model_path)
+
+
+def _astronaut_head() -> np.ndarray:
+    """The face of ``skimage.data.astronaut()`` with as much context again around it (RGB uint8, square)."""
+    from skimage import data
+
+    photo = data.astronaut()
+    # OpenCV's Haar box of the face is (177, 66, 95, 95); keep twice its size.
+    center_x, center_y, side = 177 + 47, 66 + 47, 190
+    return photo[center_y - side // 2:center_y + side // 2, center_x - side // 2:center_x + side // 2].copy()
+
+
+@pytest.fixture(scope="session")
+def three_face_photo() -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """A 1280x720 RGB photo with three faces at 180, 120 and 75 px, and their true ``(x, y, w, h)`` boxes.
+
+    Made of the astronaut's head pasted at three scales onto ``skimage.data.coffee()``.
+    """
+    from skimage import data
+
+    canvas = cv2.resize(data.coffee(), (1280, 720), interpolation=cv2.INTER_LINEAR)
+    head = _astronaut_head()
+    boxes = []
+    for x, y, side in ((80, 120, 360), (560, 200, 240), (980, 300, 150)):
+        canvas[y:y + side, x:x + side] = cv2.resize(head, (side, side), interpolation=cv2.INTER_AREA)
+        boxes.append((x + side // 4, y + side // 4, side // 2, side // 2))
+    return canvas, boxes
+
+
 # ---------------------------------------------------------------- evaluation (core.evaluate, evaluate CLI, Evaluation and Compare pages)
 
 

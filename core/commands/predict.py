@@ -1,0 +1,122 @@
+"""``python -m core predict``: emotions of the faces in photos, as text or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from core.detect import DEFAULT_DETECTOR, DEFAULT_MAX_SIDE, DEFAULT_MIN_CONFIDENCE, list_detectors
+from core.labels import CLASS_NAMES
+
+
+def register(subparsers) -> None:
+    """Add the ``predict`` subcommand."""
+    parser = subparsers.add_parser(
+        "predict",
+        help="detect faces in photos and print their emotion probabilities",
+        description="Detect faces in photos and print each face's box and its seven emotion probabilities "
+        "(FER2013 order). Directories are searched for image files recursively.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="IMAGE_OR_DIR", help="image files or folders of images")
+    parser.add_argument("--model", type=Path, default=None, help="a .keras model (default: the bundled model)")
+    parser.add_argument("--detector", default=DEFAULT_DETECTOR, choices=[spec.name for spec in list_detectors()],
+                        help=f"face detector (default {DEFAULT_DETECTOR})")
+    parser.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
+                        help=f"drop faces the detector scores below this, 0..1 (default {DEFAULT_MIN_CONFIDENCE})")
+    parser.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE,
+                        help=f"detect on the photo shrunk to this longer side; raise it for small faces (default {DEFAULT_MAX_SIDE})")
+    parser.add_argument("--tta", action="store_true", help="average with the mirrored face's prediction")
+    parser.add_argument("--no-detect", action="store_true", help="classify each whole image as one face")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    parser.set_defaults(run=run_predict)
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    """Predict every image; unreadable files are reported and skipped. Returns 1 if any failed."""
+    # Quiet TensorFlow's C++ start-up logging unless the user asked for it.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from core.model_io import load_model
+    from core.predict import decode_photo, default_model_path, predict_image
+
+    if not 0.0 <= args.min_confidence <= 1.0:
+        raise ValueError(f"--min-confidence must be between 0 and 1, got {args.min_confidence}")
+    model_path = args.model or default_model_path()
+    if model_path is None:
+        raise FileNotFoundError(
+            "no model given and no bundled model at models/fer_studio_default.keras: "
+            "pass --model runs/<id>/best.keras (train one with `python -m core train`)"
+        )
+    files = list(collect_images(args.paths))
+    loaded = load_model(model_path)
+    images = []
+    for file in files:
+        entry: dict = {"file": str(file)}
+        try:
+            image = decode_photo(file.read_bytes())
+            result = predict_image(
+                image, loaded, detector=args.detector, min_confidence=args.min_confidence,
+                flip_tta=args.tta, detect=not args.no_detect, max_side=args.max_side,
+            )
+        except (ValueError, OSError) as error:
+            entry["error"] = str(error)
+        else:
+            entry["width"], entry["height"] = int(image.shape[1]), int(image.shape[0])
+            entry["faces"] = [
+                {
+                    "box": {"x": face.box.x, "y": face.box.y, "w": face.box.w, "h": face.box.h},
+                    "detector_score": round(face.box.score, 6),
+                    "emotion": face.label,
+                    "probabilities": {name: float(p) for name, p in zip(CLASS_NAMES, face.probabilities)},
+                }
+                for face in result.faces
+            ]
+            entry["milliseconds"] = round(result.total_ms, 1)
+        images.append(entry)
+    if args.json:
+        payload = {"model": str(model_path), "detector": None if args.no_detect else args.detector,
+                   "classes": list(CLASS_NAMES), "images": images}
+        print(json.dumps(payload, indent=2))
+    else:
+        print_text(images)
+    return 1 if any("error" in entry for entry in images) else 0
+
+
+def collect_images(paths: list[str]):
+    """Yield image files: files as given, folders walked recursively (sorted, hidden files skipped).
+
+    Raises:
+        FileNotFoundError: For a path that does not exist.
+    """
+    from core.predict import is_image_name
+
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for file in sorted(path.rglob("*")):
+                if file.is_file() and is_image_name(file.name) and not any(part.startswith(".") for part in file.relative_to(path).parts):
+                    yield file
+        elif path.exists():
+            yield path
+        else:
+            raise FileNotFoundError(f"no such file or folder: {path}")
+
+
+def print_text(images: list[dict]) -> None:
+    """Human-readable report: one block per image, one line per face."""
+    header = "  ".join(f"{name[:7]:>7}" for name in CLASS_NAMES)
+    for entry in images:
+        if "error" in entry:
+            print(f"{entry['file']}: error: {entry['error']}", file=sys.stdout)
+            continue
+        faces = entry["faces"]
+        print(f"{entry['file']}: {len(faces)} face{'s' if len(faces) != 1 else ''} ({entry['width']}x{entry['height']}, {entry['milliseconds']} ms)")
+        if faces:
+            print(f"  {'#':>2}  {'box (x,y,w,h)':<22} {'emotion':<9} {header}")
+        for index, face in enumerate(faces, start=1):
+            box = face["box"]
+            box_text = f"{box['x']},{box['y']},{box['w']},{box['h']}"
+            probabilities = "  ".join(f"{face['probabilities'][name]:7.3f}" for name in CLASS_NAMES)
+            print(f"  {index:>2}  {box_text:<22} {face['emotion']:<9} {probabilities}")

@@ -1,0 +1,94 @@
+"""``python -m core predict``: per-image faces and probabilities as text or JSON; bad files don't stop the rest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from core import predict
+from core.__main__ import main
+from core.labels import CLASS_NAMES
+
+
+@pytest.fixture(scope="module")
+def photo_folder(tmp_path_factory, three_face_photo) -> Path:
+    """``three.jpg`` (3 faces), ``nested/blank.png`` (none), ``broken.jpg`` (truncated), plus files to skip."""
+    root = tmp_path_factory.mktemp("photos")
+    photo, _ = three_face_photo
+    cv2.imwrite(str(root / "three.jpg"), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
+    (root / "nested").mkdir()
+    cv2.imwrite(str(root / "nested" / "blank.png"), np.full((100, 120), 80, np.uint8))
+    (root / "broken.jpg").write_bytes((root / "three.jpg").read_bytes()[:300])
+    (root / "notes.txt").write_text("not an image")
+    (root / ".hidden.jpg").write_bytes(b"")
+    return root
+
+
+def run_json(capsys, *args: str) -> tuple[int, dict]:
+    code = main(["predict", *args, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_json_lists_every_image_with_faces_or_an_error(photo_folder, tiny_model_path, capsys):
+    code, report = run_json(capsys, "--model", str(tiny_model_path), str(photo_folder))
+    assert code == 1  # one unreadable file
+    assert report["classes"] == list(CLASS_NAMES) and report["detector"] == "mtcnn"
+    by_name = {Path(entry["file"]).name: entry for entry in report["images"]}
+    assert sorted(by_name) == ["blank.png", "broken.jpg", "three.jpg"]
+    assert "truncated" in by_name["broken.jpg"]["error"]
+    assert by_name["blank.png"]["faces"] == []
+    faces = by_name["three.jpg"]["faces"]
+    assert len(faces) == 3
+    for face in faces:
+        assert list(face["probabilities"]) == list(CLASS_NAMES)
+        assert sum(face["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+        assert face["emotion"] == max(face["probabilities"], key=face["probabilities"].get)
+
+
+def test_json_agrees_with_predict_image(photo_folder, tiny_model_path, tiny_loaded_model, capsys):
+    image_path = photo_folder / "three.jpg"
+    code, report = run_json(capsys, "--model", str(tiny_model_path), "--detector", "haar", "--tta", str(image_path))
+    assert code == 0
+    expected = predict.predict_image(predict.decode_photo(image_path.read_bytes()), tiny_loaded_model, detector="haar", flip_tta=True)
+    faces = report["images"][0]["faces"]
+    assert len(faces) == len(expected.faces) == 3
+    for face, want in zip(faces, expected.faces):
+        assert (face["box"]["x"], face["box"]["y"], face["box"]["w"], face["box"]["h"]) == want.box.xywh
+        np.testing.assert_allclose([face["probabilities"][name] for name in CLASS_NAMES], want.probabilities, atol=1e-6)
+
+
+def test_no_detect_classifies_the_whole_image(photo_folder, tiny_model_path, capsys):
+    code, report = run_json(capsys, "--model", str(tiny_model_path), "--no-detect", str(photo_folder / "nested" / "blank.png"))
+    assert code == 0 and report["detector"] is None
+    (face,) = report["images"][0]["faces"]
+    assert face["box"] == {"x": 0, "y": 0, "w": 120, "h": 100}
+
+
+def test_text_output_has_one_line_per_face_and_reports_errors(photo_folder, tiny_model_path, capsys):
+    code = main(["predict", "--model", str(tiny_model_path), "--detector", "haar", str(photo_folder)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "three.jpg: 3 faces" in out and "blank.png: 0 faces" in out
+    assert "broken.jpg: error: truncated" in out
+    assert all(name[:7] in out for name in CLASS_NAMES)
+
+
+def test_without_a_model_the_error_says_how_to_get_one(photo_folder, monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(predict, "BUNDLED_MODEL", tmp_path / "missing.keras")
+    assert main(["predict", str(photo_folder / "three.jpg")]) == 2
+    assert "--model runs/<id>/best.keras" in capsys.readouterr().err
+
+
+def test_missing_paths_and_bad_models_are_errors_not_tracebacks(photo_folder, tiny_model_path, tmp_path, capsys):
+    assert main(["predict", "--model", str(tiny_model_path), str(tmp_path / "nope.jpg")]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
+    fake = tmp_path / "fake.keras"
+    fake.write_text("not a model")
+    assert main(["predict", "--model", str(fake), str(photo_folder / "three.jpg")]) == 2
+    assert "not a Keras model" in capsys.readouterr().err
+    assert main(["predict", "--model", str(tiny_model_path), "--min-confidence", "2", str(photo_folder)]) == 2
+    assert "between 0 and 1" in capsys.readouterr().err
