@@ -185,21 +185,22 @@ def training_curves_figure(metrics: list[dict], progress: dict | None = None):
 
     figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"), horizontal_spacing=0.08)
     epochs = [row["epoch"] for row in metrics]
-    for col, metric in ((1, "loss"), (2, "accuracy")):
+    for col, metric, scale in ((1, "loss", 1.0), (2, "accuracy", 100.0)):  # accuracy drawn in percent
         for name, column, color in (("train", metric, "#1f77b4"), ("validation", f"val_{metric}", "#ff7f0e")):
+            values = [row[column] * scale if column in row else None for row in metrics]
             figure.add_trace(go.Scatter(
-                x=epochs, y=[row.get(column) for row in metrics], name=name, mode="lines+markers",
+                x=epochs, y=values, name=name, mode="lines+markers",
                 line={"color": color}, legendgroup=name, showlegend=col == 1), row=1, col=col)
         if progress and progress.get(metric) is not None and progress.get("batches"):
             x = int(progress["epoch"]) - 1 + int(progress.get("batch", 0)) / int(progress["batches"])
             figure.add_trace(go.Scatter(
-                x=[x], y=[progress[metric]], name="current epoch (running)", mode="markers",
+                x=[x], y=[progress[metric] * scale], name="current epoch (running)", mode="markers",
                 marker={"color": "#1f77b4", "symbol": "circle-open", "size": 11, "line": {"width": 2}},
                 legendgroup="running", showlegend=col == 1), row=1, col=col)
     last_epoch = max(epochs + [int(progress["epoch"]) if progress and progress.get("epoch") else 1])
     # Whole epochs on the axis: plotly would otherwise tick 0.5, 1, 1.5 for short runs.
     figure.update_xaxes(title_text="epoch", range=[0.5, last_epoch + 0.5], dtick=max(1, round(last_epoch / 10)))
-    figure.update_yaxes(tickformat=".0%", row=1, col=2)
+    figure.update_yaxes(ticksuffix="%", row=1, col=2)
     figure.update_layout(height=360, margin={"t": 40, "b": 40, "l": 40, "r": 20},
                          legend={"orientation": "h", "y": -0.2})
     return figure
@@ -245,6 +246,8 @@ def draw_run_panel(run_dir: Path) -> None:
     """Status, actions, progress and curves of one run, read fresh from disk."""
     status = runs.read_status(run_dir)
     progress = runs.read_progress(run_dir) if status.active else {}
+    if progress.get("updated", 0.0) < status.updated:
+        progress = {}  # left over from before a resume
     left, right = st.columns([4, 1])
     with left:
         run_status_ui(status)

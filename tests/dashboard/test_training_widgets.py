@@ -67,7 +67,7 @@ def test_curves_have_train_and_validation_loss_and_accuracy_plus_the_running_epo
     running = [trace for trace in figure.data if trace.name == "current epoch (running)"]
     assert [trace.x[0] for trace in running] == [3.5, 3.5]
     validation_accuracy = [t for t in figure.data if t.name == "validation" and t.yaxis == "y2"]
-    assert list(validation_accuracy[0].y) == [0.30, 0.45, 0.44]
+    assert list(validation_accuracy[0].y) == [30.0, 45.0, 44.0]  # percent
 
 
 def test_recipe_fills_the_form_defaults():

@@ -103,7 +103,7 @@ def test_the_newest_active_run_is_selected_and_shows_progress(runs_dir, with_dat
     make_run(runs_dir, "new-finished", "finished", METRICS, created=now)
     runs.write_json_atomic(runs_dir / "old-running" / "progress.json", {
         "epoch": 3, "epochs": 5, "batch": 10, "batches": 40, "loss": 1.3, "accuracy": 0.5,
-        "epoch_elapsed_s": 5.0, "eta_s": 95.0, "updated": now})
+        "epoch_elapsed_s": 5.0, "eta_s": 95.0, "updated": time.time()})
     app = run_page()
     assert app.selectbox(key="run").value == "old-running"
     texts = [bar.proto.text for bar in app.main.get("progress")]
@@ -182,3 +182,27 @@ def test_the_chosen_run_stays_selected_when_a_new_run_appears(runs_dir, with_dat
     make_run(runs_dir, "run-c", "finished", METRICS, created=now)
     app.run()
     assert app.selectbox(key="run").value == "run-a"
+
+
+def test_progress_left_over_from_before_a_resume_is_not_shown(runs_dir, with_dataset):
+    run_dir = runs_dir / "resumed"
+    run_dir.mkdir()
+    runs.write_json_atomic(run_dir / "progress.json", {"epoch": 1, "epochs": 5, "batch": 13, "batches": 24,
+                                                        "updated": time.time() - 60})
+    make_run(runs_dir, "resumed-run", "running", METRICS, pid=os.getpid())
+    (run_dir / "progress.json").rename(runs_dir / "resumed-run" / "progress.json")
+    app = run_page()
+    assert any("Waiting for the first batch" in caption.value for caption in app.caption)
+    assert not app.main.get("progress")
+
+
+def test_a_stopped_run_with_a_checkpoint_can_be_resumed(runs_dir, with_dataset, monkeypatch):
+    resumed = []
+    monkeypatch.setattr("core.jobs.resume_training_job", resumed.append)
+    run_dir = make_run(runs_dir, "stopped-run", "stopped", METRICS, message="stopped by request after epoch 2")
+    (run_dir / "last.keras").write_bytes(b"")
+    app = run_page()
+    assert any("stopped by request" in caption.value for caption in app.caption)
+    assert not [b for b in app.button if b.label == "Stop"]
+    app.button(key="resume_stopped-run").click().run()
+    assert resumed == [run_dir]
