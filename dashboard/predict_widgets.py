@@ -1,0 +1,211 @@
+"""Widgets of the Predict page: settings sidebar, model loading, one photo's results, batch table.
+
+Keras/TensorFlow are imported only when a model is loaded or a face is
+explained, never when this module is imported. Results are cached per
+(file bytes, model file version, settings), so widget clicks do not detect
+and classify again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.detect import DEFAULT_MIN_CONFIDENCE, list_detectors
+from core.labels import CLASS_NAMES
+from core.model_io import LoadedModel
+from core.predict import (
+    EMOTION_COLORS,
+    ImagePrediction,
+    available_models,
+    decode_photo,
+    draw_predictions,
+    is_image_name,
+    iter_zip_images,
+    predict_image,
+    predictions_table,
+)
+from dashboard.images import upscale
+
+PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
+FACE_DISPLAY_PIXELS = 192
+
+
+@dataclass(frozen=True)
+class PredictSettings:
+    """What the sidebar chose; hashable so it can key caches."""
+
+    model_path: str
+    detector: str
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    flip_tta: bool = False
+
+
+@dataclass(frozen=True)
+class PhotoResult:
+    """A photo's prediction, the annotated image and each face's Grad-CAM overlay (or why there is none)."""
+
+    prediction: ImagePrediction
+    annotated: np.ndarray
+    overlays: tuple[np.ndarray, ...]
+    explain_error: str = ""
+
+
+def settings_sidebar_ui() -> PredictSettings | None:
+    """Model, detector, confidence and TTA in the sidebar; ``None`` (with an explanation) when no model exists."""
+    with st.sidebar:
+        st.subheader("Prediction")
+        choices = dict(available_models())
+        if not choices:
+            st.info("No model yet: train one on the **Training** page (or `python -m core train`), "
+                    "or put the bundled model at `models/fer_studio_default.keras`.")
+            return None
+        label = st.selectbox("Model", list(choices), key="predict_model", help="The bundled model or a finished run's best.keras")
+        detectors = {spec.name: spec.summary for spec in list_detectors()}
+        detector = st.selectbox("Face detector", list(detectors), key="predict_detector", format_func=str.upper,
+                                help=" · ".join(f"{name.upper()}: {summary}" for name, summary in detectors.items()))
+        min_confidence = st.slider("Detector confidence", 0.0, 1.0, DEFAULT_MIN_CONFIDENCE, 0.05, key="predict_confidence",
+                                   help="Faces the detector scores below this are ignored")
+        flip_tta = st.checkbox("Flip TTA", key="predict_tta", help="Average each face's prediction with its mirror image's")
+    return PredictSettings(str(choices[label]), detector, float(min_confidence), bool(flip_tta))
+
+
+def model_stamp(path: str) -> tuple[int, int]:
+    """``(mtime_ns, size)`` of a file: a changed model file gets a new cache key."""
+    stat = Path(path).stat()
+    return stat.st_mtime_ns, stat.st_size
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _load_model_cached(path: str, stamp: tuple[int, int]) -> LoadedModel:
+    from core.model_io import load_model
+
+    return load_model(path)
+
+
+def load_model_ui(path: str) -> LoadedModel | None:
+    """The model at ``path``, loaded once per process and file version; ``st.error`` and ``None`` if it does not load."""
+    try:
+        with st.spinner(f"Loading {Path(path).name}…"):
+            return _load_model_cached(str(path), model_stamp(path))
+    except (ValueError, FileNotFoundError, OSError) as error:
+        st.error(f"Cannot load the model `{Path(path).name}`: {error}")
+        return None
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _analyse_photo(data: bytes, settings: PredictSettings, stamp: tuple[int, int], detect: bool, _loaded: LoadedModel) -> PhotoResult:
+    image = decode_photo(data)
+    prediction = predict_image(image, _loaded, detector=settings.detector, min_confidence=settings.min_confidence,
+                               flip_tta=settings.flip_tta, detect=detect)
+    overlays, explain_error = (), ""
+    if prediction.faces:
+        from core.explain import grad_cam, overlay_heatmap
+
+        faces = np.stack([face.face for face in prediction.faces])
+        try:
+            heatmaps = grad_cam(_loaded, faces)
+            overlays = tuple(overlay_heatmap(face, heatmap, size=FACE_DISPLAY_PIXELS) for face, heatmap in zip(faces, heatmaps))
+        except ValueError as error:
+            explain_error = str(error)
+    return PhotoResult(prediction, draw_predictions(image, prediction), overlays, explain_error)
+
+
+def probability_figure(probabilities: np.ndarray, title: str = "") -> go.Figure:
+    """Bars of the seven probabilities in FER2013 order, coloured per emotion, the top one labelled."""
+    values = [float(p) for p in probabilities]
+    top = int(np.argmax(values))
+    colors = [f"rgb{EMOTION_COLORS[name]}" for name in CLASS_NAMES]
+    figure = go.Figure(go.Bar(
+        x=list(CLASS_NAMES), y=values, marker_color=colors, marker_line_width=[3 if i == top else 0 for i in range(len(values))],
+        text=[f"{v:.0%}" for v in values], textposition="outside", hovertemplate="%{x}: %{y:.1%}<extra></extra>",
+    ))
+    figure.update_layout(title=title, height=260, margin={"t": 40 if title else 10, "b": 10, "l": 10, "r": 10},
+                         yaxis={"range": [0, 1.15], "tickformat": ".0%", "title": None}, xaxis_title=None, showlegend=False)
+    figure.update_xaxes(categoryorder="array", categoryarray=list(CLASS_NAMES))
+    return figure
+
+
+def photo_ui(data: bytes, name: str, loaded: LoadedModel, settings: PredictSettings, *, key: str) -> ImagePrediction | None:
+    """Predict one uploaded photo and draw everything; ``st.error`` and ``None`` for a file that is not a usable image."""
+    whole_image = st.session_state.get(f"{key}_whole", False)
+    try:
+        with st.spinner("Finding faces…"):
+            result = _analyse_photo(data, settings, model_stamp(settings.model_path), not whole_image, loaded)
+    except (ValueError, OSError) as error:
+        st.error(f"Cannot read `{name}`: {error}")
+        return None
+    prediction = result.prediction
+    if not prediction.faces or whole_image:
+        if not whole_image:
+            st.warning(f"No face found in `{name}` (detector {settings.detector.upper()}, confidence ≥ {settings.min_confidence:.2f}). "
+                       "Try the other detector, a lower confidence, or classify the whole image.")
+        st.checkbox("Classify the whole image as one face", key=f"{key}_whole",
+                    help="For photos that are already a close crop of one face")
+    st.image(result.annotated, caption=f"{name} · {len(prediction.faces)} face(s) · detection {prediction.detect_ms:.0f} ms, "
+             f"classification {prediction.classify_ms:.0f} ms", width="stretch")
+    if result.explain_error:
+        st.caption(f"Grad-CAM unavailable: {result.explain_error}")
+    for index, face in enumerate(prediction.faces):
+        faces_ui(index, face, result.overlays[index] if result.overlays else None, key=key)
+    return prediction
+
+
+def faces_ui(index: int, face, overlay: np.ndarray | None, *, key: str) -> None:
+    """One face: the 48x48 model input (enlarged), its Grad-CAM overlay and the probability bars."""
+    st.markdown(f"**Face {index + 1}: {face.label}** ({face.score:.0%}) · box x={face.box.x}, y={face.box.y}, "
+                f"{face.box.w}×{face.box.h} px")
+    crop_column, cam_column, chart_column = st.columns([1, 1, 2.5], vertical_alignment="center")
+    crop_column.image(upscale(face.face, FACE_DISPLAY_PIXELS), caption="What the model saw (48×48)", width=FACE_DISPLAY_PIXELS)
+    if overlay is not None:
+        cam_column.image(overlay, caption=f"Grad-CAM for “{face.label}”", width=FACE_DISPLAY_PIXELS)
+    chart_column.plotly_chart(probability_figure(face.probabilities), key=f"{key}_chart_{index}", config={"displayModeBar": False})
+
+
+@st.cache_data(show_spinner=False, max_entries=1024)
+def _predict_cached(data: bytes, settings: PredictSettings, stamp: tuple[int, int], _loaded: LoadedModel) -> ImagePrediction:
+    return predict_image(decode_photo(data), _loaded, detector=settings.detector, min_confidence=settings.min_confidence,
+                         flip_tta=settings.flip_tta)
+
+
+def expand_uploads(files: list[tuple[str, bytes]]) -> tuple[list[tuple[str, bytes]], list[tuple[str, str]]]:
+    """Split uploads into ``(name, bytes)`` images (zips expanded) and ``(name, error)`` for unreadable zips."""
+    images, errors = [], []
+    for name, data in files:
+        if name.lower().endswith(".zip"):
+            try:
+                images.extend((f"{name}/{member}", payload) for member, payload in iter_zip_images(data))
+            except ValueError as error:
+                errors.append((name, str(error)))
+        else:
+            images.append((name, data))
+    return images, errors
+
+
+def batch_ui(files: list[tuple[str, bytes]], loaded: LoadedModel, settings: PredictSettings) -> None:
+    """Predict many photos (and zips of photos); show one row per face and offer the CSV."""
+    images, errors = expand_uploads(files)
+    results: list[tuple[str, ImagePrediction | str]] = [(name, message) for name, message in errors]
+    progress = st.progress(0.0, text="Predicting…")
+    stamp = model_stamp(settings.model_path)
+    for done, (name, data) in enumerate(images, start=1):
+        if not is_image_name(name):
+            results.append((name, "not an image file name (expected .jpg, .png, .webp, .bmp, .gif or .tif)"))
+            continue
+        try:
+            results.append((name, _predict_cached(data, settings, stamp, loaded)))
+        except (ValueError, OSError) as error:
+            results.append((name, str(error)))
+        progress.progress(done / max(1, len(images)), text=f"Predicting… {done}/{len(images)}")
+    progress.empty()
+    table = predictions_table(results)
+    faces = int(table["face"].notna().sum())
+    failed = sum(isinstance(result, str) for _, result in results)
+    st.write(f"**{len(results)} file(s), {faces} face(s)**" + (f" · {failed} could not be read" if failed else ""))
+    st.dataframe(table, hide_index=True, width="stretch")
+    st.download_button("Download CSV", table.to_csv(index=False).encode("utf-8"), file_name="fer_predictions.csv",
+                       mime="text/csv", key="predict_batch_csv")

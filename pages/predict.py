@@ -1,0 +1,38 @@
+"""Predict: emotions of the faces in a photo, a webcam snapshot or a batch of photos.
+
+Faces are found offline (MTCNN or OpenCV's Haar cascade), framed like FER2013
+faces, classified by the chosen model and explained with Grad-CAM. The model
+loads once per process (and again only when its file changes); TensorFlow is
+imported on first use, not when the app starts.
+"""
+
+import streamlit as st
+
+from dashboard import predict_widgets as widgets
+
+st.title("Predict")
+st.caption("Each face gets a box and its top emotion; below, the 48×48 face as the model saw it, "
+           "a Grad-CAM map of what drove the prediction, and all seven probabilities.")
+
+settings = widgets.settings_sidebar_ui()
+loaded = widgets.load_model_ui(settings.model_path) if settings is not None else None
+
+if loaded is not None:
+    photo_tab, webcam_tab, batch_tab = st.tabs(["Photo", "Webcam", "Batch"])
+    with photo_tab:
+        upload = st.file_uploader("Photo", type=widgets.PHOTO_TYPES, key="predict_photo",
+                                  help="JPEG, PNG, WebP, BMP, GIF (first frame) or TIFF; large photos are downscaled")
+        if upload is not None:
+            widgets.photo_ui(upload.getvalue(), upload.name, loaded, settings, key="photo")
+    with webcam_tab:
+        snapshot = st.camera_input("Take a snapshot", key="predict_camera")
+        if snapshot is not None:
+            widgets.photo_ui(snapshot.getvalue(), "webcam snapshot", loaded, settings, key="webcam")
+    with batch_tab:
+        uploads = st.file_uploader("Photos, or zips of photos", type=[*widgets.PHOTO_TYPES, "zip"],
+                                   accept_multiple_files=True, key="predict_batch",
+                                   help="One row per face; files that cannot be read are listed with the reason")
+        if uploads:
+            widgets.batch_ui([(item.name, item.getvalue()) for item in uploads], loaded, settings)
+        else:
+            st.caption("The table lists file, face, box, top emotion and all seven probabilities, and downloads as CSV.")

@@ -1,0 +1,143 @@
+"""The Predict page: renders without uploads, and its handlers turn bad input into st.error, never a traceback.
+
+AppTest cannot upload files, so the photo and batch handlers are driven
+directly with bytes through ``AppTest.from_function``.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "predict.py")
+
+
+def encode(image: np.ndarray, format: str = "JPEG") -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format=format)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def bundled(monkeypatch, tmp_path, tiny_model_path):
+    """The tiny model stands in for the bundled one; no runs."""
+    monkeypatch.setattr("core.predict.BUNDLED_MODEL", tiny_model_path)
+    monkeypatch.setenv("FER_STUDIO_RUNS", str(tmp_path / "runs"))
+    return tiny_model_path
+
+
+def photo_script(data: bytes, name: str, model_path: str, detector: str = "haar") -> None:
+    from dashboard import predict_widgets as widgets
+
+    loaded = widgets.load_model_ui(model_path)
+    if loaded is not None:
+        settings = widgets.PredictSettings(model_path, detector)
+        widgets.photo_ui(data, name, loaded, settings, key="test")
+
+
+def batch_script(files: list, model_path: str) -> None:
+    from dashboard import predict_widgets as widgets
+
+    loaded = widgets.load_model_ui(model_path)
+    widgets.batch_ui(files, loaded, widgets.PredictSettings(model_path, "haar"))
+
+
+def run_photo(data: bytes, name: str, model_path, **kwargs) -> AppTest:
+    app = AppTest.from_function(photo_script, args=(data, name, str(model_path)), kwargs=kwargs, default_timeout=120)
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_page_renders_tabs_and_uploaders_without_an_upload(bundled):
+    app = AppTest.from_file(PAGE, default_timeout=120)
+    app.run()
+    assert not app.exception and not app.error
+    assert [tab.label for tab in app.tabs] == ["Photo", "Webcam", "Batch"]
+    assert app.selectbox(key="predict_model").value.startswith("Bundled model")
+    assert app.selectbox(key="predict_detector").value == "mtcnn"
+    assert app.slider(key="predict_confidence").value == 0.5
+
+
+def test_page_without_any_model_explains_how_to_get_one(monkeypatch, tmp_path):
+    monkeypatch.setattr("core.predict.BUNDLED_MODEL", tmp_path / "missing.keras")
+    monkeypatch.setenv("FER_STUDIO_RUNS", str(tmp_path / "runs"))
+    app = AppTest.from_file(PAGE, default_timeout=60)
+    app.run()
+    assert not app.exception and not app.error
+    assert any("No model yet" in info.value for info in app.info)
+    assert not app.tabs
+
+
+def test_a_photo_shows_boxes_crops_grad_cam_and_bars(three_face_photo, tiny_model_path):
+    app = run_photo(encode(three_face_photo[0]), "three.jpg", tiny_model_path)
+    assert not app.error
+    assert "3 face(s)" in app.get("image")[0].captions[0]
+    assert len(app.get("plotly_chart")) == 3
+    # The annotated photo, then per face the 48x48 crop and its Grad-CAM overlay.
+    assert len(app.get("image")) == 1 + 3 * 2
+    assert sum("**Face" in markdown.value for markdown in app.markdown) == 3
+
+
+def test_no_face_offers_the_whole_image(tiny_model_path):
+    app = run_photo(encode(np.full((120, 160, 3), 90, np.uint8)), "wall.jpg", tiny_model_path)
+    assert any("No face found" in warning.value for warning in app.warning)
+    app.checkbox(key="test_whole").check().run()
+    assert not app.exception and not app.warning
+    assert len(app.get("plotly_chart")) == 1
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "0-byte"),
+        (b"%PDF-1.7 not a photo", "not an image"),
+        (encode(np.zeros((64, 64, 3), np.uint8))[:200], "truncated"),
+    ],
+    ids=["empty", "not-an-image", "truncated-jpeg"],
+)
+def test_bad_photos_are_an_error_message(data, message, tiny_model_path):
+    app = run_photo(data, "upload.jpg", tiny_model_path)
+    assert len(app.error) == 1 and message in app.error[0].value and "upload.jpg" in app.error[0].value
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_a_10000_pixel_photo_is_downscaled_not_fatal(tiny_model_path):
+    huge = np.zeros((10_000, 10_000), np.uint8)
+    cv2.circle(huge, (5000, 5000), 3000, 200, -1)
+    app = run_photo(encode(huge), "huge.jpg", tiny_model_path)
+    assert not app.error
+    assert "huge.jpg" in app.get("image")[0].captions[0]
+
+
+def test_a_model_that_does_not_load_is_an_error_message(tmp_path):
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(b"not a zip")
+    app = run_photo(encode(np.zeros((64, 64, 3), np.uint8)), "x.jpg", broken)
+    assert len(app.error) == 1 and "Cannot load the model" in app.error[0].value
+
+
+def test_batch_lists_faces_errors_and_offers_csv(three_face_photo, tiny_model_path):
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("inside/three.png", encode(three_face_photo[0], "PNG"))
+        archive.writestr("readme.txt", "skipped")
+    files = [("three.jpg", encode(three_face_photo[0])), ("broken.jpg", b"garbage"), ("photos.zip", buffer.getvalue()),
+             ("evil.zip", b"PK\x03\x04 broken")]
+    app = AppTest.from_function(batch_script, args=(files, str(tiny_model_path)), default_timeout=120)
+    app.run()
+    assert not app.exception and not app.error
+    table = app.dataframe[0].value
+    assert list(table["file"]).count("three.jpg") == 3
+    assert list(table["file"]).count("photos.zip/inside/three.png") == 3
+    notes = dict(zip(table["file"], table["note"]))
+    assert notes["broken.jpg"].startswith("error: not an image") and notes["evil.zip"].startswith("error: not a readable zip")
+    assert len(app.get("download_button")) == 1
