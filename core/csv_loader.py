@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -91,7 +92,7 @@ def parse_fer_csv(data: bytes | bytearray, *, progress: Callable[[float], None] 
             body_start, header_line = _line_start(data, header_line), header_line - 1
         else:
             found = ", ".join(repr(name.strip()) for name in header) or "nothing"
-            test_hint = " (the competition's test.csv has no labels)" if columns_named(header) == {"pixels"} else ""
+            test_hint = " (the competition's test.csv has no labels)" if _column_names(header) == {"pixels"} else ""
             raise ValueError(f"not a FER2013 CSV: {_ACCEPTED_LAYOUTS}; the header has {found}{test_hint}")
 
     line_numbers: list[int] = []
@@ -99,7 +100,7 @@ def parse_fer_csv(data: bytes | bytearray, *, progress: Callable[[float], None] 
     splits: list[str] = []
     pixel_fields: list[bytes | memoryview] = []
     problems: list[tuple[int, str]] = []
-    for line_number, fields in _iter_records(data, body_start, header_line, columns.count):
+    for line_number, fields in _iter_records(data, body_start, header_line, columns):
         outcome = _check_row(fields, columns)
         if isinstance(outcome, str):
             problems.append((line_number, outcome))
@@ -115,10 +116,13 @@ def parse_fer_csv(data: bytes | bytearray, *, progress: Callable[[float], None] 
     for start in range(0, len(pixel_fields), ROWS_PER_CHUNK):
         chunk = pixel_fields[start : start + ROWS_PER_CHUNK]
         values, good = _tokenize_pixels(chunk)
-        images[start : start + len(chunk)][good] = values
+        if len(values) == len(chunk):
+            images[start : start + len(chunk)] = values
+        else:
+            images[start : start + len(chunk)][good] = values
         parsed[start : start + len(chunk)] = good
         for offset in np.flatnonzero(~good).tolist():
-            outcome = _parse_pixels_slowly(chunk[offset])
+            outcome = _parse_pixels_slowly(chunk[offset], columns.count)
             if isinstance(outcome, str):
                 problems.append((line_numbers[start + offset], outcome))
             else:
@@ -139,7 +143,7 @@ def parse_fer_csv(data: bytes | bytearray, *, progress: Callable[[float], None] 
     )
 
 
-def columns_named(header: list[str]) -> set[str]:
+def _column_names(header: list[str]) -> set[str]:
     """Return the header's names, stripped and lower-cased."""
     return {name.strip().strip('"').strip().lower() for name in header}
 
@@ -152,7 +156,7 @@ def _normalise_encoding(data: bytes | bytearray) -> bytes | bytearray:
         data = data[3:]
     if b"\n" not in data[:1_000_000] and b"\r" in data[:1_000_000]:
         data = data.replace(b"\r", b"\n")
-    if not data.strip():
+    if re.search(rb"\S", data) is None:
         raise ValueError(f"the CSV file is empty; {_ACCEPTED_LAYOUTS}")
     return data
 
@@ -191,44 +195,65 @@ def _looks_like_data_row(fields: list[str]) -> bool:
 
 
 def _iter_records(
-    data: bytes | bytearray, start: int, line_number: int, column_count: int
+    data: bytes | bytearray, start: int, line_number: int, columns: _Columns
 ) -> Iterator[tuple[int, list[bytes | memoryview]]]:
     """Yield ``(line number, fields)`` for each non-blank record after the header.
 
-    Unquoted lines (the normal case) are split with ``find`` and their fields
-    are zero-copy memoryviews. A line with quotes is split by the csv module;
-    a quoted field spanning lines sends the whole rest of the file there.
+    Unquoted lines (the normal case) are split with ``find``/``rfind`` from
+    both ends, so only the newline search runs through the long pixel field,
+    and fields are zero-copy memoryviews; a stray comma inside the pixel
+    field is caught when its values are parsed. A line with quotes is split
+    by the csv module; a quoted field spanning lines sends the rest of the
+    file there.
     """
     view = memoryview(data)
     size = len(data)
+    has_quotes = data.find(b'"', start) >= 0
+    before, after = columns.pixels, columns.count - 1 - columns.pixels
     position = start
     while position < size:
         end = data.find(b"\n", position)
         end = size if end < 0 else end
         line_number += 1
-        stop = end - 1 if end > position and data[end - 1] == 13 else end
-        if stop > position and (stop - position > 64 or data[position:stop].strip()):
-            if data.find(b'"', position, stop) < 0:
-                fields: list[bytes | memoryview] = []
-                field_start = position
-                for _ in range(column_count + 8):
-                    comma = data.find(b",", field_start, stop)
-                    if comma < 0:
-                        break
-                    fields.append(view[field_start:comma])
-                    field_start = comma + 1
-                else:
-                    # Far too many commas (an unquoted list?): let the row check report it.
-                    fields.extend(bytes(data[field_start:stop]).split(b","))
-                    field_start = stop
-                fields.append(view[field_start:stop])
-                yield line_number, fields
+        stop = end
+        # Trailing CR, spaces and empty trailing fields ("...,Training,") are not content.
+        while stop > position and data[stop - 1] in b"\r\t ,":
+            stop -= 1
+        if stop > position:
+            if not has_quotes or data.find(b'"', position, stop) < 0:
+                yield line_number, _split_plain_line(data, view, position, stop, before, after)
             elif data.count(b'"', position, stop) % 2 == 0:
                 yield line_number, _split_quoted_line(bytes(data[position:stop]))
             else:
                 yield from _iter_records_with_csv_module(data, position, line_number)
                 return
         position = end + 1
+
+
+def _split_plain_line(
+    data: bytes | bytearray, view: memoryview, start: int, stop: int, before: int, after: int
+) -> list[bytes | memoryview]:
+    """Split an unquoted line: ``before`` fields from the left, ``after`` from the right, pixels between."""
+    head: list[bytes | memoryview] = []
+    cursor = start
+    for _ in range(before):
+        comma = data.find(b",", cursor, stop)
+        if comma < 0:
+            return [view[start:stop]] if start == cursor else bytes(data[start:stop]).split(b",")
+        head.append(view[cursor:comma])
+        cursor = comma + 1
+    tail: list[bytes | memoryview] = []
+    end = stop
+    for _ in range(after):
+        comma = data.rfind(b",", cursor, end)
+        if comma < 0:
+            # Fewer fields than columns: a plain split lets the row check name the missing one.
+            return bytes(data[start:stop]).split(b",")
+        tail.append(view[comma + 1 : end])
+        end = comma
+    head.append(view[cursor:end])
+    head.extend(reversed(tail))
+    return head
 
 
 def _split_quoted_line(line: bytes) -> list[bytes | memoryview]:
@@ -266,6 +291,16 @@ def _iter_records_with_csv_module(
 
 def _check_row(fields: list[bytes | memoryview], columns: _Columns) -> tuple[int, str] | str:
     """Validate everything but the pixel values; return ``(label, split)`` or a reason."""
+    outcome = _check_fields(fields, columns)
+    if isinstance(outcome, str) and columns.pixels < len(fields):
+        # A stray comma shifts the fields; say so rather than blame the shifted value.
+        commas = bytes(fields[columns.pixels]).count(b",")
+        if commas:
+            return f"{columns.count + commas} fields, expected {columns.count} (an unquoted comma?)"
+    return outcome
+
+
+def _check_fields(fields: list[bytes | memoryview], columns: _Columns) -> tuple[int, str] | str:
     if len(fields) == 1 and bytes(fields[0]).startswith(b"__csv_error__"):
         return "unreadable CSV record: " + bytes(fields[0])[13:].decode()
     if len(fields) > columns.count and any(bytes(field).strip() for field in fields[columns.count :]):
@@ -278,6 +313,8 @@ def _check_row(fields: list[bytes | memoryview], columns: _Columns) -> tuple[int
         return f"label {label_field[:20]!r} is not an integer"
     if not 0 <= label < NUM_CLASSES:
         return f"label {label} out of range 0..{NUM_CLASSES - 1}"
+    if columns.pixels >= len(fields) or len(fields[columns.pixels]) == 0:
+        return "missing pixels field"
     split = TRAINING
     if columns.usage is not None:
         usage_field = _field_text(fields, columns.usage)
@@ -286,8 +323,6 @@ def _check_row(fields: list[bytes | memoryview], columns: _Columns) -> tuple[int
         split = _USAGE_NAMES.get(usage_field.lower().replace(" ", ""))
         if split is None:
             return f"unknown Usage {usage_field[:30]!r} (expected Training, PublicTest or PrivateTest)"
-    if columns.pixels >= len(fields) or len(fields[columns.pixels]) == 0:
-        return "missing pixels field"
     return label, split
 
 
@@ -319,44 +354,60 @@ def _tokenize_pixels(fields: list[bytes | memoryview]) -> tuple[np.ndarray, np.n
         rows are left to :func:`_parse_pixels_slowly`.
     """
     row_count = len(fields)
-    # Four newlines in front so that every token's three preceding bytes exist.
-    joined = b"\n\n\n\n" + b"\n".join(fields) + b"\n"
-    raw = np.frombuffer(joined, np.uint8)
+    # Three newlines in front so that every token's three preceding bytes
+    # exist, and one after the last row: "\n\n\n" f1 "\n" f2 ... fn "\n".
+    raw = np.frombuffer(b"\n".join([b"\n\n", *fields, b""]), np.uint8)
     shifted = raw - np.uint8(ord("0"))  # digits become 0..9, everything else >= 10
+    body = shifted[3:]
     # Each token ends at a separator: a space, or the newline that ends its row.
-    separators = np.flatnonzero(shifted[4:] >= 10)
+    is_separator = body >= 10
+    separators = np.flatnonzero(is_separator)
     lengths = np.fromiter((len(field) for field in fields), np.int64, row_count)
     row_ends = np.cumsum(lengths + 1) - 1
     last_token = np.searchsorted(separators, row_ends)
     token_counts = np.diff(last_token, prepend=-1)
 
-    # separators index shifted[4:]; shifted[3:], [2:], [1:] give the 1st, 2nd
-    # and 3rd byte before it, shifted[:] the 4th.
-    ones = shifted[3:].take(separators)
-    tens = shifted[2:].take(separators)
-    hundreds = shifted[1:].take(separators)
-    before = shifted.take(separators)
-    separator = shifted[4:].take(separators)
-    has_tens = tens < 10
+    # shifted[2:], [1:], [:] hold the 1st, 2nd and 3rd byte before body[i].
+    ones = shifted[2:].take(separators)
+    tens = shifted[1:].take(separators)
+    hundreds = shifted.take(separators)
+    has_ones = ones < 10  # False: an empty token (two separators in a row)
+    has_tens = (tens < 10) & has_ones
     has_hundreds = (hundreds < 10) & has_tens
-    values = ones.astype(np.uint16)
-    values += has_tens * (tens * np.uint16(10))
-    values += has_hundreds * (hundreds * np.uint16(100))
-    bad_token = (ones >= 10) | (has_hundreds & (before < 10)) | (values > 255)
-    bad_token |= (separator != _SPACE_AFTER_SHIFT) & (separator != _NEWLINE_AFTER_SHIFT)
+    np.multiply(tens, has_tens, out=tens)
+    np.multiply(hundreds, has_hundreds, out=hundreds)
+    two_digits = ones + tens * np.uint8(10)  # 0..99 where has_ones, fits uint8
+    values = hundreds.astype(np.uint16)
+    values *= np.uint16(100)
+    values += two_digits
+    bad_token = ~has_ones | (values > 255)
 
     good = token_counts == PIXELS_PER_IMAGE
-    bad_tokens = np.flatnonzero(bad_token)
-    if len(bad_tokens):
-        good[np.searchsorted(last_token, bad_tokens)] = False
+    bad_rows = [np.searchsorted(last_token, np.flatnonzero(bad_token))]
+    # Rarely needed checks, first done on counts: a separator other than a
+    # space or a row's newline, or a token longer than three digits (its
+    # leading digits are then not among the ones, tens and hundreds).
+    if np.count_nonzero(body == _SPACE_AFTER_SHIFT) + row_count != len(separators):
+        odd = np.flatnonzero(is_separator & (body != _SPACE_AFTER_SHIFT) & (body != _NEWLINE_AFTER_SHIFT))
+        bad_rows.append(np.searchsorted(row_ends, odd))
+    digits_seen = np.count_nonzero(has_ones) + np.count_nonzero(has_tens) + np.count_nonzero(has_hundreds)
+    if digits_seen != len(body) - len(separators):
+        is_digit = ~is_separator
+        long_runs = is_digit[:-3] & is_digit[1:-2] & is_digit[2:-1] & is_digit[3:]
+        bad_rows.append(np.searchsorted(row_ends, np.flatnonzero(long_runs)))
+    for rows in bad_rows:
+        good[rows] = False
     if not good.all():
         values = values[np.repeat(good, token_counts)]
     return values.astype(np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE), good
 
 
-def _parse_pixels_slowly(field: bytes | memoryview) -> np.ndarray | str:
+def _parse_pixels_slowly(field: bytes | memoryview, column_count: int) -> np.ndarray | str:
     """Parse one pixel field in plain Python; return the ``(48, 48)`` image or what is wrong."""
-    tokens = bytes(field).decode("utf-8", errors="replace").split()
+    text = bytes(field).decode("utf-8", errors="replace")
+    if "," in text:
+        return f"{column_count + text.count(',')} fields, expected {column_count} (an unquoted comma?)"
+    tokens = text.split()
     if not tokens:
         return "missing pixels field"
     values = []

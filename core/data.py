@@ -19,12 +19,14 @@ Parsed datasets are cached on disk (:mod:`core.cache`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import os
 import re
 import stat
 import zipfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, NamedTuple
 
@@ -69,6 +71,7 @@ _CSV_NAMES: tuple[str, ...] = ("fer2013.csv", "icml_face_data.csv", "train.csv")
 _JUNK_NAMES = frozenset({"__MACOSX", "__macosx", "Thumbs.db", "thumbs.db", "desktop.ini", "Desktop.ini"})
 _ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".gz", ".bz2", ".xz", ".7z", ".rar")
 _REPO_ROOT = Path(__file__).resolve().parent.parent
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
 
 
 class _File(NamedTuple):
@@ -244,10 +247,24 @@ def _read_member(file: _File, archive: zipfile.ZipFile | None) -> bytes:
     try:
         if archive is not None:
             return archive.read(file.location)
-        with open(file.location, "rb") as handle:
-            return handle.read()
+        return _read_whole_file(file.location, file.size)
     except (OSError, zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError) as error:
         raise ValueError(f"could not be read: {error}") from None
+
+
+def _read_whole_file(path: str, expected_size: int) -> bytes:
+    """Read a file with one ``read`` call when its size is known (no buffered-IO layers per file)."""
+    descriptor = os.open(path, _OPEN_FLAGS)
+    try:
+        data = os.read(descriptor, expected_size + 1)  # one byte more reveals a file that grew
+        if len(data) <= expected_size:
+            return data
+        chunks = [data]
+        while chunk := os.read(descriptor, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(descriptor)
 
 
 def _check_zip_member(info: zipfile.ZipInfo) -> str:
@@ -361,23 +378,33 @@ def _plan_record(
     layout: _Layout, file: _File, parts: list[str], parent: str, default_split: str | None, ignored: set[str]
 ) -> None:
     """Classify one file by its path below the split folder (or the root, for class folders)."""
-    is_image = PurePosixPath(parts[-1]).suffix.lower() in IMAGE_EXTENSIONS
+    name = parts[-1]
+    dot = name.rfind(".")
+    suffix = name[dot:].lower() if dot > 0 else ""
+    is_image = suffix in IMAGE_EXTENSIONS
     if len(parts) == 1:
         if is_image:
             layout.skipped.append(SkippedRecord(file.path, "not inside a class folder, so it has no label"))
         return
-    label = class_index(parts[0])
+    label = _class_index_cached(parts[0])
     if label is None:
         ignored.add(parent + parts[0])
         return
     if not is_image:
-        suffix = PurePosixPath(parts[-1]).suffix or "no extension"
         layout.skipped.append(
-            SkippedRecord(file.path, f"not an image file ({suffix}); accepted: {', '.join(sorted(IMAGE_EXTENSIONS))}")
+            SkippedRecord(
+                file.path,
+                f"not an image file ({suffix or 'no extension'}); accepted: {', '.join(sorted(IMAGE_EXTENSIONS))}",
+            )
         )
         return
     split = ALL if default_split is None else _split_from_name(parts[-1], default_split)
     layout.records.append((file, label, split))
+
+
+@functools.lru_cache(maxsize=1024)
+def _class_index_cached(folder: str) -> int | None:
+    return class_index(folder)
 
 
 def _split_from_name(name: str, default: str) -> str:
@@ -414,8 +441,7 @@ def _load_tree(
                 data = _read_member(csv_file, archive)
             except ValueError as error:
                 raise ValueError(f"{csv_file.path} {error}") from None
-            digest = hashlib.sha256(data).hexdigest()
-            return _load_csv_bytes(data, digest, source, kind_prefix + "csv", progress)
+            return _load_csv_bytes(data, source, kind_prefix + "csv", progress)
     if layout is None:
         folders = sorted({f.path.split("/")[0] for f in files if "/" in f.path})
         found = "folders " + ", ".join(folders[:10]) if folders else "no folders"
@@ -458,7 +484,7 @@ def _load_images(
         images[loaded] = gray
         labels[loaded] = label
         splits.append(split)
-        ids.append(PurePosixPath(file.path).name)
+        ids.append(file.path.rpartition("/")[2])
         loaded += 1
     skipped.sort(key=lambda record: record.where)
     if loaded == 0:
@@ -501,24 +527,27 @@ def _describe_problems(skipped: list[SkippedRecord] | tuple[SkippedRecord, ...])
 
 
 def _load_csv_stream(handle: BinaryIO, size: int, source: str, kind: str, progress: ProgressCallback) -> FerDataset:
-    """Read a CSV file, hashing it as it is read, then parse it."""
-    data, digest = _read_hashed(handle, size, lambda fraction: progress(0.25 * fraction, "Reading the CSV"))
-    return _load_csv_bytes(data, digest, source, kind, progress)
+    """Read a CSV file into memory, then parse it."""
+    data = _read_all(handle, size, lambda fraction: progress(0.25 * fraction, "Reading the CSV"))
+    return _load_csv_bytes(data, source, kind, progress)
 
 
-def _load_csv_bytes(
-    data: bytes | bytearray, digest: str, source: str, kind: str, progress: ProgressCallback
-) -> FerDataset:
-    result = parse_fer_csv(data, progress=lambda fraction: progress(0.25 + 0.75 * fraction, "Parsing pixels"))
+def _load_csv_bytes(data: bytes | bytearray, source: str, kind: str, progress: ProgressCallback) -> FerDataset:
+    """Parse CSV bytes; their sha256 is computed meanwhile on a second thread (hashlib releases the GIL)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        digest = pool.submit(lambda: hashlib.sha256(data).hexdigest())
+        result = parse_fer_csv(data, progress=lambda fraction: progress(0.25 + 0.75 * fraction, "Parsing pixels"))
+        content_hash = digest.result()
     if len(result.images) == 0:
         raise ValueError(f"{source}: no usable rows; {_describe_problems(result.skipped)}")
-    report = LoadReport(source=source, kind=kind, loaded=len(result.images), skipped=result.skipped, content_hash=digest)
+    report = LoadReport(
+        source=source, kind=kind, loaded=len(result.images), skipped=result.skipped, content_hash=content_hash
+    )
     return FerDataset(result.images, result.labels, result.splits, result.ids, report)
 
 
-def _read_hashed(handle: BinaryIO, size: int, progress: Callable[[float], None]) -> tuple[bytearray, str]:
-    """Read a stream into memory in chunks, computing its sha256 on the way."""
-    digest = hashlib.sha256()
+def _read_all(handle: BinaryIO, size: int, progress: Callable[[float], None]) -> bytearray:
+    """Read a stream of about ``size`` bytes into memory in chunks, reporting progress."""
     buffer = bytearray(size)
     filled = 0
     with memoryview(buffer) as view:
@@ -526,13 +555,10 @@ def _read_hashed(handle: BinaryIO, size: int, progress: Callable[[float], None])
             count = handle.readinto(view[filled : filled + _READ_CHUNK])
             if not count:
                 break
-            digest.update(view[filled : filled + count])
             filled += count
             progress(filled / max(size, 1))
     if filled < size:
         del buffer[filled:]
     else:
-        extra = handle.read()  # the file grew since it was measured
-        digest.update(extra)
-        buffer += extra
-    return buffer, digest.hexdigest()
+        buffer += handle.read()  # the file grew since it was measured
+    return buffer
