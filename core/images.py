@@ -65,16 +65,22 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side:
     return _decode_with_pillow(data, max_pixels=max_pixels, max_side=max_side)[0]
 
 
-def decode_gray(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def decode_gray(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int | None = None) -> np.ndarray:
     """Decode an image file's bytes to a ``(H, W)`` uint8 gray array, as fast as possible.
+
+    Small plain JPEG/PNG files are decoded by OpenCV; anything else (EXIF
+    orientation, alpha, 16-bit, other formats, large files) by Pillow as in
+    :func:`decode_image`.
 
     Raises:
         ValueError: As :func:`decode_image`.
     """
-    return decode_gray_checked(data, max_pixels=max_pixels)[0]
+    return decode_gray_checked(data, max_pixels=max_pixels, max_side=max_side)[0]
 
 
-def decode_gray_checked(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, bool]:
+def decode_gray_checked(
+    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int | None = None
+) -> tuple[np.ndarray, bool]:
     """Decode to gray like :func:`decode_gray` and tell whether the file was stored as 8-bit gray.
 
     Returns:
@@ -84,14 +90,14 @@ def decode_gray_checked(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     Raises:
         ValueError: As :func:`decode_image`.
     """
-    fast = _decode_gray_with_opencv(data, max_pixels)
+    fast = _decode_gray_with_opencv(data, max_pixels, max_side)
     if fast is not None:
         return fast
-    image, mode = _decode_with_pillow(data, max_pixels=max_pixels, max_side=None)
+    image, mode = _decode_with_pillow(data, max_pixels=max_pixels, max_side=max_side)
     return to_gray(image), mode == "L"
 
 
-def _decode_gray_with_opencv(data: bytes, max_pixels: int) -> tuple[np.ndarray, bool] | None:
+def _decode_gray_with_opencv(data: bytes, max_pixels: int, max_side: int | None) -> tuple[np.ndarray, bool] | None:
     """Decode a small, plain, complete JPEG or PNG with OpenCV; ``None`` means "ask Pillow".
 
     OpenCV neither applies EXIF orientation with IMREAD_UNCHANGED nor reports
@@ -102,7 +108,7 @@ def _decode_gray_with_opencv(data: bytes, max_pixels: int) -> tuple[np.ndarray, 
         return None
     if data[:3] == b"\xff\xd8\xff":
         info = _read_jpeg_header(data)
-        if info is None or info[2] or info[0] * info[1] > max_pixels:
+        if info is None or info[2] or not _fits(info[0], info[1], max_pixels, max_side):
             return None
         if not data.rstrip(b"\x00")[-2:] == b"\xff\xd9":
             return None
@@ -112,7 +118,7 @@ def _decode_gray_with_opencv(data: bytes, max_pixels: int) -> tuple[np.ndarray, 
         width, height = struct.unpack(">II", data[16:24])
         bit_depth, color_type = data[24], data[25]
         # Gray (0) or RGB (2) at 8 bits only: no palette, alpha or transparency chunk.
-        if bit_depth != 8 or color_type not in (0, 2) or width * height > max_pixels:
+        if bit_depth != 8 or color_type not in (0, 2) or not _fits(width, height, max_pixels, max_side):
             return None
         if b"IEND" not in data[-16:] or b"tRNS" in data or b"eXIf" in data:
             return None
@@ -129,6 +135,10 @@ def _decode_gray_with_opencv(data: bytes, max_pixels: int) -> tuple[np.ndarray, 
     if image.ndim == 3 and image.shape[2] == 3:
         return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), False
     return None
+
+
+def _fits(width: int, height: int, max_pixels: int, max_side: int | None) -> bool:
+    return width * height <= max_pixels and (max_side is None or max(width, height) <= max_side)
 
 
 def _read_jpeg_header(data: bytes) -> tuple[int, int, bool] | None:

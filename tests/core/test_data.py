@@ -199,6 +199,14 @@ def test_colour_and_odd_sized_images_are_converted_and_counted(tmp_path):
     assert dataset.images[index].mean() == pytest.approx(cv2.cvtColor(colour[:1, :1], cv2.COLOR_BGR2GRAY)[0, 0], abs=1)
 
 
+def test_large_photo_in_a_class_folder_becomes_a_48x48_face(tmp_path):
+    photo = np.random.default_rng(0).integers(0, 256, (900, 1200, 3), dtype=np.uint8)
+    write_png(tmp_path / "faces" / "fear" / "photo.jpg", photo)
+    dataset = load_fer2013(tmp_path / "faces")
+    assert dataset.images.shape == (1, 48, 48) and dataset.labels.tolist() == [2]
+    assert dataset.report.converted == 1
+
+
 def test_folder_with_only_unusable_files_is_refused(tmp_path):
     (tmp_path / "happy").mkdir()
     (tmp_path / "happy" / "a.jpg").write_bytes(b"")

@@ -140,3 +140,10 @@ def test_decompression_bomb_becomes_a_value_error(monkeypatch):
     data = encode(Image.fromarray(noise((100, 100))), "PNG")
     with pytest.raises(ValueError, match="too large"):
         decode_image(data)
+
+
+def test_decode_gray_with_max_side_shrinks_large_photos():
+    jpeg = encode(Image.fromarray(noise((400, 600, 3))), "JPEG")
+    assert decode_gray(jpeg, max_side=100).shape == (67, 100)
+    small = cv2.imencode(".jpg", noise((48, 48)))[1].tobytes()
+    assert decode_gray(small, max_side=100).shape == (48, 48)
