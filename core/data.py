@@ -122,12 +122,13 @@ def load_fer2013(
         source: Path to ``fer2013.csv`` / ``icml_face_data.csv`` /
             ``train.csv``, to a folder (``<root>/train/<class>/``,
             ``<root>/test/<class>/`` or ``<root>/<class>/``, possibly inside
-            one wrapping folder) or to a ``.zip`` of such a folder.
+            up to three wrapping folders), to a folder holding one of those
+            CSVs, or to a ``.zip`` of any of these.
         cache_dir: Where parsed datasets are cached (default
             ``$FER_STUDIO_CACHE`` or ``~/.cache/fer-studio``).
         use_cache: ``False`` neither reads nor writes the cache.
-        progress: Called as ``progress(fraction, message)`` during a load
-            that is not served from the cache.
+        progress: Called as ``progress(fraction, message)`` now and then
+            while loading, with fraction 1.0 at the end.
 
     Returns:
         The dataset: ``images`` ``(N, 48, 48)`` uint8, ``labels`` ``(N,)``
@@ -146,11 +147,12 @@ def load_fer2013(
         raise FileNotFoundError(f"{source} does not exist; point at the dataset ({ACCEPTED_SOURCES})")
     resolved = path.resolve()
     if resolved.is_dir():
-        files = _list_folder(resolved)
-        fingerprint = fingerprint_files(((f.path, f.size, f.mtime_ns) for f in files), salt=LOADER_VERSION)
+        files, unlisted = _list_folder(resolved)
+        entries = [(f.path, f.size, f.mtime_ns) for f in files] + [(r.where, -1, 0) for r in unlisted]
+        fingerprint = fingerprint_files(entries, salt=LOADER_VERSION)
 
         def load() -> FerDataset:
-            return _load_tree(files, str(source), "", report_progress)
+            return _load_tree(files, str(source), "", report_progress, unlisted=unlisted)
 
     elif resolved.is_file():
         kind = _sniff_file(resolved)
@@ -214,16 +216,24 @@ def _is_junk(name: str) -> bool:
     return name.startswith(".") or name in _JUNK_NAMES
 
 
-def _list_folder(root: Path) -> list[_File]:
-    """List every non-junk file under ``root`` (stat only), sorted by relative path."""
+def _list_folder(root: Path) -> tuple[list[_File], list[SkippedRecord]]:
+    """List every non-junk file under ``root`` (stat only), sorted by relative path.
+
+    Returns:
+        The files, and the sub-folders that could not be listed (permissions).
+    """
     files: list[_File] = []
+    unlisted: list[SkippedRecord] = []
     pending: list[tuple[str, str, int]] = [(str(root), "", 0)]
     while pending:
         folder, prefix, depth = pending.pop()
         try:
             entries = list(os.scandir(folder))
         except OSError as error:
-            raise ValueError(f"cannot list {folder}: {error}") from None
+            if not prefix:
+                raise ValueError(f"cannot list {folder}: {error.strerror or error}") from None
+            unlisted.append(SkippedRecord(prefix.rstrip("/"), f"folder could not be listed: {error.strerror or error}"))
+            continue
         for entry in entries:
             name = entry.name
             if name.startswith(".") or name in _JUNK_NAMES:
@@ -241,7 +251,7 @@ def _list_folder(root: Path) -> list[_File]:
         if len(files) > MAX_FOLDER_FILES:
             raise ValueError(f"{root} holds more than {MAX_FOLDER_FILES:,} files: point at the dataset folder itself")
     files.sort()
-    return files
+    return files, sorted(unlisted, key=lambda record: record.where)
 
 
 def _read_member(file: _File, archive: zipfile.ZipFile | None) -> bytes:
@@ -433,9 +443,12 @@ def _load_tree(
     kind_prefix: str,
     progress: ProgressCallback,
     archive: zipfile.ZipFile | None = None,
+    unlisted: list[SkippedRecord] | None = None,
 ) -> FerDataset:
     """Load a folder tree or a zip's members: image layouts first, else a CSV inside."""
     layout = _plan_layout(files)
+    if layout is not None and unlisted:
+        layout.skipped.extend(unlisted)
     if layout is None or not layout.records:
         csv_file = _pick_csv(files)
         if csv_file is not None:

@@ -452,3 +452,20 @@ def test_shared_images_match_what_opencv_reads(shared_fer2013):
     expected = cv2.imread(str(SHARED / "test" / "sad" / name), cv2.IMREAD_GRAYSCALE)
     assert np.array_equal(shared_fer2013.images[index], expected)
     assert shared_fer2013.splits[index] == "PublicTest"
+
+
+def test_unreadable_sub_folder_is_reported_not_fatal(tiny_fer_folder, monkeypatch):
+    real_scandir = os.scandir
+    locked = str(tiny_fer_folder / "test" / "fear")
+
+    def scandir(path):
+        if str(path) == locked:
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)
+
+    monkeypatch.setattr(data_module.os, "scandir", scandir)
+    dataset = load_fer2013(tiny_fer_folder, use_cache=False)
+    assert len(dataset) == 33
+    assert [(r.where, r.reason) for r in dataset.report.skipped] == [
+        ("test/fear", "folder could not be listed: Permission denied")
+    ]
