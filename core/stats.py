@@ -73,3 +73,35 @@ def imbalance(counts: dict[str, int]) -> tuple[str, str, float] | None:
         return None
     return largest, smallest, counts[largest] / counts[smallest]
 
+
+
+def sample_per_class(
+    labels: np.ndarray,
+    splits: np.ndarray,
+    *,
+    per_class: int,
+    seed: int,
+    split: str | None = None,
+    classes: list[int] | None = None,
+) -> dict[int, np.ndarray]:
+    """Pick up to ``per_class`` random rows of each class, reproducibly.
+
+    Args:
+        labels: ``(N,)`` class indices.
+        splits: ``(N,)`` split names.
+        per_class: Rows wanted per class.
+        seed: Seed of the draw; the same seed gives the same rows.
+        split: Only rows of this split; None for all.
+        classes: Class indices to sample, in the order wanted; None for all in FER2013 order.
+
+    Returns:
+        ``{class_index: rows}`` (int64 rows in draw order; empty for an absent class).
+    """
+    labels, splits = np.asarray(labels), np.asarray(splits)
+    rng = np.random.default_rng(seed)
+    allowed = np.ones(len(labels), dtype=bool) if split is None else splits == split
+    result: dict[int, np.ndarray] = {}
+    for index in range(NUM_CLASSES) if classes is None else classes:
+        rows = np.flatnonzero(allowed & (labels == index))
+        result[index] = rng.choice(rows, size=min(per_class, len(rows)), replace=False).astype(np.int64)
+    return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.stats import imbalance, intensity_histogram, mean_faces
+from core.stats import imbalance, intensity_histogram, mean_faces, sample_per_class
 
 
 def test_mean_faces_average_each_class_in_fer2013_order():
@@ -32,3 +32,15 @@ def test_imbalance_names_largest_and_smallest_class():
     assert imbalance({"angry": 10, "disgust": 2, "happy": 33}) == ("happy", "disgust", 16.5)
     assert imbalance({"angry": 10, "disgust": 0}) is None
     assert imbalance({"happy": 3}) is None
+
+
+def test_sample_per_class_is_reproducible_and_respects_filters():
+    labels = np.array([0, 0, 0, 3, 3, 6, 0, 3])
+    splits = np.array(["Training"] * 6 + ["PublicTest"] * 2)
+    first = sample_per_class(labels, splits, per_class=2, seed=1)
+    assert first.keys() == set(range(7)) and len(first[0]) == 2 and len(first[1]) == 0
+    again = sample_per_class(labels, splits, per_class=2, seed=1)
+    assert all((first[k] == again[k]).all() for k in first)
+    only = sample_per_class(labels, splits, per_class=5, seed=0, split="PublicTest", classes=[3, 0])
+    assert list(only) == [3, 0]
+    assert only[3].tolist() == [7] and only[0].tolist() == [6]

@@ -1,0 +1,121 @@
+"""Plotly figures shared by the pages. Every function returns a figure and draws nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from core.labels import CLASS_NAMES, KNOWN_SPLITS
+
+# One colour per split, the same on every chart.
+SPLIT_COLORS: dict[str, str] = {
+    "Training": "#4C78A8",
+    "PublicTest": "#F58518",
+    "PrivateTest": "#54A24B",
+    "test": "#E45756",
+    "all": "#72B7B2",
+}
+CLASS_AXIS_TITLE = "Emotion (FER2013 order)"
+
+
+def _ordered_splits(names) -> list[str]:
+    return [s for s in KNOWN_SPLITS if s in names] + sorted(set(names) - set(KNOWN_SPLITS))
+
+
+def class_distribution_figure(counts: dict[str, dict[str, int]], *, as_share: bool = False) -> go.Figure:
+    """Grouped bars of images per class, one bar colour per split.
+
+    Args:
+        counts: ``{split: {class_name: count}}`` as ``FerDataset.class_counts()`` returns.
+        as_share: Plot each split's percentage instead of raw counts, so splits
+            of different sizes compare directly.
+
+    Returns:
+        A bar chart with classes in FER2013 order; hover shows count and share.
+    """
+    figure = go.Figure()
+    for split in _ordered_splits(counts):
+        values = np.array([counts[split].get(name, 0) for name in CLASS_NAMES], dtype=float)
+        total = values.sum() or 1.0
+        shares = 100.0 * values / total
+        figure.add_bar(
+            name=split,
+            x=list(CLASS_NAMES),
+            y=shares if as_share else values,
+            marker_color=SPLIT_COLORS.get(split),
+            customdata=np.c_[values, shares],
+            text=[f"{share:.1f}%" if as_share else f"{int(value):,}" for value, share in zip(values, shares)],
+            textposition="outside",
+            hovertemplate="%{x} · " + split + "<br>%{customdata[0]:,.0f} images<br>%{customdata[1]:.1f}% of the split"
+            "<extra></extra>",
+        )
+    figure.update_layout(
+        title="Images per emotion and split" + (" (share of each split)" if as_share else ""),
+        barmode="group",
+        xaxis_title=CLASS_AXIS_TITLE,
+        yaxis_title="Share of the split (%)" if as_share else "Images",
+        legend_title="Split",
+        margin={"t": 60, "b": 40},
+    )
+    figure.update_xaxes(categoryorder="array", categoryarray=list(CLASS_NAMES))
+    return figure
+
+
+def intensity_histogram_figure(histograms: dict[str, tuple[np.ndarray, np.ndarray]]) -> go.Figure:
+    """Lines of the pixel-intensity distribution of each split.
+
+    Args:
+        histograms: ``{split: (bin_left_edges, fractions)}`` from ``core.stats.intensity_histogram``.
+    """
+    figure = go.Figure()
+    for split in _ordered_splits(histograms):
+        edges, fractions = histograms[split]
+        width = int(edges[1] - edges[0]) if len(edges) > 1 else 256
+        figure.add_scatter(
+            name=split,
+            x=edges + width / 2,
+            y=100.0 * np.asarray(fractions),
+            mode="lines",
+            line={"color": SPLIT_COLORS.get(split), "shape": "hvh"},
+            customdata=np.c_[edges, edges + width - 1],
+            hovertemplate=split + "<br>intensity %{customdata[0]}–%{customdata[1]}: %{y:.2f}% of pixels<extra></extra>",
+        )
+    figure.update_layout(
+        title="Pixel intensity per split",
+        xaxis_title="Pixel intensity (0 = black, 255 = white)",
+        yaxis_title="Share of pixels (%)",
+        legend_title="Split",
+        margin={"t": 60, "b": 40},
+    )
+    figure.update_xaxes(range=[0, 255])
+    return figure
+
+
+def split_pairs_figure(split_pair_counts: dict[str, dict[str, int]]) -> go.Figure:
+    """Stacked bars of duplicate pairs (exact and near) for each pair of splits.
+
+    Args:
+        split_pair_counts: ``QualityReport.split_pair_counts``.
+    """
+    names = list(split_pair_counts)
+    figure = go.Figure()
+    for kind, color in (("exact", "#E45756"), ("near", "#F2B701")):
+        values = [split_pair_counts[name][kind] for name in names]
+        figure.add_bar(
+            name=f"{kind} duplicates",
+            x=names,
+            y=values,
+            marker_color=color,
+            text=[f"{value:,}" for value in values],
+            textposition="inside",
+            hovertemplate="%{x}<br>%{y:,} " + kind + " pairs<extra></extra>",
+        )
+    figure.update_layout(
+        title="Duplicate pairs by split",
+        barmode="stack",
+        xaxis_title="Splits the two copies are in",
+        yaxis_title="Pairs",
+        legend_title="Kind",
+        margin={"t": 60, "b": 40},
+    )
+    return figure

@@ -1,0 +1,79 @@
+"""Widgets of the Dataset page: split metrics, imbalance text, sample-grid controls, cached stats."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from core.dataset import FerDataset
+from core.labels import CLASS_NAMES
+from core.stats import imbalance, intensity_histogram, mean_faces
+
+ALL_SPLITS = "All splits"
+_SEED_KEY = "dataset_sample_seed"
+
+
+@st.cache_data(show_spinner="Averaging faces…", max_entries=8)
+def cached_mean_faces(key: str, split: str | None, _dataset: FerDataset) -> np.ndarray:
+    """``core.stats.mean_faces`` of one split (None: all), cached by dataset key and split."""
+    mask = np.ones(len(_dataset), dtype=bool) if split is None else _dataset.splits == split
+    return mean_faces(_dataset.images[mask], _dataset.labels[mask])
+
+
+@st.cache_data(show_spinner="Counting pixel intensities…", max_entries=4)
+def cached_histograms(key: str, _dataset: FerDataset) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Intensity histogram of each split, cached by dataset key."""
+    return {split: intensity_histogram(_dataset.images[_dataset.splits == split]) for split in _dataset.split_names}
+
+
+def split_metrics(dataset: FerDataset) -> None:
+    """One metric per split plus the total, and the load report's problems if any."""
+    names = dataset.split_names
+    columns = st.columns(len(names) + 1)
+    columns[0].metric("Images", f"{len(dataset):,}", help=f"Loaded from {dataset.report.kind}")
+    for column, split in zip(columns[1:], names, strict=True):
+        count = int((dataset.splits == split).sum())
+        column.metric(split, f"{count:,}", help=f"{100 * count / len(dataset):.1f}% of the images")
+    report = dataset.report
+    if report.skipped or report.converted or report.ignored_folders:
+        with st.expander(f"Load report: {len(report.skipped):,} records skipped, {report.converted:,} converted"):
+            if report.ignored_folders:
+                st.write("Ignored folders (no FER2013 class):", ", ".join(report.ignored_folders))
+            if report.skipped:
+                st.dataframe(
+                    [{"where": s.where, "reason": s.reason} for s in report.skipped[:1000]], hide_index=True
+                )
+
+
+def imbalance_text(counts: dict[str, dict[str, int]]) -> str:
+    """One line per split such as ``Training: happy is 16.5x disgust (largest/smallest class)``."""
+    lines = []
+    for split, per_class in counts.items():
+        result = imbalance(per_class)
+        if result is None:
+            lines.append(f"**{split}**: some class has no images, so the imbalance ratio is unbounded.")
+        else:
+            largest, smallest, ratio = result
+            lines.append(
+                f"**{split}**: {largest} ({per_class[largest]:,}) is **{ratio:.1f}x** {smallest} "
+                f"({per_class[smallest]:,}), largest over smallest class."
+            )
+    return "  \n".join(lines)
+
+
+def _reshuffle() -> None:
+    st.session_state[_SEED_KEY] = int(st.session_state.get(_SEED_KEY, 0)) + 1
+
+
+def sample_controls(dataset: FerDataset) -> tuple[str | None, list[int], int, int]:
+    """Draw the sample filters; return ``(split or None, class indices, per class, seed)``."""
+    split_col, class_col, count_col, seed_col, button_col = st.columns([2, 5, 2, 2, 2], vertical_alignment="bottom")
+    split = split_col.selectbox("Split", [ALL_SPLITS, *dataset.split_names], key="dataset_sample_split")
+    chosen = class_col.multiselect(
+        "Classes", list(CLASS_NAMES), default=list(CLASS_NAMES), key="dataset_sample_classes"
+    )
+    per_class = count_col.slider("Images per class", 1, 30, 10, key="dataset_sample_count")
+    seed = seed_col.number_input("Shuffle seed", min_value=0, step=1, key=_SEED_KEY)
+    button_col.button("Reshuffle", on_click=_reshuffle, help="Draw other images (next seed)", icon=":material/shuffle:")
+    classes = [CLASS_NAMES.index(name) for name in CLASS_NAMES if name in chosen]
+    return (None if split == ALL_SPLITS else split), classes, int(per_class), int(seed)

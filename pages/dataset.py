@@ -1,0 +1,44 @@
+"""Dataset page: split sizes, class balance, sample faces, mean faces, pixel intensities."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from core.labels import CLASS_NAMES
+from core.stats import sample_per_class
+from dashboard import dataset_view as view
+from dashboard.charts import class_distribution_figure, intensity_histogram_figure
+from dashboard.data_source import dataset_key, get_dataset
+from dashboard.images import face_caption, image_grid
+
+st.title("Dataset")
+dataset = get_dataset()
+if dataset is None:
+    st.stop()
+key = dataset_key(dataset)
+
+view.split_metrics(dataset)
+
+st.header("Class balance")
+counts = dataset.class_counts()
+as_share = st.toggle("Show each split's share (%) instead of counts", key="dataset_share")
+st.plotly_chart(class_distribution_figure(counts, as_share=as_share), key="class_distribution")
+st.markdown(view.imbalance_text(counts))
+
+st.header("Sample faces")
+split, classes, per_class, seed = view.sample_controls(dataset)
+picks = sample_per_class(dataset.labels, dataset.splits, per_class=per_class, seed=seed, split=split, classes=classes)
+for index, rows in picks.items():
+    st.markdown(f"**{CLASS_NAMES[index]}** · {len(rows)} shown")
+    image_grid(dataset.images[rows], [Path(i).stem for i in dataset.ids[rows]], size=84)
+
+st.header("Mean face per class")
+st.caption(f"Average of every image of each class in {split or 'all splits'} (pick the split above).")
+faces = view.cached_mean_faces(key, split, dataset)
+in_split = dataset.labels if split is None else dataset.labels[dataset.splits == split]
+sizes = [int((in_split == index).sum()) for index in range(len(CLASS_NAMES))]
+image_grid(faces, [f"{name} (n={size:,})" for name, size in zip(CLASS_NAMES, sizes, strict=True)], size=112)
+
+st.header("Pixel intensities")
+st.plotly_chart(intensity_histogram_figure(view.cached_histograms(key, dataset)), key="intensity_histogram")
+st.caption("Share of all pixels per intensity bin; a split shifted left is darker on average.")

@@ -1,0 +1,59 @@
+"""Data-quality page: duplicates within and across splits, label conflicts, blank images."""
+
+import json
+
+import streamlit as st
+
+from dashboard import quality_view as view
+from dashboard.charts import split_pairs_figure
+from dashboard.data_source import get_dataset
+from dashboard.images import face_caption, image_grid
+
+SHOWN_GROUPS = 12
+
+st.title("Data quality")
+st.caption(
+    "Exact copies share every pixel; near copies (re-crops, re-encodings) have perceptual hashes within the "
+    "threshold. A test image with a copy in Training inflates test accuracy."
+)
+dataset = get_dataset()
+if dataset is None:
+    st.stop()
+
+near_threshold, blank_std = view.scan_controls()
+report = view.cached_scan(dataset, near_threshold, blank_std)
+view.summary_metrics(report, dataset)
+if report.split_pair_counts:
+    st.plotly_chart(split_pairs_figure(report.split_pair_counts), key="split_pairs")
+
+st.header("Duplicate groups")
+if not report.groups:
+    st.success("No duplicates found at this threshold.")
+else:
+    shown = st.radio("Show", list(view.GROUP_FILTERS), horizontal=True, key="quality_filter")
+    groups = [group for group in report.groups if view.GROUP_FILTERS[shown](group)]
+    st.caption(f"{len(groups):,} groups. Select rows to see their images; otherwise the first {SHOWN_GROUPS} show.")
+    selection = st.dataframe(
+        view.groups_table(groups), on_select="rerun", selection_mode="multi-row", key=f"quality_groups_{shown}", height=300
+    )
+    rows = [row for row in selection.selection.rows if row < len(groups)]
+    for number in rows or range(min(SHOWN_GROUPS, len(groups))):
+        group = groups[number]
+        st.markdown(f"**Group {number}** · {view.groups_table([group]).iloc[0]['kind']}")
+        view.group_images(dataset, group)
+
+st.header("Blank images")
+if len(report.blank) == 0:
+    st.success(f"No image has a pixel standard deviation below {report.blank_std:g}.")
+else:
+    rows = report.blank[:100]
+    captions = [face_caption(*row) for row in zip(dataset.labels[rows], dataset.ids[rows], dataset.splits[rows])]
+    image_grid(dataset.images[rows], captions, size=96)
+
+st.download_button(
+    "Download the report (JSON)",
+    json.dumps(report.to_dict(), indent=1),
+    file_name="fer2013_quality.json",
+    mime="application/json",
+    icon=":material/download:",
+)

@@ -1,0 +1,87 @@
+"""The Dataset page: metrics, class chart, samples, mean faces and histograms, with and without data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.dataset import FerDataset, LoadReport
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "dataset.py")
+TIMEOUT_S = 60
+
+
+def make_dataset(train_per_class: int = 6, test_per_class: int = 2, tag: str = "dataset-page") -> FerDataset:
+    """An in-memory dataset with every class in Training and PublicTest; disgust rarer in Training."""
+    rng = np.random.default_rng(0)
+    labels, splits = [], []
+    for split, per_class in (("Training", train_per_class), ("PublicTest", test_per_class)):
+        for label in range(7):
+            count = 1 if (label == 1 and split == "Training") else per_class
+            labels += [label] * count
+            splits += [split] * count
+    n = len(labels)
+    return FerDataset(
+        images=rng.integers(0, 256, (n, 48, 48), dtype=np.uint8),
+        labels=np.array(labels, dtype=np.int64),
+        splits=np.array(splits),
+        ids=np.array([f"{split}_{i}.jpg" for i, split in enumerate(splits)]),
+        report=LoadReport(source="memory", kind="image-folders", loaded=n, content_hash=f"{tag}-{n}"),
+    )
+
+
+def plotly_charts(at: AppTest) -> list:
+    return at.get("plotly_chart")
+
+
+@pytest.fixture
+def with_dataset(monkeypatch):
+    dataset = make_dataset()
+    monkeypatch.setattr("dashboard.data_source.get_dataset", lambda: dataset)
+    return dataset
+
+
+def test_without_data_the_page_explains_how_to_get_it(monkeypatch):
+    monkeypatch.delenv("FER2013_DIR", raising=False)
+    monkeypatch.setattr("core.data.default_data_dir", lambda: None)
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT_S).run()
+    assert not at.exception
+    assert "No FER2013 data yet" in at.info[0].value
+    assert not plotly_charts(at)
+
+
+def test_page_shows_split_sizes_imbalance_and_charts(with_dataset):
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT_S).run()
+    assert not at.exception
+    assert [m.value for m in at.metric] == ["51", "37", "14"]
+    assert len(plotly_charts(at)) == 2  # class distribution + intensity histogram
+    text = " ".join(m.value for m in at.markdown)
+    assert "**6.0x** disgust" in text  # Training: 6 per class vs 1 disgust
+    # 7 sample rows + the mean faces, each one st.image list.
+    assert len(at.image) == 8
+
+
+def test_class_filter_and_reshuffle_change_the_samples(with_dataset):
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT_S).run()
+    at.multiselect(key="dataset_sample_classes").set_value(["happy", "angry"]).run()
+    rows = [m.value for m in at.markdown if " shown" in m.value]
+    assert rows == ["**angry** · 8 shown", "**happy** · 8 shown"]  # FER2013 order, not click order
+    at.button[0].click().run()
+    assert at.number_input(key="dataset_sample_seed").value == 1
+    at.selectbox(key="dataset_sample_split").set_value("PublicTest").run()
+    assert [m.value for m in at.markdown if " shown" in m.value] == ["**angry** · 2 shown", "**happy** · 2 shown"]
+    at.toggle(key="dataset_share").set_value(True).run()
+    assert not at.exception
+
+
+def test_full_shared_dataset_renders_every_chart(shared_fer2013, monkeypatch):
+    monkeypatch.setattr("dashboard.data_source.get_dataset", lambda: shared_fer2013)
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT_S).run()
+    assert not at.exception
+    assert at.metric[0].value == "32,298"
+    assert len(plotly_charts(at)) == 2
+    text = " ".join(m.value for m in at.markdown)
+    assert "happy (7,215) is **16.5x** disgust (436)" in text
