@@ -116,20 +116,26 @@ def bench_fit(faces: np.ndarray, labels: np.ndarray, config: AugmentConfig, runs
         "layers (PyDataset, shipped)": ("layers", False),
         "layers inside the model": ("none", True),
     }
-    print(f"\nmodel.fit on a small CNN, images/s (median of {runs} epochs of {len(faces)} faces, batch {batch_size})")
-    baseline = None
+    print(
+        f"\nmodel.fit on a small CNN, images/s (median of {runs} epochs of {len(faces)} faces, "
+        f"batch {batch_size}; variants interleaved)"
+    )
+    setups = {}
     for name, (engine, in_model) in variants.items():
         engine_config = AugmentConfig.from_dict({**config.to_dict(), "engine": engine})
         data = make_training_batches(faces, labels, engine_config, batch_size, seed=0).data
         model = small_cnn(make_augmentation_layers(config, seed=0) if in_model else None)
         model.fit(data, epochs=1, steps_per_epoch=2, verbose=0)  # warm-up: tracing
-        speeds = []
-        for _ in range(runs):
+        setups[name] = (model, data)
+    speeds: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(runs):  # round-robin, so that all variants see the same machine load
+        for name, (model, data) in setups.items():
             start = time.perf_counter()
             model.fit(data, epochs=1, verbose=0)
-            speeds.append(len(faces) / (time.perf_counter() - start))
-        speed = statistics.median(speeds)
-        baseline = baseline or speed
+            speeds[name].append(len(faces) / (time.perf_counter() - start))
+    baseline = statistics.median(speeds["no augmentation"])
+    for name in variants:
+        speed = statistics.median(speeds[name])
         print(f"  {name:30s} {speed:8.0f}   ({speed / baseline:.2f}x no augmentation)")
 
 
