@@ -7,6 +7,7 @@ Widgets return plain values; the page decides what to do with them.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from datetime import datetime
 from pathlib import Path
@@ -83,20 +84,22 @@ def training_form_ui(spec: ModelSpec, key: str = "train") -> dict[str, Any] | No
         momentum = c1.number_input("Momentum", 0.0, 0.999, float(d["momentum"]), step=0.05, key=k("momentum"),
                                    help="SGD and RMSprop only")
         nesterov = c1.checkbox("Nesterov", bool(d["nesterov"]), key=k("nesterov"), help="SGD only")
-        label_smoothing = c2.number_input("Label smoothing", 0.0, 0.5, float(d["label_smoothing"]), step=0.05,
+        weight_decay = c2.number_input("Weight decay", 0.0, 0.1, float(d["weight_decay"]), step=1e-4, format="%.4f",
+                                       key=k("weight_decay"), help="Decoupled weight decay; AdamW and SGD only")
+        label_smoothing = c3.number_input("Label smoothing", 0.0, 0.5, float(d["label_smoothing"]), step=0.05,
                                           key=k("label_smoothing"))
-        class_weights = c2.checkbox("Class weights", bool(d["class_weights"]), key=k("class_weights"),
+        class_weights = c3.checkbox("Class weights", bool(d["class_weights"]), key=k("class_weights"),
                                     help="Weight classes by inverse frequency (disgust is rare)")
-        seed = c3.number_input("Seed", 0, 2**31 - 1, int(d["seed"]), key=k("seed"))
-        max_images = c4.number_input("Max training images", 0, 10**6, 0, step=500, key=k("max_images"),
-                                     help="A stratified subset for quick runs; 0 = all")
-        c1, c2 = st.columns([2, 1])
+        seed = c4.number_input("Seed", 0, 2**31 - 1, int(d["seed"]), key=k("seed"))
+        c1, c2, c3 = st.columns([2, 1, 1])
         validation = c1.radio(
             "Validation data", ("split", "publictest"), horizontal=True, key=k("validation"),
             format_func={"split": "Stratified slice of Training", "publictest": "PublicTest"}.get,
             help="Checkpoints are selected on this data. PrivateTest is never used while training.")
         val_fraction = c2.number_input("Slice fraction", 0.01, 0.49, float(d["val_fraction"]), step=0.01,
                                        key=k("val_fraction"), help="Share of Training held out (slice only)")
+        max_images = c3.number_input("Max training images", 0, 10**6, 0, step=500, key=k("max_images"),
+                                     help="A stratified subset for quick runs; 0 = all")
         st.caption("PrivateTest is never used for training or checkpoint selection; keep it for the final evaluation.")
         started = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:")
     if not started:
@@ -105,7 +108,8 @@ def training_form_ui(spec: ModelSpec, key: str = "train") -> dict[str, Any] | No
         "epochs": int(epochs), "batch_size": int(batch_size), "optimizer": optimizer,
         "learning_rate": float(learning_rate), "lr_schedule": lr_schedule, "plateau_factor": float(plateau_factor),
         "plateau_patience": int(plateau_patience), "early_stopping_patience": int(early_stopping),
-        "momentum": float(momentum), "nesterov": bool(nesterov), "label_smoothing": float(label_smoothing),
+        "momentum": float(momentum), "nesterov": bool(nesterov), "weight_decay": float(weight_decay),
+        "label_smoothing": float(label_smoothing),
         "class_weights": bool(class_weights), "seed": int(seed), "max_train_images": int(max_images) or None,
         "validation": validation, "val_fraction": float(val_fraction),
     }
@@ -328,11 +332,23 @@ def run_details_ui(run_dir: Path, log_lines: int = 30) -> None:
     """The run's settings (config.json) and the end of its log, folded away."""
     with st.expander("Settings and log"):
         saved = runs.read_config(run_dir)
-        st.json(saved.get("config", {}), expanded=False)
+        settings, resolved = st.columns(2)
+        settings.caption("Settings (config.json)")
+        settings.json(saved.get("config", {}), expanded=1)
         if saved.get("resolved"):
-            st.json(saved["resolved"], expanded=False)
+            resolved.caption("Resolved at start: data, split sizes, versions, hardware")
+            resolved.json(saved["resolved"], expanded=1)
         log = Path(run_dir) / "train.log"
         if log.is_file():
-            tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-log_lines:]
-            st.code("\n".join(tail) or "(empty)", language=None)
+            lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+            st.caption(f"train.log, last {log_lines} lines without TensorFlow's start-up messages")
+            st.code("\n".join(readable_log(lines)[-log_lines:]) or "(empty)", language=None)
         st.caption(f"Folder: `{run_dir}`")
+
+
+_LOG_NOISE = re.compile(r"^([IWE]\d{4} \d\d:\d\d:|WARNING: All log messages before absl|To enable the following instructions)")
+
+
+def readable_log(lines: list[str]) -> list[str]:
+    """Drop TensorFlow's C++ start-up chatter (``I0000 ...`` lines) from a worker log."""
+    return [line for line in lines if not _LOG_NOISE.match(line)]

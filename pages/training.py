@@ -45,8 +45,6 @@ if new_run.open:
             sliders, preview = st.columns([1, 2])
             with sliders:
                 augment = augment_config_ui("train_augment", AugmentConfig())
-            with preview:
-                render_augment_preview(dataset.images[training_rows[0]], augment, n=16, seed=0)
             fields = widgets.training_form_ui(spec)
             if fields is not None:
                 try:
@@ -59,6 +57,8 @@ if new_run.open:
                     st.session_state[RUN_KEY] = run_dir.name
                     st.session_state["train_started"] = True
                     st.rerun()
+            with preview:  # drawn last: the first preview imports Keras, the form must not wait for it
+                render_augment_preview(dataset.images[training_rows[0]], augment, n=16, seed=0)
 
 st.subheader("Run")
 summary = widgets.run_select_ui(summaries, key=RUN_KEY)

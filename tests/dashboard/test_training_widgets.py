@@ -81,3 +81,14 @@ def test_format_duration():
     assert widgets.format_duration(9.6) == "10s"
     assert widgets.format_duration(250) == "4m 10s"
     assert widgets.format_duration(3 * 3600 + 300) == "3h 05m"
+
+
+def test_readable_log_drops_tensorflow_chatter_but_keeps_progress_and_errors():
+    lines = [
+        "I0000 00:00:1795443202.453579   27774 port.cc:153] oneDNN custom operations are on.",
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+        "E0000 00:00:1795443220.067446   27774 cuda_platform.cc:52] failed call to cuInit",
+        "epoch 1/5  loss 6.3325  acc 0.2272",
+        "failed: ValueError: no Training split",
+    ]
+    assert widgets.readable_log(lines) == lines[3:]

@@ -56,6 +56,9 @@ def runs_dir(tmp_path, monkeypatch):
 @pytest.fixture
 def with_dataset(monkeypatch):
     monkeypatch.setattr("dashboard.data_source.get_dataset", tiny_dataset)
+    # The real preview imports Keras (tens of seconds on a busy CPU); it has its own tests.
+    monkeypatch.setattr("dashboard.augment_preview.render_augment_preview",
+                        lambda face, config, n=16, seed=0: __import__("streamlit").caption("augmentation preview"))
 
 
 @pytest.fixture
@@ -70,7 +73,7 @@ def without_dataset(monkeypatch):
 
 
 def run_page(open_form: bool | None = None) -> AppTest:
-    app = AppTest.from_file(PAGE, default_timeout=30)
+    app = AppTest.from_file(PAGE, default_timeout=60)
     if open_form is not None:
         app.session_state["train_new_run"] = open_form
     app.run()
