@@ -8,6 +8,7 @@ prediction cache that ``core.evaluate`` keeps on disk.
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 
@@ -185,7 +186,7 @@ def cell_gallery_ui(result: SplitEvaluation, images: np.ndarray, cell: tuple[int
     st.markdown(f"**{len(rows):,}** images of true **{CLASS_NAMES[cell[0]]}** predicted **{CLASS_NAMES[cell[1]]}**"
                 + (f" (showing the {limit} most confident)" if len(rows) > limit else ""))
     rows = rows[:limit]
-    image_grid(images[rows], [f"{result.confidences[r]:.0%} · {result.ids[r]}" for r in rows], size=80,
+    image_grid(images[rows], [f"{result.confidences[r]:.0%} sure" for r in rows], size=80,
                correct=[cell[0] == cell[1]] * len(rows))
 
 
@@ -221,7 +222,8 @@ def per_class_accuracy_figure(result: SplitEvaluation) -> go.Figure:
         marker_color=["#54A24B" if v >= result.accuracy else "#E45756" for v in recall],
         hovertemplate="%{x}: %{y:.1%} right of %{customdata:,} images<extra></extra>",
     ))
-    figure.add_hline(y=result.accuracy, line_dash="dash", annotation_text=f"overall {result.accuracy:.1%}")
+    figure.add_hline(y=result.accuracy, line_dash="dash", annotation_text=f"overall {result.accuracy:.1%}",
+                     annotation_position="top left")
     figure.update_layout(yaxis={"title": "accuracy (recall)", "tickformat": ".0%", "range": [0, 1.1]},
                          xaxis_title="true class", height=360, margin={"t": 20, "b": 40})
     return figure
@@ -253,7 +255,7 @@ def curve_figures(result: SplitEvaluation):
     figures = []
     for plot in (plot_roc, plot_precision_recall):
         before = set(plt.get_fignums())
-        figure, axes = plt.subplots(figsize=(5.5, 4.5))
+        figure, axes = plt.subplots(figsize=(5.5, 5.5))
         extra = {} if plot is plot_roc else {"plot_chance_level": False}  # its PR "chance" line is a misleading diagonal
         plot(y_true, y_probas, ax=axes, fig=figure, show_fig=False, title=None, text_fontsize="small", cmap="tab10", **extra)
         for number in set(plt.get_fignums()) - before - {figure.number}:
@@ -266,7 +268,7 @@ def curve_figures(result: SplitEvaluation):
             if label.startswith("Class "):
                 column, _, rest = label[len("Class "):].partition(" ")
                 line.set_label(f"{CLASS_NAMES[present[int(column)]]} {rest}")
-        axes.legend(fontsize="x-small", loc="lower right" if plot is plot_roc else "lower left")
+        axes.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, frameon=False)
         axes.set_title("ROC, one-vs-rest" if plot is plot_roc else "Precision-recall, one-vs-rest")
         figure.tight_layout()
         figures.append(figure)
@@ -363,7 +365,8 @@ def compare_curves_figure(curves: dict[str, list[dict]]) -> go.Figure:
             figure.add_trace(go.Scatter(x=epochs, y=[row.get(column) for row in metrics], name=run_id,
                                         mode="lines+markers", line={"color": color}, legendgroup=run_id,
                                         showlegend=col == 1), row=1, col=col)
-    figure.update_xaxes(title_text="epoch")
+    last_epoch = max((row["epoch"] for metrics in curves.values() for row in metrics), default=1)
+    figure.update_xaxes(title_text="epoch", tick0=1, dtick=max(1, math.ceil(last_epoch / 10)))  # whole epochs only
     figure.update_yaxes(tickformat=".0%", row=1, col=1)
     figure.update_layout(height=380, margin={"t": 40, "b": 40}, legend={"orientation": "h", "y": -0.25})
     return figure
