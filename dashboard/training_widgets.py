@@ -159,9 +159,14 @@ def run_status_ui(status: runs.RunStatus) -> None:
     """Status badge and its message."""
     st.badge(status.state, icon=STATE_ICONS.get(status.state), color=STATE_COLORS.get(status.state, "gray"))
     if status.state == "failed":
-        st.error(status.message or "the run failed (see train.log)")
+        st.error(escape_markdown(status.message) or "the run failed (see train.log)")
     elif status.message:
-        st.caption(status.message)
+        st.caption(escape_markdown(status.message))
+
+
+def escape_markdown(text: str) -> str:
+    """Show ``text`` literally in a markdown element (paths like ``train/<class>/*.jpg``)."""
+    return re.sub(r"([\\`*_\[\]<>#|~$])", r"\\\1", text)
 
 
 def run_progress_ui(progress: dict) -> None:

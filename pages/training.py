@@ -52,7 +52,7 @@ if new_run.open:
                                          **fields).validate()
                     run_dir = jobs.start_training_job(config)
                 except (ValueError, FileNotFoundError) as error:
-                    st.error(f"Cannot start: {error}")
+                    st.error(f"Cannot start: {widgets.escape_markdown(str(error))}")
                 else:
                     st.session_state[RUN_KEY] = run_dir.name
                     st.session_state["train_started"] = True

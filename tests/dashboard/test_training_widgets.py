@@ -92,3 +92,7 @@ def test_readable_log_drops_tensorflow_chatter_but_keeps_progress_and_errors():
         "failed: ValueError: no Training split",
     ]
     assert widgets.readable_log(lines) == lines[3:]
+
+
+def test_error_messages_with_paths_are_shown_literally():
+    assert widgets.escape_markdown("<root>/train/<class>/*.jpg") == r"\<root\>/train/\<class\>/\*.jpg"

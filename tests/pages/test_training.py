@@ -138,7 +138,7 @@ def test_start_with_an_invalid_value_shows_an_error(runs_dir, with_dataset, monk
     app.number_input(key="train_fer_vgg_max_images").set_value(5)
     [start] = [b for b in app.button if b.label == "Start training"]
     start.click().run()
-    assert any("max_train_images" in error.value for error in app.error)
+    assert any("must be at least 14" in error.value for error in app.error)
     assert not started
 
 
