@@ -88,6 +88,7 @@ def intensity_histogram_figure(histograms: dict[str, tuple[np.ndarray, np.ndarra
         margin={"t": 60, "b": 40},
     )
     figure.update_xaxes(range=[0, 255])
+    figure.update_yaxes(rangemode="tozero")
     return figure
 
 

@@ -53,6 +53,17 @@ def framed(image: np.ndarray, color: tuple[int, int, int] | None = None, width: 
     return rgb
 
 
+def stretch_contrast(image: np.ndarray) -> np.ndarray:
+    """Spread an image's gray levels over 0..255 (a flat image stays as it is).
+
+    Mean faces are blurry mid-gray; stretching makes their differences visible.
+    """
+    low, high = float(image.min()), float(image.max())
+    if high <= low:
+        return image
+    return np.rint((image.astype(np.float32) - low) * (255.0 / (high - low))).astype(np.uint8)
+
+
 def face_caption(label: int | None = None, identifier: str | None = None, split: str | None = None) -> str:
     """Caption such as ``happy · Training_12.jpg (Training)``; parts left out when None."""
     parts = []

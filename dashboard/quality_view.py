@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -12,7 +13,7 @@ from core.labels import CLASS_NAMES, TRAINING
 from core.quality import MAX_NEAR_THRESHOLD, DuplicateGroup, QualityReport, scan_quality
 from dashboard.cache import cached_with_progress
 from dashboard.data_source import dataset_key
-from dashboard.images import face_caption, image_grid
+from dashboard.images import image_grid
 
 GROUP_FILTERS = {
     "All groups": lambda group: True,
@@ -78,9 +79,10 @@ def summary_metrics(report: QualityReport, dataset: FerDataset) -> None:
     leaked = sum(report.leaked.values())
     tested = int((dataset.splits != TRAINING).sum())
     columns[3].metric(
-        "Test images also in Training",
+        "Leaked test images",
         f"{leaked:,}",
-        help="; ".join(f"{split}: {count:,}" for split, count in report.leaked.items()) or "No test split",
+        help="Images outside Training with an exact or near copy in Training. "
+        + ("; ".join(f"{split}: {count:,}" for split, count in report.leaked.items()) or "No test split here."),
     )
     if tested:
         columns[3].caption(f"{100 * leaked / tested:.1f}% of the non-Training images")
@@ -101,7 +103,7 @@ def groups_table(groups: list[DuplicateGroup]) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "images": [len(group.indices) for group in groups],
-            "kind": ["exact" if group.exact else f"near (≤{group.max_distance} bits)" for group in groups],
+            "kind": ["exact" if group.exact else f"near, ≤{group.max_distance} bits apart" for group in groups],
             "splits": [_tally(group.splits) for group in groups],
             "labels": [_tally(CLASS_NAMES[label] for label in group.labels) for group in groups],
             "ids": [", ".join(group.ids[:4]) + (" …" if len(group.ids) > 4 else "") for group in groups],
@@ -112,7 +114,13 @@ def groups_table(groups: list[DuplicateGroup]) -> pd.DataFrame:
 def group_images(dataset: FerDataset, group: DuplicateGroup) -> None:
     """The copies of one group side by side, each captioned with label, id and split."""
     captions = [
-        face_caption(label, identifier, split)
+        short_caption(label, identifier, split)
         for label, identifier, split in zip(group.labels, group.ids, group.splits, strict=True)
     ]
-    image_grid(dataset.images[list(group.indices)], captions, size=112)
+    image_grid(dataset.images[list(group.indices)], captions, size=96)
+
+
+def short_caption(label: int, identifier: str, split: str) -> str:
+    """``fear · Training_123`` (the split is added when the id does not name it)."""
+    stem = Path(identifier).stem
+    return f"{CLASS_NAMES[int(label)]} · {stem}" + ("" if stem.startswith(split) else f" ({split})")

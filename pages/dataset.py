@@ -9,7 +9,7 @@ from core.stats import sample_per_class
 from dashboard import dataset_view as view
 from dashboard.charts import class_distribution_figure, intensity_histogram_figure
 from dashboard.data_source import dataset_key, get_dataset
-from dashboard.images import face_caption, image_grid
+from dashboard.images import image_grid, stretch_contrast
 
 st.title("Dataset")
 dataset = get_dataset()
@@ -33,11 +33,12 @@ for index, rows in picks.items():
     image_grid(dataset.images[rows], [Path(i).stem for i in dataset.ids[rows]], size=84)
 
 st.header("Mean face per class")
-st.caption(f"Average of every image of each class in {split or 'all splits'} (pick the split above).")
+st.caption(f"Average of every image of each class in {split or 'all splits'} (split picked above), contrast stretched.")
 faces = view.cached_mean_faces(key, split, dataset)
 in_split = dataset.labels if split is None else dataset.labels[dataset.splits == split]
 sizes = [int((in_split == index).sum()) for index in range(len(CLASS_NAMES))]
-image_grid(faces, [f"{name} (n={size:,})" for name, size in zip(CLASS_NAMES, sizes, strict=True)], size=112)
+captions = [f"{name} (n={size:,})" for name, size in zip(CLASS_NAMES, sizes, strict=True)]
+image_grid([stretch_contrast(face) for face in faces], captions, size=112)
 
 st.header("Pixel intensities")
 st.plotly_chart(intensity_histogram_figure(view.cached_histograms(key, dataset)), key="intensity_histogram")

@@ -7,7 +7,7 @@ import streamlit as st
 from dashboard import quality_view as view
 from dashboard.charts import split_pairs_figure
 from dashboard.data_source import get_dataset
-from dashboard.images import face_caption, image_grid
+from dashboard.images import image_grid
 
 SHOWN_GROUPS = 12
 
@@ -33,13 +33,12 @@ else:
     shown = st.radio("Show", list(view.GROUP_FILTERS), horizontal=True, key="quality_filter")
     groups = [group for group in report.groups if view.GROUP_FILTERS[shown](group)]
     st.caption(f"{len(groups):,} groups. Select rows to see their images; otherwise the first {SHOWN_GROUPS} show.")
-    selection = st.dataframe(
-        view.groups_table(groups), on_select="rerun", selection_mode="multi-row", key=f"quality_groups_{shown}", height=300
-    )
+    table = view.groups_table(groups)
+    selection = st.dataframe(table, on_select="rerun", selection_mode="multi-row", key=f"groups_{shown}", height=300)
     rows = [row for row in selection.selection.rows if row < len(groups)]
     for number in rows or range(min(SHOWN_GROUPS, len(groups))):
         group = groups[number]
-        st.markdown(f"**Group {number}** · {view.groups_table([group]).iloc[0]['kind']}")
+        st.markdown(f"**Group {number}** · {table.iloc[number]['kind']}")
         view.group_images(dataset, group)
 
 st.header("Blank images")
@@ -47,7 +46,7 @@ if len(report.blank) == 0:
     st.success(f"No image has a pixel standard deviation below {report.blank_std:g}.")
 else:
     rows = report.blank[:100]
-    captions = [face_caption(*row) for row in zip(dataset.labels[rows], dataset.ids[rows], dataset.splits[rows])]
+    captions = [view.short_caption(*row) for row in zip(dataset.labels[rows], dataset.ids[rows], dataset.splits[rows])]
     image_grid(dataset.images[rows], captions, size=96)
 
 st.download_button(

@@ -57,7 +57,7 @@ def test_page_reports_leakage_conflict_and_blank_image(with_dataset):
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT_S).run()
     assert not at.exception
     assert metric(at, "Duplicate groups") == "1"
-    assert metric(at, "Test images also in Training") == "1"
+    assert metric(at, "Leaked test images") == "1"
     assert metric(at, "Label conflicts") == "1"
     assert metric(at, "Blank images") == "1"
     assert len(at.get("plotly_chart")) == 1  # duplicate pairs by split
@@ -83,6 +83,6 @@ def test_full_shared_dataset_finds_train_test_leakage(shared_fer2013, monkeypatc
     monkeypatch.setattr("dashboard.data_source.get_dataset", lambda: shared_fer2013)
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT_S).run()
     assert not at.exception
-    assert int(metric(at, "Test images also in Training").replace(",", "")) > 100
+    assert int(metric(at, "Leaked test images").replace(",", "")) > 100
     assert int(metric(at, "Blank images")) >= 10
     assert len(at.get("plotly_chart")) == 1
