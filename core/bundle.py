@@ -77,6 +77,7 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
         "class_names": list(loaded.class_names),
         "preprocessing": loaded.meta.get("preprocessing"),
         "command": resolved.get("command"),
+        "notes": saved.get("notes"),
         "config": config,
         "data": {"source": config.get("data"), "content_hash": resolved.get("data_hash"),
                  "train_images": resolved.get("train_images"), "validation": resolved.get("val_source"),

@@ -39,13 +39,16 @@ class RunRecorder(keras.callbacks.Callback):
         self._epoch_start = 0.0
         self._last_write = 0.0
         self._epoch = 0
+        self._batches_done = 0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch + 1
         self._epoch_start = time.time()
+        self._batches_done = 0
         self._write_progress(0, {})
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._batches_done = batch + 1
         if runs.stop_requested(self.run_dir):
             self.stopped_by_user = True
             self.model.stop_training = True
@@ -54,6 +57,12 @@ class RunRecorder(keras.callbacks.Callback):
             self._write_progress(batch + 1, logs or {})
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.stopped_by_user and self._batches_done < self.steps_per_epoch:
+            # A cut-short epoch is not an epoch: keep the previous checkpoints so
+            # Resume redoes it whole.
+            self.echo(f"stopped during epoch {epoch + 1} ({self._batches_done}/{self.steps_per_epoch} batches); "
+                      f"checkpoints of epoch {self.last_epoch} kept")
+            return
         logs = logs or {}
         row = {
             "epoch": epoch + 1,

@@ -125,7 +125,7 @@ def read_status(run_dir: Path) -> RunStatus:
         return RunStatus("failed", "status.json is missing or unreadable")
     status = RunStatus(data["state"], data.get("message", ""), data.get("pid"), float(data.get("updated", 0.0)))
     same_host = data.get("host") in (None, socket.gethostname())
-    if status.state == "running" and status.pid and same_host and not _process_alive(int(status.pid)):
+    if status.active and status.pid and same_host and not _process_alive(int(status.pid)):
         return RunStatus("failed", "the training process ended without finishing (killed?); Resume continues from the last checkpoint", None, status.updated)
     return status
 

@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from core import runs
 
 
@@ -17,10 +19,11 @@ def test_truncated_metrics_file_is_read_without_crashing(tmp_path):
     assert rows[0]["epoch"] == 1
 
 
-def test_running_status_with_dead_worker_reads_as_failed(tmp_path):
+@pytest.mark.parametrize("state", ["queued", "running"])
+def test_active_status_with_dead_worker_reads_as_failed(tmp_path, state):
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     process.wait()
-    runs.write_status(tmp_path, "running", pid=process.pid)
+    runs.write_status(tmp_path, state, pid=process.pid)
     status = runs.read_status(tmp_path)
     assert status.state == "failed"
     assert "Resume" in status.message
