@@ -144,6 +144,8 @@ def run_training(run_dir: Path, *, resume: bool = False, echo: Echo = print) -> 
         recorded in ``status.json``; they are not raised.
     """
     run_dir = Path(run_dir)
+    if resume:
+        (run_dir / "stop").unlink(missing_ok=True)  # a Stop of the previous attempt must not end this one
     runs.write_status(run_dir, "running", pid=os.getpid())
     try:
         final = _train(run_dir, resume, echo)
