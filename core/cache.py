@@ -38,9 +38,9 @@ def fingerprint_files(entries: Iterable[tuple[str, int, int]], *, salt: str) -> 
 
     Any touched, edited, added, removed or renamed file changes the result.
     """
+    text = "".join(f"{relative_path}\0{size}\0{mtime_ns}\n" for relative_path, size, mtime_ns in entries)
     digest = hashlib.sha256(f"fer-studio-cache:{CACHE_FORMAT}:{salt}\n".encode())
-    for relative_path, size, mtime_ns in entries:
-        digest.update(f"{relative_path}\0{size}\0{mtime_ns}\n".encode("utf-8", errors="surrogateescape"))
+    digest.update(text.encode("utf-8", errors="surrogateescape"))
     return digest.hexdigest()
 
 
