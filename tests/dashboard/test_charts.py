@@ -1,0 +1,39 @@
+"""Shared plotly figures: FER2013 class order, titles and axis labels, shares."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.labels import CLASS_NAMES
+from dashboard.charts import class_distribution_figure, intensity_histogram_figure, split_pairs_figure
+
+COUNTS = {
+    "PublicTest": {"angry": 2, "disgust": 1, "fear": 1, "happy": 4, "sad": 1, "surprise": 1, "neutral": 0},
+    "Training": {name: 10 for name in CLASS_NAMES},
+}
+
+
+def test_class_distribution_lists_classes_in_fer2013_order_and_splits_in_canonical_order():
+    figure = class_distribution_figure(COUNTS)
+    assert [trace.name for trace in figure.data] == ["Training", "PublicTest"]
+    assert list(figure.data[0].x) == list(CLASS_NAMES)
+    assert list(figure.layout.xaxis.categoryarray) == list(CLASS_NAMES)
+    assert figure.layout.title.text and figure.layout.xaxis.title.text and figure.layout.yaxis.title.text
+    assert list(figure.data[1].y) == [2, 1, 1, 4, 1, 1, 0]
+
+
+def test_class_distribution_as_share_sums_to_100_per_split():
+    figure = class_distribution_figure(COUNTS, as_share=True)
+    for trace in figure.data:
+        assert abs(sum(trace.y) - 100.0) < 1e-9
+    assert "%" in figure.layout.yaxis.title.text
+
+
+def test_intensity_and_split_pair_figures_have_labelled_axes():
+    edges = np.arange(0, 256, 64)
+    figure = intensity_histogram_figure({"Training": (edges, np.array([0.1, 0.2, 0.3, 0.4]))})
+    assert list(figure.data[0].y) == [10.0, 20.0, 30.0, 40.0]
+    assert "intensity" in figure.layout.xaxis.title.text.lower()
+    pairs = split_pairs_figure({"Training–PublicTest": {"exact": 3, "near": 2}})
+    assert [trace.name for trace in pairs.data] == ["exact duplicates", "near duplicates"]
+    assert pairs.layout.barmode == "stack"
