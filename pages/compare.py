@@ -10,6 +10,9 @@ import streamlit as st
 from core import runs
 from dashboard import evaluation_widgets as widgets
 from dashboard.data_source import get_dataset
+from dashboard.router import require_router
+
+require_router()
 
 st.title("Compare runs")
 summaries = runs.list_runs()

@@ -10,6 +10,9 @@ from dashboard import dataset_view as view
 from dashboard.charts import class_distribution_figure, intensity_histogram_figure
 from dashboard.data_source import dataset_key, get_dataset
 from dashboard.images import image_grid, stretch_contrast
+from dashboard.router import require_router
+
+require_router()
 
 st.title("Dataset")
 dataset = get_dataset()

@@ -9,6 +9,9 @@ import streamlit as st
 
 from dashboard import evaluation_widgets as widgets
 from dashboard.data_source import get_dataset
+from dashboard.router import require_router
+
+require_router()
 
 st.title("Evaluation")
 dataset = get_dataset()

@@ -9,6 +9,9 @@ imported on first use, not when the app starts.
 import streamlit as st
 
 from dashboard import predict_widgets as widgets
+from dashboard.router import require_router
+
+require_router()
 
 st.title("Predict")
 st.caption("Each face gets a box and its top emotion; below, the 48×48 face as the model saw it, "

@@ -8,6 +8,9 @@ from dashboard import quality_view as view
 from dashboard.charts import split_pairs_figure
 from dashboard.data_source import get_dataset
 from dashboard.images import image_grid
+from dashboard.router import require_router
+
+require_router()
 
 SHOWN_GROUPS = 12
 

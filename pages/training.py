@@ -18,6 +18,9 @@ from core.train_config import TrainConfig
 from dashboard import training_widgets as widgets
 from dashboard.augment_preview import augment_config_ui, render_augment_preview
 from dashboard.data_source import get_dataset
+from dashboard.router import require_router
+
+require_router()
 
 RUN_KEY = "run"
 FORM_OPEN_KEY = "train_new_run"
