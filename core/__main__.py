@@ -14,13 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="FER Studio command line")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"core.commands.{name}")
-        except ModuleNotFoundError as error:
-            if error.name != f"core.commands.{name}":
-                raise
-            continue
-        module.register(subparsers)
+        importlib.import_module(f"core.commands.{name}").register(subparsers)
     return parser
 
 
