@@ -48,16 +48,13 @@ def test_app_with_tiny_dataset_shows_the_dataset_page(tiny_dataset_env):
     assert not at.error
 
 
-# AppTest (streamlit 1.67) reruns only the page script, not the router, when the
-# pages live in a folder named pages/: so state is set before the first run here
-# instead of typing into the sidebar and rerunning.
-def test_typed_path_that_does_not_exist_shows_an_error(tiny_dataset_env, tmp_path):
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
-    at.session_state["fer_path_input"] = str(tmp_path / "nowhere")
-    at.run()
+def test_typing_a_missing_path_in_the_sidebar_shows_an_error(tiny_dataset_env, tmp_path):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
+    at.sidebar.text_input(key="fer_path_input").input(str(tmp_path / "nowhere")).run()
     assert not at.exception
     assert "does not exist" in at.error[0].value
     assert "typed path" in at.sidebar.caption[0].value
+    assert at.title[0].value == "Dataset"  # the rerun went through the router
 
 
 def test_typed_path_wins_over_the_default(tiny_dataset_env, tmp_path, monkeypatch):
@@ -67,6 +64,19 @@ def test_typed_path_wins_over_the_default(tiny_dataset_env, tmp_path, monkeypatc
     at.run()
     assert not at.exception and not at.error
     assert at.metric[0].value == "35"
+
+
+def test_router_switches_to_the_quality_page_and_keeps_the_sidebar(tiny_dataset_env):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
+    at.switch_page("pages/quality.py").run()
+    assert not at.exception
+    assert at.title[0].value == "Data quality"
+    assert at.sidebar.text_input(key="fer_path_input").label == "Folder or CSV path"
+    assert metric_value(at, "Blank images") == "0"
+
+
+def metric_value(at: AppTest, label: str) -> str:
+    return next(metric.value for metric in at.metric if metric.label == label)
 
 
 def _free_port() -> int:
