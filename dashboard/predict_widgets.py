@@ -33,6 +33,7 @@ from dashboard.images import upscale
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 FACE_DISPLAY_PIXELS = 192
+PHOTO_DISPLAY_PIXELS = 900
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ def photo_ui(data: bytes, name: str, loaded: LoadedModel, settings: PredictSetti
         st.checkbox("Classify the whole image as one face", key=f"{key}_whole",
                     help="For photos that are already a close crop of one face")
     st.image(result.annotated, caption=f"{name} · {len(prediction.faces)} face(s) · detection {prediction.detect_ms:.0f} ms, "
-             f"classification {prediction.classify_ms:.0f} ms", width="stretch")
+             f"classification {prediction.classify_ms:.0f} ms", width=min(PHOTO_DISPLAY_PIXELS, result.annotated.shape[1]))
     if result.explain_error:
         st.caption(f"Grad-CAM unavailable: {result.explain_error}")
     for index, face in enumerate(prediction.faces):
