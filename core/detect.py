@@ -5,23 +5,34 @@ and ``mtcnn/assets``), so nothing is downloaded at run time. Each detector is
 created once per process and reused; MTCNN (which imports TensorFlow) is only
 imported when it is first used.
 
-Measured with ``bench/bench_detect.py`` on composed 1280x720 photos (the LFW
-faces of ``skimage.data.lfw_subset()`` pasted at 40-220 px among non-face
-patches; "hard" adds +-25 degree in-plane rotation and mirroring) and a
-1280x720 photo with three faces, median of 15 runs on the 2-core dev box::
+Measured with ``bench/bench_detect.py`` on composed 1280x720 photos: "LFW"
+has 100 faces of ``skimage.data.lfw_subset()`` pasted at 60-220 px among 100
+non-face patches on 20 backgrounds; "hard" has them rotated by up to +-25
+degrees and mirrored, at 40-200 px. Found = IoU >= 0.3. Latency: median of 21
+runs on a 1280x720 photo with three faces, on the 2-core dev box while a
+training job ran (load average 6.4, so wall times are inflated; CPU ms is
+steadier)::
 
-    (table filled in from bench/bench_detect.py)
+    detector                               LFW recall  FP  hard recall  FP  3-face  wall ms  CPU ms
+    mtcnn (this module: 640 px, compiled)     0.98      1     0.92       0    3/3      212      67
+    haar  (this module: 640 px, 1.1 / 4)      0.95      4     0.69       2    3/3      378     125
+    Haar, fer package settings (full size,    0.96     10     0.73       9    3/3      721     241
+      1.1 / 5 / min 50)
+    Haar, PyTorch seed's webcam settings      0.91      2     0.56       5    3/3      479     159
+      (full size, 1.3 / 5)
+    Haar + profile + mirrored profile, NMS    0.95      5     0.73       4    3/3     1790     580
+    MTCNN package defaults (full, eager)      0.98      1     0.92       0    3/3     1324     426
 
-MTCNN finds far more rotated faces for about twice Haar's time, so it is the
-default; Haar is the fast choice. Adding OpenCV's profile cascade (and its
-mirror) to Haar raised recall by at most 0.01 on these sets for twice the
-time, so it is not offered.
+MTCNN finds a third more of the tilted faces, and run as compiled graphs on
+the image shrunk to 640 px it is also faster than Haar, so it is the
+default. Haar stays as the seeds' detector. OpenCV's profile cascade added
+to Haar cost 4.6x the time for +0.04 hard recall, so it is not offered.
 
-Boxes are framed the way FER2013's faces are: on 400 FER2013 training images
-(upscaled, with a border) the Haar box covered 0.96 of the image side and
-MTCNN's box 1.04 of the side in height (0.79 in width), both centred, so a
-Haar box is enlarged by 1.05 and an MTCNN box's longer side by 0.96 before
-cropping (:data:`DetectorSpec.padding`).
+Boxes are framed the way FER2013's faces are: on 400 FER2013 training faces
+(upscaled 4x inside a border) the Haar box's side was 0.97 of the FER2013
+crop and the longer side of MTCNN's box (its height) 1.04, both centred
+within 1%, so a crop is the box's longer side times 1.03 (Haar) or 0.96
+(MTCNN) (:attr:`DetectorSpec.padding`; ``bench/bench_detect.py`` measures it).
 """
 
 from __future__ import annotations
@@ -37,7 +48,7 @@ import numpy as np
 
 # Detection runs on the image downscaled so that its longer side is at most this:
 # both detectors then find faces down to ~20 px there (40 px in a 1280 px photo),
-# MTCNN is 3x faster than at 1280 px and recall on the bench sets is unchanged.
+# MTCNN is 2-3x faster than at 1280 px and recall on the bench sets is unchanged.
 DEFAULT_MAX_SIDE: int = 640
 DEFAULT_MIN_CONFIDENCE: float = 0.5
 DEFAULT_DETECTOR: str = "mtcnn"
