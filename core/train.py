@@ -229,6 +229,8 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
         verbose=0,
     )
     if recorder.stopped_by_user:
+        if not recorder.last_epoch:
+            return "stopped", "stopped by request before the first epoch ended; no checkpoint yet"
         return "stopped", f"stopped by request after epoch {recorder.last_epoch}; best.keras kept"
     return "finished", f"{recorder.last_epoch} epochs, best val_accuracy {recorder.best_val_accuracy:.4f} at epoch {recorder.best_epoch}"
 
