@@ -29,8 +29,8 @@ import numpy as np
 from core.detect import DEFAULT_DETECTOR, DEFAULT_MAX_SIDE, DEFAULT_MIN_CONFIDENCE, FaceBox, detect_faces, square_box
 from core.images import IMAGE_EXTENSIONS, decode_image
 from core.labels import CLASS_NAMES
-from core.model_io import LoadedModel, reorder_to_fer
-from core.preprocess import prepare_face, to_model_input
+from core.model_io import LoadedModel, predict_probabilities
+from core.preprocess import prepare_face
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_MODEL = REPO_ROOT / "models" / "fer_studio_default.keras"
@@ -158,7 +158,7 @@ def predict_image(
     detected = time.perf_counter()
     crop_boxes = [square_box(box, image.shape) for box in boxes]
     faces = np.stack([prepare_face(image[y0:y1, x0:x1]) for x0, y0, x1, y1 in crop_boxes]) if boxes else np.zeros((0, 48, 48), np.uint8)
-    probabilities = classify_faces(loaded, faces, flip_tta=flip_tta)
+    probabilities = predict_probabilities(loaded, faces, flip_tta=flip_tta)
     classified = time.perf_counter()
     predictions = tuple(
         FacePrediction(
@@ -178,35 +178,6 @@ def predict_image(
         detect_ms=(detected - start) * 1000.0,
         classify_ms=(classified - detected) * 1000.0,
     )
-
-
-def classify_faces(loaded: LoadedModel, faces: np.ndarray, *, flip_tta: bool = False) -> np.ndarray:
-    """Probabilities for a few faces in one compiled model call; same numbers as ``model_io.predict_probabilities``.
-
-    Args:
-        loaded: A model from ``core.model_io.load_model``.
-        faces: ``(N, 48, 48)`` uint8 faces from ``prepare_face``.
-        flip_tta: Average with the mirrored faces (run in the same call).
-
-    Returns:
-        ``(N, 7)`` float32 in FER2013 order, rows summing to 1.
-
-    Raises:
-        ValueError: If the faces are not the model's input size.
-    """
-    x = to_model_input(faces)
-    if len(x) == 0:
-        return np.zeros((0, len(CLASS_NAMES)), np.float32)
-    expected = tuple(loaded.model.input_shape[1:3])
-    if x.shape[1:3] != expected:
-        raise ValueError(f"faces are {x.shape[1:3]}, the model expects {expected}")
-    if flip_tta:
-        x = np.concatenate([x, x[:, :, ::-1]])
-    probabilities = np.asarray(loaded.model.predict_on_batch(x), dtype=np.float32)
-    if flip_tta:
-        half = len(probabilities) // 2
-        probabilities = (probabilities[:half] + probabilities[half:]) / 2.0
-    return reorder_to_fer(probabilities, loaded.class_names)
 
 
 def decode_photo(data: bytes) -> np.ndarray:
