@@ -46,6 +46,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from core.preprocess import to_uint8
+
 # Detection runs on the image downscaled so that its longer side is at most this:
 # both detectors then find faces down to ~20 px there (40 px in a 1280 px photo),
 # MTCNN is 2-3x faster than at 1280 px and recall on the bench sets is unchanged.
@@ -225,12 +227,7 @@ def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
     if image.size == 0 or image.ndim not in (2, 3):
         raise ValueError(f"expected an image array (H, W) or (H, W, C), got shape {image.shape}")
-    if image.dtype == np.uint16:
-        image = (image // 257).astype(np.uint8)
-    elif image.dtype.kind == "f":
-        image = np.clip(np.nan_to_num(image) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        image = np.clip(image, 0, 255).astype(np.uint8)
+    image = to_uint8(image)
     if image.ndim == 2 or image.shape[2] == 1:
         return cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2RGB)
     if image.shape[2] == 3:

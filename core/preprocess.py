@@ -13,6 +13,17 @@ import numpy as np
 from core.labels import IMAGE_SIZE
 
 
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Bring pixel values to uint8: uint16 scaled down by 257, floats read as [0, 1], other ints clipped."""
+    if image.dtype == np.uint16:
+        return (image // 257).astype(np.uint8)
+    if image.dtype.kind == "f":
+        return np.clip(np.nan_to_num(image) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    if image.dtype != np.uint8:
+        return np.clip(image, 0, 255).astype(np.uint8)
+    return image
+
+
 def to_gray(image: np.ndarray) -> np.ndarray:
     """Convert an image to 2-D uint8 grayscale.
 
@@ -29,12 +40,7 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     """
     if image.size == 0:
         raise ValueError("the image is empty (0 pixels)")
-    if image.dtype == np.uint16:
-        image = (image // 257).astype(np.uint8)
-    elif image.dtype.kind == "f":
-        image = np.clip(np.nan_to_num(image) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        image = np.clip(image, 0, 255).astype(np.uint8)
+    image = to_uint8(image)
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
     if image.ndim == 2:
