@@ -1,0 +1,51 @@
+"""The model shipped in models/ and the claims of its card."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from core.labels import CLASS_NAMES, PUBLIC_TEST
+
+MODELS = Path(__file__).resolve().parents[2] / "models"
+MODEL = MODELS / "fer_studio_default.keras"
+CARD = MODELS / "fer_studio_default.json"
+
+
+@pytest.fixture(scope="module")
+def card():
+    return json.loads(CARD.read_text())
+
+
+def test_bundled_model_loads_in_safe_mode_with_fer2013_class_names(card):
+    from core.model_io import load_model
+    from core.predict import default_model_path
+
+    loaded = load_model(MODEL)
+    assert loaded.model.output_shape == (None, 7)
+    assert loaded.class_names == CLASS_NAMES
+    assert tuple(card["class_names"]) == CLASS_NAMES
+    assert MODEL.stat().st_size <= 10 * 1024 * 1024
+    assert default_model_path() == MODEL
+
+
+def test_card_records_how_the_model_was_made(card):
+    assert card["command"].startswith("python -m core train ")
+    assert card["config"]["validation"] != "publictest"  # held-out numbers are not selection numbers
+    assert card["data"]["content_hash"]
+    assert card["training"]["seconds"] > 0 and card["training"]["hardware"]
+    for split in (PUBLIC_TEST, f"{PUBLIC_TEST} + flip TTA"):
+        scores = card["evaluation"][split]
+        assert scores["n"] == 3589
+        assert set(scores["recall"]) == set(CLASS_NAMES)
+
+
+@pytest.mark.slow
+def test_bundled_model_scores_what_its_card_claims_on_public_test(card, shared_fer2013):
+    from core.evaluate import evaluate_model
+
+    assert shared_fer2013.report.content_hash == card["data"]["content_hash"]
+    for tta, key in ((False, PUBLIC_TEST), (True, f"{PUBLIC_TEST} + flip TTA")):
+        result = evaluate_model(MODEL, shared_fer2013, splits=[PUBLIC_TEST], tta=tta, use_cache=False)[PUBLIC_TEST]
+        assert result.n == 3589
+        assert result.accuracy >= card["evaluation"][key]["accuracy"] - 0.005
