@@ -37,3 +37,35 @@ def page(chromium):
     page = harness.new_page(chromium)
     yield page
     page.context.close()
+
+
+# ---------------------------------------------------------------- prediction inputs
+
+
+@pytest.fixture(scope="session")
+def predict_model_run(app_server, tiny_model_path):
+    """A finished fake run holding an untrained mini-Xception ``best.keras``, so the Predict page has a model.
+
+    When the bundled model ``models/fer_studio_default.keras`` exists the page
+    picks that one by default; this run is then just a second choice.
+    """
+    return harness.make_finished_run(app_server.runs_dir, tiny_model_path)
+
+
+@pytest.fixture(scope="session")
+def astronaut_png(tmp_path_factory):
+    """``skimage.data.astronaut()`` (one frontal face, 512x512 RGB) saved as PNG."""
+    from PIL import Image
+    from skimage import data
+
+    path = tmp_path_factory.mktemp("photos") / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def text_as_jpg(tmp_path_factory):
+    """A plain-text file named ``notes.jpg``: an upload that passes the type filter but is no image."""
+    path = tmp_path_factory.mktemp("photos") / "notes.jpg"
+    path.write_text("These are my meeting notes, not a photo.\n" * 20)
+    return path

@@ -7,6 +7,7 @@ Chromium (``/usr/bin/chromium``); nothing is downloaded.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -36,7 +37,7 @@ CHROMIUM_ARGS = [
 FAKE_CAMERA_ARGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
 # Generous: two shared CPU cores, TensorFlow start-up inside the server, a training job beside us.
-APP_TIMEOUT_MS = 180_000
+APP_TIMEOUT_MS = int(os.environ.get("FER_STUDIO_BROWSER_TIMEOUT_MS", "180000"))
 VIEWPORT = {"width": 1400, "height": 1000}
 MAX_SHOT_HEIGHT = 12_000
 
@@ -170,7 +171,7 @@ def start_streamlit(
         "--server.port", str(port),
         "--server.address", "127.0.0.1",
         "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
+        "--server.fileWatcherType", "none",  # other helpers edit pages while we test: no reruns on save
         *extra_args,
     ]
     with open(log_path, "wb") as log:
@@ -226,11 +227,43 @@ def launch_chromium(extra_args: list[str] | tuple[str, ...] = ()):
     )
 
 
+# Counts finished script runs, so that a test can wait for the run its own click caused
+# (an upload first goes over HTTP, so the rerun may start seconds after the click).
+_RUN_COUNTER_JS = """
+(() => {
+  window.__stRunsDone = 0;
+  window.__stLoadId = Math.random();
+  new MutationObserver(records => {
+    for (const record of records) {
+      const now = record.target.getAttribute('data-test-script-state');
+      if (record.oldValue === 'running' && now !== 'running') window.__stRunsDone++;
+    }
+  }).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
+                        attributeFilter: ['data-test-script-state']});
+})();
+"""
+
+
 def new_page(browser, **context_options):
     """A page in a fresh browser context (its own cookies, so its own Streamlit session)."""
     context = browser.new_context(viewport=VIEWPORT, **context_options)
     context.set_default_timeout(APP_TIMEOUT_MS)
+    context.add_init_script(_RUN_COUNTER_JS)
     return context.new_page()
+
+
+@contextlib.contextmanager
+def expect_rerun(page, timeout_ms: int = APP_TIMEOUT_MS):
+    """Wait, after the ``with`` body, for a script run that finished after it began (then for the app to settle).
+
+    Raises Playwright's ``TimeoutError`` when the action caused no rerun.
+    """
+    before = page.evaluate("() => [window.__stRunsDone || 0, window.__stLoadId]")
+    yield
+    # A click on a link may also load the document afresh (the counter restarts): that is a new run too.
+    page.wait_for_function("([runs, load]) => window.__stLoadId !== load || (window.__stRunsDone || 0) > runs",
+                           arg=before, timeout=timeout_ms)
+    wait_for_app(page, timeout_ms)
 
 
 def wait_for_app(page, timeout_ms: int = APP_TIMEOUT_MS) -> None:
@@ -254,17 +287,20 @@ def open_app(page, server: StreamlitServer, path: str = "") -> None:
 
 def nav_link(page, title: str):
     """The sidebar navigation link of the page titled ``title``."""
-    return page.locator("[data-testid='stSidebarNav'] a").filter(has_text=re.compile(rf"^\s*{re.escape(title)}\s*$"))
+    # The link's text also holds its icon's ligature name ("model_training"): match the label span.
+    return page.locator("[data-testid='stSidebarNav'] a").filter(has=page.get_by_text(title, exact=True))
 
 
 def goto_page(page, server: StreamlitServer, url_path: str, title: str) -> None:
-    """Open the page ``url_path`` of the app; skip the test if the router has no page ``title`` yet."""
-    open_app(page, server)
-    if nav_link(page, title).count() == 0:
-        pytest.skip(f"the router (streamlit_app.py) has no '{title}' page yet")
-    nav_link(page, title).first.click()
-    page.wait_for_url(re.compile(rf"/{re.escape(url_path)}(\?|$)"))
+    """Open the app's page ``url_path`` by its URL and wait until the router's menu, with ``title``, is drawn.
+
+    A fresh server's first visit to a page URL reruns through the router
+    (``dashboard.router``), so the first finished run may not be the last.
+    """
+    open_app(page, server, url_path)
+    nav_link(page, title).first.wait_for()  # the router's menu (a bare page would list file names)
     wait_for_app(page)
+    assert re.search(rf"/{re.escape(url_path)}(\?|$)", page.url), f"{url_path} is not a page of the app: {page.url}"
 
 
 def exception_texts(page) -> list[str]:
@@ -307,3 +343,74 @@ def save_screenshot(page, name: str) -> Path:
 def error_texts(page) -> list[str]:
     """Texts of every ``st.error`` box on the page."""
     return [box.inner_text() for box in page.locator("[data-testid='stAlertContentError']").all()]
+
+
+def plotly_trace_lengths(chart) -> list[int]:
+    """Number of x values of each trace of a plotly chart (its graph div keeps the figure data)."""
+    return chart.evaluate("el => (el.data || []).map(trace => (trace.x || []).length)")
+
+
+def selectbox(page, label: str):
+    """The input of the ``st.selectbox`` labelled ``label`` (its ``input_value()`` is the shown choice)."""
+    return page.get_by_role("combobox", name=label, exact=True)
+
+
+def select_option(page, label: str, option: str | re.Pattern) -> None:
+    """Choose ``option`` in the ``st.selectbox`` labelled ``label`` and wait for the rerun."""
+    selectbox(page, label).click()
+    with expect_rerun(page):
+        page.get_by_role("option", name=option, exact=isinstance(option, str)).click()
+
+
+def fill_number(page, label: str, value) -> None:
+    """Type ``value`` into the ``st.number_input`` labelled ``label`` and leave the field (commits it)."""
+    field = page.get_by_label(label, exact=True)
+    field.fill(str(value))
+    field.press("Tab")
+
+
+class StepClock:
+    """Prints how long each step of a slow test took (shown with ``-s`` or on failure)."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.start = name, time.monotonic()
+        self.last = self.start
+
+    def __call__(self, step: str) -> None:
+        now = time.monotonic()
+        print(f"[{self.name}] {step}: +{now - self.last:.1f}s (total {now - self.start:.1f}s)", flush=True)
+        self.last = now
+
+
+# ---------------------------------------------------------------- fixtures' building blocks
+
+
+FAKE_RUN_ID = "20250101-000000-tiny_predict-0000"
+
+
+def make_finished_run(runs_dir: Path, model_path: Path, run_id: str = FAKE_RUN_ID) -> Path:
+    """A finished run folder (config, one epoch of metrics, status) whose ``best.keras`` is ``model_path``."""
+    import json
+    import shutil
+
+    from core import runs
+
+    run_dir = runs_dir / run_id
+    if (run_dir / "best.keras").exists():
+        return run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = {"data": str(SHARED_FER2013), "model": "mini_xception", "epochs": 1, "batch_size": 32}
+    (run_dir / "config.json").write_text(json.dumps({"config": config, "created": time.time()}))
+    runs.write_metrics(run_dir, [{"epoch": 1, "loss": 1.9, "accuracy": 0.2, "val_loss": 1.9, "val_accuracy": 0.2,
+                                  "lr": 1e-3, "epoch_time": 1.0}])
+    shutil.copyfile(model_path, run_dir / "best.keras")
+    runs.write_status(run_dir, "finished")
+    # Older than any run a test starts, so pages that default to the newest run do not pick it.
+    os.utime(run_dir / "config.json", (time.time() - 86400, time.time() - 86400))
+    return run_dir
+
+
+def file_uploader(page, label: str):
+    """The ``<input type=file>`` of the ``st.file_uploader`` labelled ``label``."""
+    box = page.locator("[data-testid='stFileUploader']").filter(has=page.get_by_text(label, exact=True))
+    return box.locator("input[type='file']")

@@ -1,0 +1,110 @@
+"""The Training page in a real browser: start a tiny run from the form, watch it live, stop it, reload.
+
+The run is a real background worker (``core.jobs``) on the shared FER2013 data,
+kept tiny (mini-Xception, 300 training images, 1% validation slice) because
+the machine is shared; it is stopped after its second epoch.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from tests.browser import harness
+
+pytestmark = pytest.mark.browser
+
+LAST_EPOCH = re.compile(r"Last epoch (\d+):")
+RUN_TIMEOUT_S = 420
+
+
+def _epochs_shown(page) -> int:
+    """Finished epochs according to the curves' caption (0 while there is none)."""
+    caption = page.get_by_text(LAST_EPOCH)
+    if caption.count() == 0:
+        return 0
+    return int(LAST_EPOCH.search(caption.first.inner_text()).group(1))
+
+
+def _wait_until(condition, timeout_s: float, what: str, page, detail=lambda: "", poll_s: float = 1.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        harness.assert_no_exception(page)
+        page.wait_for_timeout(poll_s * 1000)
+    harness.save_screenshot(page, "training_timeout")
+    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}\n{detail()}")
+
+
+def _open_new_run_form(page) -> None:
+    if not page.get_by_label("Epochs", exact=True).is_visible():
+        with harness.expect_rerun(page):
+            page.get_by_text("Start a new run", exact=True).click()
+    page.get_by_label("Epochs", exact=True).wait_for()
+
+
+def test_tiny_run_goes_live_stops_and_survives_a_reload(app_server, page):
+    harness.require_dataset()
+    step = harness.StepClock("training")
+    harness.goto_page(page, app_server, "training", "Training")
+    _open_new_run_form(page)
+    step("page and form open")
+    harness.select_option(page, "Model", "mini_xception")
+    step("model chosen")
+    harness.fill_number(page, "Epochs", 10)  # stopped after two; the rest never runs
+    harness.fill_number(page, "Batch size", 32)
+    harness.fill_number(page, "Max training images", 300)
+    harness.fill_number(page, "Slice fraction", 0.01)
+    harness.save_screenshot(page, "training_form")
+    harness.assert_no_exception(page)
+    with harness.expect_rerun(page):
+        page.get_by_role("button", name=re.compile("Start training")).click()
+    step("started")
+    harness.assert_no_exception(page)
+    assert not harness.error_texts(page), harness.error_texts(page)
+    started = app_server.runs_dir.glob("*-mini_xception-*")
+    run_dir = max(started, key=lambda path: path.stat().st_mtime)
+    # The page selects the new run (after one more rerun); until then it may show another run.
+    _wait_until(lambda: harness.selectbox(page, "Run").input_value().startswith(run_dir.name), 60,
+                "the new run to be selected", page)
+
+    # Live: the panel refreshes itself; the curves gain a point per epoch while the run goes on.
+    def log() -> str:
+        return (run_dir / "train.log").read_text(errors="replace")[-3000:]
+
+    _wait_until(lambda: _epochs_shown(page) >= 1, RUN_TIMEOUT_S, "the first epoch on the live curves", page, log)
+    step("epoch 1 on the curves")
+    first_points = harness.plotly_trace_lengths(page.locator(".js-plotly-plot").first)
+    assert page.get_by_text(re.compile(r"Epoch \d+/10")).count() >= 1, "no epoch progress bar while running"
+    harness.save_screenshot(page, "training_live")
+    _wait_until(lambda: _epochs_shown(page) >= 2, RUN_TIMEOUT_S, "a second epoch on the live curves", page, log)
+    step("epoch 2 on the curves")
+    later_points = harness.plotly_trace_lengths(page.locator(".js-plotly-plot").first)
+    assert max(later_points) > max(first_points), (first_points, later_points)
+
+    page.get_by_role("button", name=re.compile("^.*Stop$")).click()
+    _wait_until(lambda: page.get_by_role("button", name=re.compile("Resume")).count() > 0, 120,
+                "the run to stop and offer Resume", page, log)
+    step("stopped")
+    from core import runs
+
+    assert runs.read_status(run_dir).state == "stopped"
+    epochs_done = len(runs.read_metrics(run_dir))
+    assert 2 <= epochs_done < 10
+
+    # A reload starts a new Streamlit session: the run (in the URL and on disk) is still there.
+    page.reload(wait_until="domcontentloaded")
+    harness.wait_for_app(page)
+    assert run_dir.name in harness.selectbox(page, "Run").input_value()
+    page.get_by_role("button", name=re.compile("Resume")).wait_for()
+    main_text = page.locator("[data-testid='stMain']").inner_text()
+    assert re.search(r"\bstopped\b", main_text), main_text[:1500]  # the status badge
+    assert _epochs_shown(page) == epochs_done
+    assert max(harness.plotly_trace_lengths(page.locator(".js-plotly-plot").first)) == epochs_done
+    harness.save_screenshot(page, "training_after_reload")
+    step("reloaded")
+    harness.assert_no_exception(page)
