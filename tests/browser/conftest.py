@@ -31,11 +31,27 @@ def chromium(request):
     browser.close()
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def page(chromium):
-    """A fresh page in its own browser context (its own Streamlit session), closed after the test."""
+def page(chromium, request):
+    """A fresh page in its own browser context (its own Streamlit session), closed after the test.
+
+    When the test fails, the page is saved as ``test-artifacts/screenshots/failed_<test>.png``.
+    """
     page = harness.new_page(chromium)
     yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        try:
+            harness.save_screenshot(page, f"failed_{request.node.name}")
+        except Exception as error:  # noqa: BLE001 - a failed screenshot must not hide the test's failure
+            print(f"could not save the failure screenshot: {error}")
     page.context.close()
 
 

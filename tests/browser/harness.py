@@ -345,6 +345,14 @@ def error_texts(page) -> list[str]:
     return [box.inner_text() for box in page.locator("[data-testid='stAlertContentError']").all()]
 
 
+FRESH = "[data-testid='stElementContainer']:not([data-stale='true'])"
+
+
+def fresh(page, selector: str = "*"):
+    """Elements matching ``selector`` drawn by the latest run (Streamlit keeps stale ones, dimmed, until replaced)."""
+    return page.locator(f"{FRESH} {selector}" if selector != "*" else FRESH)
+
+
 def plotly_trace_lengths(chart) -> list[int]:
     """Number of x values of each trace of a plotly chart (its graph div keeps the figure data)."""
     return chart.evaluate("el => (el.data || []).map(trace => (trace.x || []).length)")

@@ -98,6 +98,13 @@ def test_two_sessions_do_not_see_each_others_widgets(shared_app, astronaut):
         assert _sidebar_path(session_a) == TYPED_PATH  # A's own choice follows A across pages
         for session in (session_a, session_b):
             harness.assert_no_exception(session)
+    except BaseException:
+        for name, session in (("a", session_a), ("b", session_b)):
+            try:
+                harness.save_screenshot(session, f"failed_two_sessions_{name}")
+            except Exception:  # noqa: BLE001 - keep the test's own failure
+                pass
+        raise
     finally:
         session_a.context.close()
         session_b.context.close()
