@@ -1,8 +1,12 @@
 """Grad-CAM: which parts of a 48x48 face made the model choose its emotion.
 
-Grad-CAM (Selvaraju et al. 2017) weights each channel of the last
-convolutional feature map by the mean gradient of the class probability with
-respect to it, sums, keeps the positive part and upsamples to 48x48.
+The map is HiResCAM (Draelos & Carin 2020), the Grad-CAM variant that
+multiplies the last convolutional feature map by the gradient of the class
+probability element by element (instead of by each channel's mean gradient),
+sums over channels, keeps the positive part and upsamples to 48x48. For a
+Flatten + Dense head like ``fer_vgg``'s, channel-mean weights cancel out and
+plain Grad-CAM came out all zero on the bundled model; HiResCAM shows where
+the evidence is, and equals Grad-CAM up to scale for global-pooling heads.
 
 Gradients come from TensorFlow's ``GradientTape``: Keras 3 has no
 backend-neutral gradient call, and FER Studio runs on the TensorFlow backend.
@@ -138,8 +142,7 @@ def _grad_cam_function(model: Any, layer_name: str | None) -> Any:
             predicted = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
             chosen = tf.gather(probabilities, tf.where(outputs < 0, predicted, outputs), axis=1, batch_dims=1)
         gradients = tape.gradient(chosen, features)
-        weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
-        return tf.nn.relu(tf.reduce_sum(weights * features, axis=-1))
+        return tf.nn.relu(tf.reduce_sum(gradients * features, axis=-1))
 
     _grad_functions[model] = (name, compute)
     return compute

@@ -78,3 +78,19 @@ def test_overlay_is_an_enlarged_rgb_image():
     # Strong evidence is drawn red, none blue (JET colour map).
     top, bottom = overlay[:40].reshape(-1, 3).mean(0), overlay[56:].reshape(-1, 3).mean(0)
     assert top[0] > top[2] and bottom[2] > bottom[0]
+
+
+def test_bundled_model_gets_a_non_blank_map_on_the_astronaut():
+    from pathlib import Path
+
+    from skimage import data
+
+    from core.explain import grad_cam
+    from core.model_io import load_model
+    from core.predict import predict_image
+
+    bundled = load_model(Path(__file__).resolve().parents[2] / "models" / "fer_studio_default.keras")
+    prediction = predict_image(data.astronaut(), bundled)
+    heatmap = grad_cam(bundled, np.stack([face.face for face in prediction.faces]))
+    assert heatmap.max() == 1.0  # the flatten head made channel-mean Grad-CAM all zero
+    assert 0.01 < (heatmap > 0.5).mean() < 0.6
