@@ -14,30 +14,18 @@ import signal
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import jobs, runs
 from core.augment import AugmentConfig
-from core.labels import NUM_CLASSES
 from core.train_config import TrainConfig
+from tests.core.test_train import write_fer_csv
 
 pytestmark = pytest.mark.slow
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "training.py")
 EPOCHS = 3
-
-
-def _write_fer_csv(path: Path, per_class: int = 40) -> Path:
-    rng = np.random.default_rng(0)
-    lines = ["emotion,pixels,Usage"]
-    for label in range(NUM_CLASSES):
-        for _ in range(per_class):
-            pixels = np.clip(rng.normal(30 + label * 30, 20, 48 * 48), 0, 255).astype(int)
-            lines.append(f"{label},{' '.join(map(str, pixels))},Training")
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def _wait_for(condition, timeout_s: float, what: str, run_dir: Path, poll_s: float = 0.02):
@@ -62,7 +50,7 @@ def killed_run(tmp_path, monkeypatch):
     """A real run whose worker was SIGKILLed during its second epoch (one epoch done)."""
     monkeypatch.setenv("FER_STUDIO_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("FER_STUDIO_CACHE", str(tmp_path / "cache"))  # inherited by the worker
-    csv = _write_fer_csv(tmp_path / "fer2013.csv")
+    csv = write_fer_csv(tmp_path / "fer2013.csv", per_class=40)
     # batch 2: ~125 batches an epoch, so the epoch lasts long enough to be cut in the middle.
     config = TrainConfig(data=str(csv), model="fer_vgg", model_params={"width": 4, "dense_units": 16}, epochs=EPOCHS,
                          batch_size=2, augment=AugmentConfig(engine="none"), validation="split", val_fraction=0.1)
