@@ -17,6 +17,8 @@ from core.labels import CLASS_NAMES, PUBLIC_TEST, TRAINING
 MODELS_DIR = runs.REPO_ROOT / "models"
 DEFAULT_NAME = "fer_studio_default"
 MAX_BUNDLE_BYTES = 10 * 1024 * 1024
+# Card evaluation keys: "PublicTest", "PublicTest + flip TTA", "PublicTest + ten-crop TTA".
+CARD_TTA_SUFFIXES = {"none": "", "flip": " + flip TTA", "crop10": " + ten-crop TTA"}
 
 
 def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: Path = MODELS_DIR) -> dict:
@@ -60,9 +62,9 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
         curve.append({"epoch": row["epoch"], "training_seconds": round(elapsed, 1),
                       "val_accuracy": round(row.get("val_accuracy", float("nan")), 4)})
     evaluation = {}
-    for tta in (False, True):
+    for tta, suffix in CARD_TTA_SUFFIXES.items():
         for split, result in evaluate_model(loaded, dataset, splits=splits, tta=tta, use_cache=False).items():
-            evaluation[split + (" + flip TTA" if tta else "")] = {
+            evaluation[split + suffix] = {
                 "n": result.n,
                 "accuracy": round(result.accuracy, 4),
                 "macro_f1": round(result.macro_f1, 4),

@@ -32,6 +32,7 @@ from core import model_io
 from core.dataset import FerDataset, LoadReport, SkippedRecord
 from core.labels import ALL, CLASS_NAMES, NUM_CLASSES, TRAINING, class_index
 from core.model_io import LoadedModel
+from core.tta import normalize_tta
 
 CACHE_VERSION = 1
 EVALUATION_FILE = "evaluation.json"
@@ -57,7 +58,7 @@ class SplitEvaluation:
         probabilities: ``(n, 7)`` float32 in FER2013 column order.
         labels: ``(n,)`` int64 true classes.
         ids: ``(n,)`` str image ids.
-        tta: Whether horizontal-flip averaging was used.
+        tta: Test-time augmentation used, a mode of ``core.tta.TTA_MODES``.
     """
 
     split: str
@@ -72,7 +73,7 @@ class SplitEvaluation:
     probabilities: np.ndarray
     labels: np.ndarray
     ids: np.ndarray
-    tta: bool = False
+    tta: str = "none"
 
     @property
     def predictions(self) -> np.ndarray:
@@ -103,7 +104,7 @@ class SplitEvaluation:
         }
 
 
-def score_predictions(split: str, labels: np.ndarray, probabilities: np.ndarray, ids: np.ndarray | None = None, *, tta: bool = False) -> SplitEvaluation:
+def score_predictions(split: str, labels: np.ndarray, probabilities: np.ndarray, ids: np.ndarray | None = None, *, tta: str | bool = "none") -> SplitEvaluation:
     """Compute every metric of one split from its labels and probabilities.
 
     Args:
@@ -111,7 +112,7 @@ def score_predictions(split: str, labels: np.ndarray, probabilities: np.ndarray,
         labels: ``(n,)`` int true classes in FER2013 order.
         probabilities: ``(n, 7)`` float class probabilities, FER2013 columns.
         ids: ``(n,)`` image ids (default: row numbers).
-        tta: Recorded as is.
+        tta: The test-time augmentation mode to record (a bool means flip or none).
 
     Raises:
         ValueError: If the split is empty or the shapes disagree.
@@ -147,7 +148,7 @@ def score_predictions(split: str, labels: np.ndarray, probabilities: np.ndarray,
         probabilities=probabilities,
         labels=labels,
         ids=ids,
-        tta=bool(tta),
+        tta=normalize_tta(tta),
     )
 
 
@@ -191,9 +192,9 @@ def run_dir_of(model_path: str | os.PathLike) -> Path | None:
     return None
 
 
-def prediction_cache_path(model_path: str | os.PathLike, split: str, digest: str, tta: bool) -> Path:
-    """Where the predictions of ``model_path`` on one split are cached."""
-    name = f"{split}-{digest[:12]}-tta{int(bool(tta))}.npz"
+def prediction_cache_path(model_path: str | os.PathLike, split: str, digest: str, tta: str | bool) -> Path:
+    """Where the predictions of ``model_path`` on one split (with one TTA mode) are cached."""
+    name = f"{split}-{digest[:12]}-tta-{normalize_tta(tta)}.npz"
     run_dir = run_dir_of(model_path)
     if run_dir is not None:
         return run_dir / "predictions" / name
@@ -244,7 +245,7 @@ def evaluate_model(
     dataset: FerDataset,
     *,
     splits: list[str] | None = None,
-    tta: bool = False,
+    tta: str | bool = "none",
     use_cache: bool = True,
 ) -> dict[str, SplitEvaluation]:
     """Evaluate a model on each split of ``dataset`` separately.
@@ -256,7 +257,8 @@ def evaluate_model(
             or a folder of class subfolders (split ``all``). Faces are used as
             loaded (already cropped to 48x48).
         splits: Splits to evaluate; default every split but Training.
-        tta: Average with the prediction on horizontally mirrored faces.
+        tta: Test-time augmentation: ``none``, ``flip`` or ``crop10`` (see
+            ``core.tta``); ``True`` means ``flip``.
         use_cache: Read and write the on-disk prediction cache (needs a model file).
 
     Returns:
@@ -264,9 +266,10 @@ def evaluate_model(
 
     Raises:
         FileNotFoundError: If a model path does not exist.
-        ValueError: If the model file is not a loadable FER model, or a split is
-            missing (see :func:`choose_splits`).
+        ValueError: If the model file is not a loadable FER model, a split is
+            missing (see :func:`choose_splits`), or ``tta`` is unknown.
     """
+    tta = normalize_tta(tta)  # fail fast on an unknown mode, before any prediction
     chosen = choose_splits(dataset, splits)
     model_path = str(model.path if isinstance(model, LoadedModel) else model)
     if not isinstance(model, LoadedModel):
@@ -284,7 +287,7 @@ def evaluate_model(
         if probabilities is None:
             if loaded is None:
                 loaded = model_io.load_model(model_path)
-            probabilities = model_io.predict_probabilities(loaded, part.images, flip_tta=tta)
+            probabilities = model_io.predict_probabilities(loaded, part.images, tta=tta)
             if cache_path is not None:
                 try:
                     write_cached_predictions(cache_path, model_path, part.ids, probabilities)

@@ -130,13 +130,22 @@ def export_model(model: Any, path: str | os.PathLike, class_names: tuple[str, ..
     return save_model(clone, path, class_names, meta)
 
 
-def predict_probabilities(loaded: LoadedModel, faces: np.ndarray, *, flip_tta: bool = False, batch_size: int = 256) -> np.ndarray:
+def predict_probabilities(
+    loaded: LoadedModel,
+    faces: np.ndarray,
+    *,
+    tta: str | bool | None = None,
+    flip_tta: bool = False,
+    batch_size: int = 256,
+) -> np.ndarray:
     """Class probabilities for a stack of faces, columns in FER2013 order.
 
     Args:
         loaded: A model from :func:`load_model`.
         faces: ``(N, 48, 48)`` uint8 faces from ``core.preprocess.prepare_face``.
-        flip_tta: Average with the prediction on horizontally mirrored faces.
+        tta: Test-time augmentation, a mode of ``core.tta.TTA_MODES``
+            (``none``, ``flip``, ``crop10``); the views' probabilities are averaged.
+        flip_tta: Shorthand for ``tta="flip"`` (ignored when ``tta`` is given).
         batch_size: Inference batch size.
 
     Returns:
@@ -145,19 +154,24 @@ def predict_probabilities(loaded: LoadedModel, faces: np.ndarray, *, flip_tta: b
         know gets probability 0.
 
     Raises:
-        ValueError: If ``faces`` is not ``(N, H, W)`` of the model's input size.
+        ValueError: If ``faces`` is not ``(N, H, W)`` of the model's input size,
+            or ``tta`` is not a known mode.
     """
+    from core.tta import make_views, normalize_tta
+
+    mode = normalize_tta(tta if tta is not None else flip_tta)
     x = to_model_input(faces)
     expected = tuple(loaded.model.input_shape[1:3])
     if x.shape[1:3] != expected:
         raise ValueError(f"faces are {x.shape[1:3]}, the model expects {expected}")
-    if flip_tta:
-        # Original and mirrored faces go through the model together: one call for a few faces.
-        both = _predict(loaded.model, np.concatenate([x, x[:, :, ::-1]]), batch_size)
-        probabilities = (both[: len(x)] + both[len(x):]) / 2.0
+    views = make_views(x, mode)
+    if len(views) * len(x) <= batch_size:
+        # All views of a few faces go through the model together: one call.
+        stacked = _predict(loaded.model, np.concatenate(views), batch_size)
+        probabilities = stacked.reshape(len(views), len(x), stacked.shape[-1]).mean(axis=0)
     else:
-        probabilities = _predict(loaded.model, x, batch_size)
-    return reorder_to_fer(probabilities, loaded.class_names)
+        probabilities = sum(_predict(loaded.model, view, batch_size) for view in views) / len(views)
+    return reorder_to_fer(np.asarray(probabilities, dtype=np.float32), loaded.class_names)
 
 
 def reorder_to_fer(probabilities: np.ndarray, class_names: tuple[str, ...]) -> np.ndarray:

@@ -6,7 +6,7 @@ the latency benchmark::
     image -> detect_faces -> square_box (FER2013 framing) -> prepare_face (48x48 gray)
           -> one batched model call for all faces -> ImagePrediction
 
-All faces of an image (and their mirror images, with flip TTA) go through
+All faces of an image (and their test-time augmented views) go through
 the model in one ``model.predict_on_batch`` call: Keras compiles it once
 (``tf.function`` / ``jax.jit``), which for 1-10 faces is 4-10x faster than
 calling the model eagerly (``model(x)``) and than ``model.predict``, whose
@@ -125,6 +125,7 @@ def predict_image(
     detector: str = DEFAULT_DETECTOR,
     min_confidence: float = DEFAULT_MIN_CONFIDENCE,
     flip_tta: bool = False,
+    tta: str | None = None,
     detect: bool = True,
     max_side: int | None = DEFAULT_MAX_SIDE,
 ) -> ImagePrediction:
@@ -135,7 +136,10 @@ def predict_image(
         loaded: A model from ``core.model_io.load_model``.
         detector: Face detector name (``core.detect.list_detectors``).
         min_confidence: Detector score threshold in [0, 1].
-        flip_tta: Average each face's prediction with its mirror image's.
+        flip_tta: Average each face's prediction with its mirror image's
+            (shorthand for ``tta="flip"``).
+        tta: Test-time augmentation mode, ``none``, ``flip`` or ``crop10``
+            (see ``core.tta``); overrides ``flip_tta``.
         detect: ``False`` classifies the whole image as one face (no detection).
         max_side: Detection resolution (see ``core.detect.detect_faces``).
 
@@ -158,7 +162,7 @@ def predict_image(
     detected = time.perf_counter()
     crop_boxes = [square_box(box, image.shape) for box in boxes]
     faces = np.stack([prepare_face(image[y0:y1, x0:x1]) for x0, y0, x1, y1 in crop_boxes]) if boxes else np.zeros((0, 48, 48), np.uint8)
-    probabilities = predict_probabilities(loaded, faces, flip_tta=flip_tta)
+    probabilities = predict_probabilities(loaded, faces, tta=tta if tta is not None else flip_tta)
     classified = time.perf_counter()
     predictions = tuple(
         FacePrediction(

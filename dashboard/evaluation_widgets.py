@@ -22,6 +22,7 @@ from core.dataset import FerDataset
 from core.evaluate import SplitEvaluation, evaluate_model, read_evaluation
 from core.labels import CLASS_NAMES, NUM_CLASSES, TRAINING
 from core.runs import RunSummary
+from core.tta import TTA_LABELS, TTA_SHORT, normalize_tta
 from dashboard.data_source import dataset_key
 from dashboard.images import image_grid
 from dashboard.training_widgets import format_duration
@@ -87,7 +88,7 @@ def headline_ui(result: SplitEvaluation) -> None:
     accuracy, macro_f1, size = st.columns(3)
     accuracy.metric("Accuracy", f"{result.accuracy:.2%}")
     macro_f1.metric("Macro-F1", f"{result.macro_f1:.3f}", help="Mean F1 over the classes present in the split")
-    size.metric("Images", f"{result.n:,}", help=f"Split {result.split}" + (" · flip TTA" if result.tta else ""))
+    size.metric("Images", f"{result.n:,}", help=f"Split {result.split}" + (f" · TTA: {TTA_LABELS[result.tta]}" if result.tta != "none" else ""))
 
 
 # ---------------------------------------------------------------- confusion matrix
@@ -320,10 +321,16 @@ def gallery_ui(result: SplitEvaluation, images: np.ndarray, key: str = "eval_gal
 
 
 def test_accuracy_text(run_dir: Path) -> str:
-    """``PublicTest 65.2% · PrivateTest 66.0% (TTA)`` from ``evaluation.json``; an em dash if never evaluated."""
+    """``PublicTest 65.2% · PrivateTest 66.0% (flip TTA)`` from ``evaluation.json``; an em dash if never evaluated."""
     summary = read_evaluation(run_dir)
-    parts = [f"{split} {entry['accuracy']:.1%}" + (" (TTA)" if entry.get("tta") else "")
-             for split, entry in summary.items() if split in TEST_SPLITS and "accuracy" in entry]
+    parts = []
+    for split, entry in summary.items():
+        if split in TEST_SPLITS and "accuracy" in entry:
+            try:
+                mode = normalize_tta(entry.get("tta"))  # summaries written before ten-crop hold a bool
+            except ValueError:
+                mode = "none"
+            parts.append(f"{split} {entry['accuracy']:.1%}" + (f" ({TTA_SHORT[mode]} TTA)" if mode != "none" else ""))
     return " · ".join(parts) or "—"
 
 

@@ -29,11 +29,13 @@ from core.predict import (
     predict_image,
     predictions_table,
 )
+from core.tta import TTA_LABELS, TTA_MODES
 from dashboard.images import upscale
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 FACE_DISPLAY_PIXELS = 192
 PHOTO_DISPLAY_PIXELS = 900
+BATCH_ERRORS_SHOWN = 10
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class PredictSettings:
     model_path: str
     detector: str
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
-    flip_tta: bool = False
+    tta: str = "none"
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,10 @@ def settings_sidebar_ui() -> PredictSettings | None:
                                 help=" · ".join(f"{name.upper()}: {summary}" for name, summary in detectors.items()))
         min_confidence = st.slider("Detector confidence", 0.0, 1.0, DEFAULT_MIN_CONFIDENCE, 0.05, key="predict_confidence",
                                    help="Faces the detector scores below this are ignored")
-        flip_tta = st.checkbox("Flip TTA", key="predict_tta", help="Average each face's prediction with its mirror image's")
-    return PredictSettings(str(choices[label]), detector, float(min_confidence), bool(flip_tta))
+        tta = st.selectbox("Test-time augmentation", TTA_MODES, key="predict_tta", format_func=TTA_LABELS.get,
+                           help="Average each face's prediction over views of it: its mirror image (flip), "
+                                "or four corner crops and the centre crop, each mirrored (ten-crop)")
+    return PredictSettings(str(choices[label]), detector, float(min_confidence), str(tta))
 
 
 def model_stamp(path: str) -> tuple[int, int]:
@@ -102,7 +106,7 @@ def load_model_ui(path: str) -> LoadedModel | None:
 def _analyse_photo(data: bytes, settings: PredictSettings, stamp: tuple[int, int], detect: bool, _loaded: LoadedModel) -> PhotoResult:
     image = decode_photo(data)
     prediction = predict_image(image, _loaded, detector=settings.detector, min_confidence=settings.min_confidence,
-                               flip_tta=settings.flip_tta, detect=detect)
+                               tta=settings.tta, detect=detect)
     overlays, explain_error = (), ""
     if prediction.faces:
         from core.explain import grad_cam, overlay_heatmap
@@ -170,7 +174,7 @@ def faces_ui(index: int, face, overlay: np.ndarray | None, *, key: str) -> None:
 @st.cache_data(show_spinner=False, max_entries=1024)
 def _predict_cached(data: bytes, settings: PredictSettings, stamp: tuple[int, int], _loaded: LoadedModel) -> ImagePrediction:
     return predict_image(decode_photo(data), _loaded, detector=settings.detector, min_confidence=settings.min_confidence,
-                         flip_tta=settings.flip_tta)
+                         tta=settings.tta)
 
 
 def expand_uploads(files: list[tuple[str, bytes]]) -> tuple[list[tuple[str, bytes]], list[tuple[str, str]]]:
@@ -207,6 +211,14 @@ def batch_ui(files: list[tuple[str, bytes]], loaded: LoadedModel, settings: Pred
     faces = int(table["face"].notna().sum())
     failed = sum(isinstance(result, str) for _, result in results)
     st.write(f"**{len(results)} file(s), {faces} face(s)**" + (f" · {failed} could not be read" if failed else ""))
-    st.dataframe(table, hide_index=True, width="stretch")
+    if failed:
+        reasons = [f"- `{name}`: {result}" for name, result in results if isinstance(result, str)]
+        shown = reasons[:BATCH_ERRORS_SHOWN]
+        more = len(reasons) - len(shown)
+        st.warning("These files were skipped; the other files' results are below.\n\n" + "\n".join(shown)
+                   + (f"\n\n…and {more} more (see the `note` column)" if more else ""))
+    # The reason a row has no face sits next to the file name, not 17 columns to the right.
+    order = ["file", "note", *[column for column in table.columns if column not in ("file", "note")]]
+    st.dataframe(table, hide_index=True, width="stretch", column_order=order)
     st.download_button("Download CSV", table.to_csv(index=False).encode("utf-8"), file_name="fer_predictions.csv",
                        mime="text/csv", key="predict_batch_csv")

@@ -1,12 +1,13 @@
 """Evaluation: how a trained model does on one split of the current dataset.
 
-Predictions are cached on disk per model file, split and TTA setting
+Predictions are cached on disk per model file, split and TTA mode
 (``core.evaluate``) and in the process (``st.cache_data``), so changing a
 view or coming back to the page does not predict again.
 """
 
 import streamlit as st
 
+from core.tta import TTA_LABELS, TTA_MODES
 from dashboard import evaluation_widgets as widgets
 from dashboard.data_source import get_dataset
 from dashboard.router import require_router
@@ -22,7 +23,9 @@ if dataset is not None and model_path is not None:
     left, right = st.columns([3, 1], vertical_alignment="bottom")
     split = left.selectbox("Split", splits, key="eval_split",
                            help="PublicTest and PrivateTest are evaluated apart; Training is listed last.")
-    tta = right.checkbox("Flip TTA", key="eval_tta", help="Average with the prediction on the mirrored face")
+    tta = right.selectbox("Test-time augmentation", TTA_MODES, key="eval_tta", format_func=TTA_LABELS.get,
+                          help="Average the predictions on views of each face: its mirror image (flip), or the four "
+                               "corner crops and the centre crop, each mirrored (ten-crop, 10x the prediction time)")
     result = widgets.evaluation_ui(model_path, dataset, split, tta)
     if result is not None:
         images = dataset.subset(split).images  # rows align with the result's

@@ -21,7 +21,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", default=None, help="fer2013.csv, the image folders, a class-folder set or a zip (default: $FER2013_DIR)")
     parser.add_argument("--split", dest="splits", action="append", default=None, metavar="NAME",
                         help="split to evaluate (repeatable): PublicTest, PrivateTest, test, all, Training")
-    parser.add_argument("--tta", action="store_true", help="average with the prediction on mirrored faces")
+    parser.add_argument("--tta", dest="tta", action="store_const", const="flip", default="none",
+                        help="test-time augmentation: average with the mirrored face's prediction (2 views)")
+    parser.add_argument("--ten-crop", dest="tta", action="store_const", const="crop10",
+                        help="ten-crop test-time augmentation: the 4 corner crops and the centre crop, each mirrored "
+                             "(10 views, 10x the classification time)")
     parser.add_argument("--detect-faces", action="store_true",
                         help="--data is a folder of class folders of photos: crop the largest face of each first "
                              "(a photo without a face is used whole and counted)")
@@ -89,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             "class_names": list(class_names),
             "data": data,
             "data_hash": dataset.report.content_hash,
-            "tta": bool(args.tta),
+            "tta": args.tta,
             "splits": {split: result.to_dict() for split, result in results.items()},
         }
         if without_face is not None:
@@ -98,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         print()
         return 0
     print(f"model: {model_path}  (outputs: {', '.join(class_names)})")
-    print(f"data:  {data}  ({dataset.report.kind}, {len(dataset)} images)  tta: {'on' if args.tta else 'off'}")
+    print(f"data:  {data}  ({dataset.report.kind}, {len(dataset)} images)  tta: {args.tta}")
     if without_face:
         print(f"no face found in {len(without_face)} of {len(dataset)} photos (used whole): {', '.join(without_face[:5])}"
               + (" ..." if len(without_face) > 5 else ""))

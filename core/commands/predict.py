@@ -28,7 +28,11 @@ def register(subparsers) -> None:
                         help=f"drop faces the detector scores below this, 0..1 (default {DEFAULT_MIN_CONFIDENCE})")
     parser.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE,
                         help=f"detect on the photo shrunk to this longer side; raise it for small faces (default {DEFAULT_MAX_SIDE})")
-    parser.add_argument("--tta", action="store_true", help="average with the mirrored face's prediction")
+    parser.add_argument("--tta", dest="tta", action="store_const", const="flip", default="none",
+                        help="test-time augmentation: average with the mirrored face's prediction (2 views)")
+    parser.add_argument("--ten-crop", dest="tta", action="store_const", const="crop10",
+                        help="ten-crop test-time augmentation: the 4 corner crops and the centre crop, each mirrored "
+                             "(10 views, 10x the classification time)")
     parser.add_argument("--no-detect", action="store_true", help="classify each whole image as one face")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.set_defaults(run=run_predict)
@@ -58,7 +62,7 @@ def run_predict(args: argparse.Namespace) -> int:
             image = decode_photo(file.read_bytes())
             result = predict_image(
                 image, loaded, detector=args.detector, min_confidence=args.min_confidence,
-                flip_tta=args.tta, detect=not args.no_detect, max_side=args.max_side,
+                tta=args.tta, detect=not args.no_detect, max_side=args.max_side,
             )
         except (ValueError, OSError) as error:
             entry["error"] = str(error)

@@ -25,7 +25,7 @@ def test_json_report_is_consistent_on_a_tiny_model(tiny_model_path, tiny_fer_fol
     report = evaluate_json(capsys, "--model", str(tiny_model_path), "--data", str(tiny_fer_folder))
     assert report["model"] == str(tiny_model_path)
     assert report["class_names"] == list(CLASS_NAMES)
-    assert report["tta"] is False and len(report["data_hash"]) == 64
+    assert report["tta"] == "none" and len(report["data_hash"]) == 64
     assert list(report["splits"]) == ["PublicTest"]  # Training is skipped unless asked for
     split = report["splits"]["PublicTest"]
     matrix = np.array(split["confusion_matrix"])
@@ -38,11 +38,13 @@ def test_json_report_is_consistent_on_a_tiny_model(tiny_model_path, tiny_fer_fol
 def test_public_and_private_test_are_reported_separately(oracle_model_factory, oracle_fer_folder, tmp_path, capsys):
     model = oracle_model_factory(tmp_path / "oracle.keras")
     report = evaluate_json(capsys, "--model", str(model), "--data", str(oracle_fer_folder), "--tta")
-    assert report["tta"] is True
+    assert report["tta"] == "flip"  # a bare --tta is flip
     assert {name: split["n"] for name, split in report["splits"].items()} == {"PublicTest": 9, "PrivateTest": 6}
     assert all(split["accuracy"] == 1.0 for split in report["splits"].values())
     private = report["splits"]["PrivateTest"]["per_class"]
     assert (private["fear"]["support"], private["angry"]["support"]) == (3, 0)
+    crops = evaluate_json(capsys, "--model", str(model), "--data", str(oracle_fer_folder), "--ten-crop")
+    assert crops["tta"] == "crop10" and all(split["tta"] == "crop10" for split in crops["splits"].values())
     only = evaluate_json(capsys, "--model", str(model), "--data", str(oracle_fer_folder), "--split", "Training")
     assert list(only["splits"]) == ["Training"] and only["splits"]["Training"]["n"] == 4
 

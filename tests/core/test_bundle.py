@@ -26,7 +26,8 @@ def test_bundle_writes_model_and_card_with_held_out_scores(tmp_path, finished_ru
     assert saved == json.loads(json.dumps(card))
     assert card["command"].startswith("python -m core train --data ")
     assert card["class_names"][0] == "angry" and card["data"]["content_hash"]
-    assert set(card["evaluation"]) == {"PublicTest", "PrivateTest", "PublicTest + flip TTA", "PrivateTest + flip TTA"}
+    assert set(card["evaluation"]) == {f"{split}{suffix}" for split in ("PublicTest", "PrivateTest")
+                                       for suffix in ("", " + flip TTA", " + ten-crop TTA")}
     assert card["evaluation"]["PublicTest"]["n"] == 42
     assert len(card["accuracy_vs_training_time"]) == 2
     loaded = load_model(tmp_path / "tiny.keras")

@@ -58,7 +58,7 @@ def test_predictions_are_cached_and_invalidated_by_a_new_model_file(tmp_path, mo
     real_predict = model_io.predict_probabilities
 
     def counting_predict(loaded, faces, **kwargs):
-        calls.append(kwargs.get("flip_tta"))
+        calls.append(kwargs.get("tta"))
         return real_predict(loaded, faces, **kwargs)
 
     monkeypatch.setattr(model_io, "predict_probabilities", counting_predict)
@@ -73,19 +73,21 @@ def test_predictions_are_cached_and_invalidated_by_a_new_model_file(tmp_path, mo
     assert len(calls) == 1 and len(loads) == 1  # the hit neither loads nor predicts
     assert np.array_equal(first.probabilities, second.probabilities)
     cached = list((tmp_path / "cache" / "predictions").rglob("*.npz"))
-    assert len(cached) == 1 and cached[0].name.startswith("PublicTest-") and cached[0].name.endswith("-tta0.npz")
+    assert len(cached) == 1 and cached[0].name.startswith("PublicTest-") and cached[0].name.endswith("-tta-none.npz")
 
     evaluate.evaluate_model(path, dataset, tta=True)
-    assert calls == [False, True]  # TTA is its own cache entry
+    evaluate.evaluate_model(path, dataset, tta="crop10")
+    evaluate.evaluate_model(path, dataset, tta="flip")
+    assert calls == ["none", "flip", "crop10"]  # each TTA mode is its own cache entry; True is "flip"
 
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
     evaluate.evaluate_model(path, dataset)
-    assert calls == [False, True, False]
+    assert calls == ["none", "flip", "crop10", "none"]
 
     cached[0].write_bytes(b"not an npz")
     assert evaluate.evaluate_model(path, dataset)["PublicTest"].accuracy == 1.0
-    assert len(calls) == 4
+    assert len(calls) == 5
 
 
 def test_run_model_caches_next_to_the_run_and_writes_a_summary(tmp_path, oracle_model_factory, oracle_dataset_factory):
@@ -99,7 +101,7 @@ def test_run_model_caches_next_to_the_run_and_writes_a_summary(tmp_path, oracle_
     assert sorted(p.name.split("-")[0] for p in (run_dir / "predictions").glob("*.npz")) == ["PrivateTest", "PublicTest"]
     summary = evaluate.read_evaluation(run_dir)
     assert summary["PublicTest"]["accuracy"] == 1.0 and summary["PublicTest"]["n"] == 15
-    assert summary["PrivateTest"]["tta"] is True and summary["PrivateTest"]["data_hash"] == "oracle-0-23"
+    assert summary["PrivateTest"]["tta"] == "flip" and summary["PrivateTest"]["data_hash"] == "oracle-0-23"
 
 
 def test_missing_or_broken_model_file_raises_clear_errors(tmp_path, oracle_dataset_factory):

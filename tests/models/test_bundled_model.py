@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from core.bundle import CARD_TTA_SUFFIXES
 from core.labels import CLASS_NAMES, PUBLIC_TEST
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
@@ -34,8 +35,8 @@ def test_card_records_how_the_model_was_made(card):
     assert card["config"]["validation"] != "publictest"  # held-out numbers are not selection numbers
     assert card["data"]["content_hash"]
     assert card["training"]["seconds"] > 0 and card["training"]["hardware"]
-    for split in (PUBLIC_TEST, f"{PUBLIC_TEST} + flip TTA"):
-        scores = card["evaluation"][split]
+    for suffix in CARD_TTA_SUFFIXES.values():
+        scores = card["evaluation"][PUBLIC_TEST + suffix]
         assert scores["n"] == 3589
         assert set(scores["recall"]) == set(CLASS_NAMES)
 
@@ -45,7 +46,8 @@ def test_bundled_model_scores_what_its_card_claims_on_public_test(card, shared_f
     from core.evaluate import evaluate_model
 
     assert shared_fer2013.report.content_hash == card["data"]["content_hash"]
-    for tta, key in ((False, PUBLIC_TEST), (True, f"{PUBLIC_TEST} + flip TTA")):
+    for tta, suffix in CARD_TTA_SUFFIXES.items():
+        key = PUBLIC_TEST + suffix
         result = evaluate_model(MODEL, shared_fer2013, splits=[PUBLIC_TEST], tta=tta, use_cache=False)[PUBLIC_TEST]
         assert result.n == 3589
         assert result.accuracy >= card["evaluation"][key]["accuracy"] - 0.005

@@ -40,7 +40,7 @@ def test_two_runs_are_tabled_plotted_and_their_confusion_matrices_shown(fake_run
     assert set(table["optimizer"]) == {"adam"} and set(table["augment"]) == {"idg"}
     assert set(table["epochs"]) == {"3/3"}
     row = table.set_index("run").loc[first.name]
-    assert row["test accuracy"] == "PrivateTest 65.4% (TTA)"
+    assert row["test accuracy"] == "PrivateTest 65.4% (flip TTA)"  # a pre-ten-crop summary: tta True
     assert row["best val accuracy"] == "55.00% (epoch 3)"
     charts = app.get("plotly_chart")
     assert len(charts) == 3  # curves + two confusion matrices

@@ -57,7 +57,7 @@ def test_finished_run_renders_every_section(fake_runs_dir, with_dataset):
 def test_switching_split_tta_and_views_keeps_working(fake_runs_dir, with_dataset):
     app = run_page()
     app.selectbox(key="eval_split").set_value("PrivateTest")
-    app.checkbox(key="eval_tta").check()
+    app.selectbox(key="eval_tta").set_value("flip")
     app.toggle(key="eval_cm_normalize").set_value(True)
     app.toggle(key="eval_gallery_errors").set_value(False)
     app.selectbox(key="eval_cm_true").set_value("happy")
@@ -67,6 +67,10 @@ def test_switching_split_tta_and_views_keeps_working(fake_runs_dir, with_dataset
     runs = sorted(fake_runs_dir.iterdir())
     cached = {path.name.split("-")[0] for run in runs for path in (run / "predictions").glob("*.npz")}
     assert "PrivateTest" in cached
+    app.selectbox(key="eval_tta").set_value("crop10")
+    app = run_page(app)
+    assert not app.exception and metric_values(app)["Images"] == "20"
+    assert any("tta-crop10" in path.name for run in runs for path in (run / "predictions").glob("*.npz"))
 
 
 def test_broken_model_file_is_an_error_not_a_traceback(fake_runs_dir, with_dataset):

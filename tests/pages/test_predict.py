@@ -140,4 +140,7 @@ def test_batch_lists_faces_errors_and_offers_csv(three_face_photo, tiny_model_pa
     assert list(table["file"]).count("photos.zip/inside/three.png") == 3
     notes = dict(zip(table["file"], table["note"]))
     assert notes["broken.jpg"].startswith("error: not an image") and notes["evil.zip"].startswith("error: not a readable zip")
+    # The reasons are also spelled out above the table, where they cannot scroll off-screen.
+    assert len(app.warning) == 1
+    assert "`broken.jpg`: not an image" in app.warning[0].value and "`evil.zip`: not a readable zip" in app.warning[0].value
     assert len(app.get("download_button")) == 1

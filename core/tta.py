@@ -1,0 +1,97 @@
+"""Test-time augmentation: the views of a face whose predictions are averaged.
+
+Three modes, named the same everywhere (CLI ``--tta``, pages, caches, cards):
+
+- ``none``: the face as is.
+- ``flip``: the face and its mirror image (2 views).
+- ``crop10``: ten-crop, the test-time half of the published FER2013 VGG recipe
+  (Khaireddin & Chen 2021): the four corner crops and the centre crop, each
+  with its mirror image (10 views). Our models take the whole 48x48 face, so
+  each crop is resized back to 48x48: a 1.09x zoom on a shifted window, which
+  is inside what training augmentation shows the model (zoom 0.1, shifts 0.1).
+
+Models see raw 0..255 pixels (normalisation is inside the model), so views
+are made on the ``(N, H, W, 1)`` float32 input of
+:func:`core.preprocess.to_model_input`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+TTA_MODES: tuple[str, ...] = ("none", "flip", "crop10")
+TTA_LABELS: dict[str, str] = {
+    "none": "none",
+    "flip": "flip (2 views)",
+    "crop10": "ten-crop (10 views)",
+}
+TTA_SHORT: dict[str, str] = {"none": "no", "flip": "flip", "crop10": "ten-crop"}
+# Side of the corner and centre crops of ten-crop, for 48x48 faces.
+CROP_FRACTION = 44 / 48
+
+
+def normalize_tta(tta: str | bool | None) -> str:
+    """Return the mode name for ``tta``; ``True`` means ``flip`` and ``False``/``None`` ``none``.
+
+    Raises:
+        ValueError: For an unknown mode name.
+    """
+    if tta is None or tta is False:
+        return "none"
+    if tta is True:
+        return "flip"
+    mode = str(tta).strip().lower()
+    if mode not in TTA_MODES:
+        raise ValueError(f"unknown test-time augmentation {tta!r}; choose one of {', '.join(TTA_MODES)}")
+    return mode
+
+
+def view_count(tta: str | bool | None) -> int:
+    """How many views (model inputs per face) ``tta`` makes."""
+    return {"none": 1, "flip": 2, "crop10": 10}[normalize_tta(tta)]
+
+
+def _crop_resize(x: np.ndarray, top: int, left: int, size: int) -> np.ndarray:
+    import cv2
+
+    height, width = x.shape[1:3]
+    window = x[:, top:top + size, left:left + size, 0]
+    # cv2.resize works on one image at a time; a (size, size, N) stack counts as N channels,
+    # but OpenCV caps channels at 512, so resize in chunks.
+    out = np.empty((len(x), height, width), dtype=np.float32)
+    for start in range(0, len(x), 512):
+        chunk = np.ascontiguousarray(window[start:start + 512].transpose(1, 2, 0))
+        resized = cv2.resize(chunk, (width, height), interpolation=cv2.INTER_LINEAR)
+        out[start:start + 512] = resized.reshape(height, width, -1).transpose(2, 0, 1)
+    return out[..., None]
+
+
+def make_views(x: np.ndarray, tta: str | bool | None) -> list[np.ndarray]:
+    """The views of a batch of model inputs.
+
+    Args:
+        x: ``(N, H, W, 1)`` float32 model input.
+        tta: A mode of :data:`TTA_MODES` (or a bool, see :func:`normalize_tta`).
+
+    Returns:
+        ``view_count(tta)`` arrays shaped like ``x``.
+
+    Raises:
+        ValueError: For an unknown mode or an ``x`` that is not ``(N, H, W, 1)``.
+    """
+    mode = normalize_tta(tta)
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 4 or x.shape[-1] != 1:
+        raise ValueError(f"expected model input of shape (N, H, W, 1), got {x.shape}")
+    if mode == "none":
+        return [x]
+    if mode == "flip":
+        return [x, x[:, :, ::-1]]
+    height, width = x.shape[1:3]
+    size = max(1, round(min(height, width) * CROP_FRACTION))
+    bottom, right = height - size, width - size
+    views = []
+    for top, left in ((0, 0), (0, right), (bottom, 0), (bottom, right), (bottom // 2, right // 2)):
+        crop = _crop_resize(x, top, left, size)
+        views.extend([crop, crop[:, :, ::-1]])
+    return views

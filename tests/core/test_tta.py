@@ -1,0 +1,71 @@
+import cv2
+import numpy as np
+import pytest
+
+from core import model_io
+from core.tta import TTA_MODES, make_views, normalize_tta, view_count
+
+
+def faces(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, 48, 48, 1)).astype(np.float32)
+
+
+def test_mode_names_and_booleans():
+    assert normalize_tta(True) == "flip" and normalize_tta(False) == "none" and normalize_tta(None) == "none"
+    assert normalize_tta(" Crop10 ") == "crop10"
+    with pytest.raises(ValueError, match="none, flip, crop10"):
+        normalize_tta("five-crop")
+    assert [view_count(mode) for mode in TTA_MODES] == [1, 2, 10]
+
+
+def test_flip_views_are_the_face_and_its_mirror():
+    x = faces(3)
+    original, mirrored = make_views(x, "flip")
+    assert np.array_equal(original, x) and np.array_equal(mirrored, x[:, :, ::-1])
+
+
+def test_ten_crop_is_four_corners_and_the_centre_each_mirrored():
+    x = faces(2)
+    views = make_views(x, "crop10")
+    assert len(views) == 10 and all(view.shape == x.shape and view.dtype == np.float32 for view in views)
+    corners = [(0, 0), (0, 4), (4, 0), (4, 4), (2, 2)]
+    for index, (top, left) in enumerate(corners):
+        expected = cv2.resize(x[1, top:top + 44, left:left + 44, 0], (48, 48), interpolation=cv2.INTER_LINEAR)
+        np.testing.assert_allclose(views[2 * index][1, :, :, 0], expected, atol=1e-2)  # pixel values 0..255; multi-channel resize rounds differently
+        assert np.array_equal(views[2 * index + 1], views[2 * index][:, :, ::-1])
+    # The top-left crop never sees the bottom-right corner: a mark there is cut away.
+    marked = np.zeros((1, 48, 48, 1), np.float32)
+    marked[0, 46:, 46:] = 255
+    assert make_views(marked, "crop10")[0].max() == 0 and make_views(marked, "crop10")[6].max() > 0
+
+
+def test_ten_crop_of_many_faces_matches_one_at_a_time():
+    x = faces(600, seed=1)  # more than OpenCV's 512-channel limit per resize call
+    together = make_views(x, "crop10")
+    alone = make_views(x[550:551], "crop10")
+    for view, single in zip(together, alone):
+        np.testing.assert_allclose(view[550:551], single, atol=1e-2)  # pixel values 0..255; multi-channel resize rounds differently
+
+
+def test_bad_input_is_refused():
+    with pytest.raises(ValueError, match=r"\(N, H, W, 1\)"):
+        make_views(np.zeros((2, 48, 48), np.float32), "flip")
+
+
+def test_probabilities_are_the_mean_over_views_whichever_path(tiny_loaded_model):
+    gray = faces(5, seed=2)[..., 0].astype(np.uint8)
+    model = tiny_loaded_model.model
+    expected = np.mean([model.predict_on_batch(view) for view in make_views(gray.astype(np.float32)[..., None], "crop10")], axis=0)
+    one_call = model_io.predict_probabilities(tiny_loaded_model, gray, tta="crop10")  # 50 inputs: one batch
+    per_view = model_io.predict_probabilities(tiny_loaded_model, gray, tta="crop10", batch_size=8)
+    np.testing.assert_allclose(one_call, expected, atol=1e-5)
+    np.testing.assert_allclose(per_view, expected, atol=1e-5)
+    assert np.allclose(one_call.sum(axis=1), 1.0, atol=1e-5)
+    flipped = model_io.predict_probabilities(tiny_loaded_model, gray, flip_tta=True)
+    np.testing.assert_allclose(flipped, model_io.predict_probabilities(tiny_loaded_model, gray, tta="flip"), atol=1e-6)
+
+
+@pytest.mark.parametrize("tta", TTA_MODES)
+def test_no_faces_give_no_rows(tiny_loaded_model, tta):
+    probabilities = model_io.predict_probabilities(tiny_loaded_model, np.zeros((0, 48, 48), np.uint8), tta=tta)
+    assert probabilities.shape == (0, 7)
