@@ -128,7 +128,8 @@ def main() -> None:
     pipelines = {
         "ours: mtcnn (default)": ours(loaded, detector="mtcnn"),
         "ours: haar": ours(loaded, detector="haar"),
-        "ours: mtcnn + flip TTA": ours(loaded, detector="mtcnn", flip_tta=True),
+        "ours: mtcnn + flip TTA": ours(loaded, detector="mtcnn", tta="flip"),
+        "ours: mtcnn + ten-crop TTA": ours(loaded, detector="mtcnn", tta="crop10"),
         "baseline: fer-style Haar (1.1, 5, min 50) + predict()": fer_like_pipeline(loaded, haar_fer_settings),
         "baseline: MTCNN package defaults + predict()": fer_like_pipeline(loaded, mtcnn_defaults()),
     }
