@@ -4,11 +4,18 @@ Three modes, named the same everywhere (CLI ``--tta``, pages, caches, cards):
 
 - ``none``: the face as is.
 - ``flip``: the face and its mirror image (2 views).
-- ``crop10``: ten-crop, the test-time half of the published FER2013 VGG recipe
-  (Khaireddin & Chen 2021): the four corner crops and the centre crop, each
-  with its mirror image (10 views). Our models take the whole 48x48 face, so
-  each crop is resized back to 48x48: a 1.09x zoom on a shifted window, which
-  is inside what training augmentation shows the model (zoom 0.1, shifts 0.1).
+- ``crop10``: ten-crop, after the test-time half of the published FER2013 VGG
+  recipe (Khaireddin & Chen 2021, four corner crops and the centre crop, each
+  mirrored). That recipe trains on 40x40 crops; our models take the whole
+  48x48 face, so the five views here are the whole face (the "centre crop" at
+  the model's own size) and its four 44x44 corner crops resized back to 48x48
+  (a 1.09x zoom on a shifted window, inside what training augmentation shows
+  the model: zoom 0.1, shifts 0.1), each with its mirror image.
+
+  Measured with the first bundled model on its 2,872-image validation slice
+  of Training (not on a test split): single pass 65.36%, flip 65.32%, the
+  recipe's corners + 44x44 centre crop 66.02%, corners + whole face (this)
+  66.75%, corners + centre + whole face (12 views) 66.68%.
 
 Models see raw 0..255 pixels (normalisation is inside the model), so views
 are made on the ``(N, H, W, 1)`` float32 input of
@@ -90,8 +97,8 @@ def make_views(x: np.ndarray, tta: str | bool | None) -> list[np.ndarray]:
     height, width = x.shape[1:3]
     size = max(1, round(min(height, width) * CROP_FRACTION))
     bottom, right = height - size, width - size
-    views = []
-    for top, left in ((0, 0), (0, right), (bottom, 0), (bottom, right), (bottom // 2, right // 2)):
+    views = [x, x[:, :, ::-1]]
+    for top, left in ((0, 0), (0, right), (bottom, 0), (bottom, right)):
         crop = _crop_resize(x, top, left, size)
         views.extend([crop, crop[:, :, ::-1]])
     return views

@@ -58,12 +58,12 @@ def evaluable_splits(dataset: FerDataset) -> list[str]:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _cached_evaluation(model_path: str, model_stamp: tuple[int, int], data_key: str, split: str, tta: bool,
+def _cached_evaluation(model_path: str, model_stamp: tuple[int, int], data_key: str, split: str, tta: str,
                        _dataset: FerDataset) -> SplitEvaluation:
     return evaluate_model(model_path, _dataset, splits=[split], tta=tta)[split]
 
 
-def cached_evaluation(model_path: str, dataset: FerDataset, split: str, tta: bool) -> SplitEvaluation:
+def cached_evaluation(model_path: str, dataset: FerDataset, split: str, tta: str) -> SplitEvaluation:
     """Evaluate once per (model file version, dataset, split, TTA) in this process.
 
     Raises:
@@ -73,7 +73,7 @@ def cached_evaluation(model_path: str, dataset: FerDataset, split: str, tta: boo
     return _cached_evaluation(str(model_path), (stat.st_mtime_ns, stat.st_size), dataset_key(dataset), split, tta, dataset)
 
 
-def evaluation_ui(model_path: str, dataset: FerDataset, split: str, tta: bool) -> SplitEvaluation | None:
+def evaluation_ui(model_path: str, dataset: FerDataset, split: str, tta: str) -> SplitEvaluation | None:
     """Evaluate with a spinner; a broken model or missing split is an ``st.error`` and ``None``."""
     try:
         with st.spinner(f"Evaluating on {split}… (predictions are cached after the first time)"):

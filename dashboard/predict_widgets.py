@@ -75,7 +75,7 @@ def settings_sidebar_ui() -> PredictSettings | None:
                                    help="Faces the detector scores below this are ignored")
         tta = st.selectbox("Test-time augmentation", TTA_MODES, key="predict_tta", format_func=TTA_LABELS.get,
                            help="Average each face's prediction over views of it: its mirror image (flip), "
-                                "or four corner crops and the centre crop, each mirrored (ten-crop)")
+                                "or the whole face and its four corner crops, each mirrored (ten-crop)")
     return PredictSettings(str(choices[label]), detector, float(min_confidence), str(tta))
 
 

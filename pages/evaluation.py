@@ -24,8 +24,8 @@ if dataset is not None and model_path is not None:
     split = left.selectbox("Split", splits, key="eval_split",
                            help="PublicTest and PrivateTest are evaluated apart; Training is listed last.")
     tta = right.selectbox("Test-time augmentation", TTA_MODES, key="eval_tta", format_func=TTA_LABELS.get,
-                          help="Average the predictions on views of each face: its mirror image (flip), or the four "
-                               "corner crops and the centre crop, each mirrored (ten-crop, 10x the prediction time)")
+                          help="Average the predictions on views of each face: its mirror image (flip), or the whole "
+                               "face and its four corner crops, each mirrored (ten-crop, 10x the prediction time)")
     result = widgets.evaluation_ui(model_path, dataset, split, tta)
     if result is not None:
         images = dataset.subset(split).images  # rows align with the result's

@@ -31,7 +31,7 @@ def register(subparsers) -> None:
     parser.add_argument("--tta", dest="tta", action="store_const", const="flip", default="none",
                         help="test-time augmentation: average with the mirrored face's prediction (2 views)")
     parser.add_argument("--ten-crop", dest="tta", action="store_const", const="crop10",
-                        help="ten-crop test-time augmentation: the 4 corner crops and the centre crop, each mirrored "
+                        help="ten-crop test-time augmentation: the whole face and its 4 corner crops, each mirrored "
                              "(10 views, 10x the classification time)")
     parser.add_argument("--no-detect", action="store_true", help="classify each whole image as one face")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
