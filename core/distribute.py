@@ -40,8 +40,8 @@ def configure_precision(precision: str) -> str:
 
 
 @contextlib.contextmanager
-def distribution_scope(strategy: str) -> Iterator[None]:
-    """Build and compile the model inside this scope.
+def distribution_scope(strategy: str) -> Iterator[int]:
+    """Build and compile the model inside this scope; it yields the number of replicas.
 
     Args:
         strategy: ``none``; ``auto`` (all local GPUs when there are several);
@@ -64,15 +64,48 @@ def distribution_scope(strategy: str) -> Iterator[None]:
                              + json.dumps({"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}))
         import tensorflow as tf
 
-        with tf.distribute.MultiWorkerMirroredStrategy().scope():
-            yield
+        chosen = tf.distribute.MultiWorkerMirroredStrategy()
+        with chosen.scope():
+            yield int(chosen.num_replicas_in_sync)
     elif wants_mirror and backend == "tensorflow":
         import tensorflow as tf
 
-        with tf.distribute.MirroredStrategy().scope():
-            yield
+        chosen = tf.distribute.MirroredStrategy()
+        with chosen.scope():
+            yield int(chosen.num_replicas_in_sync)
     elif wants_mirror and backend == "jax":
-        keras.distribution.set_distribution(keras.distribution.DataParallel())
-        yield
+        distribution = keras.distribution.DataParallel()
+        keras.distribution.set_distribution(distribution)
+        yield int(distribution.device_mesh.shape[0])
     else:
-        yield
+        yield 1
+
+
+def validation_batch_size(val_images: int, replicas: int, preferred: int = 256) -> int:
+    """Validation batch size that every replica of a mirrored run can digest.
+
+    Keras 3.15 with TensorFlow 2.21 fails when the first validation batch
+    cannot be split evenly over the replicas (``AddN ... must have the same
+    size``: 7 images on 2 devices), and BatchNormalization fails on a replica
+    that gets an empty share of the last batch (1 image on 2 devices). Later
+    uneven batches are fine. So the size is a multiple of ``replicas`` (at most
+    ``preferred``) that leaves no remainder or one of at least ``replicas``.
+    """
+    if replicas <= 1:
+        return preferred
+    size = max(min(preferred, val_images) // replicas * replicas, replicas)
+    for candidate in range(size, replicas - 1, -replicas):
+        remainder = val_images % candidate
+        if remainder == 0 or remainder >= replicas:
+            return candidate
+    return size
+
+
+def trim_for_replicas(images: int, batch_size: int, replicas: int) -> int:
+    """How many training images to use so the last batch gives every replica at least one.
+
+    Drops the ``images % batch_size`` leftover only when it is smaller than
+    ``replicas`` (fewer images than there are devices to split them over).
+    """
+    remainder = images % batch_size
+    return images - remainder if replicas > 1 and 0 < remainder < replicas else images

@@ -165,7 +165,7 @@ def run_training(run_dir: Path, *, resume: bool = False, echo: Echo = print) -> 
 def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
     from core.augment import make_training_batches
     from core.data import load_fer2013
-    from core.distribute import configure_precision, distribution_scope
+    from core.distribute import configure_precision, distribution_scope, trim_for_replicas, validation_batch_size
     from core.model_io import load_model
 
     config = load_config(run_dir)
@@ -192,7 +192,7 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
 
     state = runs.read_json(run_dir / "state.json", {}) if resume else {}
     initial_epoch = int(state.get("epoch", 0)) if resume and (run_dir / "last.keras").exists() else 0
-    with distribution_scope(config.strategy):
+    with distribution_scope(config.strategy) as replicas:
         if initial_epoch:
             model = load_model(run_dir / "last.keras", compile=True).model
             echo(f"resuming after epoch {initial_epoch}")
@@ -200,6 +200,10 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
             model = _build_compiled(config)
     if initial_epoch >= config.epochs:
         return "finished", f"already trained {initial_epoch} epochs"
+    keep = trim_for_replicas(len(x_train), config.batch_size, replicas)
+    if keep < len(x_train):
+        echo(f"dropping the last {len(x_train) - keep} training image(s): a last batch that small cannot be split over {replicas} replicas")
+        x_train, y_train = x_train[:keep], y_train[:keep]
     y_train_hot = keras.utils.to_categorical(y_train, NUM_CLASSES)
     y_val_hot = keras.utils.to_categorical(y_val, NUM_CLASSES)
     class_weight = balanced_class_weights(y_train) if config.class_weights else None
@@ -216,14 +220,15 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
         callbacks.append(keras.callbacks.EarlyStopping("val_accuracy", patience=config.early_stopping_patience, mode="max"))
     if config.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
-    echo(f"training {config.model} on {len(x_train)} images, validating on {len(x_val)} ({saved['resolved']['val_source']})")
+    echo(f"training {config.model} on {len(x_train)} images, validating on {len(x_val)} ({saved['resolved']['val_source']})"
+         + (f", {replicas} replicas" if replicas > 1 else ""))
     model.fit(
         batches.data,
         steps_per_epoch=batches.steps_per_epoch,
         epochs=config.epochs,
         initial_epoch=initial_epoch,
         validation_data=(x_val.astype(np.float32)[..., None], y_val_hot),
-        validation_batch_size=256,
+        validation_batch_size=validation_batch_size(len(x_val), replicas),
         class_weight=class_weight,
         callbacks=callbacks,
         verbose=0,

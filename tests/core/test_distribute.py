@@ -1,0 +1,106 @@
+"""Multi-device and mixed-precision training on CPU.
+
+No GPU here, so TensorFlow's CPU is split into two logical devices and
+``tf.distribute.MirroredStrategy`` is pointed at them: the same replica
+split, gradient all-reduce and metric reduction as on two GPUs. Each run is
+a fresh Python process, because logical devices and the global dtype policy
+can be set only once per process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from core.distribute import trim_for_replicas, validation_batch_size
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SCRIPT = textwrap.dedent("""
+    import functools, json, sys
+    from pathlib import Path
+    import tensorflow as tf
+
+    if {two_devices}:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        tf.distribute.MirroredStrategy = functools.partial(tf.distribute.MirroredStrategy, devices=["/cpu:0", "/cpu:1"])
+    sys.path.insert(0, {tests!r})
+    from test_train import tiny_config, write_fer_csv
+    from core.train import prepare_run, run_training
+    from core import runs
+
+    folder = Path({folder!r})
+    data = write_fer_csv(folder / "fer2013.csv", per_class=12)
+    run_dir = prepare_run(tiny_config(data, **json.loads({overrides!r})), folder / "runs")
+    lines = []
+    status = run_training(run_dir, echo=lines.append)
+    print(json.dumps({{"state": status.state, "message": status.message, "lines": lines,
+                      "metrics": runs.read_metrics(run_dir), "run": str(run_dir)}}))
+""")
+
+
+def train_in_fresh_process(tmp_path: Path, overrides: dict, *, two_devices: bool = False, env: dict | None = None) -> dict:
+    script = SCRIPT.format(two_devices=two_devices, tests=str(ROOT / "tests" / "core"), folder=str(tmp_path),
+                           overrides=json.dumps(overrides))
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_validation_batches_split_evenly_over_replicas():
+    assert validation_batch_size(2872, 1) == 256
+    assert validation_batch_size(3589, 2) == 256
+    assert validation_batch_size(3589, 3) == 255
+    assert validation_batch_size(7, 2) == 4  # 2 + 2, then 2 + 1 (6 would leave 1 image: one replica empty)
+    assert validation_batch_size(2872, 8) == 256 and 2872 % 256 >= 8
+    for replicas in (2, 3, 4):
+        # From 4 images per replica up there is always such a size (5 images on 2 replicas has none).
+        for images in range(4 * replicas, 600):
+            size = validation_batch_size(images, replicas)
+            assert size % replicas == 0 and (images % size == 0 or images % size >= replicas), (images, replicas, size)
+    assert trim_for_replicas(77, 16, 2) == 77 and trim_for_replicas(65, 16, 2) == 64 and trim_for_replicas(65, 16, 1) == 65
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_trains_over_two_devices(tmp_path):
+    # 84 images: 77 to train (the last batch of 13 splits 7 + 6), 7 to validate (an uneven split).
+    report = train_in_fresh_process(tmp_path, {"strategy": "mirrored"}, two_devices=True)
+    assert report["state"] == "finished", report["message"]
+    assert any("2 replicas" in line for line in report["lines"]), report["lines"]
+    assert [row["epoch"] for row in report["metrics"]] == [1, 2]
+    assert all(0.0 <= row["val_accuracy"] <= 1.0 and row["loss"] == row["loss"] for row in report["metrics"])
+
+
+@pytest.mark.slow
+def test_multiworker_strategy_runs_a_one_worker_cluster(tmp_path):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    tf_config = {"cluster": {"worker": [f"127.0.0.1:{port}"]}, "task": {"type": "worker", "index": 0}}
+    report = train_in_fresh_process(tmp_path, {"strategy": "multiworker"}, env={"TF_CONFIG": json.dumps(tf_config)})
+    assert report["state"] == "finished", report["message"]
+    assert len(report["metrics"]) == 2
+
+
+@pytest.mark.slow
+def test_mixed_precision_run_saves_a_float32_output_model(tmp_path):
+    report = train_in_fresh_process(tmp_path, {"precision": "mixed"})
+    assert report["state"] == "finished", report["message"]
+    config = json.loads((Path(report["run"]) / "config.json").read_text())
+    assert config["resolved"]["precision"] == "mixed_float16"
+    from core.model_io import load_model, predict_probabilities
+    import numpy as np
+
+    loaded = load_model(Path(report["run"]) / "best.keras")
+    probabilities = predict_probabilities(loaded, np.full((2, 48, 48), 120, np.uint8))
+    assert probabilities.dtype == np.float32 and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3)
