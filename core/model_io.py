@@ -134,8 +134,7 @@ def predict_probabilities(
     loaded: LoadedModel,
     faces: np.ndarray,
     *,
-    tta: str | bool | None = None,
-    flip_tta: bool = False,
+    tta: str | bool = "none",
     batch_size: int = 256,
 ) -> np.ndarray:
     """Class probabilities for a stack of faces, columns in FER2013 order.
@@ -145,7 +144,6 @@ def predict_probabilities(
         faces: ``(N, 48, 48)`` uint8 faces from ``core.preprocess.prepare_face``.
         tta: Test-time augmentation, a mode of ``core.tta.TTA_MODES``
             (``none``, ``flip``, ``crop10``); the views' probabilities are averaged.
-        flip_tta: Shorthand for ``tta="flip"`` (ignored when ``tta`` is given).
         batch_size: Inference batch size.
 
     Returns:
@@ -159,7 +157,7 @@ def predict_probabilities(
     """
     from core.tta import make_views, normalize_tta
 
-    mode = normalize_tta(tta if tta is not None else flip_tta)
+    mode = normalize_tta(tta)
     x = to_model_input(faces)
     expected = tuple(loaded.model.input_shape[1:3])
     if x.shape[1:3] != expected:

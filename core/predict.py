@@ -124,8 +124,7 @@ def predict_image(
     *,
     detector: str = DEFAULT_DETECTOR,
     min_confidence: float = DEFAULT_MIN_CONFIDENCE,
-    flip_tta: bool = False,
-    tta: str | None = None,
+    tta: str = "none",
     detect: bool = True,
     max_side: int | None = DEFAULT_MAX_SIDE,
 ) -> ImagePrediction:
@@ -136,10 +135,8 @@ def predict_image(
         loaded: A model from ``core.model_io.load_model``.
         detector: Face detector name (``core.detect.list_detectors``).
         min_confidence: Detector score threshold in [0, 1].
-        flip_tta: Average each face's prediction with its mirror image's
-            (shorthand for ``tta="flip"``).
         tta: Test-time augmentation mode, ``none``, ``flip`` or ``crop10``
-            (see ``core.tta``); overrides ``flip_tta``.
+            (see ``core.tta``).
         detect: ``False`` classifies the whole image as one face (no detection).
         max_side: Detection resolution (see ``core.detect.detect_faces``).
 
@@ -162,7 +159,7 @@ def predict_image(
     detected = time.perf_counter()
     crop_boxes = [square_box(box, image.shape) for box in boxes]
     faces = np.stack([prepare_face(image[y0:y1, x0:x1]) for x0, y0, x1, y1 in crop_boxes]) if boxes else np.zeros((0, 48, 48), np.uint8)
-    probabilities = predict_probabilities(loaded, faces, tta=tta if tta is not None else flip_tta)
+    probabilities = predict_probabilities(loaded, faces, tta=tta)
     classified = time.perf_counter()
     predictions = tuple(
         FacePrediction(

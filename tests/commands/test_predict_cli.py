@@ -53,7 +53,7 @@ def test_json_agrees_with_predict_image(photo_folder, tiny_model_path, tiny_load
     image_path = photo_folder / "three.jpg"
     code, report = run_json(capsys, "--model", str(tiny_model_path), "--detector", "haar", "--tta", str(image_path))
     assert code == 0
-    expected = predict.predict_image(predict.decode_photo(image_path.read_bytes()), tiny_loaded_model, detector="haar", flip_tta=True)
+    expected = predict.predict_image(predict.decode_photo(image_path.read_bytes()), tiny_loaded_model, detector="haar", tta="flip")
     faces = report["images"][0]["faces"]
     assert len(faces) == len(expected.faces) == 3
     for face, want in zip(faces, expected.faces):

@@ -18,7 +18,7 @@ def test_saved_model_keeps_class_names_and_loads_in_safe_mode(tmp_path, small_mo
     assert loaded.class_names == CLASS_NAMES
     assert loaded.meta["model"] == "mini_xception"
     faces = np.random.default_rng(0).integers(0, 256, (3, 48, 48), dtype=np.uint8)
-    probabilities = model_io.predict_probabilities(loaded, faces, flip_tta=True)
+    probabilities = model_io.predict_probabilities(loaded, faces, tta="flip")
     assert probabilities.shape == (3, 7)
     assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
 

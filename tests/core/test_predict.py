@@ -58,7 +58,7 @@ def test_the_face_shown_is_exactly_the_model_input(three_face_photo, tiny_loaded
 def test_flip_tta_averages_with_the_mirrored_face(three_face_photo, tiny_loaded_model):
     photo, _ = three_face_photo
     plain = predict_image(photo, tiny_loaded_model, detector="haar")
-    tta = predict_image(photo, tiny_loaded_model, detector="haar", flip_tta=True)
+    tta = predict_image(photo, tiny_loaded_model, detector="haar", tta="flip")
     for a, b in zip(plain.faces, tta.faces):
         mirrored = predict_probabilities(tiny_loaded_model, a.face[None, :, ::-1])[0]
         np.testing.assert_allclose(b.probabilities, (a.probabilities + mirrored) / 2, atol=1e-5)
