@@ -13,7 +13,7 @@ from core.labels import CLASS_NAMES, TRAINING
 from core.quality import MAX_NEAR_THRESHOLD, DuplicateGroup, QualityReport, scan_quality
 from dashboard.cache import cached_with_progress
 from dashboard.data_source import dataset_key
-from dashboard.images import image_grid
+from dashboard.images import face_caption, image_grid
 
 GROUP_FILTERS = {
     "All groups": lambda group: True,
@@ -123,4 +123,4 @@ def group_images(dataset: FerDataset, group: DuplicateGroup) -> None:
 def short_caption(label: int, identifier: str, split: str) -> str:
     """``fear · Training_123`` (the split is added when the id does not name it)."""
     stem = Path(identifier).stem
-    return f"{CLASS_NAMES[int(label)]} · {stem}" + ("" if stem.startswith(split) else f" ({split})")
+    return face_caption(label, stem, None if stem.startswith(split) else split)
