@@ -13,12 +13,13 @@ from pathlib import Path
 
 from core import runs
 from core.labels import CLASS_NAMES, PUBLIC_TEST, TRAINING
+from core.tta import TTA_MODES, TTA_SHORT
 
 MODELS_DIR = runs.REPO_ROOT / "models"
 DEFAULT_NAME = "fer_studio_default"
 MAX_BUNDLE_BYTES = 10 * 1024 * 1024
 # Card evaluation keys: "PublicTest", "PublicTest + flip TTA", "PublicTest + ten-crop TTA".
-CARD_TTA_SUFFIXES = {"none": "", "flip": " + flip TTA", "crop10": " + ten-crop TTA"}
+CARD_TTA_SUFFIXES = {mode: "" if mode == "none" else f" + {TTA_SHORT[mode]} TTA" for mode in TTA_MODES}
 
 
 def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: Path = MODELS_DIR) -> dict:

@@ -53,11 +53,6 @@ def normalize_tta(tta: str | bool | None) -> str:
     return mode
 
 
-def view_count(tta: str | bool | None) -> int:
-    """How many views (model inputs per face) ``tta`` makes."""
-    return {"none": 1, "flip": 2, "crop10": 10}[normalize_tta(tta)]
-
-
 def _crop_resize(x: np.ndarray, top: int, left: int, size: int) -> np.ndarray:
     import cv2
 
@@ -81,7 +76,7 @@ def make_views(x: np.ndarray, tta: str | bool | None) -> list[np.ndarray]:
         tta: A mode of :data:`TTA_MODES` (or a bool, see :func:`normalize_tta`).
 
     Returns:
-        ``view_count(tta)`` arrays shaped like ``x``.
+        1, 2 or 10 arrays (``none``, ``flip``, ``crop10``) shaped like ``x``.
 
     Raises:
         ValueError: For an unknown mode or an ``x`` that is not ``(N, H, W, 1)``.

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from core import model_io
-from core.tta import TTA_MODES, make_views, normalize_tta, view_count
+from core.tta import TTA_MODES, make_views, normalize_tta
 
 
 def faces(n: int, seed: int = 0) -> np.ndarray:
@@ -15,7 +15,7 @@ def test_mode_names_and_booleans():
     assert normalize_tta(" Crop10 ") == "crop10"
     with pytest.raises(ValueError, match="none, flip, crop10"):
         normalize_tta("five-crop")
-    assert [view_count(mode) for mode in TTA_MODES] == [1, 2, 10]
+    assert [len(make_views(faces(1), mode)) for mode in TTA_MODES] == [1, 2, 10]
 
 
 def test_flip_views_are_the_face_and_its_mirror():
