@@ -101,11 +101,29 @@ def validation_batch_size(val_images: int, replicas: int, preferred: int = 256) 
     return size
 
 
-def trim_for_replicas(images: int, batch_size: int, replicas: int) -> int:
+def trim_for_replicas(images: int, batch_size: int, replicas: int, *, even: bool = False) -> int:
     """How many training images to use so the last batch gives every replica at least one.
 
     Drops the ``images % batch_size`` leftover only when it is smaller than
     ``replicas`` (fewer images than there are devices to split them over).
+    With ``even`` (Keras' ``DataParallel`` on JAX, which shards every batch
+    into equal parts) it keeps a multiple of ``replicas`` instead, so that with
+    a batch size divisible by ``replicas`` every batch splits exactly.
     """
+    if replicas <= 1:
+        return images
+    if even:
+        return images - images % replicas
     remainder = images % batch_size
-    return images - remainder if replicas > 1 and 0 < remainder < replicas else images
+    return images - remainder if 0 < remainder < replicas else images
+
+
+def needs_even_batches(replicas: int) -> bool:
+    """True when every batch must split into ``replicas`` equal shards (JAX ``DataParallel``).
+
+    ``jax.device_put`` refuses a batch of 13 on 2 devices; TensorFlow's
+    ``MirroredStrategy`` splits unevenly and needs only :func:`trim_for_replicas`.
+    """
+    import keras
+
+    return replicas > 1 and keras.backend.backend() == "jax"

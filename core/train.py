@@ -165,7 +165,8 @@ def run_training(run_dir: Path, *, resume: bool = False, echo: Echo = print) -> 
 def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
     from core.augment import make_training_batches
     from core.data import load_fer2013
-    from core.distribute import configure_precision, distribution_scope, trim_for_replicas, validation_batch_size
+    from core.distribute import (configure_precision, distribution_scope, needs_even_batches, trim_for_replicas,
+                                 validation_batch_size)
     from core.model_io import load_model
 
     config = load_config(run_dir)
@@ -200,10 +201,18 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
             model = _build_compiled(config)
     if initial_epoch >= config.epochs:
         return "finished", f"already trained {initial_epoch} epochs"
-    keep = trim_for_replicas(len(x_train), config.batch_size, replicas)
+    even = needs_even_batches(replicas)
+    if even and config.batch_size % replicas:
+        raise ValueError(f"batch size {config.batch_size} cannot be split evenly over {replicas} devices "
+                         f"(JAX shards every batch equally): use a multiple of {replicas}")
+    keep = trim_for_replicas(len(x_train), config.batch_size, replicas, even=even)
     if keep < len(x_train):
-        echo(f"dropping the last {len(x_train) - keep} training image(s): a last batch that small cannot be split over {replicas} replicas")
+        echo(f"dropping the last {len(x_train) - keep} training image(s): a last batch of that size cannot be split over {replicas} replicas")
         x_train, y_train = x_train[:keep], y_train[:keep]
+    if even and len(x_val) % replicas:
+        keep = len(x_val) - len(x_val) % replicas
+        echo(f"validating on {keep} of the {len(x_val)} validation images: JAX splits every batch equally over {replicas} devices")
+        x_val, y_val = x_val[:keep], y_val[:keep]
     y_train_hot = keras.utils.to_categorical(y_train, NUM_CLASSES)
     y_val_hot = keras.utils.to_categorical(y_val, NUM_CLASSES)
     class_weight = balanced_class_weights(y_train) if config.class_weights else None

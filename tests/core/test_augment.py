@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -278,7 +279,7 @@ def test_identity_config_gives_a_working_identity_stage():
     assert np.array_equal(np.asarray(layers(faces, training=True)), faces)
 
 
-@pytest.mark.skipif(not os.environ.get("FER_TEST_JAX"), reason="set FER_TEST_JAX=1 in an env with jax installed")
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed (requirements-dev.txt has it)")
 def test_both_engines_run_under_jax_without_tensorflow():
     script = (
         "import sys, numpy as np\n"
