@@ -19,14 +19,18 @@ default is chosen by measurement too.
 
 Prints, per model or recipe: epochs given, measured training seconds, best
 validation accuracy and its epoch, and the accuracy difference to ``fer_vgg``
-with the bundled recipe. A summary line is printed as each run ends, so an
-interrupted benchmark still leaves its finished rows.
+with the bundled recipe. Each run trains in its own worker process
+(``python -m core train --run-dir``, as the dashboard starts it) and a summary
+line is printed as it ends. With ``--runs-dir``, the measured speeds are kept
+in ``speeds.json`` and a second call reuses them and every finished run, so an
+interrupted benchmark continues where it stopped.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -51,24 +55,64 @@ def allocate_epochs(speeds: dict[str, float], budget: float) -> dict[str, int]:
     return {name: max(1, round(budget * speed)) for name, speed in speeds.items()}
 
 
+def finished_run(runs_dir: Path, config_dict: dict) -> Path | None:
+    """A finished run in ``runs_dir`` with exactly this config (so an interrupted benchmark picks up where it was)."""
+    from core import runs
+
+    for run_dir in sorted(runs_dir.iterdir()) if runs_dir.exists() else []:
+        if (run_dir.is_dir() and runs.read_config(run_dir).get("config") == config_dict
+                and runs.read_status(run_dir).state == "finished"):
+            return run_dir
+    return None
+
+
 def train_one(name: str, epochs: int, data: str, runs_dir: Path, seed: int, max_train_images: int | None,
               recipe: dict | None = None) -> dict:
+    """Train one model in its own worker process (``python -m core train --run-dir``, as the page does)."""
     from core import runs
     from core.augment import AugmentConfig
-    from core.train import prepare_run, run_training
+    from core.train import prepare_run
     from core.train_config import TrainConfig
 
     config = TrainConfig(data=data, model=name, epochs=epochs, label_smoothing=0.1, seed=seed,
                          augment=AugmentConfig(), max_train_images=max_train_images, **(recipe or {}))
-    run_dir = prepare_run(config, runs_dir)
-    status = run_training(run_dir, echo=lambda line: print(f"  [{name}] {line}", flush=True))
-    if status.state != "finished":
-        raise RuntimeError(f"{name}: {status.state}: {status.message}")
+    run_dir = finished_run(runs_dir, config.to_dict())
+    if run_dir is not None:
+        print(f"  [{name}] reusing the finished run {run_dir.name}", flush=True)
+    else:
+        # One process per run, like the dashboard's worker: a crash (TensorFlow once segfaulted here on
+        # the fourth model trained in one process) costs that run only, and memory starts clean.
+        run_dir = prepare_run(config, runs_dir)
+        code = subprocess.call([sys.executable, "-m", "core", "train", "--run-dir", str(run_dir)], cwd=str(runs.REPO_ROOT))
+        status = runs.read_status(run_dir)
+        if status.state != "finished":
+            raise RuntimeError(f"{name}: worker exit code {code}, run {status.state}: {status.message} ({run_dir})")
     rows = runs.read_metrics(run_dir)
     best = max(rows, key=lambda row: row["val_accuracy"])
     return {"epochs": epochs, "seconds": sum(row["epoch_time"] for row in rows),
             "best": best["val_accuracy"], "best_epoch": best["epoch"], "last": rows[-1]["val_accuracy"],
             "run": run_dir.name}
+
+
+def measure_speeds(names: list[str], images: int, runs_dir: Path) -> dict[str, float]:
+    """Training speed of each model relative to fer_vgg, measured once per runs folder and kept in ``speeds.json``."""
+    import json
+
+    from bench_train import time_model
+
+    saved = runs_dir / "speeds.json"
+    speeds = json.loads(saved.read_text()) if saved.exists() else {}
+    missing = [name for name in names if name not in speeds]
+    if missing:
+        if speeds:
+            raise SystemExit(f"{saved} lacks {missing}: use another --runs-dir, or delete it to measure every model again")
+        rates = {name: time_model(name, images, 64, 2)[0] for name in names}
+        speeds = {name: rate / rates[BASELINE] for name, rate in rates.items()}
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps(speeds, indent=1))
+    else:
+        print(f"speeds measured earlier, read from {saved}")
+    return {name: speeds[name] for name in names}
 
 
 def main() -> None:
@@ -79,26 +123,23 @@ def main() -> None:
     parser.add_argument("--recipes", nargs="*", default=list(RECIPES), choices=list(RECIPES),
                         help=f"other recipes to train {BASELINE} with (default: all; none with a bare --recipes)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--runs-dir", default=None, help="keep the run folders here (default: a temporary folder)")
+    parser.add_argument("--runs-dir", default=None, help="keep the run folders and the measured speeds here; run again with the same folder to reuse finished runs (default: a temporary folder)")
     parser.add_argument("--max-train-images", type=int, default=None, help="train on a subset (a quick check of this script)")
     parser.add_argument("--speed-images", type=int, default=256, help="images per throughput measurement")
     args = parser.parse_args()
-
-    from bench_train import time_model
 
     from core import models
 
     names = args.models or [spec.name for spec in models.list_models()]
     if BASELINE not in names:
         names = [BASELINE, *names]
-    rates = {name: time_model(name, args.speed_images, 64, 2)[0] for name in names}
-    speeds = {name: rate / rates[BASELINE] for name, rate in rates.items()}
+    runs_dir = Path(args.runs_dir) if args.runs_dir else Path(tempfile.mkdtemp(prefix="bench-budget-"))
+    speeds = measure_speeds(names, args.speed_images, runs_dir)
     epochs = allocate_epochs(speeds, args.budget)
     print(f"{os.cpu_count()} CPU cores; budget {args.budget:g} {BASELINE} epochs")
     for name in names:
         print(f"  {name:15s} speed {speeds[name]:.2f}x -> {epochs[name]} epochs", flush=True)
 
-    runs_dir = Path(args.runs_dir) if args.runs_dir else Path(tempfile.mkdtemp(prefix="bench-budget-"))
     jobs = [(name, name, None) for name in names]
     jobs += [(f"{BASELINE} {recipe}", BASELINE, RECIPES[recipe]) for recipe in args.recipes]
     for label, _, _ in jobs[len(names):]:

@@ -310,7 +310,12 @@ def build_mini_xception(input_shape, num_classes, l2: float = 0.01):
         x = layers.BatchNormalization()(x)
         x = layers.Activation("relu")(x)
     for filters in (16, 32, 64, 128):
-        residual = layers.Conv2D(filters, 1, strides=2, padding="same", use_bias=False)(x)
+        # The strided 1x1 shortcut, as "take every other pixel, then a 1x1 conv": the
+        # same function and weights, but oneDNN's strided 1x1 backward-weights kernel
+        # writes out of bounds when it reads fewer than 16 channels (the first
+        # shortcut reads 8) and crashed TensorFlow's CPU training mid-epoch.
+        residual = layers.MaxPooling2D(1, strides=2, padding="same")(x)
+        residual = layers.Conv2D(filters, 1, use_bias=False)(residual)
         residual = layers.BatchNormalization()(residual)
         x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, depthwise_regularizer=reg, pointwise_regularizer=reg)(x)
         x = layers.BatchNormalization()(x)

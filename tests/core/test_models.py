@@ -40,3 +40,42 @@ def test_bad_hyperparameter_is_a_value_error():
 
 def test_default_model_listed_first():
     assert models.list_models()[0].name == models.DEFAULT_MODEL
+
+
+@pytest.mark.parametrize("name", [spec.name for spec in models.list_models()])
+def test_no_strided_1x1_convolution_reads_fewer_than_16_channels(name):
+    # oneDNN's backward-weights kernel for a strided 1x1 convolution with fewer
+    # input channels than its block (16 on AVX-512) writes past its buffer:
+    # mini_xception's first shortcut (8 channels) crashed TensorFlow on CPU about
+    # 185 batches into every full-data epoch. Models subsample first instead.
+    import keras
+
+    model = models.build(name)
+    for layer in model.layers:
+        if type(layer) is keras.layers.Conv2D and layer.kernel_size == (1, 1) and layer.strides != (1, 1):
+            assert layer.input.shape[-1] >= 16, f"{layer.name}: strided 1x1 convolution on {layer.input.shape[-1]} channels"
+
+
+def test_mini_xception_trains_a_long_epoch_of_fer2013_without_crashing(shared_fer2013, tmp_path):
+    # Regression test for the crash above: a whole epoch of the Training split (404
+    # batches) in a worker process. The crash came at batch 178-190 of full-data
+    # epochs; runs of 47 or 250 batches never crashed.
+    import os
+    import subprocess
+    import sys
+
+    from pathlib import Path
+
+    from core import runs
+
+    env = {**os.environ, "FER_STUDIO_CACHE": str(tmp_path / "cache"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, "-m", "core", "train", "--data", str(Path(__file__).resolve().parents[3] / "shared" / "fer2013"), "--model", "mini_xception",
+         "--epochs", "1", "--batch-size", "64", "--augment", "none",
+         "--out", str(tmp_path / "runs")],
+        cwd=str(runs.REPO_ROOT), env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, f"worker exit code {result.returncode}: {result.stderr[-2000:]}"
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert runs.read_status(run_dir).state == "finished"
+    assert runs.read_progress(run_dir)["batches"] == 404
