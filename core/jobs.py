@@ -23,8 +23,9 @@ def _spawn(run_dir: Path, *flags: str) -> int:
         start_new_session=True,  # closing the tab or stopping Streamlit does not kill the run
     )
     log.close()
-    # Reap the child when it exits so it does not linger as a zombie of the server.
-    threading.Thread(target=process.wait, daemon=True).start()
+    # Reap the child when it exits so it does not linger as a zombie of the server,
+    # and record how it died if it could not (a crash or a kill).
+    threading.Thread(target=lambda: runs.record_worker_exit(run_dir, process.wait()), daemon=True).start()
     return process.pid
 
 

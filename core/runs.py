@@ -14,6 +14,7 @@ import io
 import json
 import os
 import secrets
+import signal
 import socket
 import tempfile
 import time
@@ -102,6 +103,29 @@ def write_status(run_dir: Path, state: str, message: str = "", pid: int | None =
         Path(run_dir) / "status.json",
         {"state": state, "message": message, "pid": pid, "host": socket.gethostname(), "updated": time.time()},
     )
+
+
+def record_worker_exit(run_dir: Path, exit_code: int) -> None:
+    """After a worker process ended, say how it died if it could not say so itself.
+
+    A worker records ``finished``/``failed``/``stopped`` before it exits; a run
+    still ``queued``/``running`` on disk means it was killed or crashed, and the
+    exit code says which (a negative code is the signal that ended it).
+    """
+    data = read_json(Path(run_dir) / "status.json")
+    if not isinstance(data, dict) or data.get("state") not in ACTIVE_STATES:
+        return
+    if exit_code < 0:
+        name = signal.Signals(-exit_code).name if -exit_code in signal.valid_signals() else f"signal {-exit_code}"
+        if -exit_code == signal.SIGKILL:
+            why = f"was killed ({name}: out of memory, or killed by hand)"
+        elif -exit_code in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            why = f"was stopped from outside ({name})"
+        else:
+            why = f"crashed ({name}, inside a native library; the end of train.log may say more)"
+    else:
+        why = f"exited with code {exit_code} before recording why (see train.log)"
+    write_status(run_dir, "failed", f"the training process {why}; Resume continues from the last checkpoint")
 
 
 def _process_alive(pid: int) -> bool:

@@ -49,3 +49,32 @@ def test_list_runs_summarises_best_epoch(tmp_path):
     assert (summary.model, summary.best_epoch, summary.best_val_accuracy) == ("fer_vgg", 2, 0.5)
     assert summary.epochs_done == 3 and summary.training_seconds == 33
     assert summary.status.state == "finished"
+
+
+@pytest.mark.parametrize(("exit_code", "expected"), [
+    (-11, "crashed (SIGSEGV"),
+    (-9, "was killed (SIGKILL"),
+    (-15, "stopped from outside (SIGTERM)"),
+    (3, "exited with code 3"),
+])
+def test_worker_exit_is_recorded_with_its_cause(tmp_path, exit_code, expected):
+    runs.write_status(tmp_path, "running", pid=12345)
+    runs.record_worker_exit(tmp_path, exit_code)
+    status = runs.read_status(tmp_path)
+    assert status.state == "failed"
+    assert expected in status.message and "Resume" in status.message
+
+
+@pytest.mark.parametrize("state", ["finished", "failed", "stopped"])
+def test_worker_exit_keeps_what_the_worker_recorded(tmp_path, state):
+    runs.write_status(tmp_path, state, "its own words")
+    runs.record_worker_exit(tmp_path, -11)
+    assert (runs.read_status(tmp_path).state, runs.read_status(tmp_path).message) == (state, "its own words")
+
+
+def test_the_exit_code_of_a_real_segfault_reads_as_a_crash(tmp_path):
+    # Popen reports a process ended by a signal as minus the signal, as jobs' reaper thread sees it.
+    runs.write_status(tmp_path, "running")
+    process = subprocess.Popen([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"])
+    runs.record_worker_exit(tmp_path, process.wait())
+    assert "crashed (SIGSEGV" in runs.read_status(tmp_path).message
