@@ -83,8 +83,9 @@ def train_one(name: str, epochs: int, data: str, runs_dir: Path, seed: int, max_
         # One process per run, like the dashboard's worker: a crash (TensorFlow once segfaulted here on
         # the fourth model trained in one process) costs that run only, and memory starts clean.
         run_dir = prepare_run(config, runs_dir)
-        code = subprocess.call([sys.executable, "-m", "core", "train", "--run-dir", str(run_dir)], cwd=str(runs.REPO_ROOT))
-        runs.record_worker_exit(run_dir, code)
+        worker = subprocess.Popen([sys.executable, "-m", "core", "train", "--run-dir", str(run_dir)], cwd=str(runs.REPO_ROOT))
+        code = worker.wait()
+        runs.record_worker_exit(run_dir, worker.pid, code)
         status = runs.read_status(run_dir)
         if status.state != "finished":
             raise RuntimeError(f"{name}: worker exit code {code}, run {status.state}: {status.message} ({run_dir})")

@@ -25,7 +25,7 @@ def _spawn(run_dir: Path, *flags: str) -> int:
     log.close()
     # Reap the child when it exits so it does not linger as a zombie of the server,
     # and record how it died if it could not (a crash or a kill).
-    threading.Thread(target=lambda: runs.record_worker_exit(run_dir, process.wait()), daemon=True).start()
+    threading.Thread(target=lambda: runs.record_worker_exit(run_dir, process.pid, process.wait()), daemon=True).start()
     return process.pid
 
 

@@ -105,15 +105,16 @@ def write_status(run_dir: Path, state: str, message: str = "", pid: int | None =
     )
 
 
-def record_worker_exit(run_dir: Path, exit_code: int) -> None:
-    """After a worker process ended, say how it died if it could not say so itself.
+def record_worker_exit(run_dir: Path, pid: int, exit_code: int) -> None:
+    """After worker ``pid`` ended, say how it died if it could not say so itself.
 
     A worker records ``finished``/``failed``/``stopped`` before it exits; a run
-    still ``queued``/``running`` on disk means it was killed or crashed, and the
-    exit code says which (a negative code is the signal that ended it).
+    still ``queued``/``running`` under that pid means it was killed or crashed,
+    and the exit code says which (a negative code is the signal that ended it).
+    A status that names another pid (the run was resumed meanwhile) is left alone.
     """
     data = read_json(Path(run_dir) / "status.json")
-    if not isinstance(data, dict) or data.get("state") not in ACTIVE_STATES:
+    if not isinstance(data, dict) or data.get("state") not in ACTIVE_STATES or data.get("pid") != pid:
         return
     if exit_code < 0:
         name = signal.Signals(-exit_code).name if -exit_code in signal.valid_signals() else f"signal {-exit_code}"

@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -59,7 +60,7 @@ def test_list_runs_summarises_best_epoch(tmp_path):
 ])
 def test_worker_exit_is_recorded_with_its_cause(tmp_path, exit_code, expected):
     runs.write_status(tmp_path, "running", pid=12345)
-    runs.record_worker_exit(tmp_path, exit_code)
+    runs.record_worker_exit(tmp_path, 12345, exit_code)
     status = runs.read_status(tmp_path)
     assert status.state == "failed"
     assert expected in status.message and "Resume" in status.message
@@ -67,14 +68,22 @@ def test_worker_exit_is_recorded_with_its_cause(tmp_path, exit_code, expected):
 
 @pytest.mark.parametrize("state", ["finished", "failed", "stopped"])
 def test_worker_exit_keeps_what_the_worker_recorded(tmp_path, state):
-    runs.write_status(tmp_path, state, "its own words")
-    runs.record_worker_exit(tmp_path, -11)
+    runs.write_status(tmp_path, state, "its own words", pid=12345)
+    runs.record_worker_exit(tmp_path, 12345, -11)
     assert (runs.read_status(tmp_path).state, runs.read_status(tmp_path).message) == (state, "its own words")
+
+
+def test_worker_exit_leaves_a_resumed_run_alone(tmp_path):
+    # The old worker's reaper can run after Resume started a new worker: its
+    # news must not overwrite the new worker's status (this race failed a test).
+    runs.write_status(tmp_path, "queued", "resuming", pid=os.getpid())
+    runs.record_worker_exit(tmp_path, 12345, -9)
+    assert runs.read_status(tmp_path).state == "queued"
 
 
 def test_the_exit_code_of_a_real_segfault_reads_as_a_crash(tmp_path):
     # Popen reports a process ended by a signal as minus the signal, as jobs' reaper thread sees it.
-    runs.write_status(tmp_path, "running")
     process = subprocess.Popen([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"])
-    runs.record_worker_exit(tmp_path, process.wait())
+    runs.write_status(tmp_path, "running", pid=process.pid)
+    runs.record_worker_exit(tmp_path, process.pid, process.wait())
     assert "crashed (SIGSEGV" in runs.read_status(tmp_path).message
