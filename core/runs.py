@@ -126,7 +126,11 @@ def record_worker_exit(run_dir: Path, pid: int, exit_code: int) -> None:
             why = f"crashed ({name}, inside a native library; the end of train.log may say more)"
     else:
         why = f"exited with code {exit_code} before recording why (see train.log)"
-    write_status(run_dir, "failed", f"the training process {why}; Resume continues from the last checkpoint")
+    if (Path(run_dir) / "last.keras").exists():
+        next_step = "Resume continues from the last checkpoint"
+    else:
+        next_step = "no epoch had finished, so there is nothing to resume: start a new run"
+    write_status(run_dir, "failed", f"the training process {why}; {next_step}")
 
 
 def _process_alive(pid: int) -> bool:

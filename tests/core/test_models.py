@@ -64,15 +64,13 @@ def test_mini_xception_trains_a_long_epoch_of_fer2013_without_crashing(shared_fe
     import subprocess
     import sys
 
-    from pathlib import Path
-
     from core import runs
+    from tests.conftest import SHARED_FER2013
 
     env = {**os.environ, "FER_STUDIO_CACHE": str(tmp_path / "cache"), "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run(
-        [sys.executable, "-m", "core", "train", "--data", str(Path(__file__).resolve().parents[3] / "shared" / "fer2013"), "--model", "mini_xception",
-         "--epochs", "1", "--batch-size", "64", "--augment", "none",
-         "--out", str(tmp_path / "runs")],
+        [sys.executable, "-m", "core", "train", "--data", str(SHARED_FER2013), "--model", "mini_xception",
+         "--epochs", "1", "--batch-size", "64", "--augment", "none", "--out", str(tmp_path / "runs")],
         cwd=str(runs.REPO_ROOT), env=env, capture_output=True, text=True, timeout=900,
     )
     assert result.returncode == 0, f"worker exit code {result.returncode}: {result.stderr[-2000:]}"

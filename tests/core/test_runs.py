@@ -59,6 +59,7 @@ def test_list_runs_summarises_best_epoch(tmp_path):
     (3, "exited with code 3"),
 ])
 def test_worker_exit_is_recorded_with_its_cause(tmp_path, exit_code, expected):
+    (tmp_path / "last.keras").write_bytes(b"checkpoint")  # one epoch had finished
     runs.write_status(tmp_path, "running", pid=12345)
     runs.record_worker_exit(tmp_path, 12345, exit_code)
     status = runs.read_status(tmp_path)
@@ -87,3 +88,11 @@ def test_the_exit_code_of_a_real_segfault_reads_as_a_crash(tmp_path):
     runs.write_status(tmp_path, "running", pid=process.pid)
     runs.record_worker_exit(tmp_path, process.pid, process.wait())
     assert "crashed (SIGSEGV" in runs.read_status(tmp_path).message
+
+
+def test_worker_exit_before_the_first_epoch_does_not_offer_resume(tmp_path):
+    runs.write_status(tmp_path, "running", pid=12345)
+    runs.record_worker_exit(tmp_path, 12345, -11)
+    message = runs.read_status(tmp_path).message
+    assert "crashed (SIGSEGV" in message and "nothing to resume: start a new run" in message
+    assert "Resume continues" not in message
