@@ -229,17 +229,49 @@ def launch_chromium(extra_args: list[str] | tuple[str, ...] = ()):
 
 # Counts finished script runs, so that a test can wait for the run its own click caused
 # (an upload first goes over HTTP, so the rerun may start seconds after the click).
+# It reads the server's own "script finished" message (ForwardMsg field 6, statuses
+# FINISHED_SUCCESSFULLY = 0 and FINISHED_WITH_COMPILE_ERROR = 1; not a fragment run or a
+# run cut short by a newer one) off the WebSocket. Watching the stApp element's
+# script-state attribute instead misses runs: a page change does not pass through
+# "rerunRequested", and when the "running" and "finished" messages arrive together,
+# React may render once, so the attribute never leaves "notRunning" (the likely cause of a
+# CI run waiting 180 s after a menu click).
+# The count goes up a moment after the message, once the client has drawn that run.
 _RUN_COUNTER_JS = """
 (() => {
   window.__stRunsDone = 0;
   window.__stLoadId = Math.random();
-  new MutationObserver(records => {
-    for (const record of records) {
-      const now = record.target.getAttribute('data-test-script-state');
-      if (record.oldValue === 'running' && now !== 'running') window.__stRunsDone++;
+  const SCRIPT_FINISHED = 6;
+  function finishedStatus(buffer) {
+    const bytes = new Uint8Array(buffer);
+    let i = 0;
+    const varint = () => {
+      let value = 0, scale = 1, byte;
+      do { byte = bytes[i++]; value += (byte & 0x7f) * scale; scale *= 128; } while (byte & 0x80 && i < bytes.length);
+      return value;
+    };
+    while (i < bytes.length) {
+      const tag = varint(), field = Math.floor(tag / 8), wire = tag & 7;
+      if (wire === 0) { const value = varint(); if (field === SCRIPT_FINISHED) return value; }
+      else if (wire === 2) { const length = varint(); i += length; }  // not `i += varint()`: that adds to the old i
+      else if (wire === 1) i += 8;
+      else if (wire === 5) i += 4;
+      else return -1;
     }
-  }).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
-                        attributeFilter: ['data-test-script-state']});
+    return -1;
+  }
+  const NativeWebSocket = window.WebSocket;
+  window.WebSocket = class extends NativeWebSocket {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('message', event => {
+        window.__stMessages = (window.__stMessages || 0) + 1;
+        if (!(event.data instanceof ArrayBuffer)) return;
+        const status = finishedStatus(event.data);
+        if (status === 0 || status === 1) setTimeout(() => { window.__stRunsDone++; }, 100);
+      });
+    }
+  };
 })();
 """
 
@@ -256,14 +288,36 @@ def new_page(browser, **context_options):
 def expect_rerun(page, timeout_ms: int = APP_TIMEOUT_MS):
     """Wait, after the ``with`` body, for a script run that finished after it began (then for the app to settle).
 
-    Raises Playwright's ``TimeoutError`` when the action caused no rerun.
+    Raises ``AssertionError``, with what the page shows of the app's state, when the action caused no rerun.
     """
-    before = page.evaluate("() => [window.__stRunsDone || 0, window.__stLoadId]")
+    before = page.evaluate("() => [window.__stRunsDone || 0, window.__stLoadId, window.__stMessages || 0]")
     yield
     # A click on a link may also load the document afresh (the counter restarts): that is a new run too.
-    page.wait_for_function("([runs, load]) => window.__stLoadId !== load || (window.__stRunsDone || 0) > runs",
-                           arg=before, timeout=timeout_ms)
+    try:
+        page.wait_for_function("([runs, load]) => window.__stLoadId !== load || (window.__stRunsDone || 0) > runs",
+                               arg=before[:2], timeout=timeout_ms)
+    except Exception as error:
+        raise AssertionError(f"no script run finished within {timeout_ms / 1000:.0f} s of the action; "
+                             f"the page then: {_app_state(page, before)}") from error
     wait_for_app(page, timeout_ms)
+
+
+def _app_state(page, before) -> str:
+    """What the page shows of the app's state, for a timeout's message (never raises)."""
+    try:
+        state = page.evaluate("""() => {
+          const app = document.querySelector("[data-testid='stApp']");
+          return {url: location.href,
+                  script: app && app.getAttribute('data-test-script-state'),
+                  connection: app && app.getAttribute('data-test-connection-state'),
+                  runs_done: window.__stRunsDone || 0, messages: window.__stMessages || 0,
+                  status_widget: (document.querySelector("[data-testid='stStatusWidget']") || {}).innerText || ''};
+        }""")
+    except Exception as error:  # noqa: BLE001 - a closed page must not hide the timeout
+        return f"(could not read it: {error})"
+    state["messages_since_action"] = state.pop("messages") - before[2]
+    state["runs_done_before"] = before[0]
+    return ", ".join(f"{key}={value!r}" for key, value in state.items())
 
 
 def wait_for_app(page, timeout_ms: int = APP_TIMEOUT_MS) -> None:
