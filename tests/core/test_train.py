@@ -146,6 +146,27 @@ def test_killed_worker_reads_as_failed_and_resumes_from_its_checkpoint(tmp_path,
     assert "resuming after epoch" in (run_dir / "train.log").read_text()
 
 
+def test_two_runs_at_once_keep_their_own_files_and_a_stop_reaches_only_its_run(tmp_path, train_csv):
+    # Same model, same runs folder, started in the same second: the page lets a user do exactly this.
+    slow = tiny_config(train_csv, epochs=30, batch_size=4, augment=AugmentConfig(engine="none"), seed=1)
+    quick = tiny_config(train_csv, epochs=3, seed=2)
+    slow_dir = jobs.start_training_job(slow, tmp_path)
+    quick_dir = jobs.start_training_job(quick, tmp_path)
+    assert slow_dir != quick_dir
+    assert _wait_for(lambda: len(runs.read_metrics(slow_dir)) >= 1), (slow_dir / "train.log").read_text()
+    runs.request_stop(slow_dir)
+    assert _wait_for(lambda: not runs.read_status(slow_dir).active and not runs.read_status(quick_dir).active)
+    assert runs.read_status(slow_dir).state == "stopped", (slow_dir / "train.log").read_text()
+    assert runs.read_status(quick_dir).state == "finished", (quick_dir / "train.log").read_text()
+    assert [row["epoch"] for row in runs.read_metrics(quick_dir)] == [1, 2, 3]
+    assert 1 <= len(runs.read_metrics(slow_dir)) < 30
+    for run_dir, config in ((slow_dir, slow), (quick_dir, quick)):
+        assert runs.read_config(run_dir)["config"] == config.to_dict()
+        assert load_model(run_dir / "best.keras").meta["run"] == run_dir.name
+    assert {summary.run_id: summary.status.state for summary in runs.list_runs(tmp_path)} == {
+        slow_dir.name: "stopped", quick_dir.name: "finished"}
+
+
 def test_stop_request_ends_the_run_as_stopped_and_drops_the_cut_epoch(tmp_path, train_csv):
     run_dir = prepare_run(tiny_config(train_csv, epochs=2), tmp_path)
     runs.request_stop(run_dir)  # honoured at the first batch
