@@ -12,7 +12,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 LR_SCHEDULES = ("constant", "plateau", "cosine")
 VALIDATIONS = ("split", "publictest")
 STRATEGIES = ("auto", "none", "mirrored", "multiworker")
-PRECISIONS = ("auto", "float32", "mixed")
+PRECISIONS = ("auto", "float32", "mixed", "bfloat16")
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,9 @@ class TrainConfig:
         max_train_images: Train on a stratified subset of this size (quick runs).
         augment: Augmentation settings.
         seed: Seed for the split, shuffling, augmentation and weights.
-        precision: ``auto`` (mixed float16 on a GPU), ``float32`` or ``mixed``.
+        precision: ``auto`` (mixed float16 on a GPU, mixed bfloat16 on a CPU with
+            native bfloat16, float32 elsewhere), ``float32``, ``mixed`` (float16)
+            or ``bfloat16``.
         strategy: ``auto``, ``none``, ``mirrored`` (all GPUs of this machine) or
             ``multiworker`` (``TF_CONFIG``).
         tensorboard: Also write TensorBoard logs to ``<run>/tensorboard``.

@@ -40,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="augmentation engine: ImageDataGenerator (idg), Keras layers, or none")
     parser.add_argument("--augment-json", default=None, help="augmentation settings as JSON (see core.augment.AugmentConfig)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="auto: mixed float16 on a GPU, mixed bfloat16 on a CPU with native bf16 (AVX512_BF16/AMX), else float32")
     parser.add_argument("--strategy", choices=STRATEGIES, default="auto",
                         help="mirrored: all GPUs of this machine; multiworker: the cluster in TF_CONFIG")
     parser.add_argument("--tensorboard", action="store_true")

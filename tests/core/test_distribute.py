@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from core.distribute import trim_for_replicas, validation_batch_size
+from core.distribute import cpu_has_native_bf16, resolve_precision, trim_for_replicas, validation_batch_size
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -156,3 +156,27 @@ def test_jax_refuses_a_batch_size_it_cannot_shard(tmp_path):
     report = train_in_fresh_process(tmp_path, {"strategy": "mirrored", "batch_size": 15}, two_devices=True, jax=True)
     assert report["state"] == "failed"
     assert "batch size 15 cannot be split evenly over 2 devices" in report["message"]
+
+
+AMD_BF16 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n"
+INTEL_AMX = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f amx_tile amx_bf16\n"
+NO_BF16 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n"
+ARM = "processor\t: 0\nFeatures\t: fp asimd evtstrm aes\n"
+
+
+@pytest.mark.parametrize("cpuinfo, expected", [(AMD_BF16, True), (INTEL_AMX, True), (NO_BF16, False), (ARM, False), ("", False)])
+def test_native_bf16_is_read_from_the_cpu_flags(cpuinfo, expected):
+    assert cpu_has_native_bf16(cpuinfo) is expected
+
+
+@pytest.mark.parametrize("precision, gpus, native_bf16, policy", [
+    ("auto", 0, True, "mixed_bfloat16"),
+    ("auto", 0, False, "float32"),
+    ("auto", 1, True, "mixed_float16"),
+    ("auto", 2, False, "mixed_float16"),
+    ("float32", 0, True, "float32"),
+    ("mixed", 0, False, "mixed_float16"),
+    ("bfloat16", 0, False, "mixed_bfloat16"),
+])
+def test_auto_precision_uses_bfloat16_only_where_the_cpu_has_it(precision, gpus, native_bf16, policy):
+    assert resolve_precision(precision, gpus, native_bf16) == policy
