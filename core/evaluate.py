@@ -300,6 +300,41 @@ def evaluate_model(
     return results
 
 
+def evaluate_ensemble(
+    model_paths: list[str | os.PathLike],
+    dataset: FerDataset,
+    *,
+    splits: list[str] | None = None,
+    tta: str | bool = "none",
+    use_cache: bool = True,
+) -> dict[str, SplitEvaluation]:
+    """Evaluate the average of several models' probabilities (see ``core.ensemble``).
+
+    Each member is evaluated (and cached) as by :func:`evaluate_model`, so an
+    ensemble of runs that were already evaluated costs no prediction; the
+    members' FER2013-ordered probabilities are then averaged and scored.
+
+    Raises:
+        FileNotFoundError: If a model path does not exist.
+        ValueError: Fewer than two distinct models, a member whose classes are
+            not FER2013's seven, or the errors of :func:`evaluate_model`.
+    """
+    from core.ensemble import check_fer_classes
+
+    paths = list(dict.fromkeys(str(path) for path in model_paths))
+    if len(paths) < 2:
+        raise ValueError(f"an ensemble needs at least two models, got {len(paths)}")
+    for path in paths:
+        meta = model_io.read_model_meta(path)
+        check_fer_classes(LoadedModel(model=None, class_names=tuple(meta["class_names"]), path=path))
+    members = [evaluate_model(path, dataset, splits=splits, tta=tta, use_cache=use_cache) for path in paths]
+    results = {}
+    for split, first in members[0].items():
+        probabilities = np.mean([member[split].probabilities for member in members], axis=0)
+        results[split] = score_predictions(split, first.labels, probabilities, first.ids, tta=tta)
+    return results
+
+
 def record_evaluation(run_dir: Path, results: dict[str, SplitEvaluation], dataset: FerDataset) -> None:
     """Merge a summary of ``results`` into ``<run>/evaluation.json`` (latest result per split)."""
     from core import runs

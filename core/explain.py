@@ -79,6 +79,17 @@ def grad_cam(loaded: LoadedModel, faces: np.ndarray, class_indices: np.ndarray |
         raise ValueError(f"Grad-CAM needs the TensorFlow Keras backend; this process uses {keras.backend.backend()!r}")
     import tensorflow as tf
 
+    members = getattr(loaded, "members", None)
+    if members is not None:  # an ensemble: the mean of its members' maps for the ensemble's own class
+        if class_indices is None:
+            from core.model_io import predict_probabilities
+
+            stack = np.asarray(faces)[None] if np.ndim(faces) == 2 else np.asarray(faces)
+            class_indices = np.argmax(predict_probabilities(loaded, stack), axis=1)
+            class_indices = class_indices[0] if np.ndim(faces) == 2 else class_indices
+        maps = np.mean([grad_cam(member, faces, class_indices, layer_name=layer_name) for member in members], axis=0)
+        return _normalize(maps) if maps.ndim == 2 else np.stack([_normalize(cam) for cam in maps])
+
     single = np.ndim(faces) == 2
     x = to_model_input(faces)
     size = x.shape[1:3]

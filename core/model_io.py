@@ -140,7 +140,8 @@ def predict_probabilities(
     """Class probabilities for a stack of faces, columns in FER2013 order.
 
     Args:
-        loaded: A model from :func:`load_model`.
+        loaded: A model from :func:`load_model`, or a ``core.ensemble.Ensemble``
+            (its members' probabilities, each in FER2013 order, averaged).
         faces: ``(N, 48, 48)`` uint8 faces from ``core.preprocess.prepare_face``.
         tta: Test-time augmentation, a mode of ``core.tta.TTA_MODES``
             (``none``, ``flip``, ``crop10``); the views' probabilities are averaged.
@@ -158,6 +159,10 @@ def predict_probabilities(
     from core.tta import make_views, normalize_tta
 
     mode = normalize_tta(tta)
+    members = getattr(loaded, "members", None)
+    if members is not None:  # a core.ensemble.Ensemble: the mean of its members' FER-ordered outputs
+        return np.mean([predict_probabilities(member, faces, tta=mode, batch_size=batch_size) for member in members],
+                       axis=0).astype(np.float32)
     x = to_model_input(faces)
     expected = tuple(loaded.model.input_shape[1:3])
     if x.shape[1:3] != expected:

@@ -17,7 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Evaluate a .keras model on every split but Training (PublicTest and PrivateTest apart), "
         "or on a folder of class subfolders (split 'all'). Predictions are cached on disk.",
     )
-    parser.add_argument("--model", default=None, help="a .keras file, e.g. runs/<id>/best.keras (default: the bundled model)")
+    parser.add_argument("--model", action="append", default=None, metavar="PATH",
+                        help="a .keras file, e.g. runs/<id>/best.keras (default: the bundled model); "
+                             "repeat it to evaluate an ensemble that averages the models' probabilities")
     parser.add_argument("--data", default=None, help="fer2013.csv, the image folders, a class-folder set or a zip (default: $FER2013_DIR)")
     parser.add_argument("--split", dest="splits", action="append", default=None, metavar="NAME",
                         help="split to evaluate (repeatable): PublicTest, PrivateTest, test, all, Training")
@@ -33,6 +35,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-cache", dest="use_cache", action="store_false", help="predict again even when cached")
     parser.add_argument("--json", dest="as_json", action="store_true", help="print one JSON object instead of tables")
     parser.set_defaults(run=run)
+
+
+def resolve_model_paths(models: list[str] | None) -> list[str]:
+    """Return ``models`` (duplicates dropped) or ``[the bundled model's path]``.
+
+    Raises:
+        FileNotFoundError: If no model was given and none is bundled.
+    """
+    return list(dict.fromkeys(models)) if models else [resolve_model_path(None)]
 
 
 def resolve_model_path(model: str | None) -> str:
@@ -71,11 +82,13 @@ def resolve_data(data: str | None) -> str:
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print; return the exit code."""
     from core.data import load_fer2013
-    from core.evaluate import evaluate_model
+    from core.evaluate import evaluate_ensemble, evaluate_model
     from core.model_io import read_model_meta
 
-    model_path = resolve_model_path(args.model)
-    class_names = read_model_meta(model_path)["class_names"]  # fails fast on a non-model file
+    model_paths = resolve_model_paths(args.model)
+    metas = [read_model_meta(path) for path in model_paths]  # fails fast on a non-model file
+    class_names = metas[0]["class_names"] if len(model_paths) == 1 else list(CLASS_NAMES)
+    model_path = model_paths[0] if len(model_paths) == 1 else " + ".join(model_paths)
     data = resolve_data(args.data)
     without_face = None
     if args.detect_faces:
@@ -86,10 +99,13 @@ def run(args: argparse.Namespace) -> int:
         dataset, without_face = load_labeled_photos(data, detector=args.detector)
     else:
         dataset = load_fer2013(data)
-    results = evaluate_model(model_path, dataset, splits=args.splits, tta=args.tta, use_cache=args.use_cache)
+    if len(model_paths) == 1:
+        results = evaluate_model(model_paths[0], dataset, splits=args.splits, tta=args.tta, use_cache=args.use_cache)
+    else:
+        results = evaluate_ensemble(model_paths, dataset, splits=args.splits, tta=args.tta, use_cache=args.use_cache)
     if args.as_json:
         payload = {
-            "model": model_path,
+            "model": model_paths[0] if len(model_paths) == 1 else model_paths,
             "class_names": list(class_names),
             "data": data,
             "data_hash": dataset.report.content_hash,
@@ -101,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
         json.dump(payload, sys.stdout, indent=2)
         print()
         return 0
-    print(f"model: {model_path}  (outputs: {', '.join(class_names)})")
+    kind = "" if len(model_paths) == 1 else f"ensemble of {len(model_paths)}, probabilities averaged; "
+    print(f"model: {model_path}  ({kind}outputs: {', '.join(class_names)})")
     print(f"data:  {data}  ({dataset.report.kind}, {len(dataset)} images)  tta: {args.tta}")
     if without_face:
         print(f"no face found in {len(without_face)} of {len(dataset)} photos (used whole): {', '.join(without_face[:5])}"

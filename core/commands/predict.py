@@ -21,7 +21,9 @@ def register(subparsers) -> None:
         "(FER2013 order). Directories are searched for image files recursively.",
     )
     parser.add_argument("paths", nargs="+", metavar="IMAGE_OR_DIR", help="image files or folders of images")
-    parser.add_argument("--model", type=Path, default=None, help="a .keras model (default: the bundled model)")
+    parser.add_argument("--model", type=Path, action="append", default=None, metavar="PATH",
+                        help="a .keras model (default: the bundled model); repeat it for an ensemble that "
+                             "averages the models' probabilities")
     parser.add_argument("--detector", default=DEFAULT_DETECTOR, choices=[spec.name for spec in list_detectors()],
                         help=f"face detector (default {DEFAULT_DETECTOR})")
     parser.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
@@ -42,19 +44,19 @@ def run_predict(args: argparse.Namespace) -> int:
     """Predict every image; unreadable files are reported and skipped. Returns 1 if any failed."""
     # Quiet TensorFlow's C++ start-up logging unless the user asked for it.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from core.model_io import load_model
+    from core.ensemble import load_models
     from core.predict import decode_photo, default_model_path, predict_image
 
     if not 0.0 <= args.min_confidence <= 1.0:
         raise ValueError(f"--min-confidence must be between 0 and 1, got {args.min_confidence}")
-    model_path = args.model or default_model_path()
-    if model_path is None:
+    model_paths = args.model or [default_model_path()]
+    if model_paths[0] is None:
         raise FileNotFoundError(
             "no model given and no bundled model at models/fer_studio_default.keras: "
             "pass --model runs/<id>/best.keras (train one with `python -m core train`)"
         )
     files = list(collect_images(args.paths))
-    loaded = load_model(model_path)
+    loaded = load_models(model_paths)
     images = []
     for file in files:
         entry: dict = {"file": str(file)}
@@ -80,7 +82,8 @@ def run_predict(args: argparse.Namespace) -> int:
             entry["milliseconds"] = round(result.total_ms, 1)
         images.append(entry)
     if args.json:
-        payload = {"model": str(model_path), "detector": None if args.no_detect else args.detector,
+        model = str(model_paths[0]) if len(model_paths) == 1 else [str(path) for path in model_paths]
+        payload = {"model": model, "detector": None if args.no_detect else args.detector,
                    "classes": list(CLASS_NAMES), "images": images}
         print(json.dumps(payload, indent=2))
     else:
