@@ -91,9 +91,13 @@ def parse_fer_csv(data: bytes | bytearray, *, progress: Callable[[float], None] 
             columns = _Columns(len(header), 0, 1, 2 if len(header) >= 3 else None)
             body_start, header_line = _line_start(data, header_line), header_line - 1
         else:
-            found = ", ".join(repr(name.strip()) for name in header) or "nothing"
+            # The header is described, never quoted: the file may be anything a
+            # path pointed at, and the message may reach a browser.
             test_hint = " (the competition's test.csv has no labels)" if _column_names(header) == {"pixels"} else ""
-            raise ValueError(f"not a FER2013 CSV: {_ACCEPTED_LAYOUTS}; the header has {found}{test_hint}")
+            raise ValueError(
+                f"not a FER2013 CSV: {_ACCEPTED_LAYOUTS}; its first line has {len(header)} "
+                f"field{'s' if len(header) != 1 else ''}, none of them both emotion and pixels{test_hint}"
+            )
 
     line_numbers: list[int] = []
     labels: list[int] = []

@@ -25,15 +25,16 @@ import os
 import re
 import stat
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
-from core.cache import default_cache_dir, fingerprint_files, read_cache, write_cache
+from core.cache import default_cache_dir, fingerprint_files, read_cache, sample_file_digest, write_cache
 from core.csv_loader import parse_fer_csv
+from core.data_roots import confine_to_data_roots, is_inside_roots
 from core.dataset import FerDataset, LoadReport, SkippedRecord
 from core.images import IMAGE_EXTENSIONS, decode_gray_checked
 from core.labels import ALL, IMAGE_SIZE, KNOWN_SPLITS, PRIVATE_TEST, PUBLIC_TEST, TEST, TRAINING, class_index
@@ -115,6 +116,7 @@ def load_fer2013(
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
     progress: ProgressCallback | None = None,
+    allowed_roots: Sequence[Path] | None = None,
 ) -> FerDataset:
     """Load FER2013 from a CSV file, an image-folder tree, a class-folder tree or a zip.
 
@@ -129,6 +131,11 @@ def load_fer2013(
         use_cache: ``False`` neither reads nor writes the cache.
         progress: Called as ``progress(fraction, message)`` now and then
             while loading, with fraction 1.0 at the end.
+        allowed_roots: If given (the dashboard passes the data roots of
+            :mod:`core.data_roots` for typed paths), ``source`` must lie
+            inside one of these folders once links are followed, and a
+            link inside a folder source that leads outside them is listed as
+            skipped, never read.
 
     Returns:
         The dataset: ``images`` ``(N, 48, 48)`` uint8, ``labels`` ``(N,)``
@@ -137,17 +144,23 @@ def load_fer2013(
 
     Raises:
         FileNotFoundError: If ``source`` does not exist.
+        core.data_roots.PathNotAllowedError: If ``allowed_roots`` is given and ``source``
+            lies outside them (a ``ValueError`` naming no file).
         ValueError: If it is not one of the accepted forms, a zip is unsafe,
             or nothing in it could be loaded; the message says what was
             expected.
     """
     report_progress = progress or _ignore_progress
-    path = Path(source).expanduser()
+    if allowed_roots is not None:
+        allowed_roots = list(allowed_roots)
+        path = confine_to_data_roots(os.fspath(source), allowed_roots)
+    else:
+        path = Path(source).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"{source} does not exist; point at the dataset ({ACCEPTED_SOURCES})")
     resolved = path.resolve()
     if resolved.is_dir():
-        files, unlisted = _list_folder(resolved)
+        files, unlisted = _list_folder(resolved, allowed_roots)
         entries = [(f.path, f.size, f.mtime_ns) for f in files] + [(r.where, -1, 0) for r in unlisted]
         fingerprint = fingerprint_files(entries, salt=LOADER_VERSION)
 
@@ -157,7 +170,11 @@ def load_fer2013(
     elif resolved.is_file():
         kind = _sniff_file(resolved)
         status = resolved.stat()
-        fingerprint = fingerprint_files([(kind, status.st_size, status.st_mtime_ns)], salt=LOADER_VERSION)
+        try:
+            sample = sample_file_digest(resolved, status.st_size)
+        except OSError as error:
+            raise ValueError(f"{source} could not be read: {error.strerror or error}") from None
+        fingerprint = fingerprint_files([(f"{kind}:{sample}", status.st_size, status.st_mtime_ns)], salt=LOADER_VERSION)
 
         def load() -> FerDataset:
             if kind == "zip":
@@ -216,11 +233,16 @@ def _is_junk(name: str) -> bool:
     return name.startswith(".") or name in _JUNK_NAMES
 
 
-def _list_folder(root: Path) -> tuple[list[_File], list[SkippedRecord]]:
+def _list_folder(root: Path, allowed_roots: list[Path] | None = None) -> tuple[list[_File], list[SkippedRecord]]:
     """List every non-junk file under ``root`` (stat only), sorted by relative path.
 
+    With ``allowed_roots``, a link leading outside those folders is neither
+    followed nor read: it is listed among the returned skipped records.
+
     Returns:
-        The files, and the sub-folders that could not be listed (permissions).
+        The files, and the records that were not listed: sub-folders that
+        could not be listed (permissions), links leading outside
+        ``allowed_roots``.
     """
     files: list[_File] = []
     unlisted: list[SkippedRecord] = []
@@ -239,6 +261,9 @@ def _list_folder(root: Path) -> tuple[list[_File], list[SkippedRecord]]:
             if name.startswith(".") or name in _JUNK_NAMES:
                 continue
             try:
+                if allowed_roots is not None and entry.is_symlink() and not is_inside_roots(entry.path, allowed_roots):
+                    unlisted.append(SkippedRecord(prefix + name, "a link to outside the data folders; not read"))
+                    continue
                 if entry.is_dir():
                     if depth < MAX_FOLDER_DEPTH:
                         pending.append((entry.path, prefix + name + "/", depth + 1))

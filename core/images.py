@@ -176,8 +176,10 @@ def _decode_with_pillow(data: bytes, *, max_pixels: int, max_side: int | None) -
     try:
         image = Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS)
     except UnidentifiedImageError:
+        # The message describes the bytes without quoting them: the file may be
+        # anything a link pointed at, and the message may reach a browser.
         raise ValueError(
-            f"not an image file (starts with {data[:8]!r}); expected JPEG, PNG, WebP, BMP, GIF or TIFF"
+            f"not an image file ({_describe_content(data)}); expected JPEG, PNG, WebP, BMP, GIF or TIFF"
         ) from None
     except Image.DecompressionBombError as error:
         raise ValueError(f"image too large: {error}") from None
@@ -201,6 +203,18 @@ def _decode_with_pillow(data: bytes, *, max_pixels: int, max_side: int | None) -
     if max_side is not None and max(image.size) > max_side:
         image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
     return _to_array(image), mode
+
+
+def _describe_content(data: bytes) -> str:
+    """Say what kind of bytes a non-image holds, without quoting any of them."""
+    head = data[:512]
+    if head.lstrip()[:1] in (b"<",) and b">" in head:
+        kind = "markup text"
+    elif all(byte in b"\t\n\r" or 32 <= byte < 127 for byte in head):
+        kind = "plain text"
+    else:
+        kind = "unrecognised binary data"
+    return f"{kind}, {len(data):,} bytes"
 
 
 def _shrink_jpeg_while_decoding(image: Image.Image, max_pixels: int, max_side: int | None) -> None:

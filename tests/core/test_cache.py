@@ -93,3 +93,44 @@ def test_default_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     assert default_cache_dir() == tmp_path
     monkeypatch.delenv("FER_STUDIO_CACHE")
     assert default_cache_dir() == Path.home() / ".cache" / "fer-studio"
+
+
+def test_json_of_the_wrong_shape_is_a_miss_and_the_next_write_repairs_it(tmp_path):
+    # Valid JSON that is not an object (or whose report is not one) used to raise AttributeError on every load.
+    for text in ("null", "[1, 2]", '"text"', "3", '{"format": 1, "fingerprint": "fp1", "report": [1]}',
+                 '{"format": 1, "fingerprint": "fp1", "report": {"source": "x", "kind": "csv", "loaded": 3, "skipped": [7]}}'):
+        write_cache(Path("/data/x.csv"), "fp1", small_dataset(), tmp_path)
+        next(tmp_path.glob("*.json")).write_text(text)
+        assert read_cache(Path("/data/x.csv"), "fp1", tmp_path) is None, text
+        assert write_cache(Path("/data/x.csv"), "fp1", small_dataset(), tmp_path)
+        assert read_cache(Path("/data/x.csv"), "fp1", tmp_path) is not None
+
+
+def test_same_size_edit_with_the_time_restored_is_not_served_stale(tmp_path):
+    import os
+
+    from core.data import load_fer2013
+
+    def csv_with_label(label: int) -> bytes:
+        pixels = " ".join(str(k % 256) for k in range(48 * 48))
+        return f"emotion,pixels,Usage\n{label},{pixels},Training\n".encode()
+
+    source = tmp_path / "fer2013.csv"
+    source.write_bytes(csv_with_label(3))
+    before = source.stat()
+    assert load_fer2013(source, cache_dir=tmp_path / "cache").labels.tolist() == [3]
+    source.write_bytes(csv_with_label(5))  # same size
+    os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert source.stat().st_size == before.st_size and source.stat().st_mtime_ns == before.st_mtime_ns
+    assert load_fer2013(source, cache_dir=tmp_path / "cache").labels.tolist() == [5]
+
+
+def test_remove_cache_entry_deletes_both_files(tmp_path):
+    from core.cache import remove_cache_entry
+
+    write_cache(Path("/data/x.csv"), "fp1", small_dataset(), tmp_path)
+    write_cache(Path("/data/y.csv"), "fp1", small_dataset(), tmp_path)
+    assert remove_cache_entry(Path("/data/x.csv"), tmp_path) == 2
+    assert read_cache(Path("/data/x.csv"), "fp1", tmp_path) is None
+    assert read_cache(Path("/data/y.csv"), "fp1", tmp_path) is not None
+    assert remove_cache_entry(Path("/data/x.csv"), tmp_path) == 0
