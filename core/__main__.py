@@ -7,6 +7,7 @@ import importlib
 import sys
 
 from core.commands import COMMAND_MODULES
+from core.quiet_import import install_quiet_tensorflow_import
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen subcommand; return its exit code."""
+    install_quiet_tensorflow_import()  # before anything imports TensorFlow: its start-up notices stay off stderr
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
