@@ -8,6 +8,7 @@ and classify again.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,9 +136,20 @@ def probability_figure(probabilities: np.ndarray, title: str = "") -> go.Figure:
     return figure
 
 
+def whole_image_key(data: bytes, key: str) -> str:
+    """Session key of the "classify the whole image" box of this photo (``<key>_whole_<digest>``)."""
+    return f"{key}_whole_{hashlib.sha256(data).hexdigest()[:16]}"
+
+
 def photo_ui(data: bytes, name: str, loaded: LoadedModel, settings: PredictSettings, *, key: str) -> ImagePrediction | None:
-    """Predict one uploaded photo and draw everything; ``st.error`` and ``None`` for a file that is not a usable image."""
-    whole_image = st.session_state.get(f"{key}_whole", False)
+    """Predict one uploaded photo and draw everything; ``st.error`` and ``None`` for a file that is not a usable image.
+
+    "Classify the whole image" belongs to the photo it was ticked for: its
+    widget key holds a digest of the photo's bytes, so the next photo starts
+    with face detection again.
+    """
+    whole_key = whole_image_key(data, key)
+    whole_image = bool(st.session_state.get(whole_key, False))
     try:
         with st.spinner("Finding faces…"):
             result = _analyse_photo(data, settings, model_stamp(settings.model_path), not whole_image, loaded)
@@ -149,7 +161,7 @@ def photo_ui(data: bytes, name: str, loaded: LoadedModel, settings: PredictSetti
         if not whole_image:
             st.warning(f"No face found in `{name}` (detector {settings.detector.upper()}, confidence ≥ {settings.min_confidence:.2f}). "
                        "Try the other detector, a lower confidence, or classify the whole image.")
-        st.checkbox("Classify the whole image as one face", key=f"{key}_whole",
+        st.checkbox("Classify the whole image as one face", key=whole_key, persist_state="session",
                     help="For photos that are already a close crop of one face")
     st.image(result.annotated, caption=f"{name} · {len(prediction.faces)} face(s) · detection {prediction.detect_ms:.0f} ms, "
              f"classification {prediction.classify_ms:.0f} ms", width=min(PHOTO_DISPLAY_PIXELS, result.annotated.shape[1]))

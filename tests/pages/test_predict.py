@@ -85,12 +85,46 @@ def test_a_photo_shows_boxes_crops_grad_cam_and_bars(three_face_photo, tiny_mode
     assert sum("**Face" in markdown.value for markdown in app.markdown) == 3
 
 
+def whole_box(app: AppTest):
+    """The "Classify the whole image as one face" checkbox (its key carries the photo's digest)."""
+    boxes = [box for box in app.checkbox if box.label == "Classify the whole image as one face"]
+    assert len(boxes) == 1, [box.label for box in app.checkbox]
+    return boxes[0]
+
+
 def test_no_face_offers_the_whole_image(tiny_model_path):
     app = run_photo(encode(np.full((120, 160, 3), 90, np.uint8)), "wall.jpg", tiny_model_path)
     assert any("No face found" in warning.value for warning in app.warning)
-    app.checkbox(key="test_whole").check().run()
+    whole_box(app).check().run()
     assert not app.exception and not app.warning
     assert len(app.get("plotly_chart")) == 1
+
+
+def two_photos_script(photos: list, model_path: str) -> None:
+    import streamlit as st
+
+    from dashboard import predict_widgets as widgets
+
+    data, name = photos[st.session_state.get("photo_number", 0)]
+    loaded = widgets.load_model_ui(model_path)
+    widgets.photo_ui(data, name, loaded, widgets.PredictSettings(model_path, "haar"), key="photo")
+
+
+def test_whole_image_choice_stays_with_its_photo(three_face_photo, tiny_model_path):
+    """Ticking "whole image" for a faceless photo must not classify the next photo whole (issue 17, item 1)."""
+    photos = [(encode(np.full((120, 160, 3), 90, np.uint8)), "wall.jpg"), (encode(three_face_photo[0]), "three.jpg")]
+    app = AppTest.from_function(two_photos_script, args=(photos, str(tiny_model_path)), default_timeout=120)
+    app.run()
+    whole_box(app).check().run()
+    assert "1 face(s)" in app.get("image")[0].captions[0]
+    app.session_state["photo_number"] = 1  # the user uploads another photo
+    app.run()
+    assert not app.exception
+    assert "three.jpg · 3 face(s)" in app.get("image")[0].captions[0]
+    assert not [box for box in app.checkbox if box.label.startswith("Classify the whole")]  # faces found: no box
+    app.session_state["photo_number"] = 0  # back to the first photo: its choice is still there
+    app.run()
+    assert whole_box(app).value and "wall.jpg · 1 face(s)" in app.get("image")[0].captions[0]
 
 
 @pytest.mark.parametrize(
