@@ -1,20 +1,26 @@
 """Fast parsing of FER2013's CSV files (``fer2013.csv``, ``icml_face_data.csv``, ``train.csv``).
 
-Records are split with plain ``bytes.find`` (36k lines, cheap in Python);
-the 82 million pixel values are parsed by a vectorised numpy tokenizer over
-chunks of pixel fields joined by newlines. The tokenizer is conservative:
-a row it cannot vouch for (wrong count, odd character, 4-digit token) is
-re-read by a plain Python parser that either accepts it (tabs, leading
-zeros) or says exactly what is wrong with it.
+The file is read as a stream of 1 MiB blocks, so memory stays bounded
+whatever its size or shape: a line longer than any FER2013 row
+(:data:`MAX_ROW_BYTES`) is measured while it is read past and reported,
+never split or held. Records are split with plain ``bytes.find`` (36k
+lines, cheap in Python); the 82 million pixel values are parsed by a
+vectorised numpy tokenizer over chunks of pixel fields joined by newlines.
+The tokenizer is conservative: a row it cannot vouch for (wrong count, odd
+character, 4-digit token) is re-read by a plain Python parser that either
+accepts it (tabs, leading zeros) or says exactly what is wrong with it.
+Every physical line is loaded, reported or blank.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
-import re
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 
@@ -23,6 +29,10 @@ from core.labels import IMAGE_SIZE, NUM_CLASSES, PRIVATE_TEST, PUBLIC_TEST, TRAI
 
 PIXELS_PER_IMAGE: int = IMAGE_SIZE * IMAGE_SIZE
 ROWS_PER_CHUNK: int = 256
+# A FER2013 row is about 9 KB (2,304 values of 1-3 digits); this leaves room for
+# tabs, leading zeros and quotes. A longer line is skipped by its length alone.
+MAX_ROW_BYTES: int = 64 * 1024
+READ_BLOCK_BYTES: int = 1024 * 1024  # a zip member read this way needs about 4.5x it
 
 _USAGE_NAMES: dict[str, str] = {name.lower(): name for name in (TRAINING, PUBLIC_TEST, PRIVATE_TEST)}
 _ACCEPTED_LAYOUTS = (
@@ -63,16 +73,42 @@ class _Columns:
 
 
 def parse_fer_csv(data: bytes | bytearray, *, progress: Callable[[float], None] | None = None) -> CsvParseResult:
-    """Parse a FER2013 CSV file's bytes.
+    """Parse a FER2013 CSV file's bytes (see :func:`parse_fer_csv_stream`).
+
+    Raises:
+        ValueError: If the file is empty or its header lacks the emotion or
+            pixels column.
+    """
+    return parse_fer_csv_stream(io.BytesIO(data), size=len(data), progress=progress)
+
+
+def parse_fer_csv_stream(
+    stream: BinaryIO,
+    *,
+    size: int | None = None,
+    progress: Callable[[float], None] | None = None,
+    on_block: Callable[[bytes], None] | None = None,
+) -> CsvParseResult:
+    """Parse a FER2013 CSV read from a binary stream, in bounded memory.
+
+    The stream is read in blocks of :data:`READ_BLOCK_BYTES`; only the
+    current block, one line and 256 rows' pixel fields are held besides the
+    result, so memory does not grow with the file (a 290 MB ``fer2013.csv``
+    needs about its 83 MB of images). A line longer than
+    :data:`MAX_ROW_BYTES` is measured, not kept, and reported.
 
     Columns are matched by their stripped, lower-case header names, in any
     order. A file without a Usage column (``train.csv``) gives split
     ``Training``. Quoted fields, CRLF line ends, a UTF-8 BOM and UTF-16 files
-    are handled. Every bad row is skipped and listed with its line number.
+    are handled. Every physical line is loaded, reported, or blank: a quote
+    that is not closed costs its own line only.
 
     Args:
-        data: The whole file.
+        stream: The file, opened in binary mode (a file, a zip member...).
+        size: The stream's length in bytes if known, for progress.
         progress: Called with a fraction in [0, 1] now and then.
+        on_block: Called with every raw block as read (before any decoding),
+            e.g. to hash the file while it is parsed.
 
     Returns:
         The parsed rows and the skipped ones.
@@ -80,71 +116,96 @@ def parse_fer_csv(data: bytes | bytearray, *, progress: Callable[[float], None] 
     Raises:
         ValueError: If the file is empty or its header lacks the emotion or
             pixels column.
+        OSError: If the stream cannot be read.
     """
     report_progress = progress or (lambda fraction: None)
-    data = _normalise_encoding(data)
-    header_line, header, body_start = _read_header(data)
+    lines = _PhysicalLines(stream, size, on_block, report_progress)
+    header_number, header_line, header = _read_header(lines)
     columns = _match_columns(header)
     if columns is None:
         if _looks_like_data_row(header):
-            # A header-less file: assume the challenge's column order.
+            # A header-less file: assume the challenge's column order; its first line is a record.
             columns = _Columns(len(header), 0, 1, 2 if len(header) >= 3 else None)
-            body_start, header_line = _line_start(data, header_line), header_line - 1
+            lines.push_back([(header_number, header_line, len(header_line))])
         else:
             # The header is described, never quoted: the file may be anything a
             # path pointed at, and the message may reach a browser.
             test_hint = " (the competition's test.csv has no labels)" if _column_names(header) == {"pixels"} else ""
             raise ValueError(
                 f"not a FER2013 CSV: {_ACCEPTED_LAYOUTS}; its first line has {len(header)} "
-                f"field{'s' if len(header) != 1 else ''}, none of them both emotion and pixels{test_hint}"
+                f"field{'s' if len(header) != 1 else ''} but no emotion and pixels columns{test_hint}"
             )
 
-    line_numbers: list[int] = []
-    labels: list[int] = []
-    splits: list[str] = []
-    pixel_fields: list[bytes | memoryview] = []
-    problems: list[tuple[int, str]] = []
-    for line_number, fields in _iter_records(data, body_start, header_line, columns):
-        outcome = _check_row(fields, columns)
+    rows = _RowCollector(columns.count)
+    for line_number, outcome in _iter_records(lines, columns):
         if isinstance(outcome, str):
-            problems.append((line_number, outcome))
+            rows.problems.append((line_number, outcome))
             continue
-        line_numbers.append(line_number)
-        labels.append(outcome[0])
-        splits.append(outcome[1])
-        pixel_fields.append(fields[columns.pixels])
-    report_progress(0.15)
-
-    images = np.empty((len(pixel_fields), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
-    parsed = np.zeros(len(pixel_fields), bool)
-    for start in range(0, len(pixel_fields), ROWS_PER_CHUNK):
-        chunk = pixel_fields[start : start + ROWS_PER_CHUNK]
-        values, good = _tokenize_pixels(chunk)
-        if len(values) == len(chunk):
-            images[start : start + len(chunk)] = values
+        checked = _check_row(outcome, columns)
+        if isinstance(checked, str):
+            rows.problems.append((line_number, checked))
         else:
-            images[start : start + len(chunk)][good] = values
-        parsed[start : start + len(chunk)] = good
-        for offset in np.flatnonzero(~good).tolist():
-            outcome = _parse_pixels_slowly(chunk[offset], columns.count)
-            if isinstance(outcome, str):
-                problems.append((line_numbers[start + offset], outcome))
-            else:
-                images[start + offset] = outcome
-                parsed[start + offset] = True
-        if start // ROWS_PER_CHUNK % 16 == 0:
-            report_progress(0.15 + 0.85 * (start + len(chunk)) / len(pixel_fields))
+            rows.add(line_number, checked[0], checked[1], outcome[columns.pixels])
+    rows.flush()
     report_progress(1.0)
+    return rows.result()
 
-    keep = np.flatnonzero(parsed)
-    problems.sort()
-    return CsvParseResult(
-        images=images[keep] if len(keep) < len(images) else images,
-        labels=np.asarray(labels, np.int64)[keep],
-        splits=np.asarray(splits, dtype=str)[keep] if splits else np.asarray([], dtype=str),
-        ids=np.asarray([f"line {line_numbers[i]}" for i in keep.tolist()], dtype=str),
-        skipped=tuple(SkippedRecord(f"line {line}", reason) for line, reason in problems),
-    )
+
+class _RowCollector:
+    """Rows that passed the field checks, their pixels parsed ``ROWS_PER_CHUNK`` at a time."""
+
+    def __init__(self, column_count: int) -> None:
+        self.column_count = column_count
+        self.pending: list[tuple[int, int, str, bytes | memoryview]] = []
+        self.image_blocks: list[np.ndarray] = []
+        self.line_numbers: list[int] = []
+        self.labels: list[int] = []
+        self.splits: list[str] = []
+        self.problems: list[tuple[int, str]] = []
+
+    def add(self, line_number: int, label: int, split: str, pixels: bytes | memoryview) -> None:
+        self.pending.append((line_number, label, split, pixels))
+        if len(self.pending) >= ROWS_PER_CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        """Parse the pending pixel fields: the fast tokenizer first, the plain parser for rows it refused."""
+        if not self.pending:
+            return
+        chunk = [pixels for _, _, _, pixels in self.pending]
+        values, good = _tokenize_pixels(chunk)
+        images = np.empty((len(chunk), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+        images[good] = values
+        for offset in np.flatnonzero(~good).tolist():
+            outcome = _parse_pixels_slowly(chunk[offset], self.column_count)
+            if isinstance(outcome, str):
+                self.problems.append((self.pending[offset][0], outcome))
+            else:
+                images[offset] = outcome
+                good[offset] = True
+        self.image_blocks.append(images if good.all() else images[good])
+        for keep, (line_number, label, split, _) in zip(good.tolist(), self.pending):
+            if keep:
+                self.line_numbers.append(line_number)
+                self.labels.append(label)
+                self.splits.append(split)
+        self.pending = []
+
+    def result(self) -> CsvParseResult:
+        images = (
+            np.concatenate(self.image_blocks)
+            if len(self.image_blocks) > 1
+            else (self.image_blocks[0] if self.image_blocks else np.empty((0, IMAGE_SIZE, IMAGE_SIZE), np.uint8))
+        )
+        self.image_blocks = []
+        self.problems.sort()
+        return CsvParseResult(
+            images=images,
+            labels=np.asarray(self.labels, np.int64),
+            splits=np.asarray(self.splits, dtype=str) if self.splits else np.asarray([], dtype=str),
+            ids=np.asarray([f"line {line}" for line in self.line_numbers], dtype=str),
+            skipped=tuple(SkippedRecord(f"line {line}", reason) for line, reason in self.problems),
+        )
 
 
 def _column_names(header: list[str]) -> set[str]:
@@ -152,38 +213,137 @@ def _column_names(header: list[str]) -> set[str]:
     return {name.strip().strip('"').strip().lower() for name in header}
 
 
-def _normalise_encoding(data: bytes | bytearray) -> bytes | bytearray:
-    """Strip a UTF-8 BOM, turn UTF-16 into UTF-8 and old-Mac CR line ends into LF."""
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        data = bytes(data).decode("utf-16", errors="replace").encode("utf-8")
-    if data[:3] == b"\xef\xbb\xbf":
-        data = data[3:]
-    if b"\n" not in data[:1_000_000] and b"\r" in data[:1_000_000]:
-        data = data.replace(b"\r", b"\n")
-    if re.search(rb"\S", data) is None:
-        raise ValueError(f"the CSV file is empty; {_ACCEPTED_LAYOUTS}")
-    return data
+class _PhysicalLines:
+    """The physical lines of a byte stream, read block by block: ``(line number, line, length)``.
+
+    ``line`` is the line's bytes without its ``\\n``, or ``None`` for a line
+    longer than :data:`MAX_ROW_BYTES`, which is measured while it is read
+    past and never held. Encoding is normalised on the way: a UTF-16 file is
+    decoded incrementally to UTF-8, a UTF-8 BOM dropped, and old-Mac CR line
+    ends turned into LF.
+    """
+
+    def __init__(
+        self,
+        stream: BinaryIO,
+        size: int | None,
+        on_block: Callable[[bytes], None] | None,
+        progress: Callable[[float], None],
+    ) -> None:
+        self.stream = stream
+        self.size = size
+        self.on_block = on_block
+        self.progress = progress
+        self.bytes_read = 0
+        self.pushed: list[tuple[int, bytes | None, int]] = []
+        self._lines = self._generate()
+
+    def __iter__(self) -> "_PhysicalLines":
+        return self
+
+    def __next__(self) -> tuple[int, bytes | None, int]:
+        if self.pushed:
+            return self.pushed.pop()
+        return next(self._lines)
+
+    def push_back(self, lines: list[tuple[int, bytes | None, int]]) -> None:
+        """Return lines (in file order) to be yielded again before the rest of the stream."""
+        self.pushed.extend(reversed(lines))
+
+    def _raw_blocks(self) -> Iterator[bytes]:
+        while True:
+            block = self.stream.read(READ_BLOCK_BYTES)
+            if not block:
+                return
+            self.bytes_read += len(block)
+            if self.on_block is not None:
+                self.on_block(block)
+            if self.size:
+                self.progress(min(self.bytes_read / self.size, 1.0))
+            yield block
+
+    def _text_blocks(self) -> Iterator[bytes]:
+        """UTF-8 blocks without BOM and with LF line ends."""
+        raw = self._raw_blocks()
+        first = next(raw, b"")
+        while len(first) < 4 and first:  # enough bytes to see a BOM
+            more = next(raw, b"")
+            if not more:
+                break
+            first += more
+        blocks: Iterator[bytes] = itertools.chain([first], raw)
+        if first[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            blocks = _decode_utf16(blocks)
+            first = next(blocks, b"")
+            blocks = itertools.chain([first], blocks)
+        if first[:3] == b"\xef\xbb\xbf":
+            blocks = itertools.chain([first[3:]], itertools.islice(blocks, 1, None))
+        if first.find(b"\n", 0, 1_000_000) < 0 and first.find(b"\r", 0, 1_000_000) >= 0:
+            blocks = (block.replace(b"\r", b"\n") for block in blocks)
+        return blocks
+
+    def _generate(self) -> Iterator[tuple[int, bytes | None, int]]:
+        line_number = 0
+        carry = b""
+        overlong = -1  # length so far of a line being read past, or -1
+        for block in self._text_blocks():
+            position = 0
+            while True:
+                end = block.find(b"\n", position)
+                if end < 0:
+                    break
+                line_number += 1
+                if overlong >= 0:
+                    yield line_number, None, overlong + end - position
+                    overlong = -1
+                elif carry:
+                    line = carry + block[position:end]
+                    carry = b""
+                    yield (line_number, None, len(line)) if len(line) > MAX_ROW_BYTES else (line_number, line, len(line))
+                elif end - position > MAX_ROW_BYTES:
+                    yield line_number, None, end - position
+                else:
+                    yield line_number, block[position:end], end - position
+                position = end + 1
+            rest = len(block) - position
+            if overlong >= 0:
+                overlong += rest
+            elif len(carry) + rest > MAX_ROW_BYTES:
+                overlong, carry = len(carry) + rest, b""
+            elif rest:
+                carry += block[position:]
+        if overlong >= 0:
+            yield line_number + 1, None, overlong
+        elif carry:
+            yield line_number + 1, carry, len(carry)
 
 
-def _read_header(data: bytes | bytearray) -> tuple[int, list[str], int]:
-    """Return the header's line number, its fields, and where the next line starts."""
-    position, line_number = 0, 0
-    while position < len(data):
-        end = data.find(b"\n", position)
-        end = len(data) if end < 0 else end
-        line_number += 1
-        text = bytes(data[position:end]).decode("utf-8", errors="replace").strip()
+def _decode_utf16(blocks: Iterator[bytes]) -> Iterator[bytes]:
+    decoder = codecs.getincrementaldecoder("utf-16")(errors="replace")
+    for block in blocks:
+        text = decoder.decode(block)
         if text:
-            return line_number, next(csv.reader([text])), end + 1
-        position = end + 1
+            yield text.encode("utf-8")
+    tail = decoder.decode(b"", final=True)
+    if tail:
+        yield tail.encode("utf-8")
+
+
+def _read_header(lines: _PhysicalLines) -> tuple[int, bytes, list[str]]:
+    """Return the first non-blank line: its number, its bytes and its fields."""
+    for line_number, line, length in lines:
+        if line is None:
+            raise ValueError(
+                f"not a FER2013 CSV: its first line is {length:,} bytes long, longer than any FER2013 row; "
+                f"{_ACCEPTED_LAYOUTS}"
+            )
+        text = line.decode("utf-8", errors="replace").strip()
+        if text:
+            try:
+                return line_number, line, next(csv.reader([text]))
+            except csv.Error:
+                return line_number, line, text.split(",")
     raise ValueError(f"the CSV file is empty; {_ACCEPTED_LAYOUTS}")
-
-
-def _line_start(data: bytes | bytearray, line_number: int) -> int:
-    position = 0
-    for _ in range(line_number - 1):
-        position = data.find(b"\n", position) + 1
-    return position
 
 
 def _match_columns(header: list[str]) -> _Columns | None:
@@ -198,61 +358,92 @@ def _looks_like_data_row(fields: list[str]) -> bool:
     return len(fields) >= 2 and fields[0].strip().isdigit() and fields[1].count(" ") > 100
 
 
-def _iter_records(
-    data: bytes | bytearray, start: int, line_number: int, columns: _Columns
-) -> Iterator[tuple[int, list[bytes | memoryview]]]:
-    """Yield ``(line number, fields)`` for each non-blank record after the header.
+def _content_end(line: bytes) -> int:
+    """Where a line's content ends: trailing CR, spaces and empty trailing fields ("...,Training,") are not content."""
+    return len(line.rstrip(b"\r\t ,"))
+
+
+def _iter_records(lines: _PhysicalLines, columns: _Columns) -> Iterator[tuple[int, list[bytes | memoryview] | str]]:
+    """Yield ``(line number, fields or the reason it was skipped)`` for each non-blank line.
 
     Unquoted lines (the normal case) are split with ``find``/``rfind`` from
     both ends, so only the newline search runs through the long pixel field,
     and fields are zero-copy memoryviews; a stray comma inside the pixel
-    field is caught when its values are parsed. A line with quotes is split
-    by the csv module; a quoted field spanning lines sends the rest of the
-    file there.
+    field is caught when its values are parsed. A line with an odd number of
+    quotes may open a quoted field that spans lines: the following lines are
+    joined while the whole stays within :data:`MAX_ROW_BYTES`, and kept as one
+    record only if that record is valid. Otherwise the line is reported and
+    the lines after it are read on their own, so an unbalanced quote costs
+    one line, never the rest of the file.
     """
-    view = memoryview(data)
-    size = len(data)
-    has_quotes = data.find(b'"', start) >= 0
     before, after = columns.pixels, columns.count - 1 - columns.pixels
-    position = start
-    while position < size:
-        end = data.find(b"\n", position)
-        end = size if end < 0 else end
-        line_number += 1
-        stop = end
-        # Trailing CR, spaces and empty trailing fields ("...,Training,") are not content.
-        while stop > position and data[stop - 1] in b"\r\t ,":
-            stop -= 1
-        if stop > position:
-            if not has_quotes or data.find(b'"', position, stop) < 0:
-                yield line_number, _split_plain_line(data, view, position, stop, before, after)
-            elif data.count(b'"', position, stop) % 2 == 0:
-                yield line_number, _split_quoted_line(bytes(data[position:stop]))
-            else:
-                yield from _iter_records_with_csv_module(data, position, line_number)
-                return
-        position = end + 1
+    for line_number, line, length in lines:
+        if line is None:
+            yield line_number, (
+                f"a row of {length:,} bytes, longer than any FER2013 row (limit {MAX_ROW_BYTES:,} bytes); not parsed"
+            )
+            continue
+        stop = _content_end(line)
+        if stop == 0:
+            continue
+        quotes = line.count(b'"', 0, stop)
+        if quotes == 0:
+            yield line_number, _split_plain_line(line, stop, before, after)
+        elif quotes % 2 == 0:
+            yield line_number, _split_quoted_line(line[:stop])
+        else:
+            yield line_number, _join_quoted_record(lines, line, columns)
 
 
-def _split_plain_line(
-    data: bytes | bytearray, view: memoryview, start: int, stop: int, before: int, after: int
-) -> list[bytes | memoryview]:
+def _join_quoted_record(lines: _PhysicalLines, first: bytes, columns: _Columns) -> list[bytes | memoryview] | str:
+    """Join the lines after one with an unclosed quote; return the record's fields, or why the line is skipped.
+
+    Lines looked at but not used are pushed back onto ``lines``.
+    """
+    taken: list[tuple[int, bytes | None, int]] = []
+    joined = first
+    quotes = first.count(b'"')
+    while quotes % 2 == 1 and len(joined) <= MAX_ROW_BYTES:
+        following = next(lines, None)
+        if following is None:
+            break
+        taken.append(following)
+        if following[1] is None:
+            break
+        joined += b"\n" + following[1]
+        quotes += following[1].count(b'"')
+    if quotes % 2 == 0 and len(joined) <= MAX_ROW_BYTES:
+        fields = _split_quoted_line(joined[: _content_end(joined)])
+        if not isinstance(fields, str) and _is_valid_record(fields, columns):
+            return fields
+    lines.push_back(taken)
+    return "unbalanced quote: a quoted field opened on this line is not closed on it"
+
+
+def _is_valid_record(fields: list[bytes | memoryview], columns: _Columns) -> bool:
+    return not isinstance(_check_row(fields, columns), str) and not isinstance(
+        _parse_pixels_slowly(fields[columns.pixels], columns.count), str
+    )
+
+
+def _split_plain_line(line: bytes, stop: int, before: int, after: int) -> list[bytes | memoryview]:
     """Split an unquoted line: ``before`` fields from the left, ``after`` from the right, pixels between."""
+    view = memoryview(line)
     head: list[bytes | memoryview] = []
-    cursor = start
+    cursor = 0
     for _ in range(before):
-        comma = data.find(b",", cursor, stop)
+        comma = line.find(b",", cursor, stop)
         if comma < 0:
-            return [view[start:stop]] if start == cursor else bytes(data[start:stop]).split(b",")
+            return [view[:stop]] if cursor == 0 else line[:stop].split(b",")
         head.append(view[cursor:comma])
         cursor = comma + 1
     tail: list[bytes | memoryview] = []
     end = stop
     for _ in range(after):
-        comma = data.rfind(b",", cursor, end)
+        comma = line.rfind(b",", cursor, end)
         if comma < 0:
             # Fewer fields than columns: a plain split lets the row check name the missing one.
-            return bytes(data[start:stop]).split(b",")
+            return line[:stop].split(b",")
         tail.append(view[comma + 1 : end])
         end = comma
     head.append(view[cursor:end])
@@ -260,37 +451,16 @@ def _split_plain_line(
     return head
 
 
-def _split_quoted_line(line: bytes) -> list[bytes | memoryview]:
-    """Split one line with quoted fields; fast when quotes only wrap whole fields."""
+def _split_quoted_line(line: bytes) -> list[bytes | memoryview] | str:
+    """Split one record with quoted fields; fast when quotes only wrap whole fields. A ``str`` says why it cannot be read."""
     parts = line.split(b",")
     if all(b'"' not in part or (len(part) >= 2 and part.count(b'"') == 2 and part[:1] == part[-1:] == b'"') for part in parts):
         return [part[1:-1] if part[:1] == b'"' else part for part in parts]
-    row = next(csv.reader([line.decode("utf-8", errors="replace")]))
+    try:
+        row = next(csv.reader(io.StringIO(line.decode("utf-8", errors="replace"), newline="")))
+    except (csv.Error, StopIteration) as error:
+        return f"unreadable CSV record: {error}"
     return [field.encode("utf-8") for field in row]
-
-
-def _iter_records_with_csv_module(
-    data: bytes | bytearray, position: int, line_number: int
-) -> Iterator[tuple[int, list[bytes | memoryview]]]:
-    """Exact (slower) path for files whose quoted fields contain line breaks."""
-    text = bytes(data[position:]).decode("utf-8", errors="replace")
-    reader = csv.reader(io.StringIO(text, newline=""))
-    first_line = line_number - 1
-    while True:
-        lines_before = reader.line_num
-        record_line = first_line + lines_before + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as error:
-            # The reader starts afresh on the next line, so one bad record costs one record.
-            yield record_line, [f"__csv_error__{error}".encode()]
-            if reader.line_num == lines_before:
-                return
-            continue
-        if row and any(field.strip() for field in row):
-            yield record_line, [field.encode("utf-8") for field in row]
 
 
 def _check_row(fields: list[bytes | memoryview], columns: _Columns) -> tuple[int, str] | str:
@@ -305,8 +475,6 @@ def _check_row(fields: list[bytes | memoryview], columns: _Columns) -> tuple[int
 
 
 def _check_fields(fields: list[bytes | memoryview], columns: _Columns) -> tuple[int, str] | str:
-    if len(fields) == 1 and bytes(fields[0]).startswith(b"__csv_error__"):
-        return "unreadable CSV record: " + bytes(fields[0])[13:].decode()
     if len(fields) > columns.count and any(bytes(field).strip() for field in fields[columns.count :]):
         return f"{len(fields)} fields, expected {columns.count} (an unquoted comma?)"
     label_field = _field_text(fields, columns.emotion)

@@ -18,6 +18,7 @@ Parsed datasets are cached on disk (:mod:`core.cache`).
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import hashlib
@@ -26,14 +27,14 @@ import re
 import stat
 import zipfile
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
 from core.cache import default_cache_dir, fingerprint_files, read_cache, sample_file_digest, write_cache
-from core.csv_loader import parse_fer_csv
+from core.csv_loader import parse_fer_csv_stream
 from core.data_roots import confine_to_data_roots, is_inside_roots
 from core.dataset import FerDataset, LoadReport, SkippedRecord
 from core.images import IMAGE_EXTENSIONS, decode_gray_checked
@@ -60,7 +61,6 @@ MAX_ZIP_COMPRESSION_RATIO: int = 100
 # Folders wrapping the dataset root (a zip that extracted into fer2013/) that are looked through.
 MAX_WRAPPER_FOLDERS: int = 3
 
-_READ_CHUNK = 16 * 1024 * 1024
 _SPLIT_FOLDERS: dict[str, str] = {"train": TRAINING, "test": TEST}
 _PREFIX_SPLITS: tuple[tuple[str, str], ...] = (
     ("training_", TRAINING),
@@ -477,11 +477,13 @@ def _load_tree(
     if layout is None or not layout.records:
         csv_file = _pick_csv(files)
         if csv_file is not None:
+            # Streamed member by member like a plain CSV file: never held whole in memory.
             try:
-                data = _read_member(csv_file, archive)
-            except ValueError as error:
-                raise ValueError(f"{csv_file.path} {error}") from None
-            return _load_csv_bytes(data, source, kind_prefix + "csv", progress)
+                handle = archive.open(csv_file.location) if archive is not None else open(csv_file.location, "rb")
+            except (OSError, zipfile.BadZipFile, RuntimeError, NotImplementedError) as error:
+                raise ValueError(f"{csv_file.path} could not be read: {error}") from None
+            with handle:
+                return _load_csv_stream(handle, csv_file.size, source, kind_prefix + "csv", progress)
     if layout is None:
         folders = sorted({f.path.split("/")[0] for f in files if "/" in f.path})
         found = "folders " + ", ".join(folders[:10]) if folders else "no folders"
@@ -569,38 +571,34 @@ def _describe_problems(skipped: list[SkippedRecord] | tuple[SkippedRecord, ...])
 
 
 def _load_csv_stream(handle: BinaryIO, size: int, source: str, kind: str, progress: ProgressCallback) -> FerDataset:
-    """Read a CSV file into memory, then parse it."""
-    data = _read_all(handle, size, lambda fraction: progress(0.25 * fraction, "Reading the CSV"))
-    return _load_csv_bytes(data, source, kind, progress)
+    """Parse a CSV while it is read, in bounded memory; its sha256 is computed meanwhile on a second thread.
 
+    hashlib releases the GIL on large blocks, so hashing costs no parse time;
+    at most a few read blocks wait for the hasher at any moment.
+    """
+    digest = hashlib.sha256()
+    waiting: collections.deque[Future] = collections.deque()
 
-def _load_csv_bytes(data: bytes | bytearray, source: str, kind: str, progress: ProgressCallback) -> FerDataset:
-    """Parse CSV bytes; their sha256 is computed meanwhile on a second thread (hashlib releases the GIL)."""
+    def hash_block(block: bytes) -> None:
+        waiting.append(pool.submit(digest.update, block))
+        while len(waiting) > 2:
+            waiting.popleft().result()
+
     with ThreadPoolExecutor(max_workers=1) as pool:
-        digest = pool.submit(lambda: hashlib.sha256(data).hexdigest())
-        result = parse_fer_csv(data, progress=lambda fraction: progress(0.25 + 0.75 * fraction, "Parsing pixels"))
-        content_hash = digest.result()
+        try:
+            result = parse_fer_csv_stream(
+                handle,
+                size=size,
+                progress=lambda fraction: progress(fraction, "Parsing the CSV"),
+                on_block=hash_block,
+            )
+        except (OSError, zipfile.BadZipFile, EOFError, RuntimeError, NotImplementedError) as error:
+            raise ValueError(f"{source}: the CSV could not be read: {getattr(error, 'strerror', None) or error}") from None
+        for future in waiting:
+            future.result()
     if len(result.images) == 0:
         raise ValueError(f"{source}: no usable rows; {_describe_problems(result.skipped)}")
     report = LoadReport(
-        source=source, kind=kind, loaded=len(result.images), skipped=result.skipped, content_hash=content_hash
+        source=source, kind=kind, loaded=len(result.images), skipped=result.skipped, content_hash=digest.hexdigest()
     )
     return FerDataset(result.images, result.labels, result.splits, result.ids, report)
-
-
-def _read_all(handle: BinaryIO, size: int, progress: Callable[[float], None]) -> bytearray:
-    """Read a stream of about ``size`` bytes into memory in chunks, reporting progress."""
-    buffer = bytearray(size)
-    filled = 0
-    with memoryview(buffer) as view:
-        while filled < size:
-            count = handle.readinto(view[filled : filled + _READ_CHUNK])
-            if not count:
-                break
-            filled += count
-            progress(filled / max(size, 1))
-    if filled < size:
-        del buffer[filled:]
-    else:
-        buffer += handle.read()  # the file grew since it was measured
-    return buffer

@@ -237,3 +237,63 @@ def test_empty_file_is_refused():
 def test_header_only_file_gives_no_rows():
     result = parse_fer_csv(b"emotion,pixels,Usage\n")
     assert len(result.images) == 0 and result.skipped == ()
+
+
+def test_an_unbalanced_quote_does_not_swallow_the_lines_after_it():
+    # Issue 16 item 4: `3,"` at line 52 of a 201-row file lost lines 53-67 without a word.
+    rows = [f"{k % 7},{pixels_text(face(k % 5))},Training" for k in range(200)]
+    rows[50] = '3,"'  # line 52 (the header is line 1)
+    rows[120] = f'4,"{pixels_text(face(1))},Training'  # line 122: a quote opened, never closed
+    result = parse_fer_csv(("emotion,pixels,Usage\n" + "\n".join(rows) + "\n").encode())
+    reasons = reasons_by_line(result)
+    loaded = [int(identifier.split()[1]) for identifier in result.ids]
+    assert sorted(loaded + [int(where.split()[1]) for where in reasons]) == list(range(2, 202))
+    assert set(reasons) == {"line 52", "line 122"}
+    assert "quote" in reasons["line 52"] and "quote" in reasons["line 122"]
+    assert len(result.images) == 198 and 53 in loaded and 123 in loaded
+
+
+def test_a_quoted_field_opened_and_closed_lines_later_is_one_bad_record_not_many_lost():
+    good = pixels_text(face(3))
+    text = f'emotion,pixels,Usage\n0,{good},Training\n5,"oops\n1,{good},Training\n2,{good},Training"\n3,{good},Training\n'
+    result = parse_fer_csv(text.encode())
+    # Lines 3-5 do not make one valid record, so line 3 is reported and lines 4 and 5 are read on their own.
+    assert result.ids.tolist() == ["line 2", "line 4", "line 6"]
+    assert set(reasons_by_line(result)) == {"line 3", "line 5"}
+
+
+def test_a_huge_line_is_skipped_by_its_length_in_bounded_memory():
+    # Issue 16 item 2: a 50 MB line cost 788 MB; it must be skipped unread, with memory far below the file size.
+    import tracemalloc
+
+    good = pixels_text(face(2))
+    huge = b"1," + b"7 " * 20_000_000 + b",Training"  # 40 MB on one line
+    data = f"emotion,pixels,Usage\n0,{good},Training\n".encode() + huge + f"\n1,{good},PublicTest\n".encode()
+    tracemalloc.start()
+    try:
+        result = parse_fer_csv(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.ids.tolist() == ["line 2", "line 4"]
+    (reason,) = reasons_by_line(result).values()
+    assert "40,000,011 bytes" in reason and "longer than any FER2013 row" in reason
+    # A few read blocks, whatever the line's length (the old parser needed about 16x the line).
+    assert peak < min(4 * csv_loader.READ_BLOCK_BYTES, 0.5 * len(data)), f"peak {peak / 1e6:.0f} MB"
+
+
+def test_stream_parse_matches_the_bytes_parse_across_block_boundaries(monkeypatch):
+    import io
+
+    monkeypatch.setattr(csv_loader, "READ_BLOCK_BYTES", 1000)  # many lines cut by block ends
+    rows = [f"{k % 7},{pixels_text(face(k))},{('Training', 'PublicTest')[k % 2]}" for k in range(12)]
+    rows[4] = "9," + rows[4][2:]
+    data = ("emotion,pixels,Usage\r\n" + "\r\n".join(rows) + "\r\n").encode()
+    blocks = []
+    streamed = csv_loader.parse_fer_csv_stream(io.BytesIO(data), size=len(data), on_block=blocks.append)
+    assert b"".join(blocks) == data
+    assert streamed.ids.tolist() == [f"line {k + 2}" for k in range(12) if k != 4]
+    assert np.array_equal(streamed.images[0], face(0)) and np.array_equal(streamed.images[-1], face(11))
+    assert reasons_by_line(streamed) == {"line 6": "label 9 out of range 0..6"}
+    utf16 = parse_fer_csv(data.decode().encode("utf-16"))
+    assert utf16.ids.tolist() == streamed.ids.tolist() and np.array_equal(utf16.images, streamed.images)

@@ -349,7 +349,7 @@ def fail_if_parsed(monkeypatch):
         raise AssertionError("the source was parsed again instead of coming from the cache")
 
     monkeypatch.setattr(data_module, "_load_images", fail)
-    monkeypatch.setattr(data_module, "_load_csv_bytes", fail)
+    monkeypatch.setattr(data_module, "_load_csv_stream", fail)
 
 
 def test_second_load_comes_from_the_cache(tiny_fer_folder, tmp_path, monkeypatch):
@@ -469,3 +469,28 @@ def test_unreadable_sub_folder_is_reported_not_fatal(tiny_fer_folder, monkeypatc
     assert [(r.where, r.reason) for r in dataset.report.skipped] == [
         ("test/fear", "folder could not be listed: Permission denied")
     ]
+
+
+def test_a_huge_line_in_a_zipped_csv_is_skipped_while_streaming(tmp_path):
+    # Issue 16 item 2: the CLI took 4.2 GB for a 178 MB one-line CSV inside a 66 MB zip.
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    digits = rng.integers(ord("0"), ord("9") + 1, 24_000_000, dtype=np.uint8)
+    digits[3::4] = ord(" ")  # "ddd ddd ...": compresses about 2x, not a zip bomb
+    good = " ".join(str(v) for v in rng.integers(0, 256, 48 * 48).tolist())
+    csv_bytes = (f"emotion,pixels,Usage\n3,{good},Training\n1,".encode() + digits.tobytes()
+                 + f",Training\n5,{good},PublicTest\n".encode())
+    source = tmp_path / "fer2013.zip"
+    with zipfile.ZipFile(source, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        archive.writestr("fer2013/fer2013.csv", csv_bytes)
+    tracemalloc.start()
+    try:
+        dataset = load_fer2013(source, use_cache=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert dataset.ids.tolist() == ["line 2", "line 4"] and dataset.report.kind == "zip:csv"
+    assert [record.where for record in dataset.report.skipped] == ["line 3"]
+    assert dataset.report.content_hash == hashlib.sha256(csv_bytes).hexdigest()
+    assert peak < 0.5 * len(csv_bytes), f"peak {peak / 1e6:.0f} MB for a {len(csv_bytes) / 1e6:.0f} MB member"
