@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import math
 import struct
+import warnings
 
 import cv2
 import numpy as np
@@ -174,7 +175,9 @@ def _decode_with_pillow(data: bytes, *, max_pixels: int, max_side: int | None) -
         raise ValueError(f"max_side must be a positive number of pixels, got {max_side}")
     Image.init()  # registers every plugin, so that `formats` can name them all
     try:
-        image = Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS)
+        with warnings.catch_warnings():  # our own max_pixels check below is the limit that applies
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS)
     except UnidentifiedImageError:
         # The message describes the bytes without quoting them: the file may be
         # anything a link pointed at, and the message may reach a browser.

@@ -38,6 +38,10 @@ BUNDLED_MODEL = REPO_ROOT / "models" / "fer_studio_default.keras"
 # Uploaded photos are decoded at most this large (JPEGs are shrunk while
 # decoding): enough for sharp 48x48 crops of faces 1/40 of the photo wide.
 MAX_IMAGE_SIDE: int = 2048
+# Photos up to this many pixels are accepted and downscaled (a 108-megapixel phone
+# photo is 12,000 x 9,000); beyond it a file is treated as a decompression bomb.
+# A non-JPEG is decoded whole before downscaling, so this bounds memory (450 MB RGB).
+MAX_PHOTO_PIXELS: int = 150_000_000
 # Batch-mode zip limits.
 MAX_ZIP_IMAGES: int = 500
 MAX_ZIP_BYTES: int = 500 * 1024**2
@@ -184,10 +188,12 @@ def predict_image(
 def decode_photo(data: bytes) -> np.ndarray:
     """Decode uploaded image bytes for prediction (at most :data:`MAX_IMAGE_SIDE` px on the longer side).
 
+    Photos up to :data:`MAX_PHOTO_PIXELS` are downscaled (JPEGs while decoding).
+
     Raises:
         ValueError: Empty, truncated, non-image or too large file (message from ``core.images``).
     """
-    return decode_image(data, max_side=MAX_IMAGE_SIDE)
+    return decode_image(data, max_side=MAX_IMAGE_SIDE, max_pixels=MAX_PHOTO_PIXELS)
 
 
 def draw_predictions(image: np.ndarray, prediction: ImagePrediction) -> np.ndarray:

@@ -21,6 +21,7 @@ from core.labels import CLASS_NAMES
 from core.model_io import LoadedModel
 from core.predict import (
     EMOTION_COLORS,
+    MAX_PHOTO_PIXELS,
     ImagePrediction,
     available_models,
     decode_photo,
@@ -34,6 +35,8 @@ from core.tta import TTA_LABELS, TTA_MODES
 from dashboard.images import upscale
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
+PHOTO_HELP = (f"JPEG, PNG, WebP, BMP, GIF (first frame) or TIFF, up to {MAX_PHOTO_PIXELS // 1_000_000} megapixels; "
+              "large photos are downscaled")
 FACE_DISPLAY_PIXELS = 192
 PHOTO_DISPLAY_PIXELS = 900
 BATCH_ERRORS_SHOWN = 10
@@ -195,7 +198,9 @@ def expand_uploads(files: list[tuple[str, bytes]]) -> tuple[list[tuple[str, byte
     for name, data in files:
         if name.lower().endswith(".zip"):
             try:
-                images.extend((f"{name}/{member}", payload) for member, payload in iter_zip_images(data))
+                for member, payload in iter_zip_images(data):
+                    # A member that could not be read comes with the reason in place of its bytes.
+                    (errors if isinstance(payload, str) else images).append((f"{name}/{member}", payload))
             except ValueError as error:
                 errors.append((name, str(error)))
         else:

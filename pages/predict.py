@@ -24,7 +24,7 @@ if loaded is not None:
     photo_tab, webcam_tab, batch_tab = st.tabs(["Photo", "Webcam", "Batch"])
     with photo_tab:
         upload = st.file_uploader("Photo", type=widgets.PHOTO_TYPES, key="predict_photo",
-                                  help="JPEG, PNG, WebP, BMP, GIF (first frame) or TIFF; large photos are downscaled")
+                                  help=widgets.PHOTO_HELP)
         if upload is not None:
             widgets.photo_ui(upload.getvalue(), upload.name, loaded, settings, key="photo")
     with webcam_tab:

@@ -97,11 +97,33 @@ def test_a_huge_jpeg_is_decoded_small():
     assert max(image.shape[:2]) <= predict.MAX_IMAGE_SIDE
 
 
-@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
-def test_a_huge_png_is_refused_with_a_clear_message():
-    data = encode(np.zeros((10_000, 10_000), np.uint8), "PNG")
-    with pytest.raises(ValueError, match="too large"):
-        decode_photo(data)
+def test_a_100_megapixel_png_is_downscaled_not_refused():
+    # Phones take 50-108 MP photos; a PNG cannot be shrunk while decoding, but it is still accepted.
+    photo = np.zeros((10_000, 10_000), np.uint8)
+    photo[2000:8000, 3000:7000] = 200
+    data = encode(photo, "PNG")
+    del photo
+    image = decode_photo(data)
+    assert image.shape[:2] == (predict.MAX_IMAGE_SIDE, predict.MAX_IMAGE_SIDE)
+    assert image[1024, 1024] == 200 and image[100, 100] == 0
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width x height`` pixels, with almost no data: a decompression bomb's shape."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("width, height", [(13_000, 12_000), (40_000, 40_000)], ids=["156MP", "1.6GP"])
+def test_a_decompression_bomb_is_refused_with_a_clear_message(width, height):
+    with pytest.raises(ValueError, match="image too large"):
+        decode_photo(png_header_only(width, height))
 
 
 def test_draw_predictions_draws_on_a_copy(three_face_photo, tiny_loaded_model):
@@ -200,3 +222,29 @@ def test_available_models_lists_bundled_then_finished_runs(monkeypatch, tmp_path
     choices = predict.available_models(tmp_path)
     assert [path for _, path in choices] == [tiny_model_path, run_dir / "best.keras"]
     assert choices[0][0].startswith("Bundled model")
+
+
+def _zip_with_broken_member(count: int, broken: int) -> tuple[bytes, list[str]]:
+    """A stored (uncompressed) zip of ``count`` PNGs whose member number ``broken`` (0-based) fails its CRC check."""
+    names = [f"photo{index}.png" for index in range(count)]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for index, name in enumerate(names):
+            archive.writestr(name, encode(np.full((16, 16), 30 * index, np.uint8), "PNG"))
+    data = bytearray(buffer.getvalue())
+    info = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo(names[broken])
+    payload_start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    data[payload_start + info.file_size // 2] ^= 0xFF
+    return bytes(data), names
+
+
+def test_a_corrupt_zip_member_is_reported_and_later_members_still_read():
+    # Issue 16 item 5: member 3 of 5 with a broken CRC used to end the zip there.
+    data, names = _zip_with_broken_member(5, broken=2)
+    results = list(iter_zip_images(data))
+    assert [name for name, _ in results] == names
+    payloads = dict(results)
+    assert isinstance(payloads["photo2.png"], str) and "could not be read" in payloads["photo2.png"]
+    assert "CRC" in payloads["photo2.png"]
+    for name in ("photo0.png", "photo1.png", "photo3.png", "photo4.png"):
+        assert decode_photo(payloads[name]).shape == (16, 16)

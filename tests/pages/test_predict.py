@@ -141,13 +141,13 @@ def test_bad_photos_are_an_error_message(data, message, tiny_model_path):
     assert len(app.error) == 1 and message in app.error[0].value and "upload.jpg" in app.error[0].value
 
 
-@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
-def test_a_10000_pixel_photo_is_downscaled_not_fatal(tiny_model_path):
-    huge = np.zeros((10_000, 10_000), np.uint8)
-    cv2.circle(huge, (5000, 5000), 3000, 200, -1)
-    app = run_photo(encode(huge), "huge.jpg", tiny_model_path)
+@pytest.mark.parametrize("side, format", [(10_000, "JPEG"), (8_000, "PNG")], ids=["10000px-jpeg", "8000px-png"])
+def test_a_huge_photo_is_downscaled_not_refused(tiny_model_path, side, format):
+    huge = np.zeros((side, side), np.uint8)
+    cv2.circle(huge, (side // 2, side // 2), side * 3 // 10, 200, -1)
+    app = run_photo(encode(huge, format), f"huge.{format.lower()}", tiny_model_path)
     assert not app.error
-    assert "huge.jpg" in app.get("image")[0].captions[0]
+    assert f"huge.{format.lower()}" in app.get("image")[0].captions[0]
 
 
 def test_a_model_that_does_not_load_is_an_error_message(tmp_path):
