@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import time
 import zipfile
+import zlib
 from collections import Counter, deque
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -257,7 +258,9 @@ def is_image_name(name: str) -> bool:
     return PurePosixPath(name).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def iter_zip_images(data: bytes, *, max_images: int = MAX_ZIP_IMAGES, max_bytes: int = MAX_ZIP_BYTES) -> Iterator[tuple[str, bytes]]:
+def iter_zip_images(
+    data: bytes, *, max_images: int = MAX_ZIP_IMAGES, max_bytes: int = MAX_ZIP_BYTES
+) -> Iterator[tuple[str, bytes | str]]:
     """Yield ``(member name, bytes)`` for the image files of a zip, safely.
 
     Members are read in memory, never extracted, so a name cannot escape a
@@ -266,8 +269,13 @@ def iter_zip_images(data: bytes, *, max_images: int = MAX_ZIP_IMAGES, max_bytes:
     in total) and more than ``max_images`` images. macOS metadata
     (``__MACOSX/``, ``._*``) and non-image members are skipped.
 
+    A member that cannot be read (a broken CRC, a damaged or encrypted
+    entry) is yielded with a ``str`` saying why in place of its bytes, as in
+    :func:`predictions_table`, and the members after it are still read.
+
     Raises:
-        ValueError: Not a zip, an unsafe member name, or a limit exceeded.
+        ValueError: Not a zip, an unsafe member name, or a limit exceeded
+            (all checked before the first member is yielded).
     """
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -292,9 +300,10 @@ def iter_zip_images(data: bytes, *, max_images: int = MAX_ZIP_IMAGES, max_bytes:
             raise ValueError(f"the zip's images add up to {total / 1024**2:.0f} MiB; the limit is {max_bytes / 1024**2:.0f} MiB")
         for info in sorted(members, key=lambda member: member.filename):
             try:
-                payload = archive.read(info)
-            except (zipfile.BadZipFile, OSError, EOFError) as error:
-                raise ValueError(f"could not read {info.filename!r} from the zip: {error}") from None
+                payload: bytes | str = archive.read(info)
+            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, zlib.error) as error:
+                # RuntimeError: an encrypted member; NotImplementedError: an unknown compression method.
+                payload = f"could not be read from the zip: {error}"
             yield info.filename, payload
 
 
