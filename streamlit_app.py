@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from dashboard.access import require_password
 from dashboard.data_source import data_source_sidebar
 
 st.set_page_config(page_title="FER Studio", page_icon=":material/mood:", layout="wide")
@@ -23,5 +24,6 @@ PAGES = {
 }
 
 navigation = st.navigation({section: pages for section, pages in PAGES.items() if pages})
+require_password()  # FER_STUDIO_PASSWORD set: nothing below draws until it is given (dashboard/access.py)
 data_source_sidebar()
 navigation.run()

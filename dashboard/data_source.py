@@ -4,12 +4,22 @@ The source is, by priority: an uploaded CSV or zip, a path typed in the
 sidebar, else ``core.data.default_data_dir()`` (``FER2013_DIR`` or
 ``../shared/fer2013``). The chosen path is kept in ``st.session_state`` so
 every page sees the same data.
+
+A typed path is read by the server, so it must lie inside the data roots
+of :mod:`core.data_roots`; any other path gets one neutral message that
+says nothing about it. Uploads are saved under the cache folder only while
+they are used: replacing or removing an upload deletes it, a refused
+upload is deleted at once, uploads unused for a day are swept, and the
+folder is kept under a size cap (``FER_STUDIO_UPLOAD_CAP_MB``, default
+1024), least recently used first.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import time
 from pathlib import Path
 
 import streamlit as st
@@ -18,9 +28,17 @@ from core.dataset import FerDataset
 from dashboard.cache import cached_with_progress
 
 SOURCE_KEY = "fer_source"
+_SOURCE_ERROR_KEY = "fer_source_error"
+_SOURCE_CONFINED_KEY = "fer_source_confined"
 _PATH_INPUT_KEY = "fer_path_input"
 _UPLOAD_KEY = "fer_upload"
-_SAVED_UPLOADS_KEY = "fer_saved_uploads"
+_SESSION_UPLOAD_KEY = "fer_session_upload"
+_REFUSED_UPLOADS_KEY = "fer_refused_uploads"
+
+UPLOAD_CAP_VARIABLE = "FER_STUDIO_UPLOAD_CAP_MB"
+DEFAULT_UPLOAD_CAP_MB = 1024
+# An upload nobody has used for this long belongs to a closed session: swept on the next upload.
+UPLOAD_MAX_IDLE_S = 24 * 3600
 
 HOW_TO_GET_DATA = """\
 **No FER2013 data yet.** FER Studio reads the FER2013 facial-expression dataset in either form:
@@ -31,7 +49,8 @@ HOW_TO_GET_DATA = """\
 Then do one of:
 
 1. set `FER2013_DIR=/path/to/fer2013` before `streamlit run streamlit_app.py`,
-2. type the folder or CSV path in the sidebar, or
+2. type the folder or CSV path in the sidebar (inside a data folder: `data/`, `../shared`,
+   or one listed in `FER_STUDIO_DATA_ROOTS`), or
 3. upload `fer2013.csv` or a zip of the folders in the sidebar.
 """
 
@@ -43,20 +62,109 @@ def upload_dir() -> Path:
     return default_cache_dir() / "uploads"
 
 
-def save_upload(name: str, data: bytes, folder: Path | None = None) -> Path:
+def upload_cap_bytes() -> int:
+    """The most bytes the upload folder may hold: ``$FER_STUDIO_UPLOAD_CAP_MB`` MiB (default 1024)."""
+    configured = os.environ.get(UPLOAD_CAP_VARIABLE, "").strip()
+    try:
+        megabytes = float(configured) if configured else DEFAULT_UPLOAD_CAP_MB
+    except ValueError:
+        megabytes = DEFAULT_UPLOAD_CAP_MB
+    return int(max(megabytes, 0) * 1024**2)
+
+
+def save_upload(name: str, data: bytes, folder: Path | None = None, *, cap_bytes: int | None = None) -> Path:
     """Save uploaded bytes to ``<folder>/<sha256 prefix>/<name>`` once; return the file's path.
 
     The same content always lands in the same place, so a rerun or a second
-    upload of the same file does not write it again.
+    upload of the same file does not write it again (it is marked as used).
+    Before writing, uploads idle for :data:`UPLOAD_MAX_IDLE_S` are deleted,
+    then the least recently used ones until the new file fits the cap.
+
+    Raises:
+        ValueError: If the file alone is larger than the cap.
     """
+    folder = folder or upload_dir()
+    cap = upload_cap_bytes() if cap_bytes is None else cap_bytes
     digest = hashlib.sha256(data).hexdigest()[:16]
-    target = (folder or upload_dir()) / digest / Path(name).name
-    if not (target.exists() and target.stat().st_size == len(data)):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(target.name + ".partial")
-        partial.write_bytes(data)
-        partial.replace(target)
+    target = folder / digest / (Path(name).name or "upload")
+    if target.exists() and target.stat().st_size == len(data):
+        _mark_used(target.parent)
+        return target
+    if len(data) > cap:
+        raise ValueError(
+            f"the upload is {len(data) / 1024**2:,.0f} MiB, more than the upload folder may hold "
+            f"({cap / 1024**2:,.0f} MiB, {UPLOAD_CAP_VARIABLE})"
+        )
+    prune_uploads(folder, cap_bytes=cap, room=len(data), keep=target.parent)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    partial.write_bytes(data)
+    partial.replace(target)
+    _mark_used(target.parent)
     return target
+
+
+def prune_uploads(
+    folder: Path, *, cap_bytes: int, room: int = 0, keep: Path | None = None, max_idle_s: float = UPLOAD_MAX_IDLE_S
+) -> list[Path]:
+    """Delete idle uploads, then the least recently used, until ``room`` more bytes fit under the cap.
+
+    Each upload is a folder ``<folder>/<digest>/``; its modification time is
+    when it was last used. ``keep`` is never deleted. Returns the deleted folders.
+    """
+    entries = []
+    try:
+        children = list(folder.iterdir())
+    except OSError:
+        return []
+    for child in children:
+        try:
+            if not child.is_dir() or child.is_symlink():
+                continue
+            size = sum(item.stat().st_size for item in child.iterdir() if item.is_file())
+            entries.append((child.stat().st_mtime, size, child))
+        except OSError:
+            continue
+    entries.sort()
+    total = sum(size for _, size, _ in entries)
+    deleted = []
+    now = time.time()
+    for last_used, size, child in entries:
+        if keep is not None and child == keep:
+            continue
+        if now - last_used > max_idle_s or total + room > cap_bytes:
+            _delete_upload_folder(child)
+            total -= size
+            deleted.append(child)
+    return deleted
+
+
+def release_upload(path: str | Path) -> None:
+    """Delete an upload that is no longer used, and its parsed copy in the core cache.
+
+    Another session holding the same content re-saves it from its own
+    upload widget on its next run, so deleting is always safe.
+    """
+    _delete_upload_folder(Path(path).parent)
+
+
+def _delete_upload_folder(folder: Path) -> None:
+    from core.cache import default_cache_dir, remove_cache_entry
+
+    try:
+        files = [item for item in folder.iterdir() if item.is_file()]
+    except OSError:
+        return
+    for item in files:
+        remove_cache_entry(item.resolve(), default_cache_dir())
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _mark_used(folder: Path) -> None:
+    try:
+        os.utime(folder)
+    except OSError:
+        pass
 
 
 def default_source() -> str | None:
@@ -67,66 +175,118 @@ def default_source() -> str | None:
     return None if folder is None else str(folder)
 
 
-def _saved_upload_path(uploaded) -> str:
-    """Save an ``UploadedFile`` once per upload (keyed by its file id) and return the path."""
-    saved: dict[str, str] = st.session_state.setdefault(_SAVED_UPLOADS_KEY, {})
-    if uploaded.file_id not in saved:
-        saved[uploaded.file_id] = str(save_upload(uploaded.name, uploaded.getvalue()))
-    return saved[uploaded.file_id]
+def _saved_upload_path(uploaded) -> str | None:
+    """Save an ``UploadedFile`` while it is the session's upload; return its path (None: refused).
+
+    The session's previous upload is deleted when another one replaces it.
+    """
+    refused: dict[str, str] = st.session_state.setdefault(_REFUSED_UPLOADS_KEY, {})
+    if uploaded.file_id in refused:
+        st.session_state[_SOURCE_ERROR_KEY] = refused[uploaded.file_id]
+        return None
+    previous = st.session_state.get(_SESSION_UPLOAD_KEY)
+    if previous is not None and previous[0] != uploaded.file_id:
+        release_upload(previous[1])
+        st.session_state.pop(_SESSION_UPLOAD_KEY, None)
+    try:
+        # Re-saved when the file was swept meanwhile: the widget still holds the bytes.
+        path = str(save_upload(uploaded.name, uploaded.getvalue()))
+    except (ValueError, OSError) as error:
+        message = f"Could not keep the upload `{Path(uploaded.name).name}`: {error}"
+        refused[uploaded.file_id] = message
+        st.session_state[_SOURCE_ERROR_KEY] = message
+        return None
+    st.session_state[_SESSION_UPLOAD_KEY] = (uploaded.file_id, path)
+    return path
+
+
+def _release_session_upload() -> None:
+    """The upload widget was cleared: delete the file it had saved."""
+    previous = st.session_state.pop(_SESSION_UPLOAD_KEY, None)
+    if previous is not None:
+        release_upload(previous[1])
 
 
 def data_source_sidebar() -> str | None:
     """Draw the dataset picker in the sidebar and store the chosen path in session state.
 
     Returns:
-        The chosen source path, or None when no dataset is configured.
+        The chosen source path, or None when no dataset is configured or
+        the typed path is not allowed (the reason is shown by
+        :func:`get_dataset`).
     """
+    from core.data_roots import PathNotAllowedError, confine_to_data_roots
+
     with st.sidebar:
         st.subheader("Dataset")
         default = default_source()
         typed = st.text_input(
             "Folder or CSV path",
             key=_PATH_INPUT_KEY,
-            placeholder=default or "/path/to/fer2013",
-            help="The image-folder release (with train/ and test/), a class-folder set, fer2013.csv or a zip.",
+            placeholder=default or "data/fer2013",
+            help="The image-folder release (with train/ and test/), a class-folder set, fer2013.csv or a zip, "
+            "inside a data folder (data/, ../shared, or FER_STUDIO_DATA_ROOTS).",
         ).strip()
         uploaded = st.file_uploader("…or upload fer2013.csv or a zip", type=["csv", "zip"], key=_UPLOAD_KEY)
+        st.session_state[_SOURCE_ERROR_KEY] = None
+        st.session_state[_SOURCE_CONFINED_KEY] = False
         if uploaded is not None:
-            source, origin = _saved_upload_path(uploaded), f"upload `{uploaded.name}`"
-        elif typed:
-            source, origin = typed, "typed path"
+            source, origin = _saved_upload_path(uploaded), f"upload `{Path(uploaded.name).name}`"
         else:
-            source, origin = default, "FER2013_DIR" if os.environ.get("FER2013_DIR") else "default folder"
+            _release_session_upload()
+            if typed:
+                origin = "typed path"
+                try:
+                    source = str(confine_to_data_roots(typed))
+                    st.session_state[_SOURCE_CONFINED_KEY] = True
+                except PathNotAllowedError as error:
+                    source = None
+                    st.session_state[_SOURCE_ERROR_KEY] = str(error)
+            else:
+                source, origin = default, "FER2013_DIR" if os.environ.get("FER2013_DIR") else "default folder"
         st.session_state[SOURCE_KEY] = source
-        if source is None:
+        if st.session_state[_SOURCE_ERROR_KEY]:
+            st.caption("No dataset loaded: see the message on the page.")
+        elif source is None:
             st.caption("No dataset chosen yet.")
+        elif uploaded is not None:
+            st.caption(f"Using {origin}.")  # the server's upload folder is nobody's business
         else:
             st.caption(f"Using {origin}: `{source}`")
     return source
 
 
 def current_source() -> str | None:
-    """Return the source chosen in the sidebar, else the default one."""
+    """Return the source chosen in the sidebar, else the default one (None after a refused path or upload)."""
+    if st.session_state.get(_SOURCE_ERROR_KEY):
+        return None
     return st.session_state.get(SOURCE_KEY) or default_source()
 
 
-def load_cached(source: str) -> FerDataset:
+def load_cached(source: str, *, confined: bool = False) -> FerDataset:
     """Load ``source`` once per process (``core.data`` keeps its own disk cache too).
+
+    Args:
+        source: The dataset path.
+        confined: The path was typed in the browser: it and every file read
+            for it must lie inside the data roots.
 
     Raises:
         ValueError, FileNotFoundError: From ``core.data.load_fer2013``.
     """
     from core.data import load_fer2013
+    from core.data_roots import confine_to_data_roots, data_roots
 
-    path = Path(source).expanduser()
+    roots = data_roots() if confined else None
+    path = confine_to_data_roots(source, roots) if confined else Path(source).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"{source} does not exist; check the path or set FER2013_DIR to the dataset folder")
     # The modification time is part of the key so that replacing the data on disk reloads it.
-    key = (str(path.resolve()), path.stat().st_mtime_ns)
+    key = (str(path.resolve()), path.stat().st_mtime_ns, confined)
     return cached_with_progress(
         "dataset",
         key,
-        lambda progress: load_fer2013(path, progress=progress),
+        lambda progress: load_fer2013(path, progress=progress, allowed_roots=roots),
         label=f"Loading {path.name}",
     )
 
@@ -135,16 +295,30 @@ def get_dataset() -> FerDataset | None:
     """Return the chosen dataset, or draw why there is none and return None.
 
     Call once per page: with no dataset configured it shows how to get
-    FER2013; a load failure shows the loader's message as an error.
+    FER2013; a refused path or upload, or a load failure, shows the message
+    as an error. An upload that cannot be loaded is deleted at once.
     """
+    refusal = st.session_state.get(_SOURCE_ERROR_KEY)
+    if refusal:
+        st.error(refusal)
+        return None
     source = current_source()
     if source is None:
         st.info(HOW_TO_GET_DATA)
         return None
+    upload = st.session_state.get(_SESSION_UPLOAD_KEY)
     try:
-        return load_cached(source)
+        return load_cached(source, confined=bool(st.session_state.get(_SOURCE_CONFINED_KEY)))
     except (ValueError, FileNotFoundError) as error:
-        st.error(f"Could not load the dataset from `{source}`: {error}")
+        if upload is not None and upload[1] == source:
+            # A refused upload is not kept: say why once, and do not save it again on the next run.
+            message = f"Could not load the upload `{Path(source).name}`: {error}".replace(source, Path(source).name)
+            st.session_state.setdefault(_REFUSED_UPLOADS_KEY, {})[upload[0]] = message
+            st.session_state[_SOURCE_ERROR_KEY] = message
+            _release_session_upload()
+            st.error(message)
+        else:
+            st.error(f"Could not load the dataset from `{source}`: {error}")
         return None
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from core.dataset import FerDataset, LoadReport
 from dashboard.data_source import dataset_key, save_upload, upload_dir
@@ -71,3 +74,90 @@ def test_uploaded_csv_is_saved_under_the_cache_and_loaded(monkeypatch, tmp_path)
     saved = list((tmp_path / "uploads").glob("*/fer2013.csv"))
     assert len(saved) == 1 and saved[0].read_bytes() == _tiny_csv()
     assert "upload" in at.sidebar.caption[0].value
+
+
+# ---------------------------------------------------------------- issue 16: typed paths and uploads
+
+
+@pytest.fixture
+def sidebar(monkeypatch, tmp_path):
+    """The sidebar app with the cache (and uploads) under ``tmp_path/cache`` and one data root ``tmp_path/data``."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("FER_STUDIO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("FER_STUDIO_DATA_ROOTS", str(tmp_path / "data"))
+    monkeypatch.setattr("core.data.default_data_dir", lambda: None)
+    (tmp_path / "data").mkdir()
+    return AppTest.from_function(_sidebar_app, default_timeout=60).run()
+
+
+def _type_path(at, text: str):
+    at.sidebar.text_input(key="fer_path_input").input(text).run()
+    return at
+
+
+def test_typed_paths_outside_the_data_roots_get_one_message_that_reveals_nothing(sidebar, tmp_path):
+    # Issue 16 item 1: /etc listed folder names, a secrets.csv showed its header, any path told whether it existed.
+    secret = tmp_path / "secrets.csv"
+    secret.write_text("username,password\nadmin,hunter2\n")
+    (tmp_path / "data" / "link.csv").symlink_to(secret)
+    messages = set()
+    for typed in ["/", "/etc", "/etc/passwd", "/no/such/folder", str(secret), str(tmp_path / "data" / "link.csv"),
+                  str(tmp_path / "data" / ".." / "secrets.csv")]:
+        at = _type_path(sidebar, typed)
+        assert not at.exception and not at.metric
+        (error,) = at.error
+        messages.add(error.value)
+    assert len(messages) == 1
+    (message,) = messages
+    assert not {"username", "hunter2", "passwd", "secrets", "exist"} & set(message.replace("`", " ").replace(".", " ").split())
+
+
+def test_a_typed_path_inside_a_data_root_loads(sidebar, tmp_path):
+    (tmp_path / "data" / "fer2013.csv").write_bytes(_tiny_csv())
+    at = _type_path(sidebar, str(tmp_path / "data" / "fer2013.csv"))
+    assert not at.exception and not at.error
+    assert at.metric[0].value == "6"
+
+
+def _uploads(tmp_path) -> list[Path]:
+    return sorted((tmp_path / "cache" / "uploads").glob("*/*"))
+
+
+def test_uploads_are_deleted_when_replaced_cleared_or_refused(sidebar, tmp_path):
+    # Issue 16 item 3: 175 MB of uploads stayed after a short session, refused files included.
+    uploader = lambda at: at.sidebar.get("file_uploader")[0]  # noqa: E731
+    at = sidebar
+    uploader(at).upload("fer2013.csv", _tiny_csv(), "text/csv").run()
+    assert at.metric[0].value == "6"
+    (first,) = _uploads(tmp_path)
+    assert str(tmp_path) not in " ".join(caption.value for caption in at.sidebar.caption)  # no server path shown
+    second_csv = _tiny_csv().replace(b"\n0,", b"\n1,", 1)
+    uploader(at).upload("other.csv", second_csv, "text/csv").run()
+    assert at.metric[0].value == "6"
+    assert _uploads(tmp_path) == [next(iter(_uploads(tmp_path)))] and not first.exists()  # the replaced one is gone
+    uploader(at).clear().run()
+    assert _uploads(tmp_path) == []
+    uploader(at).upload("bad.csv", b"name,value\nx,1\n", "text/csv").run()
+    assert not at.exception and "not a FER2013 CSV" in at.error[0].value
+    assert str(tmp_path) not in at.error[0].value
+    assert _uploads(tmp_path) == []  # refused: deleted at once
+    at.run()  # a rerun does not save it again
+    assert _uploads(tmp_path) == [] and "not a FER2013 CSV" in at.error[0].value
+
+
+def test_the_upload_folder_is_capped_least_recently_used_first(tmp_path):
+    import os
+    import time
+
+    folder = tmp_path / "uploads"
+    old = save_upload("a.csv", b"a" * 400, folder, cap_bytes=1000)
+    newer = save_upload("b.csv", b"b" * 400, folder, cap_bytes=1000)
+    os.utime(old.parent, (time.time() - 100, time.time() - 100))
+    third = save_upload("c.csv", b"c" * 400, folder, cap_bytes=1000)  # 1200 > 1000: the oldest goes
+    assert not old.exists() and newer.exists() and third.exists()
+    with pytest.raises(ValueError, match="more than the upload folder may hold"):
+        save_upload("huge.csv", b"h" * 2000, folder, cap_bytes=1000)
+    os.utime(newer.parent, (time.time() - 2 * 86400, time.time() - 2 * 86400))
+    save_upload("d.csv", b"d", folder, cap_bytes=1000)  # an upload idle for two days is swept
+    assert not newer.exists() and third.exists()
