@@ -19,7 +19,6 @@ import io
 import time
 import zipfile
 import zlib
-from collections import Counter, deque
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterator
@@ -32,6 +31,7 @@ from core.images import IMAGE_EXTENSIONS, decode_image
 from core.labels import CLASS_NAMES
 from core.model_io import LoadedModel, predict_probabilities
 from core.preprocess import prepare_face
+from core.smoothing import MajorityVote  # noqa: F401  (moved to core.smoothing; kept importable here)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_MODEL = REPO_ROOT / "models" / "fer_studio_default.keras"
@@ -306,30 +306,3 @@ def iter_zip_images(
                 payload = f"could not be read from the zip: {error}"
             yield info.filename, payload
 
-
-class MajorityVote:
-    """Smooth a stream of labels (webcam, video): the most frequent of the last ``window``.
-
-    Ties go to the most recent of the tied labels, so the shown label does not
-    flicker between two equally frequent ones.
-    """
-
-    def __init__(self, window: int = 10) -> None:
-        self.window = window
-        self._labels: deque[str] = deque(maxlen=window)
-
-    def update(self, label: str) -> str:
-        """Add the newest label and return the current majority."""
-        self._labels.append(label)
-        return self.current()
-
-    def current(self) -> str | None:
-        """The majority label, or ``None`` before the first update."""
-        if not self._labels:
-            return None
-        counts = Counter(self._labels)
-        best = max(counts.values())
-        return next(label for label in reversed(self._labels) if counts[label] == best)
-
-    def reset(self) -> None:
-        self._labels.clear()

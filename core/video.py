@@ -1,0 +1,546 @@
+"""The frame pipeline shared by the Live page, the Video page and ``python -m core video``.
+
+::
+
+    frames -> detect faces (every k-th frame; the tracker carries boxes in between)
+           -> track (stable face ids) -> square_box + prepare_face (the one preprocessing path)
+           -> ONE batched model call for all faces of the frame
+           -> per-face smoothing (none | vote | ema) -> FrameResult
+
+Any iterable of frames works: a webcam callback feeds one frame at a time
+to :class:`FrameAnalyzer`, a file goes through :func:`analyze_video`, a test
+passes a list of arrays to :func:`analyze_frames`.
+
+Detection runs on the frame shrunk to :data:`DEFAULT_DETECT_SIDE` pixels
+(longer side): webcam and video faces are rarely below 40 px in a 640 px
+frame, and the Haar cascade is about 3x faster there than at 640 px. Raise it
+for small faces in large frames.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+import cv2
+import numpy as np
+
+from core.detect import DEFAULT_MIN_CONFIDENCE, detect_faces, get_detector, square_box
+from core.labels import CLASS_NAMES
+from core.model_io import LoadedModel, predict_probabilities
+from core.preprocess import prepare_face
+from core.smoothing import DEFAULT_SMOOTHING, DEFAULT_WINDOW, EmotionSmoother, normalize_smoothing
+from core.tracking import DEFAULT_MEMORY, FaceTracker
+from core.video_io import MAX_FRAME_SIDE, VideoFrame, VideoReader, VideoWriter
+
+DEFAULT_VIDEO_DETECTOR: str = "haar"
+DEFAULT_DETECT_SIDE: int = 320
+CSV_COLUMNS: tuple[str, ...] = ("frame", "time_s", "face_id", "x", "y", "w", "h", "emotion", *CLASS_NAMES)
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """How a stream of frames is analysed; frozen, so it can key caches and travel to a worker.
+
+    Attributes:
+        detector: Face detector name (``core.detect.list_detectors``).
+        every: Run the detector on every ``every``-th frame; the tracker carries the boxes in between.
+        smoothing: ``vote``, ``ema`` or ``none`` (``core.smoothing``).
+        window: Frames the smoothing looks back (10: the thesis' most-frequent-of-10 rule).
+        min_confidence: Detector score threshold in [0, 1].
+        detect_side: Detection runs on the frame shrunk to this longer side.
+        memory: Frames a face may go undetected and keep its id.
+    """
+
+    detector: str = DEFAULT_VIDEO_DETECTOR
+    every: int = 1
+    smoothing: str = DEFAULT_SMOOTHING
+    window: int = DEFAULT_WINDOW
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    detect_side: int = DEFAULT_DETECT_SIDE
+    memory: int = DEFAULT_MEMORY
+
+    def validate(self) -> "StreamSettings":
+        """Return ``self`` if every field is usable.
+
+        Raises:
+            ValueError: Naming the field, the value and the accepted range.
+        """
+        get_detector(self.detector)
+        normalize_smoothing(self.smoothing)
+        if int(self.every) < 1:
+            raise ValueError(f"--every must be 1 or more (detect on every N-th frame), got {self.every}")
+        if int(self.window) < 1:
+            raise ValueError(f"the smoothing window must be at least 1 frame, got {self.window}")
+        if not 0.0 <= float(self.min_confidence) <= 1.0:
+            raise ValueError(f"the detector confidence must be between 0 and 1, got {self.min_confidence}")
+        if int(self.detect_side) < 64:
+            raise ValueError(f"the detection size must be at least 64 pixels, got {self.detect_side}")
+        if int(self.memory) < 0:
+            raise ValueError(f"the tracker memory must be 0 frames or more, got {self.memory}")
+        return self
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    """One tracked face on one frame.
+
+    Attributes:
+        face_id: Stable id within the stream, from 1.
+        box: ``(x, y, w, h)`` in frame pixels.
+        probabilities: ``(7,)`` float32, this frame's model output in FER2013 order.
+        emotion: The smoothed emotion (what is drawn and written to the CSV).
+        detected: ``True`` if the detector found the face on this frame, ``False`` if the tracker carried it.
+    """
+
+    face_id: int
+    box: tuple[int, int, int, int]
+    probabilities: np.ndarray
+    emotion: str
+    detected: bool
+
+    @property
+    def frame_emotion(self) -> str:
+        """This frame's own top emotion, before smoothing."""
+        return CLASS_NAMES[int(np.argmax(self.probabilities))]
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """Everything found on one frame.
+
+    Attributes:
+        index: Frame number in the stream.
+        time_s: Its time in seconds.
+        faces: By face id.
+        detected: Whether the detector ran on this frame.
+        seconds: Wall time spent on this frame (detection/tracking, cropping, model, smoothing).
+    """
+
+    index: int
+    time_s: float
+    faces: tuple[FaceRecord, ...]
+    detected: bool
+    seconds: float
+
+
+class FrameAnalyzer:
+    """Stateful per-stream analysis: feed frames in order, get :class:`FrameResult` objects.
+
+    One instance per stream (webcam session, file); it holds the tracker and
+    each face's smoother. Not thread-safe: one caller at a time.
+
+    Args:
+        loaded: A model from ``core.model_io.load_model`` (or an ensemble).
+        settings: :class:`StreamSettings`.
+
+    Raises:
+        ValueError: Invalid settings.
+    """
+
+    def __init__(self, loaded: LoadedModel, settings: StreamSettings = StreamSettings()) -> None:
+        self.loaded = loaded
+        self.settings = settings.validate()
+        self.tracker = FaceTracker(memory=max(int(settings.memory), 2 * int(settings.every)))
+        self._smoothers: dict[int, EmotionSmoother] = {}
+        self._index = 0
+
+    def reset(self) -> None:
+        """Start a new stream: forget faces, ids and smoothing."""
+        self.tracker.reset()
+        self._smoothers.clear()
+        self._index = 0
+
+    def process(self, image: np.ndarray, time_s: float | None = None, index: int | None = None) -> FrameResult:
+        """Analyse the next frame.
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB (gray and RGBA also work).
+            time_s: The frame's time; default ``index / 30``.
+            index: The frame's number; default one more than the last.
+
+        Returns:
+            The frame's faces with stable ids and smoothed emotions.
+        """
+        start = time.perf_counter()
+        index = self._index if index is None else int(index)
+        self._index = index + 1
+        time_s = index / 30.0 if time_s is None else float(time_s)
+        settings = self.settings
+        gray = _gray(image)
+        run_detector = index % int(settings.every) == 0
+        if run_detector:
+            boxes = detect_faces(image, settings.detector, min_confidence=settings.min_confidence, max_side=settings.detect_side)
+            tracked = self.tracker.update(index, boxes, gray if settings.every > 1 else None)
+        else:
+            tracked = self.tracker.carry(index, gray)
+        padding = get_detector(settings.detector).padding
+        crops = [square_box(face.box, image.shape, padding) for face in tracked]
+        faces = (np.stack([prepare_face(image[y0:y1, x0:x1]) for x0, y0, x1, y1 in crops])
+                 if tracked else np.zeros((0, 48, 48), np.uint8))
+        probabilities = predict_probabilities(self.loaded, faces) if tracked else np.zeros((0, len(CLASS_NAMES)), np.float32)
+        records = []
+        for face, row in zip(tracked, probabilities):
+            smoother = self._smoothers.get(face.face_id)
+            if smoother is None:
+                smoother = self._smoothers[face.face_id] = EmotionSmoother(settings.smoothing, settings.window)
+            records.append(FaceRecord(face.face_id, face.box, row, smoother.update(row), face.detected))
+        if run_detector:
+            active = set(self.tracker.active_ids)
+            for face_id in [face_id for face_id in self._smoothers if face_id not in active]:
+                del self._smoothers[face_id]
+        return FrameResult(index, time_s, tuple(records), run_detector, time.perf_counter() - start)
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 2:
+        return image
+    code = cv2.COLOR_RGBA2GRAY if image.shape[2] == 4 else cv2.COLOR_RGB2GRAY
+    return cv2.cvtColor(image, code)
+
+
+def analyze_frames(
+    frames: Iterable[np.ndarray | VideoFrame],
+    loaded: LoadedModel,
+    settings: StreamSettings = StreamSettings(),
+    *,
+    fps: float = 30.0,
+) -> Iterator[FrameResult]:
+    """Analyse frames in order; arrays get times ``index / fps``, :class:`VideoFrame` objects keep theirs.
+
+    Raises:
+        ValueError: Invalid settings, or a frame that is not an image array.
+    """
+    analyzer = FrameAnalyzer(loaded, settings)
+    for position, frame in enumerate(frames):
+        if isinstance(frame, VideoFrame):
+            yield analyzer.process(frame.image, frame.time_s, frame.index)
+        else:
+            image = np.asarray(frame)
+            if image.ndim not in (2, 3) or image.size == 0:
+                raise ValueError(f"frame {position} is not an image array (shape {image.shape})")
+            yield analyzer.process(image, position / fps, position)
+
+
+# ---------------------------------------------------------------- drawing
+
+
+def draw_frame(image: np.ndarray, result: FrameResult) -> np.ndarray:
+    """Boxes, face ids and smoothed emotions drawn on a copy of an RGB frame."""
+    from core.predict import EMOTION_COLORS
+
+    canvas = np.array(image, dtype=np.uint8, copy=True)
+    if canvas.ndim == 2:
+        canvas = cv2.cvtColor(canvas, cv2.COLOR_GRAY2RGB)
+    thickness = max(2, round(max(canvas.shape[:2]) / 400))
+    font_scale = max(0.45, max(canvas.shape[:2]) / 1400)
+    for face in result.faces:
+        color = EMOTION_COLORS.get(face.emotion, (255, 255, 255))
+        x, y, w, h = face.box
+        cv2.rectangle(canvas, (x, y), (x + w - 1, y + h - 1), color, thickness)
+        text = f"#{face.face_id} {face.emotion} {float(np.max(face.probabilities)):.0%}"
+        (text_w, text_h), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
+        top = y - text_h - baseline - 4
+        if top < 0:
+            top = min(y + h, canvas.shape[0] - text_h - baseline - 4)
+        top = max(0, top)
+        cv2.rectangle(canvas, (x, top), (x + text_w + 4, top + text_h + baseline + 4), color, -1)
+        cv2.putText(canvas, text, (x + 2, top + text_h + 2), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return canvas
+
+
+# ---------------------------------------------------------------- records, CSV, summary
+
+
+def frame_rows(result: FrameResult) -> list[dict]:
+    """CSV rows (:data:`CSV_COLUMNS`) for one frame: one per face, probabilities rounded to 4 places."""
+    rows = []
+    for face in result.faces:
+        row = {"frame": result.index, "time_s": round(result.time_s, 3), "face_id": face.face_id,
+               "x": face.box[0], "y": face.box[1], "w": face.box[2], "h": face.box[3], "emotion": face.emotion}
+        row.update({name: round(float(p), 4) for name, p in zip(CLASS_NAMES, face.probabilities)})
+        rows.append(row)
+    return rows
+
+
+class CsvRecorder:
+    """Write :data:`CSV_COLUMNS` rows as frames arrive, to a file or to memory (``path=None``)."""
+
+    def __init__(self, path: str | os.PathLike | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        self._handle = open(self.path, "w", newline="", encoding="utf-8") if self.path else io.StringIO()
+        self._writer = csv.DictWriter(self._handle, fieldnames=CSV_COLUMNS)
+        self._writer.writeheader()
+        self.rows = 0
+
+    def add(self, result: FrameResult) -> None:
+        rows = frame_rows(result)
+        self._writer.writerows(rows)
+        self.rows += len(rows)
+
+    def text(self) -> str:
+        """The CSV so far (in-memory recorders only)."""
+        if not isinstance(self._handle, io.StringIO):
+            raise ValueError("text() is only available for an in-memory CSV recorder")
+        return self._handle.getvalue()
+
+    def close(self) -> None:
+        if self.path is not None and not self._handle.closed:
+            self._handle.close()
+
+
+@dataclass(frozen=True)
+class FaceSummary:
+    """One face id over the whole stream.
+
+    Attributes:
+        face_id: The track's id.
+        first_s, last_s: Times of the first and last frame it was on.
+        seconds: Time on screen (each analysed frame counts until the next one).
+        frames: Analysed frames it was on.
+        shares: Share of its time per smoothed emotion, FER2013 order, sums to 1.
+        dominant: The emotion with the largest share.
+    """
+
+    face_id: int
+    first_s: float
+    last_s: float
+    seconds: float
+    frames: int
+    shares: dict[str, float]
+    dominant: str
+
+
+class SummaryBuilder:
+    """Accumulate per-face time and emotion shares from :class:`FrameResult` objects in order."""
+
+    def __init__(self) -> None:
+        self._seconds: dict[int, Counter] = defaultdict(Counter)
+        self._frames: Counter = Counter()
+        self._first: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._previous: FrameResult | None = None
+        self._step = 1.0 / 30.0
+
+    def add(self, result: FrameResult) -> None:
+        if self._previous is not None:
+            self._step = max(1e-6, result.time_s - self._previous.time_s)
+            self._credit(self._previous, self._step)
+        self._previous = result
+
+    def _credit(self, result: FrameResult, duration: float) -> None:
+        for face in result.faces:
+            self._seconds[face.face_id][face.emotion] += duration
+            self._frames[face.face_id] += 1
+            self._first.setdefault(face.face_id, result.time_s)
+            self._last[face.face_id] = result.time_s
+
+    def summaries(self) -> list[FaceSummary]:
+        """One :class:`FaceSummary` per face id, by id (the last frame counts one frame interval)."""
+        seconds = {face_id: counter.copy() for face_id, counter in self._seconds.items()}
+        frames, first, last = self._frames.copy(), dict(self._first), dict(self._last)
+        if self._previous is not None:
+            for face in self._previous.faces:
+                seconds.setdefault(face.face_id, Counter())[face.emotion] += self._step
+                frames[face.face_id] += 1
+                first.setdefault(face.face_id, self._previous.time_s)
+                last[face.face_id] = self._previous.time_s
+        result = []
+        for face_id in sorted(seconds):
+            total = sum(seconds[face_id].values())
+            shares = {name: (seconds[face_id][name] / total if total else 0.0) for name in CLASS_NAMES}
+            result.append(FaceSummary(face_id, round(first[face_id], 3), round(last[face_id], 3), round(total, 3),
+                                      frames[face_id], shares, max(CLASS_NAMES, key=lambda name: shares[name])))
+        return result
+
+
+def summary_table(summaries: Sequence[FaceSummary]):
+    """A ``pandas.DataFrame``: face id, seconds, first/last seen, dominant emotion, share per emotion."""
+    import pandas as pd
+
+    rows = [{"face_id": s.face_id, "seconds": s.seconds, "frames": s.frames, "first_s": s.first_s, "last_s": s.last_s,
+             "dominant": s.dominant, **{name: round(s.shares[name], 4) for name in CLASS_NAMES}} for s in summaries]
+    return pd.DataFrame(rows, columns=["face_id", "seconds", "frames", "first_s", "last_s", "dominant", *CLASS_NAMES])
+
+
+# ---------------------------------------------------------------- whole files
+
+
+@dataclass(frozen=True)
+class VideoProgress:
+    """Progress of :func:`analyze_video`, passed to its callback after each frame.
+
+    Attributes:
+        frames_done: Frames analysed so far.
+        frames_total: Frames expected (``0`` when the file does not say).
+        elapsed_s: Wall time so far.
+    """
+
+    frames_done: int
+    frames_total: int
+    elapsed_s: float
+
+    @property
+    def fps(self) -> float:
+        return self.frames_done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        if not self.frames_total or not self.fps:
+            return None
+        return max(0.0, (self.frames_total - self.frames_done) / self.fps)
+
+
+@dataclass(frozen=True)
+class VideoReport:
+    """The outcome of :func:`analyze_video`.
+
+    Attributes:
+        source: The input file's name.
+        width, height: Size of the analysed frames.
+        fps: The file's average frame rate.
+        duration_s: Time of the last frame plus one frame.
+        frames: Frames analysed.
+        frames_with_faces: Frames with at least one face.
+        face_ids: Distinct face ids seen.
+        elapsed_s: Wall time of the analysis (decoding, analysis, writing).
+        analysis_fps: ``frames / elapsed_s``.
+        faces: Per-face summaries.
+        settings: The :class:`StreamSettings` used, as a dict.
+        warnings: Problems that did not stop the analysis (a truncated file, no face at all).
+        csv_path, annotated_path: Files written, if asked for.
+    """
+
+    source: str
+    width: int
+    height: int
+    fps: float
+    duration_s: float
+    frames: int
+    frames_with_faces: int
+    face_ids: int
+    elapsed_s: float
+    analysis_fps: float
+    faces: tuple[FaceSummary, ...]
+    settings: dict
+    warnings: tuple[str, ...] = ()
+    csv_path: str | None = None
+    annotated_path: str | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict."""
+        payload = asdict(self)
+        payload["faces"] = [asdict(face) for face in self.faces]
+        return payload
+
+
+def analyze_video(
+    path: str | os.PathLike,
+    loaded: LoadedModel,
+    settings: StreamSettings = StreamSettings(),
+    *,
+    csv_path: str | os.PathLike | None = None,
+    annotated_path: str | os.PathLike | None = None,
+    progress: Callable[[VideoProgress], None] | None = None,
+    on_frame: Callable[[FrameResult], None] | None = None,
+    max_side: int = MAX_FRAME_SIDE,
+) -> VideoReport:
+    """Analyse a video file: per-frame records to CSV, an annotated H.264 MP4, per-face summaries.
+
+    Output files are written to temporary names beside their destination and
+    renamed at the end, so a failed or interrupted run leaves no partial file.
+
+    Args:
+        path: The video (MP4, WebM, MOV, AVI, ... anything FFmpeg decodes).
+        loaded: The model.
+        settings: Detector, detection interval, smoothing.
+        csv_path: Where to write :data:`CSV_COLUMNS` rows, or ``None``.
+        annotated_path: Where to write the annotated ``.mp4``, or ``None``.
+        progress: Called after every frame with a :class:`VideoProgress`.
+        on_frame: Called with every :class:`FrameResult` (for timelines).
+        max_side: Frames are shrunk to this longer side while decoding.
+
+    Returns:
+        A :class:`VideoReport`.
+
+    Raises:
+        FileNotFoundError: No file at ``path``.
+        ValueError: Not a readable video, no frames, invalid settings or output path.
+    """
+    settings = settings.validate()
+    if annotated_path is not None and Path(annotated_path).suffix.lower() != ".mp4":
+        raise ValueError(f"the annotated video must be an .mp4 file, got {Path(annotated_path).name}")
+    start = time.perf_counter()
+    temporary: list[tuple[Path, Path]] = []
+
+    def scratch(destination: str | os.PathLike) -> Path:
+        destination = Path(destination)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.stem}-", suffix=destination.suffix)
+        os.close(handle)
+        temporary.append((Path(name), destination))
+        return Path(name)
+
+    recorder = writer = None
+    summary = SummaryBuilder()
+    frames = frames_with_faces = 0
+    last_time = 0.0
+    face_ids: set[int] = set()
+    try:
+        with VideoReader(path, max_side=max_side) as reader:
+            info = reader.info
+            recorder = CsvRecorder(scratch(csv_path)) if csv_path is not None else None
+            analyzer = FrameAnalyzer(loaded, settings)
+            for frame in reader:
+                result = analyzer.process(frame.image, frame.time_s, frame.index)
+                if annotated_path is not None:
+                    if writer is None:
+                        height, width = frame.image.shape[:2]
+                        writer = VideoWriter(scratch(annotated_path), width, height, fps=info.fps or 30.0)
+                    writer.write(draw_frame(frame.image, result), frame.time_s)
+                if recorder is not None:
+                    recorder.add(result)
+                summary.add(result)
+                if on_frame is not None:
+                    on_frame(result)
+                frames += 1
+                frames_with_faces += bool(result.faces)
+                face_ids.update(face.face_id for face in result.faces)
+                last_time = frame.time_s
+                if progress is not None:
+                    progress(VideoProgress(frames, info.frame_count, time.perf_counter() - start))
+            warnings = list(reader.warnings)
+        if writer is not None:
+            writer.close()
+        if recorder is not None:
+            recorder.close()
+        for scratch_path, destination in temporary:
+            os.replace(scratch_path, destination)
+        temporary.clear()
+    finally:
+        if writer is not None:
+            writer.close()
+        if recorder is not None:
+            recorder.close()
+        for scratch_path, _ in temporary:
+            scratch_path.unlink(missing_ok=True)
+    if not face_ids:
+        warnings.append(f"no face was found in any of the {frames} frames (detector {settings.detector}, "
+                        f"confidence >= {settings.min_confidence:g}); try the other detector or a lower confidence")
+    elapsed = time.perf_counter() - start
+    step = 1.0 / info.fps if info.fps else 0.0
+    return VideoReport(
+        source=Path(path).name, width=info.frame_width, height=info.frame_height, fps=round(info.fps, 3),
+        duration_s=round(last_time + step, 3), frames=frames, frames_with_faces=frames_with_faces,
+        face_ids=len(face_ids), elapsed_s=round(elapsed, 3), analysis_fps=round(frames / elapsed, 2) if elapsed else 0.0,
+        faces=tuple(summary.summaries()), settings=asdict(settings), warnings=tuple(warnings),
+        csv_path=str(csv_path) if csv_path is not None else None,
+        annotated_path=str(annotated_path) if annotated_path is not None else None,
+    )

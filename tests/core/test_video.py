@@ -1,0 +1,241 @@
+"""The frame pipeline (core.video) and video files (core.video_io): ids, smoothing, CSV, bad files."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from core.labels import CLASS_NAMES
+from core.video import (
+    CSV_COLUMNS,
+    CsvRecorder,
+    FrameAnalyzer,
+    StreamSettings,
+    SummaryBuilder,
+    analyze_frames,
+    analyze_video,
+    draw_frame,
+)
+from core.video_io import VideoReader, VideoWriter
+
+SIZE = (320, 240)
+
+
+def astronaut_head() -> np.ndarray:
+    from skimage import data
+
+    photo = data.astronaut()
+    return photo[113 - 95:113 + 95, 224 - 95:224 + 95].copy()
+
+
+def two_face_frames(count: int = 12, size: tuple[int, int] = SIZE) -> list[np.ndarray]:
+    """Two astronaut heads (Haar finds both) drifting in opposite directions."""
+    head = astronaut_head()
+    width, height = size
+    side = int(height * 0.45)
+    frames = []
+    for index in range(count):
+        canvas = np.full((height, width, 3), 120, np.uint8)
+        for x in (10 + 2 * index, width - side - 10 - 2 * index):
+            y = (height - side) // 2 + (index % 3)
+            canvas[y:y + side, x:x + side] = cv2.resize(head, (side, side), interpolation=cv2.INTER_AREA)
+        frames.append(canvas)
+    return frames
+
+
+def write(path: Path, frames: list[np.ndarray], times: list[float] | None = None, fps: float = 25.0) -> Path:
+    with VideoWriter(path, frames[0].shape[1], frames[0].shape[0], fps=fps, crf=18) as writer:
+        for index, frame in enumerate(frames):
+            writer.write(frame, None if times is None else times[index])
+    return path
+
+
+@pytest.fixture(scope="module")
+def face_video(tmp_path_factory) -> Path:
+    return write(tmp_path_factory.mktemp("video") / "two_faces.mp4", two_face_frames(20))
+
+
+def test_two_faces_keep_two_ids_and_every_record_has_seven_probabilities(tiny_loaded_model):
+    results = list(analyze_frames(two_face_frames(12), tiny_loaded_model, StreamSettings(detector="haar")))
+    assert [result.index for result in results] == list(range(12))
+    assert all(len(result.faces) == 2 and result.detected for result in results)
+    assert {face.face_id for result in results for face in result.faces} == {1, 2}
+    first_left = min(results[0].faces, key=lambda face: face.box[0]).face_id
+    assert all(min(result.faces, key=lambda face: face.box[0]).face_id == first_left for result in results)
+    for face in results[5].faces:
+        assert face.probabilities.shape == (7,) and abs(float(face.probabilities.sum()) - 1) < 1e-4
+        assert face.emotion in CLASS_NAMES and face.frame_emotion in CLASS_NAMES
+
+
+def test_detect_every_third_frame_carries_the_boxes_in_between(tiny_loaded_model):
+    results = list(analyze_frames(two_face_frames(9), tiny_loaded_model, StreamSettings(detector="haar", every=3)))
+    assert [result.detected for result in results] == [True, False, False] * 3
+    assert all(len(result.faces) == 2 for result in results)
+    assert not any(face.detected for face in results[1].faces)
+    assert {face.face_id for result in results for face in result.faces} == {1, 2}
+
+
+def test_the_model_is_called_once_per_frame_with_all_faces(tiny_loaded_model, monkeypatch):
+    import core.video as video
+
+    calls = []
+    real = video.predict_probabilities
+    monkeypatch.setattr(video, "predict_probabilities", lambda loaded, faces, **kw: calls.append(len(faces)) or real(loaded, faces, **kw))
+    analyzer = FrameAnalyzer(tiny_loaded_model, StreamSettings(detector="haar"))
+    for frame in two_face_frames(3):
+        analyzer.process(frame)
+    assert calls == [2, 2, 2]
+
+
+def test_csv_has_exactly_the_documented_columns(tiny_loaded_model, tmp_path):
+    assert CSV_COLUMNS == ("frame", "time_s", "face_id", "x", "y", "w", "h", "emotion",
+                           "angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+    recorder = CsvRecorder(tmp_path / "out.csv")
+    for result in analyze_frames(two_face_frames(4), tiny_loaded_model, StreamSettings(detector="haar"), fps=10):
+        recorder.add(result)
+    recorder.close()
+    with open(tmp_path / "out.csv", newline="") as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+    assert tuple(reader.fieldnames) == CSV_COLUMNS and len(rows) == 8
+    assert [float(row["time_s"]) for row in rows[::2]] == [0.0, 0.1, 0.2, 0.3]
+    for row in rows:
+        assert abs(sum(float(row[name]) for name in CLASS_NAMES) - 1) < 2e-3
+        assert row["emotion"] in CLASS_NAMES and int(row["w"]) > 0
+
+
+def test_analyze_video_writes_csv_annotated_mp4_and_summary_without_leftovers(tiny_loaded_model, face_video, tmp_path):
+    seen = []
+    report = analyze_video(face_video, tiny_loaded_model, StreamSettings(detector="haar", smoothing="ema"),
+                           csv_path=tmp_path / "out" / "faces.csv", annotated_path=tmp_path / "out" / "faces.mp4",
+                           progress=seen.append)
+    assert report.frames == 20 and report.face_ids == 2 and report.frames_with_faces == 20 and not report.warnings
+    assert [p.frames_done for p in seen] == list(range(1, 21)) and seen[-1].frames_total == 20
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["faces.csv", "faces.mp4"]
+    with VideoReader(tmp_path / "out" / "faces.mp4") as reader:
+        assert reader.info.codec == "h264" and (reader.info.width, reader.info.height) == SIZE
+        assert len(list(reader)) == 20
+    for face in report.faces:
+        assert face.seconds == pytest.approx(20 / 25, abs=0.01)
+        assert sum(face.shares.values()) == pytest.approx(1.0)
+    assert report.to_dict()["faces"][0]["face_id"] == 1
+
+
+def test_summary_counts_each_frame_until_the_next_one():
+    from core.video import FaceRecord, FrameResult
+
+    probabilities = np.eye(7, dtype=np.float32)
+    builder = SummaryBuilder()
+    for index, (time_s, emotion) in enumerate([(0.0, "happy"), (0.5, "happy"), (1.0, "sad"), (1.2, "sad")]):
+        face = FaceRecord(1, (0, 0, 10, 10), probabilities[CLASS_NAMES.index(emotion)], emotion, True)
+        builder.add(FrameResult(index, time_s, (face,), True, 0.0))
+    (summary,) = builder.summaries()
+    # happy 0-1.0 s, sad 1.0-1.2 s plus the last frame's 0.2 s
+    assert summary.seconds == pytest.approx(1.4) and summary.frames == 4
+    assert summary.shares["happy"] == pytest.approx(1.0 / 1.4) and summary.dominant == "happy"
+
+
+def test_draw_frame_marks_each_face(tiny_loaded_model):
+    frame = two_face_frames(1)[0]
+    (result,) = analyze_frames([frame], tiny_loaded_model, StreamSettings(detector="haar"))
+    drawn = draw_frame(frame, result)
+    assert drawn.shape == frame.shape and not np.shares_memory(drawn, frame)
+    x, y, w, h = result.faces[0].box
+    assert np.any(drawn[y + h // 2, x - 1:x + 3] != frame[y + h // 2, x - 1:x + 3])
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_a_text_file_is_not_a_video(tmp_path, tiny_loaded_model):
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("hello, not a video\n" * 50)
+    with pytest.raises(ValueError, match="not a readable video"):
+        analyze_video(fake, tiny_loaded_model, csv_path=tmp_path / "x.csv")
+    assert not list(tmp_path.glob("*.csv")) and not list(tmp_path.glob(".x-*"))
+
+
+def test_empty_and_zero_frame_files_are_refused(tmp_path):
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match="empty"):
+        VideoReader(empty)
+    import av
+
+    zero = tmp_path / "zero.mp4"
+    with av.open(str(zero), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        container.start_encoding()
+    with pytest.raises(ValueError, match="no video"):
+        with VideoReader(zero) as reader:
+            list(reader)
+    with pytest.raises(FileNotFoundError):
+        VideoReader(tmp_path / "missing.mp4")
+
+
+def test_a_truncated_mp4_gives_its_first_frames_and_a_warning(tmp_path, face_video, tiny_loaded_model):
+    data = face_video.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[:len(data) * 17 // 20])  # the first (key) frame is most of this short file
+    report = analyze_video(cut, tiny_loaded_model, StreamSettings(detector="haar"))
+    assert 0 < report.frames < 20 and any("truncated" in warning for warning in report.warnings)
+    stub = tmp_path / "stub.mp4"
+    stub.write_bytes(data[:200])
+    with pytest.raises(ValueError, match="truncated"):
+        analyze_video(stub, tiny_loaded_model)
+
+
+def test_a_huge_video_is_downscaled_while_decoding(tmp_path):
+    big = write(tmp_path / "big.mp4", [np.full((2160, 3840, 3), 90, np.uint8)] * 2)
+    with VideoReader(big) as reader:
+        frames = list(reader)
+        assert (reader.info.width, reader.info.height) == (3840, 2160)
+        assert (reader.info.frame_width, reader.info.frame_height) == (1280, 720)
+    assert [frame.image.shape for frame in frames] == [(720, 1280, 3)] * 2
+
+
+def test_variable_frame_rate_keeps_real_times(tmp_path):
+    times = [0.0, 0.04, 0.08, 0.5, 0.54, 1.5]
+    path = write(tmp_path / "vfr.mp4", two_face_frames(6), times)
+    with VideoReader(path) as reader:
+        assert [round(frame.time_s, 2) for frame in reader] == times
+
+
+def test_a_video_without_faces_says_so(tmp_path, tiny_loaded_model):
+    path = write(tmp_path / "wall.mp4", [np.full((120, 160, 3), 128, np.uint8)] * 5)
+    report = analyze_video(path, tiny_loaded_model, StreamSettings(detector="haar"), csv_path=tmp_path / "wall.csv")
+    assert report.frames == 5 and report.face_ids == 0
+    assert any("no face was found" in warning for warning in report.warnings)
+    assert (tmp_path / "wall.csv").read_text().strip() == ",".join(CSV_COLUMNS)
+
+
+@pytest.mark.parametrize("settings, message", [
+    (StreamSettings(every=0), "--every"),
+    (StreamSettings(smoothing="median"), "unknown smoothing"),
+    (StreamSettings(detector="yolo"), "unknown face detector"),
+    (StreamSettings(min_confidence=2), "between 0 and 1"),
+])
+def test_bad_settings_are_refused_before_any_work(settings, message, tiny_loaded_model):
+    with pytest.raises(ValueError, match=message):
+        FrameAnalyzer(tiny_loaded_model, settings)
+
+
+def test_annotated_output_must_be_mp4(face_video, tiny_loaded_model, tmp_path):
+    with pytest.raises(ValueError, match=r"\.mp4"):
+        analyze_video(face_video, tiny_loaded_model, annotated_path=tmp_path / "out.avi")
+
+
+def test_importing_the_video_modules_loads_neither_streamlit_nor_tensorflow_nor_av():
+    import subprocess
+    import sys
+
+    code = ("import sys, core.video, core.video_io, core.tracking, core.smoothing; "
+            "print([m for m in ('streamlit', 'tensorflow', 'keras', 'av') if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.stdout.strip() == "[]"
