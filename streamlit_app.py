@@ -2,10 +2,15 @@
 
 import streamlit as st
 
+from dashboard import url_state
 from dashboard.access import require_password
 from dashboard.data_source import data_source_sidebar
 
-st.set_page_config(page_title="FER Studio", page_icon=":material/mood:", layout="wide")
+st.set_page_config(page_icon=":material/mood:", layout="wide")
+
+# Pages that never read FER2013: no dataset picker in their sidebar, so that the
+# dataset's upload box is not the first one a photo can be dropped on.
+PAGES_WITHOUT_DATASET = {"predict"}
 
 # Sections of the sidebar menu. Add a page by adding its st.Page to a section.
 PAGES = {
@@ -25,5 +30,8 @@ PAGES = {
 
 navigation = st.navigation({section: pages for section, pages in PAGES.items() if pages})
 require_password()  # FER_STUDIO_PASSWORD set: nothing below draws until it is given (dashboard/access.py)
-data_source_sidebar()
+st.set_page_config(page_title=f"{navigation.title} · FER Studio")  # each page its own browser-tab title
+url_state.start_page(navigation.url_path)
+if navigation.url_path not in PAGES_WITHOUT_DATASET:
+    data_source_sidebar()
 navigation.run()

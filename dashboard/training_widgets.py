@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
+import zlib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,9 @@ from core import runs
 from core.models import ModelSpec, list_models
 from core.runs import RunSummary
 from core.train_config import LR_SCHEDULES, OPTIMIZERS, TrainConfig
+from dashboard.url_state import remember_choice, url_choice
 
-REFRESH_EVERY = "3s"
+REFRESH_EVERY = "1s"  # the Stop button and the progress must not lag the worker
 STATE_COLORS = {"queued": "gray", "running": "blue", "finished": "green", "failed": "red", "stopped": "orange"}
 STATE_ICONS = {"queued": ":material/schedule:", "running": ":material/play_circle:", "finished": ":material/check_circle:",
                "failed": ":material/error:", "stopped": ":material/stop_circle:"}
@@ -131,16 +133,33 @@ def describe_run(summary: RunSummary) -> str:
 
 
 def run_select_ui(summaries: list[RunSummary], key: str = "run") -> RunSummary | None:
-    """Pick a run (default: newest active, else newest); the choice lives in the URL (``?run=``)."""
+    """Pick a run (default: newest active, else newest); its id lives in the URL (``?run=<id>``).
+
+    A link naming a run that is not in the runs folder gets a warning saying
+    which run is shown instead.
+    """
     if not summaries:
         return None
     by_id = {summary.run_id: summary for summary in summaries}
-    if st.session_state.get(key) not in by_id:
-        st.session_state.pop(key, None)
-    default_id = default_run(summaries).run_id
-    chosen = st.selectbox("Run", list(by_id), index=list(by_id).index(default_id), key=key,
-                          format_func=lambda run_id: describe_run(by_id[run_id]), bind="query-params")
+    url_choice(key, list(by_id), default_run(summaries).run_id, noun="run", describe=lambda run_id: f"`{run_id}`")
+    # The browser keeps showing a select box's old label when only the labels change, so the
+    # widget gets a new key whenever a label does; the chosen id itself lives in st.session_state[key].
+    labels = [describe_run(summary) for summary in summaries]
+    menu_key = f"{key}_menu_{zlib.crc32(repr(labels).encode()):08x}"
+    st.session_state[menu_key] = st.session_state[key]
+
+    def keep_choice() -> None:
+        st.session_state[key] = st.session_state[menu_key]
+
+    chosen = st.selectbox("Run", list(by_id), key=menu_key, on_change=keep_choice,
+                          format_func=lambda run_id: describe_run(by_id[run_id]))
+    remember_choice(chosen, param=key)  # always in the URL: a shared link must not follow "the newest run"
     return by_id[chosen]
+
+
+def run_signature(run_dir: Path) -> tuple[str, int]:
+    """``(state, finished epochs)``: what the run menu and table show; a change means they are out of date."""
+    return runs.read_status(run_dir).state, len(runs.read_metrics(run_dir))
 
 
 def format_duration(seconds: float | None) -> str:
@@ -268,9 +287,11 @@ def draw_run_panel(run_dir: Path) -> None:
 
 
 @st.fragment(run_every=REFRESH_EVERY)
-def _live_run_panel(run_dir: Path) -> None:
-    if not runs.read_status(run_dir).active:
-        st.rerun()  # the run just ended: redraw the whole page without the timer
+def _live_run_panel(run_dir: Path, drawn: tuple[str, int]) -> None:
+    if run_signature(run_dir) != drawn:
+        # The run ended or finished an epoch: redraw the whole page, so that the run menu's
+        # state and best accuracy, and the runs table, match the panel (and the timer stops with the run).
+        st.rerun()
     draw_run_panel(run_dir)
 
 
@@ -282,7 +303,7 @@ def _still_run_panel(run_dir: Path) -> None:
 def run_panel(run_dir: Path) -> None:
     """The run panel; it refreshes itself every few seconds while the run is active."""
     if runs.read_status(run_dir).active:
-        _live_run_panel(run_dir)
+        _live_run_panel(run_dir, run_signature(run_dir))
     else:
         _still_run_panel(run_dir)
 
@@ -317,18 +338,23 @@ def runs_table_ui(summaries: list[RunSummary]) -> None:
     })
 
 
+def runs_signature(summaries: list[RunSummary]) -> tuple:
+    """Ids, states and finished epochs of all runs, as the page drew them."""
+    return tuple((summary.run_id, summary.status.state, summary.epochs_done) for summary in summaries)
+
+
 @st.fragment(run_every=REFRESH_EVERY)
-def _live_runs_table() -> None:
+def _live_runs_table(drawn: tuple) -> None:
     summaries = runs.list_runs()
-    if not any(summary.status.active for summary in summaries):
-        st.rerun()  # the last active run ended: redraw the page without the timer
+    if runs_signature(summaries) != drawn:
+        st.rerun()  # a run started, ended or finished an epoch: redraw the page (menu labels included)
     runs_table_ui(summaries)
 
 
 def runs_table_panel(summaries: list[RunSummary]) -> None:
-    """The table of every run; it refreshes itself while any run is active."""
+    """The table of every run; while any run is active it checks every few seconds and redraws the page on a change."""
     if any(summary.status.active for summary in summaries):
-        _live_runs_table()
+        _live_runs_table(runs_signature(summaries))
     else:
         runs_table_ui(summaries)
 

@@ -81,6 +81,12 @@ def run_page(open_form: bool | None = None) -> AppTest:
     return app
 
 
+def run_menu(app: AppTest):
+    """The "Run" select box (its key changes with its labels, so it is found by its label)."""
+    [menu] = [box for box in app.selectbox if box.label == "Run"]
+    return menu
+
+
 def plotly_charts(app: AppTest) -> list:
     return [element for element in app.main.get("plotly_chart")]
 
@@ -89,7 +95,7 @@ def test_finished_run_shows_its_curves_and_the_runs_table(runs_dir, with_dataset
     make_run(runs_dir, "20250101-000000-mini_xception-aaaa", "finished", METRICS, message="2 epochs")
     app = run_page()
     assert len(plotly_charts(app)) == 1
-    assert app.selectbox(key="run").value == "20250101-000000-mini_xception-aaaa"
+    assert run_menu(app).value == "20250101-000000-mini_xception-aaaa"
     table = app.dataframe[0].value
     assert table.loc[0, "best val accuracy"] == "45.00% (epoch 2)" and table.loc[0, "epochs"] == "2/5"
 
@@ -108,7 +114,7 @@ def test_the_newest_active_run_is_selected_and_shows_progress(runs_dir, with_dat
         "epoch": 3, "epochs": 5, "batch": 10, "batches": 40, "loss": 1.3, "accuracy": 0.5,
         "epoch_elapsed_s": 5.0, "eta_s": 95.0, "updated": time.time()})
     app = run_page()
-    assert app.selectbox(key="run").value == "old-running"
+    assert run_menu(app).value == "old-running"
     texts = [bar.proto.text for bar in app.main.get("progress")]
     assert any("Epoch 3/5" in text and "1m 35s" in text for text in texts)
     assert any("Batch 10/40" in text for text in texts)
@@ -160,7 +166,7 @@ def test_start_launches_the_job_with_the_form_values_and_selects_the_run(runs_di
     config = fake_start.config
     assert (config.model, config.epochs, config.optimizer, config.data) == ("face_cnn", 3, "sgd", "/data/fer2013")
     [run_dir] = list(runs_dir.iterdir())
-    assert app.selectbox(key="run").value == run_dir.name
+    assert run_menu(app).value == run_dir.name
     assert not [b for b in app.button if b.label == "Start training"]  # the form folded away
 
 
@@ -180,11 +186,11 @@ def test_the_chosen_run_stays_selected_when_a_new_run_appears(runs_dir, with_dat
     make_run(runs_dir, "run-a", "finished", METRICS, created=now - 100)
     make_run(runs_dir, "run-b", "finished", METRICS, created=now - 50)
     app = run_page()
-    assert app.selectbox(key="run").value == "run-b"
-    app.selectbox(key="run").set_value("run-a").run()
+    assert run_menu(app).value == "run-b"
+    run_menu(app).set_value("run-a").run()
     make_run(runs_dir, "run-c", "finished", METRICS, created=now)
     app.run()
-    assert app.selectbox(key="run").value == "run-a"
+    assert run_menu(app).value == "run-a"
 
 
 def test_progress_left_over_from_before_a_resume_is_not_shown(runs_dir, with_dataset):
@@ -209,3 +215,28 @@ def test_a_stopped_run_with_a_checkpoint_can_be_resumed(runs_dir, with_dataset, 
     assert not [b for b in app.button if b.label == "Stop"]
     app.button(key="resume_stopped-run").click().run()
     assert resumed == [run_dir]
+
+
+def test_the_url_holds_the_run_id_and_a_link_to_a_run_opens_it(runs_dir, with_dataset):
+    now = time.time()
+    make_run(runs_dir, "run-a", "finished", METRICS, created=now - 100)
+    make_run(runs_dir, "run-b", "finished", METRICS, created=now - 50)
+    app = AppTest.from_file(PAGE, default_timeout=60)
+    app.query_params["run"] = "run-a"  # a shared link to the older run
+    app.run()
+    assert not app.exception and not app.warning
+    assert run_menu(app).value == "run-a"
+    run_menu(app).set_value("run-b").run()
+    assert app.query_params["run"] == "run-b"  # the id, not the menu's label
+
+
+def test_a_link_to_an_unknown_run_says_so(runs_dir, with_dataset):
+    make_run(runs_dir, "run-a", "finished", METRICS)
+    app = AppTest.from_file(PAGE, default_timeout=60)
+    app.query_params["run"] = "run-a · mini_xception · finished · best 45.0%"  # an old-style link holding the label
+    app.run()
+    assert not app.exception
+    [warning] = app.warning
+    assert "run-a · mini_xception" in warning.value and "showing `run-a` instead" in warning.value
+    assert run_menu(app).value == "run-a" and app.query_params["run"] == "run-a"
+

@@ -1,0 +1,98 @@
+"""Choices that live in the URL's query string, so a reload or a shared link shows the same view.
+
+Streamlit's own ``bind="query-params"`` writes a select box's *shown label*
+into the URL, which for a menu such as "<run id> · fer_vgg · running · best
+61.2%" is neither short nor stable. These helpers keep the option's value
+(a run id, ``flip``, ``PublicTest``) in the URL instead, and say so when a
+link names something that is not there, rather than silently showing
+something else.
+
+A page calls :func:`url_choice` (one value) or :func:`url_choices` (several)
+before drawing the widget with the same ``key``, and
+:func:`remember_choice` after it. The router calls :func:`start_page` once
+per script run, so that a value met on another page is read again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import streamlit as st
+
+_SEEN_KEY = "_url_state_seen"  # {param: token the URL held when we last read or wrote it}
+_PAGE_KEY = "_url_state_page"
+LIST_SEPARATOR = ","
+
+
+def start_page(page: str) -> None:
+    """Forget which URL values were already applied when the user moves to another page."""
+    if st.session_state.get(_PAGE_KEY) != page:
+        st.session_state[_PAGE_KEY] = page
+        st.session_state[_SEEN_KEY] = {}
+
+
+def _seen() -> dict[str, str | None]:
+    return st.session_state.setdefault(_SEEN_KEY, {})
+
+
+def url_choice(key: str, options: Sequence[Any], default: Any = None, *, param: str | None = None,
+               noun: str = "choice", describe: Callable[[Any], str] = str) -> None:
+    """Before a select box keyed ``key``: take its value from ``?param=`` when the URL changed, else keep it.
+
+    The session value is set to the URL's value when that is one of
+    ``options`` (compared as text), and left alone while the URL still
+    holds what this session last wrote. A value that is not an option gets
+    an ``st.warning`` naming it and what is shown instead. When nothing was
+    chosen yet, ``default`` (or the first option) is chosen.
+    """
+    param = param or key
+    options = list(options)
+    by_token = {str(option): option for option in options}
+    raw = st.query_params.get(param)
+    if raw is not None and raw != _seen().get(param):
+        _seen()[param] = raw
+        if raw in by_token:
+            st.session_state[key] = by_token[raw]
+        else:
+            fallback = st.session_state.get(key, default if default in options else (options or [None])[0])
+            shown = describe(fallback) if fallback is not None else "nothing"
+            st.warning(f"The {noun} `{raw}` in this link is not available here; showing {shown} instead.",
+                       icon=":material/link_off:")
+    if st.session_state.get(key) not in options and options:
+        st.session_state[key] = default if default in options else options[0]
+
+
+def url_choices(key: str, options: Sequence[Any], default: Sequence[Any] = (), *, param: str | None = None,
+                noun: str = "choice") -> None:
+    """Like :func:`url_choice` for a multiselect: ``?param=a,b``; unknown items are named in a warning."""
+    param = param or key
+    options = list(options)
+    by_token = {str(option): option for option in options}
+    raw = st.query_params.get(param)
+    if raw is not None and raw != _seen().get(param):
+        _seen()[param] = raw
+        tokens = [token for token in raw.split(LIST_SEPARATOR) if token]
+        st.session_state[key] = [by_token[token] for token in tokens if token in by_token]
+        unknown = [token for token in tokens if token not in by_token]
+        if unknown:
+            st.warning(f"Not available here, so left out: {', '.join(f'`{token}`' for token in unknown)} "
+                       f"({noun} named in this link).", icon=":material/link_off:")
+    if key not in st.session_state:
+        st.session_state[key] = [option for option in default if option in options]
+    else:
+        st.session_state[key] = [option for option in st.session_state[key] if option in options]
+
+
+def remember_choice(value: Any, *, param: str, default: Any = None) -> None:
+    """After the widget: write ``value`` into ``?param=`` (a list as ``a,b``); the default is left out of the URL."""
+    if isinstance(value, (list, tuple)):
+        token = LIST_SEPARATOR.join(str(item) for item in value) if list(value) != list(default or []) else None
+    else:
+        token = None if value is None or (default is not None and value == default) else str(value)
+    if token is None:
+        if param in st.query_params:
+            del st.query_params[param]
+    elif st.query_params.get(param) != token:
+        st.query_params[param] = token
+    _seen()[param] = token
