@@ -3,8 +3,8 @@
 Each face is a "person" that stays on screen for one segment (``segment``
 frames), drifting along a slow curve and breathing in size by +-8%, with a
 little brightness flicker and sensor noise, so every frame's crop differs
-slightly, as in a real video. Then both faces leave and two new ones arrive
-elsewhere. So the ground truth per frame is two boxes with known labels and a
+slightly, as in a real video. Then both faces leave, the scene stays empty
+for ``gap`` frames, and two new ones arrive elsewhere. So the ground truth per frame is two boxes with known labels and a
 known identity (the face index), and a face id that changes inside a segment
 is an id switch.
 
@@ -45,7 +45,7 @@ def background(size: tuple[int, int] = SIZE, seed: int = 0) -> np.ndarray:
 
 
 def compose_frames(faces: Sequence[np.ndarray], labels: Sequence[int], *, size: tuple[int, int] = SIZE,
-                   segment: int = 40, side: int = 150, seed: int = 0) -> Iterator[tuple[np.ndarray, list[TruthFace]]]:
+                   segment: int = 40, gap: int = 20, side: int = 150, seed: int = 0) -> Iterator[tuple[np.ndarray, list[TruthFace]]]:
     """Yield ``(RGB frame, truth)`` for every frame; two faces per segment, ``len(faces) // 2`` segments.
 
     Args:
@@ -53,6 +53,8 @@ def compose_frames(faces: Sequence[np.ndarray], labels: Sequence[int], *, size: 
         labels: Their FER2013 label indices.
         size: ``(width, height)`` of the frames.
         segment: Frames each pair of faces stays on screen.
+        gap: Empty frames between two segments (people leave, others arrive; longer than
+            the tracker's memory, so new faces get new ids).
         side: Pasted face size in pixels (it varies by +-8% over time).
         seed: Motion, flicker and noise seed.
     """
@@ -86,6 +88,10 @@ def compose_frames(faces: Sequence[np.ndarray], labels: Sequence[int], *, size: 
                 truth.append(TruthFace(index, int(labels[index]), (x0, y0, current, current)))
             canvas += rng.normal(0, 2.0, canvas.shape).astype(np.float32)
             yield np.clip(canvas, 0, 255).astype(np.uint8), truth
+        if start + 3 < len(faces):
+            for _ in range(gap):
+                empty = canvas_base.astype(np.float32) + rng.normal(0, 2.0, canvas_base.shape).astype(np.float32)
+                yield np.clip(empty, 0, 255).astype(np.uint8), []
 
 
 def write_video(path: str | Path, frames: Iterator[tuple[np.ndarray, list[TruthFace]]], fps: float = 25.0,

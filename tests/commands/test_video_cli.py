@@ -1,0 +1,88 @@
+"""``python -m core video``: CSV, annotated MP4, JSON report, progress on stderr, clear errors for bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from core.__main__ import main
+from core.video import CSV_COLUMNS
+from core.video_io import VideoReader, VideoWriter
+
+
+@pytest.fixture(scope="module")
+def small_video(tmp_path_factory) -> Path:
+    """16 frames, 320x240, two astronaut heads drifting apart (Haar finds both)."""
+    from skimage import data
+
+    head = data.astronaut()[18:208, 129:319]
+    path = tmp_path_factory.mktemp("cli-video") / "two faces.mp4"
+    with VideoWriter(path, 320, 240, fps=20, crf=18) as writer:
+        for index in range(16):
+            canvas = np.full((240, 320, 3), 110, np.uint8)
+            for x in (12 + index, 196 - index):
+                canvas[60:172, x:x + 112] = cv2.resize(head, (112, 112), interpolation=cv2.INTER_AREA)
+            writer.write(canvas)
+    return path
+
+
+def test_json_report_csv_and_annotated_video(small_video, tiny_model_path, tmp_path, capsys):
+    out_csv, out_mp4 = tmp_path / "faces.csv", tmp_path / "faces.mp4"
+    code = main(["video", str(small_video), "--model", str(tiny_model_path), "--detector", "haar", "--csv", str(out_csv),
+                 "--annotated", str(out_mp4), "--every", "2", "--smooth", "ema", "--window", "5", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0
+    report = json.loads(captured.out)
+    assert report["frames"] == 16 and report["face_ids"] == 2 and report["fps"] == 20
+    assert report["settings"]["every"] == 2 and report["settings"]["smoothing"] == "ema" and report["settings"]["window"] == 5
+    assert [face["face_id"] for face in report["faces"]] == [1, 2]
+    assert all(face["seconds"] == pytest.approx(0.8, abs=0.06) for face in report["faces"])
+    assert "16/16 frames" in captured.err and "frames/s" in captured.err and "ETA" in captured.err
+    with open(out_csv, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert tuple(rows[0]) == CSV_COLUMNS and len(rows) == 32
+    with VideoReader(out_mp4) as reader:
+        assert reader.info.codec == "h264" and len(list(reader)) == 16
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["faces.csv", "faces.mp4"]
+
+
+def test_text_summary_lists_each_face(small_video, tiny_model_path, capsys):
+    assert main(["video", str(small_video), "--model", str(tiny_model_path), "--detector", "haar", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "16 frames (320x240, 20 fps" in captured.out and "2 face id(s)" in captured.out
+    lines = [line.split() for line in captured.out.splitlines()]
+    assert [line[0] for line in lines if line and line[0].isdigit()] == ["1", "2"]
+    assert captured.err == ""
+
+
+def test_a_video_without_faces_warns_but_succeeds(tiny_model_path, tmp_path, capsys):
+    path = tmp_path / "wall.mp4"
+    with VideoWriter(path, 160, 120) as writer:
+        for _ in range(4):
+            writer.write(np.full((120, 160, 3), 128, np.uint8))
+    assert main(["video", str(path), "--model", str(tiny_model_path), "--detector", "haar", "--quiet"]) == 0
+    assert "warning: no face was found in any of the 4 frames" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("make, args, message", [
+    (lambda tmp: tmp / "missing.mp4", [], "no video file"),
+    (lambda tmp: (tmp / "notes.mp4").write_text("not a video") and tmp / "notes.mp4", [], "not a readable video"),
+    (lambda tmp: (tmp / "empty.webm").write_bytes(b"") or tmp / "empty.webm", [], "empty"),
+    (None, ["--every", "0"], "--every must be 1 or more"),
+    (None, ["--csv", "out.txt"], "must end in .csv"),
+    (None, ["--annotated", "out.avi"], "must end in .mp4"),
+    (None, ["--window", "0"], "at least 1 frame"),
+])
+def test_bad_input_exits_2_with_a_clear_message_and_no_files(make, args, message, small_video, tiny_model_path, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    source = make(tmp_path) if make else small_video
+    before = set(tmp_path.iterdir())
+    code = main(["video", str(source), "--model", str(tiny_model_path), "--detector", "haar", "--csv", "faces.csv", *args])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert set(tmp_path.iterdir()) == before  # no CSV and no temporary file left behind
