@@ -105,6 +105,8 @@ def distribution_scope(strategy: str) -> Iterator[int]:
         import tensorflow as tf
 
         chosen = tf.distribute.MultiWorkerMirroredStrategy()
+        if chosen.extended._in_multi_worker_mode():
+            _work_around_keras_multiworker()
         with chosen.scope():
             yield int(chosen.num_replicas_in_sync)
     elif wants_mirror and backend == "tensorflow":
@@ -119,6 +121,87 @@ def distribution_scope(strategy: str) -> Iterator[int]:
         yield int(distribution.device_mesh.shape[0])
     else:
         yield 1
+
+
+def multiworker_task(tf_config: str | None = None) -> tuple[int, int] | None:
+    """``(index, workers)`` of this process in the ``TF_CONFIG`` cluster, or None without one.
+
+    Worker 0 is the chief (there is no separate ``chief`` task in the clusters
+    FER Studio starts): it alone writes the run folder the user sees.
+
+    Raises:
+        ValueError: ``TF_CONFIG`` that is not JSON or names no worker list.
+    """
+    text = os.environ.get("TF_CONFIG") if tf_config is None else tf_config
+    if not text:
+        return None
+    try:
+        config = json.loads(text)
+        workers = list(config["cluster"]["worker"])
+        index = int(config.get("task", {}).get("index", 0))
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"TF_CONFIG is not a cluster description ({error}); expected e.g. "
+                         + json.dumps({"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}})) from error
+    if not 0 <= index < len(workers):
+        raise ValueError(f"TF_CONFIG's task index {index} is not one of its {len(workers)} workers")
+    return index, len(workers)
+
+
+_PATCHED_FOR_MULTIWORKER = False
+
+
+def _work_around_keras_multiworker() -> None:
+    """Make Keras 3.15's ``fit`` run under a MultiWorkerMirroredStrategy of two or more workers.
+
+    Two bugs stop it (keras-team/keras#20585, open; a two-process test here hit both):
+    before the first step ``fit`` averages the first batch over all workers
+    only to learn its shapes, which fails eagerly on a distributed batch
+    (``Attempt to convert a value (PerReplica ...)``); and every step averages
+    the scalar loss and metrics with ``axis=0``, which a scalar does not have
+    (``Invalid reduction dimension 0 for input with 0 dimensions``). The
+    fixes: take the shapes from this worker's own part of the batch, and
+    average scalars without an axis. Nothing changes for one worker or other
+    strategies. Keras is pinned (requirements.txt), so these private hooks
+    cannot move under us; the two-worker test in tests/core/test_distribute.py
+    fails if a new Keras breaks them.
+    """
+    global _PATCHED_FOR_MULTIWORKER
+    if _PATCHED_FOR_MULTIWORKER:
+        return
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    def local_part(value, strategy):
+        if isinstance(value, tf.distribute.DistributedValues):
+            return strategy.experimental_local_results(value)[0]
+        return value
+
+    def maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if self._distribute_strategy is None:
+            return
+        if iterator is not None:
+            for _, _, batches in iterator:
+                data_batch = tf.nest.map_structure(lambda value: local_part(value, self.distribute_strategy), next(batches))
+                break
+        with self.distribute_strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
+    original_reduce = tf_trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy):
+            def mean(value):
+                if not (isinstance(value, tf.distribute.DistributedValues) or tf.is_tensor(value)):
+                    return value
+                scalar = len(local_part(value, strategy).shape) == 0
+                return strategy.reduce("MEAN", value, axis=None if scalar else 0)
+
+            return tf.nest.map_structure(mean, values)
+        return original_reduce(values, strategy, reduction)
+
+    tf_trainer.TensorFlowTrainer._maybe_symbolic_build = maybe_symbolic_build
+    tf_trainer.reduce_per_replica = reduce_per_replica
+    _PATCHED_FOR_MULTIWORKER = True
 
 
 def validation_batch_size(val_images: int, replicas: int, preferred: int = 256) -> int:

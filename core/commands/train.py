@@ -100,12 +100,30 @@ def run(args: argparse.Namespace) -> int:
         status = run_training(Path(run_dir), resume=bool(args.resume), echo=lambda line: print(line, flush=True))
     else:
         config = config_from_args(args)
+        out = worker_runs_dir(args.out) if config.strategy == "multiworker" else args.out
         if args.detach:
-            print(start_training_job(config, args.out))
+            print(start_training_job(config, out))
             return 0
-        run_dir = prepare_run(config, args.out)
+        run_dir = prepare_run(config, out)
         print(f"run folder: {run_dir}", flush=True)
         status = run_training(run_dir, echo=lambda line: print(line, flush=True))
     print(f"{status.state}: {status.message}")
     print(run_dir)
     return 0 if status.state in ("finished", "stopped") else 1
+
+
+def worker_runs_dir(out: Path | None) -> Path | None:
+    """Where this process writes its run in a ``TF_CONFIG`` cluster.
+
+    The chief (worker 0) writes to ``out`` like a single-machine run; every
+    other worker writes its copy to ``<out>/.workers/worker<N>/`` (hidden from
+    the runs list), so workers sharing one runs folder do not show up as runs
+    of their own or write over each other.
+    """
+    from core.distribute import multiworker_task
+    from core.runs import default_runs_dir
+
+    task = multiworker_task()
+    if task is None or task[0] == 0:
+        return out
+    return Path(out or default_runs_dir()) / ".workers" / f"worker{task[0]}"

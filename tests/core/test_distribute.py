@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from core.distribute import cpu_has_native_bf16, resolve_precision, trim_for_replicas, validation_batch_size
+from core.distribute import cpu_has_native_bf16, multiworker_task, resolve_precision, trim_for_replicas, validation_batch_size
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -180,3 +180,80 @@ def test_native_bf16_is_read_from_the_cpu_flags(cpuinfo, expected):
 ])
 def test_auto_precision_uses_bfloat16_only_where_the_cpu_has_it(precision, gpus, native_bf16, policy):
     assert resolve_precision(precision, gpus, native_bf16) == policy
+
+
+def free_ports(count: int) -> list[int]:
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for probe in sockets:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in sockets]
+    finally:
+        for probe in sockets:
+            probe.close()
+
+
+@pytest.mark.slow
+def test_multiworker_strategy_trains_with_two_worker_processes(tmp_path):
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "tests" / "core"))
+    from test_train import write_fer_csv
+
+    data = write_fer_csv(tmp_path / "fer2013.csv", per_class=12)
+    workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
+    processes = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "TF_CPP_MIN_LOG_LEVEL": "2",
+               "FER_STUDIO_CACHE": str(tmp_path / f"cache{index}")}
+        command = [sys.executable, "-m", "core", "train", "--data", str(data), "--model", "fer_vgg", "--param", "width=4",
+                   "--param", "dense_units=16", "--epochs", "2", "--batch-size", "16", "--strategy", "multiworker",
+                   "--out", str(tmp_path / "runs")]
+        processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = []
+    for process in processes:
+        try:
+            stdout, stderr = process.communicate(timeout=300)
+        finally:
+            for other in processes:
+                if other.poll() is None and process.returncode is None:
+                    other.kill()
+        outputs.append((process.returncode, stdout, stderr))
+    for returncode, stdout, stderr in outputs:
+        assert returncode == 0, stdout[-2000:] + stderr[-3000:]
+        assert "finished: 2 epochs" in stdout and "2 replicas" in stdout, stdout
+
+    from core import runs
+    from core.model_io import load_model
+
+    listed = runs.list_runs(tmp_path / "runs")
+    assert len(listed) == 1, [run.run_id for run in listed]  # the chief's run; worker 1 wrote under .workers/
+    chief = listed[0].path
+    assert [row["epoch"] for row in runs.read_metrics(chief)] == [1, 2]
+    assert runs.read_status(chief).state == "finished"
+    worker = Path(outputs[1][1].strip().splitlines()[-1])
+    assert worker.parent == tmp_path / "runs" / ".workers" / "worker1", worker
+    chief_model, worker_model = (load_model(folder / "last.keras").model for folder in (chief, worker))
+    assert len(chief_model.trainable_weights) == len(worker_model.trainable_weights) == 29
+    for mine, theirs in zip(chief_model.trainable_weights, worker_model.trainable_weights):
+        # One model, kept in sync by the gradient all-reduce. (BatchNormalization's moving
+        # statistics are not trainable: each worker averages its own share of the batches.)
+        assert mine.path == theirs.path and np.array_equal(np.asarray(mine), np.asarray(theirs)), mine.path
+
+
+@pytest.mark.parametrize("tf_config, expected", [
+    ("", None),
+    ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}', (1, 2)),
+    ('{"cluster": {"worker": ["a:1"]}}', (0, 1)),
+])
+def test_multiworker_task_reads_tf_config(tf_config, expected):
+    assert multiworker_task(tf_config) == expected
+
+
+@pytest.mark.parametrize("tf_config", ["not json", '{"cluster": {}}', '{"cluster": {"worker": ["a:1"]}, "task": {"index": 3}}'])
+def test_bad_tf_config_is_explained(tf_config):
+    with pytest.raises(ValueError, match="TF_CONFIG"):
+        multiworker_task(tf_config)
