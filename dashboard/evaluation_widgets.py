@@ -25,7 +25,7 @@ from core.runs import RunSummary
 from core.tta import TTA_LABELS, TTA_SHORT, normalize_tta
 from dashboard.data_source import dataset_key
 from dashboard.images import image_grid
-from dashboard.training_widgets import format_duration
+from dashboard.training_widgets import format_accuracy, format_duration
 
 TEST_SPLITS = ("PublicTest", "PrivateTest", "test", "all")
 
@@ -84,11 +84,16 @@ def evaluation_ui(model_path: str, dataset: FerDataset, split: str, tta: str) ->
 
 
 def headline_ui(result: SplitEvaluation) -> None:
-    """Accuracy, macro-F1 and split size as metrics."""
+    """Accuracy, macro-F1 and split size as metrics, and a warning for a one-class model."""
+    from core.diagnose import one_class_warning
+
     accuracy, macro_f1, size = st.columns(3)
-    accuracy.metric("Accuracy", f"{result.accuracy:.2%}")
+    accuracy.metric("Accuracy", format_accuracy(result.accuracy))
     macro_f1.metric("Macro-F1", f"{result.macro_f1:.3f}", help="Mean F1 over the classes present in the split")
     size.metric("Images", f"{result.n:,}", help=f"Split {result.split}" + (f" · TTA: {TTA_LABELS[result.tta]}" if result.tta != "none" else ""))
+    warning = one_class_warning(result.predictions)
+    if warning:
+        st.warning(warning, icon=":material/warning:")
 
 
 # ---------------------------------------------------------------- confusion matrix
@@ -319,9 +324,23 @@ def gallery_ui(result: SplitEvaluation, images: np.ndarray, key: str = "eval_gal
 
 # ---------------------------------------------------------------- compare runs
 
+# Settings shown side by side when they differ between the compared runs.
+SETTING_LABELS = {
+    "model": "model", "optimizer": "optimizer", "learning_rate": "learning rate", "batch_size": "batch size",
+    "epochs": "epochs planned", "lr_schedule": "LR schedule", "label_smoothing": "label smoothing",
+    "class_weights": "class weights", "weight_decay": "weight decay", "validation": "validation data",
+    "val_fraction": "validation fraction", "max_train_images": "max training images", "seed": "seed",
+    "augment": "augmentation", "model_params": "model parameters", "precision": "precision",
+}
+
+
+def tta_name(mode: str) -> str:
+    """``single pass``, ``flip TTA`` or ``ten-crop TTA``: how an accuracy was measured."""
+    return "single pass" if mode == "none" else f"{TTA_SHORT[mode]} TTA"
+
 
 def test_accuracy_text(run_dir: Path) -> str:
-    """``PublicTest 65.2% · PrivateTest 66.0% (flip TTA)`` from ``evaluation.json``; an em dash if never evaluated."""
+    """``PublicTest 65.20% (single pass) · PrivateTest 66.01% (flip TTA)`` from ``evaluation.json``; an em dash if never evaluated."""
     summary = read_evaluation(run_dir)
     parts = []
     for split, entry in summary.items():
@@ -330,50 +349,78 @@ def test_accuracy_text(run_dir: Path) -> str:
                 mode = normalize_tta(entry.get("tta"))  # summaries written before ten-crop hold a bool
             except ValueError:
                 mode = "none"
-            parts.append(f"{split} {entry['accuracy']:.1%}" + (f" ({TTA_SHORT[mode]} TTA)" if mode != "none" else ""))
+            parts.append(f"{split} {format_accuracy(entry['accuracy'])} ({tta_name(mode)})")
     return " · ".join(parts) or "—"
 
 
 def compare_table(summaries: list[RunSummary]) -> pd.DataFrame:
-    """One row per run: id, model, key hyperparameters, epochs, best validation and test accuracy, time, status."""
+    """One row per run: id, model, epochs, best validation and test accuracy, time, status and a warning note.
+
+    The settings are in :func:`settings_table`, for the runs being compared.
+    """
+    from core.diagnose import guessing_level_warning
+
     rows = []
     for summary in summaries:
-        config = runs.read_config(summary.path).get("config", {})
-        augment = config.get("augment") or {}
-        best = f"{summary.best_val_accuracy:.2%} (epoch {summary.best_epoch})" if summary.best_val_accuracy is not None else "—"
+        best = (f"{format_accuracy(summary.best_val_accuracy)} (epoch {summary.best_epoch})"
+                if summary.best_val_accuracy is not None else "—")
         rows.append({
             "run": summary.run_id,
             "model": summary.model,
-            "optimizer": config.get("optimizer", "?"),
-            "lr": config.get("learning_rate"),
-            "batch": config.get("batch_size"),
-            "augment": augment.get("engine", "?") if isinstance(augment, dict) else "?",
             "epochs": f"{summary.epochs_done}/{summary.epochs_planned}",
             "best val accuracy": best,
             "test accuracy": test_accuracy_text(summary.path),
             "training time": format_duration(summary.training_seconds) if summary.epochs_done else "—",
             "status": summary.status.state,
+            "note": "at guessing level: one class for almost every image"
+                    if guessing_level_warning(summary.best_val_accuracy) else "",
         })
-    return pd.DataFrame(rows, columns=["run", "model", "optimizer", "lr", "batch", "augment", "epochs",
-                                       "best val accuracy", "test accuracy", "training time", "status"])
+    return pd.DataFrame(rows, columns=["run", "model", "epochs", "best val accuracy", "test accuracy",
+                                       "training time", "status", "note"])
+
+
+def _setting_text(value) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {_setting_text(item)}" for key, item in value.items()) or "—"
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def settings_table(run_dirs: dict[str, Path], *, only_different: bool = True) -> pd.DataFrame:
+    """Settings (``config.json``) as rows, one column per run; by default only those that differ."""
+    configs = {run_id: runs.read_config(path).get("config", {}) for run_id, path in run_dirs.items()}
+    names = [name for name in SETTING_LABELS if any(name in config for config in configs.values())]
+    rows = []
+    for name in names:
+        values = {run_id: _setting_text(config.get(name)) for run_id, config in configs.items()}
+        if only_different and len(set(values.values())) < 2:
+            continue
+        rows.append({"setting": SETTING_LABELS[name], **values})
+    return pd.DataFrame(rows, columns=["setting", *configs])
 
 
 def compare_curves_figure(curves: dict[str, list[dict]]) -> go.Figure:
-    """Validation accuracy and loss per epoch, one trace per run (same colour in both panels)."""
+    """Accuracy and loss per epoch, one colour per run: validation solid, training dashed."""
     from plotly.colors import qualitative
     from plotly.subplots import make_subplots
 
-    figure = make_subplots(rows=1, cols=2, subplot_titles=("Validation accuracy", "Validation loss"),
-                           horizontal_spacing=0.08)
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("Accuracy", "Loss"), horizontal_spacing=0.1)
     for number, (run_id, metrics) in enumerate(curves.items()):
         color = qualitative.Plotly[number % len(qualitative.Plotly)]
         epochs = [row["epoch"] for row in metrics]
-        for col, column in ((1, "val_accuracy"), (2, "val_loss")):
-            figure.add_trace(go.Scatter(x=epochs, y=[row.get(column) for row in metrics], name=run_id,
-                                        mode="lines+markers", line={"color": color}, legendgroup=run_id,
-                                        showlegend=col == 1), row=1, col=col)
+        for col, metric in ((1, "accuracy"), (2, "loss")):
+            for prefix, dash, what in (("val_", "solid", "validation"), ("", "dash", "train")):
+                figure.add_trace(go.Scatter(
+                    x=epochs, y=[row.get(prefix + metric) for row in metrics], name=f"{run_id} · {what}",
+                    mode="lines+markers", line={"color": color, "dash": dash}, marker={"size": 5},
+                    legendgroup=run_id, showlegend=col == 1,
+                    hovertemplate=f"{run_id}<br>{what} {metric} %{{y:.4g}} at epoch %{{x}}<extra></extra>"), row=1, col=col)
     last_epoch = max((row["epoch"] for metrics in curves.values() for row in metrics), default=1)
     figure.update_xaxes(title_text="epoch", tick0=1, dtick=max(1, math.ceil(last_epoch / 10)))  # whole epochs only
     figure.update_yaxes(tickformat=".0%", row=1, col=1)
-    figure.update_layout(height=380, margin={"t": 40, "b": 40}, legend={"orientation": "h", "y": -0.25})
+    figure.update_layout(height=420, margin={"t": 40, "b": 40, "l": 10, "r": 10},
+                         legend={"orientation": "h", "y": -0.25, "font": {"size": 12}})
     return figure

@@ -126,9 +126,14 @@ def default_run(summaries: list[RunSummary]) -> RunSummary | None:
     return (active or summaries or [None])[0]
 
 
+def format_accuracy(value: float | None) -> str:
+    """An accuracy the same way on every page: ``45.96%``; an em dash for unknown."""
+    return "—" if value is None else f"{value:.2%}"
+
+
 def describe_run(summary: RunSummary) -> str:
     """One line for menus: id, model, status, best val accuracy."""
-    best = f" · best {summary.best_val_accuracy:.1%}" if summary.best_val_accuracy is not None else ""
+    best = f" · best {format_accuracy(summary.best_val_accuracy)}" if summary.best_val_accuracy is not None else ""
     return f"{summary.run_id} · {summary.model} · {summary.status.state}{best}"
 
 
@@ -247,6 +252,17 @@ def training_curves_ui(run_dir: Path, progress: dict | None = None) -> None:
                    f"{format_duration(last.get('epoch_time'))} per epoch")
 
 
+def run_quality_warning_ui(summary: RunSummary) -> None:
+    """Warn when a run's best validation accuracy is at guessing level (once it ended, or after 3 epochs)."""
+    from core.diagnose import guessing_level_warning
+
+    if summary.status.active and summary.epochs_done < 3:
+        return  # the first epochs of a healthy run can be at that level too
+    warning = guessing_level_warning(summary.best_val_accuracy)
+    if warning:
+        st.warning(warning, icon=":material/warning:")
+
+
 def run_actions_ui(run_dir: Path, status: runs.RunStatus) -> None:
     """Stop (active runs) or Resume (stopped/failed runs with a checkpoint)."""
     from core import jobs
@@ -315,9 +331,9 @@ def runs_table(summaries: list[RunSummary]) -> pd.DataFrame:
     """One row per run: id, model, status, epochs, best val accuracy (+ epoch), training time, created."""
     rows = []
     for summary in summaries:
-        best = None
+        best = "—"
         if summary.best_val_accuracy is not None:
-            best = f"{summary.best_val_accuracy:.2%} (epoch {summary.best_epoch})"
+            best = f"{format_accuracy(summary.best_val_accuracy)} (epoch {summary.best_epoch})"
         rows.append({
             "run": summary.run_id,
             "model": summary.model,

@@ -69,6 +69,7 @@ if summary is None:
     st.info(f"No training runs yet in `{runs.default_runs_dir()}`. Start one above, or from a terminal: "
             "`python -m core train --model mini_xception --epochs 30`.")
 else:
+    widgets.run_quality_warning_ui(summary)
     widgets.run_panel(summary.path)
     widgets.run_details_ui(summary.path)
     st.subheader("All runs")

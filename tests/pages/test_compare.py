@@ -37,15 +37,20 @@ def test_two_runs_are_tabled_plotted_and_their_confusion_matrices_shown(fake_run
     table = app.dataframe[0].value
     assert len(table) == 2
     assert set(table["model"]) == {"mini_xception", "fer_vgg"}
-    assert set(table["optimizer"]) == {"adam"} and set(table["augment"]) == {"idg"}
     assert set(table["epochs"]) == {"3/3"}
     row = table.set_index("run").loc[first.name]
-    assert row["test accuracy"] == "PrivateTest 65.4% (flip TTA)"  # a pre-ten-crop summary: tta True
+    assert row["test accuracy"] == "PrivateTest 65.43% (flip TTA)"  # a pre-ten-crop summary: tta True
     assert row["best val accuracy"] == "55.00% (epoch 3)"
+    assert set(table["note"]) == {""}
+    # Only the settings that differ: the model and the learning rate (both use Adam, batch 64, IDG).
+    settings = app.dataframe[1].value.set_index("setting")
+    assert list(settings.index) == ["model", "learning rate"]
+    assert settings.loc["learning rate", first.name] == "0.001"
     charts = app.get("plotly_chart")
     assert len(charts) == 3  # curves + two confusion matrices
+    # Each matrix's accuracy says how it was measured, so it cannot be mistaken for the table's ten-crop figure.
     captions = [caption.value for caption in app.caption]
-    assert sum("accuracy 66.67%" in caption for caption in captions) == 2
+    assert sum("on PublicTest (single pass): accuracy 66.67%" in caption for caption in captions) == 2
     # Evaluating on the page records the test accuracy of both runs.
     assert all("PublicTest" in json.loads((run / "evaluation.json").read_text()) for run in fake_runs_dir.iterdir())
 
@@ -65,3 +70,33 @@ def test_no_runs_shows_how_to_start_one(tmp_path, monkeypatch):
     app = run_page()
     assert "No training runs yet" in app.info[0].value
     assert not app.dataframe
+
+
+def test_the_runs_split_and_mode_are_in_the_url_and_a_link_restores_them(fake_runs_dir, with_dataset):
+    first, second = sorted(path.name for path in fake_runs_dir.iterdir())
+    app = AppTest.from_file(PAGE, default_timeout=60)
+    app.query_params.update({"runs": f"{second},gone-run", "split": "PrivateTest", "tta": "flip", "first": second,
+                             "second": first})
+    app.run()
+    assert not app.exception
+    assert app.multiselect(key="compare_runs").value == [second]
+    assert any("`gone-run`" in warning.value for warning in app.warning)
+    assert app.selectbox(key="compare_split").value == "PrivateTest" and app.selectbox(key="compare_tta").value == "flip"
+    assert app.selectbox(key="compare_first").value == second
+    assert any("on PrivateTest (flip TTA)" in caption.value for caption in app.caption)
+    app.selectbox(key="compare_tta").set_value("none").run()
+    assert "tta" not in app.query_params and app.query_params["split"] == "PrivateTest"
+
+
+def test_a_one_class_model_is_called_out(fake_runs_dir, monkeypatch, oracle_dataset_factory):
+    from core import runs
+
+    dataset = oracle_dataset_factory({"PublicTest": 21}, wrong_every=3)
+    dataset.images[:] = dataset.images[0]  # every face the same: the oracle predicts one class for all of them
+    monkeypatch.setattr("dashboard.data_source.get_dataset", lambda: dataset)
+    run = sorted(fake_runs_dir.iterdir())[0]
+    runs.write_metrics(run, [{**row, "val_accuracy": 0.02} for row in runs.read_metrics(run)])
+    app = run_page()
+    table = app.dataframe[0].value.set_index("run")
+    assert table.loc[run.name, "note"].startswith("at guessing level")
+    assert len([w for w in app.warning if "for 100% of the images" in w.value]) == 2

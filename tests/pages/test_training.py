@@ -240,3 +240,17 @@ def test_a_link_to_an_unknown_run_says_so(runs_dir, with_dataset):
     assert "run-a · mini_xception" in warning.value and "showing `run-a` instead" in warning.value
     assert run_menu(app).value == "run-a" and app.query_params["run"] == "run-a"
 
+
+
+def test_a_run_at_guessing_level_gets_a_warning_and_a_good_one_does_not(runs_dir, with_dataset):
+    collapsed = [{**row, "val_accuracy": 0.0244} for row in METRICS]
+    now = time.time()
+    make_run(runs_dir, "good-run", "finished", METRICS, created=now - 10)
+    make_run(runs_dir, "one-class-run", "finished", collapsed, created=now)
+    app = run_page()
+    [warning] = app.warning
+    assert "2.44% is no better than always answering the most common class" in warning.value
+    run_menu(app).set_value("good-run").run()
+    assert not app.warning
+    table = app.dataframe[0].value
+    assert "None" not in table.astype(str).to_numpy().ravel().tolist()
