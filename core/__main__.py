@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 
 from core.commands import COMMAND_MODULES
+from core.commands.safe_text import printable
 from core.quiet_import import install_quiet_tensorflow_import
 
 
@@ -27,8 +29,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {printable(str(error))}", file=sys.stderr)
         return 2
+    except OSError as error:  # a folder that cannot be written (read-only runs folder, disk full...): no traceback
+        print(f"error: {describe_os_error(error)}", file=sys.stderr)
+        return 2
+
+
+def describe_os_error(error: OSError) -> str:
+    """One line for a failed file operation: what failed, on which path, and what to do about writes."""
+    where = printable(str(error.filename)) if error.filename is not None else ""
+    what = error.strerror or str(error)
+    hint = ""
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.ENOSPC, errno.EDQUOT):
+        hint = (" (is the folder writable? point --out, FER_STUDIO_RUNS or FER_STUDIO_CACHE at a writable folder"
+                " with free space)")
+    return f"{where}: {what}{hint}" if where else f"{what}{hint}"
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import io
 import math
+import os
+import stat
 import struct
 import warnings
 
@@ -22,6 +24,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from core.preprocess import to_gray
 
 DEFAULT_MAX_PIXELS: int = 50_000_000
+# The largest image file read from a path: a 150-megapixel PNG fits; /dev/zero does not.
+MAX_IMAGE_FILE_BYTES: int = 256 * 1024**2
 
 # File name extensions the folder loader treats as images.
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
@@ -38,6 +42,59 @@ _FAST_PATH_MAX_BYTES = 1 << 20
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # JPEG start-of-frame markers (baseline, progressive, lossless...), not DHT/JPG/DAC.
 _JPEG_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def read_image_file(path: str | os.PathLike, *, max_bytes: int = MAX_IMAGE_FILE_BYTES) -> bytes:
+    """Read an image file's bytes, refusing anything that is not a plain file of bounded size.
+
+    A FIFO, a device (``/dev/zero``), a socket or a folder is refused before
+    it is opened (a FIFO would block forever, a device never end), and
+    checked again on the opened descriptor; reading stops past
+    ``max_bytes`` even if the file grows meanwhile.
+
+    Raises:
+        ValueError: Not a regular file, a broken link, or larger than ``max_bytes``.
+        OSError: Missing, unreadable (permissions) or failing while read.
+    """
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise ValueError("a broken link: the file it points to does not exist") from None
+        raise
+    _require_regular(status, max_bytes)
+    # O_NONBLOCK: should the path be swapped for a FIFO after the check, opening it does not wait.
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        _require_regular(os.fstat(descriptor), max_bytes)
+        chunks, total = [], 0
+        while chunk := os.read(descriptor, min(16 * 1024**2, max_bytes + 1 - total)):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > max_bytes:
+                raise ValueError(f"larger than {max_bytes / 1024**2:,.0f} MiB, the most an image file may be; not read")
+        return b"".join(chunks)
+    finally:
+        os.close(descriptor)
+
+
+def _require_regular(status: os.stat_result, max_bytes: int) -> None:
+    mode = status.st_mode
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a folder" if stat.S_ISDIR(mode)
+            else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+            else "a character device" if stat.S_ISCHR(mode)
+            else "a block device" if stat.S_ISBLK(mode)
+            else "a socket" if stat.S_ISSOCK(mode)
+            else "a special file"
+        )
+        raise ValueError(f"not a regular file ({kind}); not read")
+    if status.st_size > max_bytes:
+        raise ValueError(
+            f"{status.st_size / 1024**2:,.0f} MiB, larger than {max_bytes / 1024**2:,.0f} MiB, "
+            "the most an image file may be; not read"
+        )
 
 
 def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int | None = None) -> np.ndarray:

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from core.commands.safe_text import make_stdout_safe, printable
 from core.dataset import FerDataset
 from core.labels import CLASS_NAMES
 
@@ -34,10 +35,12 @@ def run_inspect(args: argparse.Namespace) -> int:
     if source is None:
         raise ValueError("no dataset given: pass --data PATH or set FER2013_DIR")
     dataset = load_fer2013(source, cache_dir=args.cache_dir, use_cache=not args.no_cache)
+    make_stdout_safe()
     if args.json:
+        # ensure_ascii escapes every name, undecodable bytes included, so any stdout can take it.
         print(json.dumps({"report": dataset.report.to_dict(), "counts": dataset.class_counts()}, indent=2))
     else:
-        print(format_report(dataset))
+        print(printable(format_report(dataset)))
     return 0
 
 

@@ -6,8 +6,10 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+from core.commands.safe_text import make_stdout_safe, printable
 from core.detect import DEFAULT_DETECTOR, DEFAULT_MAX_SIDE, DEFAULT_MIN_CONFIDENCE, list_detectors
 from core.labels import CLASS_NAMES
 
@@ -45,6 +47,7 @@ def run_predict(args: argparse.Namespace) -> int:
     # Quiet TensorFlow's C++ start-up logging unless the user asked for it.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from core.ensemble import load_models
+    from core.images import read_image_file
     from core.predict import decode_photo, default_model_path, predict_image
 
     if not 0.0 <= args.min_confidence <= 1.0:
@@ -55,19 +58,26 @@ def run_predict(args: argparse.Namespace) -> int:
             "no model given and no bundled model at models/fer_studio_default.keras: "
             "pass --model runs/<id>/best.keras (train one with `python -m core train`)"
         )
+    make_stdout_safe()
     files = list(collect_images(args.paths))
+    if files and all(problem is not None for _, problem in files):
+        raise FileNotFoundError("nothing to predict: " + "; ".join(f"{printable(path)}: {problem}" for path, problem in files))
     loaded = load_models(model_paths)
     images = []
-    for file in files:
-        entry: dict = {"file": str(file)}
+    for file, problem in files:
+        entry: dict = {"file": printable(file)}
+        if problem is not None:
+            entry["error"] = problem
+            images.append(entry)
+            continue
         try:
-            image = decode_photo(file.read_bytes())
+            image = decode_photo(read_image_file(file))
             result = predict_image(
                 image, loaded, detector=args.detector, min_confidence=args.min_confidence,
                 tta=args.tta, detect=not args.no_detect, max_side=args.max_side,
             )
         except (ValueError, OSError) as error:
-            entry["error"] = str(error)
+            entry["error"] = printable(getattr(error, "strerror", None) or str(error) if isinstance(error, OSError) else str(error))
         else:
             entry["width"], entry["height"] = int(image.shape[1]), int(image.shape[0])
             entry["faces"] = [
@@ -91,11 +101,13 @@ def run_predict(args: argparse.Namespace) -> int:
     return 1 if any("error" in entry for entry in images) else 0
 
 
-def collect_images(paths: list[str]):
-    """Yield image files: files as given, folders walked recursively (sorted, hidden files skipped).
+def collect_images(paths: list[str]) -> Iterator[tuple[Path, str | None]]:
+    """Yield ``(path, problem)`` for every image to predict: files as given, folders walked recursively.
 
-    Raises:
-        FileNotFoundError: For a path that does not exist.
+    Folders are walked sorted, hidden files skipped. ``problem`` is ``None``
+    for a file to read, else why it cannot be: a path that does not exist, a
+    broken link, or something that is not a regular file (a FIFO or a device
+    named ``.jpg``), which is never opened. Nothing is read here.
     """
     from core.predict import is_image_name
 
@@ -103,12 +115,35 @@ def collect_images(paths: list[str]):
         path = Path(raw)
         if path.is_dir():
             for file in sorted(path.rglob("*")):
-                if file.is_file() and is_image_name(file.name) and not any(part.startswith(".") for part in file.relative_to(path).parts):
-                    yield file
+                if any(part.startswith(".") for part in file.relative_to(path).parts) or not is_image_name(file.name):
+                    continue
+                if file.is_file():
+                    yield file, None
+                elif file.is_symlink() and not file.exists():
+                    yield file, "a broken link: the file it points to does not exist"
+                elif not file.is_dir():
+                    yield file, _not_regular(file)
+        elif path.is_file():
+            yield path, None
+        elif path.is_symlink() and not path.exists():
+            yield path, "a broken link: the file it points to does not exist"
         elif path.exists():
-            yield path
+            yield path, _not_regular(path)
         else:
-            raise FileNotFoundError(f"no such file or folder: {path}")
+            yield path, "no such file or folder"
+
+
+def _not_regular(path: Path) -> str:
+    """Why a path that exists is not read, without opening it."""
+    from core.images import read_image_file
+
+    try:
+        read_image_file(path, max_bytes=0)  # refuses on stat alone for anything but a regular file
+    except ValueError as error:
+        return str(error)
+    except OSError as error:
+        return error.strerror or str(error)
+    return "not a regular file; not read"
 
 
 def print_text(images: list[dict]) -> None:

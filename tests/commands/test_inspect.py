@@ -49,3 +49,26 @@ def test_unloadable_source_exits_with_code_2(tmp_path, capsys):
     (tmp_path / "notes.md").write_text("# nothing to see")
     assert main(["inspect", "--data", str(tmp_path / "notes.md"), "--no-cache"]) == 2
     assert "accepted" in capsys.readouterr().err
+
+
+def test_a_non_utf8_file_name_in_the_report_does_not_crash_a_strict_stdout(tmp_path, monkeypatch):
+    # Issue 16 item 11: text output crashed on such a name, losing everything after it.
+    import io
+    import os
+    import sys
+
+    import cv2
+    import numpy as np
+
+    from core.__main__ import main
+
+    happy = tmp_path / "faces" / "happy"
+    happy.mkdir(parents=True)
+    cv2.imwrite(str(happy / "ok.png"), np.zeros((48, 48), np.uint8))
+    (happy / os.fsdecode(b"bad\xff.png")).write_bytes(b"not an image")
+    stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")
+    monkeypatch.setattr(sys, "stdout", stdout)
+    assert main(["inspect", "--data", str(tmp_path / "faces"), "--no-cache"]) == 0
+    stdout.flush()
+    out = stdout.buffer.getvalue().decode("utf-8")
+    assert "bad\\xff.png: not an image file" in out and "content hash:" in out
