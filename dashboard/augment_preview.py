@@ -18,6 +18,7 @@ import streamlit as st
 from core.augment import AUGMENT_PRESETS, ENGINES, AugmentConfig, augment_batch
 from core.preprocess import prepare_face
 from dashboard.images import upscale
+from dashboard.text import escape_markdown
 
 ENGINE_LABELS = {
     "idg": "ImageDataGenerator",
@@ -104,7 +105,7 @@ def render_augment_preview(face: np.ndarray, config: AugmentConfig, n: int = 16,
         config.validate()
         face = prepare_face(np.asarray(face))
     except ValueError as error:
-        st.error(f"Cannot preview the augmentation: {error}")
+        st.error(f"Cannot preview the augmentation: {escape_markdown(str(error))}")
         return
     original, grid = st.columns([1, 4])
     original.image(upscale(face, TILE_PIXELS), caption="original", width=TILE_PIXELS)

@@ -25,7 +25,7 @@ from core.runs import RunSummary
 from core.tta import TTA_LABELS, TTA_SHORT, normalize_tta
 from dashboard.data_source import dataset_key
 from dashboard.images import image_grid
-from dashboard.training_widgets import format_accuracy, format_duration
+from dashboard.training_widgets import escape_markdown, format_accuracy, format_duration
 
 TEST_SPLITS = ("PublicTest", "PrivateTest", "test", "all")
 
@@ -79,7 +79,7 @@ def evaluation_ui(model_path: str, dataset: FerDataset, split: str, tta: str) ->
         with st.spinner(f"Evaluating on {split}… (predictions are cached after the first time)"):
             return cached_evaluation(model_path, dataset, split, tta)
     except (ValueError, FileNotFoundError) as error:
-        st.error(f"Cannot evaluate `{Path(model_path).name}`: {error}")
+        st.error(f"Cannot evaluate `{Path(model_path).name}`: {escape_markdown(str(error))}")
         return None
 
 

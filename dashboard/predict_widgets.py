@@ -33,6 +33,7 @@ from core.predict import (
 )
 from core.tta import TTA_LABELS, TTA_MODES
 from dashboard.images import upscale
+from dashboard.training_widgets import escape_markdown
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 PHOTO_HELP = (f"JPEG, PNG, WebP, BMP, GIF (first frame) or TIFF, up to {MAX_PHOTO_PIXELS // 1_000_000} megapixels; "
@@ -102,7 +103,7 @@ def load_model_ui(path: str) -> LoadedModel | None:
         with st.spinner(f"Loading {Path(path).name}…"):
             return _load_model_cached(str(path), model_stamp(path))
     except (ValueError, FileNotFoundError, OSError) as error:
-        st.error(f"Cannot load the model `{Path(path).name}`: {error}")
+        st.error(f"Cannot load the model `{Path(path).name}`: {escape_markdown(str(error))}")
         return None
 
 
@@ -157,7 +158,7 @@ def photo_ui(data: bytes, name: str, loaded: LoadedModel, settings: PredictSetti
         with st.spinner("Finding faces…"):
             result = _analyse_photo(data, settings, model_stamp(settings.model_path), not whole_image, loaded)
     except (ValueError, OSError) as error:
-        st.error(f"Cannot read `{name}`: {error}")
+        st.error(f"Cannot read `{name}`: {escape_markdown(str(error))}")
         return None
     prediction = result.prediction
     if not prediction.faces or whole_image:
@@ -229,13 +230,15 @@ def batch_ui(files: list[tuple[str, bytes]], loaded: LoadedModel, settings: Pred
     failed = sum(isinstance(result, str) for _, result in results)
     st.write(f"**{len(results)} file(s), {faces} face(s)**" + (f" · {failed} could not be read" if failed else ""))
     if failed:
-        reasons = [f"- `{name}`: {result}" for name, result in results if isinstance(result, str)]
+        reasons = [f"- `{name}`: {escape_markdown(result)}" for name, result in results if isinstance(result, str)]
         shown = reasons[:BATCH_ERRORS_SHOWN]
         more = len(reasons) - len(shown)
         st.warning("These files were skipped; the other files' results are below.\n\n" + "\n".join(shown)
                    + (f"\n\n…and {more} more (see the `note` column)" if more else ""))
     # The reason a row has no face sits next to the file name, not 17 columns to the right.
     order = ["file", "note", *[column for column in table.columns if column not in ("file", "note")]]
-    st.dataframe(table, hide_index=True, width="stretch", column_order=order)
+    # Empty cells (no face, no probabilities) stay empty instead of showing a literal "None".
+    shown = table.astype(object).where(table.notna(), "")
+    st.dataframe(shown, hide_index=True, width="stretch", column_order=order)
     st.download_button("Download CSV", table.to_csv(index=False).encode("utf-8"), file_name="fer_predictions.csv",
                        mime="text/csv", key="predict_batch_csv")

@@ -21,6 +21,7 @@ from core import runs
 from core.models import ModelSpec, list_models
 from core.runs import RunSummary
 from core.train_config import LR_SCHEDULES, OPTIMIZERS, TrainConfig
+from dashboard.text import escape_markdown  # noqa: F401  (re-exported: pages import it from here)
 from dashboard.url_state import remember_choice, url_choice
 
 REFRESH_EVERY = "1s"  # the Stop button and the progress must not lag the worker
@@ -188,11 +189,6 @@ def run_status_ui(status: runs.RunStatus) -> None:
         st.caption(escape_markdown(status.message))
 
 
-def escape_markdown(text: str) -> str:
-    """Show ``text`` literally in a markdown element (paths like ``train/<class>/*.jpg``)."""
-    return re.sub(r"([\\`*_\[\]<>#|~$])", r"\\\1", text)
-
-
 def run_progress_ui(progress: dict) -> None:
     """Epoch and batch progress bars with the ETA, from ``progress.json``."""
     if not progress:
@@ -281,7 +277,7 @@ def run_actions_ui(run_dir: Path, status: runs.RunStatus) -> None:
             try:
                 jobs.resume_training_job(run_dir)
             except ValueError as error:
-                st.error(str(error))
+                st.error(escape_markdown(str(error)))
                 return
             st.rerun()
 
@@ -393,9 +389,10 @@ def run_details_ui(run_dir: Path, log_lines: int = 30) -> None:
         st.caption(f"Folder: `{run_dir}`")
 
 
-_LOG_NOISE = re.compile(r"^([IWE]\d{4} \d\d:\d\d:|WARNING: All log messages before absl|To enable the following instructions)")
+_LOG_NOISE = re.compile(r"^([IWE]\d{4} \d\d:\d\d:|WARNING: All log messages before absl|To enable the following instructions"
+                        r"|\s*\[\[\{\{node \w+\}\}\]\]\s*$)")  # the tail of TF's "end of sequence" notice
 
 
 def readable_log(lines: list[str]) -> list[str]:
-    """Drop TensorFlow's C++ start-up chatter (``I0000 ...`` lines) from a worker log."""
+    """Drop TensorFlow's C++ chatter (``I0000 ...`` lines and their ``[[{{node PyFunc}}]]`` tails) from a worker log."""
     return [line for line in lines if not _LOG_NOISE.match(line)]

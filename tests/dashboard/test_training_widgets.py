@@ -88,10 +88,11 @@ def test_readable_log_drops_tensorflow_chatter_but_keeps_progress_and_errors():
         "I0000 00:00:1795443202.453579   27774 port.cc:153] oneDNN custom operations are on.",
         "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
         "E0000 00:00:1795443220.067446   27774 cuda_platform.cc:52] failed call to cuInit",
+        "\t [[{{node PyFunc}}]]",  # the second line of TF's "End of sequence" notice
         "epoch 1/5  loss 6.3325  acc 0.2272",
         "failed: ValueError: no Training split",
     ]
-    assert widgets.readable_log(lines) == lines[3:]
+    assert widgets.readable_log(lines) == lines[4:]
 
 
 def test_error_messages_with_paths_are_shown_literally():

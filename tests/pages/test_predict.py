@@ -178,3 +178,13 @@ def test_batch_lists_faces_errors_and_offers_csv(three_face_photo, tiny_model_pa
     assert len(app.warning) == 1
     assert "`broken.jpg`: not an image" in app.warning[0].value and "`evil.zip`: not a readable zip" in app.warning[0].value
     assert len(app.get("download_button")) == 1
+
+
+def test_batch_table_shows_empty_cells_not_none(tiny_model_path):
+    files = [("wall.jpg", encode(np.full((120, 160, 3), 90, np.uint8))), ("broken.jpg", b"garbage")]
+    app = AppTest.from_function(batch_script, args=(files, str(tiny_model_path)), default_timeout=120)
+    app.run()
+    assert not app.exception
+    table = app.dataframe[0].value
+    assert "None" not in table.astype(str).to_numpy().ravel().tolist()
+    assert "nan" not in table.astype(str).to_numpy().ravel().tolist()
