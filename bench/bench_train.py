@@ -1,26 +1,54 @@
-"""Training speed of every registered model on this machine.
+"""Training speed on this machine: every registered model, and the settings that make fer_vgg train faster.
 
-Run by hand: ``.venv/bin/python bench/bench_train.py [--images 512] [--repeats 3]``.
-Times ``fit`` over the same random batch set for each model (after one warm-up
-pass), prints images/s, the projected epoch time on FER2013's 28,709 training
-images, and the ratio to the ``fer_vgg`` default measured in the same run.
+Run by hand from the repository root:
+
+    .venv/bin/python bench/bench_train.py [--images 512] [--repeats 3]          # every model, ratio to fer_vgg
+    .venv/bin/python bench/bench_train.py --settings [--images 1024] [--repeats 3]
+
+The default mode times ``fit`` over the same random batch set for each model
+(after one warm-up pass), prints images/s, the projected epoch time on
+FER2013's 28,709 training images, and the ratio to ``fer_vgg`` measured in the
+same run.
+
+``--settings`` trains ``fer_vgg`` through the training code's own input
+pipeline (``core.augment.make_training_batches``) under several settings:
+precision (float32 vs mixed bfloat16; what ``--precision auto`` picks here
+is marked), batch size, ``steps_per_execution`` and the augmentation engine.
+A dtype policy is global to a process, so every setting runs in its own
+child process; the rounds are interleaved (setting A, B, C, then A, B, C
+again ...) so that a machine whose load changes slows every setting alike.
+It prints the median images/s of each and its ratio to the float32 baseline.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
 FER_TRAINING_IMAGES = 28_709
+
+# (label, precision, batch size, steps_per_execution, augmentation engine); the first row is the baseline.
+SETTINGS = [
+    ("float32, batch 64, IDG (baseline)", "float32", 64, 1, "idg"),
+    ("bfloat16, batch 64, IDG", "bfloat16", 64, 1, "idg"),
+    ("bfloat16, batch 128, IDG", "bfloat16", 128, 1, "idg"),
+    ("bfloat16, batch 64, IDG, steps_per_execution 8", "bfloat16", 64, 8, "idg"),
+    ("bfloat16, batch 64, Keras layers", "bfloat16", 64, 1, "layers"),
+    ("bfloat16, batch 64, no augmentation", "bfloat16", 64, 1, "none"),
+    ("float32, batch 64, no augmentation", "float32", 64, 1, "none"),
+]
 
 
 def time_model(name: str, images: int, batch_size: int, repeats: int) -> tuple[float, int]:
@@ -42,19 +70,74 @@ def time_model(name: str, images: int, batch_size: int, repeats: int) -> tuple[f
     return images / statistics.median(seconds), model.count_params()
 
 
+def time_setting(precision: str, batch_size: int, steps_per_execution: int, engine: str, images: int) -> dict:
+    """Images/s of one epoch of fer_vgg over ``images`` faces, after a warm-up epoch (run in a child process)."""
+    import keras
+
+    from core.augment import AugmentConfig, make_training_batches
+    from core.distribute import configure_precision
+    from core.models import build
+
+    policy = configure_precision(precision)
+    keras.utils.set_random_seed(0)
+    model = build("fer_vgg")
+    model.compile(optimizer="adam", loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1), metrics=["accuracy"],
+                  steps_per_execution=steps_per_execution)
+    rng = np.random.default_rng(0)
+    faces = rng.integers(0, 256, (images, 48, 48)).astype(np.uint8)
+    labels = keras.utils.to_categorical(rng.integers(0, 7, images), 7)
+    batches = make_training_batches(faces, labels, AugmentConfig(engine=engine), batch_size, seed=0)
+    model.fit(batches.data, steps_per_epoch=batches.steps_per_epoch, epochs=1, verbose=0)  # warm-up: tracing
+    start = time.perf_counter()
+    model.fit(batches.data, steps_per_epoch=batches.steps_per_epoch, epochs=2, initial_epoch=1, verbose=0)
+    seconds = time.perf_counter() - start
+    return {"policy": policy, "images_per_second": batches.steps_per_epoch * batch_size / seconds}
+
+
+def compare_settings(images: int, repeats: int) -> None:
+    from core.distribute import cpu_has_native_bf16, resolve_precision
+
+    auto = resolve_precision("auto", 0, cpu_has_native_bf16())
+    rates: dict[str, list[float]] = {label: [] for label, *_ in SETTINGS}
+    for round_number in range(repeats):
+        for label, precision, batch_size, steps, engine in SETTINGS:
+            command = [sys.executable, __file__, "--one", json.dumps([precision, batch_size, steps, engine, images])]
+            done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            rates[label].append(result["images_per_second"])
+            print(f"round {round_number + 1}/{repeats}  {label:48s} {result['images_per_second']:7.1f} img/s", file=sys.stderr)
+    baseline = statistics.median(rates[SETTINGS[0][0]])
+    load = os.getloadavg()[0]
+    print(f"fer_vgg, {os.cpu_count()} CPU cores, {images} images per epoch, median of {repeats} interleaved rounds, "
+          f"load average {load:.1f}; --precision auto picks {auto} here")
+    print(f"{'setting':50s} {'img/s':>7s} {'epoch (28,709)':>15s} {'vs float32':>11s}")
+    for label, *_ in SETTINGS:
+        rate = statistics.median(rates[label])
+        print(f"{label:50s} {rate:7.0f} {FER_TRAINING_IMAGES / rate:14.0f}s {rate / baseline:10.2f}x")
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--images", type=int, default=512)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=None, help="images per timed epoch (default 512, 1024 with --settings)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", nargs="*", default=None)
+    parser.add_argument("--settings", action="store_true", help="compare precision, batch size, steps_per_execution, augmentation")
+    parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one:
+        print(json.dumps(time_setting(*json.loads(args.one))))
+        return
+    if args.settings:
+        compare_settings(args.images or 1024, args.repeats)
+        return
     from core import models
 
+    images = args.images or 512
     names = args.models or [spec.name for spec in models.list_models()]
-    results = {name: time_model(name, args.images, args.batch_size, args.repeats) for name in names}
+    results = {name: time_model(name, images, args.batch_size, args.repeats) for name in names}
     baseline = results.get("fer_vgg", next(iter(results.values())))[0]
-    print(f"{os.cpu_count()} CPU cores, batch {args.batch_size}, median of {args.repeats} x {args.images} images")
+    print(f"{os.cpu_count()} CPU cores, batch {args.batch_size}, median of {args.repeats} x {images} images")
     print(f"{'model':15s} {'params':>11s} {'img/s':>8s} {'epoch (28,709)':>15s} {'speed vs fer_vgg':>17s}")
     for name, (rate, params) in results.items():
         print(f"{name:15s} {params:11,d} {rate:8.0f} {FER_TRAINING_IMAGES / rate:14.0f}s {rate / baseline:16.2f}x")
