@@ -25,6 +25,7 @@ from collections.abc import Iterator
 STARTUP_NOISE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
     r"|[IWE]\d{4} [\d:.]+\s+\d+ (port\.cc|cudart_stub\.cc|cuda_\w+\.cc|cpu_feature_guard\.cc|gpu_device\.cc)"
+    r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags"
     r"|[IWE]\d{4} [\d:.]+\s+\d+ \S+\] (Unable to register cu(DNN|FFT|BLAS) factory|Could not find cuda drivers)"
     r"|.*computation placer already registered"
     r"|.*TF-TRT Warning: Could not find TensorRT)"
@@ -77,6 +78,10 @@ class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
         def quiet_exec_module(module) -> None:
             with filtered_stderr():
                 exec_module(module)
+                try:  # looking for GPUs is what prints "failed call to cuInit" on a CPU machine: do it now
+                    module.config.list_physical_devices("GPU")
+                except (AttributeError, RuntimeError):
+                    pass
 
         spec.loader.exec_module = quiet_exec_module
         return spec

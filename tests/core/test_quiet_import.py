@@ -23,7 +23,13 @@ NOISE = (
 
 def test_only_the_startup_notices_are_dropped():
     real = "E0000 00:00:1.0   11 session.cc:12] real failure\nTraceback (most recent call last):\n"
-    assert drop_startup_noise(NOISE + real + NOISE) == real
+    later = ("I0000 00:00:1796386096.271863    5565 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use "
+             "available CPU instructions in performance-critical operations.\n"
+             "To enable the following instructions: AVX2 AVX512F AVX512_VNNI AVX512_BF16 FMA, in other operations, "
+             "rebuild TensorFlow with the appropriate compiler flags.\n"
+             "E0000 00:00:1796386107.282987    5565 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: "
+             "Failed call to cuInit: UNKNOWN ERROR (303)\n")
+    assert drop_startup_noise(NOISE + real + NOISE + later) == real
 
 
 def test_the_cli_hook_filters_descriptor_2_while_tensorflow_is_imported(tmp_path):
