@@ -30,6 +30,7 @@ def no_dataset(monkeypatch, tmp_path):
 def tiny_dataset_env(monkeypatch, tmp_path, tiny_fer_folder):
     monkeypatch.setenv("FER2013_DIR", str(tiny_fer_folder))
     monkeypatch.setenv("FER_STUDIO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("FER_STUDIO_DATA_ROOTS", str(tmp_path))  # typed paths must lie inside a data root
     return tiny_fer_folder
 
 
