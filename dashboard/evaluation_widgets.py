@@ -41,14 +41,10 @@ def model_options() -> dict[str, str]:
 
 
 def model_select_ui(key: str = "eval_model") -> str | None:
-    """Pick a model file; ``None`` (with an explanation drawn) when there is none."""
-    options = model_options()
-    if not options:
-        st.info("No model to evaluate yet: train one on the **Training** page (or `python -m core train`) and wait "
-                "for it to finish, or put the bundled model at `models/fer_studio_default.keras`.")
-        return None
-    label = st.selectbox("Model", list(options), key=key)
-    return options[label]
+    """Pick a model file (its id in ``?model=``); ``None`` (with an explanation drawn) when there is none."""
+    from dashboard.model_menu import model_select_ui as select_model
+
+    return select_model(key)
 
 
 def evaluable_splits(dataset: FerDataset) -> list[str]:

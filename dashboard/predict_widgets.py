@@ -23,7 +23,6 @@ from core.predict import (
     EMOTION_COLORS,
     MAX_PHOTO_PIXELS,
     ImagePrediction,
-    available_models,
     decode_photo,
     draw_predictions,
     is_image_name,
@@ -33,13 +32,14 @@ from core.predict import (
 )
 from core.tta import TTA_LABELS, TTA_MODES
 from dashboard.images import upscale
+from dashboard.model_menu import model_select_ui
+from dashboard.url_state import remember_choice, url_choice
 from dashboard.training_widgets import escape_markdown
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 PHOTO_HELP = (f"JPEG, PNG, WebP, BMP, GIF (first frame) or TIFF, up to {MAX_PHOTO_PIXELS // 1_000_000} megapixels; "
               "large photos are downscaled")
 FACE_DISPLAY_PIXELS = 192
-PHOTO_DISPLAY_PIXELS = 900
 BATCH_ERRORS_SHOWN = 10
 
 
@@ -64,24 +64,28 @@ class PhotoResult:
 
 
 def settings_sidebar_ui() -> PredictSettings | None:
-    """Model, detector, confidence and TTA in the sidebar; ``None`` (with an explanation) when no model exists."""
+    """Model, detector, confidence and TTA in the sidebar; ``None`` (with an explanation) when no model exists.
+
+    The model, detector and TTA mode are in the URL (``?model=``, ``?detector=``, ``?tta=``).
+    """
     with st.sidebar:
         st.subheader("Prediction")
-        choices = dict(available_models())
-        if not choices:
-            st.info("No model yet: train one on the **Training** page (or `python -m core train`), "
-                    "or put the bundled model at `models/fer_studio_default.keras`.")
+        model_path = model_select_ui("predict_model", help="The bundled model or a finished run's best.keras")
+        if model_path is None:
             return None
-        label = st.selectbox("Model", list(choices), key="predict_model", help="The bundled model or a finished run's best.keras")
         detectors = {spec.name: spec.summary for spec in list_detectors()}
+        url_choice("predict_detector", list(detectors), next(iter(detectors)), param="detector", noun="face detector")
         detector = st.selectbox("Face detector", list(detectors), key="predict_detector", format_func=str.upper,
                                 help=" · ".join(f"{name.upper()}: {summary}" for name, summary in detectors.items()))
+        remember_choice(detector, param="detector", default=next(iter(detectors)))
         min_confidence = st.slider("Detector confidence", 0.0, 1.0, DEFAULT_MIN_CONFIDENCE, 0.05, key="predict_confidence",
                                    help="Faces the detector scores below this are ignored")
+        url_choice("predict_tta", TTA_MODES, "none", param="tta", noun="test-time augmentation")
         tta = st.selectbox("Test-time augmentation", TTA_MODES, key="predict_tta", format_func=TTA_LABELS.get,
                            help="Average each face's prediction over views of it: its mirror image (flip), "
                                 "or the whole face and its four corner crops, each mirrored (ten-crop)")
-    return PredictSettings(str(choices[label]), detector, float(min_confidence), str(tta))
+        remember_choice(tta, param="tta", default="none")
+    return PredictSettings(str(model_path), detector, float(min_confidence), str(tta))
 
 
 def model_stamp(path: str) -> tuple[int, int]:
@@ -168,7 +172,7 @@ def photo_ui(data: bytes, name: str, loaded: LoadedModel, settings: PredictSetti
         st.checkbox("Classify the whole image as one face", key=whole_key, persist_state="session",
                     help="For photos that are already a close crop of one face")
     st.image(result.annotated, caption=f"{name} · {len(prediction.faces)} face(s) · detection {prediction.detect_ms:.0f} ms, "
-             f"classification {prediction.classify_ms:.0f} ms", width=min(PHOTO_DISPLAY_PIXELS, result.annotated.shape[1]))
+             f"classification {prediction.classify_ms:.0f} ms", width="content")  # never wider than the screen
     if result.explain_error:
         st.caption(f"Grad-CAM unavailable: {result.explain_error}")
     for index, face in enumerate(prediction.faces):

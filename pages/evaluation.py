@@ -11,6 +11,7 @@ from core.tta import TTA_LABELS, TTA_MODES
 from dashboard import evaluation_widgets as widgets
 from dashboard.data_source import get_dataset
 from dashboard.router import require_router
+from dashboard.url_state import remember_choice, url_choice
 
 require_router()
 
@@ -21,11 +22,15 @@ model_path = widgets.model_select_ui() if dataset is not None else None
 if dataset is not None and model_path is not None:
     splits = widgets.evaluable_splits(dataset)
     left, right = st.columns([3, 1], vertical_alignment="bottom")
+    url_choice("eval_split", splits, splits[0], param="split", noun="split")
+    url_choice("eval_tta", TTA_MODES, "none", param="tta", noun="test-time augmentation")
     split = left.selectbox("Split", splits, key="eval_split",
                            help="PublicTest and PrivateTest are evaluated apart; Training is listed last.")
     tta = right.selectbox("Test-time augmentation", TTA_MODES, key="eval_tta", format_func=TTA_LABELS.get,
                           help="Average the predictions on views of each face: its mirror image (flip), or the whole "
                                "face and its four corner crops, each mirrored (ten-crop, 10x the prediction time)")
+    remember_choice(split, param="split", default=splits[0])
+    remember_choice(tta, param="tta", default="none")
     result = widgets.evaluation_ui(model_path, dataset, split, tta)
     if result is not None:
         images = dataset.subset(split).images  # rows align with the result's

@@ -3,13 +3,16 @@
 Faces are found offline (MTCNN or OpenCV's Haar cascade), framed like FER2013
 faces, classified by the chosen model and explained with Grad-CAM. The model
 loads once per process (and again only when its file changes); TensorFlow is
-imported on first use, not when the app starts.
+imported on first use, not when the app starts. With no upload, one click on
+an example photo (``examples/``, free licences) shows the whole pipeline.
 """
 
 import streamlit as st
 
 from dashboard import predict_widgets as widgets
+from dashboard.examples import available_examples
 from dashboard.router import require_router
+from dashboard.url_state import remember_choice, url_choice
 
 require_router()
 
@@ -23,10 +26,19 @@ loaded = widgets.load_model_ui(settings.model_path) if settings is not None else
 if loaded is not None:
     photo_tab, webcam_tab, batch_tab = st.tabs(["Photo", "Webcam", "Batch"])
     with photo_tab:
-        upload = st.file_uploader("Photo", type=widgets.PHOTO_TYPES, key="predict_photo",
-                                  help=widgets.PHOTO_HELP)
+        upload = st.file_uploader("Photo", type=widgets.PHOTO_TYPES, key="predict_photo", help=widgets.PHOTO_HELP)
+        examples = available_examples()
+        url_choice("predict_example", [None, *examples], None, param="example", noun="example photo")
+        example = st.pills("No photo at hand? Try an example", list(examples), key="predict_example",
+                           format_func=lambda name: examples[name].caption,
+                           help="Photos shipped in examples/: " + "; ".join(
+                               f"{photo.file} ({photo.licence})" for photo in examples.values()))
+        remember_choice(example if upload is None else None, param="example")
         if upload is not None:
             widgets.photo_ui(upload.getvalue(), upload.name, loaded, settings, key="photo")
+        elif example is not None:
+            photo = examples[example]
+            widgets.photo_ui(photo.read(), photo.file, loaded, settings, key="photo")
     with webcam_tab:
         snapshot = st.camera_input("Take a snapshot", key="predict_camera")
         if snapshot is not None:

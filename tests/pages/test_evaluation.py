@@ -84,7 +84,7 @@ def test_broken_model_file_is_an_error_not_a_traceback(fake_runs_dir, with_datas
 def test_no_model_explains_how_to_get_one(tmp_path, monkeypatch, with_dataset):
     monkeypatch.setenv("FER_STUDIO_RUNS", str(tmp_path / "no_runs"))
     app = run_page()
-    assert "No model to evaluate yet" in app.info[0].value
+    assert "No model yet" in app.info[0].value
 
 
 def test_no_dataset_shows_the_data_source_message(fake_runs_dir, monkeypatch):

@@ -60,7 +60,8 @@ def test_page_renders_tabs_and_uploaders_without_an_upload(bundled):
     app.run()
     assert not app.exception and not app.error
     assert [tab.label for tab in app.tabs] == ["Photo", "Webcam", "Batch"]
-    assert app.selectbox(key="predict_model").value.startswith("Bundled model")
+    assert app.selectbox(key="predict_model").value == "bundled"  # the id that goes into the URL
+    assert app.selectbox(key="predict_model").options == ["Bundled model (tiny.keras)"]
     assert app.selectbox(key="predict_detector").value == "mtcnn"
     assert app.slider(key="predict_confidence").value == 0.5
 
@@ -188,3 +189,24 @@ def test_batch_table_shows_empty_cells_not_none(tiny_model_path):
     table = app.dataframe[0].value
     assert "None" not in table.astype(str).to_numpy().ravel().tolist()
     assert "nan" not in table.astype(str).to_numpy().ravel().tolist()
+
+
+def test_one_click_on_an_example_photo_predicts_it_and_the_url_names_it(bundled):
+    app = AppTest.from_file(PAGE, default_timeout=120)
+    app.run()
+    assert [option for option in app.get("button_group")[0].proto.options] and not app.get("image")
+    app.session_state["predict_example"] = "three-faces"  # what a click on the pill sets
+    app.run()
+    assert not app.exception and not app.error
+    assert "three_faces.jpg" in app.get("image")[0].captions[0]
+    assert app.query_params["example"] == "three-faces"
+
+
+def test_a_link_with_settings_and_an_example_restores_them(bundled):
+    app = AppTest.from_file(PAGE, default_timeout=120)
+    app.query_params.update({"example": "astronaut", "detector": "haar", "tta": "flip", "model": "no-such-run"})
+    app.run()
+    assert not app.exception
+    assert app.selectbox(key="predict_detector").value == "haar" and app.selectbox(key="predict_tta").value == "flip"
+    assert any("`no-such-run`" in warning.value for warning in app.warning)
+    assert "astronaut.jpg · 1 face(s)" in app.get("image")[0].captions[0]

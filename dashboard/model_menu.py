@@ -1,0 +1,52 @@
+"""The model menu of the Evaluation and Predict pages: the bundled model and finished runs, by a stable id.
+
+The id (``bundled``, or the run id) is what goes into the URL (``?model=``);
+the label says what the model is, with its best validation accuracy in the
+app's one accuracy format.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard.text import escape_markdown
+from dashboard.url_state import remember_choice, url_choice
+
+BUNDLED_ID = "bundled"
+
+
+def model_menu() -> dict[str, tuple[str, str]]:
+    """``{id: (label, model path)}``: the bundled model first, then finished or stopped runs with a ``best.keras``."""
+    from core.predict import available_models, default_model_path
+    from core.runs import list_runs
+
+    bundled = default_model_path()
+    accuracies = {summary.run_id: summary.best_val_accuracy for summary in list_runs()}
+    menu = {}
+    for label, path in available_models():
+        path = Path(path)
+        if bundled is not None and path == bundled:
+            menu[BUNDLED_ID] = (f"Bundled model ({path.name})", str(path))
+            continue
+        run_id = path.parent.name
+        accuracy = accuracies.get(run_id)
+        model = label.split(" · ")[1] if label.count(" · ") >= 1 else ""
+        menu[run_id] = (f"Run {run_id}" + (f" · {model}" if model else "")
+                        + (f" · val {accuracy:.2%}" if accuracy is not None else ""), str(path))
+    return menu
+
+
+def model_select_ui(key: str, *, param: str = "model", help: str | None = None) -> str | None:
+    """Pick a model (its id in ``?param=``); return its path, or ``None`` with an explanation when there is none."""
+    menu = model_menu()
+    if not menu:
+        st.info("No model yet: train one on the **Training** page (or `python -m core train`) and wait for it to "
+                "finish, or put the bundled model at `models/fer_studio_default.keras`.")
+        return None
+    url_choice(key, list(menu), next(iter(menu)), param=param, noun="model",
+               describe=lambda model_id: escape_markdown(menu[model_id][0]))
+    chosen = st.selectbox("Model", list(menu), key=key, format_func=lambda model_id: menu[model_id][0], help=help)
+    remember_choice(chosen, param=param, default=next(iter(menu)))
+    return menu[chosen][1]
