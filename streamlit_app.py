@@ -14,8 +14,11 @@ PAGES_WITHOUT_DATASET = {"predict"}
 
 # Sections of the sidebar menu. Add a page by adding its st.Page to a section.
 PAGES = {
+    "": [
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    ],
     "Data": [
-        st.Page("pages/dataset.py", title="Dataset", icon=":material/photo_library:", default=True),
+        st.Page("pages/dataset.py", title="Dataset", icon=":material/photo_library:"),
         st.Page("pages/quality.py", title="Data quality", icon=":material/rule:"),
     ],
     "Models": [

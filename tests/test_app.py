@@ -41,8 +41,17 @@ def test_app_without_data_explains_how_to_get_fer2013(no_dataset):
     assert at.sidebar.text_input[0].label == "Folder or CSV path"
 
 
+def test_app_opens_on_home_with_the_two_ways_to_start(tiny_dataset_env):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
+    assert not at.exception and not at.error
+    assert at.title[0].value == "FER Studio"
+    assert [button.label for button in at.button] == ["Predict this photo"] * 3  # the example photos
+    assert "FER2013 is loaded from `fer2013`: 35 faces: Training 21 · PublicTest 14" in at.success[0].value
+
+
 def test_app_with_tiny_dataset_shows_the_dataset_page(tiny_dataset_env):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
+    at.switch_page("pages/dataset.py").run()
     assert not at.exception
     assert at.title[0].value == "Dataset"
     assert [metric.value for metric in at.metric][:3] == ["35", "21", "14"]
@@ -51,6 +60,7 @@ def test_app_with_tiny_dataset_shows_the_dataset_page(tiny_dataset_env):
 
 def test_typing_a_missing_path_in_the_sidebar_shows_an_error(tiny_dataset_env, tmp_path):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
+    at.switch_page("pages/dataset.py").run()
     at.sidebar.text_input(key="fer_path_input").input(str(tmp_path / "nowhere")).run()
     assert not at.exception
     assert "does not exist" in at.error[0].value
@@ -63,6 +73,7 @@ def test_typed_path_wins_over_the_default(tiny_dataset_env, tmp_path, monkeypatc
     at = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
     at.session_state["fer_path_input"] = str(tiny_dataset_env)
     at.run()
+    at.switch_page("pages/dataset.py").run()
     assert not at.exception and not at.error
     assert at.metric[0].value == "35"
 

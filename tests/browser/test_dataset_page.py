@@ -13,7 +13,7 @@ pytestmark = pytest.mark.browser
 
 def test_dataset_page_shows_class_chart_and_sample_faces(app_server, page):
     harness.require_dataset()
-    harness.open_app(page, app_server)  # the Dataset page is the default page
+    harness.open_app(page, app_server, "dataset")
     page.get_by_role("heading", name="Class balance").wait_for()
     harness.save_screenshot(page, "dataset")
     harness.assert_no_exception(page)
@@ -37,7 +37,7 @@ def test_dataset_page_shows_class_chart_and_sample_faces(app_server, page):
 
 def test_dataset_reshuffle_and_share_toggle_keep_the_page_alive(app_server, page):
     harness.require_dataset()
-    harness.open_app(page, app_server)
+    harness.open_app(page, app_server, "dataset")
     page.get_by_role("heading", name="Sample faces").wait_for()
     first = page.locator("[data-testid='stImage'] img").first.get_attribute("src")
     with harness.expect_rerun(page):

@@ -1,0 +1,24 @@
+"""The Home page: the two ways to start, with and without FER2013."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
+
+
+def test_without_data_home_says_where_to_get_fer2013_and_the_three_ways(monkeypatch, tmp_path):
+    monkeypatch.delenv("FER2013_DIR", raising=False)
+    monkeypatch.setenv("FER_STUDIO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("core.data.default_data_dir", lambda: None)
+    app = AppTest.from_file(APP, default_timeout=60).run()
+    assert not app.exception and not app.error
+    assert app.title[0].value == "FER Studio"
+    text = "\n".join(markdown.value for markdown in app.markdown)
+    assert "kaggle.com/c/challenges-in-representation-learning-facial-expression-recognition-challenge" in text
+    assert "kaggle.com/datasets/msambare/fer2013" in text
+    assert "FER2013_DIR=" in text and "type the folder" in text and "upload `fer2013.csv`" in text
+    assert "67.96% on FER2013's PublicTest" in text  # read from the bundled model's card
+
