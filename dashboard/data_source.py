@@ -26,6 +26,7 @@ import streamlit as st
 
 from core.dataset import FerDataset
 from dashboard.cache import cached_with_progress
+from dashboard.text import escape_markdown
 
 SOURCE_KEY = "fer_source"
 _SOURCE_ERROR_KEY = "fer_source_error"
@@ -223,6 +224,7 @@ def data_source_sidebar() -> str | None:
         typed = st.text_input(
             "Folder or CSV path",
             key=_PATH_INPUT_KEY,
+            bind="query-params",  # in the URL: a reload or a shared link keeps the typed path
             placeholder=default or "data/fer2013",
             help="The image-folder release (with train/ and test/), a class-folder set, fer2013.csv or a zip, "
             "inside a data folder (data/, ../shared, or FER_STUDIO_DATA_ROOTS).",
@@ -318,7 +320,7 @@ def get_dataset() -> FerDataset | None:
             _release_session_upload()
             st.error(message)
         else:
-            st.error(f"Could not load the dataset from `{source}`: {error}")
+            st.error(f"Could not load the dataset from `{source}`: {escape_markdown(str(error))}")
         return None
 
 

@@ -76,3 +76,22 @@ def test_every_page_has_its_own_tab_title_and_predict_has_no_dataset_upload_box(
     with harness.expect_rerun(page):
         harness.nav_link(page, "Compare runs").first.click()
     assert page.title() == "Compare runs · FER Studio"
+
+
+def test_a_typed_dataset_path_survives_a_reload_and_a_page_change(app_server, page):
+    harness.require_dataset()
+    typed = str(harness.SHARED_FER2013.relative_to(harness.REPO_ROOT.parent).as_posix())
+    typed = f"../{typed}"  # ../shared/fer2013: inside the data roots
+    harness.goto_page(page, app_server, "dataset", "Dataset")
+    field = page.get_by_label("Folder or CSV path", exact=True)
+    with harness.expect_rerun(page):
+        field.fill(typed)
+        field.press("Enter")
+    assert "fer_path_input=" in page.url
+    page.reload(wait_until="domcontentloaded")
+    harness.wait_for_app(page)
+    assert page.get_by_label("Folder or CSV path", exact=True).input_value() == typed
+    assert "typed path" in page.locator("[data-testid='stSidebar']").inner_text()
+    with harness.expect_rerun(page):
+        harness.nav_link(page, "Training").first.click()
+    assert page.get_by_label("Folder or CSV path", exact=True).input_value() == typed
