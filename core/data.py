@@ -48,7 +48,7 @@ ACCEPTED_SOURCES: str = (
     "accepted: fer2013.csv, icml_face_data.csv or train.csv (columns emotion, pixels[, Usage]); "
     "the image-folder release <root>/train/<class>/*.jpg + <root>/test/<class>/*.jpg; "
     "a folder of class folders <root>/<class>/*.png (angry, disgust, fear, happy, sad, surprise, neutral); "
-    "or a .zip of one of these"
+    "a .zip of one of these; or a .npz packed by `python -m core pack`"
 )
 
 ProgressCallback = Callable[[float, str], None]
@@ -159,6 +159,12 @@ def load_fer2013(
     if not path.exists():
         raise FileNotFoundError(f"{source} does not exist; point at the dataset ({ACCEPTED_SOURCES})")
     resolved = path.resolve()
+    if resolved.is_file() and resolved.suffix.lower() == ".npz":  # a compact copy (python -m core pack)
+        from core.pack import load_packed
+
+        dataset = load_packed(resolved)
+        report_progress(1.0, f"{len(dataset):,} images")
+        return dataset
     if resolved.is_dir():
         files, unlisted = _list_folder(resolved, allowed_roots)
         entries = [(f.path, f.size, f.mtime_ns) for f in files] + [(r.where, -1, 0) for r in unlisted]

@@ -1,0 +1,33 @@
+"""``python -m core pack``: a compact ``.npz`` copy of a dataset, for training on another machine."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``pack`` subcommand."""
+    parser = subparsers.add_parser(
+        "pack", help="write a dataset as one compressed .npz (train on a GPU machine without the image folders)",
+        description="Load a dataset (CSV, image folders, class folders or a zip) and write its faces, labels, "
+        "splits and ids as one compressed .npz that `train --data FILE.npz` and every other command read.")
+    parser.add_argument("--data", required=True, help="the source: fer2013.csv, the image folders, or a zip")
+    parser.add_argument("--out", type=Path, required=True, help="the .npz file to write")
+    parser.add_argument("--split", dest="splits", action="append", default=None, metavar="NAME",
+                        help="keep only this split (repeatable), e.g. --split Training")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Pack and print what was written."""
+    from core.data import load_fer2013
+    from core.pack import pack_dataset
+
+    dataset = load_fer2013(args.data)
+    path = pack_dataset(dataset, args.out, splits=args.splits)
+    counts = ", ".join(f"{split} {int((dataset.splits == split).sum()):,}" for split in (args.splits or dataset.split_names))
+    skipped = len(dataset.report.skipped)
+    print(f"{path}: {path.stat().st_size / 2**20:.1f} MiB ({counts})"
+          + (f"; {skipped} record(s) of the source were skipped when loading (see `python -m core inspect`)" if skipped else ""))
+    return 0
