@@ -28,6 +28,8 @@ PAGES = {
     ],
     "Use": [
         st.Page("pages/predict.py", title="Predict", icon=":material/sentiment_satisfied:"),
+        st.Page("pages/live.py", title="Live", icon=":material/videocam:"),
+        st.Page("pages/video.py", title="Video", icon=":material/movie:"),
     ],
 }
 

@@ -1,0 +1,262 @@
+"""Widgets of the Live page: the browser camera over WebRTC, analysed frame by frame, and a live panel.
+
+``streamlit-webrtc`` sends the camera's frames to the server (aiortc), where
+:meth:`LiveSession.process_frame` runs ``core.video.FrameAnalyzer`` on each
+one, draws boxes, face ids, smoothed emotions and the measured frames/s, and
+returns the frame to the browser. That runs in the WebRTC worker thread; the
+page reads the session's numbers and rows through a lock, in a fragment that
+reruns about once a second, so the stream is never blocked by the page.
+
+No STUN or TURN server is used by default (``iceServers: []``): the browser
+and the server find each other through their host addresses, which works on
+the same machine and on a LAN without internet. For remote use, set ICE
+servers in ``FER_STUDIO_ICE_SERVERS`` (JSON) or in ``.streamlit/secrets.toml``
+(``ice_servers``); see docs/live.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import streamlit as st
+
+from core.video import CSV_COLUMNS, FrameAnalyzer, FrameResult, StreamSettings, draw_frame, frame_rows
+
+ICE_SERVERS_ENV = "FER_STUDIO_ICE_SERVERS"
+LOOPBACK_ENV = "FER_STUDIO_WEBRTC_LOOPBACK"
+# Rows kept for the timeline and the CSV: about 30 minutes of two faces at 30 frames/s.
+MAX_ROWS = 120_000
+TIMELINE_SECONDS = 60.0
+FPS_WINDOW = 30
+
+
+def ice_servers() -> list[dict]:
+    """ICE servers for WebRTC: ``FER_STUDIO_ICE_SERVERS`` (JSON list), else secrets' ``ice_servers``, else none.
+
+    Raises:
+        ValueError: A setting that is not a list of ``{"urls": ...}`` objects.
+    """
+    raw = os.environ.get(ICE_SERVERS_ENV, "").strip()
+    servers = None
+    if raw:
+        try:
+            servers = json.loads(raw)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{ICE_SERVERS_ENV} is not valid JSON ({error}); expected e.g. "
+                             '[{"urls": ["stun:stun.example.org:3478"]}]') from None
+    else:
+        try:
+            servers = st.secrets.get("ice_servers")
+        except (FileNotFoundError, KeyError, ValueError, AttributeError, OSError):
+            servers = None
+        except Exception as error:  # noqa: BLE001 - a missing secrets.toml raises Streamlit's own error type
+            if "secret" not in type(error).__name__.lower():
+                raise
+            servers = None
+    if servers is None:
+        return []
+    servers = [dict(server) for server in servers] if isinstance(servers, (list, tuple)) else servers
+    if not isinstance(servers, list) or not all(isinstance(server, dict) and server.get("urls") for server in servers):
+        raise ValueError(f"ICE servers must be a list of objects with 'urls', got {servers!r}")
+    return servers
+
+
+def load_webrtc():
+    """Import ``streamlit_webrtc``, loading aiortc's libsrtp so that it keeps its own OpenSSL symbols.
+
+    TensorFlow loads its libraries with ``RTLD_GLOBAL``, so its BoringSSL
+    symbols become global; ``pylibsrtp`` (statically linked OpenSSL) loaded
+    after it binds to those and crashes the process in ``srtp_init``.
+    ``RTLD_DEEPBIND`` makes it prefer its own symbols, whatever was loaded first.
+    """
+    if "pylibsrtp" not in sys.modules:
+        flags = sys.getdlopenflags()
+        sys.setdlopenflags(flags | getattr(os, "RTLD_DEEPBIND", 0))
+        try:
+            import pylibsrtp  # noqa: F401
+        finally:
+            sys.setdlopenflags(flags)
+    import streamlit_webrtc
+
+    return streamlit_webrtc
+
+
+def allow_loopback_candidates() -> None:
+    """Let aiortc offer 127.0.0.1 as an ICE candidate (it skips loopback addresses).
+
+    Only for a machine whose only network interface is loopback (a CI
+    container); Chromium then also needs ``--allow-loopback-in-peer-connection``.
+    Enabled by ``FER_STUDIO_WEBRTC_LOOPBACK=1``.
+    """
+    from aioice import ice
+
+    if getattr(ice.get_host_addresses, "fer_studio_loopback", False):
+        return
+    original = ice.get_host_addresses
+
+    def with_loopback(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        addresses = original(use_ipv4, use_ipv6)
+        return addresses + ["127.0.0.1"] if use_ipv4 and "127.0.0.1" not in addresses else addresses
+
+    with_loopback.fer_studio_loopback = True
+    ice.get_host_addresses = with_loopback
+
+
+@dataclass(frozen=True)
+class LiveSnapshot:
+    """What the live panel shows, copied out of the session under its lock."""
+
+    frames: int
+    fps: float
+    latest: FrameResult | None
+    rows: list[dict]
+    error: str
+
+
+class LiveSession:
+    """One browser stream's analysis state, shared by the WebRTC thread and the page.
+
+    Args:
+        loaded: The model.
+        settings: Detector, interval, smoothing.
+        max_rows: Per-face rows kept (oldest dropped first).
+    """
+
+    def __init__(self, loaded, settings: StreamSettings, *, max_rows: int = MAX_ROWS) -> None:
+        self.settings = settings
+        self._analyzer = FrameAnalyzer(loaded, settings)
+        self._lock = threading.Lock()
+        self._rows: deque[dict] = deque(maxlen=max_rows)
+        self._times: deque[float] = deque(maxlen=FPS_WINDOW)
+        self._start: float | None = None
+        self._frames = 0
+        self._latest: FrameResult | None = None
+        self._error = ""
+
+    def analyze(self, image: np.ndarray, now: float | None = None) -> np.ndarray:
+        """Analyse one RGB frame and return it annotated (boxes, ids, emotions, frames/s)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if self._start is None:
+                self._start = now
+            try:
+                result = self._analyzer.process(image, now - self._start)
+            except ValueError as error:
+                self._error = str(error)
+                return image
+            self._times.append(now)
+            self._frames += 1
+            self._latest = result
+            self._rows.extend(frame_rows(result))
+            fps = self._fps()
+        canvas = draw_frame(image, result)
+        text = f"{fps:.1f} fps"
+        cv2.putText(canvas, text, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 4, cv2.LINE_AA)
+        cv2.putText(canvas, text, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 1, cv2.LINE_AA)
+        return canvas
+
+    def process_frame(self, frame):
+        """``video_frame_callback`` for ``webrtc_streamer``: ``av.VideoFrame`` in, annotated ``av.VideoFrame`` out."""
+        import av
+
+        canvas = self.analyze(frame.to_ndarray(format="rgb24"))
+        out = av.VideoFrame.from_ndarray(np.ascontiguousarray(canvas), format="rgb24")
+        out.pts, out.time_base = frame.pts, frame.time_base
+        return out
+
+    def _fps(self) -> float:
+        if len(self._times) < 2:
+            return 0.0
+        return (len(self._times) - 1) / max(self._times[-1] - self._times[0], 1e-6)
+
+    def snapshot(self) -> LiveSnapshot:
+        """A consistent copy of the counters, the latest frame's result and the rows."""
+        with self._lock:
+            stale = bool(self._times) and time.monotonic() - self._times[-1] > 2.0
+            return LiveSnapshot(self._frames, 0.0 if stale else self._fps(), self._latest, list(self._rows), self._error)
+
+    def reset(self) -> None:
+        """Forget faces, rows and timing (a new recording)."""
+        with self._lock:
+            self._analyzer.reset()
+            self._rows.clear()
+            self._times.clear()
+            self._start, self._frames, self._latest, self._error = None, 0, None, ""
+
+
+def live_session(loaded, model_path: str, settings: StreamSettings) -> LiveSession:
+    """The page's :class:`LiveSession`, rebuilt when the model or the settings change."""
+    key = (model_path, settings)
+    stored = st.session_state.get("live_session")
+    if stored is None or stored[0] != key:
+        stored = (key, LiveSession(loaded, settings))
+        st.session_state["live_session"] = stored
+    return stored[1]
+
+
+def prominent_face(rows: list[dict]) -> int | None:
+    """The face id with the largest box on the latest frame that has faces (the person nearest the camera)."""
+    if not rows:
+        return None
+    last_frame = rows[-1]["frame"]
+    latest = [row for row in rows[-20:] if row["frame"] == last_frame]
+    return max(latest, key=lambda row: row["w"] * row["h"])["face_id"]
+
+
+def stream_ui(session: LiveSession):
+    """The camera stream (start/stop in the component); returns the ``webrtc_streamer`` context, or ``None``."""
+    webrtc = load_webrtc()
+    if os.environ.get(LOOPBACK_ENV) == "1":
+        allow_loopback_candidates()
+    try:
+        servers = ice_servers()
+    except ValueError as error:
+        st.error(f"Cannot start the camera stream: {error}")
+        return None
+    return webrtc.webrtc_streamer(
+        key="live_camera",
+        mode=webrtc.WebRtcMode.SENDRECV,
+        rtc_configuration={"iceServers": servers},
+        media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}, "audio": False},
+        video_frame_callback=session.process_frame,
+        async_processing=True,
+    )
+
+
+@st.fragment(run_every=1.0)
+def live_panel_ui() -> None:
+    """Measured frames/s, the faces now, the most prominent face's timeline and the CSV; refreshes itself each second."""
+    import pandas as pd
+
+    from dashboard.video_widgets import emotion_timeline_figure
+
+    stored = st.session_state.get("live_session")
+    if stored is None:
+        return
+    snapshot = stored[1].snapshot()
+    if snapshot.error:
+        st.warning(f"A frame could not be analysed: {snapshot.error}")
+    columns = st.columns([1, 1, 3])
+    columns[0].metric("Frames/s (analysed)", f"{snapshot.fps:.1f}")
+    columns[1].metric("Frames", f"{snapshot.frames}")
+    faces = snapshot.latest.faces if snapshot.latest is not None else ()
+    now_text = ", ".join(f"#{face.face_id} {face.emotion}" for face in faces) if faces else "no face"
+    columns[2].markdown(f"**Now:** {now_text}" if snapshot.frames else "**Now:** waiting for the camera — press Start")
+    face_id = prominent_face(snapshot.rows)
+    if face_id is not None:
+        table = pd.DataFrame(snapshot.rows, columns=CSV_COLUMNS)
+        table = table[table["time_s"] >= table["time_s"].max() - TIMELINE_SECONDS]
+        st.plotly_chart(emotion_timeline_figure(table, face_id, title=f"Face #{face_id}, last {TIMELINE_SECONDS:.0f} s"),
+                        key="live_timeline")
+    if snapshot.rows:
+        csv_bytes = pd.DataFrame(snapshot.rows, columns=CSV_COLUMNS).to_csv(index=False).encode("utf-8")
+        st.download_button("Download this session's CSV", csv_bytes, file_name="live_emotions.csv", mime="text/csv",
+                           key="live_csv", on_click="ignore", icon=":material/download:")

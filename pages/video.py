@@ -1,0 +1,34 @@
+"""Video: upload a video file, track every face and follow its emotions over time.
+
+Each face gets a stable id; its shown emotion is smoothed over the last frames
+(vote or EMA). Results: an annotated video (playable and downloadable), a
+summary per face, an emotion timeline per face and the per-frame CSV. The same
+analysis runs from the command line: ``python -m core video FILE``.
+"""
+
+import streamlit as st
+
+from dashboard import predict_widgets
+from dashboard import video_widgets as widgets
+from dashboard.router import require_router
+
+require_router()
+
+st.title("Video")
+st.caption("Upload a video: every face is tracked with a stable id, classified on every frame and its emotion smoothed "
+           "over time. You get the annotated video, a summary per face, emotion timelines and the CSV.")
+
+chosen = widgets.stream_settings_sidebar_ui("video")
+loaded = predict_widgets.load_model_ui(chosen[0]) if chosen is not None else None
+
+if loaded is not None:
+    model_path, settings = chosen
+    upload = st.file_uploader("Video", type=widgets.VIDEO_TYPES, key="video_upload",
+                              help=f"MP4, WebM, MOV, AVI or MKV up to {widgets.MAX_VIDEO_MB} MB; "
+                                   "frames larger than 1280 px are downscaled first")
+    if upload is None:
+        st.caption("One CSV row per face per frame: frame, time, face id, box, shown emotion and the seven probabilities.")
+    else:
+        analysis = widgets.analyze_upload(upload.getvalue(), upload.name, loaded, settings, model_path)
+        if analysis is not None:
+            widgets.video_results_ui(analysis)

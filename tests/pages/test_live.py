@@ -1,0 +1,107 @@
+"""The Live page: renders, and its self-refreshing panel shows frames/s, faces now, a timeline and the CSV.
+
+AppTest has no browser, so the WebRTC component is replaced by a stub and
+frames are fed to the page's LiveSession directly, as the WebRTC thread would.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "live.py")
+
+
+@pytest.fixture
+def bundled(monkeypatch, tmp_path, tiny_model_path):
+    monkeypatch.setattr("core.predict.BUNDLED_MODEL", tiny_model_path)
+    monkeypatch.setenv("FER_STUDIO_RUNS", str(tmp_path / "runs"))
+    calls = []
+    monkeypatch.setattr("dashboard.live_widgets.stream_ui", lambda session: calls.append(session))
+    return calls
+
+
+def face_frame(shift: int = 0) -> np.ndarray:
+    from skimage import data
+
+    head = data.astronaut()[18:208, 129:319]
+    canvas = np.full((240, 320, 3), 100, np.uint8)
+    canvas[50 + shift:190 + shift, 90:230] = cv2.resize(head, (140, 140), interpolation=cv2.INTER_AREA)
+    return canvas
+
+
+def test_page_waits_for_the_camera_then_shows_fps_faces_timeline_and_csv(bundled):
+    app = AppTest.from_file(PAGE, default_timeout=120)
+    app.run()
+    assert not app.exception and not app.error
+    assert app.title[0].value == "Live" and len(bundled) == 1
+    assert any("waiting for the camera" in markdown.value for markdown in app.markdown)
+    session = app.session_state["live_session"][1]
+    for index in range(6):
+        drawn = session.analyze(face_frame(index))
+        assert drawn.shape == (240, 320, 3)
+    app.run()
+    assert not app.exception
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert metrics["Frames"] == "6"
+    assert any("**Now:** #1 " in markdown.value for markdown in app.markdown)
+    assert len(app.get("plotly_chart")) == 1 and len(app.get("download_button")) == 1
+    app.button(key="live_reset").click().run()
+    assert session.snapshot().frames == 0
+
+
+def test_changing_a_setting_starts_a_new_session(bundled):
+    app = AppTest.from_file(PAGE, default_timeout=120)
+    app.run()
+    first = app.session_state["live_session"][1]
+    app.selectbox(key="live_smoothing").set_value("ema").run()
+    second = app.session_state["live_session"][1]
+    assert second is not first and second.settings.smoothing == "ema"
+
+
+def test_session_measures_fps_and_keeps_csv_rows(tiny_loaded_model):
+    from core.video import CSV_COLUMNS, StreamSettings
+    from dashboard.live_widgets import LiveSession, prominent_face
+
+    import time
+
+    session = LiveSession(tiny_loaded_model, StreamSettings(detector="haar"))
+    start = time.monotonic() - 0.4
+    for index in range(11):
+        session.analyze(face_frame(), now=start + index * 0.04)  # 25 frames/s, the last one now
+    snapshot = session.snapshot()
+    assert snapshot.frames == 11 and snapshot.fps == pytest.approx(25.0, rel=0.01)
+    assert len(snapshot.rows) == 11 and set(snapshot.rows[0]) == set(CSV_COLUMNS)
+    assert prominent_face(snapshot.rows) == 1
+
+
+def test_ice_servers_default_to_none_and_come_from_the_environment(monkeypatch):
+    from dashboard.live_widgets import ICE_SERVERS_ENV, ice_servers
+
+    monkeypatch.delenv(ICE_SERVERS_ENV, raising=False)
+    assert ice_servers() == []
+    monkeypatch.setenv(ICE_SERVERS_ENV, json.dumps([{"urls": ["stun:stun.example.org:3478"]}]))
+    assert ice_servers() == [{"urls": ["stun:stun.example.org:3478"]}]
+    monkeypatch.setenv(ICE_SERVERS_ENV, "stun:oops")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        ice_servers()
+    monkeypatch.setenv(ICE_SERVERS_ENV, json.dumps([{"username": "x"}]))
+    with pytest.raises(ValueError, match="urls"):
+        ice_servers()
+
+
+def test_webrtc_loads_after_tensorflow_without_crashing():
+    """libsrtp (aiortc) loaded after TensorFlow bound to TF's BoringSSL and crashed the process in srtp_init."""
+    import subprocess
+    import sys
+
+    code = ("import tensorflow; from dashboard.live_widgets import load_webrtc; load_webrtc(); "
+            "from pylibsrtp import Policy; print('loaded')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 0 and "loaded" in result.stdout, result.stderr[-2000:]
