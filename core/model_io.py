@@ -118,15 +118,44 @@ def load_model(path: str | os.PathLike, compile: bool = False) -> LoadedModel:
     class_names = tuple(meta.pop("class_names"))
     if len(class_names) != int(model.output_shape[-1]):
         raise ValueError(f"{Path(path).name} lists {len(class_names)} class names for {model.output_shape[-1]} outputs")
+    if not compile:
+        model = as_float32(model)
     return LoadedModel(model=model, class_names=class_names, meta=meta, path=str(path))
 
 
-def export_model(model: Any, path: str | os.PathLike, class_names: tuple[str, ...] = CLASS_NAMES, meta: dict | None = None) -> Path:
-    """Save an inference-only copy (no optimizer state): what gets shipped or bundled."""
+def as_float32(model: Any) -> Any:
+    """``model`` computing in float32: a copy with the same weights if it was trained in mixed precision.
+
+    A model trained under ``mixed_bfloat16`` or ``mixed_float16`` keeps that
+    policy in its saved layers, so it would also predict in 16-bit: slowly on
+    a CPU without native bfloat16, and in a form exporters may not handle.
+    Its weights are float32 already, so the copy predicts the same classes
+    with float32 arithmetic. A float32 model is returned as it is.
+    """
     import keras
 
-    clone = keras.models.clone_model(model)
+    if all(not layer.dtype_policy.name.startswith("mixed") for layer in model.layers):
+        return model
+
+    def float32_layer(layer):
+        config = layer.get_config()
+        if "dtype" in config:
+            config["dtype"] = "float32"
+        return layer.__class__.from_config(config)
+
+    clone = keras.models.clone_model(model, clone_function=float32_layer)
     clone.set_weights(model.get_weights())
+    return clone
+
+
+def export_model(model: Any, path: str | os.PathLike, class_names: tuple[str, ...] = CLASS_NAMES, meta: dict | None = None) -> Path:
+    """Save an inference-only float32 copy (no optimizer state, see :func:`as_float32`): what gets shipped or bundled."""
+    import keras
+
+    clone = as_float32(model)
+    if clone is model:
+        clone = keras.models.clone_model(model)
+        clone.set_weights(model.get_weights())
     return save_model(clone, path, class_names, meta)
 
 

@@ -71,3 +71,24 @@ def test_save_rejects_wrong_extension_and_name_count(tmp_path, small_model):
         model_io.save_model(small_model, tmp_path / "m.h5")
     with pytest.raises(ValueError, match="class names"):
         model_io.save_model(small_model, tmp_path / "m.keras", class_names=("a", "b"))
+
+
+def test_a_model_trained_in_mixed_precision_loads_for_float32_inference(tmp_path):
+    import keras
+
+    inputs = keras.Input((48, 48, 1))
+    x = keras.layers.Rescaling(1 / 255, dtype="mixed_bfloat16")(inputs)
+    x = keras.layers.Conv2D(4, 3, activation="relu", dtype="mixed_bfloat16")(x)
+    x = keras.layers.GlobalAveragePooling2D(dtype="mixed_bfloat16")(x)
+    outputs = keras.layers.Dense(7, activation="softmax", dtype="float32")(x)
+    trained = keras.Model(inputs, outputs)
+    path = model_io.save_model(trained, tmp_path / "bf16.keras")
+    loaded = model_io.load_model(path)
+    assert {layer.dtype_policy.name for layer in loaded.model.layers} == {"float32"}
+    faces = np.random.default_rng(0).integers(0, 256, (8, 48, 48), dtype=np.uint8)
+    expected = np.asarray(trained.predict_on_batch(faces[..., None].astype("float32")))
+    assert np.allclose(model_io.predict_probabilities(loaded, faces), expected, atol=0.02)
+    exported = model_io.load_model(model_io.export_model(trained, tmp_path / "export.keras"))
+    assert {layer.dtype_policy.name for layer in exported.model.layers} == {"float32"}
+    resumable = model_io.load_model(path, compile=True)  # resuming training keeps the precision it was trained in
+    assert "mixed_bfloat16" in {layer.dtype_policy.name for layer in resumable.model.layers}
