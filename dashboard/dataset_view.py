@@ -10,7 +10,9 @@ from core.labels import CLASS_NAMES
 from core.stats import imbalance, intensity_histogram, mean_faces
 
 ALL_SPLITS = "All splits"
-_SEED_KEY = "dataset_sample_seed"
+# Widget keys double as URL parameters (bind="query-params"): ?split=PublicTest&classes=fear&per_class=20&seed=3
+_SPLIT_KEY, _CLASSES_KEY, _COUNT_KEY, _SEED_KEY = "split", "classes", "per_class", "seed"
+SHARE_KEY = "share"
 
 
 @st.cache_data(show_spinner="Averaging faces…", max_entries=8)
@@ -45,6 +47,13 @@ def split_metrics(dataset: FerDataset) -> None:
                 )
 
 
+def face_id_caption(identifier: str) -> str:
+    """``Training 95667267`` from ``Training_95667267.jpg``: the space lets a narrow caption wrap between split and number."""
+    from pathlib import PurePath
+
+    return PurePath(identifier).stem.replace("_", " ")
+
+
 def imbalance_text(counts: dict[str, dict[str, int]]) -> str:
     """One line per split such as ``Training: happy is 16.5x disgust (largest/smallest class)``."""
     lines = []
@@ -66,14 +75,13 @@ def _reshuffle() -> None:
 
 
 def sample_controls(dataset: FerDataset) -> tuple[str | None, list[int], int, int]:
-    """Draw the sample filters; return ``(split or None, class indices, per class, seed)``."""
-    split_col, class_col, count_col, seed_col, button_col = st.columns([2, 5, 2, 2, 2], vertical_alignment="bottom")
-    split = split_col.selectbox("Split", [ALL_SPLITS, *dataset.split_names], key="dataset_sample_split")
-    chosen = class_col.multiselect(
-        "Classes", list(CLASS_NAMES), default=list(CLASS_NAMES), key="dataset_sample_classes"
-    )
-    per_class = count_col.slider("Images per class", 1, 30, 10, key="dataset_sample_count")
-    seed = seed_col.number_input("Shuffle seed", min_value=0, step=1, key=_SEED_KEY)
+    """Draw the sample filters (all kept in the URL); return ``(split or None, class indices, per class, seed)``."""
+    chosen = st.pills("Classes", list(CLASS_NAMES), selection_mode="multi", default=list(CLASS_NAMES),
+                      key=_CLASSES_KEY, bind="query-params", help="Click a class to hide or show its row")
+    split_col, count_col, seed_col, button_col = st.columns([2, 2, 2, 2], vertical_alignment="bottom")
+    split = split_col.selectbox("Split", [ALL_SPLITS, *dataset.split_names], key=_SPLIT_KEY, bind="query-params")
+    per_class = count_col.slider("Images per class", 1, 30, 10, key=_COUNT_KEY, bind="query-params")
+    seed = seed_col.number_input("Shuffle seed", min_value=0, step=1, key=_SEED_KEY, bind="query-params")
     button_col.button("Reshuffle", on_click=_reshuffle, help="Draw other images (next seed)", icon=":material/shuffle:")
-    classes = [CLASS_NAMES.index(name) for name in CLASS_NAMES if name in chosen]
+    classes = [CLASS_NAMES.index(name) for name in CLASS_NAMES if name in (chosen or [])]
     return (None if split == ALL_SPLITS else split), classes, int(per_class), int(seed)

@@ -1,7 +1,5 @@
 """Dataset page: split sizes, class balance, sample faces, mean faces, pixel intensities."""
 
-from pathlib import Path
-
 import streamlit as st
 
 from core.labels import CLASS_NAMES
@@ -24,7 +22,7 @@ view.split_metrics(dataset)
 
 st.header("Class balance")
 counts = dataset.class_counts()
-as_share = st.toggle("Show each split's share (%) instead of counts", key="dataset_share")
+as_share = st.toggle("Show each split's share (%) instead of counts", key=view.SHARE_KEY, bind="query-params")
 st.plotly_chart(class_distribution_figure(counts, as_share=as_share), key="class_distribution")
 st.markdown(view.imbalance_text(counts))
 
@@ -33,7 +31,7 @@ split, classes, per_class, seed = view.sample_controls(dataset)
 picks = sample_per_class(dataset.labels, dataset.splits, per_class=per_class, seed=seed, split=split, classes=classes)
 for index, rows in picks.items():
     st.markdown(f"**{CLASS_NAMES[index]}** · {len(rows)} shown")
-    image_grid(dataset.images[rows], [Path(i).stem for i in dataset.ids[rows]], size=84)
+    image_grid(dataset.images[rows], [view.face_id_caption(i) for i in dataset.ids[rows]], size=84)
 
 st.header("Mean face per class")
 st.caption(f"Average of every image of each class in {split or 'all splits'} (split picked above), contrast stretched.")

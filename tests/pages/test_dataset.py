@@ -66,15 +66,27 @@ def test_page_shows_split_sizes_imbalance_and_charts(with_dataset):
 
 def test_class_filter_and_reshuffle_change_the_samples(with_dataset):
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT_S).run()
-    at.multiselect(key="dataset_sample_classes").set_value(["happy", "angry"]).run()
+    at.button_group(key="classes").set_value(["happy", "angry"]).run()
     rows = [m.value for m in at.markdown if " shown" in m.value]
     assert rows == ["**angry** · 8 shown", "**happy** · 8 shown"]  # FER2013 order, not click order
     at.button[0].click().run()
-    assert at.number_input(key="dataset_sample_seed").value == 1
-    at.selectbox(key="dataset_sample_split").set_value("PublicTest").run()
+    assert at.number_input(key="seed").value == 1
+    at.selectbox(key="split").set_value("PublicTest").run()
     assert [m.value for m in at.markdown if " shown" in m.value] == ["**angry** · 2 shown", "**happy** · 2 shown"]
-    at.toggle(key="dataset_share").set_value(True).run()
+    at.toggle(key="share").set_value(True).run()
     assert not at.exception
+    captions = [caption for image in at.image for caption in image.captions]
+    assert captions and all("_" not in caption for caption in captions[:4])  # "PublicTest 1234": wraps at the space
+
+
+def test_a_link_with_filters_shows_the_same_faces(with_dataset):
+    # The filters are bound to the URL (?split=...&classes=...&per_class=...&seed=...), so a reload keeps them.
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT_S)
+    at.query_params.update({"split": "PublicTest", "classes": ["fear", "sad"], "per_class": "1", "seed": "3"})
+    at.run()
+    assert not at.exception
+    assert [m.value for m in at.markdown if " shown" in m.value] == ["**fear** · 1 shown", "**sad** · 1 shown"]
+    assert at.number_input(key="seed").value == 3
 
 
 def test_full_shared_dataset_renders_every_chart(shared_fer2013, monkeypatch):
