@@ -371,6 +371,19 @@ def runs_table_panel(summaries: list[RunSummary]) -> None:
         runs_table_ui(summaries)
 
 
+def run_downloads_ui(run_dir: Path) -> None:
+    """Download buttons for the run's metrics.csv and its best model (with its card), once they exist."""
+    from dashboard.downloads import metrics_download_ui, model_download_ui
+
+    name = Path(run_dir).name
+    left, right, _ = st.columns([1, 1, 3])
+    with left:
+        metrics_download_ui(run_dir, key=f"download_metrics_{name}")
+    if (Path(run_dir) / "best.keras").is_file():
+        with right:
+            model_download_ui(Path(run_dir) / "best.keras", key=f"download_model_{name}")
+
+
 def run_details_ui(run_dir: Path, log_lines: int = 30) -> None:
     """The run's settings (config.json) and the end of its log, folded away."""
     with st.expander("Settings and log"):

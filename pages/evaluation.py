@@ -8,6 +8,7 @@ view or coming back to the page does not predict again.
 import streamlit as st
 
 from core.tta import TTA_LABELS, TTA_MODES
+from dashboard import downloads
 from dashboard import evaluation_widgets as widgets
 from dashboard.data_source import get_dataset
 from dashboard.router import require_router
@@ -18,6 +19,8 @@ require_router()
 st.title("Evaluation")
 dataset = get_dataset()
 model_path = widgets.model_select_ui() if dataset is not None else None
+if model_path is not None:
+    downloads.model_download_ui(model_path, key="eval_model_download")
 
 if dataset is not None and model_path is not None:
     splits = widgets.evaluable_splits(dataset)
@@ -35,6 +38,8 @@ if dataset is not None and model_path is not None:
     if result is not None:
         images = dataset.subset(split).images  # rows align with the result's
         widgets.headline_ui(result)
+        downloads.evaluation_downloads_ui(result, f"{downloads.model_package_name(model_path)[:-4]}-{split}-{tta}",
+                                          key="eval_download")
 
         st.subheader("Confusion matrix")
         cell = widgets.confusion_ui(result)

@@ -71,6 +71,7 @@ if summary is None:
 else:
     widgets.run_quality_warning_ui(summary)
     widgets.run_panel(summary.path)
+    widgets.run_downloads_ui(summary.path)
     widgets.run_details_ui(summary.path)
     st.subheader("All runs")
     widgets.runs_table_panel(summaries)
