@@ -248,7 +248,7 @@ def data_source_sidebar() -> str | None:
                 source, origin = default, "FER2013_DIR" if os.environ.get("FER2013_DIR") else "default folder"
         st.session_state[SOURCE_KEY] = source
         if st.session_state[_SOURCE_ERROR_KEY]:
-            st.caption("No dataset loaded: see the message on the page.")
+            st.caption(f"Not using the {origin}: see the message on the page.")
         elif source is None:
             st.caption("No dataset chosen yet.")
         elif uploaded is not None:
