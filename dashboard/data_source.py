@@ -11,7 +11,8 @@ says nothing about it. Uploads are saved under the cache folder only while
 they are used: replacing or removing an upload deletes it, a refused
 upload is deleted at once, uploads unused for a day are swept, and the
 folder is kept under a size cap (``FER_STUDIO_UPLOAD_CAP_MB``, default
-1024), least recently used first.
+1024), least recently used first. An upload a training run was started on
+is kept while that run exists, so that it can be resumed.
 """
 
 from __future__ import annotations
@@ -130,8 +131,9 @@ def prune_uploads(
     total = sum(size for _, size, _ in entries)
     deleted = []
     now = time.time()
+    used_by_runs = uploads_used_by_runs() if entries else set()
     for last_used, size, child in entries:
-        if keep is not None and child == keep:
+        if (keep is not None and child == keep) or child.resolve() in used_by_runs:
             continue
         if now - last_used > max_idle_s or total + room > cap_bytes:
             _delete_upload_folder(child)
@@ -144,14 +146,39 @@ def release_upload(path: str | Path) -> None:
     """Delete an upload that is no longer used, and its parsed copy in the core cache.
 
     Another session holding the same content re-saves it from its own
-    upload widget on its next run, so deleting is always safe.
+    upload widget on its next run, so deleting is safe; an upload a
+    training run was started on is kept, so that the run can be resumed.
     """
     _delete_upload_folder(Path(path).parent)
+
+
+def uploads_used_by_runs(runs_dir: Path | None = None) -> set[Path]:
+    """The upload folders that some run's ``config.json`` names as its data (kept for ``--resume``)."""
+    import json
+
+    from core.runs import default_runs_dir
+
+    used: set[Path] = set()
+    try:
+        configs = list(Path(runs_dir or default_runs_dir()).glob("*/config.json"))
+    except OSError:
+        return used
+    for config_path in configs:
+        try:
+            document = json.loads(config_path.read_text(encoding="utf-8"))
+            data = (document.get("config") or document).get("data") if isinstance(document, dict) else None
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(data, str) and data:
+            used.add(Path(data).expanduser().resolve().parent)
+    return used
 
 
 def _delete_upload_folder(folder: Path) -> None:
     from core.cache import default_cache_dir, remove_cache_entry
 
+    if folder.resolve() in uploads_used_by_runs():
+        return  # a run trains on it: deleting it would make the run impossible to resume
     try:
         files = [item for item in folder.iterdir() if item.is_file()]
     except OSError:

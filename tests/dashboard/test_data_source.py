@@ -86,6 +86,7 @@ def sidebar(monkeypatch, tmp_path):
 
     monkeypatch.setenv("FER_STUDIO_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("FER_STUDIO_DATA_ROOTS", str(tmp_path / "data"))
+    monkeypatch.setenv("FER_STUDIO_RUNS", str(tmp_path / "runs"))
     monkeypatch.setattr("core.data.default_data_dir", lambda: None)
     (tmp_path / "data").mkdir()
     return AppTest.from_function(_sidebar_app, default_timeout=60).run()
@@ -161,3 +162,21 @@ def test_the_upload_folder_is_capped_least_recently_used_first(tmp_path):
     os.utime(newer.parent, (time.time() - 2 * 86400, time.time() - 2 * 86400))
     save_upload("d.csv", b"d", folder, cap_bytes=1000)  # an upload idle for two days is swept
     assert not newer.exists() and third.exists()
+
+
+def test_an_upload_a_run_trains_on_is_kept_for_resume(tmp_path, monkeypatch):
+    import json
+
+    from dashboard.data_source import prune_uploads, release_upload
+
+    monkeypatch.setenv("FER_STUDIO_RUNS", str(tmp_path / "runs"))
+    folder = tmp_path / "uploads"
+    trained_on = save_upload("fer2013.csv", b"a" * 400, folder, cap_bytes=1000)
+    other = save_upload("other.csv", b"b" * 400, folder, cap_bytes=1000)
+    run = tmp_path / "runs" / "20260101-000000-fer_vgg-abcd"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"config": {"data": str(trained_on)}, "created": 0}))
+    release_upload(trained_on)
+    release_upload(other)
+    assert trained_on.exists() and not other.exists()
+    assert prune_uploads(folder, cap_bytes=0, room=1) == [] and trained_on.exists()
