@@ -37,7 +37,7 @@ from core.cache import default_cache_dir, fingerprint_files, read_cache, sample_
 from core.csv_loader import parse_fer_csv_stream
 from core.data_roots import confine_to_data_roots, is_inside_roots
 from core.dataset import FerDataset, LoadReport, SkippedRecord
-from core.images import IMAGE_EXTENSIONS, decode_gray_checked
+from core.images import IMAGE_EXTENSIONS, MAX_IMAGE_FILE_BYTES, decode_gray_checked
 from core.labels import ALL, IMAGE_SIZE, KNOWN_SPLITS, PRIVATE_TEST, PUBLIC_TEST, TEST, TRAINING, class_index
 from core.preprocess import prepare_face
 
@@ -275,10 +275,20 @@ def _list_folder(root: Path, allowed_roots: list[Path] | None = None) -> tuple[l
                         pending.append((entry.path, prefix + name + "/", depth + 1))
                     continue
                 status = entry.stat()
-            except OSError:
-                continue  # a dangling link: not a file
+            except OSError as error:
+                # A link to nothing, or an entry that vanished or cannot be examined: reported, not dropped.
+                reason = (
+                    "a broken link: the file it points to does not exist"
+                    if entry.is_symlink() and not os.path.exists(entry.path)
+                    else f"could not be examined: {error.strerror or error}"
+                )
+                unlisted.append(SkippedRecord(prefix + name, reason))
+                continue
             if stat.S_ISREG(status.st_mode):
                 files.append(_File(prefix + name, status.st_size, status.st_mtime_ns, entry.path))
+            else:
+                # A FIFO would block the read forever and a device never end: reported, never opened.
+                unlisted.append(SkippedRecord(prefix + name, "not a regular file (a FIFO, device or socket); not read"))
         if len(files) > MAX_FOLDER_FILES:
             raise ValueError(f"{root} holds more than {MAX_FOLDER_FILES:,} files: point at the dataset folder itself")
     files.sort()
@@ -513,6 +523,11 @@ def _load_images(
     for position, (file, label, split) in enumerate(layout.records):
         if position % 512 == 0:
             progress(position / max(total, 1), f"Decoding images {position:,}/{total:,}")
+        if file.size > MAX_IMAGE_FILE_BYTES:
+            skipped.append(SkippedRecord(
+                file.path, f"{file.size / 1024**2:,.0f} MiB, larger than any image file is read "
+                f"({MAX_IMAGE_FILE_BYTES / 1024**2:,.0f} MiB); not read"))
+            continue
         try:
             data = _read_member(file, archive)
         except ValueError as error:

@@ -494,3 +494,24 @@ def test_a_huge_line_in_a_zipped_csv_is_skipped_while_streaming(tmp_path):
     assert [record.where for record in dataset.report.skipped] == ["line 3"]
     assert dataset.report.content_hash == hashlib.sha256(csv_bytes).hexdigest()
     assert peak < 0.5 * len(csv_bytes), f"peak {peak / 1e6:.0f} MB for a {len(csv_bytes) / 1e6:.0f} MB member"
+
+
+def test_fifos_and_broken_links_in_a_folder_are_reported_never_opened(tiny_fer_folder, tmp_path):
+    os.mkfifo(tiny_fer_folder / "train" / "happy" / "Training_pipe.jpg")  # opening it would block the load
+    (tiny_fer_folder / "train" / "sad" / "Training_gone.jpg").symlink_to(tmp_path / "deleted.jpg")
+    dataset = load_fer2013(tiny_fer_folder, use_cache=False)
+    assert len(dataset) == 35
+    reasons = {record.where: record.reason for record in dataset.report.skipped}
+    assert reasons == {
+        "train/happy/Training_pipe.jpg": "not a regular file (a FIFO, device or socket); not read",
+        "train/sad/Training_gone.jpg": "a broken link: the file it points to does not exist",
+    }
+
+
+def test_an_oversized_image_file_is_skipped_unread(tiny_fer_folder, monkeypatch):
+    big = tiny_fer_folder / "train" / "angry" / "Training_big.jpg"
+    big.write_bytes((tiny_fer_folder / "train" / "angry" / "Training_1000.jpg").read_bytes() + b"\0" * 200)
+    monkeypatch.setattr(data_module, "MAX_IMAGE_FILE_BYTES", big.stat().st_size - 1)
+    dataset = load_fer2013(tiny_fer_folder, use_cache=False)
+    reasons = {record.where: record.reason for record in dataset.report.skipped}
+    assert "larger than any image file is read" in reasons["train/angry/Training_big.jpg"]
