@@ -55,40 +55,53 @@ def recipe_defaults(spec: ModelSpec) -> dict[str, Any]:
     return {**defaults, **{k: v for k, v in spec.recipe.items() if k in defaults}}
 
 
-def training_form_ui(spec: ModelSpec, key: str = "train") -> dict[str, Any] | None:
-    """Draw the hyperparameter form; on Start return TrainConfig fields (not data/model/augment), else None.
+OPTIMIZER_LABELS = {"adam": "Adam", "adamw": "AdamW (decoupled weight decay)", "sgd": "SGD with momentum",
+                    "rmsprop": "RMSprop"}
+
+
+def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int | None = None) -> dict[str, Any] | None:
+    """Draw the hyperparameter fields and the Start button; on Start return TrainConfig fields (not data/model/augment).
 
     Widget keys include the model name, so picking another model refills the
-    form with that model's recipe.
+    fields with that model's recipe. The fields are live (not an ``st.form``):
+    a field that only one optimizer or schedule uses appears only with it,
+    and the duration estimate above Start follows every change.
     """
     d = recipe_defaults(spec)
 
     def k(name: str) -> str:
         return f"{key}_{spec.name}_{name}"
 
-    with st.form(f"{key}_form", border=True):
+    with st.container(border=True):
         st.markdown(f"**Hyperparameters** (defaults: the recipe of `{spec.name}`'s origin)")
         c1, c2, c3, c4 = st.columns(4)
         epochs = c1.number_input("Epochs", 1, 1000, int(d["epochs"]), key=k("epochs"))
         batch_size = c2.number_input("Batch size", 1, 4096, int(d["batch_size"]), key=k("batch_size"))
-        optimizer = c3.selectbox("Optimizer", OPTIMIZERS, OPTIMIZERS.index(d["optimizer"]), key=k("optimizer"))
+        optimizer = c3.selectbox("Optimizer", OPTIMIZERS, OPTIMIZERS.index(d["optimizer"]), key=k("optimizer"),
+                                 format_func=OPTIMIZER_LABELS.get)
         learning_rate = c4.number_input("Learning rate", 1e-6, 1.0, float(d["learning_rate"]), step=1e-4,
                                         format="%.5f", key=k("learning_rate"))
         c1, c2, c3, c4 = st.columns(4)
         lr_schedule = c1.selectbox("LR schedule", LR_SCHEDULES, LR_SCHEDULES.index(d["lr_schedule"]),
                                    format_func=LR_SCHEDULE_LABELS.get, key=k("lr_schedule"))
-        plateau_factor = c2.number_input("Plateau factor", 0.05, 0.99, float(d["plateau_factor"]), step=0.05,
-                                         key=k("plateau_factor"), help="Used by 'reduce on plateau' only")
-        plateau_patience = c3.number_input("Plateau patience", 1, 100, int(d["plateau_patience"]),
-                                           key=k("plateau_patience"), help="Epochs; 'reduce on plateau' only")
-        early_stopping = c4.number_input("Early stopping patience", 0, 1000, int(d["early_stopping_patience"]),
-                                         key=k("early_stopping"), help="Epochs without a better val accuracy; 0 = off")
+        plateau_factor, plateau_patience = float(d["plateau_factor"]), int(d["plateau_patience"])
+        if lr_schedule == "plateau":
+            plateau_factor = c2.number_input("Plateau factor", 0.05, 0.99, plateau_factor, step=0.05,
+                                             key=k("plateau_factor"), help="The learning rate is multiplied by this")
+            plateau_patience = c3.number_input("Plateau patience (epochs)", 1, 100, plateau_patience,
+                                               key=k("plateau_patience"), help="Epochs without a better val_loss first")
+        early_stopping = c4.number_input("Early stopping patience (0 = off)", 0, 1000, int(d["early_stopping_patience"]),
+                                         key=k("early_stopping"), help="Stop after this many epochs without a better "
+                                                                       "validation accuracy")
         c1, c2, c3, c4 = st.columns(4)
-        momentum = c1.number_input("Momentum", 0.0, 0.999, float(d["momentum"]), step=0.05, key=k("momentum"),
-                                   help="SGD and RMSprop only")
-        nesterov = c1.checkbox("Nesterov", bool(d["nesterov"]), key=k("nesterov"), help="SGD only")
-        weight_decay = c2.number_input("Weight decay", 0.0, 0.1, float(d["weight_decay"]), step=1e-4, format="%.4f",
-                                       key=k("weight_decay"), help="Decoupled weight decay; AdamW and SGD only")
+        momentum, nesterov, weight_decay = float(d["momentum"]), bool(d["nesterov"]), float(d["weight_decay"])
+        if optimizer in ("sgd", "rmsprop"):
+            momentum = c1.number_input("Momentum", 0.0, 0.999, momentum, step=0.05, key=k("momentum"))
+        if optimizer == "sgd":
+            nesterov = c1.checkbox("Nesterov momentum", nesterov, key=k("nesterov"))
+        if optimizer in ("adamw", "sgd"):
+            weight_decay = c2.number_input("Weight decay", 0.0, 0.1, weight_decay, step=1e-4, format="%.4f",
+                                           key=k("weight_decay"), help="Decoupled weight decay")
         label_smoothing = c3.number_input("Label smoothing", 0.0, 0.5, float(d["label_smoothing"]), step=0.05,
                                           key=k("label_smoothing"))
         class_weights = c3.checkbox("Class weights", bool(d["class_weights"]), key=k("class_weights"),
@@ -99,12 +112,16 @@ def training_form_ui(spec: ModelSpec, key: str = "train") -> dict[str, Any] | No
             "Validation data", ("split", "publictest"), horizontal=True, key=k("validation"),
             format_func={"split": "Stratified slice of Training", "publictest": "PublicTest"}.get,
             help="Checkpoints are selected on this data. PrivateTest is never used while training.")
-        val_fraction = c2.number_input("Slice fraction", 0.01, 0.49, float(d["val_fraction"]), step=0.01,
-                                       key=k("val_fraction"), help="Share of Training held out (slice only)")
-        max_images = c3.number_input("Max training images", 0, 10**6, 0, step=500, key=k("max_images"),
-                                     help="A stratified subset for quick runs; 0 = all")
+        val_fraction = float(d["val_fraction"])
+        if validation == "split":
+            val_fraction = c2.number_input("Slice fraction", 0.01, 0.49, val_fraction, step=0.01,
+                                           key=k("val_fraction"), help="Share of Training held out for validation")
+        max_images = c3.number_input("Max training images (0 = all)", 0, 10**6, 0, step=500, key=k("max_images"),
+                                     help="Train on a stratified subset for a quick run; 0 trains on every Training image")
         st.caption("PrivateTest is never used for training or checkpoint selection; keep it for the final evaluation.")
-        started = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:")
+        duration_estimate_ui(spec.name, int(epochs), int(max_images) or None, validation, val_fraction,
+                             available_images)
+        started = st.button("Start training", type="primary", icon=":material/play_arrow:", key=f"{key}_start")
     if not started:
         return None
     return {
@@ -116,6 +133,22 @@ def training_form_ui(spec: ModelSpec, key: str = "train") -> dict[str, Any] | No
         "class_weights": bool(class_weights), "seed": int(seed), "max_train_images": int(max_images) or None,
         "validation": validation, "val_fraction": float(val_fraction),
     }
+
+
+def duration_estimate_ui(model: str, epochs: int, max_images: int | None, validation: str, val_fraction: float,
+                         available_images: int | None = None) -> None:
+    """"About 2m 14s per epoch, 1h 29m for 40 epochs", from this machine's throughput for the model."""
+    from core.throughput import FER2013_TRAINING_IMAGES, estimate_seconds, model_throughput, training_images
+
+    throughput = model_throughput(model)
+    if throughput is None:
+        st.caption("No duration estimate: this model has not been trained or benchmarked here yet.")
+        return
+    images = training_images(max_images, validation, val_fraction, available_images or FER2013_TRAINING_IMAGES)
+    per_epoch = estimate_seconds(throughput, images, 1)
+    st.markdown(f":material/schedule: **Estimated duration: about {format_duration(per_epoch * epochs)}** "
+                f"({format_duration(per_epoch)} per epoch of {images:,} images at {throughput.images_per_second:,.0f} "
+                f"images/s; from {throughput.source})")
 
 
 # ---------------------------------------------------------------- run picker and panel

@@ -48,7 +48,7 @@ if new_run.open:
             sliders, preview = st.columns([1, 2])
             with sliders:
                 augment = augment_config_ui("train_augment", AugmentConfig())
-            fields = widgets.training_form_ui(spec)
+            fields = widgets.training_form_ui(spec, available_images=len(training_rows))
             if fields is not None:
                 try:
                     config = TrainConfig(data=widgets.dataset_path(dataset), model=spec.name, augment=augment,

@@ -44,7 +44,7 @@ def test_runs_table_shows_epochs_best_accuracy_and_time(tmp_path):
 def test_runs_table_of_a_run_without_epochs_has_no_best(tmp_path):
     make_run(tmp_path, "run-b", "queued")
     row = widgets.runs_table(runs.list_runs(tmp_path)).iloc[0]
-    assert row["epochs"] == "0/10" and row["best val accuracy"] is None and row["training time"] == "—"
+    assert row["epochs"] == "0/10" and row["best val accuracy"] == "—" and row["training time"] == "—"
     assert widgets.runs_table([]).empty
 
 

@@ -254,3 +254,26 @@ def test_a_run_at_guessing_level_gets_a_warning_and_a_good_one_does_not(runs_dir
     assert not app.warning
     table = app.dataframe[0].value
     assert "None" not in table.astype(str).to_numpy().ravel().tolist()
+
+
+def field_labels(app: AppTest) -> set[str]:
+    return {widget.label for kind in ("number_input", "checkbox", "selectbox") for widget in app.get(kind)}
+
+
+def test_fields_of_other_optimizers_and_schedules_appear_only_when_chosen(runs_dir, with_dataset):
+    app = run_page()  # no runs: the form is open; fer_vgg's recipe is Adam with cosine decay
+    labels = field_labels(app)
+    assert "Max training images (0 = all)" in labels and "Early stopping patience (0 = off)" in labels
+    assert not labels & {"Momentum", "Nesterov momentum", "Weight decay", "Plateau factor", "Plateau patience (epochs)"}
+    assert any("Estimated duration: about" in markdown.value for markdown in app.markdown)
+    app.selectbox(key="train_fer_vgg_optimizer").set_value("sgd").run()
+    app.selectbox(key="train_fer_vgg_lr_schedule").set_value("plateau").run()
+    labels = field_labels(app)
+    assert {"Momentum", "Nesterov momentum", "Weight decay", "Plateau factor", "Plateau patience (epochs)"} <= labels
+
+
+def test_the_estimate_follows_the_epochs(runs_dir, with_dataset):
+    app = run_page()
+    app.number_input(key="train_fer_vgg_epochs").set_value(2).run()
+    [estimate] = [m.value for m in app.markdown if "Estimated duration" in m.value]
+    assert "of 25 images" in estimate  # the tiny dataset's 28 Training images less the 10% validation slice
