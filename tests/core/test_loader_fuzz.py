@@ -165,3 +165,23 @@ def test_a_folder_of_only_broken_images_raises_value_error(entries):
             return
     # Random bytes that happen to decode are loaded; everything is still accounted for.
     assert dataset.report.loaded + len(dataset.report.skipped) == len(entries)
+
+
+@FUZZ
+@given(st.lists(st.tuples(good_rows, st.booleans(), st.integers(0, 10_000)), min_size=2, max_size=10))
+def test_stray_quotes_never_hide_the_lines_after_them(mixed):
+    # Issue 16 item 4: a quote that opens a field and never closes it used to swallow the following lines.
+    rows, quoted_lines = [], set()
+    for line, (row, add_quote, position) in enumerate(mixed, start=2):
+        if add_quote:
+            cut = position % (len(row) + 1)
+            row = row[:cut] + b'"' + row[cut:]
+            quoted_lines.add(line)
+        rows.append(row)
+    if len(quoted_lines) == len(rows):
+        return  # nothing usable: the next test's case
+    dataset = _load_csv(rows)
+    loaded = {int(identifier.split()[1]) for identifier in dataset.ids}
+    skipped = {int(record.where.split()[1]) for record in dataset.report.skipped}
+    assert loaded | skipped == set(range(2, len(rows) + 2)) and not loaded & skipped
+    assert set(range(2, len(rows) + 2)) - quoted_lines <= loaded
