@@ -83,7 +83,7 @@ def _require_regular(status: os.stat_result, max_bytes: int) -> None:
     if not stat.S_ISREG(mode):
         kind = (
             "a folder" if stat.S_ISDIR(mode)
-            else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+            else "a FIFO, a named pipe" if stat.S_ISFIFO(mode)
             else "a character device" if stat.S_ISCHR(mode)
             else "a block device" if stat.S_ISBLK(mode)
             else "a socket" if stat.S_ISSOCK(mode)
