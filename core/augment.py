@@ -183,9 +183,19 @@ class TrainingBatches:
     Class weights go to ``fit`` (Keras turns them into per-sample weights for
     a PyDataset) *or* to :func:`make_training_batches`, never both: Keras
     refuses ``class_weight`` when batches already carry sample weights. Do not
-    pass ``y``, ``batch_size`` or ``shuffle`` to ``fit``; ``fit``'s default
-    ``shuffle=True`` only reorders whole batches, which is harmless.
+    pass ``y`` or ``batch_size`` to ``fit``. Pass ``shuffle=False``: the
+    samples are already reshuffled every epoch, and ``fit``'s batch-order
+    shuffle draws from Python's global ``random``, whose state depends on
+    everything the process did before (building a model draws from it), so a
+    resumed run would see its batches in another order.
     ``steps_per_epoch`` equals ``len(batches.data)``; passing it is optional.
+
+    The batches of epoch ``e`` (0-based) are a pure function of ``(seed, e)``:
+    the order comes from ``default_rng([seed, e])`` and the augmentation of
+    batch ``i`` from a key derived from ``(seed, e, i)``, whatever the process
+    did before. So a run resumed at epoch ``e`` (``start_epoch=e``) trains on
+    exactly the batches an uninterrupted run would have, instead of replaying
+    epoch 1's images, transformations and order.
 
     Attributes:
         data: A ``keras.utils.PyDataset``; item ``i`` is ``(x, y)`` or, when
@@ -194,6 +204,7 @@ class TrainingBatches:
             ``(B,)`` for sparse labels or float32 ``(B, classes)`` for one-hot
             labels; ``sample_weight`` is float32 ``(B,)``. The sample order is
             reshuffled at every epoch end; the last batch may be smaller.
+            ``data.epoch`` is the 0-based epoch the next batches belong to.
         steps_per_epoch: Batches per epoch, ``ceil(N / batch_size)``.
         batch_size: Images per full batch.
         engine: The engine that augments (``"idg"``, ``"layers"`` or ``"none"``).
@@ -355,19 +366,24 @@ def make_training_batches(
     batch_size: int,
     seed: int,
     class_weight: dict[int, float] | None = None,
+    start_epoch: int = 0,
 ) -> TrainingBatches:
     """Make the shuffled, augmented batches that ``model.fit`` trains on.
 
-    - ``"idg"``: ``ImageDataGenerator.flow(x, y, batch_size, shuffle=True,
-      seed=seed)``, a ``keras.utils.PyDataset`` with one worker (Keras' TF
-      backend still prepares batches on a background thread while the model
-      trains; 2 worker threads or processes measured slower on 2 cores). It
-      reseeds NumPy's global random state before every batch, as IDG always
-      has, and holds the images as float32 (about 260 MB for FER2013's Training).
-    - ``"layers"``: a PyDataset that applies :func:`make_augmentation_layers`
-      to each NumPy batch through a compiled function (``tf.function`` or
-      ``jax.jit``, chosen by Keras), so the saved model holds no augmentation.
-    - ``"none"``: a PyDataset of shuffled, unchanged batches.
+    Every engine feeds one ``keras.utils.PyDataset`` with one worker (Keras'
+    TF backend still prepares batches on a background thread while the model
+    trains; 2 worker threads or processes measured slower on 2 cores):
+
+    - ``"idg"``: each image goes through ``ImageDataGenerator.random_transform``
+      as ``ImageDataGenerator.flow`` does, with NumPy's global random state
+      seeded per batch from ``(seed, epoch, batch)`` and restored afterwards.
+      (``flow`` itself seeds from a count of the batches it has served since
+      it was made, so a resumed run would replay epoch 1's transformations.)
+    - ``"layers"``: :func:`make_augmentation_layers` applied to each NumPy
+      batch through a compiled function (``tf.function`` or ``jax.jit``,
+      chosen by Keras), its seed state set per batch from ``(seed, epoch,
+      batch)``, so the saved model holds no augmentation.
+    - ``"none"``: shuffled, unchanged batches.
 
     Measured on the 2-core development machine (``bench/bench_augment.py``):
     the layers make batches 1.6-3x faster than IDG, but inside ``model.fit``
@@ -388,6 +404,8 @@ def make_training_batches(
         class_weight: Optional weight per class index; when given every batch
             carries per-sample weights and ``fit`` must not get ``class_weight``
             too. Passing ``class_weight`` to ``fit`` instead works the same.
+        start_epoch: The 0-based epoch the first batches belong to: a run
+            resumed after ``k`` finished epochs passes ``k``.
 
     Returns:
         A :class:`TrainingBatches`.
@@ -412,19 +430,18 @@ def make_training_batches(
         raise ValueError(f"(N,) labels must be integer class indices, got dtype {labels.dtype}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if isinstance(start_epoch, bool) or not isinstance(start_epoch, (int, np.integer)) or start_epoch < 0:
+        raise ValueError(f"start_epoch must be an integer >= 0, got {start_epoch!r}")
     batch_size = int(batch_size)
     labels = labels.astype(np.int64) if labels.ndim == 1 else labels.astype(np.float32)
     sample_weight = None if class_weight is None else _sample_weights(labels, class_weight)
     steps = math.ceil(len(images) / batch_size)
 
     if config.engine == "idg":
-        x = images.astype(np.float32)[..., None]
-        data = make_image_data_generator(config).flow(
-            x, labels, batch_size=batch_size, shuffle=True, seed=int(seed), sample_weight=sample_weight
-        )
+        augment = _idg_augmenter(config)
     else:
         augment = None if config.engine == "none" else _compiled_augmenter(config, seed)
-        data = _shuffled_batches_class()(images, labels, batch_size, seed, augment, sample_weight)
+    data = _shuffled_batches_class()(images, labels, batch_size, seed, augment, sample_weight, int(start_epoch))
     return TrainingBatches(
         data=data,
         steps_per_epoch=steps,
@@ -538,12 +555,30 @@ def _brightness_layer_class() -> type:
     return RandomBrightnessScale
 
 
-def _compiled_augmenter(config: AugmentConfig, seed: int) -> Callable[[np.ndarray], np.ndarray]:
-    """Return a thread-safe function augmenting float ``(B, 48, 48, 1)`` NumPy batches.
+def batch_key(seed: int, epoch: int, index: int) -> int:
+    """A 31-bit seed for batch ``index`` of (0-based) ``epoch``, from the run's ``seed`` alone."""
+    return int(np.random.SeedSequence([int(seed) % 2**32, int(epoch), int(index)]).generate_state(1)[0] >> 1)
+
+
+def _idg_augmenter(config: AugmentConfig) -> Callable[[np.ndarray, int], np.ndarray]:
+    """Return a thread-safe ``augment(batch, key)`` running IDG's transforms seeded by ``key``."""
+    generator = make_image_data_generator(config)
+    lock = threading.Lock()  # NumPy's global state is shared; batches must not race on it
+
+    def augment(batch: np.ndarray, key: int) -> np.ndarray:
+        with lock:
+            return _augment_with_idg(generator, batch, key).astype(np.float32, copy=False)
+
+    return augment
+
+
+def _compiled_augmenter(config: AugmentConfig, seed: int) -> Callable[[np.ndarray, int], np.ndarray]:
+    """Return a thread-safe ``augment(batch, key)`` for float ``(B, 48, 48, 1)`` NumPy batches.
 
     The layers sit in a tiny model whose ``call`` always trains, so
-    ``predict_on_batch`` runs them compiled by the active backend and keeps
-    the random state moving between calls.
+    ``predict_on_batch`` runs them compiled by the active backend. Before each
+    batch every layer's seed state is set to ``(its seed, key)``, so a batch's
+    transformations depend on its key only, not on how many batches came before.
     """
     import keras
 
@@ -558,10 +593,14 @@ def _compiled_augmenter(config: AugmentConfig, seed: int) -> Callable[[np.ndarra
             return self.augmentation(inputs, training=True)
 
     model = _AlwaysTraining(layers, name="augmenter")
+    generators = [generator for layer in layers.layers for generator in getattr(layer, "_seed_generators", [])]
+    base_seeds = [int(keras.ops.convert_to_numpy(generator.state)[0]) for generator in generators]
     lock = threading.Lock()  # the seed state is shared; keep batches from racing on it
 
-    def augment(batch: np.ndarray) -> np.ndarray:
+    def augment(batch: np.ndarray, key: int) -> np.ndarray:
         with lock:
+            for generator, base in zip(generators, base_seeds):
+                generator.state.assign(np.array([base, key], dtype=generator.state.dtype))
             augmented = np.asarray(model.predict_on_batch(batch), dtype=np.float32)
         # Interpolation may overshoot by float rounding; keep the documented 0..255.
         return np.clip(augmented, 0.0, 255.0, out=augmented)
@@ -575,9 +614,12 @@ def _shuffled_batches_class() -> type:
     import keras
 
     class ShuffledBatches(keras.utils.PyDataset):
-        """Batches of ``(x, y[, sample_weight])``, reshuffled at every epoch end."""
+        """Batches of ``(x, y[, sample_weight])``, reshuffled at every epoch end.
 
-        def __init__(self, images, labels, batch_size, seed, augment, sample_weight):
+        Batch ``i`` of epoch ``e`` depends on ``(seed, e, i)`` only.
+        """
+
+        def __init__(self, images, labels, batch_size, seed, augment, sample_weight, start_epoch=0):
             super().__init__()
             self.images = images
             self.labels = labels
@@ -585,7 +627,7 @@ def _shuffled_batches_class() -> type:
             self.seed = int(seed)
             self.augment = augment
             self.sample_weight = sample_weight
-            self.epoch = 0
+            self.epoch = int(start_epoch)
             self.order = self._permutation()
 
         def _permutation(self) -> np.ndarray:
@@ -601,7 +643,7 @@ def _shuffled_batches_class() -> type:
             rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
             x = self.images[rows].astype(np.float32)[..., None]
             if self.augment is not None:
-                x = self.augment(x)
+                x = self.augment(x, batch_key(self.seed, self.epoch, index))
             if self.sample_weight is None:
                 return x, self.labels[rows]
             return x, self.labels[rows], self.sample_weight[rows]

@@ -1,12 +1,15 @@
-"""The Keras callback that turns a fit() into a readable run folder."""
+"""The Keras callbacks that turn a fit() into a readable, resumable run folder."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import keras
+import numpy as np
 
 from core import runs
 from core.labels import CLASS_NAMES
@@ -14,18 +17,71 @@ from core.model_io import save_model
 from core.train_config import TrainConfig
 
 PROGRESS_INTERVAL_S = 1.0
+# Set to "<step>" or "<step>@<epoch>" to make the worker die (os._exit) right
+# after that step of an epoch's commit: the fault tests' kill switch.
+FAULT_ENV = "FER_STUDIO_FAULT_AFTER"
+COMMIT_STEPS = ("last.keras", "best.keras", "state.json", "metrics.csv", "folder", "pointer",
+                "top:best.keras", "top:last.keras", "top:metrics.csv", "top:state.json", "cleanup")
+# Callback attributes that carry patience across epochs (ReduceLROnPlateau, EarlyStopping).
+_CALLBACK_STATE = ("wait", "best", "cooldown_counter", "best_epoch")
+
+
+def checkpoint_step(step: str, epoch: int) -> None:
+    """Called after each step of an epoch's commit; dies there when ``$FER_STUDIO_FAULT_AFTER`` says so.
+
+    Tests replace it (monkeypatch) to simulate a kill at any point between two writes.
+    """
+    wanted = os.environ.get(FAULT_ENV, "")
+    if not wanted:
+        return
+    name, _, at_epoch = wanted.partition("@")
+    if name == step and (not at_epoch or int(at_epoch) == epoch):
+        os._exit(137)
+
+
+def seed_generator_states(model: Any) -> list[list[int]]:
+    """The state of every ``keras.random.SeedGenerator`` in ``model`` (Dropout and the like), in layer order.
+
+    ``.keras`` files do not keep these states; a model loaded from one starts
+    its generators again from seeds drawn from Python's ``random``. Saved with
+    each checkpoint and put back on resume, they make the dropout masks those
+    of an uninterrupted run.
+    """
+    return [[int(v) for v in keras.ops.convert_to_numpy(generator.state)] for generator in _seed_generators(model)]
+
+
+def restore_seed_generator_states(model: Any, states: list) -> bool:
+    """Put back states from :func:`seed_generator_states`; False (nothing changed) if they do not fit the model."""
+    generators = _seed_generators(model)
+    if not isinstance(states, list) or len(states) != len(generators):
+        return False
+    for generator, state in zip(generators, states):
+        generator.state.assign(np.array(state, dtype=generator.state.dtype))
+    return True
+
+
+def _seed_generators(model: Any) -> list:
+    return [generator for layer in model._flatten_layers(include_self=True, recursive=True)
+            for generator in getattr(layer, "_seed_generators", [])]
 
 
 class RunRecorder(keras.callbacks.Callback):
-    """Writes metrics.csv, progress.json, best/last checkpoints and state.json; honours Stop.
+    """Writes metrics.csv, progress.json and the epoch checkpoints; honours Stop.
 
     Checkpoints are written by :func:`core.model_io.save_model` (atomic, with the
     class names inside) rather than ``ModelCheckpoint``, which writes in place.
     ``best.keras`` follows the highest ``val_accuracy``; ``last.keras`` keeps the
     optimizer state so a resumed run continues where it left off.
+
+    Put it first among the callbacks (its row records the learning rate the
+    epoch trained with) and :attr:`committer` last: the commit happens after
+    every other callback ended the epoch, so the saved optimizer already has
+    the learning rate ReduceLROnPlateau chose for the next epoch, and the
+    callbacks' patience counters are saved with it.
     """
 
-    def __init__(self, run_dir: Path, config: TrainConfig, state: dict, echo: Callable[[str], None], steps_per_epoch: int):
+    def __init__(self, run_dir: Path, config: TrainConfig, state: dict, echo: Callable[[str], None], steps_per_epoch: int,
+                 rows: list[dict] | None = None, stateful_callbacks: dict[str, Any] | None = None):
         super().__init__()
         self.run_dir = Path(run_dir)
         self.config = config
@@ -35,7 +91,13 @@ class RunRecorder(keras.callbacks.Callback):
         self.best_epoch = int(state.get("best_epoch", 0))
         self.last_epoch = int(state.get("epoch", 0))
         self.stopped_by_user = False
-        self.rows = [row for row in runs.read_metrics(self.run_dir) if row["epoch"] <= self.last_epoch]
+        if rows is None:
+            rows = [row for row in runs.read_metrics(self.run_dir) if row["epoch"] <= self.last_epoch]
+        self.rows = list(rows)
+        self.stateful_callbacks = dict(stateful_callbacks or {})
+        self._saved_callback_state = state.get("callbacks", {})
+        self.committer = _CommitAtEpochEnd(self)
+        self._pending: dict | None = None
         self._epoch_start = 0.0
         self._last_write = 0.0
         self._epoch = 0
@@ -64,6 +126,7 @@ class RunRecorder(keras.callbacks.Callback):
                       f"checkpoints of epoch {self.last_epoch} kept")
             return
         logs = logs or {}
+        self._pending = None
         row = {
             "epoch": epoch + 1,
             "loss": float(logs.get("loss", float("nan"))),
@@ -73,23 +136,77 @@ class RunRecorder(keras.callbacks.Callback):
             "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
             "epoch_time": round(time.time() - self._epoch_start, 2),
         }
-        self.rows.append(row)
-        self.last_epoch = epoch + 1
-        meta = {"model": self.config.model, "run": self.run_dir.name, "epoch": epoch + 1, "config": self.config.to_dict()}
+        self._pending = row
+
+    def commit_epoch(self, epoch: int) -> None:
+        """Commit the epoch that just ended as one unit (see ``core.runs``); called by :attr:`committer`.
+
+        Order: the complete ``checkpoints/epoch-NNNN`` folder (written under a
+        temporary name, then renamed), then the pointer (the commit), then
+        the top-level copies, then old versions are removed.
+        """
+        row, self._pending = self._pending, None
+        if row is None or row["epoch"] != epoch + 1:
+            return
+        number = epoch + 1
+        meta = {"model": self.config.model, "run": self.run_dir.name, "epoch": number, "config": self.config.to_dict()}
         improved = row["val_accuracy"] > self.best_val_accuracy
+        best_val_accuracy, best_epoch = (row["val_accuracy"], number) if improved else (self.best_val_accuracy, self.best_epoch)
+        rows = [*self.rows, row]
+        state = {
+            "epoch": number, "best_val_accuracy": best_val_accuracy, "best_epoch": best_epoch,
+            "optimizer_steps": int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)),
+            "seed_generators": seed_generator_states(self.model),
+            "callbacks": {name: _callback_state(callback) for name, callback in self.stateful_callbacks.items()},
+        }
+        final = runs.checkpoint_folder(self.run_dir, number)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staging = final.with_name(f".{final.name}-{os.getpid()}.partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        save_model(self.model, staging / "last.keras", CLASS_NAMES, meta)
+        checkpoint_step("last.keras", number)
         if improved:
-            self.best_val_accuracy, self.best_epoch = row["val_accuracy"], epoch + 1
-            save_model(self.model, self.run_dir / "best.keras", CLASS_NAMES, {**meta, "val_accuracy": row["val_accuracy"]})
-        save_model(self.model, self.run_dir / "last.keras", CLASS_NAMES, meta)
-        runs.write_metrics(self.run_dir, self.rows)
-        runs.write_json_atomic(self.run_dir / "state.json", {
-            "epoch": epoch + 1, "best_val_accuracy": self.best_val_accuracy, "best_epoch": self.best_epoch,
-        })
+            save_model(self.model, staging / "best.keras", CLASS_NAMES, {**meta, "val_accuracy": row["val_accuracy"]})
+        checkpoint_step("best.keras", number)
+        runs.write_json_atomic(staging / "state.json", state)
+        checkpoint_step("state.json", number)
+        runs.write_metrics(staging, rows)
+        checkpoint_step("metrics.csv", number)
+        _fsync_folder(staging)
+        if final.exists():  # left by an attempt killed before it committed this epoch
+            shutil.rmtree(final)
+        os.rename(staging, final)
+        checkpoint_step("folder", number)
+        runs.write_pointer(self.run_dir, number)
+        _fsync_folder(self.run_dir)
+        checkpoint_step("pointer", number)
+        # Committed: from here on a kill resumes after this epoch.
+        self.rows, self.last_epoch = rows, number
+        self.best_val_accuracy, self.best_epoch = best_val_accuracy, best_epoch
+        if improved:
+            runs.link_or_copy_atomic(final / "best.keras", self.run_dir / "best.keras")
+        checkpoint_step("top:best.keras", number)
+        runs.link_or_copy_atomic(final / "last.keras", self.run_dir / "last.keras")
+        checkpoint_step("top:last.keras", number)
+        runs.link_or_copy_atomic(final / "metrics.csv", self.run_dir / "metrics.csv")
+        checkpoint_step("top:metrics.csv", number)
+        runs.link_or_copy_atomic(final / "state.json", self.run_dir / "state.json")
+        checkpoint_step("top:state.json", number)
+        runs.sync_run_files(self.run_dir, runs.Checkpoint(number, final, state))
+        checkpoint_step("cleanup", number)
         self.echo(
-            f"epoch {epoch + 1}/{self.config.epochs}  loss {row['loss']:.4f}  acc {row['accuracy']:.4f}  "
+            f"epoch {number}/{self.config.epochs}  loss {row['loss']:.4f}  acc {row['accuracy']:.4f}  "
             f"val_loss {row['val_loss']:.4f}  val_acc {row['val_accuracy']:.4f}  lr {row['lr']:.2e}  "
             f"{row['epoch_time']:.0f}s" + ("  *best" if improved else "")
         )
+
+    def restore_callback_state(self) -> None:
+        """Give ReduceLROnPlateau / EarlyStopping back the patience counters of the checkpoint."""
+        for name, callback in self.stateful_callbacks.items():
+            for attribute, value in (self._saved_callback_state.get(name) or {}).items():
+                if attribute in _CALLBACK_STATE and hasattr(callback, attribute):
+                    setattr(callback, attribute, value)
 
     def _write_progress(self, batch: int, logs: dict) -> None:
         self._last_write = time.time()
@@ -106,3 +223,44 @@ class RunRecorder(keras.callbacks.Callback):
             "epoch_elapsed_s": round(elapsed, 1), "eta_s": None if eta is None else round(eta, 1),
             "updated": self._last_write,
         })
+
+
+class _CommitAtEpochEnd(keras.callbacks.Callback):
+    """The last callback of a fit: commits the epoch after every other callback ended it."""
+
+    def __init__(self, recorder: RunRecorder):
+        super().__init__()
+        self.recorder = recorder
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        # After the other callbacks' on_train_begin, which reset their counters.
+        self.recorder.restore_callback_state()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.recorder.commit_epoch(epoch)
+
+
+def _callback_state(callback: Any) -> dict:
+    state = {}
+    for attribute in _CALLBACK_STATE:
+        value = getattr(callback, attribute, None)
+        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+            state[attribute] = value.item() if isinstance(value, np.generic) else value
+    return state
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Flush the files of ``folder`` and the folder itself to disk (best effort)."""
+    for path in [*Path(folder).iterdir(), Path(folder)]:
+        if path.is_dir() and path != Path(folder):
+            continue
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)

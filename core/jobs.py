@@ -1,7 +1,14 @@
-"""Training jobs as detached worker processes that outlive the page that started them."""
+"""Training jobs as detached worker processes that outlive the page that started them.
+
+One worker per run: the starter takes the run's ``worker.lock`` and hands the
+locked descriptor to the worker it spawns, so a second Resume (page, CLI
+``--detach`` or foreground) is refused from the moment of the check to the
+worker's death, with no gap in between.
+"""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -12,17 +19,22 @@ from core.train import prepare_run
 from core.train_config import TrainConfig
 
 
-def _spawn(run_dir: Path, *flags: str) -> int:
-    log = open(run_dir / "train.log", "ab")  # noqa: SIM115 - handed to the child
-    process = subprocess.Popen(
-        [sys.executable, "-m", "core", "train", *flags, str(run_dir)],
-        cwd=str(runs.REPO_ROOT),
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # closing the tab or stopping Streamlit does not kill the run
-    )
-    log.close()
+def _spawn(run_dir: Path, lock: runs.RunLock, *flags: str) -> int:
+    """Start the worker, handing it ``lock`` (this process's copy is closed)."""
+    with lock:
+        log = open(run_dir / "train.log", "ab")  # noqa: SIM115 - handed to the child
+        process = subprocess.Popen(
+            [sys.executable, "-m", "core", "train", *flags, str(run_dir)],
+            cwd=str(runs.REPO_ROOT),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # closing the tab or stopping Streamlit does not kill the run
+            pass_fds=(lock.fd,),
+            env={**os.environ, runs.LOCK_FD_ENV: str(lock.fd)},
+        )
+        log.close()
+        lock.record_holder(process.pid)  # until the worker records itself
     # Reap the child when it exits so it does not linger as a zombie of the server,
     # and record how it died if it could not (a crash or a kill).
     threading.Thread(target=lambda: runs.record_worker_exit(run_dir, process.pid, process.wait()), daemon=True).start()
@@ -39,7 +51,7 @@ def start_training_job(config: TrainConfig, runs_dir: Path | None = None) -> Pat
         ValueError: If the config is invalid.
     """
     run_dir = prepare_run(config, runs_dir)
-    pid = _spawn(run_dir, "--run-dir")
+    pid = _spawn(run_dir, runs.acquire_run_lock(run_dir), "--run-dir")
     runs.write_status(run_dir, "queued", "starting the worker", pid=pid)
     return run_dir
 
@@ -48,16 +60,21 @@ def resume_training_job(run_dir: Path) -> None:
     """Continue a stopped or failed run from its last checkpoint, in the background.
 
     Raises:
+        core.runs.RunBusyError: A ``ValueError``: a live worker is training
+            the run ("run X is already being trained by pid N").
         ValueError: If the run is still active or has nothing to resume from.
     """
     run_dir = Path(run_dir)
     status = runs.read_status(run_dir)
     if status.active:
-        raise ValueError(f"run {run_dir.name} is still {status.state}; stop it before resuming")
-    if not (run_dir / "last.keras").exists():
+        holder = status.pid or runs.lock_holder(run_dir)
+        raise runs.RunBusyError(f"run {run_dir.name} is already being trained by pid {holder if holder else '?'} "
+                                f"(it is {status.state}); stop it before resuming")
+    if not runs.has_checkpoint(run_dir):
         raise ValueError(f"run {run_dir.name} has no checkpoint yet (no finished epoch); start a new run instead")
+    lock = runs.acquire_run_lock(run_dir)
     (run_dir / "stop").unlink(missing_ok=True)
-    pid = _spawn(run_dir, "--resume")
+    pid = _spawn(run_dir, lock, "--resume")
     runs.write_status(run_dir, "queued", "resuming", pid=pid)
 
 

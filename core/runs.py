@@ -5,20 +5,38 @@ per epoch), ``progress.json`` (per batch), ``best.keras``, ``last.keras`` +
 ``state.json`` (for resuming), ``train.log`` and, when asked to stop, a
 ``stop`` file. Every write goes to a temporary file renamed into place, so a
 killed worker never leaves a half-written file behind.
+
+An epoch is committed as one unit: ``checkpoints/epoch-NNNN/`` gets the
+model with its optimizer (``last.keras``), ``state.json``, ``metrics.csv``
+and, when the epoch was the best so far, ``best.keras``; it is written under a
+temporary name and renamed, then the pointer ``checkpoint.json`` is replaced
+atomically. That rename is the commit: a worker killed before it resumes from
+the previous epoch, one killed after it from this one, so no epoch is trained
+twice or skipped. The top-level ``best.keras``, ``last.keras``,
+``metrics.csv`` and ``state.json`` are copies (hard links) of the committed
+ones for the pages and for older readers; :func:`sync_run_files` repairs them
+after a kill. Folders written before checkpoints existed (top-level files
+only) still read and resume.
+
+``worker.lock`` is held (``flock``) by the one process training the run; the
+kernel releases it when that process dies, however it dies.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
+import fcntl
 import io
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +44,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 STATES = ("queued", "running", "finished", "failed", "stopped")
 ACTIVE_STATES = ("queued", "running")
 METRIC_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_time")
+CHECKPOINTS_DIR = "checkpoints"
+CHECKPOINT_POINTER = "checkpoint.json"
+LOCK_FILE = "worker.lock"
+LOCK_FD_ENV = "FER_STUDIO_RUN_LOCK_FD"
+DYING_HOLDER_WAIT_S = 5.0
 
 
 def default_runs_dir() -> Path:
@@ -126,7 +149,7 @@ def record_worker_exit(run_dir: Path, pid: int, exit_code: int) -> None:
             why = f"crashed ({name}, inside a native library; the end of train.log may say more)"
     else:
         why = f"exited with code {exit_code} before recording why (see train.log)"
-    if (Path(run_dir) / "last.keras").exists():
+    if has_checkpoint(Path(run_dir)):
         next_step = "Resume continues from the last checkpoint"
     else:
         next_step = "no epoch had finished, so there is nothing to resume: start a new run"
@@ -171,6 +194,277 @@ def write_metrics(run_dir: Path, rows: list[dict]) -> None:
     writer.writeheader()
     writer.writerows(rows)
     write_text_atomic(Path(run_dir) / "metrics.csv", buffer.getvalue())
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The last committed epoch of a run: what a resume starts from.
+
+    Attributes:
+        epoch: Epochs finished (1-based count).
+        folder: Where ``last.keras``, ``state.json`` and ``metrics.csv`` of
+            that epoch are: ``checkpoints/epoch-NNNN`` or, for a run written
+            before checkpoint folders existed, the run folder itself.
+        state: ``state.json`` of that epoch (``epoch``, ``best_val_accuracy``,
+            ``best_epoch``, random-generator and callback state).
+        legacy: True for a run folder of the old, top-level-only format.
+    """
+
+    epoch: int
+    folder: Path
+    state: dict = field(default_factory=dict)
+    legacy: bool = False
+
+    @property
+    def model_path(self) -> Path:
+        """The model with its optimizer state (``last.keras``)."""
+        return self.folder / "last.keras"
+
+    def metrics(self) -> list[dict]:
+        """The metrics rows of epochs ``1..epoch``."""
+        return [row for row in read_metrics(self.folder) if row["epoch"] <= self.epoch]
+
+
+def checkpoint_folder(run_dir: Path, epoch: int) -> Path:
+    """``<run>/checkpoints/epoch-NNNN``, where epoch ``epoch`` is committed."""
+    return Path(run_dir) / CHECKPOINTS_DIR / f"epoch-{int(epoch):04d}"
+
+
+def read_checkpoint(run_dir: Path) -> Checkpoint | None:
+    """The last committed epoch of ``run_dir``, or ``None`` when no epoch finished.
+
+    Reads the pointer ``checkpoint.json``; a run folder of the old format
+    (``last.keras`` + ``state.json`` at the top) is read from those, trusting
+    the epoch stored inside ``last.keras`` when ``state.json`` lags behind it
+    (a worker of the old format killed between the two writes).
+
+    Raises:
+        ValueError: If the pointer names a checkpoint folder that is missing or
+            incomplete (the folder was damaged by hand: commits never do that).
+    """
+    run_dir = Path(run_dir)
+    pointer = read_json(run_dir / CHECKPOINT_POINTER)
+    if isinstance(pointer, dict) and isinstance(pointer.get("epoch"), int):
+        folder = run_dir / str(pointer.get("folder", ""))
+        state = read_json(folder / "state.json")
+        if not (folder / "last.keras").is_file() or not isinstance(state, dict) or state.get("epoch") != pointer["epoch"]:
+            raise ValueError(f"run {run_dir.name}: {CHECKPOINT_POINTER} names epoch {pointer['epoch']} in {folder.name}, "
+                             "which is missing or incomplete; the run folder was changed by hand and cannot be resumed")
+        return Checkpoint(pointer["epoch"], folder, state)
+    last = run_dir / "last.keras"
+    if not last.is_file():
+        return None
+    state = read_json(run_dir / "state.json", {})
+    state = state if isinstance(state, dict) else {}
+    epoch = int(state.get("epoch", 0) or 0)
+    try:
+        from core.model_io import read_model_meta
+
+        saved_epoch = read_model_meta(last).get("epoch")
+    except (OSError, ValueError):
+        saved_epoch = None
+    if isinstance(saved_epoch, int) and saved_epoch > epoch:
+        state = {**state, "epoch": saved_epoch}
+        epoch = saved_epoch
+    return Checkpoint(epoch, run_dir, state, legacy=True) if epoch > 0 else None
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    """True when at least one epoch of the run was committed (so Resume has something to continue)."""
+    try:
+        return read_checkpoint(run_dir) is not None
+    except ValueError:
+        return False
+
+
+def link_or_copy_atomic(source: Path, destination: Path) -> None:
+    """Make ``destination`` a copy of ``source`` (a hard link where possible), atomically."""
+    destination = Path(destination)
+    tmp = destination.with_name(f".{destination.name}-{secrets.token_hex(4)}.tmp")
+    try:
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copy2(source, tmp)
+        os.replace(tmp, destination)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_pointer(run_dir: Path, epoch: int) -> None:
+    """Commit epoch ``epoch``: point ``checkpoint.json`` at its (complete) folder, atomically."""
+    folder = checkpoint_folder(run_dir, epoch)
+    write_json_atomic(Path(run_dir) / CHECKPOINT_POINTER,
+                      {"epoch": int(epoch), "folder": str(folder.relative_to(run_dir)), "committed": time.time()})
+
+
+def sync_run_files(run_dir: Path, checkpoint: Checkpoint | None = None) -> None:
+    """Make the top-level files match the committed checkpoint and drop stale versions.
+
+    The top-level ``last.keras``, ``metrics.csv``, ``state.json`` and
+    ``best.keras`` become those of the committed epoch (its best model is
+    the one of ``state["best_epoch"]``); checkpoint folders other than the
+    committed one and the best one, and temporary files left by a killed
+    writer, are removed. A no-op for a run of the old format.
+    """
+    run_dir = Path(run_dir)
+    checkpoint = checkpoint if checkpoint is not None else read_checkpoint(run_dir)
+    if checkpoint is None or checkpoint.legacy:
+        return
+    folder = checkpoint.folder
+    best_epoch = int(checkpoint.state.get("best_epoch", 0) or 0)
+    best_folder = checkpoint_folder(run_dir, best_epoch) if best_epoch else None
+    if best_folder is not None and (best_folder / "best.keras").is_file():
+        if not _same_file(best_folder / "best.keras", run_dir / "best.keras"):
+            link_or_copy_atomic(best_folder / "best.keras", run_dir / "best.keras")
+    for name in ("last.keras", "metrics.csv", "state.json"):
+        if (folder / name).is_file() and not _same_file(folder / name, run_dir / name):
+            link_or_copy_atomic(folder / name, run_dir / name)
+    keep = {folder.name} | ({best_folder.name} if best_folder is not None else set())
+    checkpoints = run_dir / CHECKPOINTS_DIR
+    if checkpoints.is_dir():
+        for entry in checkpoints.iterdir():
+            if entry.name not in keep:
+                shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+        if best_folder is not None and best_folder != folder:
+            (best_folder / "last.keras").unlink(missing_ok=True)  # only its best.keras is still needed
+    for entry in run_dir.iterdir():
+        if entry.name.startswith(".") and entry.is_file():  # temporary files of a killed writer
+            entry.unlink(missing_ok=True)
+
+
+def _same_file(one: Path, other: Path) -> bool:
+    try:
+        return os.path.samefile(one, other)
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------- one worker per run
+
+
+class RunLock:
+    """An exclusive ``flock`` on ``<run>/worker.lock``, held while one process trains the run.
+
+    The kernel drops the lock when the holding process exits or is killed, so
+    a dead worker never blocks a resume. The file records the holder's pid for
+    the error message.
+    """
+
+    def __init__(self, run_dir: Path, fd: int):
+        self.run_dir = Path(run_dir)
+        self.fd = fd
+
+    def record_holder(self, pid: int) -> None:
+        """Write ``pid`` into the lock file, for the "already being trained by pid N" message."""
+        if self.fd >= 0:
+            os.ftruncate(self.fd, 0)
+            os.pwrite(self.fd, f"{int(pid)}\n".encode(), 0)
+
+    def release(self) -> None:
+        """Drop the lock (idempotent)."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> "RunLock":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()
+
+
+class RunBusyError(ValueError):
+    """Another live process is training this run."""
+
+
+def lock_holder(run_dir: Path) -> int | None:
+    """The pid recorded by the process that holds (or last held) the run's lock."""
+    try:
+        text = (Path(run_dir) / LOCK_FILE).read_text(encoding="utf-8").strip()
+        return int(text) if text else None
+    except (OSError, ValueError):
+        return None
+
+
+def acquire_run_lock(run_dir: Path, pid: int | None = None) -> RunLock:
+    """Take the run's worker lock without waiting.
+
+    Also refuses when ``status.json`` names a live worker that holds no lock
+    (one started by a version of FER Studio without locks).
+
+    Args:
+        run_dir: The run folder.
+        pid: The pid to record as the holder (default: this process; a
+            starter that hands the lock to a child records the child).
+
+    Raises:
+        RunBusyError: "run X is already being trained by pid N".
+    """
+    run_dir = Path(run_dir)
+    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + DYING_HOLDER_WAIT_S
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except OSError as error:
+            if error.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                os.close(fd)
+                raise
+        holder = lock_holder(run_dir)
+        # A killed worker reads as dead (a zombie) a moment before the kernel has
+        # closed its files in every thread; wait that moment out.
+        if holder and not _process_alive(holder) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            continue
+        os.close(fd)
+        raise RunBusyError(f"run {run_dir.name} is already being trained by pid {holder if holder else '?'}; "
+                           "stop it (or wait for it to end) before resuming")
+    data = read_json(run_dir / "status.json")
+    if isinstance(data, dict) and data.get("state") in ACTIVE_STATES and data.get("pid") not in (None, os.getpid(), pid) \
+            and data.get("host") in (None, socket.gethostname()) and _process_alive(int(data["pid"])) \
+            and _looks_like_worker(int(data["pid"]), run_dir):
+        os.close(fd)
+        raise RunBusyError(f"run {run_dir.name} is already being trained by pid {data['pid']}; "
+                           "stop it (or wait for it to end) before resuming")
+    lock = RunLock(run_dir, fd)
+    lock.record_holder(pid or os.getpid())
+    return lock
+
+
+def adopt_run_lock(run_dir: Path) -> RunLock | None:
+    """The lock a starting process handed down (``$FER_STUDIO_RUN_LOCK_FD``), or ``None``.
+
+    The starter took the lock and passed its descriptor to this worker, so no
+    other process could slip in between the check and the start.
+    """
+    value = os.environ.pop(LOCK_FD_ENV, "")
+    if not value.isdigit():
+        return None
+    fd = int(value)
+    try:
+        if os.fstat(fd).st_ino != os.stat(Path(run_dir) / LOCK_FILE).st_ino:
+            return None
+    except OSError:
+        return None
+    os.set_inheritable(fd, False)  # programs this worker starts must not keep the run locked after it dies
+    lock = RunLock(run_dir, fd)
+    lock.record_holder(os.getpid())
+    return lock
+
+
+def _looks_like_worker(pid: int, run_dir: Path) -> bool:
+    """True unless ``/proc`` shows that ``pid`` is some other program (a recycled pid)."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return True
+    return "python" in command or run_dir.name in command
 
 
 def read_metrics(run_dir: Path) -> list[dict]:

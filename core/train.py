@@ -134,32 +134,41 @@ def library_versions() -> dict[str, str]:
 def run_training(run_dir: Path, *, resume: bool = False, echo: Echo = print) -> runs.RunStatus:
     """Train the run in ``run_dir`` to its end, writing every file as it goes.
 
+    Only one process trains a run at a time: this one holds the run's
+    ``worker.lock`` (see :func:`core.runs.acquire_run_lock`) until it returns.
+
     Args:
         run_dir: A folder made by :func:`prepare_run` (or a run to resume).
-        resume: Continue from ``last.keras`` and ``state.json``.
+        resume: Continue from the last committed epoch (:func:`core.runs.read_checkpoint`).
         echo: Where progress lines go (stdout for the CLI, the log for jobs).
 
     Returns:
         The final status (finished, stopped or failed). Errors are caught and
         recorded in ``status.json``; they are not raised.
+
+    Raises:
+        core.runs.RunBusyError: If another live process is training this run
+            (nothing is written then).
     """
     run_dir = Path(run_dir)
-    if resume:
-        (run_dir / "stop").unlink(missing_ok=True)  # a Stop of the previous attempt must not end this one
-    runs.write_status(run_dir, "running", pid=os.getpid())
-    try:
-        final = _train(run_dir, resume, echo)
-    except KeyboardInterrupt:
-        runs.write_status(run_dir, "stopped", "interrupted (Ctrl-C); Resume continues from the last checkpoint")
+    lock = runs.adopt_run_lock(run_dir) or runs.acquire_run_lock(run_dir)
+    with lock:
+        if resume:
+            (run_dir / "stop").unlink(missing_ok=True)  # a Stop of the previous attempt must not end this one
+        runs.write_status(run_dir, "running", pid=os.getpid())
+        try:
+            final = _train(run_dir, resume, echo)
+        except KeyboardInterrupt:
+            runs.write_status(run_dir, "stopped", "interrupted (Ctrl-C); Resume continues from the last checkpoint")
+            return runs.read_status(run_dir)
+        except Exception as error:  # the worker must record any failure before exiting
+            (run_dir / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+            message = f"{type(error).__name__}: {error}"
+            runs.write_status(run_dir, "failed", message)
+            echo(f"failed: {message}")
+            return runs.read_status(run_dir)
+        runs.write_status(run_dir, *final)
         return runs.read_status(run_dir)
-    except Exception as error:  # the worker must record any failure before exiting
-        (run_dir / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
-        message = f"{type(error).__name__}: {error}"
-        runs.write_status(run_dir, "failed", message)
-        echo(f"failed: {message}")
-        return runs.read_status(run_dir)
-    runs.write_status(run_dir, *final)
-    return runs.read_status(run_dir)
 
 
 def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
@@ -191,11 +200,21 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
     }
     runs.write_json_atomic(run_dir / "config.json", saved)
 
-    state = runs.read_json(run_dir / "state.json", {}) if resume else {}
-    initial_epoch = int(state.get("epoch", 0)) if resume and (run_dir / "last.keras").exists() else 0
+    checkpoint = runs.read_checkpoint(run_dir) if resume else None
+    if checkpoint is not None:
+        runs.sync_run_files(run_dir, checkpoint)  # a kill after the last commit may have left stale copies
+    state = checkpoint.state if checkpoint is not None else {}
+    initial_epoch = checkpoint.epoch if checkpoint is not None else 0
     with distribution_scope(config.strategy) as replicas:
         if initial_epoch:
-            model = load_model(run_dir / "last.keras", compile=True).model
+            model = load_model(checkpoint.model_path, compile=True).model
+            from core.callbacks import restore_seed_generator_states
+
+            # .keras files do not keep the dropout seed state: without this the
+            # resumed epoch would reuse epoch 1's dropout masks.
+            if not restore_seed_generator_states(model, state.get("seed_generators")):
+                echo("note: this checkpoint has no random-generator state (written by an older version); "
+                     "dropout draws will differ from an uninterrupted run")
             echo(f"resuming after epoch {initial_epoch}")
         else:
             model = _build_compiled(config)
@@ -216,19 +235,28 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
     y_train_hot = keras.utils.to_categorical(y_train, NUM_CLASSES)
     y_val_hot = keras.utils.to_categorical(y_val, NUM_CLASSES)
     class_weight = balanced_class_weights(y_train) if config.class_weights else None
-    batches = make_training_batches(x_train, y_train_hot, config.augment, config.batch_size, config.seed)
+    # Epoch e's batches depend on (seed, e) only, so a resumed run trains on
+    # the batches an uninterrupted one would (not on epoch 1's again).
+    batches = make_training_batches(x_train, y_train_hot, config.augment, config.batch_size, config.seed,
+                                    start_epoch=initial_epoch)
     from core.callbacks import RunRecorder
 
-    recorder = RunRecorder(run_dir, config, state, echo, steps_per_epoch=batches.steps_per_epoch)
-    callbacks: list = [recorder]
+    stateful: dict = {}
+    schedule: list = []
     if config.lr_schedule == "cosine":
-        callbacks.append(keras.callbacks.LearningRateScheduler(lambda epoch, lr: cosine_learning_rate(config, epoch)))
+        schedule.append(keras.callbacks.LearningRateScheduler(lambda epoch, lr: cosine_learning_rate(config, epoch)))
     elif config.lr_schedule == "plateau":
-        callbacks.append(keras.callbacks.ReduceLROnPlateau("val_loss", factor=config.plateau_factor, patience=config.plateau_patience, min_lr=1e-6))
+        stateful["plateau"] = keras.callbacks.ReduceLROnPlateau("val_loss", factor=config.plateau_factor, patience=config.plateau_patience, min_lr=1e-6)
+        schedule.append(stateful["plateau"])
     if config.early_stopping_patience:
-        callbacks.append(keras.callbacks.EarlyStopping("val_accuracy", patience=config.early_stopping_patience, mode="max"))
+        stateful["early_stopping"] = keras.callbacks.EarlyStopping("val_accuracy", patience=config.early_stopping_patience, mode="max")
+        schedule.append(stateful["early_stopping"])
+    recorder = RunRecorder(run_dir, config, state, echo, steps_per_epoch=batches.steps_per_epoch,
+                           rows=checkpoint.metrics() if checkpoint is not None else [], stateful_callbacks=stateful)
+    callbacks: list = [recorder, *schedule]
     if config.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
+    callbacks.append(recorder.committer)  # last: commits after every other callback ended the epoch
     echo(f"training {config.model} on {len(x_train)} images, validating on {len(x_val)} ({saved['resolved']['val_source']})"
          + (f", {replicas} replicas" if replicas > 1 else ""))
     model.fit(
@@ -240,6 +268,7 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
         validation_batch_size=validation_batch_size(len(x_val), replicas),
         class_weight=class_weight,
         callbacks=callbacks,
+        shuffle=False,  # the batches reshuffle themselves per epoch; fit's shuffle would draw from Python's random
         verbose=0,
     )
     if recorder.stopped_by_user:

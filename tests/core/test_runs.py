@@ -59,7 +59,8 @@ def test_list_runs_summarises_best_epoch(tmp_path):
     (3, "exited with code 3"),
 ])
 def test_worker_exit_is_recorded_with_its_cause(tmp_path, exit_code, expected):
-    (tmp_path / "last.keras").write_bytes(b"checkpoint")  # one epoch had finished
+    (tmp_path / "last.keras").write_bytes(b"checkpoint")  # one epoch had finished (a run of the old format)
+    runs.write_json_atomic(tmp_path / "state.json", {"epoch": 1, "best_val_accuracy": 0.3, "best_epoch": 1})
     runs.write_status(tmp_path, "running", pid=12345)
     runs.record_worker_exit(tmp_path, 12345, exit_code)
     status = runs.read_status(tmp_path)

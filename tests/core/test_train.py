@@ -182,7 +182,7 @@ def test_stop_request_ends_the_run_as_stopped_and_drops_the_cut_epoch(tmp_path, 
 def test_resume_refuses_an_active_run_or_one_without_checkpoint(tmp_path, train_csv):
     run_dir = prepare_run(tiny_config(train_csv), tmp_path)
     runs.write_status(run_dir, "running", pid=os.getpid())
-    with pytest.raises(ValueError, match="still running"):
+    with pytest.raises(ValueError, match=f"already being trained by pid {os.getpid()}"):
         jobs.resume_training_job(run_dir)
     runs.write_status(run_dir, "failed", "boom")
     with pytest.raises(ValueError, match="no checkpoint"):
