@@ -271,6 +271,10 @@ def _list_folder(root: Path, allowed_roots: list[Path] | None = None) -> tuple[l
                     unlisted.append(SkippedRecord(prefix + name, "a link to outside the data folders; not read"))
                     continue
                 if entry.is_dir():
+                    if allowed_roots is not None and not is_inside_roots(entry.path, allowed_roots):
+                        # The private uploads folder, when the cache folder itself is loaded.
+                        unlisted.append(SkippedRecord(prefix + name, "not a data folder; not read"))
+                        continue
                     if depth < MAX_FOLDER_DEPTH:
                         pending.append((entry.path, prefix + name + "/", depth + 1))
                     continue

@@ -10,8 +10,11 @@ So such paths are confined to a few *data roots*: ``$FER_STUDIO_DATA_ROOTS``
 * ``$FER2013_DIR`` when it is set.
 
 Every other path gets one and the same message, whether it exists or not,
-so the answer reveals nothing about the server's files. The command line
-is not confined: whoever runs it can read those files anyway.
+so the answer reveals nothing about the server's files. The uploads folder
+inside the cache is private: other sessions' uploads are reached only
+through their own upload widget, never by a typed path or by loading the
+cache folder. The command line is not confined: whoever runs it can read
+those files anyway.
 """
 
 from __future__ import annotations
@@ -54,6 +57,14 @@ def data_roots() -> list[Path]:
     return roots
 
 
+def private_folders() -> list[Path]:
+    """Folders inside the roots that typed paths never reach: the saved uploads of every session."""
+    try:
+        return [(default_cache_dir() / "uploads").resolve()]
+    except (OSError, RuntimeError):
+        return []
+
+
 def not_allowed_message(roots: list[Path] | None = None) -> str:
     """The one message every refused path gets: it says where data may live, nothing about the path."""
     listed = ", ".join(f"`{root}`" for root in (data_roots() if roots is None else roots)) or "none configured"
@@ -64,11 +75,13 @@ def not_allowed_message(roots: list[Path] | None = None) -> str:
 
 
 def is_inside_roots(path: str | os.PathLike, roots: list[Path] | None = None) -> bool:
-    """Return whether ``path``, with every link followed, lies inside one of the data roots."""
+    """Return whether ``path``, with every link followed, lies inside a data root (and outside the private folders)."""
     roots = data_roots() if roots is None else roots
     try:
         resolved = Path(path).expanduser().resolve()
     except (OSError, RuntimeError, ValueError):
+        return False
+    if any(resolved == folder or resolved.is_relative_to(folder) for folder in private_folders()):
         return False
     return any(resolved == root or resolved.is_relative_to(root) for root in roots)
 

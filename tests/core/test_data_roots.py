@@ -98,3 +98,22 @@ def test_error_texts_never_quote_file_contents(tmp_path):
     with pytest.raises(ValueError) as caught:
         load_fer2013(secrets, use_cache=False)
     assert not {"username", "password", "api_key", "hunter2"} & set(str(caught.value).replace(",", " ").replace("'", " ").split())
+
+
+def test_other_sessions_uploads_are_never_reached_by_a_typed_path(monkeypatch, tmp_path):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("FER_STUDIO_CACHE", str(cache))
+    monkeypatch.delenv("FER_STUDIO_DATA_ROOTS", raising=False)
+    upload = cache / "uploads" / "0123456789abcdef" / "fer2013.csv"
+    upload.parent.mkdir(parents=True)
+    pixels = " ".join(["7"] * 48 * 48)
+    upload.write_text(f"emotion,pixels,Usage\n3,{pixels},Training\n")
+    roots = data_roots()
+    assert cache.resolve() in roots
+    with pytest.raises(PathNotAllowedError):
+        confine_to_data_roots(str(upload), roots)
+    with pytest.raises(PathNotAllowedError):
+        confine_to_data_roots(str(cache / "uploads"), roots)
+    with pytest.raises(ValueError) as caught:  # the cache folder itself: its uploads are not listed
+        load_fer2013(cache, allowed_roots=roots, use_cache=False)
+    assert "0123456789abcdef" not in str(caught.value) and "uploads" not in str(caught.value).split("found")[-1]
