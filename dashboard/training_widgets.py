@@ -304,7 +304,7 @@ def run_actions_ui(run_dir: Path, status: runs.RunStatus) -> None:
                        help="End after the current batch; best.keras and last.keras are kept"):
             jobs.stop_training_job(run_dir)
             st.rerun(scope="fragment")
-    elif status.state in ("stopped", "failed") and (Path(run_dir) / "last.keras").exists():
+    elif status.state in ("stopped", "failed") and ((Path(run_dir) / "last.keras").exists() or runs.has_checkpoint(run_dir)):
         if st.button("Resume", key=f"resume_{name}", icon=":material/play_arrow:",
                      help="Continue from the last finished epoch (last.keras)"):
             try:
