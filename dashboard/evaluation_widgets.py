@@ -9,6 +9,7 @@ prediction cache that ``core.evaluate`` keeps on disk.
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import streamlit as st
 
 from core import runs
 from core.dataset import FerDataset
-from core.evaluate import SplitEvaluation, evaluate_model, read_evaluation
+from core.evaluate import SplitEvaluation, content_digest, evaluate_model, prediction_cache_path, read_evaluation
 from core.labels import CLASS_NAMES, NUM_CLASSES, TRAINING
 from core.runs import RunSummary
 from core.tta import TTA_LABELS, TTA_SHORT, normalize_tta
@@ -69,10 +70,58 @@ def cached_evaluation(model_path: str, dataset: FerDataset, split: str, tta: str
     return _cached_evaluation(str(model_path), (stat.st_mtime_ns, stat.st_size), dataset_key(dataset), split, tta, dataset)
 
 
-def evaluation_ui(model_path: str, dataset: FerDataset, split: str, tta: str) -> SplitEvaluation | None:
-    """Evaluate with a spinner; a broken model or missing split is an ``st.error`` and ``None``."""
+def predictions_cached(model_path: str, dataset: FerDataset, split: str, tta: str) -> bool:
+    """Whether ``core.evaluate``'s disk cache already holds this model's predictions for the split and TTA mode."""
+    part = dataset.subset(split)
+    return prediction_cache_path(model_path, split, content_digest(part.images, part.ids), tta).is_file()
+
+
+def evaluation_job(model_path: str, split: str, tta: str) -> str:
+    """What identifies one evaluation in session state (``<model path>|<split>|<tta>``)."""
+    return f"{model_path}|{split}|{tta}"
+
+
+def _predict_with_progress_ui(model_path: str, dataset: FerDataset, split: str, tta: str, key: str) -> None:
+    """Predict a split not cached yet, with a progress bar, the ETA and a Cancel button.
+
+    A click on Cancel (or on any other widget) interrupts the script at the next
+    progress update; the Cancel callback records which evaluation was cancelled,
+    so the next run offers to start it again instead of starting it by itself.
+    """
+    from core.evaluate import evaluate_model
+
+    job = evaluation_job(model_path, split, tta)
+    size = len(dataset.subset(split))
+    bar = st.progress(0.0, text=f"Evaluating on {split} ({size:,} images, {TTA_LABELS[tta]} TTA)…")
+    cancel = st.empty()
+    cancel.button("Cancel", key=f"{key}_cancel", icon=":material/cancel:",
+                  on_click=lambda: st.session_state.__setitem__(f"{key}_cancelled", job),
+                  help="Stop this evaluation; nothing is cached for it")
+    started = time.monotonic()
+
+    def report(done: int, total: int) -> None:
+        elapsed = time.monotonic() - started
+        eta = format_duration(elapsed / done * (total - done)) if done else "…"
+        bar.progress(done / max(total, 1), text=f"Evaluating on {split}: {done:,} of {total:,} images · "
+                                                f"{format_duration(elapsed)} so far · about {eta} left")
+
+    evaluate_model(model_path, dataset, splits=[split], tta=tta, progress=report)
+    bar.empty()
+    cancel.empty()
+
+
+def evaluation_ui(model_path: str, dataset: FerDataset, split: str, tta: str, key: str = "eval") -> SplitEvaluation | None:
+    """Evaluate (with progress, ETA and Cancel the first time); a broken model or missing split is an ``st.error``."""
     try:
-        with st.spinner(f"Evaluating on {split}… (predictions are cached after the first time)"):
+        if not predictions_cached(model_path, dataset, split, tta):
+            if st.session_state.get(f"{key}_cancelled") == evaluation_job(model_path, split, tta):
+                st.info(f"The evaluation of `{Path(model_path).name}` on {split} ({TTA_LABELS[tta]} TTA) was cancelled.",
+                        icon=":material/cancel:")
+                if not st.button("Evaluate again", key=f"{key}_again", icon=":material/play_arrow:"):
+                    return None
+                st.session_state.pop(f"{key}_cancelled", None)
+            _predict_with_progress_ui(model_path, dataset, split, tta, key)
+        with st.spinner(f"Scoring {split}…"):
             return cached_evaluation(model_path, dataset, split, tta)
     except (ValueError, FileNotFoundError) as error:
         st.error(f"Cannot evaluate `{Path(model_path).name}`: {escape_markdown(str(error))}")

@@ -80,7 +80,8 @@ else:
                 remember_choice(value, param=param, default=default)
             for position, (column, run_id) in enumerate(zip(st.columns(2), pair)):
                 with column:
-                    result = widgets.evaluation_ui(str(by_id[run_id].path / "best.keras"), dataset, split, tta)
+                    result = widgets.evaluation_ui(str(by_id[run_id].path / "best.keras"), dataset, split, tta,
+                                                   key=f"compare_eval_{position}")
                     if result is not None:
                         st.caption(f"**{run_id}** on {split} ({widgets.tta_name(tta)}): accuracy "
                                    f"{format_accuracy(result.accuracy)}, macro-F1 {result.macro_f1:.3f}")

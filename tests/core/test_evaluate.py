@@ -148,3 +148,29 @@ def test_public_test_of_the_shared_data_has_the_documented_supports(shared_fer20
     # ../shared/fer2013/README.md: PublicTest images per class, FER2013 order.
     assert result.support == (467, 56, 496, 895, 653, 415, 607)
     assert result.accuracy == pytest.approx(np.trace(result.confusion) / 3589)
+
+
+def test_progress_is_reported_in_chunks_and_raising_from_it_cancels(tmp_path, monkeypatch, oracle_model_factory,
+                                                                     oracle_dataset_factory):
+    from core import evaluate
+
+    monkeypatch.setattr(evaluate, "PROGRESS_CHUNK", 8)
+    model = oracle_model_factory(tmp_path / "oracle.keras")
+    dataset = oracle_dataset_factory({"PublicTest": 20})
+    reports = []
+    evaluate.evaluate_model(model, dataset, splits=["PublicTest"], progress=lambda done, total: reports.append((done, total)))
+    assert reports == [(0, 20), (8, 20), (16, 20), (20, 20)]
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel(done, total):
+        if done:
+            raise Cancelled
+
+    other = oracle_model_factory(tmp_path / "other.keras")
+    with pytest.raises(Cancelled):
+        evaluate.evaluate_model(other, dataset, splits=["PublicTest"], tta="flip", progress=cancel)
+    seen = []  # nothing was cached for the cancelled evaluation: it predicts again, reporting progress
+    evaluate.evaluate_model(other, dataset, splits=["PublicTest"], tta="flip", progress=lambda d, t: seen.append(d))
+    assert seen == [0, 8, 16, 20]

@@ -109,3 +109,19 @@ def test_a_click_on_a_heatmap_cell_is_read_from_its_marker():
     assert clicked_cell(event) == (3, 4)  # (true happy, predicted sad)
     assert clicked_cell(SimpleNamespace(selection=SimpleNamespace(points=[]))) is None
     assert clicked_cell(None) is None
+
+
+def test_a_cancelled_evaluation_waits_for_evaluate_again(fake_runs_dir, with_dataset):
+    from dashboard.model_menu import model_menu
+
+    model = next(iter(model_menu().values()))[1]  # the model the page opens with
+    app = AppTest.from_file(PAGE, default_timeout=60)
+    app.session_state["eval_cancelled"] = f"{model}|PublicTest|none"  # what the Cancel button records
+    app.run()
+    assert not app.exception
+    assert any("was cancelled" in info.value for info in app.info)
+    assert not app.metric and not app.get("progress")  # nothing evaluated behind the user's back
+    app.button(key="eval_again").click().run()
+    assert not app.exception
+    assert metric_values(app)["Accuracy"] == "75.00%"
+    assert not app.get("progress") and not [b for b in app.button if b.label == "Cancel"]  # gone once done
