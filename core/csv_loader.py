@@ -413,11 +413,20 @@ def _join_quoted_record(lines: _PhysicalLines, first: bytes, columns: _Columns) 
         joined += b"\n" + following[1]
         quotes += following[1].count(b'"')
     if quotes % 2 == 0 and len(joined) <= MAX_ROW_BYTES:
-        fields = _split_quoted_line(joined[: _content_end(joined)])
-        if not isinstance(fields, str) and _is_valid_record(fields, columns):
+        fields = _read_one_record(joined[: _content_end(joined)])
+        if fields is not None and _is_valid_record(fields, columns):
             return fields
     lines.push_back(taken)
     return "unbalanced quote: a quoted field opened on this line is not closed on it"
+
+
+def _read_one_record(text: bytes) -> list[bytes] | None:
+    """The fields of ``text`` if the csv module reads it as exactly one record (its line breaks quoted), else ``None``."""
+    try:
+        rows = list(csv.reader(io.StringIO(text.decode("utf-8", errors="replace"), newline="")))
+    except csv.Error:
+        return None
+    return [field.encode("utf-8") for field in rows[0]] if len(rows) == 1 else None
 
 
 def _is_valid_record(fields: list[bytes | memoryview], columns: _Columns) -> bool:

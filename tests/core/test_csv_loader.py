@@ -297,3 +297,14 @@ def test_stream_parse_matches_the_bytes_parse_across_block_boundaries(monkeypatc
     assert reasons_by_line(streamed) == {"line 6": "label 9 out of range 0..6"}
     utf16 = parse_fer_csv(data.decode().encode("utf-16"))
     assert utf16.ids.tolist() == streamed.ids.tolist() and np.array_equal(utf16.images, streamed.images)
+
+
+def test_two_stray_quotes_on_adjacent_lines_do_not_merge_them():
+    # Found by the fuzz test: `0",...` then `"0,...` made an even quote count over two lines,
+    # and the csv module read only the first of them.
+    good = pixels_text(face(4))
+    text = f'emotion,pixels,Usage\n1,{good},Training\n0",{good},Training\n"0,{good},Training\n2,{good},Training\n'
+    result = parse_fer_csv(text.encode())
+    loaded = [int(identifier.split()[1]) for identifier in result.ids]
+    skipped = [int(where.split()[1]) for where in reasons_by_line(result)]
+    assert sorted(loaded + skipped) == [2, 3, 4, 5]
