@@ -116,6 +116,7 @@ class LiveSnapshot:
 
     frames: int
     fps: float
+    analysis_ms: float
     latest: FrameResult | None
     rows: list[dict]
     error: str
@@ -136,6 +137,7 @@ class LiveSession:
         self._lock = threading.Lock()
         self._rows: deque[dict] = deque(maxlen=max_rows)
         self._times: deque[float] = deque(maxlen=FPS_WINDOW)
+        self._costs: deque[float] = deque(maxlen=FPS_WINDOW)
         self._start: float | None = None
         self._frames = 0
         self._latest: FrameResult | None = None
@@ -153,6 +155,7 @@ class LiveSession:
                 self._error = str(error)
                 return image
             self._times.append(now)
+            self._costs.append(result.seconds)
             self._frames += 1
             self._latest = result
             self._rows.extend(frame_rows(result))
@@ -181,7 +184,8 @@ class LiveSession:
         """A consistent copy of the counters, the latest frame's result and the rows."""
         with self._lock:
             stale = bool(self._times) and time.monotonic() - self._times[-1] > 2.0
-            return LiveSnapshot(self._frames, 0.0 if stale else self._fps(), self._latest, list(self._rows), self._error)
+            cost = 1000.0 * float(np.median(self._costs)) if self._costs else 0.0
+            return LiveSnapshot(self._frames, 0.0 if stale else self._fps(), cost, self._latest, list(self._rows), self._error)
 
     def reset(self) -> None:
         """Forget faces, rows and timing (a new recording)."""
@@ -189,6 +193,7 @@ class LiveSession:
             self._analyzer.reset()
             self._rows.clear()
             self._times.clear()
+            self._costs.clear()
             self._start, self._frames, self._latest, self._error = None, 0, None, ""
 
 
@@ -245,8 +250,11 @@ def live_panel_ui() -> None:
     if snapshot.error:
         st.warning(f"A frame could not be analysed: {snapshot.error}")
     columns = st.columns([1, 1, 3])
-    columns[0].metric("Frames/s (analysed)", f"{snapshot.fps:.1f}")
+    columns[0].metric("Frames/s", f"{snapshot.fps:.1f}", help=f"Frames analysed per second, over the last {FPS_WINDOW}")
     columns[1].metric("Frames", f"{snapshot.frames}")
+    if snapshot.frames:
+        st.caption(f"Analysis: {snapshot.analysis_ms:.0f} ms per frame (median of the last {FPS_WINDOW}); "
+                   "frames arriving while one is analysed are skipped")
     faces = snapshot.latest.faces if snapshot.latest is not None else ()
     now_text = ", ".join(f"#{face.face_id} {face.emotion}" for face in faces) if faces else "no face"
     columns[2].markdown(f"**Now:** {now_text}" if snapshot.frames else "**Now:** waiting for the camera — press Start")

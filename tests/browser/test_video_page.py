@@ -1,0 +1,82 @@
+"""The Video page in a real browser: upload a video, watch the annotated result play, and survive a broken file."""
+
+from __future__ import annotations
+
+import re
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.browser import harness
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def two_face_mp4(tmp_path_factory):
+    """24 frames (2.4 s), 320x240, two astronaut heads drifting apart, H.264 MP4."""
+    from skimage import data
+
+    from core.video_io import VideoWriter
+
+    head = data.astronaut()[18:208, 129:319]
+    path = tmp_path_factory.mktemp("upload") / "two faces.mp4"
+    with VideoWriter(path, 320, 240, fps=10) as writer:
+        for index in range(24):
+            canvas = np.full((240, 320, 3), 110, np.uint8)
+            for x in (12 + index, 196 - index):
+                canvas[60:172, x:x + 112] = cv2.resize(head, (112, 112), interpolation=cv2.INTER_AREA)
+            writer.write(canvas)
+    return path
+
+
+@pytest.fixture(scope="module")
+def text_as_mp4(tmp_path_factory):
+    path = tmp_path_factory.mktemp("upload-bad") / "notes.mp4"
+    path.write_text("this is not a video\n" * 40)
+    return path
+
+
+def _upload(page, path) -> None:
+    harness.file_uploader(page, "Video").set_input_files(str(path))
+    outcome = page.locator("[data-testid='stMetric']").or_(page.locator("[data-testid='stAlert']", has_text=path.name))
+    outcome.first.wait_for()
+    harness.wait_for_app(page)
+
+
+def test_upload_plays_annotated_video_with_summary_timeline_and_downloads(app_server, predict_model_run, page,
+                                                                           two_face_mp4, text_as_mp4):
+    step = harness.StepClock("video")
+    harness.goto_page(page, app_server, "video", "Video")
+    harness.assert_no_exception(page)
+    step("page open")
+
+    _upload(page, two_face_mp4)
+    step("analysed")
+    harness.assert_no_exception(page)
+    assert not harness.error_texts(page), harness.error_texts(page)
+    metrics = page.locator("[data-testid='stMetric']").all_inner_texts()
+    assert any(re.match(r"Frames\s+24", text) for text in metrics), metrics
+    assert any(re.match(r"Faces \(ids\)\s+2", text) for text in metrics), metrics
+    video = page.locator("[data-testid='stVideo']")
+    video.wait_for()
+    # The annotated H.264 MP4 plays in Chromium: it loads its metadata with the right size and duration.
+    page.wait_for_function("() => { const v = document.querySelector('[data-testid=stVideo]');"
+                           " return v && v.readyState >= 1 && v.videoWidth === 320 && v.duration > 2; }")
+    video.evaluate("v => { v.muted = true; return v.play(); }")
+    page.wait_for_function("() => document.querySelector('[data-testid=stVideo]').currentTime > 0.5")
+    chart = page.locator(".js-plotly-plot").first
+    chart.wait_for()
+    names = chart.evaluate("el => el.data.map(trace => trace.name)")
+    assert names[:7] == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"], names
+    buttons = page.locator("[data-testid='stDownloadButton']").all_inner_texts()
+    assert any("CSV" in text for text in buttons) and any("annotated video" in text for text in buttons), buttons
+    harness.save_screenshot(page, "video_upload")
+    step("results checked")
+
+    _upload(page, text_as_mp4)
+    errors = harness.error_texts(page)
+    assert len(errors) == 1 and "notes.mp4" in errors[0] and "not a readable video" in errors[0], errors
+    harness.assert_no_exception(page)
+    step("broken file refused")
