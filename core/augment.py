@@ -44,7 +44,13 @@ _RANGES: dict[str, tuple[float, float]] = {
     "zoom": (0.0, 0.5),
     "rotation": (0.0, 180.0),
     "brightness": (0.0, 0.9),
+    "erasing": (0.0, 1.0),
 }
+
+# Random erasing (Zhong et al., 2017): the erased rectangle covers this share
+# of the face and has this aspect ratio (height / width), drawn log-uniformly.
+ERASING_AREA = (0.02, 0.33)
+ERASING_ASPECT = (0.3, 3.3)
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,10 @@ class AugmentConfig:
         rotation: Largest rotation in degrees (IDG ``rotation_range``), in [0, 180].
         brightness: 0 for off, else multiply pixels by a factor in
             ``[1 - brightness, 1 + brightness]`` (IDG ``brightness_range``), in [0, 0.9].
+        erasing: Probability, in [0, 1], that a face gets a random rectangle
+            (2-33% of its area, aspect 0.3-3.3) filled with random gray noise
+            after the other transformations (random erasing, Zhong et al.
+            2017, part of the published FER2013 VGG recipe). Both engines.
     """
 
     engine: str = "idg"
@@ -76,6 +86,7 @@ class AugmentConfig:
     zoom: float = 0.1
     rotation: float = 10.0
     brightness: float = 0.0
+    erasing: float = 0.0
 
     def validate(self) -> None:
         """Check every field.
@@ -112,6 +123,7 @@ class AugmentConfig:
             and self.zoom == 0
             and self.rotation == 0
             and self.brightness == 0
+            and self.erasing == 0
         )
 
     def to_dict(self) -> dict:
@@ -356,7 +368,36 @@ def augment_batch(images: np.ndarray, config: AugmentConfig, seed: int | None = 
 
         layers = make_augmentation_layers(config, seed=seed)
         augmented = keras.ops.convert_to_numpy(layers(x, training=True))
+    if config.erasing:
+        augmented = erase_random_rectangles(np.array(augmented, dtype=np.float32), config.erasing, np.random.default_rng(seed))
     return _to_uint8(augmented[..., 0])
+
+
+def erase_random_rectangles(batch: np.ndarray, probability: float, rng: np.random.Generator) -> np.ndarray:
+    """Random erasing: fill one random rectangle of each face with noise, with probability ``probability``.
+
+    Args:
+        batch: Float ``(B, H, W, 1)`` (or ``(B, H, W)``) faces in 0..255; changed in place.
+        probability: Chance that a face is erased, in [0, 1].
+        rng: The random source (seed it for reproducible batches).
+
+    Returns:
+        ``batch``. A rectangle covers :data:`ERASING_AREA` of the face with an
+        aspect ratio in :data:`ERASING_ASPECT` (log-uniform), like the paper;
+        a draw that does not fit is tried again, up to 10 times.
+    """
+    height, width = batch.shape[1:3]
+    for index in np.flatnonzero(rng.random(len(batch)) < probability):
+        face = batch[index]  # a view: writes land in the batch
+        for _ in range(10):
+            area = rng.uniform(*ERASING_AREA) * height * width
+            aspect = math.exp(rng.uniform(math.log(ERASING_ASPECT[0]), math.log(ERASING_ASPECT[1])))
+            rows, cols = int(round(math.sqrt(area * aspect))), int(round(math.sqrt(area / aspect)))
+            if 0 < rows < height and 0 < cols < width:
+                top, left = rng.integers(0, height - rows + 1), rng.integers(0, width - cols + 1)
+                face[top:top + rows, left:left + cols] = rng.uniform(0.0, 255.0, face[top:top + rows, left:left + cols].shape)
+                break
+    return batch
 
 
 def make_training_batches(
@@ -441,6 +482,8 @@ def make_training_batches(
         augment = _idg_augmenter(config)
     else:
         augment = None if config.engine == "none" else _compiled_augmenter(config, seed)
+    if augment is not None and config.erasing:
+        augment = _with_erasing(augment, config.erasing)
     data = _shuffled_batches_class()(images, labels, batch_size, seed, augment, sample_weight, int(start_epoch))
     return TrainingBatches(
         data=data,
@@ -570,6 +613,16 @@ def _idg_augmenter(config: AugmentConfig) -> Callable[[np.ndarray, int], np.ndar
             return _augment_with_idg(generator, batch, key).astype(np.float32, copy=False)
 
     return augment
+
+
+def _with_erasing(augment: Callable[[np.ndarray, int], np.ndarray], probability: float) -> Callable[[np.ndarray, int], np.ndarray]:
+    """``augment`` followed by :func:`erase_random_rectangles`, seeded by the same batch key."""
+
+    def augment_and_erase(batch: np.ndarray, key: int) -> np.ndarray:
+        augmented = np.array(augment(batch, key), dtype=np.float32)  # a copy: never erase the caller's images
+        return erase_random_rectangles(augmented, probability, np.random.default_rng([key, 1]))
+
+    return augment_and_erase
 
 
 def _compiled_augmenter(config: AugmentConfig, seed: int) -> Callable[[np.ndarray, int], np.ndarray]:

@@ -25,7 +25,7 @@ from core.augment import (
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FER2013 = REPO_ROOT.parent / "shared" / "fer2013"
 ENGINES = ("idg", "layers")
-NOTHING = dict(width_shift=0.0, height_shift=0.0, horizontal_flip=False, zoom=0.0, rotation=0.0, brightness=0.0)
+NOTHING = dict(width_shift=0.0, height_shift=0.0, horizontal_flip=False, zoom=0.0, rotation=0.0, brightness=0.0, erasing=0.0)
 
 
 def only(engine: str, **settings) -> AugmentConfig:
@@ -380,3 +380,58 @@ def test_model_fit_trains_on_the_batches(engine, one_hot):
         batches.data, epochs=2, steps_per_epoch=batches.steps_per_epoch, class_weight={i: 1.0 for i in range(7)}, verbose=0
     )
     assert len(history.history["loss"]) == 2 and all(math.isfinite(v) for v in history.history["loss"])
+
+
+# --- random erasing ---------------------------------------------------------
+
+
+def test_random_erasing_fills_one_rectangle_of_the_configured_size():
+    from core.augment import ERASING_AREA, erase_random_rectangles
+
+    faces = np.full((200, 48, 48, 1), 7.0, np.float32)
+    erased = erase_random_rectangles(faces.copy(), 1.0, np.random.default_rng(0))
+    changed = erased[..., 0] != 7.0
+    shares = changed.mean(axis=(1, 2))
+    assert (shares > 0).all()  # probability 1: every face
+    assert shares.min() >= ERASING_AREA[0] * 0.5 and shares.max() <= ERASING_AREA[1] * 1.2
+    for mask in changed:  # one axis-aligned rectangle: its bounding box is (almost) all changed
+        rows, cols = np.nonzero(mask)
+        box = (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
+        assert mask.sum() >= 0.95 * box
+    assert 0 <= erased.min() and erased.max() <= 255
+    untouched = erase_random_rectangles(faces.copy(), 0.0, np.random.default_rng(0))
+    assert np.array_equal(untouched, faces)
+    half = erase_random_rectangles(faces.copy(), 0.5, np.random.default_rng(1))
+    assert 70 <= int((half[..., 0] != 7.0).any(axis=(1, 2)).sum()) <= 130
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_erasing_runs_in_both_engines_reproducibly_and_old_configs_load(engine):
+    faces = np.full((32, 48, 48), 100, np.uint8)
+    config = only(engine, erasing=1.0)
+    assert not config.is_identity
+    batch = make_training_batches(faces, np.arange(32) % 7, config, batch_size=32, seed=3).data[0][0]
+    again = make_training_batches(faces, np.arange(32) % 7, config, batch_size=32, seed=3).data[0][0]
+    assert np.array_equal(batch, again)
+    assert ((batch[..., 0] != 100).mean(axis=(1, 2)) > 0).all()
+    assert (faces == 100).all()  # the training images themselves are never erased
+    preview = augment_batch(faces[:4], config, seed=0)
+    assert (preview != 100).any(axis=(1, 2)).all()
+    assert AugmentConfig.from_dict({"engine": engine}).erasing == 0.0  # a config.json from before erasing
+    with pytest.raises(ValueError, match="erasing"):
+        AugmentConfig(erasing=1.5).validate()
+
+
+def test_cli_takes_random_erasing(tmp_path):
+    import argparse
+
+    from core.commands import train as train_command
+
+    parser = argparse.ArgumentParser()
+    train_command.register(parser.add_subparsers())
+    args = parser.parse_args(["train", "--data", str(tmp_path), "--augment-json", '{"erasing": 0.5}'])
+    config = train_command.config_from_args(args)
+    assert config.augment.erasing == 0.5 and config.augment.engine == "idg"
+    from core.train import command_line
+
+    assert '"erasing": 0.5' in command_line(config)

@@ -78,3 +78,12 @@ def test_mosaic_tiles_faces_sharply():
 def test_preset_name_matches_presets_only():
     assert preset_name(AUGMENT_PRESETS["seed_notebook"]) == "seed_notebook"
     assert preset_name(AugmentConfig(zoom=0.33)) == "custom"
+
+
+def test_random_erasing_slider_reaches_the_config():
+    app = run_app(AugmentConfig())
+    assert app.slider(key="aug_erasing").value == 0.0
+    app.slider(key="aug_erasing").set_value(0.5).run()
+    assert not app.exception
+    assert app.session_state["returned"].erasing == 0.5
+    assert app.selectbox(key="aug_preset").value == "custom"
