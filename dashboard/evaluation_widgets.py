@@ -22,6 +22,7 @@ from core import runs
 from core.dataset import FerDataset
 from core.evaluate import SplitEvaluation, content_digest, evaluate_model, prediction_cache_path, read_evaluation
 from core.labels import CLASS_NAMES, NUM_CLASSES, TRAINING
+from core.predict import EMOTION_COLORS
 from core.runs import RunSummary
 from core.tta import TTA_LABELS, TTA_SHORT, normalize_tta
 from dashboard.data_source import dataset_key
@@ -306,9 +307,9 @@ def curve_figures(result: SplitEvaluation):
     figures = []
     for plot in (plot_roc, plot_precision_recall):
         before = set(plt.get_fignums())
-        figure, axes = plt.subplots(figsize=(5.5, 5.5))
+        figure, axes = plt.subplots(figsize=(5.5, 6.5))  # room for the two-column legend below the axes
         extra = {} if plot is plot_roc else {"plot_chance_level": False}  # its PR "chance" line is a misleading diagonal
-        plot(y_true, y_probas, ax=axes, fig=figure, show_fig=False, title=None, text_fontsize="small", cmap="tab10", **extra)
+        plot(y_true, y_probas, ax=axes, fig=figure, show_fig=False, title=None, text_fontsize="medium", cmap="tab10", **extra)
         for number in set(plt.get_fignums()) - before - {figure.number}:
             plt.close(number)  # scikit-plot opens a spare figure of its own
         for line in axes.get_lines():  # it labels lines "Class <column>" whatever class_names says
@@ -318,8 +319,13 @@ def curve_figures(result: SplitEvaluation):
                 continue
             if label.startswith("Class "):
                 column, _, rest = label[len("Class "):].partition(" ")
-                line.set_label(f"{CLASS_NAMES[present[int(column)]]} {rest}")
-        axes.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, frameon=False)
+                name = CLASS_NAMES[present[int(column)]]
+                line.set_label(f"{name} {rest}")
+                line.set_color(tuple(channel / 255 for channel in EMOTION_COLORS[name]))  # the app's class colours
+                line.set_linewidth(2.0)
+        axes.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False,
+                    handlelength=1.5, columnspacing=1.0)
+        axes.tick_params(labelsize=9)
         axes.set_title("ROC, one-vs-rest" if plot is plot_roc else "Precision-recall, one-vs-rest")
         figure.tight_layout()
         figures.append(figure)

@@ -240,41 +240,76 @@ def run_progress_ui(progress: dict) -> None:
         st.caption(f"updated {format_duration(time.time() - float(progress['updated']))} ago")
 
 
-def training_curves_figure(metrics: list[dict], progress: dict | None = None):
-    """Plotly figure: loss and accuracy per epoch, train vs validation, plus the running epoch."""
+def cumulative_minutes(metrics: list[dict]) -> list[float | None]:
+    """Training time at the end of each epoch, in minutes (``None`` once an epoch time is missing)."""
+    total, times = 0.0, []
+    for row in metrics:
+        seconds = row.get("epoch_time")
+        if seconds is None or total is None:
+            total = None
+        else:
+            total += float(seconds)
+        times.append(None if total is None else total / 60)
+    return times
+
+
+def training_curves_figure(metrics: list[dict], progress: dict | None = None, x_axis: str = "epoch"):
+    """Plotly figure: loss, accuracy and learning rate, train vs validation, plus the running epoch.
+
+    Args:
+        metrics: Rows of ``metrics.csv``.
+        progress: ``progress.json`` of a running run, drawn as an open marker part-way into the next epoch.
+        x_axis: ``"epoch"`` or ``"time"`` (minutes of training, from the epoch times).
+    """
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"), horizontal_spacing=0.08)
+    figure = make_subplots(rows=1, cols=3, subplot_titles=("Loss", "Accuracy", "Learning rate"),
+                           horizontal_spacing=0.07, column_widths=[0.37, 0.37, 0.26])
     epochs = [row["epoch"] for row in metrics]
+    by_time = x_axis == "time"
+    xs = cumulative_minutes(metrics) if by_time else epochs
     for col, metric, scale in ((1, "loss", 1.0), (2, "accuracy", 100.0)):  # accuracy drawn in percent
         for name, column, color in (("train", metric, "#1f77b4"), ("validation", f"val_{metric}", "#ff7f0e")):
-            values = [row[column] * scale if column in row else None for row in metrics]
+            values = [row[column] * scale if row.get(column) is not None else None for row in metrics]
             figure.add_trace(go.Scatter(
-                x=epochs, y=values, name=name, mode="lines+markers",
+                x=xs, y=values, name=name, mode="lines+markers", customdata=epochs,
+                hovertemplate=f"{name} {metric} %{{y:.4g}}<br>epoch %{{customdata}}<extra></extra>",
                 line={"color": color}, legendgroup=name, showlegend=col == 1), row=1, col=col)
-        if progress and progress.get(metric) is not None and progress.get("batches"):
+        if not by_time and progress and progress.get(metric) is not None and progress.get("batches"):
             x = int(progress["epoch"]) - 1 + int(progress.get("batch", 0)) / int(progress["batches"])
             figure.add_trace(go.Scatter(
                 x=[x], y=[progress[metric] * scale], name="current epoch (running)", mode="markers",
                 marker={"color": "#1f77b4", "symbol": "circle-open", "size": 11, "line": {"width": 2}},
                 legendgroup="running", showlegend=col == 1), row=1, col=col)
-    last_epoch = max(epochs + [int(progress["epoch"]) if progress and progress.get("epoch") else 1])
-    # Whole epochs on the axis: plotly would otherwise tick 0.5, 1, 1.5 for short runs.
-    figure.update_xaxes(title_text="epoch", range=[0.5, last_epoch + 0.5], dtick=max(1, round(last_epoch / 10)))
+    figure.add_trace(go.Scatter(
+        x=xs, y=[row.get("lr") for row in metrics], name="learning rate", mode="lines+markers", customdata=epochs,
+        hovertemplate="learning rate %{y:.2e}<br>epoch %{customdata}<extra></extra>",
+        line={"color": "#2ca02c"}, showlegend=False), row=1, col=3)
+    if by_time:
+        figure.update_xaxes(title_text="training time (min)", rangemode="tozero")
+    else:
+        last_epoch = max(epochs + [int(progress["epoch"]) if progress and progress.get("epoch") else 1])
+        # Whole epochs on the axis: plotly would otherwise tick 0.5, 1, 1.5 for short runs.
+        figure.update_xaxes(title_text="epoch", range=[0.5, last_epoch + 0.5], dtick=max(1, round(last_epoch / 10)))
     figure.update_yaxes(ticksuffix="%", row=1, col=2)
+    figure.update_yaxes(type="log", exponentformat="e", row=1, col=3)
     figure.update_layout(height=360, margin={"t": 40, "b": 40, "l": 40, "r": 20},
                          legend={"orientation": "h", "y": -0.2})
     return figure
 
 
 def training_curves_ui(run_dir: Path, progress: dict | None = None) -> None:
-    """Curves of a run, or a note while it has no finished epoch."""
+    """Curves of a run against epochs or training time, or a note while it has no finished epoch."""
     metrics = runs.read_metrics(run_dir)
     if not metrics and not (progress and progress.get("loss") is not None):
         st.caption("No finished epoch yet: the curves appear after the first one.")
         return
-    st.plotly_chart(training_curves_figure(metrics, progress), key=f"curves_{Path(run_dir).name}")
+    name = Path(run_dir).name
+    x_axis = st.segmented_control("Horizontal axis", ["epoch", "time"], default="epoch", key=f"curves_axis_{name}",
+                                  format_func={"epoch": "Epochs", "time": "Training time"}.get,
+                                  label_visibility="collapsed") or "epoch"
+    st.plotly_chart(training_curves_figure(metrics, progress, x_axis), key=f"curves_{name}")
     if metrics:
         last = metrics[-1]
         st.caption(f"Last epoch {last['epoch']}: learning rate {last.get('lr', float('nan')):.2e}, "
