@@ -467,7 +467,7 @@ def run_details_ui(run_dir: Path, log_lines: int = 30) -> None:
             lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
             st.caption(f"train.log, last {log_lines} lines without TensorFlow's start-up messages")
             st.code("\n".join(readable_log(lines)[-log_lines:]) or "(empty)", language=None)
-        st.caption(f"Folder: `{run_dir}`")
+        st.caption(f"Folder: `{Path(run_dir).parent.name}/{Path(run_dir).name}` in the runs folder")
 
 
 _LOG_NOISE = re.compile(r"^([IWE]\d{4} \d\d:\d\d:|WARNING: All log messages before absl|To enable the following instructions"

@@ -66,7 +66,7 @@ if new_run.open:
 st.subheader("Run")
 summary = widgets.run_select_ui(summaries, key=RUN_KEY)
 if summary is None:
-    st.info(f"No training runs yet in `{runs.default_runs_dir()}`. Start one above, or from a terminal: "
+    st.info("No training runs yet. Start one above, or from a terminal: "
             "`python -m core train --model mini_xception --epochs 30`.")
 else:
     widgets.run_quality_warning_ui(summary)

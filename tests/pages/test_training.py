@@ -126,6 +126,7 @@ def test_the_newest_active_run_is_selected_and_shows_progress(runs_dir, with_dat
 def test_no_runs_shows_an_info_message(runs_dir, with_dataset):
     app = run_page()
     assert any("No training runs yet" in info.value for info in app.info)
+    assert not any(str(runs_dir) in info.value for info in app.info)  # no server path for the user
     assert not plotly_charts(app)
 
 
