@@ -246,7 +246,9 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
     if config.lr_schedule == "cosine":
         schedule.append(keras.callbacks.LearningRateScheduler(lambda epoch, lr: cosine_learning_rate(config, epoch)))
     elif config.lr_schedule == "plateau":
-        stateful["plateau"] = keras.callbacks.ReduceLROnPlateau("val_loss", factor=config.plateau_factor, patience=config.plateau_patience, min_lr=1e-6)
+        mode = "max" if config.plateau_metric == "val_accuracy" else "min"
+        stateful["plateau"] = keras.callbacks.ReduceLROnPlateau(config.plateau_metric, factor=config.plateau_factor,
+                                                                patience=config.plateau_patience, min_lr=1e-6, mode=mode)
         schedule.append(stateful["plateau"])
     if config.early_stopping_patience:
         stateful["early_stopping"] = keras.callbacks.EarlyStopping("val_accuracy", patience=config.early_stopping_patience, mode="max")
@@ -290,7 +292,7 @@ def command_line(config: TrainConfig) -> str:
     flags = {
         "epochs": "--epochs", "batch_size": "--batch-size", "optimizer": "--optimizer", "learning_rate": "--lr",
         "momentum": "--momentum", "weight_decay": "--weight-decay", "lr_schedule": "--lr-schedule",
-        "plateau_factor": "--plateau-factor", "plateau_patience": "--plateau-patience",
+        "plateau_factor": "--plateau-factor", "plateau_patience": "--plateau-patience", "plateau_metric": "--plateau-metric",
         "early_stopping_patience": "--early-stopping", "label_smoothing": "--label-smoothing",
         "validation": "--val", "val_fraction": "--val-fraction", "max_train_images": "--max-train-images",
         "seed": "--seed", "precision": "--precision", "strategy": "--strategy",

@@ -10,6 +10,7 @@ from core.augment import AugmentConfig
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 LR_SCHEDULES = ("constant", "plateau", "cosine")
+PLATEAU_METRICS = ("val_loss", "val_accuracy")
 VALIDATIONS = ("split", "publictest")
 STRATEGIES = ("auto", "none", "mirrored", "multiworker")
 PRECISIONS = ("auto", "float32", "mixed", "bfloat16")
@@ -30,10 +31,13 @@ class TrainConfig:
         momentum: SGD/RMSprop momentum.
         nesterov: Nesterov momentum for SGD.
         weight_decay: Decoupled weight decay (adamw, sgd).
-        lr_schedule: ``constant``, ``plateau`` (ReduceLROnPlateau on val_loss) or
+        lr_schedule: ``constant``, ``plateau`` (ReduceLROnPlateau on ``plateau_metric``) or
             ``cosine`` (cosine decay to 0 over ``epochs``).
         plateau_factor: ReduceLROnPlateau factor.
         plateau_patience: ReduceLROnPlateau patience, epochs.
+        plateau_metric: What a plateau is measured on: ``val_loss`` (lower is
+            better) or ``val_accuracy`` (higher is better; the published
+            FER2013 VGG recipe's choice).
         early_stopping_patience: EarlyStopping patience on val_accuracy; 0 = off.
         label_smoothing: Cross-entropy label smoothing.
         class_weights: Weight classes by inverse frequency (disgust is rare).
@@ -64,6 +68,7 @@ class TrainConfig:
     lr_schedule: str = "cosine"
     plateau_factor: float = 0.5
     plateau_patience: int = 3
+    plateau_metric: str = "val_loss"
     early_stopping_patience: int = 0
     label_smoothing: float = 0.0
     class_weights: bool = False
@@ -91,6 +96,7 @@ class TrainConfig:
             "validation": VALIDATIONS,
             "strategy": STRATEGIES,
             "precision": PRECISIONS,
+            "plateau_metric": PLATEAU_METRICS,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

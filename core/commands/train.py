@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from core.train_config import LR_SCHEDULES, OPTIMIZERS, PRECISIONS, STRATEGIES, TrainConfig
+from core.train_config import LR_SCHEDULES, OPTIMIZERS, PLATEAU_METRICS, PRECISIONS, STRATEGIES, TrainConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,6 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="cosine")
     parser.add_argument("--plateau-factor", type=float, default=0.5)
     parser.add_argument("--plateau-patience", type=int, default=3)
+    parser.add_argument("--plateau-metric", choices=PLATEAU_METRICS, default="val_loss",
+                        help="what --lr-schedule plateau watches (val_accuracy: the published VGG recipe's choice)")
     parser.add_argument("--early-stopping", dest="early_stopping_patience", type=int, default=0, metavar="PATIENCE",
                         help="stop after PATIENCE epochs without a better val_accuracy (0 = off)")
     parser.add_argument("--label-smoothing", type=float, default=0.0)
@@ -73,7 +75,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     augment = AugmentConfig.from_dict({**augment.to_dict(), "engine": args.augment})
     fields = {name: getattr(args, name) for name in (
         "model", "epochs", "batch_size", "optimizer", "learning_rate", "momentum", "nesterov", "weight_decay",
-        "lr_schedule", "plateau_factor", "plateau_patience", "early_stopping_patience", "label_smoothing",
+        "lr_schedule", "plateau_factor", "plateau_patience", "plateau_metric", "early_stopping_patience", "label_smoothing",
         "class_weights", "validation", "val_fraction", "max_train_images", "seed", "precision", "strategy", "tensorboard")}
     return TrainConfig(data=str(data), model_params=params, augment=augment, **fields).validate()
 

@@ -200,3 +200,26 @@ def test_command_line_reproduces_the_config():
                          augment=AugmentConfig(engine="layers", rotation=5.0), epochs=7)
     argv = shlex.split(command_line(config))[3:]
     assert config_from_args(build_parser().parse_args(argv)) == config
+
+
+def test_plateau_on_validation_accuracy_through_the_cli(tmp_path, train_csv, capsys):
+    import shlex
+
+    from core.__main__ import build_parser
+    from core.commands.train import config_from_args
+    from core.train import command_line
+
+    code = main(["train", "--data", str(train_csv), "--model", "fer_vgg", "--param", "width=4", "--param", "dense_units=8",
+                 "--epochs", "2", "--batch-size", "32", "--augment", "none", "--optimizer", "sgd", "--lr", "0.01",
+                 "--lr-schedule", "plateau", "--plateau-metric", "val_accuracy", "--plateau-patience", "1",
+                 "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    run_dir = tmp_path / os.path.basename(out.strip().splitlines()[-1])
+    config = runs.read_config(run_dir)["config"]
+    assert config["lr_schedule"] == "plateau" and config["plateau_metric"] == "val_accuracy"
+    assert [row["epoch"] for row in runs.read_metrics(run_dir)] == [1, 2]
+    rebuilt = TrainConfig.from_dict(config)
+    assert config_from_args(build_parser().parse_args(shlex.split(command_line(rebuilt))[3:])) == rebuilt
+    with pytest.raises(ValueError, match="plateau_metric"):
+        tiny_config("data.csv", plateau_metric="loss").validate()
