@@ -106,8 +106,9 @@ def confine_to_data_roots(typed: str, roots: list[Path] | None = None) -> Path:
     exists is left to the loader (which runs only for allowed paths).
 
     Args:
-        typed: The path as typed (``~`` is expanded; relative paths are taken
-            from the working folder).
+        typed: The path as typed (``~`` is expanded; a relative path is taken
+            from FER Studio's folder, the checkout, wherever the server was
+            started).
         roots: The allowed folders (default :func:`data_roots`).
 
     Raises:
@@ -116,6 +117,9 @@ def confine_to_data_roots(typed: str, roots: list[Path] | None = None) -> Path:
     """
     roots = data_roots() if roots is None else roots
     text = typed.strip()
-    if not text or "\x00" in text or not is_inside_roots(text, roots):
+    if not text or "\x00" in text:
         raise PathNotAllowedError(not_allowed_message(roots))
-    return Path(text).expanduser().resolve()
+    path = _REPO_ROOT / Path(text).expanduser()  # an absolute path replaces the base
+    if not is_inside_roots(path, roots):
+        raise PathNotAllowedError(not_allowed_message(roots))
+    return path.resolve()

@@ -117,3 +117,13 @@ def test_other_sessions_uploads_are_never_reached_by_a_typed_path(monkeypatch, t
     with pytest.raises(ValueError) as caught:  # the cache folder itself: its uploads are not listed
         load_fer2013(cache, allowed_roots=roots, use_cache=False)
     assert "0123456789abcdef" not in str(caught.value) and "uploads" not in str(caught.value).split("found")[-1]
+
+
+def test_a_relative_typed_path_is_taken_from_the_checkout(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    repo = Path(__file__).resolve().parents[2]
+    roots = [(repo / "data").resolve(), (repo.parent / "shared").resolve()]
+    assert confine_to_data_roots("data/fer2013.csv", roots) == (repo / "data" / "fer2013.csv").resolve()
+    assert confine_to_data_roots("../shared/fer2013", roots) == (repo.parent / "shared" / "fer2013").resolve()
+    with pytest.raises(PathNotAllowedError):
+        confine_to_data_roots("../../etc", roots)
