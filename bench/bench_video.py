@@ -18,7 +18,9 @@ not writing an annotated video.
 Rows:
 
 * ``core.video`` with Haar or MTCNN, detection on every frame (``--every 1``)
-  or every 3rd frame (the tracker carries the boxes in between);
+  or every 3rd frame (the tracker carries the boxes in between), detecting
+  one frame ahead in a second thread as ``analyze_video`` does; and Haar
+  ``--every 1`` in one thread, to show what that overlap buys;
 * ``predict_image per frame``: today's photo pipeline called on each frame
   (Haar; measured on every 4th chunk only, it is the slowest);
 * ``fer``: the real ``fer`` package in its own venv, ``FER()`` defaults
@@ -58,7 +60,7 @@ from core.model_io import load_model, predict_probabilities  # noqa: E402
 from core.predict import default_model_path, predict_image  # noqa: E402
 from core.smoothing import EmotionSmoother  # noqa: E402
 from core.tracking import box_iou  # noqa: E402
-from core.video import FrameAnalyzer, StreamSettings  # noqa: E402
+from core.video import FrameAnalyzer, StreamSettings, process_ahead  # noqa: E402
 from core.video_io import VideoReader  # noqa: E402
 
 FER_WORKER = r'''
@@ -87,16 +89,19 @@ for line in sys.stdin:
 
 
 class OursConfig:
-    """One ``core.video`` configuration fed frame by frame."""
+    """One ``core.video`` configuration: detection one frame ahead in a second thread (as ``analyze_video``), or not."""
 
-    def __init__(self, name: str, loaded, settings: StreamSettings) -> None:
-        self.name, self.analyzer = name, FrameAnalyzer(loaded, settings)
+    def __init__(self, name: str, loaded, settings: StreamSettings, ahead: bool = True) -> None:
+        self.name, self.analyzer, self.ahead = name, FrameAnalyzer(loaded, settings), ahead
         self.elapsed, self.frames, self.records = 0.0, 0, []
 
     def run(self, frames) -> None:
         start = time.perf_counter()
-        for frame in frames:
-            result = self.analyzer.process(frame.image, frame.time_s, frame.index)
+        if self.ahead:
+            results = [result for _, result in process_ahead(self.analyzer, frames)]
+        else:
+            results = [self.analyzer.process(frame.image, frame.time_s, frame.index) for frame in frames]
+        for result in results:
             self.records.append([(face.face_id, face.box, face.probabilities, face.emotion) for face in result.faces])
         self.elapsed += time.perf_counter() - start
         self.frames += len(frames)
@@ -206,6 +211,7 @@ def main() -> None:
 
     configs = [OursConfig(f"core.video {detector} --every {every}", loaded, StreamSettings(detector=detector, every=every))
                for detector in ("haar", "mtcnn") for every in (1, 3)]
+    configs.append(OursConfig("core.video haar --every 1, one thread", loaded, StreamSettings(detector="haar"), ahead=False))
     baseline = PredictImageConfig(loaded)
     fer = None
     if Path(args.fer_python).exists():

@@ -158,13 +158,25 @@ class FrameAnalyzer:
         self._smoothers.clear()
         self._index = 0
 
-    def process(self, image: np.ndarray, time_s: float | None = None, index: int | None = None) -> FrameResult:
+    def needs_detection(self, index: int) -> bool:
+        """Whether frame ``index`` is a detection round (every ``settings.every``-th frame)."""
+        return index % int(self.settings.every) == 0
+
+    def detect(self, image: np.ndarray) -> list:
+        """Run the detector on a frame (thread-safe; :meth:`process` can take the result as ``boxes``)."""
+        settings = self.settings
+        return detect_faces(image, settings.detector, min_confidence=settings.min_confidence, max_side=settings.detect_side)
+
+    def process(self, image: np.ndarray, time_s: float | None = None, index: int | None = None,
+                boxes: list | None = None) -> FrameResult:
         """Analyse the next frame.
 
         Args:
             image: ``(H, W, 3)`` uint8 RGB (gray and RGBA also work).
             time_s: The frame's time; default ``index / 30``.
             index: The frame's number; default one more than the last.
+            boxes: This frame's :meth:`detect` result, when it was computed
+                ahead (in another thread); ``None`` detects here if needed.
 
         Returns:
             The frame's faces with stable ids and smoothed emotions.
@@ -175,9 +187,9 @@ class FrameAnalyzer:
         time_s = index / 30.0 if time_s is None else float(time_s)
         settings = self.settings
         gray = _gray(image)
-        run_detector = index % int(settings.every) == 0
+        run_detector = self.needs_detection(index)
         if run_detector:
-            boxes = detect_faces(image, settings.detector, min_confidence=settings.min_confidence, max_side=settings.detect_side)
+            boxes = self.detect(image) if boxes is None else boxes
             tracked = self.tracker.update(index, boxes, gray if settings.every > 1 else None)
         else:
             tracked = self.tracker.carry(index, gray)
@@ -219,14 +231,54 @@ def analyze_frames(
         ValueError: Invalid settings, or a frame that is not an image array.
     """
     analyzer = FrameAnalyzer(loaded, settings)
-    for position, frame in enumerate(frames):
-        if isinstance(frame, VideoFrame):
-            yield analyzer.process(frame.image, frame.time_s, frame.index)
-        else:
+
+    def as_video_frames() -> Iterator[VideoFrame]:
+        for position, frame in enumerate(frames):
+            if isinstance(frame, VideoFrame):
+                yield frame
+                continue
             image = np.asarray(frame)
             if image.ndim not in (2, 3) or image.size == 0:
                 raise ValueError(f"frame {position} is not an image array (shape {image.shape})")
-            yield analyzer.process(image, position / fps, position)
+            yield VideoFrame(position, position / fps, image)
+
+    for _, result in process_ahead(analyzer, as_video_frames()):
+        yield result
+
+
+def process_ahead(analyzer: FrameAnalyzer, frames: Iterable[VideoFrame],
+                  depth: int = 2) -> Iterator[tuple[VideoFrame, FrameResult]]:
+    """Analyse frames in order while the next frames are decoded and searched for faces in a second thread.
+
+    Decoding and detection (OpenCV, FFmpeg) and the model call (TensorFlow)
+    release the GIL, so the two stages overlap on two cores. Results are the
+    same as calling :meth:`FrameAnalyzer.process` frame by frame: tracking,
+    classification and smoothing stay in order in the calling thread.
+
+    Yields:
+        ``(frame, result)`` pairs in frame order.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    iterator = iter(frames)
+
+    def next_detected() -> tuple[VideoFrame, list | None] | None:
+        frame = next(iterator, None)
+        if frame is None:
+            return None
+        return frame, (analyzer.detect(frame.image) if analyzer.needs_detection(frame.index) else None)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fer-detect") as pool:
+        pending = [pool.submit(next_detected) for _ in range(max(1, depth))]
+        while pending:
+            item = pending.pop(0).result()
+            if item is None:
+                for future in pending:  # the rest are past the end too
+                    future.result()
+                break
+            pending.append(pool.submit(next_detected))
+            frame, boxes = item
+            yield frame, analyzer.process(frame.image, frame.time_s, frame.index, boxes=boxes)
 
 
 # ---------------------------------------------------------------- drawing
@@ -498,8 +550,7 @@ def analyze_video(
             info = reader.info
             recorder = CsvRecorder(scratch(csv_path)) if csv_path is not None else None
             analyzer = FrameAnalyzer(loaded, settings)
-            for frame in reader:
-                result = analyzer.process(frame.image, frame.time_s, frame.index)
+            for frame, result in process_ahead(analyzer, reader):
                 if annotated_path is not None:
                     if writer is None:
                         height, width = frame.image.shape[:2]

@@ -239,3 +239,20 @@ def test_importing_the_video_modules_loads_neither_streamlit_nor_tensorflow_nor_
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[2])
     assert result.stdout.strip() == "[]"
+
+
+def test_detecting_ahead_in_a_thread_gives_the_same_results_as_frame_by_frame(tiny_loaded_model):
+    from core.video import process_ahead
+    from core.video_io import VideoFrame
+
+    frames = [VideoFrame(index, index / 25, image) for index, image in enumerate(two_face_frames(8))]
+    for every in (1, 3):
+        settings = StreamSettings(detector="haar", every=every, smoothing="vote", window=3)
+        sequential = FrameAnalyzer(tiny_loaded_model, settings)
+        expected = [sequential.process(frame.image, frame.time_s, frame.index) for frame in frames]
+        ahead = list(process_ahead(FrameAnalyzer(tiny_loaded_model, settings), iter(frames)))
+        assert [frame.index for frame, _ in ahead] == list(range(8))
+        for (_, got), want in zip(ahead, expected):
+            assert [(f.face_id, f.box, f.emotion, f.detected) for f in got.faces] == \
+                   [(f.face_id, f.box, f.emotion, f.detected) for f in want.faces]
+            assert all(np.allclose(a.probabilities, b.probabilities, atol=1e-5) for a, b in zip(got.faces, want.faces))
