@@ -256,3 +256,26 @@ def test_detecting_ahead_in_a_thread_gives_the_same_results_as_frame_by_frame(ti
             assert [(f.face_id, f.box, f.emotion, f.detected) for f in got.faces] == \
                    [(f.face_id, f.box, f.emotion, f.detected) for f in want.faces]
             assert all(np.allclose(a.probabilities, b.probabilities, atol=1e-5) for a, b in zip(got.faces, want.faces))
+
+
+def test_a_phone_video_with_a_rotation_flag_is_turned_upright(tmp_path):
+    import av
+
+    path = tmp_path / "portrait.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 32, "yuv420p"
+        stream.set_display_rotation(90)  # shown turned 90 degrees counter-clockwise, as phones store portrait video
+        stored = np.zeros((32, 64, 3), np.uint8)
+        stored[:, :8] = 255  # a white stripe on the left of the stored picture
+        for index in range(2):
+            frame = av.VideoFrame.from_ndarray(stored, format="rgb24")
+            frame.pts = index
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    with VideoReader(path) as reader:
+        image = next(iter(reader)).image
+    assert image.shape == (64, 32, 3)
+    assert image[60, :, 0].mean() > 200 and image[:40, :, 0].mean() < 30  # the stripe is now at the bottom
