@@ -163,7 +163,9 @@ def confusion_figure(confusion: np.ndarray, *, normalize: bool = False, title: s
     hover = {"hoverinfo": "skip"} if clickable else {"hovertemplate": "true %{y} → predicted %{x}: %{text}<extra></extra>"}
     figure = go.Figure(go.Heatmap(
         z=values, x=names, y=names, text=text, texttemplate="%{text}", colorscale="Blues", **hover,
-        colorbar={"title": "share of row" if normalize else "images", "tickformat": ".0%" if normalize else ","},
+        # A horizontal colour bar under the matrix leaves its width to the cells (tappable on a phone).
+        colorbar={"title": {"text": "share of row" if normalize else "images", "side": "top"},
+                  "tickformat": ".0%" if normalize else ",", "orientation": "h", "y": -0.28, "thickness": 12, "len": 0.9},
     ))
     if clickable:
         true_index, predicted_index = np.meshgrid(np.arange(NUM_CLASSES), np.arange(NUM_CLASSES), indexing="ij")
@@ -178,7 +180,7 @@ def confusion_figure(confusion: np.ndarray, *, normalize: bool = False, title: s
         ))
     figure.update_xaxes(title="predicted", categoryorder="array", categoryarray=names, side="bottom")
     figure.update_yaxes(title="true", categoryorder="array", categoryarray=names, autorange="reversed")
-    figure.update_layout(title=title, height=480, margin={"t": 40 if title else 10, "b": 40, "l": 40, "r": 10},
+    figure.update_layout(title=title, height=520, margin={"t": 40 if title else 10, "b": 40, "l": 40, "r": 10},
                          clickmode="event+select" if clickable else "event", dragmode=False)
     return figure
 

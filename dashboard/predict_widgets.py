@@ -243,6 +243,7 @@ def batch_ui(files: list[tuple[str, bytes]], loaded: LoadedModel, settings: Pred
     order = ["file", "note", *[column for column in table.columns if column not in ("file", "note")]]
     # Empty cells (no face, no probabilities) stay empty instead of showing a literal "None".
     shown = table.astype(object).where(table.notna(), "")
-    st.dataframe(shown, hide_index=True, width="stretch", column_order=order)
+    st.dataframe(shown, hide_index=True, width="stretch", column_order=order,
+                 column_config={"file": st.column_config.TextColumn("file", pinned=True)})
     st.download_button("Download CSV", table.to_csv(index=False).encode("utf-8"), file_name="fer_predictions.csv",
                        mime="text/csv", key="predict_batch_csv")

@@ -196,9 +196,9 @@ def run_select_ui(summaries: list[RunSummary], key: str = "run") -> RunSummary |
     return by_id[chosen]
 
 
-def run_signature(run_dir: Path) -> tuple[str, int]:
-    """``(state, finished epochs)``: what the run menu and table show; a change means they are out of date."""
-    return runs.read_status(run_dir).state, len(runs.read_metrics(run_dir))
+def run_signature(run_dir: Path) -> str:
+    """The run's line in the run menu (state, best accuracy): when it changes, the menu is out of date."""
+    return describe_run(runs.summarize_run(run_dir))
 
 
 def format_duration(seconds: float | None) -> str:
@@ -367,10 +367,10 @@ def draw_run_panel(run_dir: Path) -> None:
 
 
 @st.fragment(run_every=REFRESH_EVERY)
-def _live_run_panel(run_dir: Path, drawn: tuple[str, int]) -> None:
+def _live_run_panel(run_dir: Path, drawn: str) -> None:
     if run_signature(run_dir) != drawn:
-        # The run ended or finished an epoch: redraw the whole page, so that the run menu's
-        # state and best accuracy, and the runs table, match the panel (and the timer stops with the run).
+        # The run ended or reached a new best accuracy: redraw the whole page, so that the run menu
+        # matches the panel (and the timer stops with the run). Other epochs redraw only this panel.
         st.rerun()
     draw_run_panel(run_dir)
 
@@ -414,20 +414,21 @@ def runs_table(summaries: list[RunSummary]) -> pd.DataFrame:
 def runs_table_ui(summaries: list[RunSummary]) -> None:
     """The table of the given runs."""
     st.dataframe(runs_table(summaries), hide_index=True, column_config={
+        "run": st.column_config.TextColumn("run", pinned=True),  # stays in view when a phone scrolls sideways
         "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
     })
 
 
 def runs_signature(summaries: list[RunSummary]) -> tuple:
-    """Ids, states and finished epochs of all runs, as the page drew them."""
-    return tuple((summary.run_id, summary.status.state, summary.epochs_done) for summary in summaries)
+    """Every run's line in the run menu (id, state, best accuracy), as the page drew them."""
+    return tuple(describe_run(summary) for summary in summaries)
 
 
 @st.fragment(run_every=REFRESH_EVERY)
 def _live_runs_table(drawn: tuple) -> None:
     summaries = runs.list_runs()
     if runs_signature(summaries) != drawn:
-        st.rerun()  # a run started, ended or finished an epoch: redraw the page (menu labels included)
+        st.rerun()  # a run started, ended or reached a new best: redraw the page (menu labels included)
     runs_table_ui(summaries)
 
 

@@ -41,6 +41,19 @@ def _wait_until(condition, timeout_s: float, what: str, page, detail=lambda: "",
     raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}\n{detail()}")
 
 
+def _fill_live_number(page, label: str, value, attempts: int = 3) -> None:
+    """Type ``value`` into a live number field and wait for its rerun; type again if a rerun redrew the field first."""
+    for _ in range(attempts):
+        try:
+            with harness.expect_rerun(page, timeout_ms=30_000):
+                harness.fill_number(page, label, value)
+        except AssertionError:
+            pass  # the keystrokes reached a field that the previous rerun then replaced
+        if float(page.get_by_label(label, exact=True).input_value()) == float(value):
+            return
+    raise AssertionError(f"{label!r} did not take the value {value}")
+
+
 def _open_new_run_form(page) -> None:
     if not page.get_by_label("Epochs", exact=True).is_visible():
         with harness.expect_rerun(page):
@@ -56,10 +69,10 @@ def test_tiny_run_goes_live_stops_and_survives_a_reload(app_server, page):
     step("page and form open")
     harness.select_option(page, "Model", "mini_xception")
     step("model chosen")
-    harness.fill_number(page, "Epochs", EPOCHS)  # stopped after two or so; the rest never runs
-    harness.fill_number(page, "Batch size", 32)
-    harness.fill_number(page, "Max training images", 300)
-    harness.fill_number(page, "Slice fraction", 0.01)
+    # The fields are live (the duration estimate follows them): each one committed is a rerun.
+    for label, value in (("Epochs", EPOCHS), ("Batch size", 32), ("Max training images (0 = all)", 300),
+                         ("Slice fraction", 0.01)):
+        _fill_live_number(page, label, value)  # Epochs: stopped after two or so; the rest never runs
     harness.save_screenshot(page, "training_form")
     harness.assert_no_exception(page)
     with harness.expect_rerun(page):
