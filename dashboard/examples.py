@@ -10,12 +10,13 @@ EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 
 @dataclass(frozen=True)
 class ExamplePhoto:
-    """One example: its short name (used in URLs), file, caption and licence."""
+    """One example: its short name (used in URLs), file, caption, licence and a one- or two-word title."""
 
     name: str
     file: str
     caption: str
     licence: str
+    title: str
 
     @property
     def path(self) -> Path:
@@ -31,9 +32,9 @@ class ExamplePhoto:
 
 
 EXAMPLES: dict[str, ExamplePhoto] = {photo.name: photo for photo in (
-    ExamplePhoto("astronaut", "astronaut.jpg", "One face: astronaut Eileen Collins", "public domain (NASA)"),
-    ExamplePhoto("three-faces", "three_faces.jpg", "Three faces at three sizes", "public domain + CC0"),
-    ExamplePhoto("cameraman", "cameraman.jpg", "A grayscale photo: the cameraman", "CC0 (Lav Varshney)"),
+    ExamplePhoto("astronaut", "astronaut.jpg", "One face: astronaut Eileen Collins", "public domain (NASA)", "One face"),
+    ExamplePhoto("three-faces", "three_faces.jpg", "Three faces at three sizes", "public domain + CC0", "Three faces"),
+    ExamplePhoto("cameraman", "cameraman.jpg", "A grayscale photo: the cameraman", "CC0 (Lav Varshney)", "Grayscale"),
 )}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 
 from dashboard.examples import ExamplePhoto
@@ -45,10 +46,20 @@ def bundled_model_headline() -> str | None:
         return None
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def square_thumbnail(path: str, size: int = 240):
+    """The centre square of a photo, ``size`` pixels wide (so the cards line up), as an RGB array."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as image:
+        return np.asarray(ImageOps.fit(image.convert("RGB"), (size, size)))
+
+
 def example_card_ui(photo: ExamplePhoto, *, key: str) -> None:
-    """A thumbnail of an example photo and a button that opens it on the Predict page."""
-    st.image(str(photo.path), caption=f"{photo.caption} · {photo.licence}", width="stretch")
-    if st.button("Predict this photo", key=key, icon=":material/sentiment_satisfied:", width="stretch"):
+    """A square thumbnail of an example photo and a button that opens it on the Predict page."""
+    st.image(square_thumbnail(str(photo.path)), width="stretch")
+    if st.button(photo.title, key=key, icon=":material/sentiment_satisfied:", width="stretch",
+                 help=f"Predict this photo: {photo.caption} ({photo.licence})"):
         st.switch_page(PREDICT_PAGE, query_params={"example": photo.name})
 
 

@@ -19,8 +19,8 @@ with try_now:
     st.subheader(":material/sentiment_satisfied: Try it now")
     headline = widgets.bundled_model_headline()
     st.markdown("A model trained by this project ships with it, so prediction needs no data"
-                + (f" ({headline})." if headline else ".") + " One click on a photo shows every face found, "
-                "its emotion, and what the model looked at.")
+                + (f": it scores {headline}." if headline else ".") + " One click on a photo shows every face "
+                "found, its emotion, and what the model looked at.")
     examples = available_examples()
     for column, photo in zip(st.columns(len(examples) or 1), examples.values()):
         with column:

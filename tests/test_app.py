@@ -45,7 +45,7 @@ def test_app_opens_on_home_with_the_two_ways_to_start(tiny_dataset_env):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
     assert not at.exception and not at.error
     assert at.title[0].value == "FER Studio"
-    assert [button.label for button in at.button] == ["Predict this photo"] * 3  # the example photos
+    assert [button.label for button in at.button] == ["One face", "Three faces", "Grayscale"]  # the example photos
     assert "FER2013 is loaded from `fer2013`: 35 faces: Training 21 · PublicTest 14" in at.success[0].value
 
 

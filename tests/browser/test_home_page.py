@@ -15,7 +15,7 @@ def test_home_opens_first_and_an_example_photo_is_one_click_from_a_prediction(ap
     assert page.title() == "Home · FER Studio"
     harness.assert_no_exception(page)
     with harness.expect_rerun(page):
-        page.get_by_role("button", name="Predict this photo").first.click()
+        page.get_by_role("button", name="One face").first.click()
     assert "/predict?" in page.url and "example=astronaut" in page.url
     caption = harness.fresh(page, "[data-testid='stImageCaption']").filter(has_text="astronaut.jpg")
     caption.first.wait_for()
