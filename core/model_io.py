@@ -81,45 +81,134 @@ def read_model_meta(path: str | os.PathLike) -> dict:
 
     Returns ``{"class_names": CLASS_NAMES}`` for a plain Keras file that has none
     (a model saved outside FER Studio is assumed to use FER2013's order).
+    The class names are checked (see :func:`check_class_names`).
 
     Raises:
         FileNotFoundError: If the file does not exist.
-        ValueError: If it is not a ``.keras`` zip.
+        ValueError: If it is not a ``.keras`` zip, its ``fer_studio.json`` is
+            not a JSON object, has no ``class_names``, or names classes that
+            are not FER2013's (unknown or repeated); the message names the file.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{path.name} is not a Keras model: expected a .keras file (a zip archive)")
-    with zipfile.ZipFile(path) as archive:
-        names = archive.namelist()
-        if "config.json" not in names:
-            raise ValueError(f"{path.name} is a zip but not a Keras model (no config.json inside)")
-        if META_MEMBER not in names:
-            return {"class_names": list(CLASS_NAMES)}
-        return json.loads(archive.read(META_MEMBER))
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            if "config.json" not in names:
+                raise ValueError(f"{path.name} is a zip but not a Keras model (no config.json inside)")
+            if META_MEMBER not in names:
+                return {"class_names": list(CLASS_NAMES)}
+            raw = archive.read(META_MEMBER)
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise ValueError(f"{path.name} is a damaged .keras archive ({error})") from None
+    try:
+        meta = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"the model card {META_MEMBER} inside {path.name} is not valid JSON ({error}); "
+                         "save the model again with core.model_io.save_model") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"the model card {META_MEMBER} inside {path.name} is not a JSON object "
+                         f"(it is {type(meta).__name__}); save the model again with core.model_io.save_model")
+    if "class_names" not in meta:
+        raise ValueError(f"the model card {META_MEMBER} inside {path.name} has no class_names: FER Studio cannot tell "
+                         "which output is which emotion; save the model with its class names (core.model_io.save_model)")
+    meta["class_names"] = list(check_class_names(meta["class_names"], path.name))
+    return meta
+
+
+def check_class_names(class_names: Any, source: str = "model") -> tuple[str, ...]:
+    """Check that ``class_names`` are FER2013 classes, each at most once; return them as a tuple.
+
+    Names are matched as :func:`core.labels.class_index` does (case,
+    whitespace and synonyms such as ``happiness``). A model may list them in
+    any order: :func:`predict_probabilities` reorders its outputs into
+    FER2013's order. A model that knows only some of the seven classes is
+    accepted; the others get probability 0.
+
+    Raises:
+        ValueError: Naming ``source`` and the names that are not strings,
+            unknown, or repeated.
+    """
+    from core.labels import class_index
+
+    if not isinstance(class_names, (list, tuple)) or not class_names:
+        raise ValueError(f"{source}: class_names must be a non-empty list of class names, got {class_names!r}")
+    if not all(isinstance(name, str) for name in class_names):
+        raise ValueError(f"{source}: class_names must be strings, got {class_names!r}")
+    unknown = [name for name in class_names if class_index(name) is None]
+    if unknown:
+        raise ValueError(f"{source} has classes that are not FER2013's ({', '.join(map(str, unknown))}; "
+                         f"known: {', '.join(CLASS_NAMES)}); FER Studio cannot use this model")
+    indices = [class_index(name) for name in class_names]
+    repeated = sorted({CLASS_NAMES[i] for i in indices if indices.count(i) > 1}, key=CLASS_NAMES.index)
+    if repeated:
+        raise ValueError(f"{source} names more than one output with the same class (repeated: {', '.join(repeated)}; "
+                         f"its class names: {', '.join(class_names)}); each class may name one output only")
+    return tuple(class_names)
+
+
+def check_probability_outputs(model: Any, source: str = "model") -> None:
+    """Refuse a model whose outputs are not class probabilities.
+
+    Probes the model with a black and a random face: every output must lie in
+    [0, 1] and each row must sum to 1, as a softmax gives (within 1e-3, or
+    2e-2 for a model whose last layer computes in 16-bit floats).
+
+    Raises:
+        ValueError: Naming ``source``, what came out and the last layer's activation.
+    """
+    shape = tuple(model.input_shape[1:]) if isinstance(model.input_shape, tuple) else None
+    if not shape or any(dim is None for dim in shape) or len(model.output_shape) != 2:
+        raise ValueError(f"{source} takes {model.input_shape} and returns {model.output_shape}; "
+                         f"FER Studio needs one image input and one (batch, classes) output")
+    probe = np.stack([np.zeros(shape, np.float32), np.random.default_rng(0).uniform(0, 255, shape).astype(np.float32)])
+    import keras
+
+    outputs = np.asarray(keras.ops.convert_to_numpy(model(probe, training=False)), dtype=np.float64)
+    sums = outputs.sum(axis=1)
+    last = model.layers[-1]
+    tolerance = 2e-2 if str(getattr(last, "compute_dtype", "float32")) in ("float16", "bfloat16") else 1e-3
+    if np.all(np.isfinite(outputs)) and outputs.min() >= -1e-4 and outputs.max() <= 1 + 1e-4 \
+            and np.allclose(sums, 1.0, atol=tolerance):
+        return
+    activation = getattr(getattr(last, "activation", None), "__name__", None) or type(last).__name__
+    raise ValueError(f"{source} does not output probabilities: on a test face its outputs range from "
+                     f"{np.nanmin(outputs):.4g} to {np.nanmax(outputs):.4g} and sum to {np.nansum(outputs[0]):.4g} "
+                     f"(last layer {last.name!r}, activation {activation}); FER Studio needs a softmax output layer")
 
 
 def load_model(path: str | os.PathLike, compile: bool = False) -> LoadedModel:
     """Load a ``.keras`` model in safe mode with its class names.
 
+    A model that does not fit is refused: class names that are not FER2013's
+    (see :func:`check_class_names`; another order is fine and reordered),
+    as many names as outputs, and outputs that are probabilities
+    (:func:`check_probability_outputs`).
+
     Raises:
         FileNotFoundError: If the file does not exist.
-        ValueError: If the file is not a loadable Keras model, or its class
-            names do not match its number of outputs.
+        ValueError: If the file is not a loadable Keras model or does not fit
+            (the message names the file and what is wrong).
     """
     meta = read_model_meta(path)
     import keras
 
+    name = Path(path).name
     try:
         model = keras.models.load_model(path, compile=compile, safe_mode=True)
     except Exception as error:  # Keras raises many types for a damaged archive.
-        raise ValueError(f"could not load model {Path(path).name}: {type(error).__name__}: {error}") from error
+        raise ValueError(f"could not load model {name}: {type(error).__name__}: {error}") from error
     class_names = tuple(meta.pop("class_names"))
-    if len(class_names) != int(model.output_shape[-1]):
-        raise ValueError(f"{Path(path).name} lists {len(class_names)} class names for {model.output_shape[-1]} outputs")
+    outputs = model.output_shape[-1] if isinstance(model.output_shape, tuple) else None
+    if outputs is None or len(class_names) != int(outputs):
+        raise ValueError(f"{name} has {outputs} outputs but its card lists {len(class_names)} class names "
+                         f"({', '.join(class_names)}); FER Studio cannot tell which output is which emotion")
     if not compile:
         model = as_float32(model)
+    check_probability_outputs(model, name)
     return LoadedModel(model=model, class_names=class_names, meta=meta, path=str(path))
 
 

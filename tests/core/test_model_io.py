@@ -1,3 +1,4 @@
+import json
 import zipfile
 
 import numpy as np
@@ -73,7 +74,18 @@ def test_save_rejects_wrong_extension_and_name_count(tmp_path, small_model):
         model_io.save_model(small_model, tmp_path / "m.keras", class_names=("a", "b"))
 
 
-def test_a_model_trained_in_mixed_precision_loads_for_float32_inference(tmp_path):
+@pytest.fixture
+def float32_global_policy():
+    """The default float32 global policy during the test (an in-process training run may have set mixed_bfloat16)."""
+    import keras
+
+    before = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    yield
+    keras.mixed_precision.set_global_policy(before)
+
+
+def test_a_model_trained_in_mixed_precision_loads_for_float32_inference(tmp_path, float32_global_policy):
     import keras
 
     inputs = keras.Input((48, 48, 1))
@@ -92,3 +104,82 @@ def test_a_model_trained_in_mixed_precision_loads_for_float32_inference(tmp_path
     assert {layer.dtype_policy.name for layer in exported.model.layers} == {"float32"}
     resumable = model_io.load_model(path, compile=True)  # resuming training keeps the precision it was trained in
     assert "mixed_bfloat16" in {layer.dtype_policy.name for layer in resumable.model.layers}
+
+
+# ---------------------------------------------------------------- models that do not fit (issue 16, item 9)
+
+
+def _dense_model(outputs: int, activation: str | None = "softmax"):
+    import keras
+
+    inputs = keras.Input((48, 48, 1))
+    hidden = keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(inputs))
+    return keras.Model(inputs, keras.layers.Dense(outputs, activation=activation, name="head")(hidden))
+
+
+def _rewrite_card(path, payload: bytes):
+    """Replace fer_studio.json inside a saved .keras file."""
+    rewritten = path.with_name("rewritten.keras")
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(rewritten, "w") as target:
+        for item in source.infolist():
+            if item.filename != model_io.META_MEMBER:
+                target.writestr(item, source.read(item.filename))
+        target.writestr(model_io.META_MEMBER, payload)
+    rewritten.replace(path)
+    return path
+
+
+@pytest.mark.parametrize("names, match", [
+    (("angry", "disgust", "fear", "happy", "sad", "surprise", "contempt"), "not FER2013's \\(contempt; known: angry"),
+    (("happy",) * 7, "repeated: happy"),
+    (("Anger", "disgust", "fear", "joy", "sad", "surprise", "happy"), "repeated: happy"),
+])
+def test_class_names_that_are_not_fer2013_are_refused_naming_the_file(tmp_path, names, match):
+    # Before: unknown names predicted "angry" with every probability 0.0; seven "happy" gave happy = 1.0.
+    path = model_io.save_model(_dense_model(7), tmp_path / "odd.keras", class_names=names)
+    for load in (model_io.load_model, model_io.read_model_meta):
+        with pytest.raises(ValueError, match=match) as error:
+            load(path)
+        assert "odd.keras" in str(error.value)
+
+
+def test_more_outputs_than_class_names_is_refused(tmp_path):
+    path = model_io.save_model(_dense_model(7), tmp_path / "seven.keras")
+    _rewrite_card(path, json.dumps({"class_names": ["angry", "happy", "sad"]}).encode())
+    with pytest.raises(ValueError, match="seven.keras has 7 outputs but its card lists 3 class names"):
+        model_io.load_model(path)
+
+
+def test_a_model_without_softmax_is_refused(tmp_path):
+    # Before: "probabilities" of 127.3 and -16.7.
+    path = model_io.save_model(_dense_model(7, activation=None), tmp_path / "logits.keras")
+    with pytest.raises(ValueError, match=r"logits.keras does not output probabilities.*activation linear.*softmax"):
+        model_io.load_model(path)
+    sigmoid = model_io.save_model(_dense_model(7, activation="sigmoid"), tmp_path / "sigmoid.keras")
+    with pytest.raises(ValueError, match="sigmoid.keras does not output probabilities"):
+        model_io.load_model(sigmoid)
+
+
+@pytest.mark.parametrize("payload, match", [
+    (json.dumps({"model": "x"}).encode(), "fer_studio.json inside card.keras has no class_names"),
+    (b"{not json", "fer_studio.json inside card.keras is not valid JSON"),
+    (json.dumps(["angry"]).encode(), "inside card.keras is not a JSON object"),
+    (json.dumps({"class_names": "angry"}).encode(), "card.keras: class_names must be a non-empty list"),
+    (json.dumps({"class_names": [1, 2, 3, 4, 5, 6, 7]}).encode(), "card.keras: class_names must be strings"),
+])
+def test_a_bad_card_is_a_clear_error_naming_the_file(tmp_path, payload, match):
+    # Before: a card without class_names crashed with KeyError; a malformed one did not name the file.
+    path = _rewrite_card(model_io.save_model(_dense_model(7), tmp_path / "card.keras"), payload)
+    for load in (model_io.load_model, model_io.read_model_meta):
+        with pytest.raises(ValueError, match=match):
+            load(path)
+
+
+def test_fer2013_names_in_another_order_or_spelling_load_and_are_reordered(tmp_path):
+    names = ("Neutral", "surprised", "sadness", "happiness", "fearful", "disgusted", "anger")
+    path = model_io.save_model(_dense_model(7), tmp_path / "reordered.keras", class_names=names)
+    loaded = model_io.load_model(path)
+    assert loaded.class_names == names
+    faces = np.random.default_rng(2).integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    raw = loaded.model.predict_on_batch(faces[..., None].astype("float32"))
+    assert np.allclose(model_io.predict_probabilities(loaded, faces), np.asarray(raw)[:, ::-1], atol=1e-6)
