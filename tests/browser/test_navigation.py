@@ -8,7 +8,7 @@ from tests.browser import harness
 
 pytestmark = pytest.mark.browser
 
-EXPECTED_PAGES = {"Dataset", "Data quality", "Training", "Evaluation", "Compare runs", "Predict"}
+EXPECTED_PAGES = {"Dataset", "Data quality", "Training", "Evaluation", "Compare runs", "Predict", "Live", "Video"}
 
 
 def test_every_page_of_the_menu_opens_without_an_exception(app_server, predict_model_run, page):
