@@ -164,8 +164,8 @@ def confusion_figure(confusion: np.ndarray, *, normalize: bool = False, title: s
     figure = go.Figure(go.Heatmap(
         z=values, x=names, y=names, text=text, texttemplate="%{text}", colorscale="Blues", **hover,
         # A horizontal colour bar under the matrix leaves its width to the cells (tappable on a phone).
-        colorbar={"title": {"text": "share of row" if normalize else "images", "side": "top"},
-                  "tickformat": ".0%" if normalize else ",", "orientation": "h", "y": -0.28, "thickness": 12, "len": 0.9},
+        colorbar={"title": {"text": "share of row" if normalize else "images", "side": "right"},
+                  "tickformat": ".0%" if normalize else ",", "orientation": "h", "y": -0.3, "thickness": 12, "len": 0.8},
     ))
     if clickable:
         true_index, predicted_index = np.meshgrid(np.arange(NUM_CLASSES), np.arange(NUM_CLASSES), indexing="ij")
@@ -276,8 +276,8 @@ def per_class_accuracy_figure(result: SplitEvaluation) -> go.Figure:
         marker_color=["#54A24B" if v >= result.accuracy else "#E45756" for v in recall],
         hovertemplate="%{x}: %{y:.1%} right of %{customdata:,} images<extra></extra>",
     ))
-    figure.add_hline(y=result.accuracy, line_dash="dash", annotation_text=f"overall {result.accuracy:.1%}",
-                     annotation_position="top left")
+    figure.add_hline(y=result.accuracy, line_dash="dash", annotation_text=f"overall {format_accuracy(result.accuracy)}",
+                     annotation_position="top right", annotation_yshift=4)
     figure.update_layout(yaxis={"title": "accuracy (recall)", "tickformat": ".0%", "range": [0, 1.1]},
                          xaxis_title="true class", height=360, margin={"t": 20, "b": 40})
     return figure
