@@ -179,7 +179,7 @@ class RunRecorder(keras.callbacks.Callback):
         os.rename(staging, final)
         checkpoint_step("folder", number)
         runs.write_pointer(self.run_dir, number)
-        _fsync_folder(self.run_dir)
+        _fsync_folder(self.run_dir, files=False)
         checkpoint_step("pointer", number)
         # Committed: from here on a kill resumes after this epoch.
         self.rows, self.last_epoch = rows, number
@@ -249,9 +249,9 @@ def _callback_state(callback: Any) -> dict:
     return state
 
 
-def _fsync_folder(folder: Path) -> None:
-    """Flush the files of ``folder`` and the folder itself to disk (best effort)."""
-    for path in [*Path(folder).iterdir(), Path(folder)]:
+def _fsync_folder(folder: Path, files: bool = True) -> None:
+    """Flush the files of ``folder`` (unless ``files`` is False) and the folder itself to disk (best effort)."""
+    for path in [*(Path(folder).iterdir() if files else []), Path(folder)]:
         if path.is_dir() and path != Path(folder):
             continue
         try:

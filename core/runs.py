@@ -332,9 +332,14 @@ def sync_run_files(run_dir: Path, checkpoint: Checkpoint | None = None) -> None:
                 shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
         if best_folder is not None and best_folder != folder:
             (best_folder / "last.keras").unlink(missing_ok=True)  # only its best.keras is still needed
+    # Temporary files a killed worker left while replacing the top-level copies
+    # (only those: other processes write status.json or evaluation.json here).
     for entry in run_dir.iterdir():
-        if entry.name.startswith(".") and entry.is_file():  # temporary files of a killed writer
+        if entry.name.startswith(_CHECKPOINT_TEMP_PREFIXES) and entry.is_file():
             entry.unlink(missing_ok=True)
+
+
+_CHECKPOINT_TEMP_PREFIXES = tuple(f".{name}-" for name in ("best.keras", "last.keras", "metrics.csv", "state.json", CHECKPOINT_POINTER))
 
 
 def _same_file(one: Path, other: Path) -> bool:
