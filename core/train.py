@@ -7,13 +7,14 @@ they run exactly the same code.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import platform
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -157,7 +158,8 @@ def run_training(run_dir: Path, *, resume: bool = False, echo: Echo = print) -> 
             (run_dir / "stop").unlink(missing_ok=True)  # a Stop of the previous attempt must not end this one
         runs.write_status(run_dir, "running", pid=os.getpid())
         try:
-            final = _train(run_dir, resume, echo)
+            with restored_dtype_policy():
+                final = _train(run_dir, resume, echo)
         except KeyboardInterrupt:
             runs.write_status(run_dir, "stopped", "interrupted (Ctrl-C); Resume continues from the last checkpoint")
             return runs.read_status(run_dir)
@@ -169,6 +171,19 @@ def run_training(run_dir: Path, *, resume: bool = False, echo: Echo = print) -> 
             return runs.read_status(run_dir)
         runs.write_status(run_dir, *final)
         return runs.read_status(run_dir)
+
+
+@contextlib.contextmanager
+def restored_dtype_policy() -> Iterator[None]:
+    """Put Keras' global dtype policy back afterwards: a run's precision must not leak into
+    the models its process builds or loads later (``--precision auto`` is mixed bfloat16 here)."""
+    import keras
+
+    saved = keras.mixed_precision.global_policy()
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(saved)
 
 
 def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:

@@ -223,3 +223,14 @@ def test_plateau_on_validation_accuracy_through_the_cli(tmp_path, train_csv, cap
     assert config_from_args(build_parser().parse_args(shlex.split(command_line(rebuilt))[3:])) == rebuilt
     with pytest.raises(ValueError, match="plateau_metric"):
         tiny_config("data.csv", plateau_metric="loss").validate()
+
+
+def test_a_run_leaves_the_global_dtype_policy_as_it_found_it(tmp_path, train_csv):
+    import keras
+
+    before = keras.mixed_precision.global_policy().name
+    run_dir = prepare_run(tiny_config(train_csv, epochs=1, precision="bfloat16"), tmp_path)
+    status = run_training(run_dir, echo=lambda line: None)
+    assert status.state == "finished", status.message
+    assert runs.read_config(run_dir)["resolved"]["precision"] == "mixed_bfloat16"
+    assert keras.mixed_precision.global_policy().name == before
