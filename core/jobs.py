@@ -41,8 +41,15 @@ def _spawn(run_dir: Path, lock: runs.RunLock, *flags: str) -> int:
     return process.pid
 
 
-def start_training_job(config: TrainConfig, runs_dir: Path | None = None) -> Path:
+def start_training_job(config: TrainConfig, runs_dir: Path | None = None, *, data_roots: list[Path] | None = None) -> Path:
     """Create a run for ``config`` and start its worker in the background.
+
+    Args:
+        config: The run's settings.
+        runs_dir: Where the run folder goes (default ``core.runs.default_runs_dir``).
+        data_roots: The dashboard passes its data roots (``core.data_roots``):
+            they are recorded with the run, and the worker and every Resume
+            load the data inside them only.
 
     Returns:
         The run folder; its files show the progress.
@@ -51,6 +58,10 @@ def start_training_job(config: TrainConfig, runs_dir: Path | None = None) -> Pat
         ValueError: If the config is invalid.
     """
     run_dir = prepare_run(config, runs_dir)
+    if data_roots is not None:
+        saved = runs.read_config(run_dir)
+        saved["data_roots"] = [str(Path(root)) for root in data_roots]
+        runs.write_json_atomic(run_dir / "config.json", saved)
     pid = _spawn(run_dir, runs.acquire_run_lock(run_dir), "--run-dir")
     runs.write_status(run_dir, "queued", "starting the worker", pid=pid)
     return run_dir

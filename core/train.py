@@ -198,10 +198,10 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
 
     keras.utils.set_random_seed(config.seed)
     echo(f"loading {config.data}")
-    dataset = load_fer2013(config.data)
+    saved = runs.read_config(run_dir)
+    dataset = load_fer2013(config.data, allowed_roots=_allowed_roots(config.data, saved.get("data_roots")))
     (x_train, y_train), (x_val, y_val) = split_training_data(dataset, config)
     precision = configure_precision(config.precision)
-    saved = runs.read_config(run_dir)
     saved["resolved"] = {
         "data_hash": dataset.report.content_hash,
         "class_names": list(CLASS_NAMES),
@@ -293,6 +293,25 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
             return "stopped", "stopped by request before the first epoch ended; no checkpoint yet"
         return "stopped", f"stopped by request after epoch {recorder.last_epoch}; best.keras kept"
     return "finished", f"{recorder.last_epoch} epochs, best val_accuracy {recorder.best_val_accuracy:.4f} at epoch {recorder.best_epoch}"
+
+
+def _allowed_roots(source: str, recorded: list[str] | None) -> list[Path] | None:
+    """The data roots a run started from the dashboard must stay inside (None: a command-line run, no limit).
+
+    The page records the server's roots in ``config.json`` when it starts a
+    run; the worker (and every Resume) loads with them, so a link inside a
+    dataset folder that leads out of the roots is reported, never trained on.
+    A file the server saved from an upload lies in its private uploads folder,
+    outside the roots by design, and is loaded as it is.
+    """
+    if recorded is None:
+        return None
+    from core.data_roots import private_folders
+
+    resolved = Path(source).expanduser().resolve()
+    if any(resolved.is_relative_to(folder) for folder in private_folders()):
+        return None
+    return [Path(root) for root in recorded]
 
 
 def command_line(config: TrainConfig) -> str:

@@ -13,6 +13,7 @@ import streamlit as st
 
 from core import jobs, runs
 from core.augment import AugmentConfig
+from core.data_roots import data_roots
 from core.labels import TRAINING
 from core.train_config import TrainConfig
 from dashboard import training_widgets as widgets
@@ -53,7 +54,7 @@ if new_run.open:
                 try:
                     config = TrainConfig(data=widgets.dataset_path(dataset), model=spec.name, augment=augment,
                                          **fields).validate()
-                    run_dir = jobs.start_training_job(config)
+                    run_dir = jobs.start_training_job(config, data_roots=data_roots())
                 except (ValueError, FileNotFoundError) as error:
                     st.error(f"Cannot start: {widgets.escape_markdown(str(error))}")
                 else:

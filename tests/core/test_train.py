@@ -234,3 +234,33 @@ def test_a_run_leaves_the_global_dtype_policy_as_it_found_it(tmp_path, train_csv
     assert status.state == "finished", status.message
     assert runs.read_config(run_dir)["resolved"]["precision"] == "mixed_bfloat16"
     assert keras.mixed_precision.global_policy().name == before
+
+
+def test_a_run_started_with_data_roots_never_trains_on_a_link_leading_out_of_them(tmp_path, tiny_fer_folder):
+    import shutil
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    stray = next((tiny_fer_folder / "train" / "happy").iterdir())
+    shutil.copy(stray, outside / "secret.jpg")
+    (tiny_fer_folder / "train" / "happy" / "Training_9999.jpg").symlink_to(outside / "secret.jpg")
+    counts = {}
+    for label, recorded in (("cli", None), ("page", [str(tiny_fer_folder.parent / "fer2013")])):
+        run_dir = prepare_run(tiny_config(tiny_fer_folder, epochs=1, augment=AugmentConfig(engine="none")), tmp_path / label)
+        if recorded is not None:  # what jobs.start_training_job(..., data_roots=...) records for the worker
+            saved = runs.read_config(run_dir)
+            saved["data_roots"] = recorded
+            runs.write_json_atomic(run_dir / "config.json", saved)
+        status = run_training(run_dir, echo=lambda line: None)
+        assert status.state == "finished", status.message
+        resolved = runs.read_config(run_dir)["resolved"]
+        counts[label] = resolved["train_images"] + resolved["val_images"]
+        assert runs.read_config(run_dir).get("data_roots") == recorded  # kept for a Resume
+    assert counts["cli"] == counts["page"] + 1  # the command line may follow the link; the page's run may not
+
+
+def test_start_training_job_records_the_pages_data_roots(tmp_path, monkeypatch):
+    monkeypatch.setattr(jobs, "_spawn", lambda run_dir, lock, *flags: lock.release() or 4242)
+    run_dir = jobs.start_training_job(tiny_config("data.csv"), tmp_path, data_roots=[tmp_path / "data"])
+    assert runs.read_config(run_dir)["data_roots"] == [str(tmp_path / "data")]
+    assert "data_roots" not in runs.read_config(jobs.start_training_job(tiny_config("data.csv"), tmp_path))

@@ -140,7 +140,7 @@ def test_without_a_dataset_runs_still_show_and_the_form_is_hidden(runs_dir, with
 
 def test_start_with_an_invalid_value_shows_an_error(runs_dir, with_dataset, monkeypatch):
     started = []
-    monkeypatch.setattr("core.jobs.start_training_job", lambda config, runs_dir=None: started.append(config))
+    monkeypatch.setattr("core.jobs.start_training_job", lambda config, runs_dir=None, data_roots=None: started.append(config))
     app = run_page()  # no runs yet: the form is open
     app.number_input(key="train_fer_vgg_max_images").set_value(5)
     [start] = [b for b in app.button if b.label == "Start training"]
@@ -150,10 +150,10 @@ def test_start_with_an_invalid_value_shows_an_error(runs_dir, with_dataset, monk
 
 
 def test_start_launches_the_job_with_the_form_values_and_selects_the_run(runs_dir, with_dataset, monkeypatch):
-    def fake_start(config, runs_dir_arg=None):
+    def fake_start(config, runs_dir_arg=None, data_roots=None):
         from core.train import prepare_run
 
-        fake_start.config = config
+        fake_start.config, fake_start.data_roots = config, data_roots
         return prepare_run(config)
 
     monkeypatch.setattr("core.jobs.start_training_job", fake_start)
@@ -166,6 +166,9 @@ def test_start_launches_the_job_with_the_form_values_and_selects_the_run(runs_di
     assert not app.error
     config = fake_start.config
     assert (config.model, config.epochs, config.optimizer, config.data) == ("face_cnn", 3, "sgd", "/data/fer2013")
+    from core.data_roots import data_roots
+
+    assert fake_start.data_roots == data_roots()  # the worker will load inside the same roots
     [run_dir] = list(runs_dir.iterdir())
     assert run_menu(app).value == run_dir.name
     assert not [b for b in app.button if b.label == "Start training"]  # the form folded away
