@@ -250,7 +250,7 @@ def live_panel_ui() -> None:
     if snapshot.error:
         st.warning(f"A frame could not be analysed: {snapshot.error}")
     columns = st.columns([1, 1, 3])
-    columns[0].metric("Frames/s", f"{snapshot.fps:.1f}", help=f"Frames analysed per second, over the last {FPS_WINDOW}")
+    columns[0].metric("fps", f"{snapshot.fps:.1f}", help=f"Frames analysed per second, over the last {FPS_WINDOW}")
     columns[1].metric("Frames", f"{snapshot.frames}")
     if snapshot.frames:
         st.caption(f"Analysis: {snapshot.analysis_ms:.0f} ms per frame (median of the last {FPS_WINDOW}); "

@@ -111,7 +111,7 @@ def _panel_numbers(page) -> tuple[float, int]:
         text = metrics.nth(index).inner_text()
         label, _, value = text.partition("\n")
         values[label.strip()] = value.strip()
-    return float(values.get("Frames/s", "0") or 0), int(values.get("Frames", "0") or 0)
+    return float(values.get("fps", "0") or 0), int(values.get("Frames", "0") or 0)
 
 
 def test_fake_camera_streams_back_annotated_with_fps_and_emotions(live_server, live_browser):
@@ -149,3 +149,20 @@ def test_fake_camera_streams_back_annotated_with_fps_and_emotions(live_server, l
         step("panel updates")
     finally:
         page.context.close()
+
+
+def test_a_refused_camera_permission_is_shown_in_the_component_without_a_page_error(live_server):
+    browser = harness.launch_chromium(["--use-fake-device-for-media-stream"])  # a camera, but no auto-accept
+    page = harness.new_page(browser)  # no camera permission: the request is refused
+    try:
+        harness.goto_page(page, live_server, "live", "Live")
+        component = page.frame_locator("iframe[title*='streamlit_webrtc']")
+        component.get_by_role("button", name=re.compile("start", re.I)).click()
+        component.get_by_text(re.compile("NotAllowedError|Permission denied", re.I)).first.wait_for(timeout=60_000)
+        harness.save_screenshot(page, "live_camera_refused")
+        harness.assert_no_exception(page)
+        assert not harness.error_texts(page), harness.error_texts(page)
+        assert page.get_by_text(re.compile("waiting for the camera")).count() == 1
+    finally:
+        page.context.close()
+        browser.close()
