@@ -293,7 +293,7 @@ def training_curves_figure(metrics: list[dict], progress: dict | None = None, x_
         # Whole epochs on the axis: plotly would otherwise tick 0.5, 1, 1.5 for short runs.
         figure.update_xaxes(title_text="epoch", range=[0.5, last_epoch + 0.5], dtick=max(1, round(last_epoch / 10)))
     figure.update_yaxes(ticksuffix="%", row=1, col=2)
-    figure.update_yaxes(type="log", exponentformat="e", row=1, col=3)
+    figure.update_yaxes(type="log", tickformat=".3~e", row=1, col=3)  # 9.98e-4 next to 1e-3: no repeated ticks
     figure.update_layout(height=360, margin={"t": 40, "b": 40, "l": 40, "r": 20},
                          legend={"orientation": "h", "y": -0.2})
     return figure
