@@ -89,7 +89,8 @@ def test_killed_run_reads_as_failed_on_the_page_and_resume_finishes_it(killed_ru
     assert load_model(run_dir / "best.keras").model is not None
 
     app = _page()
-    assert app.selectbox(key="run").value == run_dir.name
+    [menu] = [box for box in app.selectbox if box.label == "Run"]  # its key changes with its labels
+    assert menu.value == run_dir.name
     # The page that started the worker saw it die, so the reason is precise.
     assert any("was killed (SIGKILL" in error.value and "Resume" in error.value for error in app.error), [e.value for e in app.error]
     table = app.dataframe[0].value
