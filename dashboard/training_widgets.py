@@ -254,7 +254,7 @@ def cumulative_minutes(metrics: list[dict]) -> list[float | None]:
 
 
 def training_curves_figure(metrics: list[dict], progress: dict | None = None, x_axis: str = "epoch"):
-    """Plotly figure: loss, accuracy and learning rate, train vs validation, plus the running epoch.
+    """Plotly figure: loss and accuracy, train vs validation, plus the running epoch.
 
     Args:
         metrics: Rows of ``metrics.csv``.
@@ -264,8 +264,7 @@ def training_curves_figure(metrics: list[dict], progress: dict | None = None, x_
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    figure = make_subplots(rows=1, cols=3, subplot_titles=("Loss", "Accuracy", "Learning rate"),
-                           horizontal_spacing=0.07, column_widths=[0.37, 0.37, 0.26])
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"), horizontal_spacing=0.08)
     epochs = [row["epoch"] for row in metrics]
     by_time = x_axis == "time"
     xs = cumulative_minutes(metrics) if by_time else epochs
@@ -282,21 +281,37 @@ def training_curves_figure(metrics: list[dict], progress: dict | None = None, x_
                 x=[x], y=[progress[metric] * scale], name="current epoch (running)", mode="markers",
                 marker={"color": "#1f77b4", "symbol": "circle-open", "size": 11, "line": {"width": 2}},
                 legendgroup="running", showlegend=col == 1), row=1, col=col)
-    figure.add_trace(go.Scatter(
-        x=xs, y=[row.get("lr") for row in metrics], name="learning rate", mode="lines+markers", customdata=epochs,
-        hovertemplate="learning rate %{y:.2e}<br>epoch %{customdata}<extra></extra>",
-        line={"color": "#2ca02c"}, showlegend=False), row=1, col=3)
+    _epoch_or_time_axis(figure, epochs, by_time, progress)
+    figure.update_yaxes(ticksuffix="%", row=1, col=2)
+    figure.update_layout(height=360, margin={"t": 40, "b": 40, "l": 40, "r": 20},
+                         legend={"orientation": "h", "y": -0.2})
+    return figure
+
+
+def learning_rate_figure(metrics: list[dict], x_axis: str = "epoch"):
+    """Plotly figure: the learning rate of each epoch on a log scale (a chart of its own, so phones stack it)."""
+    import plotly.graph_objects as go
+
+    epochs = [row["epoch"] for row in metrics]
+    by_time = x_axis == "time"
+    figure = go.Figure(go.Scatter(
+        x=cumulative_minutes(metrics) if by_time else epochs, y=[row.get("lr") for row in metrics],
+        name="learning rate", mode="lines+markers", customdata=epochs, line={"color": "#2ca02c"},
+        hovertemplate="learning rate %{y:.2e}<br>epoch %{customdata}<extra></extra>"))
+    _epoch_or_time_axis(figure, epochs, by_time, None)
+    figure.update_yaxes(type="log", tickformat=".3~e")  # 9.98e-4 next to 1e-3: no repeated ticks
+    figure.update_layout(title={"text": "Learning rate", "x": 0.5, "xanchor": "center", "font": {"size": 14}},
+                         height=360, margin={"t": 40, "b": 40, "l": 60, "r": 10}, showlegend=False)
+    return figure
+
+
+def _epoch_or_time_axis(figure, epochs: list[int], by_time: bool, progress: dict | None) -> None:
     if by_time:
         figure.update_xaxes(title_text="training time (min)", rangemode="tozero")
     else:
         last_epoch = max(epochs + [int(progress["epoch"]) if progress and progress.get("epoch") else 1])
         # Whole epochs on the axis: plotly would otherwise tick 0.5, 1, 1.5 for short runs.
         figure.update_xaxes(title_text="epoch", range=[0.5, last_epoch + 0.5], dtick=max(1, round(last_epoch / 10)))
-    figure.update_yaxes(ticksuffix="%", row=1, col=2)
-    figure.update_yaxes(type="log", tickformat=".3~e", row=1, col=3)  # 9.98e-4 next to 1e-3: no repeated ticks
-    figure.update_layout(height=360, margin={"t": 40, "b": 40, "l": 40, "r": 20},
-                         legend={"orientation": "h", "y": -0.2})
-    return figure
 
 
 def training_curves_ui(run_dir: Path, progress: dict | None = None) -> None:
@@ -309,7 +324,10 @@ def training_curves_ui(run_dir: Path, progress: dict | None = None) -> None:
     x_axis = st.segmented_control("Horizontal axis", ["epoch", "time"], default="epoch", key=f"curves_axis_{name}",
                                   format_func={"epoch": "Epochs", "time": "Training time"}.get,
                                   label_visibility="collapsed") or "epoch"
-    st.plotly_chart(training_curves_figure(metrics, progress, x_axis), key=f"curves_{name}")
+    curves, rate = st.columns([2.6, 1])  # side by side on a desktop, stacked on a phone
+    curves.plotly_chart(training_curves_figure(metrics, progress, x_axis), key=f"curves_{name}")
+    if metrics:
+        rate.plotly_chart(learning_rate_figure(metrics, x_axis), key=f"learning_rate_{name}")
     if metrics:
         last = metrics[-1]
         st.caption(f"Last epoch {last['epoch']}: learning rate {last.get('lr', float('nan')):.2e}, "

@@ -102,10 +102,9 @@ def test_error_messages_with_paths_are_shown_literally():
 def test_curves_show_the_learning_rate_and_can_run_against_training_time():
     metrics = [{"epoch": e, "loss": 1.0 / e, "accuracy": 0.2 * e, "val_loss": 1.1 / e, "val_accuracy": 0.2 * e,
                 "lr": 1e-3 / e, "epoch_time": 60.0 * e} for e in (1, 2, 3)]
-    figure = widgets.training_curves_figure(metrics)
-    lr = [trace for trace in figure.data if trace.name == "learning rate"]
-    assert len(lr) == 1 and list(lr[0].y) == [1e-3, 5e-4, 1e-3 / 3]
-    assert figure.layout.yaxis3.type == "log"
+    figure = widgets.learning_rate_figure(metrics)
+    assert list(figure.data[0].y) == [1e-3, 5e-4, 1e-3 / 3] and figure.layout.yaxis.type == "log"
+    assert list(widgets.learning_rate_figure(metrics, x_axis="time").data[0].x) == [1.0, 3.0, 6.0]
     by_time = widgets.training_curves_figure(metrics, x_axis="time")
     assert list(by_time.data[0].x) == [1.0, 3.0, 6.0]  # minutes of training at the end of each epoch
     assert by_time.layout.xaxis.title.text == "training time (min)"

@@ -94,7 +94,7 @@ def plotly_charts(app: AppTest) -> list:
 def test_finished_run_shows_its_curves_and_the_runs_table(runs_dir, with_dataset):
     make_run(runs_dir, "20250101-000000-mini_xception-aaaa", "finished", METRICS, message="2 epochs")
     app = run_page()
-    assert len(plotly_charts(app)) == 1
+    assert len(plotly_charts(app)) == 2  # loss and accuracy, and the learning rate beside them
     assert run_menu(app).value == "20250101-000000-mini_xception-aaaa"
     table = app.dataframe[0].value
     assert table.loc[0, "best val accuracy"] == "45.00% (epoch 2)" and table.loc[0, "epochs"] == "2/5"
@@ -135,7 +135,7 @@ def test_without_a_dataset_runs_still_show_and_the_form_is_hidden(runs_dir, with
     app = run_page(open_form=True)
     assert any("Load a dataset to start a run" in info.value for info in app.info)
     assert not [b for b in app.button if b.label == "Start training"]
-    assert len(plotly_charts(app)) == 1
+    assert len(plotly_charts(app)) == 2  # loss and accuracy, and the learning rate beside them
 
 
 def test_start_with_an_invalid_value_shows_an_error(runs_dir, with_dataset, monkeypatch):
@@ -182,7 +182,7 @@ def test_with_runs_the_form_starts_folded_and_the_dataset_is_not_loaded(runs_dir
     make_run(runs_dir, "run-a", "finished", METRICS)
     app = run_page()
     assert not [b for b in app.button if b.label == "Start training"]
-    assert len(plotly_charts(app)) == 1
+    assert len(plotly_charts(app)) == 2  # loss and accuracy, and the learning rate beside them
 
 
 def test_the_chosen_run_stays_selected_when_a_new_run_appears(runs_dir, with_dataset):
