@@ -133,16 +133,25 @@ def test_fake_camera_streams_back_annotated_with_fps_and_emotions(live_server, l
         step("returned video plays")
         page.get_by_text(re.compile(r"Now: #\d+ \w+")).first.wait_for(timeout=120_000)
         page.wait_for_timeout(WARM_UP_MS)  # the first frames include compiling the model
-        first_fps, first_frames = _panel_numbers(page)
-        page.wait_for_timeout(MEASURE_MS)
-        later_fps, later_frames = _panel_numbers(page)
+        # The panel refreshes itself once a second: sample it until frames/s has shown two values
+        # and more frames were analysed (on a starved 2-core machine a frame can take a second).
+        samples = [_panel_numbers(page)]
+        deadline = MEASURE_MS + 60_000
+        waited = 0
+        while waited < deadline:
+            page.wait_for_timeout(1000)
+            waited += 1000
+            samples.append(_panel_numbers(page))
+            if waited >= MEASURE_MS and len({fps for fps, _ in samples}) >= 2 and samples[-1][1] > samples[0][1]:
+                break
+        (first_fps, first_frames), (later_fps, later_frames) = samples[0], samples[-1]
         now_text = page.get_by_text(re.compile(r"Now: #\d+")).first.inner_text()
         harness.save_screenshot(page, "live_stream")
         print(page.get_by_text(re.compile("ms per frame")).first.inner_text())
-        print(f"live page: {first_fps} -> {later_fps} frames/s shown, frames {first_frames} -> {later_frames} "
-              f"({(later_frames - first_frames) / (MEASURE_MS / 1000):.1f} frames/s counted); {now_text}")
-        assert later_frames > first_frames > 0, (first_frames, later_frames)
-        assert later_fps > 0
+        print(f"live page: fps shown {[fps for fps, _ in samples]}, frames {first_frames} -> {later_frames} "
+              f"in {waited / 1000:.0f} s ({(later_frames - first_frames) / (waited / 1000):.1f} frames/s counted); {now_text}")
+        assert later_frames > first_frames > 0, samples
+        assert len({fps for fps, _ in samples}) >= 2 and max(fps for fps, _ in samples) > 0, samples
         assert re.search(r"#\d+ (angry|disgust|fear|happy|sad|surprise|neutral)", now_text), now_text
         assert page.locator(".js-plotly-plot").count() >= 1  # the prominent face's timeline
         harness.assert_no_exception(page)
