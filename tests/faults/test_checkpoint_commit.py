@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core import callbacks, runs
@@ -196,3 +197,43 @@ def test_a_run_folder_of_the_old_format_still_resumes(tmp_path, fer_csv):
     assert run_training(run_dir, resume=True, echo=lines.append).state == "finished"
     assert any("no random-generator state" in line for line in lines)
     assert_consistent(run_dir, 3)
+
+
+def test_patience_counters_and_dropout_state_travel_with_the_checkpoint(tmp_path):
+    # ReduceLROnPlateau / EarlyStopping would otherwise restart their patience on resume,
+    # and the Dropout seed generators (not stored in .keras) their draws.
+    import keras
+
+    from core.labels import NUM_CLASSES
+
+    inputs = keras.Input((48, 48, 1))
+    hidden = keras.layers.Dropout(0.3)(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(NUM_CLASSES, activation="softmax")(hidden))
+    model.compile("adam", "categorical_crossentropy")
+    model.optimizer.build(model.trainable_variables)
+    model.layers[2].seed_generator.state.assign(np.array([1234, 56], dtype=model.layers[2].seed_generator.state.dtype))
+    plateau = keras.callbacks.ReduceLROnPlateau("val_loss", patience=5)
+    plateau.set_model(model)
+    plateau.on_train_begin()
+    plateau.wait, plateau.best = 3, 1.25
+    recorder = callbacks.RunRecorder(tmp_path, small_config("unused"), {}, lambda line: None, steps_per_epoch=1,
+                                     rows=[], stateful_callbacks={"plateau": plateau})
+    recorder.set_model(model)
+    recorder.on_epoch_begin(0)
+    recorder.on_epoch_end(0, {"loss": 1.0, "accuracy": 0.5, "val_loss": 1.3, "val_accuracy": 0.4})
+    recorder.commit_epoch(0)
+    state = runs.read_checkpoint(tmp_path).state
+    assert state["callbacks"]["plateau"] == {"wait": 3, "best": 1.25, "cooldown_counter": 0}
+    assert state["seed_generators"] == [[1234, 56]]
+
+    loaded = load_model(runs.read_checkpoint(tmp_path).model_path, compile=True).model
+    assert callbacks.seed_generator_states(loaded) != [[1234, 56]]  # .keras did not keep it
+    assert callbacks.restore_seed_generator_states(loaded, state["seed_generators"])
+    assert callbacks.seed_generator_states(loaded) == [[1234, 56]]
+    fresh = keras.callbacks.ReduceLROnPlateau("val_loss", patience=5)
+    resumed = callbacks.RunRecorder(tmp_path, small_config("unused"), state, lambda line: None, steps_per_epoch=1,
+                                    stateful_callbacks={"plateau": fresh})
+    for callback in (fresh, resumed.committer):  # fit's order: the committer comes last
+        callback.set_model(loaded)
+        callback.on_train_begin()
+    assert (fresh.wait, fresh.best) == (3, 1.25)
