@@ -10,7 +10,7 @@ st.set_page_config(page_icon=":material/mood:", layout="wide")
 
 # Pages that never read FER2013: no dataset picker in their sidebar, so that the
 # dataset's upload box is not the first one a photo can be dropped on.
-PAGES_WITHOUT_DATASET = {"predict"}
+PAGES_WITHOUT_DATASET = {"predict", "live", "video"}
 
 # Sections of the sidebar menu. Add a page by adding its st.Page to a section.
 PAGES = {
