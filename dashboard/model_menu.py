@@ -50,3 +50,15 @@ def model_select_ui(key: str, *, param: str = "model", help: str | None = None) 
     chosen = st.selectbox("Model", list(menu), key=key, format_func=lambda model_id: menu[model_id][0], help=help)
     remember_choice(chosen, param=param, default=next(iter(menu)))
     return menu[chosen][1]
+
+
+def ensemble_select_ui(key: str, model_path: str) -> tuple[str, ...]:
+    """Other models to average with ``model_path`` (an ensemble); their paths, in menu order (empty: none)."""
+    menu = {model_id: entry for model_id, entry in model_menu().items() if entry[1] != str(model_path)}
+    if not menu:
+        return ()
+    chosen = st.multiselect("Average with (ensemble)", list(menu), key=key, format_func=lambda model_id: menu[model_id][0],
+                            placeholder="No other model",
+                            help="The faces are classified by every model chosen here and the one above; "
+                                 "their probabilities are averaged. Usually more accurate, and slower by the number of models.")
+    return tuple(menu[model_id][1] for model_id in chosen)

@@ -32,7 +32,7 @@ from core.predict import (
 )
 from core.tta import TTA_LABELS, TTA_MODES
 from dashboard.images import upscale
-from dashboard.model_menu import model_select_ui
+from dashboard.model_menu import ensemble_select_ui, model_select_ui
 from dashboard.url_state import remember_choice, url_choice
 from dashboard.training_widgets import escape_markdown
 
@@ -51,6 +51,12 @@ class PredictSettings:
     detector: str
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     tta: str = "none"
+    ensemble: tuple[str, ...] = ()  # other models averaged with model_path
+
+    @property
+    def model_paths(self) -> tuple[str, ...]:
+        """The model and the models it is averaged with."""
+        return (self.model_path, *self.ensemble)
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,7 @@ def settings_sidebar_ui() -> PredictSettings | None:
         model_path = model_select_ui("predict_model", help="The bundled model or a finished run's best.keras")
         if model_path is None:
             return None
+        ensemble = ensemble_select_ui("predict_ensemble", model_path)
         detectors = {spec.name: spec.summary for spec in list_detectors()}
         url_choice("predict_detector", list(detectors), next(iter(detectors)), param="detector", noun="face detector")
         detector = st.selectbox("Face detector", list(detectors), key="predict_detector", format_func=str.upper,
@@ -85,11 +92,13 @@ def settings_sidebar_ui() -> PredictSettings | None:
                            help="Average each face's prediction over views of it: its mirror image (flip), "
                                 "or the whole face and its four corner crops, each mirrored (ten-crop)")
         remember_choice(tta, param="tta", default="none")
-    return PredictSettings(str(model_path), detector, float(min_confidence), str(tta))
+    return PredictSettings(str(model_path), detector, float(min_confidence), str(tta), ensemble)
 
 
-def model_stamp(path: str) -> tuple[int, int]:
-    """``(mtime_ns, size)`` of a file: a changed model file gets a new cache key."""
+def model_stamp(path: str | tuple[str, ...]) -> tuple:
+    """``(mtime_ns, size)`` of a model file (a tuple of them for several): a changed file gets a new cache key."""
+    if not isinstance(path, str):
+        return tuple(model_stamp(one) for one in path)
     stat = Path(path).stat()
     return stat.st_mtime_ns, stat.st_size
 
@@ -101,18 +110,28 @@ def _load_model_cached(path: str, stamp: tuple[int, int]) -> LoadedModel:
     return load_model(path)
 
 
-def load_model_ui(path: str) -> LoadedModel | None:
-    """The model at ``path``, loaded once per process and file version; ``st.error`` and ``None`` if it does not load."""
+def load_model_ui(path: str | tuple[str, ...]) -> LoadedModel | None:
+    """The model at ``path`` (or the ensemble of several paths), each loaded once per process and file version.
+
+    ``st.error`` and ``None`` if one does not load or they cannot be combined.
+    """
+    from core.ensemble import make_ensemble
+
+    paths = [path] if isinstance(path, str) else list(dict.fromkeys(path))
+    current = paths[0]
     try:
-        with st.spinner(f"Loading {Path(path).name}…"):
-            return _load_model_cached(str(path), model_stamp(path))
+        loaded = []
+        for current in paths:
+            with st.spinner(f"Loading {Path(current).name}…"):
+                loaded.append(_load_model_cached(str(current), model_stamp(current)))
+        return loaded[0] if len(loaded) == 1 else make_ensemble(loaded)
     except (ValueError, FileNotFoundError, OSError) as error:
-        st.error(f"Cannot load the model `{Path(path).name}`: {escape_markdown(str(error))}")
+        st.error(f"Cannot load the model `{Path(current).name}`: {escape_markdown(str(error))}")
         return None
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _analyse_photo(data: bytes, settings: PredictSettings, stamp: tuple[int, int], detect: bool, _loaded: LoadedModel) -> PhotoResult:
+def _analyse_photo(data: bytes, settings: PredictSettings, stamp: tuple, detect: bool, _loaded: LoadedModel) -> PhotoResult:
     image = decode_photo(data)
     prediction = predict_image(image, _loaded, detector=settings.detector, min_confidence=settings.min_confidence,
                                tta=settings.tta, detect=detect)
@@ -160,7 +179,7 @@ def photo_ui(data: bytes, name: str, loaded: LoadedModel, settings: PredictSetti
     whole_image = bool(st.session_state.get(whole_key, False))
     try:
         with st.spinner("Finding faces…"):
-            result = _analyse_photo(data, settings, model_stamp(settings.model_path), not whole_image, loaded)
+            result = _analyse_photo(data, settings, model_stamp(settings.model_paths), not whole_image, loaded)
     except (ValueError, OSError) as error:
         st.error(f"Cannot read `{name}`: {escape_markdown(str(error))}")
         return None
@@ -192,7 +211,7 @@ def faces_ui(index: int, face, overlay: np.ndarray | None, *, key: str) -> None:
 
 
 @st.cache_data(show_spinner=False, max_entries=1024)
-def _predict_cached(data: bytes, settings: PredictSettings, stamp: tuple[int, int], _loaded: LoadedModel) -> ImagePrediction:
+def _predict_cached(data: bytes, settings: PredictSettings, stamp: tuple, _loaded: LoadedModel) -> ImagePrediction:
     return predict_image(decode_photo(data), _loaded, detector=settings.detector, min_confidence=settings.min_confidence,
                          tta=settings.tta)
 
@@ -218,7 +237,7 @@ def batch_ui(files: list[tuple[str, bytes]], loaded: LoadedModel, settings: Pred
     images, errors = expand_uploads(files)
     results: list[tuple[str, ImagePrediction | str]] = [(name, message) for name, message in errors]
     progress = st.progress(0.0, text="Predicting…")
-    stamp = model_stamp(settings.model_path)
+    stamp = model_stamp(settings.model_paths)
     for done, (name, data) in enumerate(images, start=1):
         if not is_image_name(name):
             results.append((name, "not an image file name (expected .jpg, .png, .webp, .bmp, .gif or .tif)"))

@@ -21,7 +21,7 @@ st.caption("Each face gets a box and its top emotion; below, the 48×48 face as 
            "a Grad-CAM map of what drove the prediction, and all seven probabilities.")
 
 settings = widgets.settings_sidebar_ui()
-loaded = widgets.load_model_ui(settings.model_path) if settings is not None else None
+loaded = widgets.load_model_ui(settings.model_paths) if settings is not None else None
 
 if loaded is not None:
     photo_tab, webcam_tab, batch_tab = st.tabs(["Photo", "Webcam", "Batch"])

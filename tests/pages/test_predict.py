@@ -210,3 +210,43 @@ def test_a_link_with_settings_and_an_example_restores_them(bundled):
     assert app.selectbox(key="predict_detector").value == "haar" and app.selectbox(key="predict_tta").value == "flip"
     assert any("`no-such-run`" in warning.value for warning in app.warning)
     assert "astronaut.jpg · 1 face(s)" in app.get("image")[0].captions[0]
+
+
+def ensemble_photo_script(data: bytes, name: str, model_paths: list) -> None:
+    from dashboard import predict_widgets as widgets
+
+    settings = widgets.PredictSettings(model_paths[0], "haar", ensemble=tuple(model_paths[1:]))
+    loaded = widgets.load_model_ui(settings.model_paths)
+    if loaded is not None:
+        import streamlit as st
+
+        st.session_state["members"] = len(getattr(loaded, "members", [loaded]))
+        widgets.photo_ui(data, name, loaded, settings, key="test")
+
+
+def test_the_sidebar_averages_the_chosen_models(monkeypatch, fake_runs_dir, tiny_model_path):
+    monkeypatch.setattr("core.predict.BUNDLED_MODEL", tiny_model_path)
+    app = AppTest.from_file(PAGE, default_timeout=120)
+    app.run()
+    assert not app.exception and not app.error
+    ensemble = app.multiselect(key="predict_ensemble")
+    assert len(ensemble.options) == 2 and all(option.startswith("Run ") for option in ensemble.options)
+    ensemble.select(ensemble.options[0]).run()
+    assert not app.exception and not app.error
+    assert len(app.multiselect(key="predict_ensemble").value) == 1
+
+
+def test_a_photo_through_an_ensemble_shows_every_face_and_its_grad_cam(three_face_photo, tiny_model_path, tmp_path):
+    import keras
+
+    from core import model_io, models
+
+    keras.utils.set_random_seed(3)
+    other = model_io.export_model(models.build("mini_xception"), tmp_path / "other.keras")
+    app = AppTest.from_function(ensemble_photo_script, args=(encode(three_face_photo[0]), "three.jpg",
+                                                              [str(tiny_model_path), str(other)]), default_timeout=120)
+    app.run()
+    assert not app.exception and not app.error
+    assert app.session_state["members"] == 2
+    assert "3 face(s)" in app.get("image")[0].captions[0]
+    assert len(app.get("image")) == 1 + 3 * 2  # the photo, then each face's crop and Grad-CAM
