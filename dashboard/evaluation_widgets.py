@@ -129,6 +129,59 @@ def evaluation_ui(model_path: str, dataset: FerDataset, split: str, tta: str, ke
         return None
 
 
+def ensemble_ui(members: dict[str, str], dataset: FerDataset, split: str, tta: str, key: str = "ensemble") -> SplitEvaluation | None:
+    """Score the average of several models' probabilities next to each member's own score.
+
+    Args:
+        members: ``{label: model path}``, two or more.
+        dataset, split, tta: What to evaluate on, and how.
+        key: Widget key prefix.
+
+    Each member is evaluated as on the Evaluation page (progress, Cancel,
+    the disk cache), so an ensemble of already evaluated runs costs only the
+    averaging. Starts on a click, because the first evaluation of every member
+    takes a while. Returns the ensemble's evaluation once shown.
+    """
+    from core.ensemble import check_fer_classes
+    from core.evaluate import score_predictions
+    from core.model_io import LoadedModel, read_model_meta
+
+    job = f"{key}|{'|'.join(members.values())}|{split}|{tta}"
+    if st.session_state.get(f"{key}_job") != job:
+        if not st.button(f"Score the ensemble of these {len(members)} runs on {split}", key=f"{key}_start",
+                         icon=":material/merge:", help="Averages the runs' probabilities per face; each run is evaluated "
+                                                      "first if it has not been (then cached)"):
+            return None
+        st.session_state[f"{key}_job"] = job
+    results = {}
+    for label, path in members.items():
+        try:
+            meta = read_model_meta(path)
+            check_fer_classes(LoadedModel(model=None, class_names=tuple(meta["class_names"]), path=path))
+        except (ValueError, FileNotFoundError) as error:
+            st.error(f"`{escape_markdown(label)}` cannot join the ensemble: {escape_markdown(str(error))}")
+            return None
+        result = evaluation_ui(path, dataset, split, tta, key=f"{key}_{len(results)}")
+        if result is None:
+            return None
+        results[label] = result
+    first = next(iter(results.values()))
+    probabilities = np.mean([result.probabilities for result in results.values()], axis=0)
+    ensemble = score_predictions(split, first.labels, probabilities, first.ids, tta=tta)
+    best_label, best = max(results.items(), key=lambda item: item[1].accuracy)
+    rows = [{"model": label, "accuracy": format_accuracy(result.accuracy), "macro-F1": f"{result.macro_f1:.3f}"}
+            for label, result in results.items()]
+    rows.append({"model": f"ensemble of {len(results)} (mean probability)", "accuracy": format_accuracy(ensemble.accuracy),
+                 "macro-F1": f"{ensemble.macro_f1:.3f}"})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                 column_config={"model": st.column_config.TextColumn("model", pinned=True)})
+    gain = (ensemble.accuracy - best.accuracy) * 100
+    st.caption(f"On {split} ({tta_name(tta)}): the ensemble scores {format_accuracy(ensemble.accuracy)}, "
+               f"{gain:+.2f} points against its best member ({escape_markdown(best_label)}). "
+               "`python -m core evaluate --model A --model B ...` gives the same figure; Predict's sidebar can use the ensemble.")
+    return ensemble
+
+
 def headline_ui(result: SplitEvaluation) -> None:
     """Accuracy, macro-F1 and split size as metrics, and a warning for a one-class model."""
     from core.diagnose import one_class_warning

@@ -90,3 +90,11 @@ else:
                             st.warning(warning, icon=":material/warning:")
                         st.plotly_chart(widgets.confusion_figure(result.confusion, normalize=True, clickable=False),
                                         key=f"compare_cm_{position}")
+
+            st.subheader("Ensemble of the chosen runs")
+            members = {run_id: str(by_id[run_id].path / "best.keras") for run_id in chosen if by_id[run_id].has_model}
+            if len(members) < 2:
+                st.caption("Pick two or more runs with a saved model above to score their ensemble "
+                           "(the average of their probabilities).")
+            else:
+                widgets.ensemble_ui(members, dataset, split, tta, key="compare_ensemble")

@@ -100,3 +100,22 @@ def test_a_one_class_model_is_called_out(fake_runs_dir, monkeypatch, oracle_data
     table = app.dataframe[0].value.set_index("run")
     assert table.loc[run.name, "note"].startswith("at guessing level")
     assert len([w for w in app.warning if "for 100% of the images" in w.value]) == 2
+
+
+def test_the_chosen_runs_ensemble_is_scored_next_to_its_members(fake_runs_dir, with_dataset, oracle_model_factory):
+    from core.evaluate import evaluate_ensemble
+    from core.labels import CLASS_NAMES
+    from dashboard.training_widgets import format_accuracy
+
+    first, second = sorted(fake_runs_dir.iterdir())
+    oracle_model_factory(second / "best.keras", saved_names=CLASS_NAMES[1:] + CLASS_NAMES[:1])  # a wrong member
+    app = run_page()
+    [start] = [button for button in app.button if button.label.startswith("Score the ensemble of these 2 runs")]
+    start.click().run()
+    assert not app.exception and not app.error
+    table = app.dataframe[-1].value
+    assert sorted(table["model"][:2]) == [first.name, second.name]  # in the menu's order, newest first
+    assert table["model"].iloc[-1] == "ensemble of 2 (mean probability)"
+    expected = evaluate_ensemble([first / "best.keras", second / "best.keras"], with_dataset, splits=["PublicTest"])
+    assert table["accuracy"].iloc[-1] == format_accuracy(expected["PublicTest"].accuracy)
+    assert any("against its best member" in caption.value for caption in app.caption)
