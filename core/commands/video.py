@@ -48,7 +48,9 @@ def register(subparsers) -> None:
                         help=f"detect on the frame shrunk to this longer side; raise it for small faces (default {DEFAULT_DETECT_SIDE})")
     parser.add_argument("--memory", type=int, default=DEFAULT_MEMORY, metavar="FRAMES",
                         help=f"frames a face may go undetected and keep its id (default {DEFAULT_MEMORY})")
-    parser.add_argument("--model", type=Path, default=None, metavar="PATH", help="a .keras model (default: the bundled model)")
+    parser.add_argument("--model", type=Path, action="append", default=None, metavar="PATH",
+                        help="a .keras model (default: the bundled model); repeat it for an ensemble that averages "
+                             "the models' probabilities")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object instead of text")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run_video)
@@ -57,7 +59,7 @@ def register(subparsers) -> None:
 def run_video(args: argparse.Namespace) -> int:
     """Analyse the video; 0 on success (warnings such as 'no face found' are printed, not fatal)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from core.model_io import load_model
+    from core.ensemble import load_models
     from core.predict import default_model_path
     from core.video import StreamSettings, analyze_video
 
@@ -71,11 +73,11 @@ def run_video(args: argparse.Namespace) -> int:
             raise ValueError(f"{output.name}: the file name must end in {suffix}")
         if output is not None and output.resolve() == args.input.resolve():
             raise ValueError(f"{output.name} is the input video: choose another output file")
-    model_path = args.model or default_model_path()
-    if model_path is None:
+    model_paths = args.model or [default_model_path()]
+    if model_paths[0] is None:
         raise FileNotFoundError("no model given and no bundled model at models/fer_studio_default.keras: "
                                 "pass --model runs/<id>/best.keras (train one with `python -m core train`)")
-    loaded = load_model(model_path)
+    loaded = load_models(model_paths)
     bar = None if args.quiet else ProgressBar(sys.stderr)
     try:
         report = analyze_video(args.input, loaded, settings, csv_path=args.csv, annotated_path=args.annotated,
@@ -84,7 +86,8 @@ def run_video(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.finish()
     if args.json:
-        payload = {"model": str(model_path), "classes": list(CLASS_NAMES), **report.to_dict()}
+        model = str(model_paths[0]) if len(model_paths) == 1 else [str(path) for path in model_paths]
+        payload = {"model": model, "classes": list(CLASS_NAMES), **report.to_dict()}
         print(json.dumps(payload, indent=2))
     else:
         print_summary(report)

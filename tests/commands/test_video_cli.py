@@ -86,3 +86,18 @@ def test_bad_input_exits_2_with_a_clear_message_and_no_files(make, args, message
     assert code == 2
     assert message in capsys.readouterr().err
     assert set(tmp_path.iterdir()) == before  # no CSV and no temporary file left behind
+
+
+def test_several_models_analyse_the_video_as_an_ensemble(small_video, tiny_model_path, tmp_path, capsys):
+    import keras
+
+    from core import model_io, models
+
+    keras.utils.set_random_seed(5)
+    other = model_io.export_model(models.build("mini_xception"), tmp_path / "other.keras")
+    code = main(["video", str(small_video), "--model", str(tiny_model_path), "--model", str(other), "--detector", "haar",
+                 "--smooth", "none", "--json", "--quiet"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"] == [str(tiny_model_path), str(other)]
+    assert report["frames"] == 16 and report["face_ids"] == 2
