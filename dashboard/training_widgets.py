@@ -20,7 +20,7 @@ import streamlit as st
 from core import runs
 from core.models import ModelSpec, list_models
 from core.runs import RunSummary
-from core.train_config import LR_SCHEDULES, OPTIMIZERS, TrainConfig
+from core.train_config import LR_SCHEDULES, OPTIMIZERS, PLATEAU_METRICS, PRECISIONS, TrainConfig
 from dashboard.text import escape_markdown  # noqa: F401  (re-exported: pages import it from here)
 from dashboard.url_state import remember_choice, url_choice
 
@@ -28,7 +28,10 @@ REFRESH_EVERY = "1s"  # the Stop button and the progress must not lag the worker
 STATE_COLORS = {"queued": "gray", "running": "blue", "finished": "green", "failed": "red", "stopped": "orange"}
 STATE_ICONS = {"queued": ":material/schedule:", "running": ":material/play_circle:", "finished": ":material/check_circle:",
                "failed": ":material/error:", "stopped": ":material/stop_circle:"}
-LR_SCHEDULE_LABELS = {"constant": "constant", "plateau": "reduce on plateau (val_loss)", "cosine": "cosine decay to 0"}
+LR_SCHEDULE_LABELS = {"constant": "constant", "plateau": "reduce on plateau", "cosine": "cosine decay to 0"}
+PLATEAU_METRIC_LABELS = {"val_loss": "validation loss", "val_accuracy": "validation accuracy"}
+PRECISION_LABELS = {"auto": "auto (fastest this machine has)", "float32": "float32", "mixed": "mixed float16 (GPUs)",
+                    "bfloat16": "mixed bfloat16"}
 
 
 # ---------------------------------------------------------------- new run form
@@ -85,11 +88,16 @@ def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int 
         lr_schedule = c1.selectbox("LR schedule", LR_SCHEDULES, LR_SCHEDULES.index(d["lr_schedule"]),
                                    format_func=LR_SCHEDULE_LABELS.get, key=k("lr_schedule"))
         plateau_factor, plateau_patience = float(d["plateau_factor"]), int(d["plateau_patience"])
+        plateau_metric = str(d.get("plateau_metric", "val_loss"))
         if lr_schedule == "plateau":
             plateau_factor = c2.number_input("Plateau factor", 0.05, 0.99, plateau_factor, step=0.05,
                                              key=k("plateau_factor"), help="The learning rate is multiplied by this")
+            plateau_metric = c2.selectbox("Plateau on", PLATEAU_METRICS, PLATEAU_METRICS.index(plateau_metric),
+                                          format_func=PLATEAU_METRIC_LABELS.get, key=k("plateau_metric"),
+                                          help="What must stop improving: the published FER2013 VGG recipe watches "
+                                               "validation accuracy")
             plateau_patience = c3.number_input("Plateau patience (epochs)", 1, 100, plateau_patience,
-                                               key=k("plateau_patience"), help="Epochs without a better val_loss first")
+                                               key=k("plateau_patience"), help="Epochs without a better value first")
         early_stopping = c4.number_input("Early stopping patience (0 = off)", 0, 1000, int(d["early_stopping_patience"]),
                                          key=k("early_stopping"), help="Stop after this many epochs without a better "
                                                                        "validation accuracy")
@@ -107,6 +115,10 @@ def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int 
         class_weights = c3.checkbox("Class weights", bool(d["class_weights"]), key=k("class_weights"),
                                     help="Weight classes by inverse frequency (disgust is rare)")
         seed = c4.number_input("Seed", 0, 2**31 - 1, int(d["seed"]), key=k("seed"))
+        precision = c4.selectbox("Precision", PRECISIONS, PRECISIONS.index(str(d.get("precision", "auto"))),
+                                 format_func=PRECISION_LABELS.get, key=k("precision"),
+                                 help="auto: mixed float16 on a GPU, mixed bfloat16 on a CPU that computes bfloat16 "
+                                      "natively (1.7-2x faster here), float32 elsewhere")
         c1, c2, c3 = st.columns([2, 1, 1])
         validation = c1.radio(
             "Validation data", ("split", "publictest"), horizontal=True, key=k("validation"),
@@ -127,7 +139,8 @@ def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int 
     return {
         "epochs": int(epochs), "batch_size": int(batch_size), "optimizer": optimizer,
         "learning_rate": float(learning_rate), "lr_schedule": lr_schedule, "plateau_factor": float(plateau_factor),
-        "plateau_patience": int(plateau_patience), "early_stopping_patience": int(early_stopping),
+        "plateau_patience": int(plateau_patience), "plateau_metric": plateau_metric,
+        "early_stopping_patience": int(early_stopping), "precision": precision,
         "momentum": float(momentum), "nesterov": bool(nesterov), "weight_decay": float(weight_decay),
         "label_smoothing": float(label_smoothing),
         "class_weights": bool(class_weights), "seed": int(seed), "max_train_images": int(max_images) or None,

@@ -281,3 +281,20 @@ def test_the_estimate_follows_the_epochs(runs_dir, with_dataset):
     app.number_input(key="train_fer_vgg_epochs").set_value(2).run()
     [estimate] = [m.value for m in app.markdown if "Estimated duration" in m.value]
     assert "of 25 images" in estimate  # the tiny dataset's 28 Training images less the 10% validation slice
+
+
+def test_the_form_sets_the_plateau_metric_and_the_precision(runs_dir, with_dataset, monkeypatch):
+    started = []
+    monkeypatch.setattr("core.jobs.start_training_job",
+                        lambda config, runs_dir=None, data_roots=None: started.append(config) or __import__("core.train").train.prepare_run(config))
+    app = run_page()
+    assert not [box for box in app.selectbox if box.label == "Plateau on"]  # only with the plateau schedule
+    app.selectbox(key="train_fer_vgg_lr_schedule").set_value("plateau").run()
+    app.selectbox(key="train_fer_vgg_plateau_metric").set_value("val_accuracy").run()
+    assert app.selectbox(key="train_fer_vgg_precision").value == "auto"
+    app.selectbox(key="train_fer_vgg_precision").set_value("float32").run()
+    [start] = [b for b in app.button if b.label == "Start training"]
+    start.click().run()
+    assert not app.error and not app.exception
+    [config] = started
+    assert (config.lr_schedule, config.plateau_metric, config.precision) == ("plateau", "val_accuracy", "float32")
