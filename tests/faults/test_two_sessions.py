@@ -78,7 +78,8 @@ def test_two_sessions_do_not_see_each_others_widgets(shared_app, astronaut):
         assert harness.selectbox(session_a, "Run").input_value().startswith(OLD_RUN)
         assert _sidebar_path(session_a) == TYPED_PATH
         assert "typed path" in session_a.locator("[data-testid='stSidebar']").inner_text()
-        assert _sidebar_path(session_b) == ""
+        # Predict has no dataset picker (its photo box must be the only upload box), and nothing of A's path.
+        assert session_b.get_by_label("Folder or CSV path", exact=True).count() == 0
         assert TYPED_PATH not in session_b.locator("[data-testid='stSidebar']").inner_text()
         assert re.search(r"[1-9]\d* face\(s\)", session_b.locator("[data-testid='stImageCaption']").first.inner_text())
         harness.save_screenshot(session_a, "fault_two_sessions_a_training")
@@ -89,13 +90,16 @@ def test_two_sessions_do_not_see_each_others_widgets(shared_app, astronaut):
             harness.nav_link(session_b, "Training").click()
         assert harness.selectbox(session_b, "Run").input_value().startswith(NEW_RUN)
         assert OLD_RUN not in session_b.url
+        assert _sidebar_path(session_b) == ""
         with harness.expect_rerun(session_a):
             harness.nav_link(session_a, "Predict").click()
         photo = session_a.locator("[data-testid='stFileUploader']").filter(has=session_a.get_by_text("Photo", exact=True))
         photo.wait_for()
         assert "astronaut.png" not in photo.inner_text()
         assert session_a.locator("[data-testid='stImageCaption']").count() == 0
-        assert _sidebar_path(session_a) == TYPED_PATH  # A's own choice follows A across pages
+        with harness.expect_rerun(session_a):
+            harness.nav_link(session_a, "Dataset").click()
+        assert _sidebar_path(session_a) == TYPED_PATH  # A's own choice follows A across pages, Predict included
         for session in (session_a, session_b):
             harness.assert_no_exception(session)
     except BaseException:
