@@ -233,7 +233,7 @@ def confusion_figure(confusion: np.ndarray, *, normalize: bool = False, title: s
         ))
     figure.update_xaxes(title="predicted", categoryorder="array", categoryarray=names, side="bottom")
     figure.update_yaxes(title="true", categoryorder="array", categoryarray=names, autorange="reversed")
-    figure.update_layout(title=title, height=520, margin={"t": 40 if title else 10, "b": 40, "l": 40, "r": 10},
+    figure.update_layout(title=title, height=520, margin={"t": 40 if title else 10, "b": 40, "l": 0, "r": 0},
                          clickmode="event+select" if clickable else "event", dragmode=False)
     return figure
 
