@@ -8,8 +8,7 @@ for ``gap`` frames, and two new ones arrive elsewhere. So the ground truth per f
 known identity (the face index), and a face id that changes inside a segment
 is an id switch.
 
-Used by ``bench_video.py`` and by the video tests (which pass synthetic
-faces instead of FER2013 files).
+Used by ``bench_video.py``; any square gray faces work (FER2013's or synthetic ones).
 """
 
 from __future__ import annotations
