@@ -24,10 +24,10 @@ def register(subparsers) -> None:
     )
     parser.add_argument("paths", nargs="+", metavar="IMAGE_OR_DIR", help="image files or folders of images")
     parser.add_argument("--model", type=Path, action="append", default=None, metavar="PATH",
-                        help="a .keras model (default: the bundled model); repeat it for an ensemble that "
-                             "averages the models' probabilities")
-    parser.add_argument("--detector", default=DEFAULT_DETECTOR, choices=[spec.name for spec in list_detectors()],
-                        help=f"face detector (default {DEFAULT_DETECTOR})")
+                        help="a .keras model, or an .onnx export (runs without TensorFlow; see docs/export.md) "
+                             "(default: the bundled model); repeat it for an ensemble that averages the models' probabilities")
+    parser.add_argument("--detector", default=None, choices=[spec.name for spec in list_detectors()],
+                        help=f"face detector (default {DEFAULT_DETECTOR}; haar for .onnx models)")
     parser.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
                         help=f"drop faces the detector scores below this, 0..1 (default {DEFAULT_MIN_CONFIDENCE})")
     parser.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE,
@@ -46,8 +46,8 @@ def run_predict(args: argparse.Namespace) -> int:
     """Predict every image; unreadable files are reported and skipped. Returns 1 if any failed."""
     # Quiet TensorFlow's C++ start-up logging unless the user asked for it.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from core.ensemble import load_models
     from core.images import read_image_file
+    from core.light import LIGHT_DETECTOR, is_onnx_path, load_predictor, tensorflow_available
     from core.predict import decode_photo, default_model_path, predict_image
 
     if not 0.0 <= args.min_confidence <= 1.0:
@@ -62,7 +62,11 @@ def run_predict(args: argparse.Namespace) -> int:
     files = list(collect_images(args.paths))
     if files and all(problem is not None for _, problem in files):
         raise FileNotFoundError("nothing to predict: " + "; ".join(f"{printable(path)}: {problem}" for path, problem in files))
-    loaded = load_models(model_paths)
+    onnx = any(is_onnx_path(path) for path in model_paths)
+    args.detector = args.detector or (LIGHT_DETECTOR if onnx else DEFAULT_DETECTOR)
+    if args.detector == "mtcnn" and not args.no_detect and not tensorflow_available():
+        raise ValueError("the mtcnn detector needs TensorFlow (requirements.txt); without it use --detector haar")
+    loaded = load_predictor(model_paths)
     images = []
     for file, problem in files:
         entry: dict = {"file": printable(file)}
