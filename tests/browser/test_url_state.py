@@ -79,6 +79,8 @@ def test_every_page_has_its_own_tab_title_and_predict_has_no_dataset_upload_box(
 
 
 def test_a_typed_dataset_path_survives_a_reload_and_a_page_change(app_server, page):
+    from playwright.sync_api import expect
+
     harness.require_dataset()
     typed = str(harness.SHARED_FER2013.relative_to(harness.REPO_ROOT.parent).as_posix())
     typed = f"../{typed}"  # ../shared/fer2013: inside the data roots
@@ -89,8 +91,9 @@ def test_a_typed_dataset_path_survives_a_reload_and_a_page_change(app_server, pa
         field.press("Enter")
     assert "fer_path_input=" in page.url
     page.reload(wait_until="domcontentloaded")
+    # The fresh page may report "not running" before its first run has even started: wait for the value.
+    expect(page.get_by_label("Folder or CSV path", exact=True)).to_have_value(typed, timeout=60_000)
     harness.wait_for_app(page)
-    assert page.get_by_label("Folder or CSV path", exact=True).input_value() == typed
     assert "typed path" in page.locator("[data-testid='stSidebar']").inner_text()
     with harness.expect_rerun(page):
         harness.nav_link(page, "Training").first.click()
