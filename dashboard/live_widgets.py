@@ -197,9 +197,9 @@ class LiveSession:
             self._start, self._frames, self._latest, self._error = None, 0, None, ""
 
 
-def live_session(loaded, model_path: str, settings: StreamSettings) -> LiveSession:
-    """The page's :class:`LiveSession`, rebuilt when the model or the settings change."""
-    key = (model_path, settings)
+def live_session(loaded, model_paths: tuple[str, ...], settings: StreamSettings) -> LiveSession:
+    """The page's :class:`LiveSession`, rebuilt when the model(s) or the settings change."""
+    key = (tuple(model_paths), settings)
     stored = st.session_state.get("live_session")
     if stored is None or stored[0] != key:
         stored = (key, LiveSession(loaded, settings))

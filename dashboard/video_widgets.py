@@ -40,11 +40,12 @@ class VideoAnalysis:
     video_bytes: bytes
 
 
-def stream_settings_sidebar_ui(prefix: str, *, every: bool = True) -> tuple[str, StreamSettings] | None:
-    """Model, detector, detection interval, smoothing and window in the sidebar.
+def stream_settings_sidebar_ui(prefix: str, *, every: bool = True) -> tuple[tuple[str, ...], StreamSettings] | None:
+    """Model (and models to average it with), detector, detection interval, smoothing and window in the sidebar.
 
     Returns:
-        ``(model path, StreamSettings)``, or ``None`` (with an explanation) when no model exists.
+        ``(model paths, StreamSettings)``: one path, or several for an
+        ensemble; ``None`` (with an explanation) when no model exists.
     """
     with st.sidebar:
         st.subheader("Analysis")
@@ -54,6 +55,10 @@ def stream_settings_sidebar_ui(prefix: str, *, every: bool = True) -> tuple[str,
                     "or put the bundled model at `models/fer_studio_default.keras`.")
             return None
         label = st.selectbox("Model", list(choices), key=f"{prefix}_model", help="The bundled model or a finished run's best.keras")
+        others = [other for other in choices if other != label]
+        extra = st.multiselect("Average with (ensemble)", others, key=f"{prefix}_ensemble", placeholder="No other model",
+                               help="Every face is classified by each chosen model and the one above, their "
+                                    "probabilities averaged; slower by the number of models") if others else []
         detectors = {spec.name: spec.summary for spec in list_detectors()}
         names = list(detectors)
         detector = st.selectbox("Face detector", names, index=names.index(DEFAULT_VIDEO_DETECTOR), key=f"{prefix}_detector",
@@ -69,7 +74,8 @@ def stream_settings_sidebar_ui(prefix: str, *, every: bool = True) -> tuple[str,
         window = st.slider("Smoothing window (frames)", 1, 60, 10, key=f"{prefix}_window",
                            help="Vote: the most frequent emotion of this many frames (10: the thesis' rule). "
                                 "EMA: the average looks back about this many frames")
-    return str(choices[label]), StreamSettings(detector=detector, every=int(interval), smoothing=smoothing, window=int(window))
+    paths = tuple(str(choices[name]) for name in (label, *extra))
+    return paths, StreamSettings(detector=detector, every=int(interval), smoothing=smoothing, window=int(window))
 
 
 def emotion_timeline_figure(table, face_id: int, *, height: int = TIMELINE_HEIGHT, title: str = "") -> go.Figure:
@@ -99,7 +105,7 @@ def upload_digest(data: bytes) -> str:
     return hashlib.sha1(data).hexdigest()[:16]
 
 
-def analyze_upload(data: bytes, name: str, loaded, settings: StreamSettings, model_path: str) -> VideoAnalysis | None:
+def analyze_upload(data: bytes, name: str, loaded, settings: StreamSettings, model_paths: tuple[str, ...]) -> VideoAnalysis | None:
     """Analyse uploaded video bytes with a progress bar; ``st.error`` and ``None`` for a file that cannot be used.
 
     The upload and both outputs live in a temporary folder removed before
@@ -117,8 +123,9 @@ def analyze_upload(data: bytes, name: str, loaded, settings: StreamSettings, mod
     if suffix not in VIDEO_EXTENSIONS:
         st.error(f"`{name}` is not a video file name (expected {', '.join(VIDEO_TYPES)}).")
         return None
-    stamp = Path(model_path).stat()
-    key = ("video_analysis", upload_digest(data), settings, model_path, stamp.st_mtime_ns)
+    from dashboard.predict_widgets import model_stamp
+
+    key = ("video_analysis", upload_digest(data), settings, tuple(model_paths), model_stamp(tuple(model_paths)))
     cached = st.session_state.get("video_analysis")
     if cached is not None and cached[0] == key:
         return cached[1]

@@ -24,8 +24,8 @@ chosen = stream_settings_sidebar_ui("live")
 loaded = predict_widgets.load_model_ui(chosen[0]) if chosen is not None else None
 
 if loaded is not None:
-    model_path, settings = chosen
-    session = widgets.live_session(loaded, model_path, settings)
+    model_paths, settings = chosen
+    session = widgets.live_session(loaded, model_paths, settings)
     stream_column, panel_column = st.columns([3, 2])
     with stream_column:
         widgets.stream_ui(session)

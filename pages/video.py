@@ -22,13 +22,13 @@ chosen = widgets.stream_settings_sidebar_ui("video")
 loaded = predict_widgets.load_model_ui(chosen[0]) if chosen is not None else None
 
 if loaded is not None:
-    model_path, settings = chosen
+    model_paths, settings = chosen
     upload = st.file_uploader("Video", type=widgets.VIDEO_TYPES, key="video_upload",
                               help=f"MP4, WebM, MOV, AVI or MKV up to {widgets.MAX_VIDEO_MB} MB; "
                                    "frames larger than 1280 px are downscaled first")
     if upload is None:
         st.caption("One CSV row per face per frame: frame, time, face id, box, shown emotion and the seven probabilities.")
     else:
-        analysis = widgets.analyze_upload(upload.getvalue(), upload.name, loaded, settings, model_path)
+        analysis = widgets.analyze_upload(upload.getvalue(), upload.name, loaded, settings, model_paths)
         if analysis is not None:
             widgets.video_results_ui(analysis)

@@ -40,19 +40,21 @@ def bundled(monkeypatch, tmp_path, tiny_model_path):
     return tiny_model_path
 
 
-def upload_script(data: bytes, name: str, model_path: str) -> None:
+def upload_script(data: bytes, name: str, model_path: str | list) -> None:
     from core.video import StreamSettings
     from dashboard import predict_widgets
     from dashboard import video_widgets as widgets
 
-    loaded = predict_widgets.load_model_ui(model_path)
-    analysis = widgets.analyze_upload(data, name, loaded, StreamSettings(detector="haar"), model_path)
+    model_paths = (model_path,) if isinstance(model_path, str) else tuple(model_path)
+    loaded = predict_widgets.load_model_ui(model_paths)
+    analysis = widgets.analyze_upload(data, name, loaded, StreamSettings(detector="haar"), model_paths)
     if analysis is not None:
         widgets.video_results_ui(analysis)
 
 
 def run_upload(data: bytes, name: str, model_path) -> AppTest:
-    app = AppTest.from_function(upload_script, args=(data, name, str(model_path)), default_timeout=120)
+    model_path = str(model_path) if isinstance(model_path, (str, Path)) else [str(path) for path in model_path]
+    app = AppTest.from_function(upload_script, args=(data, name, model_path), default_timeout=120)
     app.run()
     assert not app.exception, app.exception
     return app
@@ -106,3 +108,23 @@ def test_an_upload_over_the_limit_is_refused(two_face_mp4, tiny_model_path, monk
     monkeypatch.setattr("dashboard.video_widgets.MAX_VIDEO_MB", 0.001)
     app = run_upload(two_face_mp4, "two.mp4", tiny_model_path)
     assert len(app.error) == 1 and "the limit is" in app.error[0].value
+
+
+def test_the_sidebar_offers_an_ensemble_and_a_video_goes_through_it(two_face_mp4, fake_runs_dir, tiny_model_path, monkeypatch, tmp_path):
+    monkeypatch.setattr("core.predict.BUNDLED_MODEL", tiny_model_path)
+    monkeypatch.setenv("FER_STUDIO_CACHE", str(tmp_path / "cache"))
+    app = AppTest.from_file(PAGE, default_timeout=120)
+    app.run()
+    ensemble = app.multiselect(key="video_ensemble")
+    assert len(ensemble.options) == 2
+    ensemble.select(ensemble.options[0]).run()
+    assert not app.exception and not app.error
+    import keras
+
+    from core import model_io, models
+
+    keras.utils.set_random_seed(7)
+    other = model_io.export_model(models.build("mini_xception"), tmp_path / "other.keras")
+    app = run_upload(two_face_mp4, "two.mp4", [tiny_model_path, other])
+    assert not app.error
+    assert app.get("video")  # the annotated video of the ensemble's analysis
