@@ -224,6 +224,9 @@ def export_model(
     paths = list(dict.fromkeys(paths))
     if not paths:
         raise ValueError("no model given")
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(f"no model file at {path}")
     target = resolve_artifact_path(out, paths[0], format, quantize)
     card_target = card_path_for(target)
     work = _make_work_dir(target)
@@ -257,6 +260,8 @@ def export_model(
         _move_into_place(artifact, target)
         os.replace(card_tmp, card_target)
         return ExportResult(artifact=target, card_path=card_target, card=card, parity=parity)
+    except FileNotFoundError:
+        raise
     except OSError as error:
         raise ValueError(f"cannot write the export to {target.parent}: {error.strerror or error}; choose another "
                          "--out folder") from error

@@ -1,0 +1,187 @@
+"""core.export: each format exports and passes parity; cards; class order; bad inputs leave nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from core import export
+from core.labels import CLASS_NAMES
+from core.light import card_path_for, load_onnx_model
+from core.model_io import load_model, predict_probabilities, save_model
+
+PERMUTED = ("neutral", "happy", "angry", "surprise", "fear", "sad", "disgust")
+
+
+@pytest.fixture(scope="module")
+def small_model_path(tmp_path_factory) -> Path:
+    """A small conv net (Rescaling inside, as every model here), saved with FER2013 class names."""
+    import keras
+
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((48, 48, 1), name="face")
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    x = keras.layers.Conv2D(4, 3, strides=2, activation="relu")(x)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(7, activation="softmax")(keras.layers.Dense(16, activation="relu")(x))
+    path = tmp_path_factory.mktemp("small") / "small.keras"
+    return save_model(keras.Model(inputs, outputs), path, meta={"model": "small_test_net"})
+
+
+def oracle_faces() -> tuple[np.ndarray, np.ndarray]:
+    """One face per FER2013 class that conftest's oracle model classifies correctly."""
+    faces = np.zeros((len(CLASS_NAMES), 48, 48), np.uint8)
+    for index in range(len(CLASS_NAMES)):
+        faces[index, index, [0, 47]] = 255
+    return faces, np.arange(len(CLASS_NAMES))
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir() if path.name.startswith("."))
+
+
+@pytest.mark.parametrize("format", ["onnx", "litert", "saved_model"])
+def test_each_format_exports_with_a_card_and_passes_parity(small_model_path, tmp_path, format):
+    result = export.export_model(small_model_path, format, out=tmp_path, data=None)
+    assert result.artifact.exists() and result.artifact.parent == tmp_path
+    assert result.artifact.is_dir() == (format == "saved_model")
+    assert result.card_path == card_path_for(result.artifact) and result.card_path.is_file()
+    card = json.loads(result.card_path.read_text())
+    assert card["class_names"] == list(CLASS_NAMES) and card["format"] == format
+    assert card["input"]["shape"] == [None, 48, 48, 1] and "0..255" in card["input"]["spec"]
+    assert card["source"]["file"] == str(small_model_path) and card["source"]["architecture"] == "small_test_net"
+    assert card["parity"]["passed"] and card["parity"]["faces"] == export.SYNTHETIC_FACES
+    assert card["parity"]["max_abs_difference"] < export.FLOAT_TOLERANCE and card["parity"]["top1_agreement"] == 1.0
+    assert len(card["usage"].splitlines()) == 5
+    # The artifact's own runtime gives the .keras model's probabilities on new faces too.
+    faces = export.synthetic_faces(8, seed=5)
+    reference = predict_probabilities(load_model(small_model_path), faces)
+    np.testing.assert_allclose(export.run_artifact(result.artifact, format, faces), reference, atol=1e-5)
+    assert leftovers(tmp_path) == []
+
+
+def test_dynamic_quantization_reports_its_accuracy_change_on_labelled_faces(oracle_model_factory, tmp_path, monkeypatch):
+    source = oracle_model_factory(tmp_path / "oracle.keras")
+    faces, labels = oracle_faces()
+    monkeypatch.setattr(export, "load_parity_set", lambda data, limit=None: export.ParitySet(faces, labels, "oracle faces"))
+    result = export.export_model(source, "onnx", quantize="dynamic", data="unused")
+    assert result.artifact.name == "oracle_dynamic.onnx" and result.artifact.parent == tmp_path
+    assert result.card["quantization"].startswith("dynamic")
+    parity = result.card["parity"]
+    assert parity["keras_accuracy"] == 1.0 and parity["accuracy_change"] == parity["export_accuracy"] - 1.0
+    assert parity["criterion"].startswith("top-1 agreement") and parity["passed"]
+
+
+def test_light_predictor_uses_the_cards_class_order(oracle_model_factory, tmp_path):
+    # The weights put "happy" in column 1 etc.; only the card says so.
+    source = oracle_model_factory(tmp_path / "permuted.keras", output_names=PERMUTED)
+    result = export.export_model(source, "onnx", data=None)
+    assert result.card["class_names"] == list(PERMUTED)
+    light = load_onnx_model(result.artifact)
+    assert light.class_names == PERMUTED
+    faces, labels = oracle_faces()
+    probabilities = predict_probabilities(light, faces)  # FER2013 column order
+    assert list(probabilities.argmax(axis=1)) == list(labels)
+    # A card that lies about the order changes the answer: the card is what is read.
+    card = json.loads(result.card_path.read_text())
+    card["class_names"] = list(CLASS_NAMES)
+    result.card_path.write_text(json.dumps(card))
+    assert list(predict_probabilities(load_onnx_model(result.artifact), faces).argmax(axis=1)) != list(labels)
+
+
+def test_onnx_file_keeps_its_class_names_without_the_card(oracle_model_factory, tmp_path):
+    source = oracle_model_factory(tmp_path / "permuted.keras", output_names=PERMUTED)
+    result = export.export_model(source, "onnx", data=None)
+    result.card_path.unlink()
+    assert load_onnx_model(result.artifact).class_names == PERMUTED
+
+
+def test_card_usage_snippet_runs_as_plain_python(small_model_path, tmp_path):
+    result = export.export_model(small_model_path, "onnx", out=tmp_path / "model.onnx", data=None)
+    cv2.imwrite(str(tmp_path / "face.jpg"), export.synthetic_faces(1)[0])
+    expected = CLASS_NAMES[int(predict_probabilities(load_model(small_model_path),
+                                                     cv2.imread(str(tmp_path / "face.jpg"), cv2.IMREAD_GRAYSCALE)[None]).argmax())]
+    import contextlib
+    import io
+
+    printed = io.StringIO()
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        with contextlib.redirect_stdout(printed):
+            exec(result.card["usage"], {})
+    finally:
+        os.chdir(cwd)
+    assert printed.getvalue().strip() == expected
+
+
+def test_an_ensemble_exports_as_one_averaging_artifact(oracle_model_factory, small_model_path, tmp_path):
+    permuted = oracle_model_factory(tmp_path / "permuted.keras", output_names=PERMUTED)
+    result = export.export_model([small_model_path, permuted], "onnx", out=tmp_path / "pair.onnx", data=None)
+    assert result.card["class_names"] == list(CLASS_NAMES) and len(result.card["source"]["ensemble"]) == 2
+    faces = export.synthetic_faces(6, seed=3)
+    expected = (predict_probabilities(load_model(small_model_path), faces) + predict_probabilities(load_model(permuted), faces)) / 2
+    np.testing.assert_allclose(predict_probabilities(load_onnx_model(result.artifact), faces), expected, atol=1e-5)
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_a_file_that_is_not_a_model_is_refused_and_nothing_is_written(tmp_path):
+    fake = tmp_path / "notes.keras"
+    fake.write_text("not a model")
+    with pytest.raises(ValueError, match="not a Keras model"):
+        export.export_model(fake, "onnx", data=None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.keras"]
+    with pytest.raises(FileNotFoundError):
+        export.export_model(tmp_path / "missing.keras", "onnx", data=None)
+
+
+def test_unsupported_format_and_quantisation_are_refused(small_model_path, tmp_path):
+    with pytest.raises(ValueError, match="known formats: onnx, litert, saved_model"):
+        export.export_model(small_model_path, "coreml", out=tmp_path, data=None)
+    with pytest.raises(ValueError, match="SavedModel keeps float32"):
+        export.export_model(small_model_path, "saved_model", out=tmp_path, quantize="dynamic", data=None)
+    with pytest.raises(ValueError, match=r"\.tflite file"):
+        export.export_model(small_model_path, "litert", out=tmp_path / "model.onnx", data=None)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_model_the_export_cannot_express_is_refused(tmp_path):
+    import keras
+
+    inputs = keras.Input((32, 32, 3))
+    model = keras.Model(inputs, keras.layers.Dense(7, activation="softmax")(keras.layers.Flatten()(inputs)))
+    source = save_model(model, tmp_path / "rgb32.keras")
+    with pytest.raises(ValueError, match="48x48x1 face input"):
+        export.export_model(source, "onnx", data=None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rgb32.keras"]
+
+
+def test_a_failed_parity_check_removes_the_artifact(small_model_path, tmp_path, monkeypatch):
+    real = export.run_artifact
+    monkeypatch.setattr(export, "run_artifact", lambda path, format, faces: real(path, format, faces)[:, ::-1])
+    with pytest.raises(ValueError, match="disagrees with the .keras model"):
+        export.export_model(small_model_path, "onnx", out=tmp_path, data=None)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_output_folder_that_cannot_be_written_gives_a_clear_message(small_model_path, tmp_path, monkeypatch):
+    # Tests run as root in CI, where chmod cannot make a folder read-only: fail the final rename instead.
+    def refuse(source, target):
+        raise PermissionError(13, "Permission denied", str(target))
+
+    monkeypatch.setattr(export.os, "replace", refuse)
+    with pytest.raises(ValueError, match="cannot write the export to .*Permission denied; choose another --out"):
+        export.export_model(small_model_path, "onnx", out=tmp_path, data=None)
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="cannot write to"):
+        export.export_model(small_model_path, "onnx", out=tmp_path / "file" / "model.onnx", data=None)
