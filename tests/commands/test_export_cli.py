@@ -1,0 +1,107 @@
+"""``python -m core export`` and the light predictor (``predict --model x.onnx``) with TensorFlow and Keras blocked."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from core.__main__ import main
+from core.labels import CLASS_NAMES
+
+ROOT = Path(__file__).resolve().parents[2]
+PERMUTED = ("neutral", "happy", "angry", "surprise", "fear", "sad", "disgust")
+
+BLOCKED = textwrap.dedent("""
+    import json, sys
+
+    class NoTensorFlow:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("tensorflow", "keras", "tf_keras", "jax"):
+                raise ImportError(f"{{name}} is blocked in this test")
+    sys.meta_path.insert(0, NoTensorFlow())
+    sys.path.insert(0, {root!r})
+    from core.__main__ import main
+    code = main({argv!r})
+    heavy = sorted(name for name in ("tensorflow", "keras", "streamlit", "pandas") if name in sys.modules)
+    print("MODULES " + json.dumps(heavy), file=sys.stderr)
+    sys.exit(code)
+""")
+
+
+def run_blocked(argv: list[str]) -> subprocess.CompletedProcess:
+    script = BLOCKED.format(root=str(ROOT), argv=argv)
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def permuted_onnx(tmp_path_factory, oracle_model_factory_module) -> Path:
+    folder = tmp_path_factory.mktemp("onnx")
+    source = oracle_model_factory_module(folder / "permuted.keras", output_names=PERMUTED)
+    assert main(["export", "--model", str(source), "--format", "onnx", "--synthetic"]) == 0
+    return folder / "permuted.onnx"
+
+
+@pytest.fixture(scope="module")
+def oracle_model_factory_module():
+    from tests.conftest import _build_oracle_model
+    from core import model_io
+
+    def make(path, output_names=CLASS_NAMES):
+        return model_io.save_model(_build_oracle_model(tuple(output_names)), path, class_names=tuple(output_names))
+
+    return make
+
+
+def test_export_command_writes_artifact_and_card_and_prints_parity(permuted_onnx, capsys):
+    assert permuted_onnx.is_file() and Path(str(permuted_onnx) + ".json").is_file()
+    card = json.loads(Path(str(permuted_onnx) + ".json").read_text())
+    assert card["class_names"] == list(PERMUTED) and card["parity"]["passed"]
+
+
+def test_export_command_summary_and_errors(tmp_path, oracle_model_factory_module, capsys):
+    source = oracle_model_factory_module(tmp_path / "m.keras")
+    assert main(["export", "--model", str(source), "--format", "litert", "--synthetic", "--out", str(tmp_path / "x.tflite")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["artifact"] == str(tmp_path / "x.tflite") and summary["parity"]["passed"]
+    assert summary["parity"]["faces"] == 64 and summary["parity"]["max_abs_difference"] < 1e-4
+    (tmp_path / "bad.keras").write_bytes(b"\x00" * 100)
+    assert main(["export", "--model", str(tmp_path / "bad.keras"), "--format", "onnx", "--synthetic"]) == 2
+    assert "not a Keras model" in capsys.readouterr().err
+    assert main(["export", "--model", str(source), "--format", "saved_model", "--quantize", "dynamic", "--synthetic"]) == 2
+    assert "SavedModel keeps float32" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["export", "--model", str(source), "--format", "coreml"])
+
+
+def test_light_predictor_runs_with_tensorflow_and_keras_blocked(permuted_onnx, tmp_path):
+    # Oracle faces: class k lights row k; the weights' column order is PERMUTED, known only from the card.
+    paths = []
+    for index, name in enumerate(CLASS_NAMES):
+        face = np.zeros((48, 48), np.uint8)
+        face[index, [0, 47]] = 255
+        paths.append(tmp_path / f"{index}_{name}.png")
+        cv2.imwrite(str(paths[-1]), face)
+    done = run_blocked(["predict", "--model", str(permuted_onnx), "--no-detect", "--json", *map(str, paths)])
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert [entry["faces"][0]["emotion"] for entry in report["images"]] == list(CLASS_NAMES)
+    assert report["detector"] is None
+    assert 'MODULES ["keras"' not in done.stderr and "MODULES []" in done.stderr
+
+
+def test_light_predictor_detects_faces_with_haar_and_explains_mtcnn(permuted_onnx, tmp_path, three_face_photo):
+    photo, _ = three_face_photo
+    cv2.imwrite(str(tmp_path / "three.jpg"), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
+    done = run_blocked(["predict", "--model", str(permuted_onnx), "--json", str(tmp_path / "three.jpg")])
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["detector"] == "haar" and len(report["images"][0]["faces"]) == 3
+    done = run_blocked(["predict", "--model", str(permuted_onnx), "--detector", "mtcnn", str(tmp_path / "three.jpg")])
+    assert done.returncode == 2 and "mtcnn detector needs TensorFlow" in done.stderr
