@@ -175,6 +175,15 @@ def load_parity_set(data: str | os.PathLike | None, limit: int | None = None, se
     return ParitySet(np.ascontiguousarray(faces), np.asarray(labels), f"{PUBLIC_TEST}: {len(faces)} faces of {data}")
 
 
+def parity_set_from_dataset(dataset: Any, limit: int | None = None) -> ParitySet:
+    """PublicTest of an already loaded ``core.dataset.FerDataset``, else synthetic faces when it has none."""
+    if dataset is None or PUBLIC_TEST not in dataset.split_names:
+        return load_parity_set(None, limit)
+    subset = dataset.subset(PUBLIC_TEST)
+    faces, labels = subset.images[:limit], subset.labels[:limit]
+    return ParitySet(np.ascontiguousarray(faces), np.asarray(labels), f"{PUBLIC_TEST}: {len(faces)} faces of the current dataset")
+
+
 def synthetic_faces(count: int, seed: int = 0) -> np.ndarray:
     """``(count, 48, 48)`` uint8 smooth random images: face-like intensity statistics, fixed by ``seed``."""
     import cv2
@@ -194,6 +203,7 @@ def export_model(
     quantize: str = "none",
     data: str | os.PathLike | None = None,
     parity_limit: int | None = None,
+    parity_set: ParitySet | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> ExportResult:
     """Export a ``.keras`` model (or an ensemble of several) and check it against the source.
@@ -206,6 +216,8 @@ def export_model(
         quantize: ``none`` or ``dynamic`` (int8 weights; ONNX and LiteRT).
         data: FER2013 source whose PublicTest faces check parity (``None``: synthetic faces).
         parity_limit: Check on at most this many faces.
+        parity_set: Faces to check on, given directly (e.g. :func:`parity_set_from_dataset`);
+            overrides ``data``.
         progress: Called with a short message as each step starts.
 
     Returns:
@@ -234,7 +246,7 @@ def export_model(
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         say("loading the model")
         keras_model, class_names, sources = _load_source(paths)
-        parity_set = load_parity_set(data, parity_limit)
+        parity_set = parity_set or load_parity_set(data, parity_limit)
         # The reference first: the ONNX exporter refuses a model that has never been called.
         reference = _predict_keras(keras_model, parity_set.faces)
         say(f"exporting to {format}")

@@ -10,6 +10,7 @@ import streamlit as st
 from core.tta import TTA_LABELS, TTA_MODES
 from dashboard import downloads
 from dashboard import evaluation_widgets as widgets
+from dashboard import export_widgets
 from dashboard.data_source import get_dataset
 from dashboard.router import require_router
 from dashboard.url_state import remember_choice, url_choice
@@ -56,3 +57,5 @@ if dataset is not None and model_path is not None:
 
         st.subheader("Predictions")
         widgets.gallery_ui(result, images)
+
+export_widgets.export_ui(dataset)
