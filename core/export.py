@@ -139,8 +139,10 @@ def resolve_artifact_path(out: str | os.PathLike | None, source: str | os.PathLi
     suffix = FORMATS[format]
     if out.is_dir() and not (format == "saved_model" and (out / "saved_model.pb").is_file()):
         return out / default.name
+    if suffix and not out.suffix:  # a folder to be created
+        return out / default.name
     if suffix and out.suffix.lower() != suffix:
-        raise ValueError(f"a {format} export is a {suffix} file; --out {out} ends in {out.suffix or 'no suffix'}")
+        raise ValueError(f"the {format} export is a {suffix} file, but --out {out} ends in {out.suffix}")
     if not suffix and out.is_file():
         raise ValueError(f"a SavedModel is a folder, but --out {out} is an existing file")
     if not suffix and out.suffix.lower() in {s for s in FORMATS.values() if s} | {".keras", ".json"}:
@@ -259,7 +261,11 @@ def export_model(
                 artifact = work / "model_dynamic.onnx"
                 _quantize_onnx(float_artifact, artifact)
         say(f"checking parity on {len(parity_set.faces)} faces")
-        exported = run_artifact(artifact, format, parity_set.faces)
+        try:
+            exported = run_artifact(artifact, format, parity_set.faces)
+        except ValueError as error:
+            raise ValueError(f"this model cannot be expressed as {format}: the converted file does not run "
+                             f"({error})") from error
         parity = compare(reference, exported, parity_set, quantize, class_names)
         if not parity.passed:
             raise ValueError(f"the {format} export disagrees with the .keras model ({parity.criterion} not met: max "

@@ -149,7 +149,7 @@ def test_unsupported_format_and_quantisation_are_refused(small_model_path, tmp_p
         export.export_model(small_model_path, "coreml", out=tmp_path, data=None)
     with pytest.raises(ValueError, match="SavedModel keeps float32"):
         export.export_model(small_model_path, "saved_model", out=tmp_path, quantize="dynamic", data=None)
-    with pytest.raises(ValueError, match=r"\.tflite file"):
+    with pytest.raises(ValueError, match=r"litert export is a \.tflite file"):
         export.export_model(small_model_path, "litert", out=tmp_path / "model.onnx", data=None)
     assert list(tmp_path.iterdir()) == []
 
@@ -163,6 +163,24 @@ def test_a_model_the_export_cannot_express_is_refused(tmp_path):
     with pytest.raises(ValueError, match="48x48x1 face input"):
         export.export_model(source, "onnx", data=None)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rgb32.keras"]
+
+
+@pytest.mark.parametrize("format", ["onnx", "litert"])
+def test_a_model_with_an_op_the_format_lacks_is_refused(tmp_path, format):
+    import keras
+
+    @keras.saving.register_keras_serializable(package="test_export")
+    class InverseErf(keras.layers.Layer):  # Erfinv: no ONNX operator, no LiteRT builtin
+        def call(self, x):
+            return keras.ops.erfinv(keras.ops.clip(x, -0.5, 0.5))
+
+    inputs = keras.Input((48, 48, 1), name="face")
+    x = InverseErf()(keras.layers.Rescaling(1 / 255)(inputs))
+    outputs = keras.layers.Dense(7, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    source = save_model(keras.Model(inputs, outputs), tmp_path / "erfinv.keras")
+    with pytest.raises(ValueError, match=f"cannot be expressed as {format}"):
+        export.export_model(source, format, data=None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["erfinv.keras"]
 
 
 def test_a_failed_parity_check_removes_the_artifact(small_model_path, tmp_path, monkeypatch):
@@ -185,3 +203,15 @@ def test_an_output_folder_that_cannot_be_written_gives_a_clear_message(small_mod
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="cannot write to"):
         export.export_model(small_model_path, "onnx", out=tmp_path / "file" / "model.onnx", data=None)
+
+
+def test_artifact_paths_default_beside_the_model_and_accept_folders(tmp_path):
+    source = tmp_path / "run" / "best.keras"
+    assert export.resolve_artifact_path(None, source, "onnx") == tmp_path / "run" / "best.onnx"
+    assert export.resolve_artifact_path(None, source, "litert", "dynamic") == tmp_path / "run" / "best_dynamic.tflite"
+    assert export.resolve_artifact_path(None, source, "saved_model") == tmp_path / "run" / "best_saved_model"
+    assert export.resolve_artifact_path(tmp_path / "new", source, "onnx") == tmp_path / "new" / "best.onnx"
+    assert export.resolve_artifact_path(tmp_path, source, "saved_model") == tmp_path / "best_saved_model"
+    assert export.resolve_artifact_path(tmp_path / "m.tflite", source, "litert") == tmp_path / "m.tflite"
+    with pytest.raises(ValueError, match="looks like a file name"):
+        export.resolve_artifact_path(tmp_path / "m.onnx", source, "saved_model")
