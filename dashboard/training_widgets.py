@@ -118,7 +118,7 @@ def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int 
         precision = c4.selectbox("Precision", PRECISIONS, PRECISIONS.index(str(d.get("precision", "auto"))),
                                  format_func=PRECISION_LABELS.get, key=k("precision"),
                                  help="auto: mixed float16 on a GPU, mixed bfloat16 on a CPU that computes bfloat16 "
-                                      "natively (1.7-2x faster here), float32 elsewhere")
+                                      "natively (about 1.3x faster on this project's machine), float32 elsewhere")
         c1, c2, c3 = st.columns([2, 1, 1])
         validation = c1.radio(
             "Validation data", ("split", "publictest"), horizontal=True, key=k("validation"),
