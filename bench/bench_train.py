@@ -18,9 +18,10 @@ A dtype policy is global to a process, so every setting runs in its own
 child process; the rounds are interleaved (setting A, B, C, then A, B, C
 again ...) so that a machine whose load changes slows every setting alike.
 It prints the median images/s of each and its ratio to the float32 baseline.
-Images/s come from the median time between consecutive training steps, so
-the few seconds Keras' batch feeder spends at each epoch's start and end
-(about 5 s here) do not count; over a 28,709-image epoch they add 3-4%.
+Images/s come from the median time between consecutive training steps:
+timed whole, every 16-step epoch took at least about 5 s whatever the
+setting (all read about 199 images/s), a floor that comes from the epoch's
+start and end in Keras' batch feeder, not from the steps.
 """
 
 from __future__ import annotations
