@@ -93,6 +93,26 @@ def _astronaut_head() -> np.ndarray:
     return photo[center_y - side // 2:center_y + side // 2, center_x - side // 2:center_x + side // 2].copy()
 
 
+def _write_two_face_video(path: Path, frames: int, fps: int, **writer_options) -> Path:
+    """A 320x240 H.264 MP4 of two astronaut heads (112 px) drifting apart a pixel a frame; Haar finds both."""
+    from core.video_io import VideoWriter
+
+    head = cv2.resize(_astronaut_head(), (112, 112), interpolation=cv2.INTER_AREA)
+    with VideoWriter(path, 320, 240, fps=fps, **writer_options) as writer:
+        for index in range(frames):
+            canvas = np.full((240, 320, 3), 110, np.uint8)
+            for x in (12 + index, 196 - index):
+                canvas[60:172, x:x + 112] = head
+            writer.write(canvas)
+    return path
+
+
+@pytest.fixture(scope="session")
+def two_face_video_writer():
+    """``write(path, frames, fps, **VideoWriter options) -> path``: the two-face test video (CLI, page and browser tests)."""
+    return _write_two_face_video
+
+
 @pytest.fixture(scope="session")
 def three_face_photo() -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
     """A 1280x720 RGB photo with three faces at 180, 120 and 75 px, and their true ``(x, y, w, h)`` boxes.

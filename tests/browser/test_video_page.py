@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-import cv2
-import numpy as np
 import pytest
 
 from tests.browser import harness
@@ -14,21 +12,9 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def two_face_mp4(tmp_path_factory):
+def two_face_mp4(tmp_path_factory, two_face_video_writer):
     """24 frames (2.4 s), 320x240, two astronaut heads drifting apart, H.264 MP4."""
-    from skimage import data
-
-    from core.video_io import VideoWriter
-
-    head = data.astronaut()[18:208, 129:319]
-    path = tmp_path_factory.mktemp("upload") / "two faces.mp4"
-    with VideoWriter(path, 320, 240, fps=10) as writer:
-        for index in range(24):
-            canvas = np.full((240, 320, 3), 110, np.uint8)
-            for x in (12 + index, 196 - index):
-                canvas[60:172, x:x + 112] = cv2.resize(head, (112, 112), interpolation=cv2.INTER_AREA)
-            writer.write(canvas)
-    return path
+    return two_face_video_writer(tmp_path_factory.mktemp("upload") / "two faces.mp4", 24, 10)
 
 
 @pytest.fixture(scope="module")

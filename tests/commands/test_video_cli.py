@@ -6,7 +6,6 @@ import csv
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -16,19 +15,9 @@ from core.video_io import VideoReader, VideoWriter
 
 
 @pytest.fixture(scope="module")
-def small_video(tmp_path_factory) -> Path:
+def small_video(tmp_path_factory, two_face_video_writer) -> Path:
     """16 frames, 320x240, two astronaut heads drifting apart (Haar finds both)."""
-    from skimage import data
-
-    head = data.astronaut()[18:208, 129:319]
-    path = tmp_path_factory.mktemp("cli-video") / "two faces.mp4"
-    with VideoWriter(path, 320, 240, fps=20, crf=18) as writer:
-        for index in range(16):
-            canvas = np.full((240, 320, 3), 110, np.uint8)
-            for x in (12 + index, 196 - index):
-                canvas[60:172, x:x + 112] = cv2.resize(head, (112, 112), interpolation=cv2.INTER_AREA)
-            writer.write(canvas)
-    return path
+    return two_face_video_writer(tmp_path_factory.mktemp("cli-video") / "two faces.mp4", 16, 20, crf=18)
 
 
 def test_json_report_csv_and_annotated_video(small_video, tiny_model_path, tmp_path, capsys):

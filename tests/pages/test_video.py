@@ -8,8 +8,6 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -17,20 +15,8 @@ PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "video.py")
 
 
 @pytest.fixture(scope="module")
-def two_face_mp4(tmp_path_factory) -> bytes:
-    from skimage import data
-
-    from core.video_io import VideoWriter
-
-    head = data.astronaut()[18:208, 129:319]
-    path = tmp_path_factory.mktemp("page-video") / "two.mp4"
-    with VideoWriter(path, 320, 240, fps=10) as writer:
-        for index in range(10):
-            canvas = np.full((240, 320, 3), 110, np.uint8)
-            for x in (12 + index, 196 - index):
-                canvas[60:172, x:x + 112] = cv2.resize(head, (112, 112), interpolation=cv2.INTER_AREA)
-            writer.write(canvas)
-    return path.read_bytes()
+def two_face_mp4(tmp_path_factory, two_face_video_writer) -> bytes:
+    return two_face_video_writer(tmp_path_factory.mktemp("page-video") / "two.mp4", 10, 10).read_bytes()
 
 
 @pytest.fixture
