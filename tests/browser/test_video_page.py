@@ -24,10 +24,17 @@ def text_as_mp4(tmp_path_factory):
     return path
 
 
-def _upload(page, path) -> None:
+def _upload(page, path, *, refused: bool = False) -> None:
+    """Upload ``path`` and wait for its outcome: the metrics, or (``refused``) the error that names the file.
+
+    A refused file after an analysed one must wait for its own error: the
+    earlier upload's metrics are still on the page until the rerun ends.
+    """
     harness.file_uploader(page, "Video").set_input_files(str(path))
-    outcome = page.locator("[data-testid='stMetric']").or_(page.locator("[data-testid='stAlert']", has_text=path.name))
-    outcome.first.wait_for()
+    if refused:
+        page.locator("[data-testid='stAlert']", has_text=path.name).first.wait_for()
+    else:
+        page.locator("[data-testid='stMetric']").first.wait_for()
     harness.wait_for_app(page)
 
 
@@ -61,7 +68,7 @@ def test_upload_plays_annotated_video_with_summary_timeline_and_downloads(app_se
     harness.save_screenshot(page, "video_upload")
     step("results checked")
 
-    _upload(page, text_as_mp4)
+    _upload(page, text_as_mp4, refused=True)
     errors = harness.error_texts(page)
     assert len(errors) == 1 and "notes.mp4" in errors[0] and "not a readable video" in errors[0], errors
     harness.assert_no_exception(page)
