@@ -111,12 +111,3 @@ def load_models(paths: Sequence[str | os.PathLike]) -> AnyModel:
         raise ValueError("no model given")
     loaded = [load_model(path) for path in unique]
     return loaded[0] if len(loaded) == 1 else make_ensemble(loaded)
-
-
-def ensemble_label(paths: Sequence[str | os.PathLike]) -> str:
-    """Short human label, e.g. ``ensemble of 3: best.keras (run a), ...``."""
-    names = []
-    for path in paths:
-        path = Path(path)
-        names.append(f"{path.parent.name}/{path.name}" if path.name == "best.keras" else path.name)
-    return names[0] if len(names) == 1 else f"ensemble of {len(names)}: " + ", ".join(names)
