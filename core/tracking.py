@@ -27,12 +27,20 @@ Box = tuple[int, int, int, int]
 
 DEFAULT_IOU_THRESHOLD: float = 0.3
 DEFAULT_MEMORY: int = 15
+# Detection rounds in a row before a new face is shown (1: at once).
+DEFAULT_CONFIRM: int = 1
+# A new detection covering this share of a known face's box, or covered by it in this share, is that face again.
+DUPLICATE_OVERLAP: float = 0.5
 # Faces are matched as templates of this side (pixels) between detection rounds.
 TEMPLATE_SIDE: int = 32
 # A carried box is kept when its template matches at least this well (normalised correlation).
 MIN_TEMPLATE_SCORE: float = 0.5
 # Weight of the newest displacement in a track's velocity.
 VELOCITY_WEIGHT: float = 0.5
+# Weight of the newest detection in a track's typical size; a detection more
+# than 1.5x off that size is not the face (Haar's boxes sometimes balloon to
+# twice the face around it for a few frames).
+SIDE_WEIGHT: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -55,13 +63,25 @@ class TrackedFace:
 
 @dataclass
 class _Track:
-    face_id: int
+    face_id: int  # 0 while tentative
     box: np.ndarray  # float x, y, w, h
     velocity: np.ndarray  # dx, dy per frame
     last_frame: int
     score: float
     template: np.ndarray | None = None
     visible: bool = True
+    hits: int = 1
+    side: float = 0.0  # slow average of the detected box's longer side
+
+    def __post_init__(self) -> None:
+        self.side = self.side or float(max(self.box[2], self.box[3]))
+
+    def note_size(self, box: np.ndarray) -> None:
+        self.side = SIDE_WEIGHT * float(max(box[2], box[3])) + (1.0 - SIDE_WEIGHT) * self.side
+
+    @property
+    def confirmed(self) -> bool:
+        return self.face_id > 0
 
     def predicted(self, frame_index: int) -> np.ndarray:
         gap = max(0, frame_index - self.last_frame)
@@ -76,6 +96,17 @@ class _Track:
             self.velocity = VELOCITY_WEIGHT * step + (1.0 - VELOCITY_WEIGHT) * self.velocity
         self.box = box.astype(np.float64)
         self.last_frame = frame_index
+
+
+def box_overlap_of_smaller(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection of two ``(x, y, w, h)`` boxes over the smaller box's area, in [0, 1] (1: one inside the other)."""
+    ax, ay, aw, ah = (float(v) for v in a[:4])
+    bx, by, bw, bh = (float(v) for v in b[:4])
+    inter_w = min(ax + aw, bx + bw) - max(ax, bx)
+    inter_h = min(ay + ah, by + bh) - max(ay, by)
+    if inter_w <= 0 or inter_h <= 0:
+        return 0.0
+    return inter_w * inter_h / max(min(aw * ah, bw * bh), 1e-9)
 
 
 def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
@@ -98,25 +129,32 @@ class FaceTracker:
             detection for them to be the same face.
         memory: Frames a face may go undetected and still keep its id when it
             comes back.
+        confirm: Detection rounds in a row a new face must be found on
+            before it is shown (1: shown at once).
 
     Raises:
-        ValueError: A threshold outside (0, 1] or a negative memory.
+        ValueError: A threshold outside (0, 1], a negative memory or a
+            ``confirm`` below 1.
     """
 
-    def __init__(self, iou_threshold: float = DEFAULT_IOU_THRESHOLD, memory: int = DEFAULT_MEMORY) -> None:
+    def __init__(self, iou_threshold: float = DEFAULT_IOU_THRESHOLD, memory: int = DEFAULT_MEMORY,
+                 confirm: int = DEFAULT_CONFIRM) -> None:
         if not 0.0 < iou_threshold <= 1.0:
             raise ValueError(f"the IoU threshold must be in (0, 1], got {iou_threshold}")
         if memory < 0:
             raise ValueError(f"the tracker memory must be 0 frames or more, got {memory}")
+        if confirm < 1:
+            raise ValueError(f"a face must be confirmed on 1 detection round or more, got {confirm}")
         self.iou_threshold = float(iou_threshold)
         self.memory = int(memory)
+        self.confirm = int(confirm)
         self._tracks: list[_Track] = []
         self._next_id = 1
 
     @property
     def active_ids(self) -> list[int]:
-        """Ids still remembered (seen within ``memory`` frames)."""
-        return [track.face_id for track in self._tracks]
+        """Ids of the faces still remembered (seen within ``memory`` frames)."""
+        return [track.face_id for track in self._tracks if track.confirmed]
 
     def reset(self) -> None:
         """Forget every face; ids start again from 1."""
@@ -136,26 +174,40 @@ class FaceTracker:
             The faces on this frame (every detection, with its id), by id.
         """
         boxes = [_as_box(detection) for detection in detections]
-        pairs = self._match([track.predicted(frame_index) for track in self._tracks], [box for box, _ in boxes])
+        pairs = self._match([track.predicted(frame_index) for track in self._tracks], [box for box, _ in boxes],
+                            [track.side for track in self._tracks])
         matched_tracks = {track_index for track_index, _ in pairs}
         matched_boxes = {box_index: self._tracks[track_index] for track_index, box_index in pairs}
+        # Where the faces already shown are on this frame: their new box, or where they should be.
+        known = [boxes[box_index][0] for box_index, track in matched_boxes.items() if track.confirmed]
+        known += [track.predicted(frame_index) for track_index, track in enumerate(self._tracks)
+                  if track.confirmed and track.visible and track_index not in matched_tracks]
         faces = []
         for box_index, (box, score) in enumerate(boxes):
             track = matched_boxes.get(box_index)
             if track is None:
-                track = _Track(self._next_id, box, np.zeros(2), frame_index, score)
-                self._next_id += 1
+                if any(box_overlap_of_smaller(box, other) >= DUPLICATE_OVERLAP for other in known):
+                    continue  # a known face found again at another scale, or part of it
+                track = _Track(0, box, np.zeros(2), frame_index, score)
                 self._tracks.append(track)
             else:
                 track.move_to(box, frame_index)
+                track.note_size(box)
                 track.score = score
+                track.hits += 1
+            if not track.confirmed and track.hits >= self.confirm:
+                track.face_id = self._next_id
+                self._next_id += 1
             track.visible = True
             if gray is not None:
                 track.template = _template(gray, track.box)
-            faces.append(TrackedFace(track.face_id, _int_box(track.box), score, True))
+            if track.confirmed:
+                faces.append(TrackedFace(track.face_id, _int_box(track.box), score, True))
         for track_index, track in enumerate(self._tracks):
             if track_index not in matched_tracks and track.last_frame != frame_index:
                 track.visible = False
+        # A tentative face missed once was a detector's mistake.
+        self._tracks = [track for track in self._tracks if track.confirmed or track.last_frame == frame_index]
         self._forget(frame_index)
         return sorted(faces, key=lambda face: face.face_id)
 
@@ -168,7 +220,7 @@ class FaceTracker:
         """
         faces = []
         for track in self._tracks:
-            if not track.visible:
+            if not track.visible or not track.confirmed:
                 continue
             predicted = track.predicted(frame_index)
             if gray is not None and track.template is not None:
@@ -183,10 +235,12 @@ class FaceTracker:
 
     # ------------------------------------------------------------ internals
 
-    def _match(self, predicted: list[np.ndarray], boxes: list[np.ndarray]) -> list[tuple[int, int]]:
+    def _match(self, predicted: list[np.ndarray], boxes: list[np.ndarray], sides: list[float]) -> list[tuple[int, int]]:
         candidates = []
-        for track_index, track_box in enumerate(predicted):
+        for track_index, (track_box, side) in enumerate(zip(predicted, sides)):
             for box_index, box in enumerate(boxes):
+                if not 0.67 <= side / max(box[2], box[3], 1e-9) <= 1.5:
+                    continue  # a face does not change size by half between two rounds; a detector's box does
                 overlap = box_iou(track_box, box)
                 if overlap >= self.iou_threshold:
                     candidates.append((overlap, track_index, box_index))
@@ -222,8 +276,6 @@ def _int_box(box: np.ndarray) -> Box:
 
 def _close(a: np.ndarray, b: np.ndarray) -> bool:
     side_a, side_b = max(a[2], a[3]), max(b[2], b[3])
-    if not 0.67 <= side_a / max(side_b, 1e-9) <= 1.5:
-        return False
     center_a = a[:2] + a[2:] / 2.0
     center_b = b[:2] + b[2:] / 2.0
     return float(np.hypot(*(center_a - center_b))) <= 0.75 * (side_a + side_b) / 2.0

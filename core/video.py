@@ -42,6 +42,10 @@ from core.video_io import MAX_FRAME_SIDE, VideoFrame, VideoReader, VideoWriter
 
 DEFAULT_VIDEO_DETECTOR: str = "haar"
 DEFAULT_DETECT_SIDE: int = 320
+# A new face is shown once the detector has found it on this many detection
+# rounds in a row: on the benchmark video this removed every box the Haar
+# cascade put on the background, for one frame of delay (bench/bench_video.py).
+DEFAULT_STREAM_CONFIRM: int = 2
 CSV_COLUMNS: tuple[str, ...] = ("frame", "time_s", "face_id", "x", "y", "w", "h", "emotion", *CLASS_NAMES)
 
 
@@ -57,6 +61,7 @@ class StreamSettings:
         min_confidence: Detector score threshold in [0, 1].
         detect_side: Detection runs on the frame shrunk to this longer side.
         memory: Frames a face may go undetected and keep its id.
+        confirm: Detection rounds in a row before a new face is shown (1: at once).
     """
 
     detector: str = DEFAULT_VIDEO_DETECTOR
@@ -66,6 +71,7 @@ class StreamSettings:
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     detect_side: int = DEFAULT_DETECT_SIDE
     memory: int = DEFAULT_MEMORY
+    confirm: int = DEFAULT_STREAM_CONFIRM
 
     def validate(self) -> "StreamSettings":
         """Return ``self`` if every field is usable.
@@ -85,6 +91,8 @@ class StreamSettings:
             raise ValueError(f"the detection size must be at least 64 pixels, got {self.detect_side}")
         if int(self.memory) < 0:
             raise ValueError(f"the tracker memory must be 0 frames or more, got {self.memory}")
+        if int(self.confirm) < 1:
+            raise ValueError(f"--confirm must be 1 or more (detection rounds before a face is shown), got {self.confirm}")
         return self
 
 
@@ -148,7 +156,8 @@ class FrameAnalyzer:
     def __init__(self, loaded: LoadedModel, settings: StreamSettings = StreamSettings()) -> None:
         self.loaded = loaded
         self.settings = settings.validate()
-        self.tracker = FaceTracker(memory=max(int(settings.memory), 2 * int(settings.every)))
+        self.tracker = FaceTracker(memory=max(int(settings.memory), 2 * int(settings.every)),
+                                   confirm=int(settings.confirm))
         self._smoothers: dict[int, EmotionSmoother] = {}
         self._index = 0
 

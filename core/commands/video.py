@@ -13,7 +13,7 @@ from core.detect import DEFAULT_MIN_CONFIDENCE, list_detectors
 from core.labels import CLASS_NAMES
 from core.smoothing import DEFAULT_WINDOW, SMOOTHING_MODES
 from core.tracking import DEFAULT_MEMORY
-from core.video import DEFAULT_DETECT_SIDE, DEFAULT_VIDEO_DETECTOR
+from core.video import DEFAULT_DETECT_SIDE, DEFAULT_STREAM_CONFIRM, DEFAULT_VIDEO_DETECTOR
 
 # The progress bar redraws at most this often (seconds); without a terminal a line is printed this often.
 PROGRESS_INTERVAL_TTY = 0.2
@@ -48,6 +48,9 @@ def register(subparsers) -> None:
                         help=f"detect on the frame shrunk to this longer side; raise it for small faces (default {DEFAULT_DETECT_SIDE})")
     parser.add_argument("--memory", type=int, default=DEFAULT_MEMORY, metavar="FRAMES",
                         help=f"frames a face may go undetected and keep its id (default {DEFAULT_MEMORY})")
+    parser.add_argument("--confirm", type=int, default=DEFAULT_STREAM_CONFIRM, metavar="ROUNDS",
+                        help="detection rounds in a row a new face must be found on before it is shown; keeps the "
+                             f"detector's one-frame mistakes out (default {DEFAULT_STREAM_CONFIRM}; 1 = at once)")
     parser.add_argument("--model", type=Path, action="append", default=None, metavar="PATH",
                         help="a .keras model (default: the bundled model); repeat it for an ensemble that averages "
                              "the models' probabilities")
@@ -65,7 +68,7 @@ def run_video(args: argparse.Namespace) -> int:
 
     settings = StreamSettings(detector=args.detector, every=args.every, smoothing=args.smooth, window=args.window,
                               min_confidence=args.min_confidence, detect_side=args.detect_side,
-                              memory=args.memory).validate()
+                              memory=args.memory, confirm=args.confirm).validate()
     if not args.input.is_file():
         raise FileNotFoundError(f"no video file at {args.input}")
     for output, suffix in ((args.csv, ".csv"), (args.annotated, ".mp4")):

@@ -23,12 +23,13 @@ def small_video(tmp_path_factory, two_face_video_writer) -> Path:
 def test_json_report_csv_and_annotated_video(small_video, tiny_model_path, tmp_path, capsys):
     out_csv, out_mp4 = tmp_path / "faces.csv", tmp_path / "faces.mp4"
     code = main(["video", str(small_video), "--model", str(tiny_model_path), "--detector", "haar", "--csv", str(out_csv),
-                 "--annotated", str(out_mp4), "--every", "2", "--smooth", "ema", "--window", "5", "--json"])
+                 "--annotated", str(out_mp4), "--every", "2", "--smooth", "ema", "--window", "5", "--confirm", "1", "--json"])
     captured = capsys.readouterr()
     assert code == 0
     report = json.loads(captured.out)
     assert report["frames"] == 16 and report["face_ids"] == 2 and report["fps"] == 20
     assert report["settings"]["every"] == 2 and report["settings"]["smoothing"] == "ema" and report["settings"]["window"] == 5
+    assert report["settings"]["confirm"] == 1  # faces shown from the first frame, so every frame has its two rows
     assert [face["face_id"] for face in report["faces"]] == [1, 2]
     assert all(face["seconds"] == pytest.approx(0.8, abs=0.06) for face in report["faces"])
     assert "16/16 frames" in captured.err and "frames/s" in captured.err and "ETA" in captured.err

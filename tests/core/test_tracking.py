@@ -80,3 +80,32 @@ def test_reset_and_bad_settings():
         FaceTracker(iou_threshold=0)
     with pytest.raises(ValueError, match="x, y, w, h"):
         tracker.update(2, [(1, 2, 3)])
+
+
+def test_a_face_is_shown_after_two_rounds_in_a_row_and_a_one_frame_false_box_never():
+    tracker = FaceTracker(confirm=2)
+    assert tracker.update(0, [(100, 100, 80, 80)]) == []  # tentative
+    assert [face.face_id for face in tracker.update(1, [(102, 100, 80, 80), (300, 40, 50, 50)])] == [1]
+    # The false box at (300, 40) was seen once: dropped at its first miss, and it used no id.
+    assert [face.face_id for face in tracker.update(2, [(104, 100, 80, 80)])] == [1]
+    assert [face.face_id for face in tracker.update(3, [(106, 100, 80, 80), (300, 40, 50, 50)])] == [1]
+    faces = tracker.update(4, [(108, 100, 80, 80), (500, 200, 60, 60)])
+    assert [face.face_id for face in faces] == [1]
+    assert [face.face_id for face in tracker.update(5, [(110, 100, 80, 80), (501, 200, 60, 60)])] == [1, 2]
+    assert tracker.active_ids == [1, 2]
+
+
+def test_a_box_around_or_inside_a_known_face_is_that_face_again_not_a_new_one():
+    tracker = FaceTracker(confirm=1)
+    tracker.update(0, [(100, 100, 80, 80)])
+    # Haar at a coarser scale: a box twice the face around it, and one on part of the face.
+    faces = tracker.update(1, [(60, 60, 170, 170), (101, 100, 80, 80), (120, 130, 40, 40)])
+    assert [(face.face_id, face.box) for face in faces] == [(1, (101, 100, 80, 80))]
+    # When only the big box is found, it is not taken for the face (a face does not double in size in a frame).
+    assert tracker.update(2, [(60, 60, 170, 170)]) == []
+    assert [face.face_id for face in tracker.update(3, [(102, 100, 80, 80)])] == [1]
+
+
+def test_confirm_must_be_at_least_one():
+    with pytest.raises(ValueError, match="confirmed"):
+        FaceTracker(confirm=0)

@@ -62,21 +62,26 @@ def face_video(tmp_path_factory) -> Path:
 def test_two_faces_keep_two_ids_and_every_record_has_seven_probabilities(tiny_loaded_model):
     results = list(analyze_frames(two_face_frames(12), tiny_loaded_model, StreamSettings(detector="haar")))
     assert [result.index for result in results] == list(range(12))
-    assert all(len(result.faces) == 2 and result.detected for result in results)
+    # A new face is shown once it is found on two detection rounds in a row (StreamSettings.confirm).
+    assert results[0].faces == () and results[0].detected
+    assert all(len(result.faces) == 2 and result.detected for result in results[1:])
     assert {face.face_id for result in results for face in result.faces} == {1, 2}
-    first_left = min(results[0].faces, key=lambda face: face.box[0]).face_id
-    assert all(min(result.faces, key=lambda face: face.box[0]).face_id == first_left for result in results)
+    first_left = min(results[1].faces, key=lambda face: face.box[0]).face_id
+    assert all(min(result.faces, key=lambda face: face.box[0]).face_id == first_left for result in results[1:])
     for face in results[5].faces:
         assert face.probabilities.shape == (7,) and abs(float(face.probabilities.sum()) - 1) < 1e-4
         assert face.emotion in CLASS_NAMES and face.frame_emotion in CLASS_NAMES
 
 
 def test_detect_every_third_frame_carries_the_boxes_in_between(tiny_loaded_model):
-    results = list(analyze_frames(two_face_frames(9), tiny_loaded_model, StreamSettings(detector="haar", every=3)))
+    results = list(analyze_frames(two_face_frames(9), tiny_loaded_model, StreamSettings(detector="haar", every=3, confirm=1)))
     assert [result.detected for result in results] == [True, False, False] * 3
     assert all(len(result.faces) == 2 for result in results)
     assert not any(face.detected for face in results[1].faces)
     assert {face.face_id for result in results for face in result.faces} == {1, 2}
+    # Confirmed on the second detection round (frame 3), then carried as before.
+    confirmed = list(analyze_frames(two_face_frames(9), tiny_loaded_model, StreamSettings(detector="haar", every=3)))
+    assert [len(result.faces) for result in confirmed] == [0, 0, 0] + [2] * 6
 
 
 def test_the_model_is_called_once_per_frame_with_all_faces(tiny_loaded_model, monkeypatch):
@@ -88,7 +93,7 @@ def test_the_model_is_called_once_per_frame_with_all_faces(tiny_loaded_model, mo
     analyzer = FrameAnalyzer(tiny_loaded_model, StreamSettings(detector="haar"))
     for frame in two_face_frames(3):
         analyzer.process(frame)
-    assert calls == [2, 2, 2]
+    assert calls == [2, 2]  # none on frame 0: its faces are not confirmed yet, and no face means no model call
 
 
 def test_csv_has_exactly_the_documented_columns(tiny_loaded_model, tmp_path):
@@ -101,8 +106,8 @@ def test_csv_has_exactly_the_documented_columns(tiny_loaded_model, tmp_path):
     with open(tmp_path / "out.csv", newline="") as handle:
         reader = csv.DictReader(handle)
         rows = list(reader)
-    assert tuple(reader.fieldnames) == CSV_COLUMNS and len(rows) == 8
-    assert [float(row["time_s"]) for row in rows[::2]] == [0.0, 0.1, 0.2, 0.3]
+    assert tuple(reader.fieldnames) == CSV_COLUMNS and len(rows) == 6  # faces are shown from frame 1 (confirm=2)
+    assert [float(row["time_s"]) for row in rows[::2]] == [0.1, 0.2, 0.3]
     for row in rows:
         assert abs(sum(float(row[name]) for name in CLASS_NAMES) - 1) < 2e-3
         assert row["emotion"] in CLASS_NAMES and int(row["w"]) > 0
@@ -113,14 +118,14 @@ def test_analyze_video_writes_csv_annotated_mp4_and_summary_without_leftovers(ti
     report = analyze_video(face_video, tiny_loaded_model, StreamSettings(detector="haar", smoothing="ema"),
                            csv_path=tmp_path / "out" / "faces.csv", annotated_path=tmp_path / "out" / "faces.mp4",
                            progress=seen.append)
-    assert report.frames == 20 and report.face_ids == 2 and report.frames_with_faces == 20 and not report.warnings
+    assert report.frames == 20 and report.face_ids == 2 and report.frames_with_faces == 19 and not report.warnings
     assert [p.frames_done for p in seen] == list(range(1, 21)) and seen[-1].frames_total == 20
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["faces.csv", "faces.mp4"]
     with VideoReader(tmp_path / "out" / "faces.mp4") as reader:
         assert reader.info.codec == "h264" and (reader.info.width, reader.info.height) == SIZE
         assert len(list(reader)) == 20
     for face in report.faces:
-        assert face.seconds == pytest.approx(20 / 25, abs=0.01)
+        assert face.seconds == pytest.approx(19 / 25, abs=0.01)
         assert sum(face.shares.values()) == pytest.approx(1.0)
     assert report.to_dict()["faces"][0]["face_id"] == 1
 
@@ -141,7 +146,7 @@ def test_summary_counts_each_frame_until_the_next_one():
 
 def test_draw_frame_marks_each_face(tiny_loaded_model):
     frame = two_face_frames(1)[0]
-    (result,) = analyze_frames([frame], tiny_loaded_model, StreamSettings(detector="haar"))
+    (result,) = analyze_frames([frame], tiny_loaded_model, StreamSettings(detector="haar", confirm=1))
     drawn = draw_frame(frame, result)
     assert drawn.shape == frame.shape and not np.shares_memory(drawn, frame)
     x, y, w, h = result.faces[0].box
