@@ -19,10 +19,11 @@ import streamlit as st
 
 from core.detect import list_detectors
 from core.labels import CLASS_NAMES
-from core.predict import EMOTION_COLORS, available_models
-from core.smoothing import SMOOTHING_LABELS, SMOOTHING_MODES
+from core.predict import EMOTION_COLORS
+from core.smoothing import DEFAULT_SMOOTHING, DEFAULT_WINDOW, SMOOTHING_LABELS, SMOOTHING_MODES
 from core.video import DEFAULT_VIDEO_DETECTOR, StreamSettings
 from core.video_io import VIDEO_EXTENSIONS
+from dashboard.url_state import remember_choice, url_choice
 
 VIDEO_TYPES = [extension.lstrip(".") for extension in VIDEO_EXTENSIONS]
 # Uploads above this are refused with a message (the server accepts up to its own maxUploadSize).
@@ -43,38 +44,45 @@ class VideoAnalysis:
 def stream_settings_sidebar_ui(prefix: str, *, every: bool = True) -> tuple[tuple[str, ...], StreamSettings] | None:
     """Model (and models to average it with), detector, detection interval, smoothing and window in the sidebar.
 
+    The model, detector, interval, smoothing and window are in the URL
+    (``?model=``, ``?detector=``, ``?every=``, ``?smoothing=``, ``?window=``;
+    defaults are left out), so a reload or a shared link shows the same setup.
+
     Returns:
         ``(model paths, StreamSettings)``: one path, or several for an
         ensemble; ``None`` (with an explanation) when no model exists.
     """
+    from dashboard.model_menu import ensemble_select_ui, model_select_ui
+
     with st.sidebar:
         st.subheader("Analysis")
-        choices = dict(available_models())
-        if not choices:
-            st.info("No model yet: train one on the **Training** page (or `python -m core train`), "
-                    "or put the bundled model at `models/fer_studio_default.keras`.")
+        model_path = model_select_ui(f"{prefix}_model", help="The bundled model or a finished run's best.keras")
+        if model_path is None:
             return None
-        label = st.selectbox("Model", list(choices), key=f"{prefix}_model", help="The bundled model or a finished run's best.keras")
-        others = [other for other in choices if other != label]
-        extra = st.multiselect("Average with (ensemble)", others, key=f"{prefix}_ensemble", placeholder="No other model",
-                               help="Every face is classified by each chosen model and the one above, their "
-                                    "probabilities averaged; slower by the number of models") if others else []
+        extra = ensemble_select_ui(f"{prefix}_ensemble", model_path)
         detectors = {spec.name: spec.summary for spec in list_detectors()}
         names = list(detectors)
-        detector = st.selectbox("Face detector", names, index=names.index(DEFAULT_VIDEO_DETECTOR), key=f"{prefix}_detector",
-                                format_func=str.upper,
+        url_choice(f"{prefix}_detector", names, DEFAULT_VIDEO_DETECTOR, param="detector", noun="face detector")
+        detector = st.selectbox("Face detector", names, key=f"{prefix}_detector", format_func=str.upper,
                                 help=" · ".join(f"{name.upper()}: {summary}" for name, summary in detectors.items()))
+        remember_choice(detector, param="detector", default=DEFAULT_VIDEO_DETECTOR)
         interval = 1
         if every:
-            interval = st.slider("Detect faces every N-th frame", 1, 10, 1, key=f"{prefix}_every",
+            url_choice(f"{prefix}_every", list(range(1, 11)), 1, param="every", noun="detection interval")
+            interval = st.slider("Detect faces every N-th frame", 1, 10, key=f"{prefix}_every",
                                  help="Between detections the tracker follows each face; 2-3 is about twice as fast "
                                       "(MTCNN gains most)")
+            remember_choice(interval, param="every", default=1)
+        url_choice(f"{prefix}_smoothing", list(SMOOTHING_MODES), DEFAULT_SMOOTHING, param="smoothing", noun="smoothing")
         smoothing = st.selectbox("Smoothing", SMOOTHING_MODES, key=f"{prefix}_smoothing", format_func=SMOOTHING_LABELS.get,
                                  help="How each face's shown emotion is steadied over time")
-        window = st.slider("Smoothing window (frames)", 1, 60, 10, key=f"{prefix}_window",
+        remember_choice(smoothing, param="smoothing", default=DEFAULT_SMOOTHING)
+        url_choice(f"{prefix}_window", list(range(1, 61)), DEFAULT_WINDOW, param="window", noun="smoothing window")
+        window = st.slider("Smoothing window (frames)", 1, 60, key=f"{prefix}_window",
                            help="Vote: the most frequent emotion of this many frames (10: the thesis' rule). "
                                 "EMA: the average looks back about this many frames")
-    paths = tuple(str(choices[name]) for name in (label, *extra))
+        remember_choice(window, param="window", default=DEFAULT_WINDOW)
+    paths = (str(model_path), *extra)
     return paths, StreamSettings(detector=detector, every=int(interval), smoothing=smoothing, window=int(window))
 
 

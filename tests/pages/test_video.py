@@ -114,3 +114,17 @@ def test_the_sidebar_offers_an_ensemble_and_a_video_goes_through_it(two_face_mp4
     app = run_upload(two_face_mp4, "two.mp4", [tiny_model_path, other])
     assert not app.error
     assert app.get("video")  # the annotated video of the ensemble's analysis
+
+
+def test_the_settings_come_from_the_url_and_go_back_into_it(bundled):
+    app = AppTest.from_file(PAGE, default_timeout=120)
+    app.query_params.update({"detector": "mtcnn", "every": "3", "smoothing": "ema", "window": "25", "model": "no-such-run"})
+    app.run()
+    assert not app.exception and not app.error
+    assert app.selectbox(key="video_detector").value == "mtcnn" and app.slider(key="video_every").value == 3
+    assert app.selectbox(key="video_smoothing").value == "ema" and app.slider(key="video_window").value == 25
+    assert len(app.warning) == 1 and "no-such-run" in app.warning[0].value  # the unknown model is named
+    app.slider(key="video_window").set_value(12).run()
+    assert app.query_params["window"] == "12"
+    app.selectbox(key="video_smoothing").set_value("vote").run()  # back to the default: left out of the URL
+    assert "smoothing" not in app.query_params and app.query_params["detector"] == "mtcnn"
