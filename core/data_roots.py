@@ -58,9 +58,9 @@ def data_roots() -> list[Path]:
 
 
 def private_folders() -> list[Path]:
-    """Folders inside the roots that typed paths never reach: the saved uploads of every session."""
+    """Folders inside the roots that typed paths never reach: every session's saved uploads and video analyses."""
     try:
-        return [(default_cache_dir() / "uploads").resolve()]
+        return [(default_cache_dir() / "uploads").resolve(), (default_cache_dir() / "video-jobs").resolve()]
     except (OSError, RuntimeError):
         return []
 

@@ -501,6 +501,20 @@ class VideoReport:
         payload["faces"] = [asdict(face) for face in self.faces]
         return payload
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "VideoReport":
+        """The report :meth:`to_dict` wrote (read back from JSON).
+
+        Raises:
+            ValueError: A field is missing or of the wrong kind.
+        """
+        try:
+            faces = tuple(FaceSummary(**face) for face in data["faces"])
+            fields = {name: data[name] for name in cls.__dataclass_fields__ if name in data and name != "faces"}
+            return cls(**{**fields, "faces": faces, "warnings": tuple(data.get("warnings", ()))})
+        except (KeyError, TypeError) as error:
+            raise ValueError(f"not a video report ({error})") from error
+
 
 def analyze_video(
     path: str | os.PathLike,

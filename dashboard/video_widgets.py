@@ -1,16 +1,14 @@
 """Widgets of the Video and Live pages: stream settings, emotion timelines, a video file's analysis and results.
 
-The analysis itself is ``core.video.analyze_video``; this module gives it an
-upload (written to a temporary folder that is removed afterwards), draws a
-progress bar, and keeps the outcome in the session, keyed by the file's
-digest, the settings and the model file's version, so clicks on the results
-do not analyse again.
+The analysis runs in a background worker (``core.video_jobs``): this module
+starts it for an upload, keeps its id in the URL (``?job=``) so a reload finds
+it again, draws its progress (with Cancel) until it ends, then its results.
+The same upload with the same settings and model files finds the finished
+analysis instead of starting another.
 """
 
 from __future__ import annotations
 
-import hashlib
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +21,8 @@ from core.predict import EMOTION_COLORS
 from core.smoothing import DEFAULT_SMOOTHING, DEFAULT_WINDOW, SMOOTHING_LABELS, SMOOTHING_MODES
 from core.video import DEFAULT_VIDEO_DETECTOR, StreamSettings
 from core.video_io import VIDEO_EXTENSIONS
+from core.video_jobs import VideoJob
+from dashboard.text import escape_markdown
 from dashboard.url_state import remember_choice, url_choice
 
 VIDEO_TYPES = [extension.lstrip(".") for extension in VIDEO_EXTENSIONS]
@@ -109,67 +109,120 @@ def emotion_timeline_figure(table, face_id: int, *, height: int = TIMELINE_HEIGH
     return figure
 
 
-def upload_digest(data: bytes) -> str:
-    return hashlib.sha1(data).hexdigest()[:16]
+JOB_PARAM = "job"
+_UPLOADED_KEY = "video_had_upload"
+_ANALYSIS_KEY = "video_analysis"
 
 
-def analyze_upload(data: bytes, name: str, loaded, settings: StreamSettings, model_paths: tuple[str, ...]) -> VideoAnalysis | None:
-    """Analyse uploaded video bytes with a progress bar; ``st.error`` and ``None`` for a file that cannot be used.
+def start_job_ui(data: bytes, name: str, settings: StreamSettings, model_paths: tuple[str, ...]) -> VideoJob | None:
+    """Start (or find) the background analysis of uploaded video bytes and put its id in the URL (``?job=``).
 
-    The upload and both outputs live in a temporary folder removed before
-    this returns, whatever happens. The result is kept in the session.
+    Returns:
+        The job; ``None`` with an ``st.error`` for a file that cannot be used.
     """
-    import pandas as pd
+    from core.video_jobs import start_video_job
 
-    from core.video import analyze_video
-
+    st.session_state[_UPLOADED_KEY] = True
     if len(data) > MAX_VIDEO_MB * 1024**2:
         st.error(f"`{name}` is {len(data) / 1024**2:.0f} MB; the limit is {MAX_VIDEO_MB} MB. "
                  "Cut the video, or analyse it from the command line: `python -m core video FILE`.")
         return None
-    suffix = Path(name).suffix.lower()
-    if suffix not in VIDEO_EXTENSIONS:
+    if Path(name).suffix.lower() not in VIDEO_EXTENSIONS:
         st.error(f"`{name}` is not a video file name (expected {', '.join(VIDEO_TYPES)}).")
         return None
-    from dashboard.predict_widgets import model_stamp
-
-    key = ("video_analysis", upload_digest(data), settings, tuple(model_paths), model_stamp(tuple(model_paths)))
-    cached = st.session_state.get("video_analysis")
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    progress = st.progress(0.0, text=f"Analysing {name}…")
-
-    def show(update) -> None:
-        fraction = update.frames_done / update.frames_total if update.frames_total else 0.0
-        eta = f", about {update.eta_s:.0f} s left" if update.eta_s is not None else ""
-        if update.frames_done % 5 == 0 or fraction >= 1:
-            progress.progress(min(1.0, fraction), text=f"Analysing {name}: frame {update.frames_done}"
-                              f"{f' of {update.frames_total}' if update.frames_total else ''} · {update.fps:.1f} frames/s{eta}")
-
     try:
-        with tempfile.TemporaryDirectory(prefix="fer-video-") as folder:
-            source = Path(folder) / f"upload{suffix}"
-            source.write_bytes(data)
-            csv_path, video_path = Path(folder) / "faces.csv", Path(folder) / "annotated.mp4"
-            report = analyze_video(source, loaded, settings, csv_path=csv_path, annotated_path=video_path, progress=show)
-            report = _renamed(report, name)
-            csv_bytes = csv_path.read_bytes()
-            video_bytes = video_path.read_bytes() if video_path.exists() else b""
-            table = pd.read_csv(csv_path)
-    except (ValueError, FileNotFoundError, OSError) as error:
-        progress.empty()
+        job = start_video_job(data, name, settings, model_paths)
+    except (ValueError, OSError) as error:
         st.error(f"Cannot analyse `{name}`: {error}")
         return None
-    progress.empty()
+    if st.query_params.get(JOB_PARAM) != job.job_id:
+        st.query_params[JOB_PARAM] = job.job_id
+    return job
+
+
+def linked_job_ui() -> VideoJob | None:
+    """The analysis named by ``?job=`` (after a reload, or in a shared link); ``None`` when there is none.
+
+    A link to an analysis that is no longer kept gets a warning. When the user
+    removed the upload in this session, the link is dropped with it.
+    """
+    from core.video_jobs import read_video_job, video_job_dir
+
+    job_id = st.query_params.get(JOB_PARAM)
+    if job_id is None:
+        return None
+    if st.session_state.pop(_UPLOADED_KEY, False):
+        del st.query_params[JOB_PARAM]  # the upload was removed: so is its analysis from the view
+        return None
+    try:
+        folder = video_job_dir(job_id)
+    except ValueError:
+        folder = None
+    if folder is None or not (folder / "job.json").is_file():
+        st.warning(f"The video analysis `{escape_markdown(str(job_id))}` in this link is not available "
+                   "(analyses are kept for a day after their last use). Upload the video again.",
+                   icon=":material/link_off:")
+        return None
+    return read_video_job(folder)
+
+
+def video_job_ui(job: VideoJob) -> None:
+    """A running job's progress (refreshed twice a second, with Cancel); a finished job's results or its error."""
+    if job.active:
+        _job_progress_panel(job.folder)
+        return
+    if job.state == "failed":
+        st.error(f"Cannot analyse `{escape_markdown(job.source)}`: {escape_markdown(job.message)}")
+    elif job.state == "cancelled":
+        st.info(f"The analysis of `{escape_markdown(job.source)}` was cancelled.", icon=":material/cancel:")
+    else:
+        analysis = job_analysis(job)
+        if analysis is None:
+            st.error(f"The results of `{escape_markdown(job.source)}` cannot be read; upload the video again.")
+        else:
+            video_results_ui(analysis)
+
+
+@st.fragment(run_every=0.5)
+def _job_progress_panel(folder: Path) -> None:
+    from core.video_jobs import cancel_video_job, read_video_job
+
+    job = read_video_job(folder)
+    if not job.active:
+        st.rerun()  # draw the results (or the error) with the whole page
+    if job.frames_done:
+        total = f" of {job.frames_total}" if job.frames_total else ""
+        eta = f", about {job.eta_s:.0f} s left" if job.eta_s is not None else ""
+        text = f"Analysing {job.source}: frame {job.frames_done}{total} · {job.fps:.1f} frames/s{eta}"
+    else:
+        text = f"Analysing {job.source}: {job.message}…"
+    st.progress(job.fraction, text=escape_markdown(text))
+    st.caption("The analysis runs in the background: you can leave this page or reload it, the link keeps it.")
+    if st.button("Cancel", key="video_cancel", icon=":material/cancel:", help="Stop this analysis; nothing is kept"):
+        cancel_video_job(folder)
+        st.rerun()
+
+
+def job_analysis(job: VideoJob) -> VideoAnalysis | None:
+    """A finished job's report, table and files, read once per session and job; ``None`` if they are unreadable."""
+    import pandas as pd
+
+    from core.video_jobs import load_report
+
+    cached = st.session_state.get(_ANALYSIS_KEY)
+    if cached is not None and cached[0] == job.job_id:
+        return cached[1]
+    try:
+        report = load_report(job.folder)
+        csv_bytes = (job.folder / "faces.csv").read_bytes()
+        video_path = job.folder / "annotated.mp4"
+        video_bytes = video_path.read_bytes() if video_path.exists() else b""
+        table = pd.read_csv(job.folder / "faces.csv")
+    except (ValueError, OSError):
+        return None
     analysis = VideoAnalysis(report, table, csv_bytes, video_bytes)
-    st.session_state["video_analysis"] = (key, analysis)
+    st.session_state[_ANALYSIS_KEY] = (job.job_id, analysis)
     return analysis
-
-
-def _renamed(report, name: str):
-    from dataclasses import replace
-
-    return replace(report, source=name, csv_path=None, annotated_path=None)
 
 
 def video_results_ui(analysis: VideoAnalysis, *, key: str = "video") -> None:

@@ -1,14 +1,15 @@
 """Video: upload a video file, track every face and follow its emotions over time.
 
 Each face gets a stable id; its shown emotion is smoothed over the last frames
-(vote or EMA). Results: an annotated video (playable and downloadable), a
-summary per face, an emotion timeline per face and the per-frame CSV. The same
-analysis runs from the command line: ``python -m core video FILE``.
+(vote or EMA). The analysis runs in a background worker, so a reload or a
+closed tab does not lose it (its id stays in the URL). Results: an annotated
+video (playable and downloadable), a summary per face, an emotion timeline per
+face and the per-frame CSV. The same analysis runs from the command line:
+``python -m core video FILE``.
 """
 
 import streamlit as st
 
-from dashboard import predict_widgets
 from dashboard import video_widgets as widgets
 from dashboard.router import require_router
 
@@ -19,16 +20,17 @@ st.caption("Upload a video: every face is tracked with a stable id, classified o
            "over time. You get the annotated video, a summary per face, emotion timelines and the CSV.")
 
 chosen = widgets.stream_settings_sidebar_ui("video")
-loaded = predict_widgets.load_model_ui(chosen[0]) if chosen is not None else None
 
-if loaded is not None:
+if chosen is not None:
     model_paths, settings = chosen
     upload = st.file_uploader("Video", type=widgets.VIDEO_TYPES, key="video_upload",
                               help=f"MP4, WebM, MOV, AVI or MKV up to {widgets.MAX_VIDEO_MB} MB; "
                                    "frames larger than 1280 px are downscaled first")
-    if upload is None:
-        st.caption("One CSV row per face per frame: frame, time, face id, box, shown emotion and the seven probabilities.")
+    if upload is not None:
+        job = widgets.start_job_ui(upload.getvalue(), upload.name, settings, model_paths)
     else:
-        analysis = widgets.analyze_upload(upload.getvalue(), upload.name, loaded, settings, model_paths)
-        if analysis is not None:
-            widgets.video_results_ui(analysis)
+        job = widgets.linked_job_ui()
+        if job is None:
+            st.caption("One CSV row per face per frame: frame, time, face id, box, shown emotion and the seven probabilities.")
+    if job is not None:
+        widgets.video_job_ui(job)

@@ -5,7 +5,7 @@ AppTest cannot upload files, so the upload handler is driven directly with bytes
 
 from __future__ import annotations
 
-import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -28,14 +28,28 @@ def bundled(monkeypatch, tmp_path, tiny_model_path):
 
 def upload_script(data: bytes, name: str, model_path: str | list) -> None:
     from core.video import StreamSettings
-    from dashboard import predict_widgets
     from dashboard import video_widgets as widgets
 
     model_paths = (model_path,) if isinstance(model_path, str) else tuple(model_path)
-    loaded = predict_widgets.load_model_ui(model_paths)
-    analysis = widgets.analyze_upload(data, name, loaded, StreamSettings(detector="haar"), model_paths)
-    if analysis is not None:
-        widgets.video_results_ui(analysis)
+    job = widgets.start_job_ui(data, name, StreamSettings(detector="haar"), model_paths)
+    if job is not None:
+        widgets.video_job_ui(job)
+
+
+def wait_for_job(app: AppTest, timeout: float = 120.0) -> AppTest:
+    """Rerun the page until the analysis named in its URL has ended (AppTest does not tick ``run_every`` fragments)."""
+    from core.video_jobs import read_video_job, video_job_dir
+
+    job_id = app.query_params.get("job")
+    if job_id is None:
+        return app
+    folder = video_job_dir(job_id)
+    deadline = time.monotonic() + timeout
+    while read_video_job(folder).active and time.monotonic() < deadline:
+        time.sleep(0.2)
+    app.run()
+    assert not app.exception, app.exception
+    return app
 
 
 def run_upload(data: bytes, name: str, model_path) -> AppTest:
@@ -43,7 +57,18 @@ def run_upload(data: bytes, name: str, model_path) -> AppTest:
     app = AppTest.from_function(upload_script, args=(data, name, model_path), default_timeout=120)
     app.run()
     assert not app.exception, app.exception
-    return app
+    return wait_for_job(app)
+
+
+@pytest.fixture(autouse=True)
+def private_cache(monkeypatch, tmp_path):
+    """Video analyses go to this test's own cache folder (the worker inherits the variable)."""
+    monkeypatch.setenv("FER_STUDIO_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def job_files(cache: Path) -> list[str]:
+    return sorted(path.name for path in (cache / "video-jobs").glob("*/*"))
 
 
 def test_page_renders_settings_and_uploader_without_an_upload(bundled):
@@ -56,21 +81,41 @@ def test_page_renders_settings_and_uploader_without_an_upload(bundled):
     assert app.slider(key="video_window").value == 10 and app.slider(key="video_every").value == 1
 
 
-def test_an_upload_shows_metrics_video_summary_timeline_and_downloads(two_face_mp4, tiny_model_path, monkeypatch, tmp_path):
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+def test_an_upload_shows_metrics_video_summary_timeline_and_downloads(two_face_mp4, tiny_model_path, private_cache):
     app = run_upload(two_face_mp4, "two faces.mp4", tiny_model_path)
     assert not app.error and not app.warning
     metrics = {metric.label: metric.value for metric in app.metric}
-    assert metrics["Frames"] == "10" and metrics["Faces (ids)"] == "2" and metrics["Frames with a face"] == "90%"  # from frame 1: a face is confirmed on its second detection
+    # 90%: from frame 1, as a face is confirmed on its second detection
+    assert metrics["Frames"] == "10" and metrics["Faces (ids)"] == "2" and metrics["Frames with a face"] == "90%"
     assert len(app.get("video")) == 1
     summary = app.dataframe[0].value
     assert list(summary["face_id"]) == [1, 2] and list(summary.columns[:6]) == ["face_id", "seconds", "frames", "first_s", "last_s", "dominant"]
     assert app.selectbox(key="video_face").options == ["#1", "#2"]
     assert len(app.get("plotly_chart")) == 1
     assert len(app.get("download_button")) == 2
-    assert list(tmp_path.iterdir()) == []  # the upload and the outputs' temporary folder are gone
+    # The upload is deleted once analysed; the results stay in the job folder for the link.
+    assert job_files(private_cache) == ["annotated.mp4", "faces.csv", "job.json", "progress.json", "report.json",
+                                        "status.json", "worker.log"]
     app.selectbox(key="video_face").set_value(2).run()  # picking another face does not analyse again
     assert not app.exception and len(app.get("plotly_chart")) == 1
+
+
+def test_a_reload_finds_the_analysis_through_the_link_and_a_stale_link_is_named(two_face_mp4, bundled, private_cache):
+    first = run_upload(two_face_mp4, "two faces.mp4", bundled)
+    job_id = first.query_params["job"]
+    app = AppTest.from_file(PAGE, default_timeout=120)  # a new browser session: no upload, only the URL
+    app.query_params["job"] = job_id
+    app.run()
+    assert not app.exception and not app.error and not app.warning
+    assert {metric.label: metric.value for metric in app.metric}["Faces (ids)"] == "2"
+    stale = AppTest.from_file(PAGE, default_timeout=120)
+    stale.query_params["job"] = "0123456789abcdef"
+    stale.run()
+    assert len(stale.warning) == 1 and "0123456789abcdef" in stale.warning[0].value and not stale.metric
+    hostile = AppTest.from_file(PAGE, default_timeout=120)
+    hostile.query_params["job"] = "../../etc"
+    hostile.run()
+    assert not hostile.exception and len(hostile.warning) == 1 and not hostile.metric
 
 
 @pytest.mark.parametrize("data, name, message", [
@@ -78,11 +123,10 @@ def test_an_upload_shows_metrics_video_summary_timeline_and_downloads(two_face_m
     (b"", "clip.webm", "empty"),
     (b"\x00" * 100, "clip.txt", "not a video file name"),
 ])
-def test_bad_uploads_show_an_error_and_leave_no_files(data, name, message, tiny_model_path, monkeypatch, tmp_path):
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+def test_bad_uploads_show_an_error_and_leave_no_files(data, name, message, tiny_model_path, private_cache):
     app = run_upload(data, name, tiny_model_path)
     assert len(app.error) == 1 and message in app.error[0].value
-    assert list(tmp_path.iterdir()) == []
+    assert job_files(private_cache) == []
 
 
 def test_a_truncated_upload_is_analysed_up_to_the_cut_with_a_warning(two_face_mp4, tiny_model_path):
@@ -128,3 +172,29 @@ def test_the_settings_come_from_the_url_and_go_back_into_it(bundled):
     assert app.query_params["window"] == "12"
     app.selectbox(key="video_smoothing").set_value("vote").run()  # back to the default: left out of the URL
     assert "smoothing" not in app.query_params and app.query_params["detector"] == "mtcnn"
+
+
+def test_a_running_analysis_shows_its_progress_and_cancel_stops_its_worker(bundled, private_cache):
+    import json
+    import subprocess
+
+    folder = private_cache / "video-jobs" / "00000000000000aa"
+    folder.mkdir(parents=True)
+    worker = subprocess.Popen(["sleep", "60"], start_new_session=True)  # stands in for the analysis worker
+    try:
+        (folder / "job.json").write_text(json.dumps({"source": "long.mp4", "input": "input.mp4"}))
+        (folder / "input.mp4").write_bytes(b"video")
+        (folder / "status.json").write_text(json.dumps({"state": "running", "message": "analysing", "pid": worker.pid}))
+        (folder / "progress.json").write_text(json.dumps({"frames_done": 50, "frames_total": 200, "elapsed_s": 2.0}))
+        app = AppTest.from_file(PAGE, default_timeout=120)
+        app.query_params["job"] = folder.name
+        app.run()
+        assert not app.exception and not app.error
+        (bar,) = app.get("progress")
+        assert "frame 50 of 200" in bar.proto.text and "25.0 frames/s" in bar.proto.text and "6 s left" in bar.proto.text
+        app.button(key="video_cancel").click().run()
+        assert worker.wait(timeout=10) != 0  # ended by the Cancel
+        assert not app.exception and "cancelled" in app.info[0].value
+        assert not (folder / "input.mp4").exists()
+    finally:
+        worker.kill()

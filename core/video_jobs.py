@@ -1,0 +1,324 @@
+"""Video analyses as detached worker processes: the Video page starts one and only reads its files.
+
+A job is one folder, ``<cache>/video-jobs/<job id>/``::
+
+    job.json        what to analyse: the upload's name, the StreamSettings, the model files
+    input.<ext>     the uploaded video (deleted when the analysis ends, whatever the outcome)
+    status.json     queued | running | done | failed | cancelled, a message, the worker's pid
+    progress.json   frames done and expected, elapsed seconds (rewritten a few times a second)
+    faces.csv, annotated.mp4, report.json
+                    the results (``core.video.analyze_video`` renames them into place at the end)
+    worker.log      the worker's own output
+
+The worker is ``python -m core.video_jobs JOB_DIR``, started in its own
+session, so closing the tab or reloading the page does not stop it; the page
+keeps the job id in its URL (``?job=``) and finds the job again. The id is a
+digest of the video's bytes, the settings and the model files' versions, so
+the same upload analysed with the same settings finds the finished job instead
+of starting another. Finished jobs unused for a day are swept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+from core import runs
+from core.cache import default_cache_dir
+from core.video import StreamSettings
+from core.video_io import VIDEO_EXTENSIONS, VideoReader
+
+JOB_ID_PATTERN = re.compile(r"^[0-9a-f]{16}$")
+ACTIVE_STATES = ("queued", "running")
+FINISHED_STATES = ("done", "failed", "cancelled")
+# Finished jobs whose folder was not touched for this long are removed.
+JOB_MAX_IDLE_S: float = 24 * 3600
+# The worker rewrites progress.json at most this often (seconds).
+PROGRESS_INTERVAL_S: float = 0.25
+RESULT_FILES = ("faces.csv", "annotated.mp4", "report.json")
+
+
+@dataclass(frozen=True)
+class VideoJob:
+    """What a job's files say now.
+
+    Attributes:
+        job_id: The folder's name (16 hex digits).
+        folder: The job folder.
+        state: ``queued``, ``running``, ``done``, ``failed`` or ``cancelled``.
+        message: Why it failed, or what it is doing.
+        source: The uploaded file's name.
+        frames_done, frames_total: Progress (``frames_total`` 0 when the file does not say).
+        elapsed_s: Seconds since the analysis started.
+    """
+
+    job_id: str
+    folder: Path
+    state: str
+    message: str
+    source: str
+    frames_done: int = 0
+    frames_total: int = 0
+    elapsed_s: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    @property
+    def fps(self) -> float:
+        return self.frames_done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        if not self.frames_total or not self.fps:
+            return None
+        return max(0.0, (self.frames_total - self.frames_done) / self.fps)
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.frames_done / self.frames_total) if self.frames_total else 0.0
+
+
+def video_jobs_dir() -> Path:
+    """Where job folders live: ``video-jobs/`` in FER Studio's cache folder (private to the server)."""
+    return default_cache_dir() / "video-jobs"
+
+
+def video_job_id(data_digest: str, settings: StreamSettings, model_paths: Sequence[str | os.PathLike]) -> str:
+    """The id of analysing a video (its bytes' digest) with these settings and model files (their current versions)."""
+    models = []
+    for path in model_paths:
+        try:
+            stat = Path(path).stat()
+            models.append([str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns])
+        except OSError:
+            models.append([str(path), None, None])
+    text = json.dumps({"video": data_digest, "settings": asdict(settings), "models": models}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def video_job_dir(job_id: str, root: Path | None = None) -> Path:
+    """The folder of job ``job_id`` (which may not exist).
+
+    Raises:
+        ValueError: ``job_id`` is not 16 hex digits (so a link cannot name a path).
+    """
+    if not isinstance(job_id, str) or not JOB_ID_PATTERN.match(job_id):
+        raise ValueError("that is not a video analysis id (16 hex digits)")
+    return Path(root or video_jobs_dir()) / job_id
+
+
+def start_video_job(data: bytes, name: str, settings: StreamSettings, model_paths: Sequence[str | os.PathLike],
+                    root: Path | None = None) -> VideoJob:
+    """Analyse a video in a background worker; an identical job that is running or done is returned instead.
+
+    Args:
+        data: The video file's bytes.
+        name: Its file name (the extension picks the demuxer; it is shown in the results).
+        settings: How to analyse it.
+        model_paths: One model, or several to average.
+        root: Jobs folder (default :func:`video_jobs_dir`).
+
+    Returns:
+        The job as it stands (``queued`` when just started).
+
+    Raises:
+        ValueError: Not a video file name, not a readable video, no model, invalid settings.
+        OSError: The jobs folder cannot be written.
+    """
+    settings = settings.validate()
+    suffix = Path(name).suffix.lower()
+    if suffix not in VIDEO_EXTENSIONS:
+        raise ValueError(f"{name} is not a video file name (expected {', '.join(VIDEO_EXTENSIONS)})")
+    if not model_paths:
+        raise ValueError("no model given")
+    root = Path(root or video_jobs_dir())
+    sweep_video_jobs(root)
+    job_id = video_job_id(hashlib.sha256(data).hexdigest(), settings, model_paths)
+    folder = video_job_dir(job_id, root)
+    if folder.is_dir():
+        job = read_video_job(folder)
+        if job.active or (job.state == "done" and all((folder / file).exists() for file in RESULT_FILES[::2])):
+            os.utime(folder)
+            return job
+        shutil.rmtree(folder, ignore_errors=True)  # failed, cancelled or damaged: analyse again
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder.mkdir(mode=0o700)
+    source = folder / f"input{suffix}"
+    partial = folder / f".input{suffix}.part"
+    partial.write_bytes(data)
+    os.replace(partial, source)
+    try:
+        with VideoReader(source):  # opens the container and its video stream: a broken file is told at once
+            pass
+    except (ValueError, OSError) as error:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise ValueError(str(error).replace(source.name, Path(name).name)) from None
+    runs.write_json_atomic(folder / "job.json", {"source": Path(name).name, "input": source.name,
+                                                  "settings": asdict(settings),
+                                                  "models": [str(path) for path in model_paths],
+                                                  "created": time.time()})
+    _write_status(folder, "queued", "starting the worker")
+    with open(folder / "worker.log", "ab") as log:
+        process = subprocess.Popen([sys.executable, "-m", "core.video_jobs", str(folder)], cwd=str(runs.REPO_ROOT),
+                                   stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)  # a reload or a closed tab does not stop it
+    _write_status(folder, "queued", "starting the worker", pid=process.pid)
+    threading.Thread(target=_reap, args=(folder, process), daemon=True).start()
+    return read_video_job(folder)
+
+
+def read_video_job(folder: Path) -> VideoJob:
+    """The job's state from its files; an active job whose worker is gone reads as failed."""
+    folder = Path(folder)
+    job = runs.read_json(folder / "job.json", {}) or {}
+    status = runs.read_json(folder / "status.json", {}) or {}
+    progress = runs.read_json(folder / "progress.json", {}) or {}
+    state = status.get("state") if status.get("state") in (*ACTIVE_STATES, *FINISHED_STATES) else "failed"
+    message = str(status.get("message") or ("" if status else "the job's files are missing or damaged"))
+    pid = status.get("pid")
+    if state in ACTIVE_STATES and isinstance(pid, int) and not runs._process_alive(pid):
+        state, message = "failed", "the analysis stopped before it finished (the worker process is gone); start it again"
+    return VideoJob(job_id=folder.name, folder=folder, state=state, message=message, source=str(job.get("source", "")),
+                    frames_done=int(progress.get("frames_done", 0)), frames_total=int(progress.get("frames_total", 0)),
+                    elapsed_s=float(progress.get("elapsed_s", 0.0)))
+
+
+def cancel_video_job(folder: Path) -> None:
+    """Stop a running job: its worker is ended and its input and partial results removed."""
+    folder = Path(folder)
+    status = runs.read_json(folder / "status.json", {}) or {}
+    _write_status(folder, "cancelled", "cancelled", pid=status.get("pid"))
+    pid = status.get("pid")
+    if isinstance(pid, int) and runs._process_alive(pid):
+        try:
+            os.killpg(pid, signal.SIGTERM)  # the worker leads its own session
+        except (ProcessLookupError, PermissionError):
+            pass
+    for path in folder.iterdir():
+        if path.name.startswith("input") or path.name.startswith(".") or path.name in RESULT_FILES:
+            path.unlink(missing_ok=True)
+
+
+def sweep_video_jobs(root: Path | None = None, max_idle_s: float = JOB_MAX_IDLE_S) -> list[str]:
+    """Remove finished jobs not touched for ``max_idle_s`` seconds; returns their ids."""
+    root = Path(root or video_jobs_dir())
+    removed = []
+    if not root.is_dir():
+        return removed
+    now = time.time()
+    for folder in root.iterdir():
+        if not folder.is_dir() or not JOB_ID_PATTERN.match(folder.name):
+            continue
+        try:
+            idle = now - folder.stat().st_mtime
+        except OSError:
+            continue
+        if idle > max_idle_s and not read_video_job(folder).active:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder.name)
+    return removed
+
+
+def load_report(folder: Path):
+    """The finished job's ``core.video.VideoReport``.
+
+    Raises:
+        ValueError: The job has no readable report.
+    """
+    from core.video import VideoReport
+
+    data = runs.read_json(Path(folder) / "report.json")
+    if not isinstance(data, dict):
+        raise ValueError("this analysis has no readable report; start it again")
+    return VideoReport.from_dict(data)
+
+
+# ---------------------------------------------------------------- the worker
+
+
+def run_video_job(folder: Path) -> int:
+    """The worker: analyse the job's video, write progress and results, end with a final status. Returns 0 or 1."""
+    folder = Path(folder)
+    job = runs.read_json(folder / "job.json")
+    if not isinstance(job, dict):
+        _write_status(folder, "failed", "the job's description (job.json) is missing or damaged")
+        return 1
+    source = folder / str(job.get("input", ""))
+
+    def stop(signum, frame):  # noqa: ARG001 - signal handler signature
+        raise SystemExit(143)  # unwinds through analyze_video, which removes its partial files
+
+    signal.signal(signal.SIGTERM, stop)
+    _write_status(folder, "running", "loading the model", pid=os.getpid())
+    try:
+        from core.ensemble import load_models
+        from core.video import analyze_video
+
+        settings = StreamSettings(**job["settings"]).validate()
+        loaded = load_models(job["models"])
+        _write_status(folder, "running", "analysing", pid=os.getpid())
+        last_write = [0.0]
+
+        def progress(update) -> None:
+            now = time.monotonic()
+            if now - last_write[0] >= PROGRESS_INTERVAL_S or update.frames_done == update.frames_total:
+                last_write[0] = now
+                runs.write_json_atomic(folder / "progress.json", {"frames_done": update.frames_done,
+                                                                 "frames_total": update.frames_total,
+                                                                 "elapsed_s": round(update.elapsed_s, 3)})
+
+        report = analyze_video(source, loaded, settings, csv_path=folder / "faces.csv",
+                               annotated_path=folder / "annotated.mp4", progress=progress)
+        payload = report.to_dict()
+        payload.update(source=str(job.get("source", source.name)), csv_path=None, annotated_path=None)
+        runs.write_json_atomic(folder / "report.json", payload)
+        runs.write_json_atomic(folder / "progress.json", {"frames_done": report.frames, "frames_total": report.frames,
+                                                         "elapsed_s": report.elapsed_s})
+        _write_status(folder, "done", f"{report.frames} frames analysed", pid=os.getpid())
+        return 0
+    except (ValueError, FileNotFoundError, OSError, KeyError, TypeError) as error:
+        _write_status(folder, "failed", str(error) or type(error).__name__, pid=os.getpid())
+        return 1
+    except SystemExit:
+        _write_status(folder, "cancelled", "cancelled", pid=os.getpid())
+        return 1
+    finally:
+        source.unlink(missing_ok=True)
+
+
+def _write_status(folder: Path, state: str, message: str, pid: int | None = None) -> None:
+    current = runs.read_json(folder / "status.json", {}) or {}
+    if current.get("state") == "cancelled" and state != "cancelled":
+        return  # a cancel is final: a worker finishing in the same instant does not undo it
+    runs.write_json_atomic(folder / "status.json", {"state": state, "message": message, "pid": pid,
+                                                    "updated": time.time()})
+
+
+def _reap(folder: Path, process: subprocess.Popen) -> None:
+    """Wait for the worker so it leaves no zombie; record a death the worker could not record itself."""
+    code = process.wait()
+    status = runs.read_json(folder / "status.json", {}) or {}
+    if status.get("state") in ACTIVE_STATES and folder.is_dir():
+        _write_status(folder, "failed", f"the analysis stopped before it finished (worker exit code {code}); "
+                                        "see worker.log in the job folder", pid=process.pid)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if len(sys.argv) != 2:
+        print("usage: python -m core.video_jobs JOB_DIR", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(run_video_job(Path(sys.argv[1])))
