@@ -108,14 +108,25 @@ def default_model_path() -> Path | None:
     return BUNDLED_MODEL if BUNDLED_MODEL.is_file() else None
 
 
+def bundled_models() -> list[Path]:
+    """Every bundled model: the default first, then the other ``.keras`` files beside it that have a card (``.json``).
+
+    A second bundled model exists to be averaged with the default (an
+    ensemble: more accurate, twice the work per face).
+    """
+    default = default_model_path()
+    if default is None:
+        return []
+    others = sorted(path for path in default.parent.glob("*.keras")
+                    if path != default and path.is_file() and path.with_suffix(".json").is_file())
+    return [default, *others]
+
+
 def available_models(runs_dir: Path | None = None) -> list[tuple[str, Path]]:
-    """``(label, path)`` of every usable model: the bundled one first, then finished or stopped runs' ``best.keras``."""
+    """``(label, path)`` of every usable model: the bundled ones first, then finished or stopped runs' ``best.keras``."""
     from core.runs import list_runs
 
-    choices = []
-    bundled = default_model_path()
-    if bundled is not None:
-        choices.append((f"Bundled model ({bundled.name})", bundled))
+    choices = [(f"Bundled model ({path.name})", path) for path in bundled_models()]
     for run in list_runs(runs_dir):
         if run.has_model and run.status.state in ("finished", "stopped"):
             accuracy = f" · val {run.best_val_accuracy:.1%}" if run.best_val_accuracy is not None else ""

@@ -18,7 +18,8 @@ BUNDLED_ID = "bundled"
 
 
 def model_menu() -> dict[str, tuple[str, str]]:
-    """``{id: (label, model path)}``: the bundled model first, then finished or stopped runs with a ``best.keras``."""
+    """``{id: (label, model path)}``: the bundled models first (``bundled``, ``bundled-<name>``), then finished or
+    stopped runs with a ``best.keras``."""
     from core.predict import available_models, default_model_path
     from core.runs import list_runs
 
@@ -29,6 +30,9 @@ def model_menu() -> dict[str, tuple[str, str]]:
         path = Path(path)
         if bundled is not None and path == bundled:
             menu[BUNDLED_ID] = (f"Bundled model ({path.name})", str(path))
+            continue
+        if bundled is not None and path.parent == bundled.parent:  # another bundled model (an ensemble member)
+            menu[f"{BUNDLED_ID}-{path.stem}"] = (f"Bundled model ({path.name})", str(path))
             continue
         run_id = path.parent.name
         accuracy = accuracies.get(run_id)

@@ -248,3 +248,18 @@ def test_a_corrupt_zip_member_is_reported_and_later_members_still_read():
     assert "CRC" in payloads["photo2.png"]
     for name in ("photo0.png", "photo1.png", "photo3.png", "photo4.png"):
         assert decode_photo(payloads[name]).shape == (16, 16)
+
+
+def test_a_second_bundled_model_with_a_card_is_listed_after_the_default(monkeypatch, tmp_path, tiny_model_path):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    default = folder / "fer_studio_default.keras"
+    default.write_bytes(tiny_model_path.read_bytes())
+    member = folder / "fer_studio_b.keras"
+    member.write_bytes(tiny_model_path.read_bytes())
+    (folder / "stray.keras").write_bytes(tiny_model_path.read_bytes())  # no card: not a bundled model
+    monkeypatch.setattr(predict, "BUNDLED_MODEL", default)
+    assert predict.bundled_models() == [default]
+    member.with_suffix(".json").write_text("{}")
+    assert predict.bundled_models() == [default, member]
+    assert [path for _, path in predict.available_models(tmp_path / "runs")] == [default, member]

@@ -250,3 +250,23 @@ def test_a_photo_through_an_ensemble_shows_every_face_and_its_grad_cam(three_fac
     assert app.session_state["members"] == 2
     assert "3 face(s)" in app.get("image")[0].captions[0]
     assert len(app.get("image")) == 1 + 3 * 2  # the photo, then each face's crop and Grad-CAM
+
+
+def test_a_second_bundled_model_is_offered_to_average_with_and_has_its_own_link_id(monkeypatch, tmp_path, tiny_model_path):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for name in ("fer_studio_default", "fer_studio_b"):
+        (folder / f"{name}.keras").write_bytes(tiny_model_path.read_bytes())
+        (folder / f"{name}.json").write_text("{}")
+    monkeypatch.setattr("core.predict.BUNDLED_MODEL", folder / "fer_studio_default.keras")
+    monkeypatch.setenv("FER_STUDIO_RUNS", str(tmp_path / "runs"))
+    app = AppTest.from_file(PAGE, default_timeout=120)
+    app.run()
+    assert not app.exception and not app.error
+    assert app.multiselect(key="predict_ensemble").options == ["Bundled model (fer_studio_b.keras)"]
+    linked = AppTest.from_file(PAGE, default_timeout=120)
+    linked.query_params["model"] = "bundled-fer_studio_b"
+    linked.run()
+    assert not linked.exception and not linked.warning
+    assert linked.selectbox(key="predict_model").value == "bundled-fer_studio_b"
+    assert linked.multiselect(key="predict_ensemble").options == ["Bundled model (fer_studio_default.keras)"]
