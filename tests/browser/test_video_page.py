@@ -68,6 +68,17 @@ def test_upload_plays_annotated_video_with_summary_timeline_and_downloads(app_se
     harness.save_screenshot(page, "video_upload")
     step("results checked")
 
+    # The analysis ran in a background worker and its id is in the URL: a reload shows it again.
+    assert re.search(r"[?&]job=[0-9a-f]{16}", page.url), page.url
+    page.reload()
+    harness.wait_for_app(page)
+    page.locator("[data-testid='stMetric']").first.wait_for()
+    metrics = page.locator("[data-testid='stMetric']").all_inner_texts()
+    assert any(re.match(r"Frames\s+24", text) for text in metrics), metrics
+    page.locator("[data-testid='stVideo']").wait_for()
+    harness.assert_no_exception(page)
+    step("reload keeps the analysis")
+
     _upload(page, text_as_mp4, refused=True)
     errors = harness.error_texts(page)
     assert len(errors) == 1 and "notes.mp4" in errors[0] and "not a readable video" in errors[0], errors
