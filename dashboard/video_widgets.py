@@ -26,7 +26,7 @@ from dashboard.text import escape_markdown
 from dashboard.url_state import remember_choice, url_choice
 
 VIDEO_TYPES = [extension.lstrip(".") for extension in VIDEO_EXTENSIONS]
-# Uploads above this are refused with a message (the server accepts up to its own maxUploadSize).
+# The uploader refuses larger files in the browser (max_upload_size); the page checks again.
 MAX_VIDEO_MB = 200
 TIMELINE_HEIGHT = 320
 
