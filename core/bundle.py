@@ -22,7 +22,8 @@ MAX_BUNDLE_BYTES = 10 * 1024 * 1024
 CARD_TTA_SUFFIXES = {mode: "" if mode == "none" else f" + {TTA_SHORT[mode]} TTA" for mode in TTA_MODES}
 
 
-def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: Path = MODELS_DIR) -> dict:
+def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: Path = MODELS_DIR,
+               ensemble_with: tuple[Path, ...] = ()) -> dict:
     """Export a run's ``best.keras`` without optimizer state and write its card.
 
     Args:
@@ -32,6 +33,9 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
             data from the run's config, never on these splits.
         name: File stem under ``out_dir``.
         out_dir: Where ``<name>.keras`` and ``<name>.json`` go.
+        ensemble_with: Other models (e.g. the bundled default) to average this
+            one with: the card then also reports the ensemble on the same
+            splits and TTA modes (``card["ensemble"]``).
 
     Returns:
         The card as a dict.
@@ -42,7 +46,6 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
             a split it would be reported on.
     """
     from core.data import load_fer2013
-    from core.evaluate import evaluate_model
     from core.model_io import export_model, load_model
 
     run_dir = Path(run_dir)
@@ -62,15 +65,7 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
         elapsed += row.get("epoch_time", 0.0)
         curve.append({"epoch": row["epoch"], "training_seconds": round(elapsed, 1),
                       "val_accuracy": round(row.get("val_accuracy", float("nan")), 4)})
-    evaluation = {}
-    for tta, suffix in CARD_TTA_SUFFIXES.items():
-        for split, result in evaluate_model(loaded, dataset, splits=splits, tta=tta, use_cache=False).items():
-            evaluation[split + suffix] = {
-                "n": result.n,
-                "accuracy": round(result.accuracy, 4),
-                "macro_f1": round(result.macro_f1, 4),
-                "recall": {CLASS_NAMES[i]: round(r, 4) for i, r in enumerate(result.recall)},
-            }
+    evaluation = _card_evaluation(loaded, dataset, splits)
     state = runs.read_json(run_dir / "state.json", {})
     card = {
         "name": name,
@@ -99,5 +94,32 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
     if model_path.stat().st_size > MAX_BUNDLE_BYTES:
         raise ValueError(f"{model_path.name} is {model_path.stat().st_size / 1e6:.1f} MB, over the 10 MB limit for a bundled model")
     card["size_bytes"] = model_path.stat().st_size
+    if ensemble_with:
+        members = [model_path, *(Path(path) for path in ensemble_with)]
+        card["ensemble"] = {"members": [path.name for path in members],
+                            "evaluation": _card_evaluation(members, dataset, splits)}
     runs.write_json_atomic(out_dir / f"{name}.json", card)
     return card
+
+
+def _card_evaluation(model, dataset, splits: list[str]) -> dict:
+    """``{"PublicTest": {...}, "PublicTest + flip TTA": {...}, ...}``: accuracy, macro F1, recall per class.
+
+    ``model`` is a loaded model, or a list of model paths to average (an ensemble).
+    """
+    from core.evaluate import evaluate_ensemble, evaluate_model
+
+    evaluation = {}
+    for tta, suffix in CARD_TTA_SUFFIXES.items():
+        if isinstance(model, list):
+            results = evaluate_ensemble(model, dataset, splits=splits, tta=tta, use_cache=False)
+        else:
+            results = evaluate_model(model, dataset, splits=splits, tta=tta, use_cache=False)
+        for split, result in results.items():
+            evaluation[split + suffix] = {
+                "n": result.n,
+                "accuracy": round(result.accuracy, 4),
+                "macro_f1": round(result.macro_f1, 4),
+                "recall": {CLASS_NAMES[i]: round(r, 4) for i, r in enumerate(result.recall)},
+            }
+    return evaluation

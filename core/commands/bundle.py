@@ -14,6 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", required=True, help="dataset with the held-out splits to report (PublicTest, PrivateTest)")
     parser.add_argument("--name", default="fer_studio_default")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: models/)")
+    parser.add_argument("--ensemble-with", type=Path, action="append", default=[], metavar="PATH",
+                        help="another model (e.g. models/fer_studio_default.keras) to average this one with: the card "
+                             "also reports the ensemble (repeatable)")
     parser.set_defaults(run=run)
 
 
@@ -21,6 +24,10 @@ def run(args: argparse.Namespace) -> int:
     """Export and print the card's evaluation."""
     from core.bundle import MODELS_DIR, bundle_run
 
-    card = bundle_run(args.run_dir, args.data, name=args.name, out_dir=args.out or MODELS_DIR)
-    print(json.dumps({"file": card["file"], "size_bytes": card["size_bytes"], "evaluation": card["evaluation"]}, indent=2))
+    card = bundle_run(args.run_dir, args.data, name=args.name, out_dir=args.out or MODELS_DIR,
+                      ensemble_with=tuple(args.ensemble_with))
+    summary = {"file": card["file"], "size_bytes": card["size_bytes"], "evaluation": card["evaluation"]}
+    if "ensemble" in card:
+        summary["ensemble"] = card["ensemble"]
+    print(json.dumps(summary, indent=2))
     return 0

@@ -47,3 +47,25 @@ def test_bundle_refuses_runs_that_selected_on_publictest(tmp_path, finished_run)
     finally:
         config["config"]["validation"] = "split"
         (run_dir / "config.json").write_text(json.dumps(config))
+
+
+def test_bundle_reports_the_ensemble_with_another_model_through_the_cli(tmp_path, finished_run, tiny_model_path, capsys):
+    run_dir, data = finished_run
+    code = main(["bundle", "--run", str(run_dir), "--data", str(data), "--name", "second", "--out", str(tmp_path),
+                 "--ensemble-with", str(tiny_model_path)])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    card = json.loads((tmp_path / "second.json").read_text())
+    assert card["ensemble"]["members"] == ["second.keras", "tiny.keras"] and printed["ensemble"] == card["ensemble"]
+    assert set(card["ensemble"]["evaluation"]) == set(card["evaluation"])
+    # The ensemble's numbers are its own: the untrained tiny model drags the average away from the run's.
+    import numpy as np
+
+    from core.data import load_fer2013
+    from core.ensemble import load_models
+    from core.model_io import predict_probabilities
+
+    public = load_fer2013(str(data)).subset("PublicTest")
+    averaged = predict_probabilities(load_models([tmp_path / "second.keras", tiny_model_path]), public.images)
+    expected = float(np.mean(averaged.argmax(axis=1) == public.labels))
+    assert card["ensemble"]["evaluation"]["PublicTest"]["accuracy"] == round(expected, 4)
