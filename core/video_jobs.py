@@ -44,6 +44,10 @@ ACTIVE_STATES = ("queued", "running")
 FINISHED_STATES = ("done", "failed", "cancelled")
 # Finished jobs whose folder was not touched for this long are removed.
 JOB_MAX_IDLE_S: float = 24 * 3600
+# Finished jobs are also removed, least recently used first, while all jobs
+# together take more than this many megabytes (annotated videos add up).
+JOBS_CAP_VARIABLE = "FER_STUDIO_VIDEO_JOBS_CAP_MB"
+DEFAULT_JOBS_CAP_MB = 2048
 # The worker rewrites progress.json at most this often (seconds).
 PROGRESS_INTERVAL_S: float = 0.25
 RESULT_FILES = ("faces.csv", "annotated.mp4", "report.json")
@@ -155,7 +159,10 @@ def start_video_job(data: bytes, name: str, settings: StreamSettings, model_path
             return job
         shutil.rmtree(folder, ignore_errors=True)  # failed, cancelled or damaged: analyse again
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    folder.mkdir(mode=0o700)
+    try:
+        folder.mkdir(mode=0o700)
+    except FileExistsError:  # another session started the same analysis a moment ago
+        return read_video_job(folder)
     source = folder / f"input{suffix}"
     partial = folder / f".input{suffix}.part"
     partial.write_bytes(data)
@@ -212,23 +219,53 @@ def cancel_video_job(folder: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def sweep_video_jobs(root: Path | None = None, max_idle_s: float = JOB_MAX_IDLE_S) -> list[str]:
-    """Remove finished jobs not touched for ``max_idle_s`` seconds; returns their ids."""
+def jobs_cap_bytes() -> int:
+    """The jobs folder's size cap: ``FER_STUDIO_VIDEO_JOBS_CAP_MB`` megabytes (default 2048)."""
+    try:
+        megabytes = float(os.environ.get(JOBS_CAP_VARIABLE, DEFAULT_JOBS_CAP_MB))
+    except ValueError:
+        megabytes = DEFAULT_JOBS_CAP_MB
+    return int(max(0.0, megabytes) * 1024**2)
+
+
+def sweep_video_jobs(root: Path | None = None, max_idle_s: float = JOB_MAX_IDLE_S,
+                     max_total_bytes: int | None = None) -> list[str]:
+    """Remove finished jobs not touched for ``max_idle_s`` seconds, then the least recently used finished
+    jobs while all jobs take more than ``max_total_bytes`` (default :func:`jobs_cap_bytes`). Returns their ids.
+
+    Running jobs are never removed.
+    """
     root = Path(root or video_jobs_dir())
-    removed = []
+    removed: list[str] = []
     if not root.is_dir():
         return removed
+    cap = jobs_cap_bytes() if max_total_bytes is None else max_total_bytes
     now = time.time()
+    finished: list[tuple[float, int, Path]] = []  # (last use, bytes, folder)
+    total = 0
     for folder in root.iterdir():
         if not folder.is_dir() or not JOB_ID_PATTERN.match(folder.name):
             continue
         try:
-            idle = now - folder.stat().st_mtime
+            last_use = folder.stat().st_mtime
+            size = sum(path.stat().st_size for path in folder.iterdir() if path.is_file())
         except OSError:
             continue
-        if idle > max_idle_s and not read_video_job(folder).active:
+        if read_video_job(folder).active:
+            total += size
+            continue
+        if now - last_use > max_idle_s:
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder.name)
+            continue
+        total += size
+        finished.append((last_use, size, folder))
+    for _, size, folder in sorted(finished, key=lambda item: item[0]):
+        if total <= cap:
+            break
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder.name)
+        total -= size
     return removed
 
 

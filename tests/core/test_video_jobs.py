@@ -123,3 +123,21 @@ def test_finished_jobs_idle_for_a_day_are_swept_and_others_kept(tmp_path):
     (tmp_path / "not-a-job").mkdir()
     assert sweep_video_jobs(tmp_path) == ["0" * 16]
     assert not old_done.exists() and old_running.exists() and fresh_done.exists() and (tmp_path / "not-a-job").exists()
+
+
+def test_over_the_size_cap_the_least_recently_used_finished_jobs_go_first(tmp_path):
+    def job(job_id: str, state: str, age_s: float, megabytes: int) -> Path:
+        folder = tmp_path / job_id
+        folder.mkdir()
+        (folder / "status.json").write_text(json.dumps({"state": state, "message": "", "pid": os.getpid()}))
+        (folder / "annotated.mp4").write_bytes(b"\0" * megabytes * 1024**2)
+        stamp = time.time() - age_s
+        os.utime(folder, (stamp, stamp))
+        return folder
+
+    oldest = job("a" * 16, "done", 3000, 2)
+    running = job("b" * 16, "running", 2000, 2)  # never removed, but counted
+    middle = job("c" * 16, "failed", 1000, 2)
+    newest = job("d" * 16, "done", 10, 2)
+    assert sweep_video_jobs(tmp_path, max_total_bytes=5 * 1024**2) == ["a" * 16, "c" * 16]
+    assert not oldest.exists() and not middle.exists() and running.exists() and newest.exists()
