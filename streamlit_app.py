@@ -5,8 +5,10 @@ import streamlit as st
 from dashboard import url_state
 from dashboard.access import require_password
 from dashboard.data_source import data_source_sidebar
+from dashboard.keras_session import keep_keras_session
 
 st.set_page_config(page_icon=":material/mood:", layout="wide")
+keep_keras_session()  # no keras.backend.clear_session() + full GC after every run (dashboard/keras_session.py)
 
 # Pages that never read FER2013: no dataset picker in their sidebar, so that the
 # dataset's upload box is not the first one a photo can be dropped on.

@@ -16,7 +16,14 @@ from streamlit.runtime.pages_manager import PagesManager
 
 
 def require_router() -> None:
-    """Rerun through ``streamlit_app.py`` if this page was started without it."""
+    """Rerun through ``streamlit_app.py`` if this page was started without it.
+
+    Also keeps Streamlit from clearing Keras' session after each run (see
+    ``dashboard.keras_session``), whichever script runs first.
+    """
+    from dashboard.keras_session import keep_keras_session
+
+    keep_keras_session()
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
