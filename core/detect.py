@@ -37,11 +37,12 @@ within 1%, so a crop is the box's longer side times 1.03 (Haar) or 0.96
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import threading
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -91,21 +92,25 @@ class DetectorSpec:
         summary: One line for menus.
         padding: Square side = ``max(w, h) * padding`` frames a box like a FER2013 face.
         create: Builds the detection function ``(rgb_uint8_image) -> list[RawBox]``;
-            called once per process.
+            called once per instance.
+        instances: How many instances may run at the same time, one per
+            thread (Haar: independent, cheap cascades; MTCNN: one, its
+            TensorFlow models are shared and calls queue).
     """
 
     name: str
     summary: str
     padding: float
     create: Callable[[], Callable[[np.ndarray], list[RawBox]]]
+    instances: int = 1
 
 
 _REGISTRY: dict[str, DetectorSpec] = {}
 
 
-def _register(name: str, summary: str, padding: float):
+def _register(name: str, summary: str, padding: float, instances: int = 1):
     def decorate(create: Callable) -> Callable:
-        _REGISTRY[name] = DetectorSpec(name, summary, padding, create)
+        _REGISTRY[name] = DetectorSpec(name, summary, padding, create, instances)
         return create
 
     return decorate
@@ -161,8 +166,7 @@ def detect_faces(
         scale = max_side / max(height, width)
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    find, lock = _detector_instance(spec.name)
-    with lock:
+    with _detector_pool(spec.name).borrow() as find:
         raw = find(rgb)
     faces = []
     for x, y, w, h, score in raw:
@@ -256,11 +260,52 @@ def non_max_suppression(boxes: np.ndarray, scores: np.ndarray, iou_threshold: fl
     return keep
 
 
+class DetectorPool:
+    """Instances of one detector shared by threads: a call borrows an instance no other thread is using.
+
+    Neither ``CascadeClassifier`` nor MTCNN promises thread safety, so an
+    instance serves one call at a time. While every instance is busy, a new
+    one is created, up to ``limit``; past that, calls wait. So Streamlit
+    sessions, and the video pipeline's detection threads, run Haar side by
+    side, while MTCNN (``limit`` 1) serialises them.
+    """
+
+    def __init__(self, create: Callable[[], Callable[[np.ndarray], list[RawBox]]], limit: int) -> None:
+        self._create = create
+        self.limit = max(1, int(limit))
+        self.created = 0
+        self._free: list[Callable[[np.ndarray], list[RawBox]]] = []
+        self._condition = threading.Condition()
+
+    @contextlib.contextmanager
+    def borrow(self) -> Iterator[Callable[[np.ndarray], list[RawBox]]]:
+        """``with pool.borrow() as find: find(rgb)``."""
+        with self._condition:
+            while not self._free and self.created >= self.limit:
+                self._condition.wait()
+            find = self._free.pop() if self._free else None
+            if find is None:
+                self.created += 1
+        if find is None:
+            try:
+                find = self._create()
+            except BaseException:
+                with self._condition:
+                    self.created -= 1
+                    self._condition.notify()
+                raise
+        try:
+            yield find
+        finally:
+            with self._condition:
+                self._free.append(find)
+                self._condition.notify()
+
+
 @functools.lru_cache(maxsize=None)
-def _detector_instance(name: str) -> tuple[Callable[[np.ndarray], list[RawBox]], threading.Lock]:
-    # One instance per process; the lock serialises Streamlit sessions, since
-    # neither CascadeClassifier nor MTCNN promises thread safety.
-    return _REGISTRY[name].create(), threading.Lock()
+def _detector_pool(name: str) -> DetectorPool:
+    spec = _REGISTRY[name]
+    return DetectorPool(spec.create, spec.instances)
 
 
 # ---------------------------------------------------------------- detectors
@@ -276,7 +321,12 @@ HAAR_MIN_SIZE = 20
 HAAR_WEIGHT_AT_HALF = 1.0
 
 
-@_register("haar", "OpenCV Haar cascade, frontal faces (the seeds' detector): no TensorFlow needed, misses tilted faces", padding=1.03)
+# Haar cascades are independent and cheap (a 1 MB XML): up to this many run side by side.
+HAAR_INSTANCES = 4
+
+
+@_register("haar", "OpenCV Haar cascade, frontal faces (the seeds' detector): no TensorFlow needed, misses tilted faces",
+           padding=1.03, instances=HAAR_INSTANCES)
 def _create_haar() -> Callable[[np.ndarray], list[RawBox]]:
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
     if cascade.empty():

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import os
 import tempfile
+import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
@@ -46,6 +48,9 @@ DEFAULT_DETECT_SIDE: int = 320
 # rounds in a row: on the benchmark video this removed every box the Haar
 # cascade put on the background, for one frame of delay (bench/bench_video.py).
 DEFAULT_STREAM_CONFIRM: int = 2
+# Threads that decode and detect ahead of the model for files (process_ahead); two keep both cores of a
+# small machine busy, since detection is the slowest stage.
+DETECTION_THREADS: int = 2
 CSV_COLUMNS: tuple[str, ...] = ("frame", "time_s", "face_id", "x", "y", "w", "h", "emotion", *CLASS_NAMES)
 
 
@@ -256,37 +261,61 @@ def analyze_frames(
 
 
 def process_ahead(analyzer: FrameAnalyzer, frames: Iterable[VideoFrame],
-                  depth: int = 2) -> Iterator[tuple[VideoFrame, FrameResult]]:
-    """Analyse frames in order while the next frames are decoded and searched for faces in a second thread.
+                  depth: int | None = None, workers: int | None = None) -> Iterator[tuple[VideoFrame, FrameResult]]:
+    """Analyse frames in order while the next frames are decoded and searched for faces in other threads.
 
     Decoding and detection (OpenCV, FFmpeg) and the model call (TensorFlow)
-    release the GIL, so the two stages overlap on two cores. Results are the
-    same as calling :meth:`FrameAnalyzer.process` frame by frame: tracking,
-    classification and smoothing stay in order in the calling thread.
+    release the GIL, so the stages overlap. Frames are decoded one at a time
+    (in order) by whichever detection thread is free, and detected by up to
+    ``workers`` threads side by side: detection is the slowest stage, and a
+    detector whose instances may run in parallel (Haar) gets one per thread.
+    Results are the same as calling :meth:`FrameAnalyzer.process` frame by
+    frame: tracking, classification and smoothing stay in order in the
+    calling thread.
+
+    Args:
+        analyzer: The stream's analyzer.
+        frames: :class:`VideoFrame` objects in order.
+        depth: Frames decoded and detected ahead (default ``workers + 1``).
+        workers: Detection threads (default :data:`DETECTION_THREADS`, or 1
+            for a detector that serialises its calls, such as MTCNN).
 
     Yields:
         ``(frame, result)`` pairs in frame order.
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    if workers is None:
+        workers = min(DETECTION_THREADS, get_detector(analyzer.settings.detector).instances)
+    workers = max(1, int(workers))
+    depth = max(1, int(depth if depth is not None else workers + 1))
     iterator = iter(frames)
+    decoding = threading.Lock()
+    sequence = itertools.count()
 
-    def next_detected() -> tuple[VideoFrame, list | None] | None:
-        frame = next(iterator, None)
+    def next_detected() -> tuple[int, VideoFrame | None, list | None]:
+        with decoding:  # frames leave the decoder in order, each with its place in the stream
+            frame = next(iterator, None)
+            position = next(sequence)
         if frame is None:
-            return None
-        return frame, (analyzer.detect(frame.image) if analyzer.needs_detection(frame.index) else None)
+            return position, None, None
+        return position, frame, (analyzer.detect(frame.image) if analyzer.needs_detection(frame.index) else None)
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fer-detect") as pool:
-        pending = [pool.submit(next_detected) for _ in range(max(1, depth))]
-        while pending:
-            item = pending.pop(0).result()
-            if item is None:
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fer-detect") as pool:
+        pending = [pool.submit(next_detected) for _ in range(depth)]
+        ready: dict[int, tuple[VideoFrame | None, list | None]] = {}
+        expected = 0
+        while pending or expected in ready:
+            while expected not in ready:
+                position, frame, boxes = pending.pop(0).result()
+                ready[position] = (frame, boxes)
+            frame, boxes = ready.pop(expected)
+            expected += 1
+            if frame is None:
                 for future in pending:  # the rest are past the end too
                     future.result()
                 break
             pending.append(pool.submit(next_detected))
-            frame, boxes = item
             yield frame, analyzer.process(frame.image, frame.time_s, frame.index, boxes=boxes)
 
 

@@ -123,11 +123,46 @@ def test_non_max_suppression_keeps_the_best_of_overlapping_boxes():
     assert non_max_suppression(np.zeros((0, 4)), []) == []
 
 
-def test_detectors_are_created_once(astronaut):
+def test_one_caller_at_a_time_reuses_one_detector_instance(astronaut):
     detect_faces(astronaut, "haar")
-    first = detect._detector_instance("haar")
-    detect_faces(astronaut, "haar")
-    assert detect._detector_instance("haar") is first
+    pool = detect._detector_pool("haar")
+    created = pool.created
+    for _ in range(3):
+        detect_faces(astronaut, "haar")
+    assert detect._detector_pool("haar") is pool and pool.created == created
+
+
+def test_a_detector_pool_runs_calls_side_by_side_up_to_its_limit_then_they_wait():
+    import threading
+    import time
+
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def create():
+        def find(image):
+            with lock:
+                running[0] += 1
+                peak[0] = max(peak[0], running[0])
+            time.sleep(0.05)
+            with lock:
+                running[0] -= 1
+            return []
+        return find
+
+    for limit, expected in ((1, 1), (3, 3)):
+        pool = detect.DetectorPool(create, limit)
+        running[0] = peak[0] = 0
+
+        def call():
+            with pool.borrow() as find:
+                find(None)
+
+        threads = [threading.Thread(target=call) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert peak[0] == expected and pool.created == expected  # instances never shared by two calls
 
 
 def test_importing_prediction_modules_loads_neither_tensorflow_nor_streamlit():

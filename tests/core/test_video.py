@@ -246,16 +246,28 @@ def test_importing_the_video_modules_loads_neither_streamlit_nor_tensorflow_nor_
     assert result.stdout.strip() == "[]"
 
 
-def test_detecting_ahead_in_a_thread_gives_the_same_results_as_frame_by_frame(tiny_loaded_model):
+def test_detecting_ahead_in_threads_gives_the_same_results_as_frame_by_frame(tiny_loaded_model):
+    import random
+    import time
+
     from core.video import process_ahead
     from core.video_io import VideoFrame
 
     frames = [VideoFrame(index, index / 25, image) for index, image in enumerate(two_face_frames(8))]
-    for every in (1, 3):
+    jitter = random.Random(0)
+    for every, workers in ((1, 1), (1, 2), (3, 2), (1, 3)):
         settings = StreamSettings(detector="haar", every=every, smoothing="vote", window=3)
         sequential = FrameAnalyzer(tiny_loaded_model, settings)
         expected = [sequential.process(frame.image, frame.time_s, frame.index) for frame in frames]
-        ahead = list(process_ahead(FrameAnalyzer(tiny_loaded_model, settings), iter(frames)))
+        analyzer = FrameAnalyzer(tiny_loaded_model, settings)
+        real_detect = analyzer.detect
+
+        def slow_detect(image, real_detect=real_detect):
+            time.sleep(jitter.uniform(0, 0.03))  # detection threads finish out of order
+            return real_detect(image)
+
+        analyzer.detect = slow_detect
+        ahead = list(process_ahead(analyzer, iter(frames), workers=workers))
         assert [frame.index for frame, _ in ahead] == list(range(8))
         for (_, got), want in zip(ahead, expected):
             assert [(f.face_id, f.box, f.emotion, f.detected) for f in got.faces] == \
