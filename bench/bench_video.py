@@ -13,15 +13,15 @@ All pipelines see the same frames in lockstep: the video is processed in
 chunks of ``--chunk`` frames and every configuration analyses each chunk in
 turn, so machine load (a training job, other users) hits them alike. Each
 configuration reads the file with its own decoder, so times include decoding
-(PyAV for ours, in the look-ahead thread as ``analyze_video`` does;
+(PyAV for ours, in the look-ahead threads as ``analyze_video`` does;
 ``cv2.VideoCapture`` for fer) and analysis, not writing an annotated video.
 
 Rows:
 
 * ``core.video`` with Haar or MTCNN, detection on every frame (``--every 1``)
-  or every 3rd frame (the tracker carries the boxes in between), detecting
-  one frame ahead in a second thread as ``analyze_video`` does; and Haar
-  ``--every 1`` in one thread, to show what that overlap buys;
+  or every 3rd frame (the tracker carries the boxes in between), decoding and
+  detecting ahead in two threads (one for MTCNN) as ``analyze_video`` does;
+  and Haar ``--every 1`` in one thread, to show what that overlap buys;
 * ``predict_image per frame``: today's photo pipeline called on each frame
   (Haar; measured on every 4th chunk only, it is the slowest);
 * ``fer``: the real ``fer`` package in its own venv, ``FER()`` defaults
@@ -93,7 +93,7 @@ for line in sys.stdin:
 
 class OursConfig:
     """One ``core.video`` configuration reading the file with its own ``VideoReader``, as ``analyze_video`` does:
-    decoding and detection one frame ahead in a second thread (or, with ``ahead=False``, all in one thread)."""
+    decoding and detection ahead in other threads (or, with ``ahead=False``, all in the calling thread)."""
 
     def __init__(self, name: str, loaded, settings: StreamSettings, video: Path, ahead: bool = True) -> None:
         self.name, self.analyzer, self.ahead = name, FrameAnalyzer(loaded, settings), ahead
