@@ -154,7 +154,8 @@ def start_video_job(data: bytes, name: str, settings: StreamSettings, model_path
     folder = video_job_dir(job_id, root)
     if folder.is_dir():
         job = read_video_job(folder)
-        if job.active or (job.state == "done" and all((folder / file).exists() for file in RESULT_FILES[::2])):
+        finished = job.state == "done" and (folder / "report.json").is_file() and (folder / "faces.csv").is_file()
+        if job.active or finished:
             os.utime(folder)
             return job
         shutil.rmtree(folder, ignore_errors=True)  # failed, cancelled or damaged: analyse again
