@@ -46,6 +46,20 @@ def bundled_model_headline() -> str | None:
         return None
 
 
+def bundled_ensemble_headline() -> str | None:
+    """``"69.90% when averaged with fer_studio_b.keras"`` from a second bundled model's card, or ``None``."""
+    from core.predict import bundled_models
+
+    for model in bundled_models()[1:]:
+        try:
+            ensemble = json.loads(model.with_suffix(".json").read_text(encoding="utf-8")).get("ensemble") or {}
+            accuracy = float(ensemble["evaluation"]["PublicTest"]["accuracy"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+        return f"{format_accuracy(accuracy)} when averaged with the second bundled model ({model.name})"
+    return None
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
 def square_thumbnail(path: str, size: int = 240):
     """The centre square of a photo, ``size`` pixels wide (so the cards line up), as an RGB array."""

@@ -18,9 +18,11 @@ try_now, with_data = st.columns(2, gap="large")
 with try_now:
     st.subheader(":material/sentiment_satisfied: Try it now")
     headline = widgets.bundled_model_headline()
+    ensemble = widgets.bundled_ensemble_headline()
     st.markdown("A model trained by this project ships with it, so prediction needs no data"
-                + (f": it scores {headline}." if headline else ".") + " One click on a photo shows every face "
-                "found, its emotion, and what the model looked at.")
+                + (f": it scores {headline}" if headline else "")
+                + (f", and {ensemble} (**Average with** in the sidebar: slower, more accurate)." if ensemble and headline
+                   else ".") + " One click on a photo shows every face found, its emotion, and what the model looked at.")
     examples = available_examples()
     for column, photo in zip(st.columns(len(examples) or 1), examples.values()):
         with column:

@@ -26,3 +26,25 @@ def test_without_data_home_says_where_to_get_fer2013_and_the_three_ways(monkeypa
     accuracy = card["evaluation"]["PublicTest"]["accuracy"]
     assert f"{accuracy:.2%} on FER2013's PublicTest" in text  # read from the bundled model's card
 
+
+
+def test_a_second_bundled_model_with_an_ensemble_score_is_named_on_home(monkeypatch, tmp_path, tiny_model_path):
+    import json
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for name, card in (("fer_studio_default", {"evaluation": {"PublicTest": {"accuracy": 0.6796, "n": 3589}}}),
+                       ("fer_studio_b", {"evaluation": {"PublicTest": {"accuracy": 0.68, "n": 3589}},
+                                         "ensemble": {"members": ["fer_studio_b.keras", "fer_studio_default.keras"],
+                                                      "evaluation": {"PublicTest": {"accuracy": 0.7012, "n": 3589}}}})):
+        (folder / f"{name}.keras").write_bytes(tiny_model_path.read_bytes())
+        (folder / f"{name}.json").write_text(json.dumps(card))
+    monkeypatch.setattr("core.predict.BUNDLED_MODEL", folder / "fer_studio_default.keras")
+    monkeypatch.delenv("FER2013_DIR", raising=False)
+    monkeypatch.setenv("FER_STUDIO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("core.data.default_data_dir", lambda: None)
+    app = AppTest.from_file(APP, default_timeout=60).run()
+    assert not app.exception
+    text = "\n".join(markdown.value for markdown in app.markdown)
+    assert "67.96% on FER2013's PublicTest" in text
+    assert "70.12% when averaged with the second bundled model (fer_studio_b.keras)" in text
