@@ -38,21 +38,19 @@ sys.path.insert(0, str(REPO_ROOT))
 import numpy as np  # noqa: E402
 
 from tests.browser import harness  # noqa: E402
-from tests.browser.test_live_page import FRAMES, fer_faces_found_by_haar, write_y4m_frames  # noqa: E402
+from tests.browser.test_live_page import (  # noqa: E402
+    FRAMES,
+    drifting_faces_frames,
+    fer_faces_found_by_haar,
+    write_y4m_frames,
+)
 
 
 def camera_frames() -> list[np.ndarray]:
     faces = fer_faces_found_by_haar()
     if len(faces) < 2:
         raise SystemExit("needs ../shared/fer2013 (two PublicTest faces the Haar cascade finds)")
-    frames = []
-    for index in range(FRAMES):
-        frame = np.full((480, 640), 128, np.uint8)
-        shift = int(20 * np.sin(2 * np.pi * index / FRAMES))
-        frame[140 + shift:340 + shift, 60:260] = faces[0]
-        frame[140 - shift:340 - shift, 380:580] = faces[1]
-        frames.append(np.repeat(frame[..., None], 3, axis=2))
-    return frames
+    return drifting_faces_frames(faces)
 
 
 def panel_numbers(page) -> dict[str, float]:

@@ -100,27 +100,25 @@ class _Track:
         self.last_frame = frame_index
 
 
-def box_overlap_of_smaller(a: Sequence[float], b: Sequence[float]) -> float:
-    """Intersection of two ``(x, y, w, h)`` boxes over the smaller box's area, in [0, 1] (1: one inside the other)."""
+def _areas_and_intersection(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float]:
     ax, ay, aw, ah = (float(v) for v in a[:4])
     bx, by, bw, bh = (float(v) for v in b[:4])
     inter_w = min(ax + aw, bx + bw) - max(ax, bx)
     inter_h = min(ay + ah, by + bh) - max(ay, by)
-    if inter_w <= 0 or inter_h <= 0:
-        return 0.0
-    return inter_w * inter_h / max(min(aw * ah, bw * bh), 1e-9)
+    inter = inter_w * inter_h if inter_w > 0 and inter_h > 0 else 0.0
+    return aw * ah, bw * bh, inter
+
+
+def box_overlap_of_smaller(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection of two ``(x, y, w, h)`` boxes over the smaller box's area, in [0, 1] (1: one inside the other)."""
+    area_a, area_b, inter = _areas_and_intersection(a, b)
+    return inter / max(min(area_a, area_b), 1e-9) if inter else 0.0
 
 
 def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
     """Intersection over union of two ``(x, y, w, h)`` boxes, in [0, 1]."""
-    ax, ay, aw, ah = (float(v) for v in a[:4])
-    bx, by, bw, bh = (float(v) for v in b[:4])
-    inter_w = min(ax + aw, bx + bw) - max(ax, bx)
-    inter_h = min(ay + ah, by + bh) - max(ay, by)
-    if inter_w <= 0 or inter_h <= 0:
-        return 0.0
-    inter = inter_w * inter_h
-    return inter / max(aw * ah + bw * bh - inter, 1e-9)
+    area_a, area_b, inter = _areas_and_intersection(a, b)
+    return inter / max(area_a + area_b - inter, 1e-9) if inter else 0.0
 
 
 class FaceTracker:

@@ -36,7 +36,7 @@ from typing import Sequence
 
 from core import runs
 from core.cache import default_cache_dir
-from core.video import StreamSettings
+from core.video import StreamSettings, VideoProgress
 from core.video_io import VIDEO_EXTENSIONS, VideoReader
 
 JOB_ID_PATTERN = re.compile(r"^[0-9a-f]{16}$")
@@ -81,14 +81,9 @@ class VideoJob:
         return self.state in ACTIVE_STATES
 
     @property
-    def fps(self) -> float:
-        return self.frames_done / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
-    @property
-    def eta_s(self) -> float | None:
-        if not self.frames_total or not self.fps:
-            return None
-        return max(0.0, (self.frames_total - self.frames_done) / self.fps)
+    def progress(self) -> VideoProgress:
+        """Frames/s and time left, as ``analyze_video`` reports them."""
+        return VideoProgress(self.frames_done, self.frames_total, self.elapsed_s)
 
     @property
     def fraction(self) -> float:

@@ -191,9 +191,10 @@ def _job_progress_panel(folder: Path) -> None:
     if not job.active:
         st.rerun()  # draw the results (or the error) with the whole page
     if job.frames_done:
+        progress = job.progress
         total = f" of {job.frames_total}" if job.frames_total else ""
-        eta = f", about {job.eta_s:.0f} s left" if job.eta_s is not None else ""
-        text = f"Analysing {job.source}: frame {job.frames_done}{total} · {job.fps:.1f} frames/s{eta}"
+        eta = f", about {progress.eta_s:.0f} s left" if progress.eta_s is not None else ""
+        text = f"Analysing {job.source}: frame {job.frames_done}{total} · {progress.fps:.1f} frames/s{eta}"
     else:
         text = f"Analysing {job.source}: {job.message}…"
     st.progress(job.fraction, text=escape_markdown(text))

@@ -48,6 +48,18 @@ def fer_faces_found_by_haar(count: int = 2) -> list[np.ndarray]:
     return chosen
 
 
+def drifting_faces_frames(faces: list[np.ndarray]) -> list[np.ndarray]:
+    """:data:`FRAMES` RGB 640x480 frames: two 200x200 gray faces drifting up and down over gray (also ``bench_live``)."""
+    frames = []
+    for index in range(FRAMES):
+        frame = np.full((480, 640), 128, np.uint8)
+        shift = int(20 * np.sin(2 * np.pi * index / FRAMES))
+        frame[140 + shift:340 + shift, 60:260] = faces[0]
+        frame[140 - shift:340 - shift, 380:580] = faces[1]
+        frames.append(np.repeat(frame[..., None], 3, axis=2))
+    return frames
+
+
 @pytest.fixture(scope="module")
 def fer_camera_video(tmp_path_factory):
     """Two FER2013 faces drifting over a gray 640x480 frame, as a .y4m file for the fake camera."""
@@ -58,14 +70,7 @@ def fer_camera_video(tmp_path_factory):
         head = cv2.cvtColor(data.astronaut()[18:208, 129:319], cv2.COLOR_RGB2GRAY)
         faces = [cv2.resize(head, (200, 200), interpolation=cv2.INTER_AREA)] * 2
     path = tmp_path_factory.mktemp("live-camera") / "faces.y4m"
-    frames = []
-    for index in range(FRAMES):
-        frame = np.full((480, 640), 128, np.uint8)
-        shift = int(20 * np.sin(2 * np.pi * index / FRAMES))
-        frame[140 + shift:340 + shift, 60:260] = faces[0]
-        frame[140 - shift:340 - shift, 380:580] = faces[1]
-        frames.append(np.repeat(frame[..., None], 3, axis=2))
-    write_y4m_frames(path, frames)
+    write_y4m_frames(path, drifting_faces_frames(faces))
     return path
 
 
