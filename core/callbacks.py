@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import time
@@ -102,6 +103,17 @@ class RunRecorder(keras.callbacks.Callback):
         self._last_write = 0.0
         self._epoch = 0
         self._batches_done = 0
+        # Wall-clock seconds trained before this process (a resumed run), then this fit's own.
+        self._seconds_before = float(state.get("train_seconds", sum(float(row.get("epoch_time") or 0) for row in self.rows)))
+        self._fit_start: float | None = None
+
+    @property
+    def train_seconds(self) -> float:
+        """Wall-clock seconds this run has trained: earlier processes' committed time plus this fit's so far."""
+        return self._seconds_before + (time.time() - self._fit_start if self._fit_start is not None else 0.0)
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._fit_start = time.time()
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch + 1
@@ -156,6 +168,7 @@ class RunRecorder(keras.callbacks.Callback):
         state = {
             "epoch": number, "best_val_accuracy": best_val_accuracy, "best_epoch": best_epoch,
             "optimizer_steps": int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)),
+            "train_seconds": round(self.train_seconds, 2),
             "seed_generators": seed_generator_states(self.model),
             "callbacks": {name: _callback_state(callback) for name, callback in self.stateful_callbacks.items()},
         }
@@ -216,6 +229,8 @@ class RunRecorder(keras.callbacks.Callback):
         eta = None
         if per_batch is not None:
             eta = per_batch * (self.steps_per_epoch - batch) + epochs_left * per_batch * self.steps_per_epoch
+            if self.config.time_budget_min:
+                eta = max(0.0, min(eta, self.config.time_budget_min * 60 - self.train_seconds))
         runs.write_json_atomic(self.run_dir / "progress.json", {
             "epoch": self._epoch, "epochs": self.config.epochs, "batch": batch, "batches": self.steps_per_epoch,
             "loss": float(logs["loss"]) if "loss" in logs else None,
@@ -223,6 +238,46 @@ class RunRecorder(keras.callbacks.Callback):
             "epoch_elapsed_s": round(elapsed, 1), "eta_s": None if eta is None else round(eta, 1),
             "updated": self._last_write,
         })
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Fit a run into ``budget_s`` wall-clock seconds, counted by ``recorder.train_seconds``.
+
+    With ``cosine`` the learning rate at the start of each epoch is the cosine
+    of the budget's elapsed fraction (``base_lr`` at 0, 0 at the end), so a run
+    anneals whatever its machine's speed. After each epoch the run stops when
+    one more epoch, as long as the last one took from start to start
+    (checkpoint writing included), would end past the budget.
+    """
+
+    def __init__(self, recorder: RunRecorder, budget_s: float, base_lr: float, cosine: bool):
+        super().__init__()
+        self.recorder = recorder
+        self.budget_s = float(budget_s)
+        self.base_lr = float(base_lr)
+        self.cosine = cosine
+        self.stopped = False
+        self._epoch_begin = 0.0
+        self._epoch_end: float | None = None
+        self._between_s = 0.0  # after one epoch's end, before the next one's start: the checkpoint commit
+
+    def learning_rate_at(self, seconds: float) -> float:
+        progress = min(1.0, max(0.0, seconds / self.budget_s))
+        return self.base_lr * 0.5 * (1 + math.cos(math.pi * progress))
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch_begin = time.time()
+        if self._epoch_end is not None:
+            self._between_s = self._epoch_begin - self._epoch_end
+        if self.cosine:
+            self.model.optimizer.learning_rate = self.learning_rate_at(self.recorder.train_seconds)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch_end = time.time()
+        next_epoch_s = self._epoch_end - self._epoch_begin + self._between_s
+        if self.recorder.train_seconds + next_epoch_s > self.budget_s:
+            self.stopped = True
+            self.model.stop_training = True
 
 
 class _CommitAtEpochEnd(keras.callbacks.Callback):

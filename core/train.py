@@ -258,7 +258,7 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
 
     stateful: dict = {}
     schedule: list = []
-    if config.lr_schedule == "cosine":
+    if config.lr_schedule == "cosine" and not config.time_budget_min:
         schedule.append(keras.callbacks.LearningRateScheduler(lambda epoch, lr: cosine_learning_rate(config, epoch)))
     elif config.lr_schedule == "plateau":
         mode = "max" if config.plateau_metric == "val_accuracy" else "min"
@@ -271,6 +271,14 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
     recorder = RunRecorder(run_dir, config, state, echo, steps_per_epoch=batches.steps_per_epoch,
                            rows=checkpoint.metrics() if checkpoint is not None else [], stateful_callbacks=stateful)
     callbacks: list = [recorder, *schedule]
+    budget = None
+    if config.time_budget_min:
+        from core.callbacks import TimeBudget
+
+        budget = TimeBudget(recorder, config.time_budget_min * 60, config.learning_rate, cosine=config.lr_schedule == "cosine")
+        if recorder.train_seconds >= budget.budget_s:
+            return "finished", f"the {config.time_budget_min:g}-minute time budget was used by the earlier epochs"
+        callbacks.append(budget)
     if config.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
     callbacks.append(recorder.committer)  # last: commits after every other callback ended the epoch
@@ -292,6 +300,10 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
         if not recorder.last_epoch:
             return "stopped", "stopped by request before the first epoch ended; no checkpoint yet"
         return "stopped", f"stopped by request after epoch {recorder.last_epoch}; best.keras kept"
+    if budget is not None and budget.stopped:
+        return "finished", (f"{recorder.last_epoch} epochs in the {config.time_budget_min:g}-minute time budget "
+                            f"({recorder.train_seconds / 60:.1f} min), best val_accuracy {recorder.best_val_accuracy:.4f} "
+                            f"at epoch {recorder.best_epoch}")
     return "finished", f"{recorder.last_epoch} epochs, best val_accuracy {recorder.best_val_accuracy:.4f} at epoch {recorder.best_epoch}"
 
 
@@ -329,7 +341,7 @@ def command_line(config: TrainConfig) -> str:
         "plateau_factor": "--plateau-factor", "plateau_patience": "--plateau-patience", "plateau_metric": "--plateau-metric",
         "early_stopping_patience": "--early-stopping", "label_smoothing": "--label-smoothing",
         "validation": "--val", "val_fraction": "--val-fraction", "max_train_images": "--max-train-images",
-        "seed": "--seed", "precision": "--precision", "strategy": "--strategy",
+        "seed": "--seed", "precision": "--precision", "strategy": "--strategy", "time_budget_min": "--time-budget",
     }
     for field_name, flag in flags.items():
         value = getattr(config, field_name)

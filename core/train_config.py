@@ -53,6 +53,12 @@ class TrainConfig:
         strategy: ``auto``, ``none``, ``mirrored`` (all GPUs of this machine) or
             ``multiworker`` (``TF_CONFIG``).
         tensorboard: Also write TensorBoard logs to ``<run>/tensorboard``.
+        time_budget_min: Wall-clock minutes the run may train (None = no limit).
+            The run stops before an epoch that would end past the budget, and a
+            ``cosine`` schedule decays over the budget's time instead of over
+            ``epochs`` (which stays an upper bound), so it ends annealed on any
+            machine: "the best model in 40 minutes" on a CPU, or as many epochs
+            as a GPU lease allows.
     """
 
     data: str
@@ -80,6 +86,7 @@ class TrainConfig:
     precision: str = "auto"
     strategy: str = "auto"
     tensorboard: bool = False
+    time_budget_min: float | None = None
 
     def validate(self) -> "TrainConfig":
         """Check every field; return self.
@@ -113,6 +120,8 @@ class TrainConfig:
             raise ValueError(f"val_fraction must be in (0, 0.5), got {self.val_fraction}")
         if self.max_train_images is not None and self.max_train_images < 14:
             raise ValueError(f"max_train_images must be at least 14 (2 per class), got {self.max_train_images}")
+        if self.time_budget_min is not None and not 0 < self.time_budget_min <= 100_000:
+            raise ValueError(f"time_budget_min must be in (0, 100000] minutes, got {self.time_budget_min}")
         self.augment.validate()
         return self
 

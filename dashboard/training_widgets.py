@@ -87,6 +87,11 @@ def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int 
         c1, c2, c3, c4 = st.columns(4)
         lr_schedule = c1.selectbox("LR schedule", LR_SCHEDULES, LR_SCHEDULES.index(d["lr_schedule"]),
                                    format_func=LR_SCHEDULE_LABELS.get, key=k("lr_schedule"))
+        time_budget = c1.number_input(
+            "Time budget, minutes (0 = off)", 0.0, 100_000.0, float(d.get("time_budget_min") or 0.0), step=5.0,
+            key=k("time_budget"),
+            help="Stop before an epoch that would end past this many minutes of training. A cosine schedule then "
+                 "decays over this time instead of over the epochs, which become an upper bound.")
         plateau_factor, plateau_patience = float(d["plateau_factor"]), int(d["plateau_patience"])
         plateau_metric = str(d.get("plateau_metric", "val_loss"))
         if lr_schedule == "plateau":
@@ -145,6 +150,7 @@ def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int 
         "label_smoothing": float(label_smoothing),
         "class_weights": bool(class_weights), "seed": int(seed), "max_train_images": int(max_images) or None,
         "validation": validation, "val_fraction": float(val_fraction),
+        "time_budget_min": float(time_budget) or None,
     }
 
 

@@ -47,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--strategy", choices=STRATEGIES, default="auto",
                         help="mirrored: all GPUs of this machine; multiworker: the cluster in TF_CONFIG")
     parser.add_argument("--tensorboard", action="store_true")
+    parser.add_argument("--time-budget", dest="time_budget_min", type=float, default=None, metavar="MINUTES",
+                        help="train for at most MINUTES of wall-clock time; --lr-schedule cosine then decays over the "
+                             "budget and --epochs is an upper bound")
     parser.add_argument("--out", type=Path, default=None, help="runs folder (default: ./runs or $FER_STUDIO_RUNS)")
     parser.add_argument("--detach", action="store_true", help="start in the background and print the run folder")
     parser.add_argument("--run-dir", type=Path, default=None, help=argparse.SUPPRESS)
@@ -76,7 +79,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     fields = {name: getattr(args, name) for name in (
         "model", "epochs", "batch_size", "optimizer", "learning_rate", "momentum", "nesterov", "weight_decay",
         "lr_schedule", "plateau_factor", "plateau_patience", "plateau_metric", "early_stopping_patience", "label_smoothing",
-        "class_weights", "validation", "val_fraction", "max_train_images", "seed", "precision", "strategy", "tensorboard")}
+        "class_weights", "validation", "val_fraction", "max_train_images", "seed", "precision", "strategy", "tensorboard",
+        "time_budget_min")}
     return TrainConfig(data=str(data), model_params=params, augment=augment, **fields).validate()
 
 

@@ -264,3 +264,66 @@ def test_start_training_job_records_the_pages_data_roots(tmp_path, monkeypatch):
     run_dir = jobs.start_training_job(tiny_config("data.csv"), tmp_path, data_roots=[tmp_path / "data"])
     assert runs.read_config(run_dir)["data_roots"] == [str(tmp_path / "data")]
     assert "data_roots" not in runs.read_config(jobs.start_training_job(tiny_config("data.csv"), tmp_path))
+
+
+def test_a_time_budget_stops_the_run_and_anneals_over_the_budget(tmp_path, train_csv, monkeypatch):
+    import core.callbacks
+
+    class TickingClock:
+        """The run's clock advances 0.01 s per reading, so the test does not depend on the machine's speed."""
+
+        def __init__(self):
+            self.now = 1_000_000.0
+
+        def time(self):
+            self.now += 0.01
+            return self.now
+
+    monkeypatch.setattr(core.callbacks, "time", TickingClock())
+    run_dir = prepare_run(tiny_config(train_csv, epochs=500, time_budget_min=0.05, augment=AugmentConfig(engine="none")), tmp_path)
+    lines: list[str] = []
+    status = run_training(run_dir, echo=lines.append)
+    assert status.state == "finished", status.message
+    assert "in the 0.05-minute time budget" in status.message
+    rows = runs.read_metrics(run_dir)
+    assert 5 <= len(rows) < 500
+    state = runs.read_json(run_dir / "state.json")
+    # Stopped before an epoch that would have ended past the 3 s budget: one more epoch would not fit.
+    per_epoch = state["train_seconds"] / len(rows)
+    assert state["train_seconds"] <= 3.0 < state["train_seconds"] + 2 * per_epoch, state
+    lrs = [row["lr"] for row in rows]
+    assert lrs[0] == pytest.approx(1e-3, rel=1e-2) and all(a > b for a, b in zip(lrs, lrs[1:])), lrs
+    # Cosine over the budget's time: the last epoch trained near the end of the decay, not at epoch 10 of 500.
+    assert lrs[-1] < 0.1e-3, lrs
+    # A resume after the budget is spent trains nothing more.
+    assert run_training(run_dir, resume=True, echo=lines.append).state == "finished"
+    assert len(runs.read_metrics(run_dir)) == len(rows)
+
+
+def test_time_budget_cosine_and_stop_rule():
+    from core.callbacks import TimeBudget
+
+    class Clock:
+        train_seconds = 0.0
+
+    clock = Clock()
+    budget = TimeBudget(clock, budget_s=100, base_lr=1e-3, cosine=True)
+    assert budget.learning_rate_at(0) == pytest.approx(1e-3)
+    assert budget.learning_rate_at(50) == pytest.approx(0.5e-3)
+    assert budget.learning_rate_at(100) == budget.learning_rate_at(150) == pytest.approx(0.0)
+
+
+def test_time_budget_through_the_cli_and_the_command_line(tmp_path):
+    import shlex
+
+    from core.__main__ import build_parser
+    from core.commands.train import config_from_args
+    from core.train import command_line
+
+    args = build_parser().parse_args(["train", "--data", "x.csv", "--time-budget", "38", "--epochs", "1000"])
+    config = config_from_args(args)
+    assert config.time_budget_min == 38.0
+    assert "--time-budget 38.0" in command_line(config)
+    assert config_from_args(build_parser().parse_args(shlex.split(command_line(config))[3:])) == config
+    with pytest.raises(ValueError, match="time_budget_min"):
+        tiny_config("x.csv", time_budget_min=0).validate()

@@ -298,3 +298,18 @@ def test_the_form_sets_the_plateau_metric_and_the_precision(runs_dir, with_datas
     assert not app.error and not app.exception
     [config] = started
     assert (config.lr_schedule, config.plateau_metric, config.precision) == ("plateau", "val_accuracy", "float32")
+
+
+def test_the_form_sets_a_time_budget(runs_dir, with_dataset, monkeypatch):
+    started = []
+    monkeypatch.setattr("core.jobs.start_training_job",
+                        lambda config, runs_dir=None, data_roots=None: started.append(config) or __import__("core.train").train.prepare_run(config))
+    app = run_page()
+    budget = app.number_input(key="train_fer_vgg_time_budget")
+    assert budget.value == 0.0  # off unless asked for
+    budget.set_value(38.0).run()
+    [start] = [b for b in app.button if b.label == "Start training"]
+    start.click().run()
+    assert not app.error and not app.exception
+    [config] = started
+    assert config.time_budget_min == 38.0 and "--time-budget 38.0" in __import__("core.train").train.command_line(config)
