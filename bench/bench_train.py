@@ -110,13 +110,15 @@ def time_setting(precision: str, batch_size: int, steps_per_execution: int, engi
     return {"policy": policy, "images_per_second": batch_size / step}
 
 
-def compare_settings(images: int, repeats: int) -> None:
+def compare_settings(images: int, repeats: int, only: str | None = None) -> None:
     from core.distribute import cpu_has_native_bf16, resolve_precision
 
+    settings = [row for index, row in enumerate(SETTINGS) if index == 0 or not only or only in row[0]]
+
     auto = resolve_precision("auto", 0, cpu_has_native_bf16())
-    rates: dict[str, list[float]] = {label: [] for label, *_ in SETTINGS}
+    rates: dict[str, list[float]] = {label: [] for label, *_ in settings}
     for round_number in range(repeats):
-        for label, precision, batch_size, steps, engine in SETTINGS:
+        for label, precision, batch_size, steps, engine in settings:
             command = [sys.executable, __file__, "--one", json.dumps([precision, batch_size, steps, engine, images])]
             done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
             result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -127,7 +129,7 @@ def compare_settings(images: int, repeats: int) -> None:
     print(f"fer_vgg, {os.cpu_count()} CPU cores, {images} images per epoch, median of {repeats} interleaved rounds, "
           f"load average {load:.1f}; --precision auto picks {auto} here")
     print(f"{'setting':50s} {'img/s':>7s} {'epoch (28,709)':>15s} {'vs float32':>11s}")
-    for label, *_ in SETTINGS:
+    for label, *_ in settings:
         rate = statistics.median(rates[label])
         print(f"{label:50s} {rate:7.0f} {FER_TRAINING_IMAGES / rate:14.0f}s {rate / baseline:10.2f}x")
 
@@ -139,13 +141,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", nargs="*", default=None)
     parser.add_argument("--settings", action="store_true", help="compare precision, batch size, steps_per_execution, augmentation")
+    parser.add_argument("--only", default=None, metavar="TEXT",
+                        help="with --settings: only the settings whose label contains TEXT (and the float32 baseline)")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(time_setting(*json.loads(args.one))))
         return
     if args.settings:
-        compare_settings(args.images or 1024, args.repeats)
+        compare_settings(args.images or 1024, args.repeats, args.only)
         return
     from core import models
 
