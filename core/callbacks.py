@@ -103,6 +103,7 @@ class RunRecorder(keras.callbacks.Callback):
         self._last_write = 0.0
         self._epoch = 0
         self._batches_done = 0
+        self._warned_nan = False
         # Wall-clock seconds trained before this process (a resumed run), then this fit's own.
         self._seconds_before = float(state.get("train_seconds", sum(float(row.get("epoch_time") or 0) for row in self.rows)))
         self._fit_start: float | None = None
@@ -213,6 +214,11 @@ class RunRecorder(keras.callbacks.Callback):
             f"val_loss {row['val_loss']:.4f}  val_acc {row['val_accuracy']:.4f}  lr {row['lr']:.2e}  "
             f"{row['epoch_time']:.0f}s" + ("  *best" if improved else "")
         )
+        if math.isnan(row["val_loss"]) and not math.isnan(row["loss"]) and not self._warned_nan:
+            self._warned_nan = True
+            self.echo(f"warning: validation loss is NaN while training loss is finite: the model predicts NaN "
+                      f"in inference ({self.model.dtype_policy.name}); seen with mixed bfloat16 under JAX 0.11 on a "
+                      f"CPU. --precision float32 avoids it.")
 
     def restore_callback_state(self) -> None:
         """Give ReduceLROnPlateau / EarlyStopping back the patience counters of the checkpoint."""

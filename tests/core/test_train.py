@@ -327,3 +327,22 @@ def test_time_budget_through_the_cli_and_the_command_line(tmp_path):
     assert config_from_args(build_parser().parse_args(shlex.split(command_line(config))[3:])) == config
     with pytest.raises(ValueError, match="time_budget_min"):
         tiny_config("x.csv", time_budget_min=0).validate()
+
+
+def test_a_nan_validation_loss_is_reported_once(tmp_path):
+    import keras
+
+    from core import callbacks
+
+    inputs = keras.Input((48, 48, 1))
+    model = keras.Model(inputs, keras.layers.Dense(NUM_CLASSES, activation="softmax")(keras.layers.Flatten()(inputs)))
+    model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
+    lines: list[str] = []
+    recorder = callbacks.RunRecorder(tmp_path, tiny_config("unused"), {}, lines.append, steps_per_epoch=3, rows=[])
+    recorder.set_model(model)
+    for epoch in range(2):
+        recorder.on_epoch_begin(epoch)
+        recorder.on_epoch_end(epoch, {"loss": 1.9, "accuracy": 0.2, "val_loss": float("nan"), "val_accuracy": 0.14})
+        recorder.commit_epoch(epoch)
+    warnings = [line for line in lines if line.startswith("warning: validation loss is NaN")]
+    assert len(warnings) == 1 and "--precision float32" in warnings[0], lines
