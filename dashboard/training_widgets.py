@@ -138,6 +138,9 @@ def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int 
         st.caption("PrivateTest is never used for training or checkpoint selection; keep it for the final evaluation.")
         duration_estimate_ui(spec.name, int(epochs), int(max_images) or None, validation, val_fraction,
                              available_images)
+        if time_budget:
+            st.caption(f"Time budget: training stops within {time_budget:g} minutes, or after {int(epochs)} epochs "
+                       "if those end sooner; the learning rate decays over the budget.")
         started = st.button("Start training", type="primary", icon=":material/play_arrow:", key=f"{key}_start")
     if not started:
         return None

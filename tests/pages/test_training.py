@@ -307,7 +307,9 @@ def test_the_form_sets_a_time_budget(runs_dir, with_dataset, monkeypatch):
     app = run_page()
     budget = app.number_input(key="train_fer_vgg_time_budget")
     assert budget.value == 0.0  # off unless asked for
+    assert not [c for c in app.caption if c.value.startswith("Time budget")]
     budget.set_value(38.0).run()
+    assert [c for c in app.caption if c.value.startswith("Time budget: training stops within 38 minutes")]
     [start] = [b for b in app.button if b.label == "Start training"]
     start.click().run()
     assert not app.error and not app.exception
