@@ -122,6 +122,10 @@ class TrainConfig:
             raise ValueError(f"max_train_images must be at least 14 (2 per class), got {self.max_train_images}")
         if self.time_budget_min is not None and not 0 < self.time_budget_min <= 100_000:
             raise ValueError(f"time_budget_min must be in (0, 100000] minutes, got {self.time_budget_min}")
+        if self.time_budget_min is not None and self.strategy == "multiworker":
+            # Each worker reads its own clock: one could stop while another waits for it in an all-reduce.
+            raise ValueError("time_budget_min cannot be combined with strategy multiworker: the workers would "
+                             "decide on their own clocks when to stop; give --epochs instead")
         self.augment.validate()
         return self
 

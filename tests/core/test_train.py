@@ -327,6 +327,8 @@ def test_time_budget_through_the_cli_and_the_command_line(tmp_path):
     assert config_from_args(build_parser().parse_args(shlex.split(command_line(config))[3:])) == config
     with pytest.raises(ValueError, match="time_budget_min"):
         tiny_config("x.csv", time_budget_min=0).validate()
+    with pytest.raises(ValueError, match="multiworker"):
+        tiny_config("x.csv", time_budget_min=10, strategy="multiworker").validate()
 
 
 def test_a_nan_validation_loss_is_reported_once(tmp_path):
