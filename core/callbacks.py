@@ -246,6 +246,11 @@ class RunRecorder(keras.callbacks.Callback):
         })
 
 
+def cosine_decay(base_lr: float, progress: float) -> float:
+    """Cosine decay from ``base_lr`` at ``progress`` 0 to 0 at 1 (clamped): the ``cosine`` schedule's one formula."""
+    return float(base_lr * 0.5 * (1 + math.cos(math.pi * min(1.0, max(0.0, progress)))))
+
+
 class TimeBudget(keras.callbacks.Callback):
     """Fit a run into ``budget_s`` wall-clock seconds, counted by ``recorder.train_seconds``.
 
@@ -268,8 +273,7 @@ class TimeBudget(keras.callbacks.Callback):
         self._between_s = 0.0  # after one epoch's end, before the next one's start: the checkpoint commit
 
     def learning_rate_at(self, seconds: float) -> float:
-        progress = min(1.0, max(0.0, seconds / self.budget_s))
-        return self.base_lr * 0.5 * (1 + math.cos(math.pi * progress))
+        return cosine_decay(self.base_lr, seconds / self.budget_s)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch_begin = time.time()

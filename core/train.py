@@ -8,7 +8,6 @@ they run exactly the same code.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import platform
 import time
@@ -376,7 +375,9 @@ def _build_compiled(config: TrainConfig):
 
 def cosine_learning_rate(config: TrainConfig, epoch: int) -> float:
     """Cosine decay from ``learning_rate`` towards 0 over ``epochs`` (epoch is 0-based)."""
-    return float(config.learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs)))
+    from core.callbacks import cosine_decay
+
+    return cosine_decay(config.learning_rate, epoch / config.epochs)
 
 
 def describe_hardware() -> str:
