@@ -101,8 +101,28 @@ def grad_cam(loaded: LoadedModel, faces: np.ndarray, class_indices: np.ndarray |
             raise ValueError(f"{len(outputs)} class indices for {len(x)} faces")
     compute = _grad_cam_function(loaded.model, layer_name)
     maps = compute(tf.constant(x), tf.constant(outputs)).numpy().astype(np.float32)
-    heatmaps = np.stack([_normalize(cv2.resize(cam, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)) for cam in maps])
+    top, left, height, width = _seen_window(loaded.model, size)
+    heatmaps = np.zeros((len(maps), size[0], size[1]), np.float32)
+    for heatmap, cam in zip(heatmaps, maps):
+        heatmap[top:top + height, left:left + width] = cv2.resize(cam, (width, height), interpolation=cv2.INTER_LINEAR)
+    heatmaps = np.stack([_normalize(heatmap) for heatmap in heatmaps])
     return heatmaps[0] if single else heatmaps
+
+
+def _seen_window(model: Any, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """``(top, left, height, width)`` of the input the feature maps cover: the centre window of a
+    ``CenterCrop`` layer in the model (``fer_vgg`` with ``crop``), else the whole face.
+
+    The map is placed over that window, and the border the model never sees stays 0.
+    """
+    from core.models import centre_crop_of
+
+    height, width = size
+    window = centre_crop_of(model)
+    if window is None:
+        return 0, 0, height, width
+    crop_height, crop_width = min(window[0], height), min(window[1], width)
+    return (height - crop_height) // 2, (width - crop_width) // 2, crop_height, crop_width
 
 
 def overlay_heatmap(face: np.ndarray, heatmap: np.ndarray, *, alpha: float = 0.45, size: int = 192) -> np.ndarray:

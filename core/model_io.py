@@ -285,7 +285,9 @@ def predict_probabilities(
     expected = tuple(loaded.model.input_shape[1:3])
     if x.shape[1:3] != expected:
         raise ValueError(f"faces are {x.shape[1:3]}, the model expects {expected}")
-    views = make_views(x, mode)
+    from core.models import centre_crop_of
+
+    views = make_views(x, mode, window=centre_crop_of(loaded.model))
     if len(views) * len(x) <= batch_size:
         # All views of a few faces go through the model together: one call.
         stacked = _predict(loaded.model, np.concatenate(views), batch_size)

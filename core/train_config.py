@@ -94,9 +94,15 @@ class TrainConfig:
         Raises:
             ValueError: Naming the first bad field and what it accepts.
         """
-        from core.models import get_spec
+        from core.models import check_crop, get_spec
 
-        get_spec(self.model)
+        accepted = get_spec(self.model).hyperparameters()
+        unknown = sorted(set(self.model_params) - set(accepted))
+        if unknown:
+            raise ValueError(f"model {self.model!r} has no hyperparameter {', '.join(map(repr, unknown))}; "
+                             f"it takes {', '.join(sorted(accepted)) or 'none'}")
+        if "crop" in self.model_params:
+            check_crop(self.model_params["crop"])
         choices = {
             "optimizer": OPTIMIZERS,
             "lr_schedule": LR_SCHEDULES,

@@ -17,6 +17,12 @@ Three modes, named the same everywhere (CLI ``--tta``, pages, caches, cards):
   recipe's corners + 44x44 centre crop 66.02%, corners + whole face (this)
   66.75%, corners + centre + whole face (12 views) 66.68%.
 
+  A model trained on a centre window (``fer_vgg`` with ``crop``: the
+  recipe's training half) gets the recipe's own ten-crop instead: the centre
+  window and the four corner windows of that size, each mirrored, unscaled.
+  A corner view is the face shifted so that the corner lands under the
+  model's centre window (the rows and columns that wrap around fall outside it).
+
 Models see raw 0..255 pixels (normalisation is inside the model), so views
 are made on the ``(N, H, W, 1)`` float32 input of
 :func:`core.preprocess.to_model_input`.
@@ -68,12 +74,15 @@ def _crop_resize(x: np.ndarray, top: int, left: int, size: int) -> np.ndarray:
     return out[..., None]
 
 
-def make_views(x: np.ndarray, tta: str | bool | None) -> list[np.ndarray]:
+def make_views(x: np.ndarray, tta: str | bool | None, window: tuple[int, int] | None = None) -> list[np.ndarray]:
     """The views of a batch of model inputs.
 
     Args:
         x: ``(N, H, W, 1)`` float32 model input.
         tta: A mode of :data:`TTA_MODES` (or a bool, see :func:`normalize_tta`).
+        window: ``(height, width)`` of the centre window the model looks at
+            (``core.models.centre_crop_of``), or None for the whole input;
+            ten-crop then takes its corner views at that size.
 
     Returns:
         1, 2 or 10 arrays (``none``, ``flip``, ``crop10``) shaped like ``x``.
@@ -87,13 +96,36 @@ def make_views(x: np.ndarray, tta: str | bool | None) -> list[np.ndarray]:
         raise ValueError(f"expected model input of shape (N, H, W, 1), got {x.shape}")
     if mode == "none":
         return [x]
-    if mode == "flip":
-        return [x, x[:, :, ::-1]]
     height, width = x.shape[1:3]
+    cropped = window is not None and (window[0] < height or window[1] < width)
+    top, left = ((height - window[0]) // 2, (width - window[1]) // 2) if cropped else (0, 0)
+
+    def mirror(view: np.ndarray) -> np.ndarray:
+        # The mirror image of what the model sees: mirror its window (for an odd border, mirroring the
+        # whole face would move the window by a pixel).
+        return _mirror_window(view, left, window[1]) if cropped else view[:, :, ::-1]
+
+    views = [x, mirror(x)]
+    if mode == "flip":
+        return views
+    if cropped:
+        # Shift each corner window under the model's centre window: np.roll's wrapped rows and columns
+        # land in the border the model never sees.
+        bottom, right = height - window[0] - top, width - window[1] - left
+        for shift in ((top, left), (top, -right), (-bottom, left), (-bottom, -right)):
+            corner = np.roll(x, shift, axis=(1, 2))
+            views.extend([corner, mirror(corner)])
+        return views
     size = max(1, round(min(height, width) * CROP_FRACTION))
     bottom, right = height - size, width - size
-    views = [x, x[:, :, ::-1]]
     for top, left in ((0, 0), (0, right), (bottom, 0), (bottom, right)):
         crop = _crop_resize(x, top, left, size)
         views.extend([crop, crop[:, :, ::-1]])
     return views
+
+
+def _mirror_window(x: np.ndarray, left: int, width: int) -> np.ndarray:
+    """``x`` with columns ``left:left + width`` mirrored in place: the mirror image of what a centre window sees."""
+    mirrored = x.copy()
+    mirrored[:, :, left:left + width] = x[:, :, left:left + width][:, :, ::-1]
+    return mirrored

@@ -94,3 +94,16 @@ def test_bundled_model_gets_a_non_blank_map_on_the_astronaut():
     heatmap = grad_cam(bundled, np.stack([face.face for face in prediction.faces]))
     assert heatmap.max() == 1.0  # the flatten head made channel-mean Grad-CAM all zero
     assert 0.01 < (heatmap > 0.5).mean() < 0.6
+
+
+def test_crop_model_heatmap_covers_only_the_window_it_sees():
+    from core.labels import CLASS_NAMES as NAMES
+    from core.models import build
+
+    model = build("fer_vgg", width=4, dense_units=8, crop=32)
+    faces = np.random.default_rng(1).integers(0, 256, size=(2, 48, 48), dtype=np.uint8)
+    heatmaps = grad_cam(LoadedModel(model=model, class_names=NAMES), faces)
+    assert heatmaps.shape == (2, 48, 48) and heatmaps.max() > 0
+    border = np.ones((48, 48), bool)
+    border[8:40, 8:40] = False
+    assert heatmaps[:, border].max() == 0  # the 8-pixel border is never seen by the network

@@ -77,3 +77,46 @@ def test_mini_xception_trains_a_long_epoch_of_fer2013_without_crashing(shared_fe
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert runs.read_status(run_dir).state == "finished"
     assert runs.read_progress(run_dir)["batches"] == 404
+
+
+def test_crop_feeds_only_the_centre_window_to_the_network(tmp_path):
+    import keras
+
+    model = models.build("fer_vgg", width=4, dense_units=8, crop=40)
+    assert model.input_shape == (None, 48, 48, 1)  # the model still takes the whole face
+    assert model.get_layer("center_crop").output.shape[1:3] == (40, 40)
+    rng = np.random.default_rng(0)
+    faces = rng.integers(0, 256, size=(3, 48, 48, 1)).astype("float32")
+    border = faces.copy()
+    border[:, :4], border[:, -4:], border[:, :, :4], border[:, :, -4:] = 0, 255, 17, 99
+    centre = faces.copy()
+    centre[:, 4:44, 4:44] = 255 - centre[:, 4:44, 4:44]
+    probabilities = np.asarray(model(faces, training=False))
+    np.testing.assert_array_equal(np.asarray(model(border, training=False)), probabilities)
+    assert np.abs(np.asarray(model(centre, training=False)) - probabilities).max() > 0
+
+    path = tmp_path / "crop.keras"
+    model.save(path)
+    reloaded = keras.models.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(np.asarray(reloaded(faces, training=False)), probabilities, rtol=1e-5, atol=1e-6)
+
+
+def test_crop_zero_is_the_whole_face_model():
+    assert "center_crop" not in [layer.name for layer in models.build("fer_vgg", width=4, dense_units=8).layers]
+    assert models.build("fer_vgg", width=4, dense_units=8, crop=0).count_params() == \
+        models.build("fer_vgg", width=4, dense_units=8).count_params()
+
+
+@pytest.mark.parametrize("crop", [48, 60, 7, -1, 40.5, "40", True])
+def test_bad_crop_is_a_value_error(crop):
+    with pytest.raises(ValueError, match="crop must be 0"):
+        models.check_crop(crop)
+    if not isinstance(crop, (str, bool)):
+        with pytest.raises(ValueError, match="crop must be 0"):
+            models.build("fer_vgg", width=4, crop=crop)
+
+
+def test_hyperparameters_list_the_builder_defaults():
+    assert models.get_spec("fer_vgg").hyperparameters() == {"width": 32, "dropout_rate": 0.4, "dense_units": 256,
+                                                             "crop": 0}
+    assert "crop" not in models.get_spec("mini_xception").hyperparameters()

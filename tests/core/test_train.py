@@ -91,6 +91,8 @@ def test_class_weights_favour_rare_classes():
     ("model", "nope", "known models"),
     ("epochs", 0, "epochs"),
     ("val_fraction", 0.9, "val_fraction"),
+    ("model_params", {"width": 4, "depth": 9}, "has no hyperparameter 'depth'; it takes .*width"),
+    ("model_params", {"width": 4, "crop": 48}, "crop must be 0"),
 ])
 def test_invalid_settings_name_the_field(field, value, message):
     with pytest.raises(ValueError, match=message):
@@ -197,8 +199,10 @@ def test_command_line_reproduces_the_config():
     from core.train import command_line
 
     config = tiny_config("data dir/fer.csv", optimizer="sgd", learning_rate=0.01, label_smoothing=0.1, class_weights=True,
-                         augment=AugmentConfig(engine="layers", rotation=5.0), epochs=7)
+                         augment=AugmentConfig(engine="layers", rotation=5.0), epochs=7,
+                         model_params={"width": 4, "dense_units": 16, "crop": 40})
     argv = shlex.split(command_line(config))[3:]
+    assert "--param crop=40" in command_line(config)
     assert config_from_args(build_parser().parse_args(argv)) == config
 
 

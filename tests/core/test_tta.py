@@ -72,3 +72,37 @@ def test_probabilities_are_the_mean_over_views_whichever_path(tiny_loaded_model)
 def test_no_faces_give_no_rows(tiny_loaded_model, tta):
     probabilities = model_io.predict_probabilities(tiny_loaded_model, np.zeros((0, 48, 48), np.uint8), tta=tta)
     assert probabilities.shape == (0, 7)
+
+
+@pytest.mark.parametrize("window", [(40, 40), (41, 41)])
+def test_ten_crop_for_a_centre_window_model_is_the_recipes_ten_crop(window):
+    """What the model's centre window sees in each view: the centre and four corner crops of its size, each mirrored."""
+    x = faces(2, seed=3)
+    views = make_views(x, "crop10", window=window)
+    assert len(views) == 10 and all(view.shape == x.shape and view.dtype == np.float32 for view in views)
+    side = window[0]
+    top = (48 - side) // 2
+
+    def seen(view):
+        return view[:, top:top + side, top:top + side]
+
+    far = 48 - side
+    expected = [x[:, top:top + side, top:top + side]] + [x[:, r:r + side, c:c + side] for r, c in
+                                                         ((0, 0), (0, far), (far, 0), (far, far))]
+    for index, crop in enumerate(expected):
+        assert np.array_equal(seen(views[2 * index]), crop)
+        assert np.array_equal(seen(views[2 * index + 1]), crop[:, :, ::-1])
+    flipped = make_views(x, "flip", window=window)
+    assert np.array_equal(seen(flipped[1]), expected[0][:, :, ::-1])
+    assert np.array_equal(make_views(x, "crop10", window=(48, 48))[2], make_views(x, "crop10")[2])  # no window: as before
+
+
+def test_predictions_of_a_crop_model_use_its_own_ten_crop():
+    from core.models import build
+
+    model = build("fer_vgg", width=4, dense_units=8, crop=40)
+    loaded = model_io.LoadedModel(model=model, class_names=("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"))
+    gray = faces(3, seed=4)[..., 0].astype(np.uint8)
+    views = make_views(gray.astype(np.float32)[..., None], "crop10", window=(40, 40))
+    expected = np.mean([np.asarray(model.predict_on_batch(view)) for view in views], axis=0)
+    np.testing.assert_allclose(model_io.predict_probabilities(loaded, gray, tta="crop10"), expected, atol=1e-5)

@@ -315,3 +315,32 @@ def test_the_form_sets_a_time_budget(runs_dir, with_dataset, monkeypatch):
     assert not app.error and not app.exception
     [config] = started
     assert config.time_budget_min == 38.0 and "--time-budget 38.0" in __import__("core.train").train.command_line(config)
+
+
+def test_the_form_sets_a_centre_crop_for_models_that_take_one(runs_dir, with_dataset, monkeypatch):
+    started = []
+    monkeypatch.setattr("core.jobs.start_training_job",
+                        lambda config, runs_dir=None, data_roots=None: started.append(config) or __import__("core.train").train.prepare_run(config))
+    app = run_page()
+    app.selectbox(key="train_model").set_value("mini_xception").run()
+    assert "Centre crop, pixels (0 = whole face)" not in field_labels(app)
+    app.selectbox(key="train_model").set_value("fer_vgg").run()
+    crop = app.number_input(key="train_fer_vgg_crop")
+    assert crop.value == 0  # the whole face unless asked for
+    crop.set_value(40).run()
+    [start] = [b for b in app.button if b.label == "Start training"]
+    start.click().run()
+    assert not app.error and not app.exception
+    [config] = started
+    assert config.model_params == {"crop": 40} and "--param crop=40" in __import__("core.train").train.command_line(config)
+
+
+def test_a_crop_the_model_cannot_take_shows_an_error_and_starts_nothing(runs_dir, with_dataset, monkeypatch):
+    started = []
+    monkeypatch.setattr("core.jobs.start_training_job", lambda config, runs_dir=None, data_roots=None: started.append(config))
+    app = run_page()
+    app.number_input(key="train_fer_vgg_crop").set_value(4).run()
+    [start] = [b for b in app.button if b.label == "Start training"]
+    start.click().run()
+    assert not started
+    assert [e for e in app.error if "crop must be 0" in e.value]
