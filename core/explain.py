@@ -30,7 +30,7 @@ from core.preprocess import to_model_input
 # Layers whose 4-D output is not a feature map worth explaining: inputs,
 # in-model preprocessing and augmentation, pooling and dropout (which only
 # repeat the conv features before them).
-_SKIPPED_LAYER_TYPES = ("InputLayer", "Rescaling", "Normalization", "Resizing", "Pooling", "Dropout", "Random", "GaussianNoise", "GaussianDropout", "CenterCrop")
+_SKIPPED_LAYER_TYPES = ("InputLayer", "Rescaling", "Normalization", "Resizing", "Pooling", "Dropout", "Random", "GaussianNoise", "GaussianDropout", "CenterCrop", "Cropping")
 
 _grad_functions: "weakref.WeakKeyDictionary[Any, tuple[str, Any]]" = weakref.WeakKeyDictionary()
 
@@ -111,7 +111,7 @@ def grad_cam(loaded: LoadedModel, faces: np.ndarray, class_indices: np.ndarray |
 
 def _seen_window(model: Any, size: tuple[int, int]) -> tuple[int, int, int, int]:
     """``(top, left, height, width)`` of the input the feature maps cover: the centre window of a
-    ``CenterCrop`` layer in the model (``fer_vgg`` with ``crop``), else the whole face.
+    cropping layer in the model (``fer_vgg`` with ``crop``), else the whole face.
 
     The map is placed over that window, and the border the model never sees stays 0.
     """

@@ -94,7 +94,7 @@ def build(name: str, input_shape: tuple[int, int, int] = INPUT_SHAPE, num_classe
 def _input(input_shape: tuple[int, int, int], crop: int = 0):
     """The model's input and its rescaled tensor; with ``crop``, only the centre ``crop x crop`` window goes on.
 
-    A centre crop inside the model is the train-on-crops half of the published
+    A centre crop inside the model (a ``Cropping2D`` layer) is the train-on-crops half of the published
     FER2013 VGG recipe without a second preprocessing path: the model still
     takes the whole 48x48 face, the training batches' random shifts move the
     face under the fixed window (a shift of up to ``(48 - crop) / 2`` pixels
@@ -110,16 +110,26 @@ def _input(input_shape: tuple[int, int, int], crop: int = 0):
     x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
     crop = check_crop(crop, min(input_shape[0], input_shape[1]))
     if crop:
-        x = keras.layers.CenterCrop(crop, crop, name="center_crop")(x)
+        # Cropping2D, not keras.layers.CenterCrop: CenterCrop is a preprocessing layer whose call defaults
+        # to training=True, and Keras 3.15 passes that on to the layers after it when a model is called
+        # without `training` (as model.export does): the ONNX export then normalised with batch statistics.
+        (top, bottom), (left, right) = [((side - crop) // 2, side - crop - (side - crop) // 2)
+                                        for side in input_shape[:2]]
+        x = keras.layers.Cropping2D(((top, bottom), (left, right)), name="center_crop")(x)
     return inputs, x
 
 
 def centre_crop_of(model: Any) -> tuple[int, int] | None:
-    """``(height, width)`` of the centre window a model's ``CenterCrop`` layer keeps (``fer_vgg`` with
-    ``crop``), or None when the network sees the whole input."""
+    """``(height, width)`` of the centre window that a model's first cropping layer keeps (``fer_vgg`` with
+    ``crop``: ``Cropping2D``; a ``CenterCrop`` also counts), or None when the network sees the whole input."""
     for layer in getattr(model, "layers", ()):
-        if type(layer).__name__ == "CenterCrop":
+        kind = type(layer).__name__
+        if kind == "CenterCrop":
             return int(layer.height), int(layer.width)
+        if kind == "Cropping2D":
+            (top, bottom), (left, right) = layer.cropping
+            height, width = layer.input.shape[1:3]
+            return int(height) - top - bottom, int(width) - left - right
     return None
 
 

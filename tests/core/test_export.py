@@ -215,3 +215,19 @@ def test_artifact_paths_default_beside_the_model_and_accept_folders(tmp_path):
     assert export.resolve_artifact_path(tmp_path / "m.tflite", source, "litert") == tmp_path / "m.tflite"
     with pytest.raises(ValueError, match="looks like a file name"):
         export.resolve_artifact_path(tmp_path / "m.onnx", source, "saved_model")
+
+
+@pytest.mark.parametrize("format", ["onnx", "litert"])
+def test_a_model_trained_on_a_centre_crop_exports_with_its_crop(tmp_path, format):
+    from core.models import build
+
+    model = build("fer_vgg", width=4, dense_units=8, crop=40)
+    path = save_model(model, tmp_path / "crop.keras", meta={"model": "fer_vgg"})
+    result = export.export_model(path, format, out=tmp_path, data=None)
+    card = json.loads(result.card_path.read_text())
+    assert card["parity"]["passed"] and card["input"]["shape"] == [None, 48, 48, 1]
+    faces = export.synthetic_faces(6, seed=7)
+    bordered = faces.copy()
+    bordered[:, :4] = 255  # outside the centre 40x40 window: the artifact ignores it like the model does
+    np.testing.assert_allclose(export.run_artifact(result.artifact, format, bordered),
+                               export.run_artifact(result.artifact, format, faces), atol=1e-6)

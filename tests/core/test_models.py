@@ -93,6 +93,9 @@ def test_crop_feeds_only_the_centre_window_to_the_network(tmp_path):
     centre[:, 4:44, 4:44] = 255 - centre[:, 4:44, 4:44]
     probabilities = np.asarray(model(faces, training=False))
     np.testing.assert_array_equal(np.asarray(model(border, training=False)), probabilities)
+    # Called without `training` (as model.export calls it) the model is still in inference mode; with
+    # keras.layers.CenterCrop, whose call defaults to training=True, BatchNormalization used batch statistics.
+    np.testing.assert_allclose(np.asarray(model(faces)), probabilities, rtol=1e-5, atol=1e-6)
     assert np.abs(np.asarray(model(centre, training=False)) - probabilities).max() > 0
 
     path = tmp_path / "crop.keras"
