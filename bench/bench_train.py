@@ -13,7 +13,8 @@ same run.
 ``--settings`` trains ``fer_vgg`` through the training code's own input
 pipeline (``core.augment.make_training_batches``) under several settings:
 precision (float32 vs mixed bfloat16; what ``--precision auto`` picks here
-is marked), batch size, ``steps_per_execution`` and the augmentation engine.
+is marked), batch size, ``steps_per_execution``, the augmentation engine and
+a centre crop (``--param crop=40``).
 A dtype policy is global to a process, so every setting runs in its own
 child process; the rounds are interleaved (setting A, B, C, then A, B, C
 again ...) so that a machine whose load changes slows every setting alike.
@@ -43,15 +44,19 @@ import numpy as np  # noqa: E402
 
 FER_TRAINING_IMAGES = 28_709
 
-# (label, precision, batch size, steps_per_execution, augmentation engine); the first row is the baseline.
+# (label, precision, batch size, steps_per_execution, augmentation engine, fer_vgg centre crop);
+# the first row is the baseline.
 SETTINGS = [
-    ("float32, batch 64, IDG (baseline)", "float32", 64, 1, "idg"),
-    ("bfloat16, batch 64, IDG", "bfloat16", 64, 1, "idg"),
-    ("bfloat16, batch 128, IDG", "bfloat16", 128, 1, "idg"),
-    ("bfloat16, batch 64, IDG, steps_per_execution 8", "bfloat16", 64, 8, "idg"),
-    ("bfloat16, batch 64, Keras layers", "bfloat16", 64, 1, "layers"),
-    ("bfloat16, batch 64, no augmentation", "bfloat16", 64, 1, "none"),
-    ("float32, batch 64, no augmentation", "float32", 64, 1, "none"),
+    ("float32, batch 64, IDG (baseline)", "float32", 64, 1, "idg", 0),
+    ("bfloat16, batch 64, IDG", "bfloat16", 64, 1, "idg", 0),
+    ("bfloat16, batch 128, IDG", "bfloat16", 128, 1, "idg", 0),
+    ("bfloat16, batch 64, IDG, steps_per_execution 8", "bfloat16", 64, 8, "idg", 0),
+    ("bfloat16, batch 64, Keras layers", "bfloat16", 64, 1, "layers", 0),
+    ("bfloat16, batch 64, no augmentation", "bfloat16", 64, 1, "none", 0),
+    ("float32, batch 64, no augmentation", "float32", 64, 1, "none", 0),
+    ("bfloat16, batch 64, IDG, centre crop 40", "bfloat16", 64, 1, "idg", 40),
+    ("bfloat16, batch 64, Keras layers, centre crop 40", "bfloat16", 64, 1, "layers", 40),
+    ("bfloat16, batch 64, no augmentation, centre crop 40", "bfloat16", 64, 1, "none", 40),
 ]
 
 
@@ -74,7 +79,8 @@ def time_model(name: str, images: int, batch_size: int, repeats: int) -> tuple[f
     return images / statistics.median(seconds), model.count_params()
 
 
-def time_setting(precision: str, batch_size: int, steps_per_execution: int, engine: str, images: int) -> dict:
+def time_setting(precision: str, batch_size: int, steps_per_execution: int, engine: str, images: int,
+                 crop: int = 0) -> dict:
     """Images/s of one epoch of fer_vgg over ``images`` faces, after a warm-up epoch (run in a child process)."""
     import keras
 
@@ -84,7 +90,7 @@ def time_setting(precision: str, batch_size: int, steps_per_execution: int, engi
 
     policy = configure_precision(precision)
     keras.utils.set_random_seed(0)
-    model = build("fer_vgg")
+    model = build("fer_vgg", crop=crop)
     model.compile(optimizer="adam", loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1), metrics=["accuracy"],
                   steps_per_execution=steps_per_execution)
     rng = np.random.default_rng(0)
@@ -110,16 +116,22 @@ def time_setting(precision: str, batch_size: int, steps_per_execution: int, engi
     return {"policy": policy, "images_per_second": batch_size / step}
 
 
-def compare_settings(images: int, repeats: int, only: str | None = None) -> None:
+def compare_settings(images: int, repeats: int, only: list[str] | None = None) -> None:
     from core.distribute import cpu_has_native_bf16, resolve_precision
 
-    settings = [row for index, row in enumerate(SETTINGS) if index == 0 or not only or only in row[0]]
+    labels = {row[0] for row in SETTINGS}
+
+    def chosen(label: str) -> bool:  # a whole label picks that setting alone, other text every label holding it
+        return any(label == text if text in labels else text in label for text in only)
+
+    settings = [row for index, row in enumerate(SETTINGS) if index == 0 or not only or chosen(row[0])]
 
     auto = resolve_precision("auto", 0, cpu_has_native_bf16())
     rates: dict[str, list[float]] = {label: [] for label, *_ in settings}
     for round_number in range(repeats):
-        for label, precision, batch_size, steps, engine in settings:
-            command = [sys.executable, __file__, "--one", json.dumps([precision, batch_size, steps, engine, images])]
+        for label, precision, batch_size, steps, engine, crop in settings:
+            command = [sys.executable, __file__, "--one",
+                       json.dumps([precision, batch_size, steps, engine, images, crop])]
             done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
             result = json.loads(done.stdout.strip().splitlines()[-1])
             rates[label].append(result["images_per_second"])
@@ -141,8 +153,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", nargs="*", default=None)
     parser.add_argument("--settings", action="store_true", help="compare precision, batch size, steps_per_execution, augmentation")
-    parser.add_argument("--only", default=None, metavar="TEXT",
-                        help="with --settings: only the settings whose label contains TEXT (and the float32 baseline)")
+    parser.add_argument("--only", action="append", default=None, metavar="TEXT",
+                        help="with --settings: only the setting labelled TEXT, or else those whose label contains "
+                             "TEXT (and the float32 baseline); repeatable")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
