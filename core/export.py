@@ -497,6 +497,18 @@ def input_spec_text() -> str:
             "normalisation inside (Rescaling 1/255)")
 
 
+def _centre_crop_entry(model: Any) -> dict:
+    """``{"centre_crop": [h, w]}`` for a model trained on a centre window (``fer_vgg --param crop``), else ``{}``.
+
+    The artifact still takes the whole face; the entry tells ``core.model_io``
+    to make the window's own ten-crop for it, as it does for the ``.keras`` file.
+    """
+    from core.models import centre_crop_of
+
+    window = centre_crop_of(model)
+    return {"centre_crop": list(window)} if window is not None else {}
+
+
 def build_card(target: Path, format: str, quantize: str, class_names: tuple[str, ...], sources: list[dict],
                parity: Parity, model: Any, artifact: Path) -> dict:
     """The card written beside the artifact (see the module docstring)."""
@@ -519,7 +531,8 @@ def build_card(target: Path, format: str, quantize: str, class_names: tuple[str,
         "class_names": list(class_names),
         "input": {"name": input_name, "shape": [None, IMAGE_SIZE, IMAGE_SIZE, 1], "dtype": "float32",
                   "spec": input_spec_text(),
-                  "face": "a square crop around the face, resized to 48x48 (area averaging when shrinking)"},
+                  "face": "a square crop around the face, resized to 48x48 (area averaging when shrinking)",
+                  **_centre_crop_entry(model)},
         "output": {"shape": [None, len(class_names)], "meaning": "probabilities; column i is class_names[i]"},
         "source": sources[0] if len(sources) == 1 else {"ensemble": sources,
                                                          "combination": "mean of the members' probabilities, each put into FER2013 order"},

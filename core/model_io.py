@@ -285,9 +285,7 @@ def predict_probabilities(
     expected = tuple(loaded.model.input_shape[1:3])
     if x.shape[1:3] != expected:
         raise ValueError(f"faces are {x.shape[1:3]}, the model expects {expected}")
-    from core.models import centre_crop_of
-
-    views = make_views(x, mode, window=centre_crop_of(loaded.model))
+    views = make_views(x, mode, window=model_window(loaded))
     if len(views) * len(x) <= batch_size:
         # All views of a few faces go through the model together: one call.
         stacked = _predict(loaded.model, np.concatenate(views), batch_size)
@@ -295,6 +293,19 @@ def predict_probabilities(
     else:
         probabilities = sum(_predict(loaded.model, view, batch_size) for view in views) / len(views)
     return reorder_to_fer(np.asarray(probabilities, dtype=np.float32), loaded.class_names)
+
+
+def model_window(loaded: LoadedModel) -> tuple[int, int] | None:
+    """The centre window a model looks at (``fer_vgg --param crop``): from its layers for a Keras model, from
+    its card (``input.centre_crop``) for an exported one; None when it sees the whole face."""
+    from core.models import centre_crop_of
+
+    window = centre_crop_of(loaded.model)
+    if window is None:
+        entry = (loaded.meta or {}).get("input", {})
+        entry = entry.get("centre_crop") if isinstance(entry, dict) else None
+        window = (int(entry[0]), int(entry[1])) if isinstance(entry, (list, tuple)) and len(entry) == 2 else None
+    return window
 
 
 def reorder_to_fer(probabilities: np.ndarray, class_names: tuple[str, ...]) -> np.ndarray:

@@ -58,6 +58,7 @@ def test_each_format_exports_with_a_card_and_passes_parity(small_model_path, tmp
     assert card["input"]["shape"] == [None, 48, 48, 1] and "0..255" in card["input"]["spec"]
     assert card["source"]["file"] == str(small_model_path) and card["source"]["architecture"] == "small_test_net"
     assert card["parity"]["passed"] and card["parity"]["faces"] == export.SYNTHETIC_FACES
+    assert "centre_crop" not in card["input"]  # the whole face
     assert card["parity"]["max_abs_difference"] < export.FLOAT_TOLERANCE and card["parity"]["top1_agreement"] == 1.0
     assert len(card["usage"].splitlines()) == 5
     # The artifact's own runtime gives the .keras model's probabilities on new faces too.
@@ -226,8 +227,13 @@ def test_a_model_trained_on_a_centre_crop_exports_with_its_crop(tmp_path, format
     result = export.export_model(path, format, out=tmp_path, data=None)
     card = json.loads(result.card_path.read_text())
     assert card["parity"]["passed"] and card["input"]["shape"] == [None, 48, 48, 1]
+    assert card["input"]["centre_crop"] == [40, 40]
     faces = export.synthetic_faces(6, seed=7)
     bordered = faces.copy()
     bordered[:, :4] = 255  # outside the centre 40x40 window: the artifact ignores it like the model does
     np.testing.assert_allclose(export.run_artifact(result.artifact, format, bordered),
                                export.run_artifact(result.artifact, format, faces), atol=1e-6)
+    if format == "onnx":  # the light predictor reads the window from the card: the same ten crops as the .keras file
+        expected = predict_probabilities(load_model(path), faces, tta="crop10")
+        np.testing.assert_allclose(predict_probabilities(load_onnx_model(result.artifact), faces, tta="crop10"),
+                                   expected, atol=1e-5)
