@@ -146,7 +146,7 @@ def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int 
                                      help="Train on a stratified subset for a quick run; 0 trains on every Training image")
         st.caption("PrivateTest is never used for training or checkpoint selection; keep it for the final evaluation.")
         duration_estimate_ui(spec.name, int(epochs), int(max_images) or None, validation, val_fraction,
-                             available_images)
+                             available_images, model_params={"crop": int(crop)}, precision=precision)
         if time_budget:
             st.caption(f"Time budget: training stops within {time_budget:g} minutes, or after {int(epochs)} epochs "
                        "if those end sooner; the learning rate decays over the budget.")
@@ -168,11 +168,16 @@ def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int 
 
 
 def duration_estimate_ui(model: str, epochs: int, max_images: int | None, validation: str, val_fraction: float,
-                         available_images: int | None = None) -> None:
-    """"About 2m 14s per epoch, 1h 29m for 40 epochs", from this machine's throughput for the model."""
-    from core.throughput import FER2013_TRAINING_IMAGES, estimate_seconds, model_throughput, training_images
+                         available_images: int | None = None, model_params: dict | None = None,
+                         precision: str = "auto") -> None:
+    """"About 2m 14s per epoch, 1h 29m for 40 epochs", from this machine's throughput for the model.
 
-    throughput = model_throughput(model)
+    Runs with the same centre crop and precision are preferred (see ``core.throughput``).
+    """
+    from core.throughput import (FER2013_TRAINING_IMAGES, estimate_seconds, model_throughput, requested_settings,
+                                 training_images)
+
+    throughput = model_throughput(model, settings=requested_settings(model_params, precision))
     if throughput is None:
         st.caption("No duration estimate: this model has not been trained or benchmarked here yet.")
         return

@@ -5,14 +5,17 @@ import json
 import pytest
 
 from core import runs
-from core.throughput import BENCH_IMAGES_PER_SECOND, estimate_seconds, model_throughput, training_images
+from core import distribute
+from core.throughput import (BENCH_IMAGES_PER_SECOND, RunSettings, estimate_seconds, model_throughput,
+                             requested_settings, training_images)
 
 
-def make_run(runs_dir, name, model, train_images, epoch_times):
+def make_run(runs_dir, name, model, train_images, epoch_times, params=None, asked=None, policy=None):
     run_dir = runs_dir / name
     run_dir.mkdir(parents=True)
-    (run_dir / "config.json").write_text(json.dumps({"config": {"model": model, "epochs": 9},
-                                                     "resolved": {"train_images": train_images}}))
+    config = {"model": model, "epochs": 9, "model_params": params or {}, **({"precision": asked} if asked else {})}
+    resolved = {"train_images": train_images, **({"precision": policy} if policy else {})}
+    (run_dir / "config.json").write_text(json.dumps({"config": config, "resolved": resolved}))
     runs.write_metrics(run_dir, [{"epoch": i + 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.0, "val_accuracy": 0.5,
                                   "lr": 1e-3, "epoch_time": t} for i, t in enumerate(epoch_times)])
     runs.write_status(run_dir, "finished")
@@ -41,3 +44,30 @@ def test_estimate_counts_the_validation_slice_and_the_subset():
     assert estimate_seconds(Throughput(100.0, "test", True), 1000, 3) == 30.0
     with pytest.raises(ValueError):
         estimate_seconds(Throughput(0.0, "test", True), 1000, 3)
+
+
+def test_runs_with_the_same_crop_and_precision_make_the_estimate(tmp_path):
+    make_run(tmp_path, "a", "fer_vgg", 1000, [50.0, 10.0], {"width": 32}, "auto", "mixed_bfloat16")  # 100 img/s
+    make_run(tmp_path, "b", "fer_vgg", 1000, [50.0, 5.0], {"width": 32, "crop": 40}, "auto", "mixed_bfloat16")
+    make_run(tmp_path, "c", "fer_vgg", 1000, [50.0, 20.0], {"width": 32})  # before precision was recorded: float32
+    crop = model_throughput("fer_vgg", tmp_path, RunSettings(40, "mixed_bfloat16"))
+    assert crop.images_per_second == pytest.approx(200.0)
+    assert crop.source == "1 epoch(s) of 1 run(s) on this machine with the same settings (centre crop 40, mixed_bfloat16)"
+    assert model_throughput("fer_vgg", tmp_path, RunSettings(0, "float32")).images_per_second == pytest.approx(50.0)
+    assert model_throughput("fer_vgg", tmp_path).images_per_second == pytest.approx(100.0)  # no settings: every run
+    other = model_throughput("fer_vgg", tmp_path, RunSettings(44, "float32"))  # none alike: every run, and it says so
+    assert other.images_per_second == pytest.approx(100.0) and other.measured_here
+    assert other.source.endswith("with other settings than these (centre crop 44, float32)")
+
+
+def test_requested_settings_resolve_auto_as_this_machine_did(tmp_path, monkeypatch):
+    monkeypatch.setattr(distribute, "cpu_has_native_bf16", lambda cpuinfo=None: True)
+    assert requested_settings({"crop": 40}, "auto", tmp_path) == RunSettings(40, "mixed_bfloat16")
+    monkeypatch.setattr(distribute, "cpu_has_native_bf16", lambda cpuinfo=None: False)
+    assert requested_settings(None, "auto", tmp_path) == RunSettings(0, "float32")
+    make_run(tmp_path, "gpu", "fer_vgg", 1000, [1.0], {}, "auto", "mixed_float16")  # an earlier auto run here
+    make_run(tmp_path, "asked", "fer_vgg", 1000, [1.0], {}, "bfloat16", "mixed_bfloat16")  # not asked for auto
+    assert requested_settings({}, "auto", tmp_path) == RunSettings(0, "mixed_float16")
+    assert requested_settings({"crop": 0}, "bfloat16", tmp_path) == RunSettings(0, "mixed_bfloat16")
+    assert requested_settings({}, "float32", tmp_path) == RunSettings(0, "float32")
+    assert requested_settings({}, "mixed", tmp_path) == RunSettings(0, "mixed_float16")

@@ -283,6 +283,30 @@ def test_the_estimate_follows_the_epochs(runs_dir, with_dataset):
     assert "of 25 images" in estimate  # the tiny dataset's 28 Training images less the 10% validation slice
 
 
+def test_the_estimate_uses_runs_with_the_crop_and_precision_of_the_form(runs_dir, with_dataset):
+    for name, crop, seconds in (("whole", 0, 100.0), ("cropped", 40, 50.0)):  # 10 and 20 images/s
+        run_dir = runs_dir / name
+        run_dir.mkdir()
+        config = TrainConfig(data="/data/fer2013", model="fer_vgg", epochs=2, precision="float32",
+                             model_params={"crop": crop} if crop else {})
+        runs.write_json_atomic(run_dir / "config.json", {"config": config.to_dict(), "resolved": {
+            "train_images": 1000, "precision": "float32"}})
+        runs.write_metrics(run_dir, [{"epoch": e, "epoch_time": t, "val_accuracy": 0.3} for e, t in ((1, 500.0), (2, seconds))])
+        runs.write_status(run_dir, "finished")
+    app = run_page(open_form=True)  # runs exist, so the form starts folded
+    app.selectbox(key="train_fer_vgg_precision").set_value("float32").run()
+
+    def estimate() -> str:
+        [text] = [m.value for m in app.markdown if "Estimated duration" in m.value]
+        return text
+
+    assert "at 10 images/s" in estimate() and "same settings (whole face, float32)" in estimate()
+    app.number_input(key="train_fer_vgg_crop").set_value(40).run()
+    assert "at 20 images/s" in estimate() and "same settings (centre crop 40, float32)" in estimate()
+    app.selectbox(key="train_fer_vgg_precision").set_value("bfloat16").run()
+    assert "other settings than these (centre crop 40, mixed_bfloat16)" in estimate()
+
+
 def test_the_form_sets_the_plateau_metric_and_the_precision(runs_dir, with_dataset, monkeypatch):
     started = []
     monkeypatch.setattr("core.jobs.start_training_job",
