@@ -146,7 +146,8 @@ def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int 
                                      help="Train on a stratified subset for a quick run; 0 trains on every Training image")
         st.caption("PrivateTest is never used for training or checkpoint selection; keep it for the final evaluation.")
         duration_estimate_ui(spec.name, int(epochs), int(max_images) or None, validation, val_fraction,
-                             available_images, model_params={"crop": int(crop)}, precision=precision)
+                             available_images, model_params={"crop": int(crop)}, precision=precision,
+                             time_budget_min=float(time_budget) or None)
         if time_budget:
             st.caption(f"Time budget: training stops within {time_budget:g} minutes, or after {int(epochs)} epochs "
                        "if those end sooner; the learning rate decays over the budget.")
@@ -169,10 +170,12 @@ def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int 
 
 def duration_estimate_ui(model: str, epochs: int, max_images: int | None, validation: str, val_fraction: float,
                          available_images: int | None = None, model_params: dict | None = None,
-                         precision: str = "auto") -> None:
+                         precision: str = "auto", time_budget_min: float | None = None) -> float | None:
     """"About 2m 14s per epoch, 1h 29m for 40 epochs", from this machine's throughput for the model.
 
     Runs with the same centre crop and precision are preferred (see ``core.throughput``).
+    With a time budget shorter than the epochs, the estimate is the epochs that fit in it.
+    Returns the estimated seconds per epoch, or ``None`` when there is no estimate.
     """
     from core.throughput import (FER2013_TRAINING_IMAGES, estimate_seconds, model_throughput, requested_settings,
                                  training_images)
@@ -180,12 +183,18 @@ def duration_estimate_ui(model: str, epochs: int, max_images: int | None, valida
     throughput = model_throughput(model, settings=requested_settings(model_params, precision))
     if throughput is None:
         st.caption("No duration estimate: this model has not been trained or benchmarked here yet.")
-        return
+        return None
     images = training_images(max_images, validation, val_fraction, available_images or FER2013_TRAINING_IMAGES)
     per_epoch = estimate_seconds(throughput, images, 1)
-    st.markdown(f":material/schedule: **Estimated duration: about {format_duration(per_epoch * epochs)}** "
+    total, planned = per_epoch * epochs, f"{epochs} epoch{'s' if epochs != 1 else ''}"
+    if time_budget_min and total > time_budget_min * 60:
+        # The budget stops training before an epoch that would end past it (core.train).
+        fitting = max(1, int(time_budget_min * 60 // per_epoch))
+        total, planned = fitting * per_epoch, f"about {fitting} of the {epochs} epochs, in the time budget"
+    st.markdown(f":material/schedule: **Estimated duration: about {format_duration(total)}** for {planned} "
                 f"({format_duration(per_epoch)} per epoch of {images:,} images at {throughput.images_per_second:,.0f} "
                 f"images/s; from {throughput.source})")
+    return per_epoch
 
 
 # ---------------------------------------------------------------- run picker and panel

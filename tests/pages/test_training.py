@@ -301,6 +301,10 @@ def test_the_estimate_uses_runs_with_the_crop_and_precision_of_the_form(runs_dir
         return text
 
     assert "at 10 images/s" in estimate() and "same settings (whole face, float32)" in estimate()
+    app.number_input(key="train_fer_vgg_epochs").set_value(100).run()  # 25 images an epoch: 2.5 s, 4m 10s in all
+    assert "about 4m 10s** for 100 epochs" in estimate()
+    app.number_input(key="train_fer_vgg_time_budget").set_value(1.0).run()
+    assert "about 1m 00s** for about 24 of the 100 epochs, in the time budget" in estimate()
     app.number_input(key="train_fer_vgg_crop").set_value(40).run()
     assert "at 20 images/s" in estimate() and "same settings (centre crop 40, float32)" in estimate()
     app.selectbox(key="train_fer_vgg_precision").set_value("bfloat16").run()
