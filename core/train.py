@@ -330,7 +330,13 @@ def command_line(config: TrainConfig) -> str:
     import json
     import shlex
 
+    # A setting is written when it differs from the model's recipe (what the CLI fills in) or from
+    # TrainConfig's own default (what the CLI filled in before it read recipes), so that older
+    # and newer readers of the command both rebuild ``config``.
+    from core.train_config import recipe_defaults
+
     defaults = TrainConfig(data=config.data)
+    recipe = recipe_defaults(config.model)
     parts = ["python", "-m", "core", "train", "--data", config.data, "--model", config.model]
     for key, value in sorted(config.model_params.items()):
         parts += ["--param", f"{key}={json.dumps(value)}"]
@@ -344,7 +350,7 @@ def command_line(config: TrainConfig) -> str:
     }
     for field_name, flag in flags.items():
         value = getattr(config, field_name)
-        if value != getattr(defaults, field_name) or field_name in ("epochs", "seed"):
+        if value != getattr(defaults, field_name) or value != recipe.get(field_name, value) or field_name in ("epochs", "seed"):
             parts += [flag, str(value)]
     for field_name, flag in (("class_weights", "--class-weights"), ("tensorboard", "--tensorboard")):
         if getattr(config, field_name):

@@ -14,6 +14,9 @@ PLATEAU_METRICS = ("val_loss", "val_accuracy")
 VALIDATIONS = ("split", "publictest")
 STRATEGIES = ("auto", "none", "mirrored", "multiworker")
 PRECISIONS = ("auto", "float32", "mixed", "bfloat16")
+# The settings a model's registered recipe may choose (core.models.register); the rest are the run's own.
+RECIPE_FIELDS = ("epochs", "batch_size", "optimizer", "learning_rate", "momentum", "weight_decay", "lr_schedule",
+                 "plateau_factor", "plateau_patience", "plateau_metric", "early_stopping_patience", "label_smoothing")
 
 
 @dataclass(frozen=True)
@@ -152,3 +155,20 @@ class TrainConfig:
         if isinstance(values.get("augment"), dict):
             values["augment"] = AugmentConfig.from_dict(values["augment"])
         return cls(**values)
+
+
+def recipe_defaults(model: str) -> dict[str, Any]:
+    """The :data:`RECIPE_FIELDS` a run of ``model`` gets when nobody chooses them.
+
+    :class:`TrainConfig`'s defaults, overridden by the training settings of the
+    model's origin registered with it (``fer_vgg``: the bundled model's recipe).
+    The Training form and ``python -m core train`` both start from these.
+
+    Raises:
+        ValueError: For an unknown model (the message lists the known ones).
+    """
+    from core.models import get_spec
+
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.name in RECIPE_FIELDS}
+    recipe = get_spec(model).recipe
+    return {name: recipe.get(name, default) for name, default in defaults.items()}

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core import runs
+from core import runs, train_config
 from core.models import ModelSpec, list_models
 from core.runs import RunSummary
 from core.train_config import LR_SCHEDULES, OPTIMIZERS, PLATEAU_METRICS, PRECISIONS, TrainConfig
@@ -53,9 +53,9 @@ def model_select_ui(key: str = "train_model") -> ModelSpec:
 
 
 def recipe_defaults(spec: ModelSpec) -> dict[str, Any]:
-    """TrainConfig defaults overridden by the training settings of the model's origin."""
+    """TrainConfig defaults overridden by the training settings of the model's origin (as the CLI's)."""
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
-    return {**defaults, **{k: v for k, v in spec.recipe.items() if k in defaults}}
+    return {**defaults, **train_config.recipe_defaults(spec.name)}
 
 
 OPTIMIZER_LABELS = {"adam": "Adam", "adamw": "AdamW (decoupled weight decay)", "sgd": "SGD with momentum",

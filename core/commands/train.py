@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from core.train_config import LR_SCHEDULES, OPTIMIZERS, PLATEAU_METRICS, PRECISIONS, STRATEGIES, TrainConfig
+from core.train_config import (LR_SCHEDULES, OPTIMIZERS, PLATEAU_METRICS, PRECISIONS, STRATEGIES, TrainConfig,
+                               recipe_defaults)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,21 +19,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--list-models", action="store_true", help="list the registered models and exit")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="model hyperparameter, e.g. --param width=32 (repeatable; JSON values)")
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
-    parser.add_argument("--lr", "--learning-rate", dest="learning_rate", type=float, default=1e-3)
-    parser.add_argument("--momentum", type=float, default=0.9)
+    # The settings a model's recipe chooses default to None here and are filled from it (config_from_args).
+    recipe = "(default: the model's recipe, see --list-models)"
+    parser.add_argument("--epochs", type=int, help=recipe)
+    parser.add_argument("--batch-size", type=int, help=recipe)
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, help=recipe)
+    parser.add_argument("--lr", "--learning-rate", dest="learning_rate", type=float, help=recipe)
+    parser.add_argument("--momentum", type=float, help=recipe)
     parser.add_argument("--no-nesterov", dest="nesterov", action="store_false")
-    parser.add_argument("--weight-decay", type=float, default=0.0)
-    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="cosine")
-    parser.add_argument("--plateau-factor", type=float, default=0.5)
-    parser.add_argument("--plateau-patience", type=int, default=3)
-    parser.add_argument("--plateau-metric", choices=PLATEAU_METRICS, default="val_loss",
-                        help="what --lr-schedule plateau watches (val_accuracy: the published VGG recipe's choice)")
-    parser.add_argument("--early-stopping", dest="early_stopping_patience", type=int, default=0, metavar="PATIENCE",
-                        help="stop after PATIENCE epochs without a better val_accuracy (0 = off)")
-    parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument("--weight-decay", type=float, help=recipe)
+    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, help=recipe)
+    parser.add_argument("--plateau-factor", type=float, help=recipe)
+    parser.add_argument("--plateau-patience", type=int, help=recipe)
+    parser.add_argument("--plateau-metric", choices=PLATEAU_METRICS,
+                        help="what --lr-schedule plateau watches (val_accuracy: the published VGG recipe's choice) "
+                             + recipe)
+    parser.add_argument("--early-stopping", dest="early_stopping_patience", type=int, metavar="PATIENCE",
+                        help="stop after PATIENCE epochs without a better val_accuracy (0 = off) " + recipe)
+    parser.add_argument("--label-smoothing", type=float, help=recipe)
     parser.add_argument("--class-weights", action="store_true", help="weight classes by inverse frequency")
     parser.add_argument("--val", dest="validation", choices=("split", "publictest"), default="split",
                         help="validation data: a stratified slice of Training (split) or PublicTest")
@@ -76,12 +80,31 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             params[key] = value
     augment = AugmentConfig.from_dict(json.loads(args.augment_json)) if args.augment_json else AugmentConfig()
     augment = AugmentConfig.from_dict({**augment.to_dict(), "engine": args.augment})
-    fields = {name: getattr(args, name) for name in (
-        "model", "epochs", "batch_size", "optimizer", "learning_rate", "momentum", "nesterov", "weight_decay",
-        "lr_schedule", "plateau_factor", "plateau_patience", "plateau_metric", "early_stopping_patience", "label_smoothing",
-        "class_weights", "validation", "val_fraction", "max_train_images", "seed", "precision", "strategy", "tensorboard",
-        "time_budget_min")}
+    recipe = recipe_defaults(args.model)
+    fields = {name: getattr(args, name) if getattr(args, name) is not None else default
+              for name, default in recipe.items()}
+    fields.update({name: getattr(args, name) for name in (
+        "model", "nesterov", "class_weights", "validation", "val_fraction", "max_train_images", "seed", "precision",
+        "strategy", "tensorboard", "time_budget_min")})
     return TrainConfig(data=str(data), model_params=params, augment=augment, **fields).validate()
+
+
+def describe_recipe(recipe: dict) -> str:
+    """``"adam, lr 0.001, batch 64, 40 epochs, cosine schedule, label smoothing 0.1"``: the flags a recipe sets."""
+    parts = [recipe["optimizer"], f"lr {recipe['learning_rate']:g}", f"batch {recipe['batch_size']}",
+             f"{recipe['epochs']} epochs", f"{recipe['lr_schedule']} schedule"]
+    if recipe["optimizer"] in ("sgd", "rmsprop"):
+        parts.insert(2, f"momentum {recipe['momentum']:g}")
+    if recipe["lr_schedule"] == "plateau":
+        parts[-1] += (f" (factor {recipe['plateau_factor']:g}, patience {recipe['plateau_patience']}, "
+                      f"on {recipe['plateau_metric']})")
+    if recipe["early_stopping_patience"]:
+        parts.append(f"early stopping after {recipe['early_stopping_patience']}")
+    if recipe["weight_decay"]:
+        parts.append(f"weight decay {recipe['weight_decay']:g}")
+    if recipe["label_smoothing"]:
+        parts.append(f"label smoothing {recipe['label_smoothing']:g}")
+    return ", ".join(parts)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     if args.list_models:
         for spec in models.list_models():
             print(f"{spec.name:15s} {spec.summary}")
+            print(f"{'':15s} recipe: {describe_recipe(recipe_defaults(spec.name))}")
         return 0
     from core.jobs import resume_training_job, start_training_job
     from core.train import prepare_run, run_training

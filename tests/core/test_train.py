@@ -206,6 +206,46 @@ def test_command_line_reproduces_the_config():
     assert config_from_args(build_parser().parse_args(argv)) == config
 
 
+def test_the_cli_starts_from_the_models_recipe_as_the_training_form_does():
+    import shlex
+
+    from core import models
+    from core.__main__ import build_parser
+    from core.commands.train import config_from_args
+    from core.train import command_line
+    from core.train_config import RECIPE_FIELDS, recipe_defaults
+
+    def parse(*argv):
+        return config_from_args(build_parser().parse_args(["train", "--data", "fer.csv", *argv]))
+
+    bundled = parse("--model", "fer_vgg")  # the bundled model's recipe, not TrainConfig's bare defaults
+    assert (bundled.epochs, bundled.label_smoothing, bundled.lr_schedule) == (40, 0.1, "cosine")
+    seed_a = parse("--model", "article_cnn")
+    assert (seed_a.epochs, seed_a.lr_schedule, seed_a.plateau_factor, seed_a.early_stopping_patience) == (100, "plateau", 0.9, 6)
+    chosen = parse("--model", "article_cnn", "--lr-schedule", "cosine", "--epochs", "3", "--label-smoothing", "0")
+    assert (chosen.lr_schedule, chosen.epochs, chosen.label_smoothing) == ("cosine", 3, 0.0)
+    with pytest.raises(ValueError, match="fer_vgg"):
+        parse("--model", "no_such_model")
+    for spec in models.list_models():
+        assert set(spec.recipe) <= set(RECIPE_FIELDS), spec.name
+    # The recorded command names every setting that differs from the recipe or from the bare
+    # defaults, so the CLI rebuilds the config whichever of the two it starts from.
+    bare = TrainConfig(data="fer.csv")
+    for config in (bundled, seed_a, chosen, tiny_config("fer.csv", label_smoothing=0.0),
+                   TrainConfig(data="fer.csv", model="face_cnn", momentum=0.5)):
+        line = command_line(config)
+        assert config_from_args(build_parser().parse_args(shlex.split(line)[3:])) == config
+        recipe = recipe_defaults(config.model)
+        for name in RECIPE_FIELDS:
+            value = getattr(config, name)
+            if value != getattr(bare, name) or value != recipe[name]:
+                flag = {"learning_rate": "--lr", "early_stopping_patience": "--early-stopping"}.get(
+                    name, "--" + name.replace("_", "-"))
+                assert f"{flag} {value}" in line, (name, line)
+    assert "--label-smoothing 0.0" in command_line(tiny_config("fer.csv", label_smoothing=0.0))
+    assert "--lr-schedule cosine" in command_line(chosen)
+
+
 def test_plateau_on_validation_accuracy_through_the_cli(tmp_path, train_csv, capsys):
     import shlex
 

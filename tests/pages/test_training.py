@@ -270,6 +270,8 @@ def test_fields_of_other_optimizers_and_schedules_appear_only_when_chosen(runs_d
     assert "Max training images (0 = all)" in labels and "Early stopping patience (0 = off)" in labels
     assert not labels & {"Momentum", "Nesterov momentum", "Weight decay", "Plateau factor", "Plateau patience (epochs)"}
     assert any("Estimated duration: about" in markdown.value for markdown in app.markdown)
+    # The bundled model's recipe, as `python -m core train --model fer_vgg` gets it
+    assert (app.number_input(key="train_fer_vgg_epochs").value, app.number_input(key="train_fer_vgg_label_smoothing").value) == (40, 0.1)
     app.selectbox(key="train_fer_vgg_optimizer").set_value("sgd").run()
     app.selectbox(key="train_fer_vgg_lr_schedule").set_value("plateau").run()
     labels = field_labels(app)
