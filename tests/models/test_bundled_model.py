@@ -51,3 +51,30 @@ def test_bundled_model_scores_what_its_card_claims_on_public_test(card, shared_f
         result = evaluate_model(MODEL, shared_fer2013, splits=[PUBLIC_TEST], tta=tta, use_cache=False)[PUBLIC_TEST]
         assert result.n == 3589
         assert result.accuracy >= card["evaluation"][key]["accuracy"] - 0.005
+
+
+SECOND = MODELS / "fer_studio_c.keras"
+
+
+def test_the_second_bundled_model_and_its_ensemble_card():
+    from core.model_io import load_model
+    from core.predict import bundled_models
+
+    card = json.loads(SECOND.with_suffix(".json").read_text())
+    assert bundled_models()[:2] == [MODEL, SECOND]
+    assert load_model(SECOND).class_names == CLASS_NAMES and SECOND.stat().st_size <= 10 * 1024 * 1024
+    assert sum(path.stat().st_size for path in MODELS.iterdir()) <= 30 * 1024 * 1024  # models/ under 30 MB
+    assert card["config"]["validation"] != "publictest"
+    assert card["ensemble"]["members"] == [SECOND.name, MODEL.name]
+    for suffix in CARD_TTA_SUFFIXES.values():
+        assert card["ensemble"]["evaluation"][PUBLIC_TEST + suffix]["n"] == 3589
+
+
+@pytest.mark.slow
+def test_the_ensemble_scores_what_the_second_card_claims_in_a_single_pass(shared_fer2013):
+    from core.evaluate import evaluate_ensemble
+
+    card = json.loads(SECOND.with_suffix(".json").read_text())
+    assert shared_fer2013.report.content_hash == card["data"]["content_hash"]
+    result = evaluate_ensemble([SECOND, MODEL], shared_fer2013, splits=[PUBLIC_TEST], tta="none", use_cache=False)
+    assert result[PUBLIC_TEST].accuracy >= card["ensemble"]["evaluation"][PUBLIC_TEST]["accuracy"] - 0.005
