@@ -170,12 +170,11 @@ def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int 
 
 def duration_estimate_ui(model: str, epochs: int, max_images: int | None, validation: str, val_fraction: float,
                          available_images: int | None = None, model_params: dict | None = None,
-                         precision: str = "auto", time_budget_min: float | None = None) -> float | None:
+                         precision: str = "auto", time_budget_min: float | None = None) -> None:
     """"About 2m 14s per epoch, 1h 29m for 40 epochs", from this machine's throughput for the model.
 
     Runs with the same centre crop and precision are preferred (see ``core.throughput``).
     With a time budget shorter than the epochs, the estimate is the epochs that fit in it.
-    Returns the estimated seconds per epoch, or ``None`` when there is no estimate.
     """
     from core.throughput import (FER2013_TRAINING_IMAGES, estimate_seconds, model_throughput, requested_settings,
                                  training_images)
@@ -183,7 +182,7 @@ def duration_estimate_ui(model: str, epochs: int, max_images: int | None, valida
     throughput = model_throughput(model, settings=requested_settings(model_params, precision))
     if throughput is None:
         st.caption("No duration estimate: this model has not been trained or benchmarked here yet.")
-        return None
+        return
     images = training_images(max_images, validation, val_fraction, available_images or FER2013_TRAINING_IMAGES)
     per_epoch = estimate_seconds(throughput, images, 1)
     total, planned = per_epoch * epochs, f"{epochs} epoch{'s' if epochs != 1 else ''}"
@@ -194,7 +193,6 @@ def duration_estimate_ui(model: str, epochs: int, max_images: int | None, valida
     st.markdown(f":material/schedule: **Estimated duration: about {format_duration(total)}** for {planned} "
                 f"({format_duration(per_epoch)} per epoch of {images:,} images at {throughput.images_per_second:,.0f} "
                 f"images/s; from {throughput.source})")
-    return per_epoch
 
 
 # ---------------------------------------------------------------- run picker and panel
