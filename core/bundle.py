@@ -86,6 +86,7 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
                      "versions": resolved.get("versions"), "run": run_dir.name},
         "evaluation": evaluation,
         "accuracy_vs_training_time": curve,
+        **({"distillation": resolved["distillation"]} if resolved.get("distillation") else {}),
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     out_dir.mkdir(parents=True, exist_ok=True)

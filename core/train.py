@@ -200,6 +200,12 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
     saved = runs.read_config(run_dir)
     dataset = load_fer2013(config.data, allowed_roots=_allowed_roots(config.data, saved.get("data_roots")))
     (x_train, y_train), (x_val, y_val) = split_training_data(dataset, config)
+    targets = distillation = None
+    if config.teachers:
+        from core.distill import prepare_targets
+
+        # Before the run's precision is set: the teachers predict as they were saved.
+        targets, distillation = prepare_targets(config, x_train, y_train, run_dir, dataset.report.content_hash, echo)
     precision = configure_precision(config.precision)
     saved["resolved"] = {
         "data_hash": dataset.report.content_hash,
@@ -212,6 +218,8 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
         "hardware": describe_hardware(),
         "command": command_line(config),
     }
+    if distillation is not None:
+        saved["resolved"]["distillation"] = distillation
     runs.write_json_atomic(run_dir / "config.json", saved)
 
     checkpoint = runs.read_checkpoint(run_dir) if resume else None
@@ -242,11 +250,13 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
     if keep < len(x_train):
         echo(f"dropping the last {len(x_train) - keep} training image(s): a last batch of that size cannot be split over {replicas} replicas")
         x_train, y_train = x_train[:keep], y_train[:keep]
+        targets = targets[:keep] if targets is not None else None
     if even and len(x_val) % replicas:
         keep = len(x_val) - len(x_val) % replicas
         echo(f"validating on {keep} of the {len(x_val)} validation images: JAX splits every batch equally over {replicas} devices")
         x_val, y_val = x_val[:keep], y_val[:keep]
-    y_train_hot = keras.utils.to_categorical(y_train, NUM_CLASSES)
+    # With teachers, each target is the label blended with their probabilities (core.distill).
+    y_train_hot = targets if targets is not None else keras.utils.to_categorical(y_train, NUM_CLASSES)
     y_val_hot = keras.utils.to_categorical(y_val, NUM_CLASSES)
     class_weight = balanced_class_weights(y_train) if config.class_weights else None
     # Epoch e's batches depend on (seed, e) only, so a resumed run trains on
@@ -347,8 +357,13 @@ def command_line(config: TrainConfig) -> str:
         "early_stopping_patience": "--early-stopping", "label_smoothing": "--label-smoothing",
         "validation": "--val", "val_fraction": "--val-fraction", "max_train_images": "--max-train-images",
         "seed": "--seed", "precision": "--precision", "strategy": "--strategy", "time_budget_min": "--time-budget",
+        "distill_weight": "--distill-weight", "distill_temperature": "--distill-temperature", "teacher_tta": "--teacher-tta",
     }
+    for teacher in config.teachers:
+        parts += ["--teacher", teacher]
     for field_name, flag in flags.items():
+        if field_name in ("distill_weight", "distill_temperature", "teacher_tta") and not config.teachers:
+            continue
         value = getattr(config, field_name)
         if value != getattr(defaults, field_name) or value != recipe.get(field_name, value) or field_name in ("epochs", "seed"):
             parts += [flag, str(value)]

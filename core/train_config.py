@@ -62,6 +62,14 @@ class TrainConfig:
             ``epochs`` (which stays an upper bound), so it ends annealed on any
             machine: "the best model in 40 minutes" on a CPU, or as many epochs
             as a GPU lease allows.
+        teachers: Model files to distil from (``core.distill``): the run trains
+            on the labels blended with these models' averaged probabilities.
+            Empty: no distillation.
+        distill_weight: Share of the teachers' probabilities in each target, in (0, 1].
+        distill_temperature: Flattens the teachers' probabilities (``p ** (1/T)``,
+            renormalised) before blending; 1 keeps them.
+        teacher_tta: Test-time views the teachers predict with (``core.tta``:
+            ``none``, ``flip`` or ``crop10``).
     """
 
     data: str
@@ -90,6 +98,10 @@ class TrainConfig:
     strategy: str = "auto"
     tensorboard: bool = False
     time_budget_min: float | None = None
+    teachers: tuple[str, ...] = ()
+    distill_weight: float = 0.5
+    distill_temperature: float = 1.0
+    teacher_tta: str = "flip"
 
     def validate(self) -> "TrainConfig":
         """Check every field; return self.
@@ -135,6 +147,20 @@ class TrainConfig:
             # Each worker reads its own clock: one could stop while another waits for it in an all-reduce.
             raise ValueError("time_budget_min cannot be combined with strategy multiworker: the workers would "
                              "decide on their own clocks when to stop; give --epochs instead")
+        if self.teachers:
+            from pathlib import Path
+
+            from core.tta import TTA_MODES
+
+            for teacher in self.teachers:
+                if not Path(teacher).expanduser().is_file():
+                    raise ValueError(f"teacher {teacher!r} is not a model file")
+            if not 0 < self.distill_weight <= 1:
+                raise ValueError(f"distill_weight must be in (0, 1], got {self.distill_weight}")
+            if not 0.1 <= self.distill_temperature <= 20:
+                raise ValueError(f"distill_temperature must be in [0.1, 20], got {self.distill_temperature}")
+            if self.teacher_tta not in TTA_MODES:
+                raise ValueError(f"teacher_tta must be one of {', '.join(TTA_MODES)}, got {self.teacher_tta!r}")
         self.augment.validate()
         return self
 
@@ -142,6 +168,7 @@ class TrainConfig:
         """JSON-ready dict (augment nested)."""
         data = dataclasses.asdict(self)
         data["augment"] = self.augment.to_dict()
+        data["teachers"] = list(self.teachers)  # as JSON reads it back
         return data
 
     @classmethod
@@ -154,6 +181,8 @@ class TrainConfig:
         values = dict(data)
         if isinstance(values.get("augment"), dict):
             values["augment"] = AugmentConfig.from_dict(values["augment"])
+        if isinstance(values.get("teachers"), (list, tuple)):
+            values["teachers"] = tuple(str(path) for path in values["teachers"])
         return cls(**values)
 
 

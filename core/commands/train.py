@@ -54,6 +54,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--time-budget", dest="time_budget_min", type=float, default=None, metavar="MINUTES",
                         help="train for at most MINUTES of wall-clock time; --lr-schedule cosine then decays over the "
                              "budget and --epochs is an upper bound")
+    parser.add_argument("--teacher", dest="teachers", action="append", default=[], metavar="MODEL",
+                        help="distil from this model file (repeat for an ensemble of teachers): the run trains on the "
+                             "labels blended with the teachers' probabilities (see core.distill)")
+    parser.add_argument("--distill-weight", type=float, default=0.5,
+                        help="share of the teachers' probabilities in each training target, in (0, 1] (default 0.5)")
+    parser.add_argument("--distill-temperature", type=float, default=1.0,
+                        help="flatten the teachers' probabilities before blending (p ** (1/T)); default 1")
+    parser.add_argument("--teacher-tta", choices=("none", "flip", "crop10"), default="flip",
+                        help="test-time views the teachers predict the training faces with (default flip)")
     parser.add_argument("--out", type=Path, default=None, help="runs folder (default: ./runs or $FER_STUDIO_RUNS)")
     parser.add_argument("--detach", action="store_true", help="start in the background and print the run folder")
     parser.add_argument("--run-dir", type=Path, default=None, help=argparse.SUPPRESS)
@@ -85,7 +94,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
               for name, default in recipe.items()}
     fields.update({name: getattr(args, name) for name in (
         "model", "nesterov", "class_weights", "validation", "val_fraction", "max_train_images", "seed", "precision",
-        "strategy", "tensorboard", "time_budget_min")})
+        "strategy", "tensorboard", "time_budget_min", "distill_weight", "distill_temperature", "teacher_tta")})
+    fields["teachers"] = tuple(str(path) for path in args.teachers)
     return TrainConfig(data=str(data), model_params=params, augment=augment, **fields).validate()
 
 

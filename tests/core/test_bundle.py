@@ -30,6 +30,7 @@ def test_bundle_writes_model_and_card_with_held_out_scores(tmp_path, finished_ru
                                        for suffix in ("", " + flip TTA", " + ten-crop TTA")}
     assert card["evaluation"]["PublicTest"]["n"] == 42
     assert len(card["accuracy_vs_training_time"]) == 2
+    assert "distillation" not in card  # trained on the labels alone
     loaded = load_model(tmp_path / "tiny.keras")
     assert loaded.class_names == tuple(card["class_names"])
     assert card["size_bytes"] < (run_dir / "last.keras").stat().st_size  # no optimizer state
