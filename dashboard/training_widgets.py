@@ -62,7 +62,8 @@ OPTIMIZER_LABELS = {"adam": "Adam", "adamw": "AdamW (decoupled weight decay)", "
                     "rmsprop": "RMSprop"}
 
 
-def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int | None = None) -> dict[str, Any] | None:
+def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int | None = None,
+                     data_hash: str | None = None) -> dict[str, Any] | None:
     """Draw the hyperparameter fields and the Start button; on Start return TrainConfig fields (not data/model/augment).
 
     Widget keys include the model name, so picking another model refills the
@@ -145,6 +146,7 @@ def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int 
         max_images = c3.number_input("Max training images (0 = all)", 0, 10**6, 0, step=500, key=k("max_images"),
                                      help="Train on a stratified subset for a quick run; 0 trains on every Training image")
         st.caption("PrivateTest is never used for training or checkpoint selection; keep it for the final evaluation.")
+        distillation = teachers_ui(k, int(seed), validation, float(val_fraction), data_hash)
         duration_estimate_ui(spec.name, int(epochs), int(max_images) or None, validation, val_fraction,
                              available_images, model_params={"crop": int(crop)}, precision=precision,
                              time_budget_min=float(time_budget) or None)
@@ -164,8 +166,51 @@ def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int 
         "class_weights": bool(class_weights), "seed": int(seed), "max_train_images": int(max_images) or None,
         "validation": validation, "val_fraction": float(val_fraction),
         "time_budget_min": float(time_budget) or None,
+        **distillation,
         **({"model_params": {"crop": int(crop)}} if crop else {}),
     }
+
+
+TEACHER_TTA_LABELS = {"none": "one view", "flip": "face and mirror (2 views)", "crop10": "ten-crop (10 views, 5x flip's time)"}
+
+
+def teachers_ui(k, seed: int, validation: str, val_fraction: float, data_hash: str | None) -> dict[str, Any]:
+    """Distillation fields: teachers from the model menu, their weight and views; ``{}`` when none is chosen.
+
+    Says which chosen teacher has seen this run's validation faces (``core.distill``), for the seed and
+    slice the form holds now, so the user can pick the seed that keeps validation honest.
+    """
+    from core.distill import teacher_training, validation_verdict
+    from dashboard.model_menu import model_menu
+
+    menu = model_menu()
+    if not menu:
+        return {}
+    c1, c2, c3 = st.columns([2, 1, 1])
+    chosen = c1.multiselect(
+        "Distil from (teachers)", list(menu), key=k("teachers"), format_func=lambda model_id: menu[model_id][0],
+        placeholder="No teacher: train on the labels only",
+        help="Knowledge distillation: the run first predicts every training face with these models, then trains on "
+             "each label blended with their averaged probabilities. FER2013's labels are noisy, and the teachers "
+             "say which faces are ambiguous.")
+    if not chosen:
+        return {}
+    weight = c2.number_input("Teacher weight", 0.05, 1.0, 0.5, step=0.05, key=k("distill_weight"),
+                             help="Share of the teachers' probabilities in each training target; the rest is the label")
+    tta = c3.selectbox("Teacher views", tuple(TEACHER_TTA_LABELS), 1, format_func=TEACHER_TTA_LABELS.get,
+                       key=k("teacher_tta"), help="The test-time views the teachers predict each training face with")
+    paths = tuple(menu[model_id][1] for model_id in chosen)
+    student = TrainConfig(data="-", seed=seed, validation=validation, val_fraction=val_fraction)
+    for model_id, path in zip(chosen, paths):
+        try:
+            clean, why = validation_verdict(teacher_training(path), student, data_hash)
+        except (OSError, ValueError) as error:
+            st.error(f"{escape_markdown(menu[model_id][0])} cannot teach: {escape_markdown(str(error))}")
+            continue
+        if not clean:
+            st.warning(f"{escape_markdown(menu[model_id][0])}: {escape_markdown(why)}. This run's validation accuracy "
+                       "will be optimistic; judge it on PublicTest (Evaluation page).", icon=":material/warning:")
+    return {"teachers": paths, "distill_weight": float(weight), "teacher_tta": tta}
 
 
 def duration_estimate_ui(model: str, epochs: int, max_images: int | None, validation: str, val_fraction: float,

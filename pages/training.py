@@ -49,7 +49,8 @@ if new_run.open:
             sliders, preview = st.columns([1, 2])
             with sliders:
                 augment = augment_config_ui("train_augment", AugmentConfig())
-            fields = widgets.training_form_ui(spec, available_images=len(training_rows))
+            fields = widgets.training_form_ui(spec, available_images=len(training_rows),
+                                              data_hash=dataset.report.content_hash)
             if fields is not None:
                 try:
                     config = TrainConfig(data=widgets.dataset_path(dataset), model=spec.name, augment=augment,

@@ -374,3 +374,37 @@ def test_a_crop_the_model_cannot_take_shows_an_error_and_starts_nothing(runs_dir
     start.click().run()
     assert not started
     assert [e for e in app.error if "crop must be 0" in e.value]
+
+
+def test_the_form_distils_from_chosen_teachers_and_warns_when_they_saw_the_validation_slice(runs_dir, monkeypatch):
+    import dataclasses
+    import json
+
+    from core.predict import bundled_models
+
+    [second] = [path for path in bundled_models() if path.stem == "fer_studio_c"]
+    card = json.loads(second.with_suffix(".json").read_text())
+    dataset = tiny_dataset()
+    dataset = dataclasses.replace(dataset, report=dataclasses.replace(dataset.report, content_hash=card["data"]["content_hash"]))
+    monkeypatch.setattr("dashboard.data_source.get_dataset", lambda: dataset)
+    monkeypatch.setattr("dashboard.augment_preview.render_augment_preview",
+                        lambda face, config, n=16, seed=0: __import__("streamlit").caption("augmentation preview"))
+    started = []
+    monkeypatch.setattr("core.jobs.start_training_job",
+                        lambda config, runs_dir=None, data_roots=None: started.append(config) or __import__("core.train").train.prepare_run(config))
+    app = run_page()
+    assert "Teacher weight" not in field_labels(app)  # no teacher unless chosen
+    teachers = app.multiselect(key="train_fer_vgg_teachers")
+    teachers.set_value(["bundled-fer_studio_c"]).run()
+    warnings = [w.value for w in app.warning if "optimistic" in w.value]
+    assert warnings and "its seed 4, this run's 0" in warnings[0]
+    app.number_input(key="train_fer_vgg_seed").set_value(card["config"]["seed"]).run()
+    assert not [w for w in app.warning if "optimistic" in w.value]  # the teacher held out this very slice
+    app.number_input(key="train_fer_vgg_distill_weight").set_value(0.6).run()
+    app.selectbox(key="train_fer_vgg_teacher_tta").set_value("crop10").run()
+    [start] = [b for b in app.button if b.label == "Start training"]
+    start.click().run()
+    assert not app.error and not app.exception
+    [config] = started
+    assert config.teachers == (str(second),) and config.distill_weight == 0.6 and config.teacher_tta == "crop10"
+    assert f"--teacher {second}" in __import__("core.train").train.command_line(config)
