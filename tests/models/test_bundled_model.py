@@ -78,3 +78,32 @@ def test_the_ensemble_scores_what_the_second_card_claims_in_a_single_pass(shared
     assert shared_fer2013.report.content_hash == card["data"]["content_hash"]
     result = evaluate_ensemble([SECOND, MODEL], shared_fer2013, splits=[PUBLIC_TEST], tta="none", use_cache=False)
     assert result[PUBLIC_TEST].accuracy >= card["ensemble"]["evaluation"][PUBLIC_TEST]["accuracy"] - 0.005
+
+
+DISTILLED = MODELS / "fer_studio_distilled.keras"
+
+
+def test_the_distilled_model_names_its_teacher_and_kept_its_validation_clean():
+    from core.distill import file_sha256
+    from core.model_io import load_model
+
+    card = json.loads(DISTILLED.with_suffix(".json").read_text())
+    teacher_card = json.loads(SECOND.with_suffix(".json").read_text())
+    assert load_model(DISTILLED).class_names == CLASS_NAMES and DISTILLED.stat().st_size <= 10 * 1024 * 1024
+    assert card["config"]["validation"] != "publictest"
+    [teacher] = card["distillation"]["teachers"]
+    # The teacher is the bundled fer_studio_c, byte for byte, and it held out the same validation slice.
+    assert Path(teacher["path"]).name == SECOND.name and teacher["sha256"] == file_sha256(SECOND)
+    assert teacher["validation_clean"] and card["distillation"]["validation_clean"]
+    assert card["config"]["seed"] == teacher_card["config"]["seed"]
+    assert card["data"]["content_hash"] == teacher_card["data"]["content_hash"]
+    assert f"--teacher {teacher['path']}" in card["command"]
+
+
+def test_the_distilled_model_scores_what_its_card_claims_in_a_single_pass(shared_fer2013):
+    from core.evaluate import evaluate_model
+
+    card = json.loads(DISTILLED.with_suffix(".json").read_text())
+    assert shared_fer2013.report.content_hash == card["data"]["content_hash"]
+    result = evaluate_model(DISTILLED, shared_fer2013, splits=[PUBLIC_TEST], tta="none", use_cache=False)[PUBLIC_TEST]
+    assert result.n == 3589 and result.accuracy >= card["evaluation"][PUBLIC_TEST]["accuracy"] - 0.005
