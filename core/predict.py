@@ -111,8 +111,9 @@ def default_model_path() -> Path | None:
 def bundled_models() -> list[Path]:
     """Every bundled model: the default first, then the other ``.keras`` files beside it that have a card (``.json``).
 
-    A second bundled model exists to be averaged with the default (an
-    ensemble: more accurate, twice the work per face).
+    The others are accuracy options: ``fer_studio_c`` averaged with the
+    default (an ensemble: twice the work per face), ``fer_studio_distilled``
+    alone with ten-crop (``docs/benchmarks.md``).
     """
     default = default_model_path()
     if default is None:
