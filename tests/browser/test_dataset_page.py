@@ -31,7 +31,15 @@ def test_dataset_page_shows_class_chart_and_sample_faces(app_server, page):
     assert len(shown) == 7 and min(shown) > 0, shown
     images = page.locator("[data-testid='stImage'] img")
     assert images.count() >= sum(shown)
-    loaded = images.evaluate_all("imgs => imgs.filter(img => img.complete && img.naturalWidth > 0).length")
+    # The browser decodes the faces after the page has drawn them: wait for it (a cold first page can lag).
+    decoded = "imgs => imgs.filter(img => img.complete && img.naturalWidth > 0).length"
+    try:
+        page.wait_for_function(f"n => Array.from(document.querySelectorAll(\"[data-testid='stImage'] img\"))"
+                               f".filter(img => img.complete && img.naturalWidth > 0).length >= n",
+                               arg=sum(shown), timeout=harness.APP_TIMEOUT_MS)
+    except Exception:  # reported by the assertion below, with the counts
+        pass
+    loaded = images.evaluate_all(decoded)
     assert loaded >= sum(shown), f"only {loaded} of {images.count()} images decoded in the browser"
 
 
