@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -163,11 +164,13 @@ def prepare_targets(config: Any, x_train: np.ndarray, y_train: np.ndarray, run_d
     key = json.dumps({"teachers": [r["sha256"] for r in records], "tta": tta, "faces": faces_hash}, sort_keys=True)
     stored = run_dir / TARGETS_FILE
     probabilities = None
+    seconds = None
     if stored.is_file():
         try:
             with np.load(stored) as cached:
                 if str(cached["key"]) == key:
                     probabilities = cached["probabilities"].astype(np.float32)
+                    seconds = float(cached["seconds"]) if "seconds" in cached.files else None
         except (OSError, ValueError, KeyError):
             probabilities = None
     if probabilities is None:
@@ -175,9 +178,11 @@ def prepare_targets(config: Any, x_train: np.ndarray, y_train: np.ndarray, run_d
         for member in getattr(teachers, "members", (teachers,)):
             check_fer_classes(member)
         echo(f"teachers: predicting {len(x_train)} training faces with {len(records)} model(s), tta {tta}")
+        started = time.perf_counter()
         probabilities = predict_probabilities_of(teachers, x_train, tta)
+        seconds = round(time.perf_counter() - started, 2)
         tmp = run_dir / f".{TARGETS_FILE}.tmp.npz"
-        np.savez(tmp, key=np.array(key), probabilities=probabilities.astype(np.float16))
+        np.savez(tmp, key=np.array(key), probabilities=probabilities.astype(np.float16), seconds=np.array(seconds))
         tmp.replace(stored)
         probabilities = probabilities.astype(np.float16).astype(np.float32)  # what a resume reads back
     targets = blend_targets(y_train, probabilities, config.distill_weight, config.distill_temperature)
@@ -185,7 +190,7 @@ def prepare_targets(config: Any, x_train: np.ndarray, y_train: np.ndarray, run_d
     clean = all(record["validation_clean"] for record in records)
     record = {"teachers": records, "tta": tta, "weight": config.distill_weight,
               "temperature": config.distill_temperature, "teacher_train_agreement": round(agreement, 4),
-              "validation_clean": clean}
+              "validation_clean": clean, "teacher_seconds": seconds}
     for teacher in records:
         if not teacher["validation_clean"]:
             echo(f"note: teacher {Path(teacher['path']).name}: {teacher['why']}; this run's validation accuracy "

@@ -102,6 +102,7 @@ def test_prepare_targets_reorders_the_teachers_classes_and_reuses_them_on_resume
     assert (targets.argmax(axis=1) == labels).all() and targets.max(axis=1).min() > 0.99
     assert record["teacher_train_agreement"] == 1.0 and record["tta"] == "flip" and record["weight"] == 0.5
     assert record["validation_clean"] is False and "unknown" in record["teachers"][0]["why"]
+    assert isinstance(record["teacher_seconds"], float) and record["teacher_seconds"] >= 0
     assert any("optimistic" in line for line in lines)
     assert (run_dir / distill.TARGETS_FILE).is_file()
 
@@ -109,8 +110,9 @@ def test_prepare_targets_reorders_the_teachers_classes_and_reuses_them_on_resume
     import core.ensemble
 
     monkeypatch.setattr(core.ensemble, "load_models", lambda paths: pytest.fail("teachers loaded again"))
-    again, _ = distill.prepare_targets(config, faces, labels, run_dir, DATA_HASH, lines.append)
+    again, again_record = distill.prepare_targets(config, faces, labels, run_dir, DATA_HASH, lines.append)
     assert np.allclose(again, targets, atol=1e-3)
+    assert again_record["teacher_seconds"] == record["teacher_seconds"]  # the time it took when it was computed
     monkeypatch.undo()
     # ... but not when the teacher file or the faces changed.
     other = oracle_model_factory(tmp_path / "plain.keras")
