@@ -203,13 +203,20 @@ def teachers_ui(k, seed: int, validation: str, val_fraction: float, data_hash: s
     student = TrainConfig(data="-", seed=seed, validation=validation, val_fraction=val_fraction)
     for model_id, path in zip(chosen, paths):
         try:
-            clean, why = validation_verdict(teacher_training(path), student, data_hash)
+            trained = teacher_training(path)
+            clean, why = validation_verdict(trained, student, data_hash)
         except (OSError, ValueError) as error:
             st.error(f"{escape_markdown(menu[model_id][0])} cannot teach: {escape_markdown(str(error))}")
             continue
         if not clean:
+            fix = ""
+            teacher_seed = ((trained or {}).get("config") or {}).get("seed")
+            if validation == "split" and teacher_seed is not None and validation_verdict(
+                    trained, TrainConfig(data="-", seed=int(teacher_seed), validation=validation,
+                                         val_fraction=val_fraction), data_hash)[0]:
+                fix = f" Seed {int(teacher_seed)} holds out the teacher's own validation slice."
             st.warning(f"{escape_markdown(menu[model_id][0])}: {escape_markdown(why)}. This run's validation accuracy "
-                       "will be optimistic; judge it on PublicTest (Evaluation page).", icon=":material/warning:")
+                       f"will be optimistic; judge it on PublicTest (Evaluation page).{fix}", icon=":material/warning:")
     return {"teachers": paths, "distill_weight": float(weight), "teacher_tta": tta}
 
 

@@ -124,3 +124,32 @@ def test_tiny_run_goes_live_stops_and_survives_a_reload(app_server, page):
     harness.save_screenshot(page, "training_after_reload")
     step("reloaded")
     harness.assert_no_exception(page)
+
+
+def test_distillation_fields_warn_while_the_seed_lets_a_teacher_see_the_validation_faces(app_server, page):
+    """Picking a bundled teacher shows its weight and views; the warning goes once the seed is the teacher's."""
+    harness.require_dataset()
+    from core.distill import teacher_training
+
+    teacher = harness.REPO_ROOT / "models" / "fer_studio_c.keras"
+    teacher_seed = int(teacher_training(teacher)["config"]["seed"])
+    harness.goto_page(page, app_server, "training", "Training")
+    _open_new_run_form(page)
+    assert page.get_by_label("Teacher weight", exact=True).count() == 0  # no teacher, no distillation fields
+    page.get_by_role("combobox", name="Distil from (teachers)").click()
+    with harness.expect_rerun(page):
+        page.get_by_role("option", name=f"Bundled model ({teacher.name})", exact=True).click()
+    page.keyboard.press("Escape")
+    page.get_by_label("Teacher weight", exact=True).wait_for()
+    assert harness.selectbox(page, "Teacher views").input_value().startswith("face and mirror")
+    optimistic = lambda: harness.fresh(page).filter(has_text="will be optimistic")  # noqa: E731
+    _wait_until(lambda: optimistic().count() > 0, 30, "the warning about the default seed", page)
+    warning = optimistic().last.inner_text()
+    assert f"its seed {teacher_seed}, this run's 0" in warning and f"Seed {teacher_seed} holds out" in warning
+    harness.save_screenshot(page, "training_distillation_warning")
+
+    _fill_live_number(page, "Seed", teacher_seed)
+    _wait_until(lambda: optimistic().count() == 0, 30, "the warning to go with the teacher's seed", page)
+    page.get_by_label("Teacher weight", exact=True).wait_for()
+    harness.save_screenshot(page, "training_distillation_clean")
+    harness.assert_no_exception(page)

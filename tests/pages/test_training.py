@@ -397,7 +397,7 @@ def test_the_form_distils_from_chosen_teachers_and_warns_when_they_saw_the_valid
     teachers = app.multiselect(key="train_fer_vgg_teachers")
     teachers.set_value(["bundled-fer_studio_c"]).run()
     warnings = [w.value for w in app.warning if "optimistic" in w.value]
-    assert warnings and "its seed 4, this run's 0" in warnings[0]
+    assert warnings and "its seed 4, this run's 0" in warnings[0] and "Seed 4 holds out" in warnings[0]
     app.number_input(key="train_fer_vgg_seed").set_value(card["config"]["seed"]).run()
     assert not [w for w in app.warning if "optimistic" in w.value]  # the teacher held out this very slice
     app.number_input(key="train_fer_vgg_distill_weight").set_value(0.6).run()
