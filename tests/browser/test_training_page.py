@@ -126,6 +126,30 @@ def test_tiny_run_goes_live_stops_and_survives_a_reload(app_server, page):
     harness.assert_no_exception(page)
 
 
+def _choose_in_multiselect(page, label: str, option: str, attempts: int = 3) -> None:
+    """Pick ``option`` in the ``st.multiselect`` labelled ``label``; open its menu again if a rerun closed it."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    field = page.get_by_role("combobox", name=label)
+    choice = page.get_by_role("option", name=option, exact=True)
+    for _ in range(attempts):
+        harness.wait_for_app(page)
+        field.click()
+        try:
+            choice.wait_for(state="visible", timeout=5_000)
+        except PlaywrightTimeout:  # the menu did not open, or a rerun closed it
+            field.press("ArrowDown")  # opens the menu of a focused field
+            try:
+                choice.wait_for(state="visible", timeout=5_000)
+            except PlaywrightTimeout:
+                continue
+        with harness.expect_rerun(page):
+            choice.click()
+        return
+    harness.save_screenshot(page, "multiselect_closed")
+    raise AssertionError(f"the menu of {label!r} never showed {option!r}")
+
+
 def test_distillation_fields_warn_while_the_seed_lets_a_teacher_see_the_validation_faces(app_server, page):
     """Picking a bundled teacher shows its weight and views; the warning goes once the seed is the teacher's."""
     harness.require_dataset()
@@ -136,9 +160,7 @@ def test_distillation_fields_warn_while_the_seed_lets_a_teacher_see_the_validati
     harness.goto_page(page, app_server, "training", "Training")
     _open_new_run_form(page)
     assert page.get_by_label("Teacher weight", exact=True).count() == 0  # no teacher, no distillation fields
-    page.get_by_role("combobox", name="Distil from (teachers)").click()
-    with harness.expect_rerun(page):
-        page.get_by_role("option", name=f"Bundled model ({teacher.name})", exact=True).click()
+    _choose_in_multiselect(page, "Distil from (teachers)", f"Bundled model ({teacher.name})")
     page.keyboard.press("Escape")
     page.get_by_label("Teacher weight", exact=True).wait_for()
     assert harness.selectbox(page, "Teacher views").input_value().startswith("face and mirror")
