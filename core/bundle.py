@@ -87,6 +87,7 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
         "evaluation": evaluation,
         "accuracy_vs_training_time": curve,
         **({"distillation": resolved["distillation"]} if resolved.get("distillation") else {}),
+        **({"init_from": resolved["init_from"]} if resolved.get("init_from") else {}),
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     out_dir.mkdir(parents=True, exist_ok=True)

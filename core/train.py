@@ -206,6 +206,10 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
 
         # Before the run's precision is set: the teachers predict as they were saved.
         targets, distillation = prepare_targets(config, x_train, y_train, run_dir, dataset.report.content_hash, echo)
+    start = None
+    if config.init_from and not resume_epoch(run_dir, resume):
+        # Read before the run's precision is set, like the teachers: the weights come out as they were saved.
+        start = read_initial_weights(config, dataset.report.content_hash, echo)
     precision = configure_precision(config.precision)
     saved["resolved"] = {
         "data_hash": dataset.report.content_hash,
@@ -220,6 +224,8 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
     }
     if distillation is not None:
         saved["resolved"]["distillation"] = distillation
+    if start is not None:
+        saved["resolved"]["init_from"] = start[1]
     runs.write_json_atomic(run_dir / "config.json", saved)
 
     checkpoint = runs.read_checkpoint(run_dir) if resume else None
@@ -240,6 +246,9 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
             echo(f"resuming after epoch {initial_epoch}")
         else:
             model = _build_compiled(config)
+            if start is not None:
+                apply_initial_weights(model, start[0], config)
+                echo(f"starting from the weights of {Path(config.init_from).name}")
     if initial_epoch >= config.epochs:
         return "finished", f"already trained {initial_epoch} epochs"
     even = needs_even_batches(replicas)
@@ -316,6 +325,67 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
     return "finished", f"{recorder.last_epoch} epochs, best val_accuracy {recorder.best_val_accuracy:.4f} at epoch {recorder.best_epoch}"
 
 
+def resume_epoch(run_dir: Path, resume: bool) -> int:
+    """The last committed epoch a resumed run continues after (0: it starts from its initial weights)."""
+    if not resume:
+        return 0
+    checkpoint = runs.read_checkpoint(run_dir)
+    return checkpoint.epoch if checkpoint is not None else 0
+
+
+def read_initial_weights(config: TrainConfig, data_hash: str | None, echo: Echo = print) -> tuple[list[np.ndarray], dict]:
+    """The weights of ``config.init_from`` and the record the run keeps of them.
+
+    The record names the file (path, sha256) and says, as for a teacher
+    (:func:`core.distill.validation_verdict`), whether those weights were trained
+    without this run's validation faces; when they were not, the run's
+    validation accuracy is optimistic and the run says so.
+
+    Raises:
+        ValueError: The file is not a FER Studio model, or its outputs are not in
+            FER2013's class order (training targets are).
+    """
+    from core.distill import file_sha256, teacher_training, validation_verdict
+    from core.model_io import load_model
+
+    path = Path(config.init_from).expanduser()
+    loaded = load_model(path)
+    if tuple(loaded.class_names) != tuple(CLASS_NAMES):
+        raise ValueError(f"{path.name} orders its outputs {', '.join(loaded.class_names)}; a run starts only from a "
+                         f"model whose outputs are in FER2013's order ({', '.join(CLASS_NAMES)})")
+    weights = loaded.model.get_weights()
+    trained = teacher_training(path)
+    clean, why = validation_verdict(trained, config, data_hash)
+    record = {"path": str(config.init_from), "sha256": file_sha256(path),
+              "seed": ((trained or {}).get("config") or {}).get("seed"),
+              "validation_clean": clean, "why": why}
+    if not clean:
+        echo(f"note: the starting weights ({path.name}): {why}; this run's validation accuracy will be optimistic, "
+             "so judge it on PublicTest (python -m core evaluate)")
+    return weights, record
+
+
+def apply_initial_weights(model: Any, weights: list[np.ndarray], config: TrainConfig) -> None:
+    """Copy ``weights`` into a freshly built ``model``; a different architecture is refused, not half-loaded.
+
+    Raises:
+        ValueError: Naming the first weight whose shape differs (another model or other hyperparameters).
+    """
+    name = Path(config.init_from).name
+    expected = [tuple(np.shape(w)) for w in model.get_weights()]
+    given = [tuple(np.shape(w)) for w in weights]
+    params = ", ".join(f"{key}={value}" for key, value in sorted(config.model_params.items()))
+    this_run = f"{config.model}" + (f" ({params})" if params else "")
+    if len(expected) != len(given):
+        raise ValueError(f"{name} has {len(given)} weight arrays, this run's {this_run} has {len(expected)}: "
+                         "start from a model of the same architecture and hyperparameters")
+    for index, (want, got) in enumerate(zip(expected, given)):
+        if want != got:
+            raise ValueError(f"{name} does not fit this run's {this_run}: weight {index} is {got}, the run's is "
+                             f"{want}; start from a model of the same architecture and hyperparameters")
+    model.set_weights(weights)
+
+
 def _allowed_roots(source: str, recorded: list[str] | None) -> list[Path] | None:
     """The data roots a run started from the dashboard must stay inside (None: a command-line run, no limit).
 
@@ -361,6 +431,8 @@ def command_line(config: TrainConfig) -> str:
     }
     for teacher in config.teachers:
         parts += ["--teacher", teacher]
+    if config.init_from:
+        parts += ["--init-from", config.init_from]
     for field_name, flag in flags.items():
         if field_name in ("distill_weight", "distill_temperature", "teacher_tta") and not config.teachers:
             continue

@@ -70,6 +70,10 @@ class TrainConfig:
             renormalised) before blending; 1 keeps them.
         teacher_tta: Test-time views the teachers predict with (``core.tta``:
             ``none``, ``flip`` or ``crop10``).
+        init_from: A model file whose weights the run starts from instead of a
+            random initialisation (fine-tuning, or a second learning-rate cycle
+            for a trained model). It must be the same architecture with the
+            same hyperparameters; the optimizer starts fresh. None: random.
     """
 
     data: str
@@ -102,6 +106,7 @@ class TrainConfig:
     distill_weight: float = 0.5
     distill_temperature: float = 1.0
     teacher_tta: str = "flip"
+    init_from: str | None = None
 
     def validate(self) -> "TrainConfig":
         """Check every field; return self.
@@ -161,6 +166,14 @@ class TrainConfig:
                 raise ValueError(f"distill_temperature must be in [0.1, 20], got {self.distill_temperature}")
             if self.teacher_tta not in TTA_MODES:
                 raise ValueError(f"teacher_tta must be one of {', '.join(TTA_MODES)}, got {self.teacher_tta!r}")
+        if self.init_from is not None:
+            from pathlib import Path
+
+            if not str(self.init_from).strip() or not Path(self.init_from).expanduser().is_file():
+                raise ValueError(f"init_from {self.init_from!r} is not a model file")
+            mismatch = init_from_mismatch(self.init_from, self.model, self.model_params)
+            if mismatch:
+                raise ValueError(mismatch)
         self.augment.validate()
         return self
 
@@ -184,6 +197,45 @@ class TrainConfig:
         if isinstance(values.get("teachers"), (list, tuple)):
             values["teachers"] = tuple(str(path) for path in values["teachers"])
         return cls(**values)
+
+
+def init_from_mismatch(path: str, model: str, model_params: dict) -> str | None:
+    """Why the weights in ``path`` cannot start a run of ``model`` with ``model_params``; None when they can.
+
+    Read from the model's card (:func:`core.distill.teacher_training`), so the
+    form and the command line say it before a run starts; a file without a card
+    is checked weight by weight when the run starts
+    (:func:`core.train.apply_initial_weights`).
+
+    Raises:
+        ValueError: The file is not a FER Studio model.
+    """
+    from pathlib import Path
+
+    from core.distill import teacher_training
+    from core.models import get_spec
+
+    trained = (teacher_training(path) or {}).get("config") or {}
+    name = Path(path).name
+    if not isinstance(trained.get("model"), str):
+        return None
+    if trained["model"] != model:
+        return f"{name} is a {trained['model']} and this run trains a {model}: start from a model of the same architecture"
+    accepted = get_spec(model).hyperparameters()
+    theirs = {**accepted, **(trained.get("model_params") or {})}
+    ours = {**accepted, **model_params}
+    differ = sorted(key for key in set(theirs) | set(ours) if theirs.get(key) != ours.get(key))
+    if differ and _weight_shapes(model, theirs) != _weight_shapes(model, ours):
+        # A different dropout rate keeps every weight's shape and is fine; a different width is not.
+        said = ", ".join(f"{key}={theirs.get(key)!r} there, {ours.get(key)!r} here" for key in differ)
+        return f"{name} is a {model} with other hyperparameters ({said}): start from a model built like this run's"
+    return None
+
+
+def _weight_shapes(model: str, params: dict) -> list[tuple[int, ...]]:
+    from core.models import build
+
+    return [tuple(weight.shape) for weight in build(model, **params).weights]
 
 
 def recipe_defaults(model: str) -> dict[str, Any]:

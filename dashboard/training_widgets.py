@@ -147,6 +147,8 @@ def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int 
                                      help="Train on a stratified subset for a quick run; 0 trains on every Training image")
         st.caption("PrivateTest is never used for training or checkpoint selection; keep it for the final evaluation.")
         distillation = teachers_ui(k, int(seed), validation, float(val_fraction), data_hash)
+        start_from = init_from_ui(k, spec.name, {"crop": int(crop)} if crop else {}, int(seed), validation,
+                                  float(val_fraction), data_hash)
         duration_estimate_ui(spec.name, int(epochs), int(max_images) or None, validation, val_fraction,
                              available_images, model_params={"crop": int(crop)}, precision=precision,
                              time_budget_min=float(time_budget) or None)
@@ -167,6 +169,7 @@ def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int 
         "validation": validation, "val_fraction": float(val_fraction),
         "time_budget_min": float(time_budget) or None,
         **distillation,
+        **start_from,
         **({"model_params": {"crop": int(crop)}} if crop else {}),
     }
 
@@ -218,6 +221,46 @@ def teachers_ui(k, seed: int, validation: str, val_fraction: float, data_hash: s
             st.warning(f"{escape_markdown(menu[model_id][0])}: {escape_markdown(why)}. This run's validation accuracy "
                        f"will be optimistic; judge it on PublicTest (Evaluation page).{fix}", icon=":material/warning:")
     return {"teachers": paths, "distill_weight": float(weight), "teacher_tta": tta}
+
+
+def init_from_ui(k, model: str, model_params: dict, seed: int, validation: str, val_fraction: float,
+                 data_hash: str | None) -> dict[str, Any]:
+    """"Start from" field: a model of the menu whose weights the run starts from; ``{}`` for a random start.
+
+    Says at once when the chosen model is another architecture (the run would be refused) and, as for
+    teachers, when its training saw this run's validation faces.
+    """
+    from core.distill import teacher_training, validation_verdict
+    from core.train_config import init_from_mismatch
+    from dashboard.model_menu import model_menu
+
+    menu = model_menu()
+    if not menu:
+        return {}
+    chosen = st.selectbox(
+        "Start from", [None, *menu], key=k("init_from"),
+        format_func=lambda model_id: "Random initial weights" if model_id is None else menu[model_id][0],
+        help="Start from a trained model's weights instead of random ones: fine-tune it, or give it a second "
+             "learning-rate cycle (a lower learning rate, e.g. 0.0003, keeps what it learned). It must be the "
+             "same architecture with the same hyperparameters; the optimizer starts fresh.")
+    if chosen is None:
+        return {}
+    label, path = menu[chosen]
+    try:
+        mismatch = init_from_mismatch(path, model, model_params)
+        trained = teacher_training(path)
+    except (OSError, ValueError) as error:
+        st.error(f"{escape_markdown(label)} cannot start a run: {escape_markdown(str(error))}")
+        return {"init_from": path}
+    if mismatch:
+        st.error(f"Cannot start from {escape_markdown(label)}: {escape_markdown(mismatch)}", icon=":material/error:")
+        return {"init_from": path}
+    clean, why = validation_verdict(trained, TrainConfig(data="-", seed=seed, validation=validation,
+                                                         val_fraction=val_fraction), data_hash)
+    if not clean:
+        st.warning(f"{escape_markdown(label)}: {escape_markdown(why)}. This run's validation accuracy will be "
+                   "optimistic; judge it on PublicTest (Evaluation page).", icon=":material/warning:")
+    return {"init_from": path}
 
 
 def duration_estimate_ui(model: str, epochs: int, max_images: int | None, validation: str, val_fraction: float,

@@ -63,6 +63,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="flatten the teachers' probabilities before blending (p ** (1/T)); default 1")
     parser.add_argument("--teacher-tta", choices=("none", "flip", "crop10"), default="flip",
                         help="test-time views the teachers predict the training faces with (default flip)")
+    parser.add_argument("--init-from", default=None, metavar="MODEL",
+                        help="start from this model file's weights instead of a random initialisation (fine-tuning, "
+                             "or a second learning-rate cycle): same architecture and hyperparameters; the optimizer "
+                             "starts fresh")
     parser.add_argument("--out", type=Path, default=None, help="runs folder (default: ./runs or $FER_STUDIO_RUNS)")
     parser.add_argument("--detach", action="store_true", help="start in the background and print the run folder")
     parser.add_argument("--run-dir", type=Path, default=None, help=argparse.SUPPRESS)
@@ -96,6 +100,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         "model", "nesterov", "class_weights", "validation", "val_fraction", "max_train_images", "seed", "precision",
         "strategy", "tensorboard", "time_budget_min", "distill_weight", "distill_temperature", "teacher_tta")})
     fields["teachers"] = tuple(str(path) for path in args.teachers)
+    fields["init_from"] = str(args.init_from) if args.init_from is not None else None
     return TrainConfig(data=str(data), model_params=params, augment=augment, **fields).validate()
 
 

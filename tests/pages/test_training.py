@@ -408,3 +408,46 @@ def test_the_form_distils_from_chosen_teachers_and_warns_when_they_saw_the_valid
     [config] = started
     assert config.teachers == (str(second),) and config.distill_weight == 0.6 and config.teacher_tta == "crop10"
     assert f"--teacher {second}" in __import__("core.train").train.command_line(config)
+
+
+def test_the_form_starts_from_a_chosen_model_and_says_when_it_cannot(runs_dir, monkeypatch):
+    import dataclasses
+    import json
+
+    from core.predict import bundled_models
+
+    [distilled] = [path for path in bundled_models() if path.stem == "fer_studio_distilled"]
+    card = json.loads(distilled.with_suffix(".json").read_text())
+    dataset = tiny_dataset()
+    dataset = dataclasses.replace(dataset, report=dataclasses.replace(dataset.report, content_hash=card["data"]["content_hash"]))
+    monkeypatch.setattr("dashboard.data_source.get_dataset", lambda: dataset)
+    monkeypatch.setattr("dashboard.augment_preview.render_augment_preview",
+                        lambda face, config, n=16, seed=0: __import__("streamlit").caption("augmentation preview"))
+    started = []
+    monkeypatch.setattr("core.jobs.start_training_job",
+                        lambda config, runs_dir=None, data_roots=None: started.append(config) or __import__("core.train").train.prepare_run(config))
+    app = run_page()
+    start_from = app.selectbox(key="train_fer_vgg_init_from")
+    assert start_from.value is None and "Random initial weights" in start_from.options
+    start_from.set_value("bundled-fer_studio_distilled").run()
+    warnings = [w.value for w in app.warning if "optimistic" in w.value and "distilled.keras" in w.value]
+    assert warnings, ([w.value for w in app.warning], [e.value for e in app.error], [x.value for x in app.exception])
+    assert "its seed 4, this run's 0" in warnings[0]
+    app.number_input(key="train_fer_vgg_seed").set_value(card["config"]["seed"]).run()
+    assert not [w for w in app.warning if "optimistic" in w.value]
+    # A 40-pixel crop changes the dense layer's weights: the form says so at once, and Start starts nothing.
+    app.number_input(key="train_fer_vgg_crop").set_value(40).run()
+    [error] = [e.value for e in app.error if "Cannot start from" in e.value]
+    assert "crop=0 there, 40 here" in error
+    [start] = [b for b in app.button if b.label == "Start training"]
+    start.click().run()
+    assert not started and [e for e in app.error if e.value.startswith("Cannot start:") and "crop" in e.value]
+    app.number_input(key="train_fer_vgg_crop").set_value(0).run()
+    assert not [e for e in app.error if "Cannot start" in e.value]
+    app.number_input(key="train_fer_vgg_learning_rate").set_value(0.0003).run()
+    [start] = [b for b in app.button if b.label == "Start training"]
+    start.click().run()
+    assert not app.error and not app.exception
+    [config] = started
+    assert config.init_from == str(distilled) and config.learning_rate == 0.0003
+    assert f"--init-from {distilled}" in __import__("core.train").train.command_line(config)
