@@ -175,3 +175,25 @@ def test_distillation_fields_warn_while_the_seed_lets_a_teacher_see_the_validati
     page.get_by_label("Teacher weight", exact=True).wait_for()
     harness.save_screenshot(page, "training_distillation_clean")
     harness.assert_no_exception(page)
+
+
+def test_start_from_a_bundled_model_warns_until_the_seed_is_its_own(app_server, page):
+    """"Start from" lists the bundled models; one trained with another seed makes validation optimistic until the seed is its."""
+    harness.require_dataset()
+    from core.distill import teacher_training
+
+    start = harness.REPO_ROOT / "models" / "fer_studio_distilled.keras"
+    start_seed = int(teacher_training(start)["config"]["seed"])
+    harness.goto_page(page, app_server, "training", "Training")
+    _open_new_run_form(page)
+    assert harness.selectbox(page, "Start from").input_value() == "Random initial weights"
+    _choose_in_multiselect(page, "Start from", f"Bundled model ({start.name})")  # handles a rerun that closes the menu
+    optimistic = lambda: harness.fresh(page).filter(has_text="will be optimistic")  # noqa: E731
+    _wait_until(lambda: optimistic().count() > 0, 30, "the warning about the default seed", page)
+    assert f"its seed {start_seed}, this run's 0" in optimistic().last.inner_text()
+    harness.save_screenshot(page, "training_start_from_warning")
+    _fill_live_number(page, "Seed", start_seed)
+    _wait_until(lambda: optimistic().count() == 0, 30, "the warning to go with the model's own seed", page)
+    assert harness.selectbox(page, "Start from").input_value() == f"Bundled model ({start.name})"
+    assert not harness.error_texts(page)
+    harness.assert_no_exception(page)
