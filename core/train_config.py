@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,17 +226,27 @@ def init_from_mismatch(path: str, model: str, model_params: dict) -> str | None:
     theirs = {**accepted, **(trained.get("model_params") or {})}
     ours = {**accepted, **model_params}
     differ = sorted(key for key in set(theirs) | set(ours) if theirs.get(key) != ours.get(key))
-    if differ and _weight_shapes(model, theirs) != _weight_shapes(model, ours):
+    if differ and _weight_shapes(model, _frozen(theirs)) != _weight_shapes(model, _frozen(ours)):
         # A different dropout rate keeps every weight's shape and is fine; a different width is not.
         said = ", ".join(f"{key}={theirs.get(key)!r} there, {ours.get(key)!r} here" for key in differ)
         return f"{name} is a {model} with other hyperparameters ({said}): start from a model built like this run's"
     return None
 
 
-def _weight_shapes(model: str, params: dict) -> list[tuple[int, ...]]:
+def _frozen(params: dict) -> str:
+    import json
+
+    return json.dumps(params, sort_keys=True)
+
+
+@functools.lru_cache(maxsize=32)
+def _weight_shapes(model: str, params: str) -> tuple[tuple[int, ...], ...]:
+    """The weight shapes of ``model`` built with ``params`` (JSON): built once per pair, the form asks on every rerun."""
+    import json
+
     from core.models import build
 
-    return [tuple(weight.shape) for weight in build(model, **params).weights]
+    return tuple(tuple(weight.shape) for weight in build(model, **json.loads(params)).weights)
 
 
 def recipe_defaults(model: str) -> dict[str, Any]:

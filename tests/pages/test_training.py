@@ -376,14 +376,18 @@ def test_a_crop_the_model_cannot_take_shows_an_error_and_starts_nothing(runs_dir
     assert [e for e in app.error if "crop must be 0" in e.value]
 
 
-def test_the_form_distils_from_chosen_teachers_and_warns_when_they_saw_the_validation_slice(runs_dir, monkeypatch):
+def _with_bundled_model_data(monkeypatch, name: str):
+    """The tiny dataset under the content hash of bundled model ``name``'s data; Start records its config.
+
+    Returns the model's path, its card and the list the started configs go to.
+    """
     import dataclasses
     import json
 
     from core.predict import bundled_models
 
-    [second] = [path for path in bundled_models() if path.stem == "fer_studio_c"]
-    card = json.loads(second.with_suffix(".json").read_text())
+    [path] = [path for path in bundled_models() if path.stem == name]
+    card = json.loads(path.with_suffix(".json").read_text())
     dataset = tiny_dataset()
     dataset = dataclasses.replace(dataset, report=dataclasses.replace(dataset.report, content_hash=card["data"]["content_hash"]))
     monkeypatch.setattr("dashboard.data_source.get_dataset", lambda: dataset)
@@ -392,6 +396,11 @@ def test_the_form_distils_from_chosen_teachers_and_warns_when_they_saw_the_valid
     started = []
     monkeypatch.setattr("core.jobs.start_training_job",
                         lambda config, runs_dir=None, data_roots=None: started.append(config) or __import__("core.train").train.prepare_run(config))
+    return path, card, started
+
+
+def test_the_form_distils_from_chosen_teachers_and_warns_when_they_saw_the_validation_slice(runs_dir, monkeypatch):
+    second, card, started = _with_bundled_model_data(monkeypatch, "fer_studio_c")
     app = run_page()
     assert "Teacher weight" not in field_labels(app)  # no teacher unless chosen
     teachers = app.multiselect(key="train_fer_vgg_teachers")
@@ -411,21 +420,7 @@ def test_the_form_distils_from_chosen_teachers_and_warns_when_they_saw_the_valid
 
 
 def test_the_form_starts_from_a_chosen_model_and_says_when_it_cannot(runs_dir, monkeypatch):
-    import dataclasses
-    import json
-
-    from core.predict import bundled_models
-
-    [distilled] = [path for path in bundled_models() if path.stem == "fer_studio_distilled"]
-    card = json.loads(distilled.with_suffix(".json").read_text())
-    dataset = tiny_dataset()
-    dataset = dataclasses.replace(dataset, report=dataclasses.replace(dataset.report, content_hash=card["data"]["content_hash"]))
-    monkeypatch.setattr("dashboard.data_source.get_dataset", lambda: dataset)
-    monkeypatch.setattr("dashboard.augment_preview.render_augment_preview",
-                        lambda face, config, n=16, seed=0: __import__("streamlit").caption("augmentation preview"))
-    started = []
-    monkeypatch.setattr("core.jobs.start_training_job",
-                        lambda config, runs_dir=None, data_roots=None: started.append(config) or __import__("core.train").train.prepare_run(config))
+    distilled, card, started = _with_bundled_model_data(monkeypatch, "fer_studio_distilled")
     app = run_page()
     start_from = app.selectbox(key="train_fer_vgg_init_from")
     assert start_from.value is None and "Random initial weights" in start_from.options
