@@ -207,6 +207,7 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
         # Before the run's precision is set: the teachers predict as they were saved.
         targets, distillation = prepare_targets(config, x_train, y_train, run_dir, dataset.report.content_hash, echo)
     start = None
+    started_from = (saved.get("resolved") or {}).get("init_from")  # a resumed run keeps the record of its start
     if config.init_from and not resume_epoch(run_dir, resume):
         # Read before the run's precision is set, like the teachers: the weights come out as they were saved.
         start = read_initial_weights(config, dataset.report.content_hash, echo)
@@ -224,8 +225,8 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
     }
     if distillation is not None:
         saved["resolved"]["distillation"] = distillation
-    if start is not None:
-        saved["resolved"]["init_from"] = start[1]
+    if start is not None or started_from:
+        saved["resolved"]["init_from"] = start[1] if start is not None else started_from
     runs.write_json_atomic(run_dir / "config.json", saved)
 
     checkpoint = runs.read_checkpoint(run_dir) if resume else None

@@ -60,6 +60,10 @@ def test_a_run_starts_from_the_weights_and_records_them(tmp_path, train_csv, sou
     assert record["path"] == str(start) and len(record["sha256"]) == 64 and record["seed"] == 0
     # Same data, same seed and fraction: the starting weights never saw this run's validation faces.
     assert record["validation_clean"] is True and "same validation slice" in record["why"]
+    # A resume continues from the run's own checkpoint and keeps the record of where it started.
+    assert run_training(run_dir, resume=True, echo=lines.append).state == "finished"
+    assert runs.read_config(run_dir)["resolved"]["init_from"] == record
+    assert sum(line.startswith("starting from the weights") for line in lines) == 1
     from core.bundle import bundle_run
 
     card = bundle_run(run_dir, str(train_csv), name="finetuned", out_dir=tmp_path / "models")
