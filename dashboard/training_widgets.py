@@ -146,8 +146,11 @@ def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int 
         max_images = c3.number_input("Max training images (0 = all)", 0, 10**6, 0, step=500, key=k("max_images"),
                                      help="Train on a stratified subset for a quick run; 0 trains on every Training image")
         st.caption("PrivateTest is never used for training or checkpoint selection; keep it for the final evaluation.")
-        distillation = teachers_ui(k, int(seed), validation, float(val_fraction), data_hash)
-        start_from = init_from_ui(k, spec.name, {"crop": int(crop)} if crop else {}, int(seed), validation,
+        from dashboard.model_menu import model_menu
+
+        menu = model_menu()  # read once: the teachers and the starting point are picked from the same models
+        distillation = teachers_ui(k, menu, int(seed), validation, float(val_fraction), data_hash)
+        start_from = init_from_ui(k, menu, spec.name, {"crop": int(crop)} if crop else {}, int(seed), validation,
                                   float(val_fraction), data_hash)
         duration_estimate_ui(spec.name, int(epochs), int(max_images) or None, validation, val_fraction,
                              available_images, model_params={"crop": int(crop)}, precision=precision,
@@ -177,16 +180,15 @@ def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int 
 TEACHER_TTA_LABELS = {"none": "one view", "flip": "face and mirror (2 views)", "crop10": "ten-crop (10 views, 5x flip's time)"}
 
 
-def teachers_ui(k, seed: int, validation: str, val_fraction: float, data_hash: str | None) -> dict[str, Any]:
+def teachers_ui(k, menu: dict[str, tuple[str, str]], seed: int, validation: str, val_fraction: float,
+                data_hash: str | None) -> dict[str, Any]:
     """Distillation fields: teachers from the model menu, their weight and views; ``{}`` when none is chosen.
 
     Says which chosen teacher has seen this run's validation faces (``core.distill``), for the seed and
     slice the form holds now, so the user can pick the seed that keeps validation honest.
     """
     from core.distill import teacher_training, validation_verdict
-    from dashboard.model_menu import model_menu
 
-    menu = model_menu()
     if not menu:
         return {}
     c1, c2, c3 = st.columns([2, 1, 1])
@@ -223,8 +225,8 @@ def teachers_ui(k, seed: int, validation: str, val_fraction: float, data_hash: s
     return {"teachers": paths, "distill_weight": float(weight), "teacher_tta": tta}
 
 
-def init_from_ui(k, model: str, model_params: dict, seed: int, validation: str, val_fraction: float,
-                 data_hash: str | None) -> dict[str, Any]:
+def init_from_ui(k, menu: dict[str, tuple[str, str]], model: str, model_params: dict, seed: int, validation: str,
+                 val_fraction: float, data_hash: str | None) -> dict[str, Any]:
     """"Start from" field: a model of the menu whose weights the run starts from; ``{}`` for a random start.
 
     Says at once when the chosen model is another architecture (the run would be refused) and, as for
@@ -232,9 +234,7 @@ def init_from_ui(k, model: str, model_params: dict, seed: int, validation: str, 
     """
     from core.distill import teacher_training, validation_verdict
     from core.train_config import init_from_mismatch
-    from dashboard.model_menu import model_menu
 
-    menu = model_menu()
     if not menu:
         return {}
     chosen = st.selectbox(
