@@ -23,8 +23,8 @@ CARD_TTA_SUFFIXES = {mode: "" if mode == "none" else f" + {TTA_SHORT[mode]} TTA"
 
 
 def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: Path = MODELS_DIR,
-               ensemble_with: tuple[Path, ...] = ()) -> dict:
-    """Export a run's ``best.keras`` without optimizer state and write its card.
+               ensemble_with: tuple[Path, ...] = (), checkpoint: str = "best") -> dict:
+    """Export a run's ``best.keras`` (or ``averaged.keras``) without optimizer state and write its card.
 
     Args:
         run_dir: A finished run folder.
@@ -36,21 +36,29 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
         ensemble_with: Other models (e.g. the bundled default) to average this
             one with: the card then also reports the ensemble on the same
             splits and TTA modes (``card["ensemble"]``).
+        checkpoint: ``best`` (the epoch with the highest validation
+            accuracy) or ``averaged`` (the run's weight-averaged model,
+            ``core.averaging``); the card's ``checkpoint`` says which.
 
     Returns:
         The card as a dict.
 
     Raises:
-        FileNotFoundError: If the run has no best.keras.
-        ValueError: If the exported model exceeds 10 MB or the run validated on
-            a split it would be reported on.
+        FileNotFoundError: If the run has no best.keras (no averaged.keras for ``checkpoint="averaged"``).
+        ValueError: If the exported model exceeds 10 MB, the run validated on
+            a split it would be reported on, or ``checkpoint`` is unknown.
     """
+    from core.averaging import AVERAGED_MODEL, averaged_record
     from core.data import load_fer2013
     from core.model_io import export_model, load_model
 
     run_dir = Path(run_dir)
-    best = run_dir / "best.keras"
+    if checkpoint not in ("best", "averaged"):
+        raise ValueError(f"checkpoint must be 'best' or 'averaged', got {checkpoint!r}")
+    best = run_dir / ("best.keras" if checkpoint == "best" else AVERAGED_MODEL)
     if not best.is_file():
+        if checkpoint == "averaged":
+            raise FileNotFoundError(f"{run_dir} has no {AVERAGED_MODEL}: train with --average-from to get one")
         raise FileNotFoundError(f"{run_dir} has no best.keras; train it first")
     saved = runs.read_config(run_dir)
     config, resolved = saved.get("config", {}), saved.get("resolved", {})
@@ -67,6 +75,16 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
                       "val_accuracy": round(row.get("val_accuracy", float("nan")), 4)})
     evaluation = _card_evaluation(loaded, dataset, splits)
     state = runs.read_json(run_dir / "state.json", {})
+    if checkpoint == "averaged":
+        record = averaged_record(run_dir) or {}
+        chosen = {"kind": "averaged", "epochs": record.get("epochs"), "count": record.get("count"),
+                  "val_accuracy": record.get("val_accuracy"),
+                  "rule": "weights averaged over the epochs that started after average_from of the run; "
+                          "batch-norm statistics recomputed on training images"}
+    else:
+        chosen = {"kind": "best", "epoch": state.get("best_epoch"),
+                  "val_accuracy": round(state.get("best_val_accuracy", float("nan")), 4),
+                  "rule": "the epoch with the highest validation accuracy"}
     card = {
         "name": name,
         "file": f"{name}.keras",
@@ -84,6 +102,7 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
                      "best_val_accuracy": round(state.get("best_val_accuracy", float("nan")), 4),
                      "seconds": round(elapsed, 1), "hardware": resolved.get("hardware"),
                      "versions": resolved.get("versions"), "run": run_dir.name},
+        "checkpoint": chosen,
         "evaluation": evaluation,
         "accuracy_vs_training_time": curve,
         **({"distillation": resolved["distillation"]} if resolved.get("distillation") else {}),

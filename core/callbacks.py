@@ -107,6 +107,11 @@ class RunRecorder(keras.callbacks.Callback):
         # Wall-clock seconds trained before this process (a resumed run), then this fit's own.
         self._seconds_before = float(state.get("train_seconds", sum(float(row.get("epoch_time") or 0) for row in self.rows)))
         self._fit_start: float | None = None
+        # Training seconds when the current epoch began (core.averaging's window is measured in them).
+        self.epoch_start_seconds = self._seconds_before
+        # Called as hook(epoch_number, staging_folder) while an epoch's checkpoint folder is written,
+        # before it is committed: what a hook writes there is committed (or lost) with the epoch.
+        self.commit_hooks: list[Callable[[int, Path], None]] = []
 
     @property
     def train_seconds(self) -> float:
@@ -119,6 +124,7 @@ class RunRecorder(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch + 1
         self._epoch_start = time.time()
+        self.epoch_start_seconds = self._seconds_before + (self._epoch_start - self._fit_start if self._fit_start is not None else 0.0)
         self._batches_done = 0
         self._write_progress(0, {})
 
@@ -187,6 +193,8 @@ class RunRecorder(keras.callbacks.Callback):
         checkpoint_step("state.json", number)
         runs.write_metrics(staging, rows)
         checkpoint_step("metrics.csv", number)
+        for hook in self.commit_hooks:
+            hook(number, staging)
         _fsync_folder(staging)
         if final.exists():  # left by an attempt killed before it committed this epoch
             shutil.rmtree(final)

@@ -124,7 +124,9 @@ def bundled_models() -> list[Path]:
 
 
 def available_models(runs_dir: Path | None = None) -> list[tuple[str, Path]]:
-    """``(label, path)`` of every usable model: the bundled ones first, then finished or stopped runs' ``best.keras``."""
+    """``(label, path)`` of every usable model: the bundled ones first, then finished or stopped runs' ``best.keras``
+    (each followed by the run's ``averaged.keras`` when it trained with weight averaging)."""
+    from core.averaging import AVERAGED_MODEL, averaged_record
     from core.runs import list_runs
 
     choices = [(f"Bundled model ({path.name})", path) for path in bundled_models()]
@@ -132,6 +134,11 @@ def available_models(runs_dir: Path | None = None) -> list[tuple[str, Path]]:
         if run.has_model and run.status.state in ("finished", "stopped"):
             accuracy = f" · val {run.best_val_accuracy:.1%}" if run.best_val_accuracy is not None else ""
             choices.append((f"Run {run.run_id} · {run.model}{accuracy}", run.path / "best.keras"))
+            averaged = averaged_record(run.path)
+            if averaged is not None:
+                first, last = averaged["epochs"]
+                choices.append((f"Run {run.run_id} · {run.model} · averaged epochs {first}-{last} · "
+                                f"val {averaged['val_accuracy']:.1%}", run.path / AVERAGED_MODEL))
     return choices
 
 

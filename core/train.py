@@ -234,6 +234,29 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
         runs.sync_run_files(run_dir, checkpoint)  # a kill after the last commit may have left stale copies
     state = checkpoint.state if checkpoint is not None else {}
     initial_epoch = checkpoint.epoch if checkpoint is not None else 0
+    average = None
+    if config.average_from is not None:
+        from core.averaging import AVERAGE_FILE, RunningAverage
+
+        # The sum committed with the checkpoint: a resumed run goes on adding to it.
+        average = (RunningAverage.load(checkpoint.folder / AVERAGE_FILE) if checkpoint is not None and not checkpoint.legacy
+                   else RunningAverage())
+
+    def finish(outcome: str, message: str, trained: bool = True) -> tuple[str, str]:
+        """The run's end: with weight averaging, write ``averaged.keras`` (again when epochs were trained now)."""
+        from core.averaging import AVERAGED_MODEL, finish_average
+
+        if average is None or (not trained and (run_dir / AVERAGED_MODEL).is_file()):
+            return outcome, message
+        try:
+            record = finish_average(run_dir, config, average, x_train, x_val, y_val, echo=echo)
+        except (OSError, ValueError) as error:
+            echo(f"weight averaging failed: {error}")
+            return outcome, f"{message}; weight averaging failed ({error}), best.keras kept"
+        if record is None:
+            return outcome, f"{message}; no epoch reached the averaging window"
+        return outcome, (f"{message}; weights of epochs {record['epochs'][0]}-{record['epochs'][1]} averaged: "
+                         f"val_accuracy {record['val_accuracy']:.4f} (averaged.keras)")
     with distribution_scope(config.strategy) as replicas:
         if initial_epoch:
             model = load_model(checkpoint.model_path, compile=True).model
@@ -251,7 +274,7 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
                 apply_initial_weights(model, start[0], config)
                 echo(f"starting from the weights of {Path(config.init_from).name}")
     if initial_epoch >= config.epochs:
-        return "finished", f"already trained {initial_epoch} epochs"
+        return finish("finished", f"already trained {initial_epoch} epochs", trained=False)
     even = needs_even_batches(replicas)
     if even and config.batch_size % replicas:
         raise ValueError(f"batch size {config.batch_size} cannot be split evenly over {replicas} devices "
@@ -290,19 +313,28 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
     recorder = RunRecorder(run_dir, config, state, echo, steps_per_epoch=batches.steps_per_epoch,
                            rows=checkpoint.metrics() if checkpoint is not None else [], stateful_callbacks=stateful)
     callbacks: list = [recorder, *schedule]
+    if average is not None:
+        from core.averaging import commit_hook, discard_averaged_model
+
+        recorder.commit_hooks.append(commit_hook(config, recorder, average))
     budget = None
     if config.time_budget_min:
         from core.callbacks import TimeBudget
 
         budget = TimeBudget(recorder, config.time_budget_min * 60, config.learning_rate, cosine=config.lr_schedule == "cosine")
-        if recorder.train_seconds >= budget.budget_s:
-            return "finished", f"the {config.time_budget_min:g}-minute time budget was used by the earlier epochs"
+        last_epoch_s = float(recorder.rows[-1].get("epoch_time") or 0.0) if recorder.rows else 0.0
+        if recorder.train_seconds + last_epoch_s > budget.budget_s:
+            # The rule TimeBudget stopped the run by: one more epoch, as long as the last, would end past the budget.
+            return finish("finished", f"the {config.time_budget_min:g}-minute time budget was used by the earlier epochs",
+                          trained=False)
         callbacks.append(budget)
     if config.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
     callbacks.append(recorder.committer)  # last: commits after every other callback ended the epoch
     echo(f"training {config.model} on {len(x_train)} images, validating on {len(x_val)} ({saved['resolved']['val_source']})"
          + (f", {replicas} replicas" if replicas > 1 else ""))
+    if average is not None:
+        discard_averaged_model(run_dir)  # this fit trains more epochs: an averaged model written before would be stale
     model.fit(
         batches.data,
         steps_per_epoch=batches.steps_per_epoch,
@@ -318,12 +350,13 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
     if recorder.stopped_by_user:
         if not recorder.last_epoch:
             return "stopped", "stopped by request before the first epoch ended; no checkpoint yet"
-        return "stopped", f"stopped by request after epoch {recorder.last_epoch}; best.keras kept"
+        return finish("stopped", f"stopped by request after epoch {recorder.last_epoch}; best.keras kept")
     if budget is not None and budget.stopped:
-        return "finished", (f"{recorder.last_epoch} epochs in the {config.time_budget_min:g}-minute time budget "
-                            f"({recorder.train_seconds / 60:.1f} min), best val_accuracy {recorder.best_val_accuracy:.4f} "
-                            f"at epoch {recorder.best_epoch}")
-    return "finished", f"{recorder.last_epoch} epochs, best val_accuracy {recorder.best_val_accuracy:.4f} at epoch {recorder.best_epoch}"
+        return finish("finished", (f"{recorder.last_epoch} epochs in the {config.time_budget_min:g}-minute time budget "
+                                   f"({recorder.train_seconds / 60:.1f} min), best val_accuracy "
+                                   f"{recorder.best_val_accuracy:.4f} at epoch {recorder.best_epoch}"))
+    return finish("finished", f"{recorder.last_epoch} epochs, best val_accuracy {recorder.best_val_accuracy:.4f} "
+                              f"at epoch {recorder.best_epoch}")
 
 
 def resume_epoch(run_dir: Path, resume: bool) -> int:
@@ -429,6 +462,7 @@ def command_line(config: TrainConfig) -> str:
         "validation": "--val", "val_fraction": "--val-fraction", "max_train_images": "--max-train-images",
         "seed": "--seed", "precision": "--precision", "strategy": "--strategy", "time_budget_min": "--time-budget",
         "distill_weight": "--distill-weight", "distill_temperature": "--distill-temperature", "teacher_tta": "--teacher-tta",
+        "average_from": "--average-from",
     }
     for teacher in config.teachers:
         parts += ["--teacher", teacher]

@@ -75,6 +75,11 @@ class TrainConfig:
             random initialisation (fine-tuning, or a second learning-rate cycle
             for a trained model). It must be the same architecture with the
             same hyperparameters; the optimizer starts fresh. None: random.
+        average_from: Weight averaging (``core.averaging``): the weights of
+            every epoch that starts at or after this fraction of the run (of
+            ``epochs``, or of the time budget) are averaged into
+            ``averaged.keras``, with batch-norm statistics recomputed and its
+            own validation accuracy. In [0, 1); None: off.
     """
 
     data: str
@@ -108,6 +113,7 @@ class TrainConfig:
     distill_temperature: float = 1.0
     teacher_tta: str = "flip"
     init_from: str | None = None
+    average_from: float | None = None
 
     def validate(self) -> "TrainConfig":
         """Check every field; return self.
@@ -175,6 +181,9 @@ class TrainConfig:
             mismatch = init_from_mismatch(self.init_from, self.model, self.model_params)
             if mismatch:
                 raise ValueError(mismatch)
+        if self.average_from is not None and not 0 <= self.average_from < 1:
+            raise ValueError(f"average_from must be in [0, 1) (the fraction of the run after which epochs are "
+                             f"averaged), got {self.average_from}")
         self.augment.validate()
         return self
 

@@ -19,7 +19,9 @@ BUNDLED_ID = "bundled"
 
 def model_menu() -> dict[str, tuple[str, str]]:
     """``{id: (label, model path)}``: the bundled models first (``bundled``, ``bundled-<name>``), then finished or
-    stopped runs with a ``best.keras``."""
+    stopped runs with a ``best.keras`` (id: the run id), each followed by its weight-averaged model
+    (``<run id>-averaged``) when it has one."""
+    from core.averaging import AVERAGED_MODEL, averaged_record
     from core.predict import available_models, default_model_path
     from core.runs import list_runs
 
@@ -35,8 +37,15 @@ def model_menu() -> dict[str, tuple[str, str]]:
             menu[f"{BUNDLED_ID}-{path.stem}"] = (f"Bundled model ({path.name})", str(path))
             continue
         run_id = path.parent.name
-        accuracy = accuracies.get(run_id)
         model = label.split(" · ")[1] if label.count(" · ") >= 1 else ""
+        if path.name == AVERAGED_MODEL:
+            record = averaged_record(path.parent) or {}
+            first, last = record.get("epochs") or ("?", "?")
+            accuracy = record.get("val_accuracy")
+            menu[f"{run_id}-averaged"] = (f"Run {run_id}" + (f" · {model}" if model else "") + f" · averaged epochs {first}-{last}"
+                                          + (f" · val {accuracy:.2%}" if accuracy is not None else ""), str(path))
+            continue
+        accuracy = accuracies.get(run_id)
         menu[run_id] = (f"Run {run_id}" + (f" · {model}" if model else "")
                         + (f" · val {accuracy:.2%}" if accuracy is not None else ""), str(path))
     return menu

@@ -146,6 +146,18 @@ def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int 
         max_images = c3.number_input("Max training images (0 = all)", 0, 10**6, 0, step=500, key=k("max_images"),
                                      help="Train on a stratified subset for a quick run; 0 trains on every Training image")
         st.caption("PrivateTest is never used for training or checkpoint selection; keep it for the final evaluation.")
+        c1, c2 = st.columns([2, 2])
+        averaging = c1.checkbox(
+            "Average the last epochs' weights", d.get("average_from") is not None, key=k("averaging"),
+            help="Stochastic weight averaging: the weights of every epoch after the share of the run chosen here "
+                 "are averaged into one more model (averaged.keras, listed beside the best epoch), with its "
+                 "batch-norm statistics recomputed and its own validation accuracy. The best epoch is partly "
+                 "chosen by the noise of a small validation slice; the average is chosen by nothing but the schedule.")
+        average_from = None
+        if averaging:
+            average_from = c2.number_input("Average the epochs after this share of the run", 0.0, 0.95,
+                                           float(d.get("average_from") or 0.5), step=0.05, key=k("average_from"),
+                                           help="0.5: the second half (of the epochs, or of the time budget)")
         from dashboard.model_menu import model_menu
 
         menu = model_menu()  # read once: the teachers and the starting point are picked from the same models
@@ -171,6 +183,7 @@ def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int 
         "class_weights": bool(class_weights), "seed": int(seed), "max_train_images": int(max_images) or None,
         "validation": validation, "val_fraction": float(val_fraction),
         "time_budget_min": float(time_budget) or None,
+        "average_from": float(average_from) if average_from is not None else None,
         **distillation,
         **start_from,
         **({"model_params": {"crop": int(crop)}} if crop else {}),
@@ -471,6 +484,15 @@ def training_curves_ui(run_dir: Path, progress: dict | None = None) -> None:
         last = metrics[-1]
         st.caption(f"Last epoch {last['epoch']}: learning rate {last.get('lr', float('nan')):.2e}, "
                    f"{format_duration(last.get('epoch_time'))} per epoch")
+    from core.averaging import averaged_record
+
+    averaged = averaged_record(run_dir)
+    if averaged is not None:
+        first, last_averaged = averaged["epochs"]
+        best = max((row.get("val_accuracy", float("nan")) for row in metrics), default=None)
+        st.caption(f"Weight-averaged model (epochs {first}-{last_averaged}, {averaged['count']} epochs): validation "
+                   f"accuracy {format_accuracy(averaged['val_accuracy'])}, against {format_accuracy(best)} for the "
+                   "best epoch. Pick it as \"averaged\" in the model menus.")
 
 
 def run_quality_warning_ui(summary: RunSummary) -> None:
@@ -549,12 +571,18 @@ def run_panel(run_dir: Path) -> None:
 
 
 def runs_table(summaries: list[RunSummary]) -> pd.DataFrame:
-    """One row per run: id, model, status, epochs, best val accuracy (+ epoch), training time, created."""
+    """One row per run: id, model, status, epochs, best val accuracy (+ epoch, and the averaged model's), training
+    time, created."""
+    from core.averaging import averaged_record
+
     rows = []
     for summary in summaries:
         best = "—"
         if summary.best_val_accuracy is not None:
             best = f"{format_accuracy(summary.best_val_accuracy)} (epoch {summary.best_epoch})"
+            averaged = averaged_record(summary.path)
+            if averaged is not None:
+                best += f"; averaged {format_accuracy(averaged['val_accuracy'])}"
         rows.append({
             "run": summary.run_id,
             "model": summary.model,

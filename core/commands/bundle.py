@@ -17,6 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--ensemble-with", type=Path, action="append", default=[], metavar="PATH",
                         help="another model (e.g. models/fer_studio_default.keras) to average this one with: the card "
                              "also reports the ensemble (repeatable)")
+    parser.add_argument("--checkpoint", choices=("best", "averaged"), default="best",
+                        help="best: the epoch with the highest validation accuracy (default); averaged: the run's "
+                             "weight-averaged model (a run trained with --average-from)")
     parser.set_defaults(run=run)
 
 
@@ -25,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from core.bundle import MODELS_DIR, bundle_run
 
     card = bundle_run(args.run_dir, args.data, name=args.name, out_dir=args.out or MODELS_DIR,
-                      ensemble_with=tuple(args.ensemble_with))
+                      ensemble_with=tuple(args.ensemble_with), checkpoint=args.checkpoint)
     summary = {"file": card["file"], "size_bytes": card["size_bytes"], "evaluation": card["evaluation"]}
     if "ensemble" in card:
         summary["ensemble"] = card["ensemble"]

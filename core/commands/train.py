@@ -67,6 +67,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="start from this model file's weights instead of a random initialisation (fine-tuning, "
                              "or a second learning-rate cycle): same architecture and hyperparameters; the optimizer "
                              "starts fresh")
+    parser.add_argument("--average-from", type=float, default=None, metavar="FRACTION",
+                        help="weight averaging: average the weights of every epoch that starts after this fraction "
+                             "of the run (e.g. 0.5: the second half) into averaged.keras, with batch-norm statistics "
+                             "recomputed and its own validation accuracy")
     parser.add_argument("--out", type=Path, default=None, help="runs folder (default: ./runs or $FER_STUDIO_RUNS)")
     parser.add_argument("--detach", action="store_true", help="start in the background and print the run folder")
     parser.add_argument("--run-dir", type=Path, default=None, help=argparse.SUPPRESS)
@@ -98,7 +102,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
               for name, default in recipe.items()}
     fields.update({name: getattr(args, name) for name in (
         "model", "nesterov", "class_weights", "validation", "val_fraction", "max_train_images", "seed", "precision",
-        "strategy", "tensorboard", "time_budget_min", "distill_weight", "distill_temperature", "teacher_tta")})
+        "strategy", "tensorboard", "time_budget_min", "distill_weight", "distill_temperature", "teacher_tta", "average_from")})
     fields["teachers"] = tuple(str(path) for path in args.teachers)
     fields["init_from"] = str(args.init_from) if args.init_from is not None else None
     return TrainConfig(data=str(data), model_params=params, augment=augment, **fields).validate()

@@ -14,7 +14,7 @@ from tests.core.test_train import tiny_config, write_fer_csv
 def finished_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bundle")
     data = write_fer_csv(folder / "fer2013.csv", per_class=6, usages=("Training", "PublicTest", "PrivateTest"))
-    run_dir = prepare_run(tiny_config(data), folder / "runs")
+    run_dir = prepare_run(tiny_config(data, average_from=0.5), folder / "runs")  # also averages epoch 2
     assert run_training(run_dir, echo=lambda line: None).state == "finished"
     return run_dir, data
 
@@ -31,6 +31,7 @@ def test_bundle_writes_model_and_card_with_held_out_scores(tmp_path, finished_ru
     assert card["evaluation"]["PublicTest"]["n"] == 42
     assert len(card["accuracy_vs_training_time"]) == 2
     assert "distillation" not in card  # trained on the labels alone
+    assert card["checkpoint"]["kind"] == "best" and card["checkpoint"]["epoch"] == card["training"]["best_epoch"]
     loaded = load_model(tmp_path / "tiny.keras")
     assert loaded.class_names == tuple(card["class_names"])
     assert card["size_bytes"] < (run_dir / "last.keras").stat().st_size  # no optimizer state
@@ -70,3 +71,22 @@ def test_bundle_reports_the_ensemble_with_another_model_through_the_cli(tmp_path
     averaged = predict_probabilities(load_models([tmp_path / "second.keras", tiny_model_path]), public.images)
     expected = float(np.mean(averaged.argmax(axis=1) == public.labels))
     assert card["ensemble"]["evaluation"]["PublicTest"]["accuracy"] == round(expected, 4)
+
+
+def test_bundle_exports_the_weight_averaged_model_when_asked(tmp_path, finished_run, capsys):
+    run_dir, data = finished_run
+    assert main(["bundle", "--run", str(run_dir), "--data", str(data), "--name", "averaged", "--out", str(tmp_path),
+                 "--checkpoint", "averaged"]) == 0
+    card = json.loads((tmp_path / "averaged.json").read_text())
+    record = json.loads((run_dir / "averaged.json").read_text())
+    assert card["checkpoint"]["kind"] == "averaged" and card["checkpoint"]["epochs"] == record["epochs"] == [2, 2]
+    assert card["checkpoint"]["val_accuracy"] == record["val_accuracy"]
+    exported = load_model(tmp_path / "averaged.keras").model.get_weights()
+    for got, want in zip(exported, load_model(run_dir / "averaged.keras").model.get_weights()):
+        assert (got == want).all()
+    (run_dir / "averaged.keras").rename(run_dir / "kept.keras")
+    try:
+        with pytest.raises(FileNotFoundError, match="--average-from"):
+            bundle_run(run_dir, str(data), name="none", out_dir=tmp_path, checkpoint="averaged")
+    finally:
+        (run_dir / "kept.keras").rename(run_dir / "averaged.keras")

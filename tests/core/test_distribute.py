@@ -90,9 +90,11 @@ def test_validation_batches_split_evenly_over_replicas():
 @pytest.mark.slow
 def test_mirrored_strategy_trains_over_two_devices(tmp_path):
     # 84 images: 77 to train (the last batch of 13 splits 7 + 6), 7 to validate (an uneven split).
-    report = train_in_fresh_process(tmp_path, {"strategy": "mirrored"}, two_devices=True)
+    report = train_in_fresh_process(tmp_path, {"strategy": "mirrored", "average_from": 0.5}, two_devices=True)
     assert report["state"] == "finished", report["message"]
     assert any("2 replicas" in line for line in report["lines"]), report["lines"]
+    # Weight averaging reads the replicated weights and writes its model outside the strategy.
+    assert "weights of epochs 2-2 averaged" in report["message"]
     assert [row["epoch"] for row in report["metrics"]] == [1, 2]
     assert all(0.0 <= row["val_accuracy"] <= 1.0 and row["loss"] == row["loss"] for row in report["metrics"])
 
@@ -132,9 +134,10 @@ needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="
 def test_jax_data_parallel_trains_over_two_devices_without_tensorflow(tmp_path):
     # 84 images again: 77 training images and a last batch of 13 cannot be sharded over 2 devices
     # (jax.device_put refuses), nor can 7 validation images; both are cut to a multiple of 2.
-    report = train_in_fresh_process(tmp_path, {"strategy": "mirrored"}, two_devices=True, jax=True)
+    report = train_in_fresh_process(tmp_path, {"strategy": "mirrored", "average_from": 0.5}, two_devices=True, jax=True)
     assert report["state"] == "finished", report["message"]
     assert not report["tensorflow_imported"]
+    assert "weights of epochs 2-2 averaged" in report["message"]  # batch-norm statistics recomputed under JAX too
     assert any("76 images" in line and "2 replicas" in line for line in report["lines"]), report["lines"]
     assert any("validating on 6 of the 7" in line for line in report["lines"]), report["lines"]
     assert [row["epoch"] for row in report["metrics"]] == [1, 2]

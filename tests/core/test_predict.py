@@ -222,6 +222,19 @@ def test_available_models_lists_bundled_then_finished_runs(monkeypatch, tmp_path
     choices = predict.available_models(tmp_path)
     assert [path for _, path in choices] == [tiny_model_path, run_dir / "best.keras"]
     assert choices[0][0].startswith("Bundled model")
+    # A run trained with weight averaging also offers its averaged model, right after its best epoch.
+    (run_dir / "averaged.keras").write_bytes(tiny_model_path.read_bytes())
+    runs.write_json_atomic(run_dir / "averaged.json", {"epochs": [3, 8], "count": 6, "val_accuracy": 0.6512})
+    choices = predict.available_models(tmp_path)
+    assert [path for _, path in choices] == [tiny_model_path, run_dir / "best.keras", run_dir / "averaged.keras"]
+    assert choices[2][0].endswith("averaged epochs 3-8 · val 65.1%")
+    from dashboard.model_menu import model_menu
+
+    monkeypatch.setenv("FER_STUDIO_RUNS", str(tmp_path))
+    menu = model_menu()
+    assert menu[f"{run_dir.name}-averaged"] == (f"Run {run_dir.name} · mini_xception · averaged epochs 3-8 · val 65.12%",
+                                                str(run_dir / "averaged.keras"))
+    assert menu[run_dir.name][1] == str(run_dir / "best.keras")
 
 
 def _zip_with_broken_member(count: int, broken: int) -> tuple[bytes, list[str]]:

@@ -446,3 +446,33 @@ def test_the_form_starts_from_a_chosen_model_and_says_when_it_cannot(runs_dir, m
     [config] = started
     assert config.init_from == str(distilled) and config.learning_rate == 0.0003
     assert f"--init-from {distilled}" in __import__("core.train").train.command_line(config)
+
+
+def test_the_form_turns_weight_averaging_on(runs_dir, with_dataset, monkeypatch):
+    started = []
+    monkeypatch.setattr("core.jobs.start_training_job",
+                        lambda config, runs_dir=None, data_roots=None: started.append(config) or __import__("core.train").train.prepare_run(config))
+    app = run_page()
+    averaging = app.checkbox(key="train_fer_vgg_averaging")
+    assert averaging.value is False
+    assert not [n for n in app.number_input if n.key == "train_fer_vgg_average_from"]  # only with averaging on
+    averaging.check().run()
+    share = app.number_input(key="train_fer_vgg_average_from")
+    assert share.value == 0.5
+    share.set_value(0.7).run()
+    [start] = [b for b in app.button if b.label == "Start training"]
+    start.click().run()
+    assert not app.error and not app.exception
+    [config] = started
+    assert config.average_from == pytest.approx(0.7)
+    assert "--average-from 0.7" in __import__("core.train").train.command_line(config)
+
+
+def test_a_run_with_a_weight_averaged_model_says_how_it_scored(runs_dir, with_dataset):
+    run_dir = make_run(runs_dir, "20260101-000000-averaged", "finished", METRICS, message="2 epochs")
+    (run_dir / "averaged.keras").write_bytes(b"model")  # only its presence is read here
+    runs.write_json_atomic(run_dir / "averaged.json", {"epochs": [2, 2], "count": 1, "val_accuracy": 0.4712})
+    app = run_page()
+    [caption] = [c for c in app.caption if c.value.startswith("Weight-averaged model")]
+    assert "epochs 2-2" in caption.value and "47.12%" in caption.value and "45.00%" in caption.value
+    assert app.dataframe[0].value.loc[0, "best val accuracy"] == "45.00% (epoch 2); averaged 47.12%"
