@@ -107,3 +107,36 @@ def test_the_distilled_model_scores_what_its_card_claims_in_a_single_pass(shared
     assert shared_fer2013.report.content_hash == card["data"]["content_hash"]
     result = evaluate_model(DISTILLED, shared_fer2013, splits=[PUBLIC_TEST], tta="none", use_cache=False)[PUBLIC_TEST]
     assert result.n == 3589 and result.accuracy >= card["evaluation"][PUBLIC_TEST]["accuracy"] - 0.005
+
+
+AVERAGED = MODELS / "fer_studio_swa.keras"
+
+
+def test_the_weight_averaged_model_says_what_it_averaged_and_where_it_started():
+    from core.distill import file_sha256
+    from core.model_io import load_model
+
+    card = json.loads(AVERAGED.with_suffix(".json").read_text())
+    assert load_model(AVERAGED).class_names == CLASS_NAMES and AVERAGED.stat().st_size <= 10 * 1024 * 1024
+    assert sum(path.stat().st_size for path in MODELS.iterdir()) <= 30 * 1000 * 1000  # models/ under 30 MB
+    assert card["config"]["validation"] != "publictest" and card["config"]["average_from"] == 0.0
+    checkpoint = card["checkpoint"]
+    # Every epoch of the run averaged; its validation accuracy is the averaged model's own, above the best epoch's.
+    assert checkpoint["kind"] == "averaged" and checkpoint["epochs"] == [1, card["training"]["epochs"]]
+    assert checkpoint["val_accuracy"] > card["training"]["best_val_accuracy"]
+    assert "--average-from 0.0" in card["command"]
+    # It started from the bundled fer_studio_distilled, byte for byte, which held out the same validation slice,
+    # and distilled from the two bundled models it is listed with.
+    assert card["init_from"]["sha256"] == file_sha256(DISTILLED) and card["init_from"]["validation_clean"]
+    assert {Path(t["path"]).name for t in card["distillation"]["teachers"]} == {SECOND.name, DISTILLED.name}
+    assert card["distillation"]["validation_clean"]
+    assert card["ensemble"]["members"] == [AVERAGED.name, SECOND.name, DISTILLED.name]
+
+
+def test_the_weight_averaged_model_scores_what_its_card_claims_in_a_single_pass(shared_fer2013):
+    from core.evaluate import evaluate_model
+
+    card = json.loads(AVERAGED.with_suffix(".json").read_text())
+    assert shared_fer2013.report.content_hash == card["data"]["content_hash"]
+    result = evaluate_model(AVERAGED, shared_fer2013, splits=[PUBLIC_TEST], tta="none", use_cache=False)[PUBLIC_TEST]
+    assert result.n == 3589 and result.accuracy >= card["evaluation"][PUBLIC_TEST]["accuracy"] - 0.005
