@@ -7,6 +7,7 @@ Widgets return plain values; the page decides what to do with them.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import time
 import zlib
@@ -452,6 +453,12 @@ def learning_rate_figure(metrics: list[dict], x_axis: str = "epoch"):
         hovertemplate="learning rate %{y:.2e}<br>epoch %{customdata}<extra></extra>"))
     _epoch_or_time_axis(figure, epochs, by_time, None)
     figure.update_yaxes(type="log", tickformat=".3~e")  # 9.98e-4 next to 1e-3: no repeated ticks
+    rates = [row["lr"] for row in metrics if (row.get("lr") or 0) > 0]
+    if rates and max(rates) / min(rates) < 10:
+        # Less than a decade (a constant or barely changing rate): plotly's own log range would label a
+        # dozen minor ticks on top of each other; a half-decade margin with a few ticks reads.
+        low, high = math.log10(min(rates)) - 0.5, math.log10(max(rates)) + 0.5
+        figure.update_yaxes(range=[low, high], nticks=4)
     figure.update_layout(title={"text": "Learning rate", "x": 0.5, "xanchor": "center", "font": {"size": 14}},
                          height=360, margin={"t": 40, "b": 40, "l": 60, "r": 10}, showlegend=False)
     return figure

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import time
+
+import pytest
 
 from core import runs
 from core.models import get_spec
@@ -105,6 +108,13 @@ def test_curves_show_the_learning_rate_and_can_run_against_training_time():
     figure = widgets.learning_rate_figure(metrics)
     assert list(figure.data[0].y) == [1e-3, 5e-4, 1e-3 / 3] and figure.layout.yaxis.type == "log"
     assert list(widgets.learning_rate_figure(metrics, x_axis="time").data[0].x) == [1.0, 3.0, 6.0]
+    # A rate that falls by more than a decade keeps plotly's own range.
+    assert widgets.learning_rate_figure([{**row, "lr": 1e-3 / 10 ** row["epoch"]} for row in metrics]).layout.yaxis.range is None
+    # A constant rate gets half a decade on each side (plotly's own range labelled a dozen minor ticks on top
+    # of each other).
+    constant = widgets.learning_rate_figure([{**row, "lr": 2e-4} for row in metrics])
+    low, high = constant.layout.yaxis.range
+    assert low == pytest.approx(math.log10(2e-4) - 0.5) and high == pytest.approx(math.log10(2e-4) + 0.5)
     by_time = widgets.training_curves_figure(metrics, x_axis="time")
     assert list(by_time.data[0].x) == [1.0, 3.0, 6.0]  # minutes of training at the end of each epoch
     assert by_time.layout.xaxis.title.text == "training time (min)"
