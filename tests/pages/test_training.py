@@ -81,6 +81,20 @@ def run_page(open_form: bool | None = None) -> AppTest:
     return app
 
 
+def record_starts(monkeypatch) -> list[TrainConfig]:
+    """Replace the job launcher: each config Start launches is recorded and its run folder prepared (nothing trains)."""
+    from core.train import prepare_run
+
+    started: list[TrainConfig] = []
+
+    def start(config, runs_dir=None, data_roots=None):
+        started.append(config)
+        return prepare_run(config)
+
+    monkeypatch.setattr("core.jobs.start_training_job", start)
+    return started
+
+
 def run_menu(app: AppTest):
     """The "Run" select box (its key changes with its labels, so it is found by its label)."""
     [menu] = [box for box in app.selectbox if box.label == "Run"]
@@ -314,9 +328,7 @@ def test_the_estimate_uses_runs_with_the_crop_and_precision_of_the_form(runs_dir
 
 
 def test_the_form_sets_the_plateau_metric_and_the_precision(runs_dir, with_dataset, monkeypatch):
-    started = []
-    monkeypatch.setattr("core.jobs.start_training_job",
-                        lambda config, runs_dir=None, data_roots=None: started.append(config) or __import__("core.train").train.prepare_run(config))
+    started = record_starts(monkeypatch)
     app = run_page()
     assert not [box for box in app.selectbox if box.label == "Plateau on"]  # only with the plateau schedule
     app.selectbox(key="train_fer_vgg_lr_schedule").set_value("plateau").run()
@@ -331,9 +343,7 @@ def test_the_form_sets_the_plateau_metric_and_the_precision(runs_dir, with_datas
 
 
 def test_the_form_sets_a_time_budget(runs_dir, with_dataset, monkeypatch):
-    started = []
-    monkeypatch.setattr("core.jobs.start_training_job",
-                        lambda config, runs_dir=None, data_roots=None: started.append(config) or __import__("core.train").train.prepare_run(config))
+    started = record_starts(monkeypatch)
     app = run_page()
     budget = app.number_input(key="train_fer_vgg_time_budget")
     assert budget.value == 0.0  # off unless asked for
@@ -348,9 +358,7 @@ def test_the_form_sets_a_time_budget(runs_dir, with_dataset, monkeypatch):
 
 
 def test_the_form_sets_a_centre_crop_for_models_that_take_one(runs_dir, with_dataset, monkeypatch):
-    started = []
-    monkeypatch.setattr("core.jobs.start_training_job",
-                        lambda config, runs_dir=None, data_roots=None: started.append(config) or __import__("core.train").train.prepare_run(config))
+    started = record_starts(monkeypatch)
     app = run_page()
     app.selectbox(key="train_model").set_value("mini_xception").run()
     assert "Centre crop, pixels (0 = whole face)" not in field_labels(app)
@@ -393,9 +401,7 @@ def _with_bundled_model_data(monkeypatch, name: str):
     monkeypatch.setattr("dashboard.data_source.get_dataset", lambda: dataset)
     monkeypatch.setattr("dashboard.augment_preview.render_augment_preview",
                         lambda face, config, n=16, seed=0: __import__("streamlit").caption("augmentation preview"))
-    started = []
-    monkeypatch.setattr("core.jobs.start_training_job",
-                        lambda config, runs_dir=None, data_roots=None: started.append(config) or __import__("core.train").train.prepare_run(config))
+    started = record_starts(monkeypatch)
     return path, card, started
 
 
@@ -449,9 +455,7 @@ def test_the_form_starts_from_a_chosen_model_and_says_when_it_cannot(runs_dir, m
 
 
 def test_the_form_turns_weight_averaging_on(runs_dir, with_dataset, monkeypatch):
-    started = []
-    monkeypatch.setattr("core.jobs.start_training_job",
-                        lambda config, runs_dir=None, data_roots=None: started.append(config) or __import__("core.train").train.prepare_run(config))
+    started = record_starts(monkeypatch)
     app = run_page()
     averaging = app.checkbox(key="train_fer_vgg_averaging")
     assert averaging.value is False
