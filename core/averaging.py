@@ -117,7 +117,7 @@ def recompute_batch_norm(model: Any, images: np.ndarray, *, batch_size: int = 25
     Layer by layer in the order of the graph, in inference mode: each layer's
     statistics are measured with the layers before it already fixed, so they
     are exactly what it will see when the model predicts. Works on any Keras
-    backend (it only calls ``predict`` on sub-models).
+    backend (it only calls sub-models in inference mode).
 
     Args:
         model: A functional Keras model (changed in place).
