@@ -167,6 +167,11 @@ def averaged_record(run_dir: Path) -> dict | None:
     record = read_json(run_dir / AVERAGED_RECORD)
     if not isinstance(record, dict) or not (run_dir / AVERAGED_MODEL).is_file():
         return None
+    epochs, accuracy = record.get("epochs"), record.get("val_accuracy")
+    # A record changed by hand is ignored rather than breaking every model menu that lists the run.
+    if (not isinstance(epochs, list) or len(epochs) != 2 or not all(isinstance(e, int) for e in epochs)
+            or not isinstance(accuracy, (int, float))):
+        return None
     return record
 
 

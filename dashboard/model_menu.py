@@ -39,11 +39,10 @@ def model_menu() -> dict[str, tuple[str, str]]:
         run_id = path.parent.name
         model = label.split(" · ")[1] if label.count(" · ") >= 1 else ""
         if path.name == AVERAGED_MODEL:
-            record = averaged_record(path.parent) or {}
-            first, last = record.get("epochs") or ("?", "?")
-            accuracy = record.get("val_accuracy")
-            menu[f"{run_id}-averaged"] = (f"Run {run_id}" + (f" · {model}" if model else "") + f" · averaged epochs {first}-{last}"
-                                          + (f" · val {accuracy:.2%}" if accuracy is not None else ""), str(path))
+            record = averaged_record(path.parent)  # available_models listed it, so it is readable
+            first, last = record["epochs"]
+            menu[f"{run_id}-averaged"] = (f"Run {run_id}" + (f" · {model}" if model else "")
+                                          + f" · averaged epochs {first}-{last} · val {record['val_accuracy']:.2%}", str(path))
             continue
         accuracy = accuracies.get(run_id)
         menu[run_id] = (f"Run {run_id}" + (f" · {model}" if model else "")

@@ -235,6 +235,9 @@ def test_available_models_lists_bundled_then_finished_runs(monkeypatch, tmp_path
     assert menu[f"{run_dir.name}-averaged"] == (f"Run {run_dir.name} · mini_xception · averaged epochs 3-8 · val 65.12%",
                                                 str(run_dir / "averaged.keras"))
     assert menu[run_dir.name][1] == str(run_dir / "best.keras")
+    # A record damaged by hand is left out instead of breaking the menus.
+    runs.write_json_atomic(run_dir / "averaged.json", {"epochs": "3-8", "val_accuracy": 0.6512})
+    assert [path for _, path in predict.available_models(tmp_path)] == [tiny_model_path, run_dir / "best.keras"]
 
 
 def _zip_with_broken_member(count: int, broken: int) -> tuple[bytes, list[str]]:
