@@ -22,6 +22,7 @@ Generalization").
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -214,10 +215,13 @@ def finish_average(run_dir: Path, config: Any, average: RunningAverage, x_train:
     from core.models import build
     from core.runs import write_json_atomic
 
+    from core.runs import read_metrics
+
     run_dir = Path(run_dir)
     if not average.count:
         echo("weight averaging: no epoch started inside the averaging window; no averaged model")
         return None
+    started = time.perf_counter()
     first, last = min(average.epochs), max(average.epochs)
     echo(f"weight averaging: averaging epochs {first}-{last} and recomputing the batch-norm statistics "
          f"on {min(len(x_train), BATCH_NORM_IMAGES)} training images")
@@ -228,6 +232,10 @@ def finish_average(run_dir: Path, config: Any, average: RunningAverage, x_train:
     val_accuracy = float(np.mean(probabilities.argmax(axis=1) == np.asarray(y_val)))
     record = {"epochs": [first, last], "count": average.count, "val_accuracy": round(val_accuracy, 4),
               "batch_norm_layers": updated, "batch_norm_images": int(min(len(x_train), BATCH_NORM_IMAGES))}
+    # When the averaged model was ready, on the same clock as the run's accuracy-vs-time history.
+    training_seconds = sum(float(row.get("epoch_time") or 0.0) for row in read_metrics(run_dir))
+    record["seconds"] = round(time.perf_counter() - started, 1)
+    record["ready_after_seconds"] = round(training_seconds + record["seconds"], 1)
     save_model(model, run_dir / AVERAGED_MODEL, CLASS_NAMES,
                {"model": config.model, "run": run_dir.name, "averaged_epochs": [first, last],
                 "averaged_count": average.count, "val_accuracy": record["val_accuracy"], "config": config.to_dict()})

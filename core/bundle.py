@@ -78,7 +78,7 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
     if checkpoint == "averaged":
         record = averaged_record(run_dir) or {}
         chosen = {"kind": "averaged", "epochs": record.get("epochs"), "count": record.get("count"),
-                  "val_accuracy": record.get("val_accuracy"),
+                  "val_accuracy": record.get("val_accuracy"), "ready_after_seconds": record.get("ready_after_seconds"),
                   "rule": "weights averaged over the epochs that started after average_from of the run; "
                           "batch-norm statistics recomputed on training images"}
     else:

@@ -497,9 +497,11 @@ def training_curves_ui(run_dir: Path, progress: dict | None = None) -> None:
     if averaged is not None:
         first, last_averaged = averaged["epochs"]
         best = max((row.get("val_accuracy", float("nan")) for row in metrics), default=None)
-        st.caption(f"Weight-averaged model (epochs {first}-{last_averaged}, {averaged['count']} epochs): validation "
-                   f"accuracy {format_accuracy(averaged['val_accuracy'])}, against {format_accuracy(best)} for the "
-                   "best epoch. Pick it as \"averaged\" in the model menus.")
+        ready = averaged.get("ready_after_seconds")
+        ready_text = f", ready after {format_duration(ready)} of training" if isinstance(ready, (int, float)) else ""
+        st.caption(f"Weight-averaged model (epochs {first}-{last_averaged}, {averaged['count']} epochs{ready_text}): "
+                   f"validation accuracy {format_accuracy(averaged['val_accuracy'])}, against {format_accuracy(best)} "
+                   "for the best epoch. Pick it as \"averaged\" in the model menus.")
 
 
 def run_quality_warning_ui(summary: RunSummary) -> None:

@@ -103,6 +103,9 @@ def test_a_run_averages_its_last_epochs_and_a_resumed_run_averages_the_same(tmp_
     record = averaged_record(whole)
     assert record["epochs"] == [2, 3] and record["count"] == 2 and record["batch_norm_layers"] > 0
     assert any(line.startswith("weight averaging: epochs 2-3") for line in lines)
+    # It says when it was ready, on the clock of the run's accuracy-vs-time history: after all three epochs.
+    trained = sum(row["epoch_time"] for row in runs.read_metrics(whole))
+    assert record["seconds"] > 0 and record["ready_after_seconds"] == pytest.approx(trained + record["seconds"], abs=0.2)
     averaged = load_model(whole / AVERAGED_MODEL)
     assert averaged.class_names[3] == "happy" and averaged.meta["averaged_epochs"] == [2, 3]
     # Its recorded accuracy is what it scores on the validation images.

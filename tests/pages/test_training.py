@@ -475,8 +475,10 @@ def test_the_form_turns_weight_averaging_on(runs_dir, with_dataset, monkeypatch)
 def test_a_run_with_a_weight_averaged_model_says_how_it_scored(runs_dir, with_dataset):
     run_dir = make_run(runs_dir, "20260101-000000-averaged", "finished", METRICS, message="2 epochs")
     (run_dir / "averaged.keras").write_bytes(b"model")  # only its presence is read here
-    runs.write_json_atomic(run_dir / "averaged.json", {"epochs": [2, 2], "count": 1, "val_accuracy": 0.4712})
+    runs.write_json_atomic(run_dir / "averaged.json", {"epochs": [2, 2], "count": 1, "val_accuracy": 0.4712,
+                                                       "ready_after_seconds": 250.4})
     app = run_page()
     [caption] = [c for c in app.caption if c.value.startswith("Weight-averaged model")]
     assert "epochs 2-2" in caption.value and "47.12%" in caption.value and "45.00%" in caption.value
+    assert "ready after 4m 10s of training" in caption.value
     assert app.dataframe[0].value.loc[0, "best val accuracy"] == "45.00% (epoch 2); averaged 47.12%"
