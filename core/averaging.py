@@ -98,6 +98,36 @@ class RunningAverage:
             raise ValueError(f"{path} is not a weight average written by FER Studio ({error})") from None
 
 
+def batch_norm_images(x_train: np.ndarray, augment: Any, *, max_images: int = BATCH_NORM_IMAGES,
+                      seed: int = 0) -> tuple[np.ndarray, int]:
+    """The faces an averaged model's batch-norm statistics are measured on.
+
+    A seeded subset of at most ``max_images`` training faces; the second half
+    of it is augmented as in training (``augment``, a
+    :class:`core.augment.AugmentConfig`). Statistics of whole, unaugmented
+    faces alone suit a single pass but not the shifted, zoomed corner views
+    of ten-crop; the mix keeps most of both (docs/benchmarks.md, "The same
+    recipe with weight averaging").
+
+    Returns:
+        ``(faces, augmented)``: uint8 ``(n, h, w)`` faces and how many of them were augmented.
+    """
+    from core.augment import augment_batch
+
+    images = np.asarray(x_train)
+    if images.ndim == 4:
+        images = images[..., 0]
+    if len(images) > max_images:
+        pick = np.sort(np.random.default_rng(seed).choice(len(images), max_images, replace=False))
+        images = images[pick]
+    images = np.asarray(images, dtype=np.uint8)
+    half = len(images) // 2
+    if augment is None or augment.engine == "none" or len(images) - half == 0:
+        return images, 0
+    augmented = augment_batch(images[half:], augment, seed=seed)
+    return np.concatenate([images[:half], augmented]), len(images) - half
+
+
 def epoch_in_window(average_from: float, epoch: int, epochs: int, start_seconds: float | None = None,
                     budget_seconds: float | None = None) -> bool:
     """Whether epoch ``epoch`` (1-based) joins the average.
@@ -223,15 +253,16 @@ def finish_average(run_dir: Path, config: Any, average: RunningAverage, x_train:
         return None
     started = time.perf_counter()
     first, last = min(average.epochs), max(average.epochs)
+    faces, augmented = batch_norm_images(x_train, config.augment, seed=config.seed)
     echo(f"weight averaging: averaging epochs {first}-{last} and recomputing the batch-norm statistics "
-         f"on {min(len(x_train), BATCH_NORM_IMAGES)} training images")
+         f"on {len(faces)} training images ({augmented} of them augmented)")
     model = build(config.model, **config.model_params)
     model.set_weights(average.mean())
-    updated = recompute_batch_norm(model, x_train, batch_size=batch_size, seed=config.seed)
+    updated = recompute_batch_norm(model, faces, batch_size=batch_size, max_images=len(faces), seed=config.seed)
     probabilities = np.asarray(model.predict(np.asarray(x_val, dtype=np.float32)[..., None], batch_size=batch_size, verbose=0))
     val_accuracy = float(np.mean(probabilities.argmax(axis=1) == np.asarray(y_val)))
     record = {"epochs": [first, last], "count": average.count, "val_accuracy": round(val_accuracy, 4),
-              "batch_norm_layers": updated, "batch_norm_images": int(min(len(x_train), BATCH_NORM_IMAGES))}
+              "batch_norm_layers": updated, "batch_norm_images": len(faces), "batch_norm_augmented": augmented}
     # When the averaged model was ready, on the same clock as the run's accuracy-vs-time history.
     training_seconds = sum(float(row.get("epoch_time") or 0.0) for row in read_metrics(run_dir))
     record["seconds"] = round(time.perf_counter() - started, 1)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from core import runs
-from core.averaging import (AVERAGE_FILE, AVERAGED_MODEL, RunningAverage, averaged_record, epoch_in_window,
+from core.averaging import (AVERAGE_FILE, AVERAGED_MODEL, RunningAverage, averaged_record, batch_norm_images,
+                            epoch_in_window,
                             recompute_batch_norm)
 from core.model_io import load_model
 from core.train import command_line, prepare_run, run_training
@@ -102,6 +103,7 @@ def test_a_run_averages_its_last_epochs_and_a_resumed_run_averages_the_same(tmp_
     assert "weights of epochs 2-3 averaged" in status.message
     record = averaged_record(whole)
     assert record["epochs"] == [2, 3] and record["count"] == 2 and record["batch_norm_layers"] > 0
+    assert 0 < record["batch_norm_augmented"] < record["batch_norm_images"]
     assert any(line.startswith("weight averaging: epochs 2-3") for line in lines)
     # It says when it was ready, on the clock of the run's accuracy-vs-time history: after all three epochs.
     trained = sum(row["epoch_time"] for row in runs.read_metrics(whole))
@@ -146,3 +148,20 @@ def test_a_run_without_averaging_writes_no_averaged_model(tmp_path, train_csv): 
     assert run_training(run_dir, echo=lambda line: None).state == "finished"
     assert averaged_record(run_dir) is None and not (run_dir / AVERAGED_MODEL).exists()
     assert not list(run_dir.rglob(AVERAGE_FILE))
+
+
+def test_batch_norm_faces_are_a_seeded_subset_half_of_them_augmented_as_in_training():
+    from core.augment import AugmentConfig
+
+    rng = np.random.default_rng(0)
+    faces = rng.integers(0, 256, (30, 48, 48), dtype=np.uint8)
+    images, augmented = batch_norm_images(faces, AugmentConfig(), max_images=20, seed=3)
+    assert images.shape == (20, 48, 48) and images.dtype == np.uint8 and augmented == 10
+    pick = np.sort(np.random.default_rng(3).choice(30, 20, replace=False))
+    np.testing.assert_array_equal(images[:10], faces[pick[:10]])  # the first half as they are
+    assert all(not np.array_equal(a, b) for a, b in zip(images[10:], faces[pick[10:]]))  # the rest augmented
+    again, _ = batch_norm_images(faces, AugmentConfig(), max_images=20, seed=3)
+    np.testing.assert_array_equal(images, again)
+    # Without augmentation in training there is nothing to mix in; fewer faces than the cap are all kept.
+    plain, none = batch_norm_images(faces, AugmentConfig(engine="none"), max_images=100)
+    assert none == 0 and plain.shape == faces.shape
