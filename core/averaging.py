@@ -98,6 +98,13 @@ class RunningAverage:
             raise ValueError(f"{path} is not a weight average written by FER Studio ({error})") from None
 
 
+def _seeded_subset(images: np.ndarray, max_images: int, seed: int) -> np.ndarray:
+    """At most ``max_images`` of ``images``, a seeded random choice kept in their order."""
+    if len(images) <= max_images:
+        return images
+    return images[np.sort(np.random.default_rng(seed).choice(len(images), max_images, replace=False))]
+
+
 def batch_norm_images(x_train: np.ndarray, augment: Any, *, max_images: int = BATCH_NORM_IMAGES,
                       seed: int = 0) -> tuple[np.ndarray, int]:
     """The faces an averaged model's batch-norm statistics are measured on.
@@ -106,8 +113,8 @@ def batch_norm_images(x_train: np.ndarray, augment: Any, *, max_images: int = BA
     of it is augmented as in training (``augment``, a
     :class:`core.augment.AugmentConfig`). Statistics of whole, unaugmented
     faces alone suit a single pass but not the shifted, zoomed corner views
-    of ten-crop; the mix keeps most of both (docs/benchmarks.md, "The same
-    recipe with weight averaging").
+    of ten-crop; the mix keeps most of both (docs/benchmarks.md, "Which
+    faces to recompute the batch-norm statistics on").
 
     Returns:
         ``(faces, augmented)``: uint8 ``(n, h, w)`` faces and how many of them were augmented.
@@ -117,9 +124,7 @@ def batch_norm_images(x_train: np.ndarray, augment: Any, *, max_images: int = BA
     images = np.asarray(x_train)
     if images.ndim == 4:
         images = images[..., 0]
-    if len(images) > max_images:
-        pick = np.sort(np.random.default_rng(seed).choice(len(images), max_images, replace=False))
-        images = images[pick]
+    images = _seeded_subset(images, max_images, seed)
     images = np.asarray(images, dtype=np.uint8)
     half = len(images) // 2
     if augment is None or augment.engine == "none" or len(images) - half == 0:
@@ -165,9 +170,7 @@ def recompute_batch_norm(model: Any, images: np.ndarray, *, batch_size: int = 25
               if isinstance(layer, keras.layers.BatchNormalization)]
     if not layers:
         return 0
-    if len(images) > max_images:
-        pick = np.sort(np.random.default_rng(seed).choice(len(images), max_images, replace=False))
-        images = images[pick]
+    images = _seeded_subset(images, max_images, seed)
     batch = np.asarray(images, dtype=np.float32)
     if batch.ndim == 3:
         batch = batch[..., None]
@@ -243,9 +246,7 @@ def finish_average(run_dir: Path, config: Any, average: RunningAverage, x_train:
     from core.labels import CLASS_NAMES
     from core.model_io import save_model
     from core.models import build
-    from core.runs import write_json_atomic
-
-    from core.runs import read_metrics
+    from core.runs import read_metrics, write_json_atomic
 
     run_dir = Path(run_dir)
     if not average.count:
