@@ -77,10 +77,7 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
     state = runs.read_json(run_dir / "state.json", {})
     if checkpoint == "averaged":
         record = averaged_record(run_dir) or {}
-        chosen = {"kind": "averaged", "epochs": record.get("epochs"), "count": record.get("count"),
-                  "val_accuracy": record.get("val_accuracy"), "ready_after_seconds": record.get("ready_after_seconds"),
-                  "rule": "weights averaged over the epochs that started after average_from of the run; "
-                          "batch-norm statistics recomputed on training images"}
+        chosen = averaged_checkpoint(record)
     else:
         chosen = {"kind": "best", "epoch": state.get("best_epoch"),
                   "val_accuracy": round(state.get("best_val_accuracy", float("nan")), 4),
@@ -121,6 +118,19 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
                             "evaluation": _card_evaluation(members, dataset, splits)}
     runs.write_json_atomic(out_dir / f"{name}.json", card)
     return card
+
+
+def averaged_checkpoint(record: dict) -> dict:
+    """The card's ``checkpoint`` block for a run's weight-averaged model, from its ``averaged.json`` record."""
+    images, augmented = record.get("batch_norm_images"), record.get("batch_norm_augmented")
+    faces = "training images"
+    if images:
+        faces = f"{images} training faces" + (f", {augmented} of them augmented as in training" if augmented else "")
+    return {"kind": "averaged", "epochs": record.get("epochs"), "count": record.get("count"),
+            "val_accuracy": record.get("val_accuracy"), "ready_after_seconds": record.get("ready_after_seconds"),
+            "batch_norm_images": images, "batch_norm_augmented": augmented,
+            "rule": "weights averaged over the epochs that started after average_from of the run; "
+                    f"batch-norm statistics recomputed on {faces}"}
 
 
 def _card_evaluation(model, dataset, splits: list[str]) -> dict:

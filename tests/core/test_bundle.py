@@ -81,6 +81,10 @@ def test_bundle_exports_the_weight_averaged_model_when_asked(tmp_path, finished_
     record = json.loads((run_dir / "averaged.json").read_text())
     assert card["checkpoint"]["kind"] == "averaged" and card["checkpoint"]["epochs"] == record["epochs"] == [2, 2]
     assert card["checkpoint"]["val_accuracy"] == record["val_accuracy"]
+    # Which faces the batch-norm statistics were measured on travels with the model.
+    assert card["checkpoint"]["batch_norm_images"] == record["batch_norm_images"] > 0
+    assert card["checkpoint"]["batch_norm_augmented"] == record["batch_norm_augmented"]
+    assert f"recomputed on {record['batch_norm_images']} training faces" in card["checkpoint"]["rule"]
     exported = load_model(tmp_path / "averaged.keras").model.get_weights()
     for got, want in zip(exported, load_model(run_dir / "averaged.keras").model.get_weights()):
         assert (got == want).all()
