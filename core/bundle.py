@@ -120,6 +120,27 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
     return card
 
 
+def card_scores(model_path: Path, split: str = PUBLIC_TEST) -> dict[str, float]:
+    """Held-out accuracy from a bundled model's card (``<model>.json``), by test-time augmentation mode.
+
+    ``{"none": 0.6904, "flip": 0.6996, "crop10": 0.7035}`` for the modes the
+    card reports; empty when the model has no card or it cannot be read.
+    """
+    import json
+
+    try:
+        evaluation = json.loads(Path(model_path).with_suffix(".json").read_text(encoding="utf-8")).get("evaluation")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    scores = {}
+    for mode, suffix in CARD_TTA_SUFFIXES.items():
+        entry = evaluation.get(split + suffix) if isinstance(evaluation, dict) else None
+        accuracy = entry.get("accuracy") if isinstance(entry, dict) else None
+        if isinstance(accuracy, (int, float)) and not isinstance(accuracy, bool) and 0.0 <= accuracy <= 1.0:
+            scores[mode] = float(accuracy)
+    return scores
+
+
 def averaged_checkpoint(record: dict) -> dict:
     """The card's ``checkpoint`` block for a run's weight-averaged model, from its ``averaged.json`` record."""
     images, augmented = record.get("batch_norm_images"), record.get("batch_norm_augmented")

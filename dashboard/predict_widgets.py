@@ -76,7 +76,7 @@ def settings_sidebar_ui() -> PredictSettings | None:
     """
     with st.sidebar:
         st.subheader("Prediction")
-        model_path = model_select_ui("predict_model", help="The bundled model or a finished run's best.keras")
+        model_path = model_select_ui("predict_model")
         if model_path is None:
             return None
         ensemble = ensemble_select_ui("predict_ensemble", model_path)

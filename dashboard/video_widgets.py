@@ -56,7 +56,7 @@ def stream_settings_sidebar_ui(prefix: str, *, every: bool = True) -> tuple[tupl
 
     with st.sidebar:
         st.subheader("Analysis")
-        model_path = model_select_ui(f"{prefix}_model", help="The bundled model or a finished run's best.keras")
+        model_path = model_select_ui(f"{prefix}_model")
         if model_path is None:
             return None
         extra = ensemble_select_ui(f"{prefix}_ensemble", model_path)

@@ -154,13 +154,14 @@ def test_distillation_fields_warn_while_the_seed_lets_a_teacher_see_the_validati
     """Picking a bundled teacher shows its weight and views; the warning goes once the seed is the teacher's."""
     harness.require_dataset()
     from core.distill import teacher_training
+    from dashboard.model_menu import bundled_label
 
     teacher = harness.REPO_ROOT / "models" / "fer_studio_c.keras"
     teacher_seed = int(teacher_training(teacher)["config"]["seed"])
     harness.goto_page(page, app_server, "training", "Training")
     _open_new_run_form(page)
     assert page.get_by_label("Teacher weight", exact=True).count() == 0  # no teacher, no distillation fields
-    _choose_in_multiselect(page, "Distil from (teachers)", f"Bundled model ({teacher.name})")
+    _choose_in_multiselect(page, "Distil from (teachers)", bundled_label(teacher))
     page.keyboard.press("Escape")
     page.get_by_label("Teacher weight", exact=True).wait_for()
     assert harness.selectbox(page, "Teacher views").input_value().startswith("face and mirror")
@@ -181,19 +182,20 @@ def test_start_from_a_bundled_model_warns_until_the_seed_is_its_own(app_server, 
     """"Start from" lists the bundled models; one trained with another seed makes validation optimistic until the seed is its."""
     harness.require_dataset()
     from core.distill import teacher_training
+    from dashboard.model_menu import bundled_label
 
     start = harness.REPO_ROOT / "models" / "fer_studio_distilled.keras"
     start_seed = int(teacher_training(start)["config"]["seed"])
     harness.goto_page(page, app_server, "training", "Training")
     _open_new_run_form(page)
     assert harness.selectbox(page, "Start from").input_value() == "Random initial weights"
-    _choose_in_multiselect(page, "Start from", f"Bundled model ({start.name})")  # handles a rerun that closes the menu
+    _choose_in_multiselect(page, "Start from", bundled_label(start))  # handles a rerun that closes the menu
     optimistic = lambda: harness.fresh(page).filter(has_text="will be optimistic")  # noqa: E731
     _wait_until(lambda: optimistic().count() > 0, 30, "the warning about the default seed", page)
     assert f"its seed {start_seed}, this run's 0" in optimistic().last.inner_text()
     harness.save_screenshot(page, "training_start_from_warning")
     _fill_live_number(page, "Seed", start_seed)
     _wait_until(lambda: optimistic().count() == 0, 30, "the warning to go with the model's own seed", page)
-    assert harness.selectbox(page, "Start from").input_value() == f"Bundled model ({start.name})"
+    assert harness.selectbox(page, "Start from").input_value() == bundled_label(start)
     assert not harness.error_texts(page)
     harness.assert_no_exception(page)

@@ -94,3 +94,30 @@ def test_bundle_exports_the_weight_averaged_model_when_asked(tmp_path, finished_
             bundle_run(run_dir, str(data), name="none", out_dir=tmp_path, checkpoint="averaged")
     finally:
         (run_dir / "kept.keras").rename(run_dir / "averaged.keras")
+
+
+def test_card_scores_reads_the_held_out_accuracy_by_mode_and_skips_what_it_cannot_read(tmp_path):
+    from core.bundle import card_scores
+
+    model = tmp_path / "m.keras"
+    assert card_scores(model) == {}  # no card
+    card = model.with_suffix(".json")
+    card.write_text("{not json")
+    assert card_scores(model) == {}
+    card.write_text(json.dumps(["a", "list"]))
+    assert card_scores(model) == {}
+    card.write_text(json.dumps({"evaluation": {"PublicTest": {"accuracy": 0.6796},
+                                               "PublicTest + flip TTA": {"accuracy": True},  # not a number
+                                               "PublicTest + ten-crop TTA": {"accuracy": 68.6}}}))  # not a fraction
+    assert card_scores(model) == {"none": 0.6796}
+    card.write_text(json.dumps({"evaluation": {"PublicTest": {"accuracy": 0.6771},
+                                               "PublicTest + ten-crop TTA": {"accuracy": 0.7024}}}))
+    assert card_scores(model) == {"none": 0.6771, "crop10": 0.7024}
+    assert card_scores(model, split="PrivateTest") == {}
+
+
+def test_every_bundled_card_gives_its_three_scores():
+    from core.bundle import MODELS_DIR, card_scores
+
+    for model in sorted(MODELS_DIR.glob("*.keras")):
+        assert set(card_scores(model)) == {"none", "flip", "crop10"}, model.name

@@ -7,6 +7,7 @@ directly with bytes through ``AppTest.from_function``.
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import cv2
@@ -258,12 +259,17 @@ def test_a_second_bundled_model_is_offered_to_average_with_and_has_its_own_link_
     for name in ("fer_studio_default", "fer_studio_b"):
         (folder / f"{name}.keras").write_bytes(tiny_model_path.read_bytes())
         (folder / f"{name}.json").write_text("{}")
+    # The second model's card has held-out scores: its menu label shows them, so the bundled models can be told apart.
+    (folder / "fer_studio_b.json").write_text(json.dumps({"evaluation": {
+        "PublicTest": {"n": 3589, "accuracy": 0.6904}, "PublicTest + flip TTA": {"n": 3589, "accuracy": 0.6996},
+        "PublicTest + ten-crop TTA": {"n": 3589, "accuracy": 0.7035}}}))
     monkeypatch.setattr("core.predict.BUNDLED_MODEL", folder / "fer_studio_default.keras")
     monkeypatch.setenv("FER_STUDIO_RUNS", str(tmp_path / "runs"))
     app = AppTest.from_file(PAGE, default_timeout=120)
     app.run()
     assert not app.exception and not app.error
-    assert app.multiselect(key="predict_ensemble").options == ["Bundled model (fer_studio_b.keras)"]
+    assert app.multiselect(key="predict_ensemble").options == [
+        "Bundled model (fer_studio_b.keras) · PublicTest 69.04%, ten-crop 70.35%"]
     linked = AppTest.from_file(PAGE, default_timeout=120)
     linked.query_params["model"] = "bundled-fer_studio_b"
     linked.run()
