@@ -2,7 +2,7 @@
 
 import json
 
-from dashboard.model_menu import bundled_label
+from dashboard.model_menu import bundled_label, bundled_scores_caption
 
 
 def _card(path, **accuracy):
@@ -21,3 +21,10 @@ def test_a_bundled_label_shows_the_cards_held_out_scores(tmp_path):
     assert bundled_label(model) == "Bundled model (fer_studio_default.keras) · PublicTest 69.04%"
     _card(model, flip=0.70)  # no single-pass score: nothing to compare with
     assert bundled_label(model) == "Bundled model (fer_studio_default.keras)"
+
+
+def test_the_caption_under_the_menu_writes_out_every_score_of_the_card(tmp_path):
+    model = tmp_path / "fer_studio_swa.keras"
+    assert bundled_scores_caption(model) is None
+    _card(model, none=0.6904, flip=0.6996, crop10=0.7035)
+    assert bundled_scores_caption(model) == "PublicTest (held out): 69.04% single pass · 69.96% flip · 70.35% ten-crop"

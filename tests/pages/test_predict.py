@@ -275,4 +275,8 @@ def test_a_second_bundled_model_is_offered_to_average_with_and_has_its_own_link_
     linked.run()
     assert not linked.exception and not linked.warning
     assert linked.selectbox(key="predict_model").value == "bundled-fer_studio_b"
+    # The sidebar cuts long labels short: the chosen bundled model's scores are written out under the menu.
+    assert "PublicTest (held out): 69.04% single pass · 69.96% flip · 70.35% ten-crop" in [
+        caption.value for caption in linked.sidebar.caption]
+    assert not any("PublicTest (held out)" in caption.value for caption in app.sidebar.caption)  # its card has none
     assert linked.multiselect(key="predict_ensemble").options == ["Bundled model (fer_studio_default.keras)"]
