@@ -107,9 +107,9 @@ def test_prepare_targets_reorders_the_teachers_classes_and_reuses_them_on_resume
     assert (run_dir / distill.TARGETS_FILE).is_file()
 
     # A resume reads them back without loading the teachers ...
-    import core.ensemble
+    import core.model_io
 
-    monkeypatch.setattr(core.ensemble, "load_models", lambda paths: pytest.fail("teachers loaded again"))
+    monkeypatch.setattr(core.model_io, "load_model", lambda path: pytest.fail("teachers loaded again"))
     again, again_record = distill.prepare_targets(config, faces, labels, run_dir, DATA_HASH, lines.append)
     assert np.allclose(again, targets, atol=1e-3)
     assert again_record["teacher_seconds"] == record["teacher_seconds"]  # the time it took when it was computed
@@ -118,11 +118,50 @@ def test_prepare_targets_reorders_the_teachers_classes_and_reuses_them_on_resume
     other = oracle_model_factory(tmp_path / "plain.keras")
     changed = TrainConfig(data="x", teachers=(str(other),), distill_weight=1.0).validate()
     calls = []
-    real = core.ensemble.load_models
-    monkeypatch.setattr(core.ensemble, "load_models", lambda paths: calls.append(paths) or real(paths))
+    real = core.model_io.load_model
+    monkeypatch.setattr(core.model_io, "load_model", lambda path: calls.append(path) or real(path))
     distill.prepare_targets(changed, faces, labels, run_dir, DATA_HASH, lines.append)
     distill.prepare_targets(changed, faces[:3], labels[:3], run_dir, DATA_HASH, lines.append)
     assert len(calls) == 2
+
+
+def test_a_new_run_reads_the_predictions_of_a_teacher_an_earlier_run_made(tmp_path, oracle_model_factory, monkeypatch):
+    import core.model_io
+
+    first = oracle_model_factory(tmp_path / "first.keras", output_names=tuple(reversed(CLASS_NAMES)))
+    second = oracle_model_factory(tmp_path / "second.keras")
+    labels = np.array([0, 1, 3, 6, 5, 2])
+    faces = np.stack([oracle_face(label, i) for i, label in enumerate(labels)])
+    runs_root = tmp_path / "runs"
+
+    def prepare(run_name, teachers, root=runs_root):
+        run_dir = root / run_name
+        run_dir.mkdir(parents=True)
+        config = TrainConfig(data="x", teachers=tuple(map(str, teachers)), teacher_tta="crop10").validate()
+        return distill.prepare_targets(config, faces, labels, run_dir, DATA_HASH, lines.append)
+
+    lines, calls = [], []
+    real = core.model_io.load_model
+    monkeypatch.setattr(core.model_io, "load_model", lambda path: calls.append(path) or real(path))
+    prepare("a", [first])
+    assert calls == [str(first)] and len(list((runs_root / distill.TEACHER_CACHE).glob("*.npz"))) == 1
+    # The next run with the first teacher and another (the first listed twice) predicts with the other only.
+    calls.clear()
+    targets, record = prepare("b", [first, second, first])
+    assert calls == [str(second)] and record["teachers_reused"] == 1
+    assert any("1 more read from .teacher_cache" in line for line in lines)
+    # The same targets as a run that predicted both itself.
+    fresh, fresh_record = prepare("c", [second, first], root=tmp_path / "elsewhere")
+    assert fresh_record["teachers_reused"] == 0 and np.allclose(targets, fresh, atol=1e-3)
+    # All cached: nothing loaded. A damaged cache entry is predicted again, never trusted.
+    calls.clear()
+    _, record = prepare("d", [second, first])
+    assert calls == [] and record["teachers_reused"] == 2
+    for entry in (runs_root / distill.TEACHER_CACHE).glob("*.npz"):
+        entry.write_bytes(b"not an npz")
+    again, record = prepare("e", [first, second])
+    assert sorted(calls) == sorted([str(first), str(second)]) and record["teachers_reused"] == 0
+    assert np.allclose(again, targets, atol=1e-3)
 
 
 def test_a_teacher_with_other_classes_is_refused_naming_it(tmp_path, oracle_model_factory):
@@ -137,6 +176,20 @@ def test_a_teacher_with_other_classes_is_refused_naming_it(tmp_path, oracle_mode
     config = TrainConfig(data="x", teachers=(str(path),)).validate()
     (tmp_path / "run").mkdir()
     with pytest.raises(ValueError, match="three.keras"):
+        distill.prepare_targets(config, np.zeros((2, 48, 48), np.uint8), np.array([0, 1]), tmp_path / "run", None, print)
+
+
+def test_a_teacher_of_another_input_size_is_refused_naming_it(tmp_path):
+    import keras
+
+    from core import model_io
+
+    inputs = keras.Input((40, 40, 1))
+    small = keras.Model(inputs, keras.layers.Dense(NUM_CLASSES, activation="softmax")(keras.layers.Flatten()(inputs)))
+    path = model_io.save_model(small, tmp_path / "forty.keras", class_names=CLASS_NAMES)
+    config = TrainConfig(data="x", teachers=(str(path),)).validate()
+    (tmp_path / "run").mkdir()
+    with pytest.raises(ValueError, match="forty.keras takes"):
         distill.prepare_targets(config, np.zeros((2, 48, 48), np.uint8), np.array([0, 1]), tmp_path / "run", None, print)
 
 
