@@ -23,7 +23,7 @@ CARD_TTA_SUFFIXES = {mode: "" if mode == "none" else f" + {TTA_SHORT[mode]} TTA"
 
 
 def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: Path = MODELS_DIR,
-               ensemble_with: tuple[Path, ...] = (), checkpoint: str = "best") -> dict:
+               ensemble_with: tuple[Path, ...] = (), checkpoint: str = "best", notes: str | None = None) -> dict:
     """Export a run's ``best.keras`` (or ``averaged.keras``) without optimizer state and write its card.
 
     Args:
@@ -39,6 +39,8 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
         checkpoint: ``best`` (the epoch with the highest validation
             accuracy) or ``averaged`` (the run's weight-averaged model,
             ``core.averaging``); the card's ``checkpoint`` says which.
+        notes: What the command and config do not say (e.g. that a teacher or the starting point is the
+            earlier version of the file this bundle replaces); default: the run's own ``notes``, if any.
 
     Returns:
         The card as a dict.
@@ -90,7 +92,7 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
         "class_names": list(loaded.class_names),
         "preprocessing": loaded.meta.get("preprocessing"),
         "command": resolved.get("command"),
-        "notes": saved.get("notes"),
+        "notes": notes if notes is not None else saved.get("notes"),
         "config": config,
         "data": {"source": config.get("data"), "content_hash": resolved.get("data_hash"),
                  "train_images": resolved.get("train_images"), "validation": resolved.get("val_source"),

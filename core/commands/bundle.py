@@ -20,6 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--checkpoint", choices=("best", "averaged"), default="best",
                         help="best: the epoch with the highest validation accuracy (default); averaged: the run's "
                              "weight-averaged model (a run trained with --average-from)")
+    parser.add_argument("--notes", default=None, metavar="TEXT",
+                        help="written into the card's notes: what the command and config do not say (e.g. that a "
+                             "teacher or starting point was an earlier version of the file this bundle replaces)")
     parser.set_defaults(run=run)
 
 
@@ -28,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     from core.bundle import MODELS_DIR, bundle_run
 
     card = bundle_run(args.run_dir, args.data, name=args.name, out_dir=args.out or MODELS_DIR,
-                      ensemble_with=tuple(args.ensemble_with), checkpoint=args.checkpoint)
+                      ensemble_with=tuple(args.ensemble_with), checkpoint=args.checkpoint,
+                      notes=args.notes)
     summary = {"file": card["file"], "size_bytes": card["size_bytes"], "evaluation": card["evaluation"]}
     if "ensemble" in card:
         summary["ensemble"] = card["ensemble"]

@@ -76,8 +76,9 @@ def test_bundle_reports_the_ensemble_with_another_model_through_the_cli(tmp_path
 def test_bundle_exports_the_weight_averaged_model_when_asked(tmp_path, finished_run, capsys):
     run_dir, data = finished_run
     assert main(["bundle", "--run", str(run_dir), "--data", str(data), "--name", "averaged", "--out", str(tmp_path),
-                 "--checkpoint", "averaged"]) == 0
+                 "--checkpoint", "averaged", "--notes", "started from the earlier averaged.keras"]) == 0
     card = json.loads((tmp_path / "averaged.json").read_text())
+    assert card["notes"] == "started from the earlier averaged.keras"
     record = json.loads((run_dir / "averaged.json").read_text())
     assert card["checkpoint"]["kind"] == "averaged" and card["checkpoint"]["epochs"] == record["epochs"] == [2, 2]
     assert card["checkpoint"]["val_accuracy"] == record["val_accuracy"]
