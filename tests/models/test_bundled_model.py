@@ -125,10 +125,14 @@ def test_the_weight_averaged_model_says_what_it_averaged_and_where_it_started():
     assert checkpoint["kind"] == "averaged" and checkpoint["epochs"] == [1, card["training"]["epochs"]]
     assert checkpoint["val_accuracy"] > card["training"]["best_val_accuracy"]
     assert "--average-from 0.0" in card["command"]
-    # It started from the bundled fer_studio_distilled, byte for byte, which held out the same validation slice,
-    # and distilled from the two bundled models it is listed with.
-    assert card["init_from"]["sha256"] == file_sha256(DISTILLED) and card["init_from"]["validation_clean"]
-    assert {Path(t["path"]).name for t in card["distillation"]["teachers"]} == {SECOND.name, DISTILLED.name}
+    # A second averaging stage: it started from the previous version of this file (its sha256, which the notes
+    # name with the commit that holds it), which held out the same validation slice, and distilled from that
+    # and the two bundled models it is listed with, byte for byte.
+    previous = card["init_from"]["sha256"]
+    assert card["init_from"]["path"] == f"models/{AVERAGED.name}" and card["init_from"]["validation_clean"]
+    assert previous != file_sha256(AVERAGED) and previous in card["notes"]
+    teachers = {Path(t["path"]).name: t["sha256"] for t in card["distillation"]["teachers"]}
+    assert teachers == {SECOND.name: file_sha256(SECOND), DISTILLED.name: file_sha256(DISTILLED), AVERAGED.name: previous}
     assert card["distillation"]["validation_clean"]
     assert card["ensemble"]["members"] == [AVERAGED.name, SECOND.name, DISTILLED.name]
 
