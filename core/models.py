@@ -146,6 +146,26 @@ def check_crop(crop: Any, side: int = IMAGE_SIZE) -> int:
     return int(crop)
 
 
+FER_VGG_STAGES = 4
+
+
+def check_convs(convs: Any) -> tuple[int, ...]:
+    """``fer_vgg``'s ``convs`` as one count per stage: a whole number from 1 to 6, or a list of four of them.
+
+    Raises:
+        ValueError: Anything else.
+    """
+    def whole(value: Any) -> bool:
+        return not isinstance(value, bool) and isinstance(value, (int, float)) and value == int(value) and 1 <= value <= 6
+
+    if whole(convs):
+        return (int(convs),) * FER_VGG_STAGES
+    if isinstance(convs, (list, tuple)) and len(convs) == FER_VGG_STAGES and all(whole(value) for value in convs):
+        return tuple(int(value) for value in convs)
+    raise ValueError(f"convs must be a number of conv blocks per stage from 1 to 6, or a list of {FER_VGG_STAGES} "
+                     f"such numbers (e.g. [3, 3, 3, 2]), got {convs!r}")
+
+
 def _conv_bn_relu(x, filters: int, kernel_size: int = 3, padding: str = "same", regularizer=None, use_bn: bool = True):
     from keras import layers
 
@@ -172,18 +192,22 @@ DEFAULT_MODEL = "fer_vgg"
     optimizer="adam", learning_rate=1e-3, batch_size=64, epochs=40, lr_schedule="cosine", label_smoothing=0.1,
 )
 def build_fer_vgg(input_shape, num_classes, width: int = 32, dropout_rate: float = 0.4, dense_units: int = 256,
-                  crop: int = 0):
+                  crop: int = 0, convs: int | list = 2):
     """Four stages of two 3x3 conv+BN+ReLU, widths ``width * (1, 2, 4, 8)``; 48 -> 3x3 maps.
 
     ``crop``: train and predict on the centre ``crop x crop`` window of the
     face (40: the published recipe's crop size, 40 -> 2x2 maps); 0 = the whole face.
+    ``convs``: conv+BN+ReLU blocks per stage, one number for all four or a list
+    of four (``[3, 3, 3, 2]``); a deeper net can start from a trained shallower
+    one (:mod:`core.grow`).
     """
     import keras
     from keras import layers
 
+    per_stage = check_convs(convs)
     inputs, x = _input(input_shape, crop)
     for stage in range(4):
-        for _ in range(2):
+        for _ in range(per_stage[stage]):
             x = _conv_bn_relu(x, width * 2**stage)
         x = layers.MaxPooling2D()(x)
         x = layers.Dropout(dropout_rate / 4 * (stage + 1) / 2)(x)

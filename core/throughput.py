@@ -3,7 +3,7 @@
 The figure comes from the finished epochs of earlier runs of the same model
 in the runs folder (``config.json`` says how many training images an epoch
 had, ``metrics.csv`` how long each epoch took, validation included), from
-runs with the same crop and precision when there are any. A model
+runs with the same crop, depth and precision when there are any. A model
 never trained here falls back to ``bench/bench_train.py``'s figures from
 this project's 2-core CPU (see docs/benchmarks.md), which are only a rough
 guide on other hardware.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from core import runs
 
@@ -47,24 +48,36 @@ class RunSettings:
     Attributes:
         crop: Side of the centre crop the model trains on (``model_params["crop"]``), 0 for the whole face.
         precision: The Keras dtype policy the run trained in (``float32``, ``mixed_bfloat16``, ...).
+        convs: ``fer_vgg``'s ``convs`` as given (``2``, ``[3, 3, 3, 2]``), as a tuple when a list; 2 is the default depth.
     """
 
     crop: int = 0
     precision: str = "float32"
+    convs: Any = 2
 
     def describe(self) -> str:
-        """``"centre crop 40, mixed_bfloat16"`` or ``"whole face, float32"``."""
-        return f"{f'centre crop {self.crop}' if self.crop else 'whole face'}, {self.precision}"
+        """``"centre crop 40, mixed_bfloat16"``, ``"whole face, float32"``, ``"whole face, conv blocks 3-3-3-2, ..."``."""
+        depth = "" if self.convs == 2 else \
+            f"conv blocks {'-'.join(map(str, self.convs)) if isinstance(self.convs, tuple) else self.convs}, "
+        return f"{f'centre crop {self.crop}' if self.crop else 'whole face'}, {depth}{self.precision}"
+
+
+def _settings_of(params: dict, precision: str) -> RunSettings:
+    try:
+        crop = int(params.get("crop") or 0)
+    except (TypeError, ValueError):
+        crop = 0
+    convs = params.get("convs", 2)
+    convs = tuple(convs) if isinstance(convs, list) else convs
+    if isinstance(convs, tuple) and len(set(convs)) == 1:
+        convs = convs[0]  # [2, 2, 2, 2] is 2
+    return RunSettings(crop, precision, convs)
 
 
 def run_settings(config: dict) -> RunSettings:
     """A run's :class:`RunSettings` from its ``config.json`` (runs from before precision was recorded: float32)."""
     params = (config.get("config") or {}).get("model_params") or {}
-    try:
-        crop = int(params.get("crop") or 0)
-    except (TypeError, ValueError):
-        crop = 0
-    return RunSettings(crop, str((config.get("resolved") or {}).get("precision") or "float32"))
+    return _settings_of(params, str((config.get("resolved") or {}).get("precision") or "float32"))
 
 
 def requested_settings(model_params: dict | None, precision: str, runs_dir: Path | None = None) -> RunSettings:
@@ -76,14 +89,14 @@ def requested_settings(model_params: dict | None, precision: str, runs_dir: Path
     """
     from core.distribute import cpu_has_native_bf16, resolve_precision
 
-    crop = int((model_params or {}).get("crop") or 0)
+    params = model_params or {}
     if precision == "auto":
         for summary in runs.list_runs(runs_dir):
             config = runs.read_config(summary.path)
             if (config.get("config") or {}).get("precision") == "auto" and (config.get("resolved") or {}).get("precision"):
-                return RunSettings(crop, str(config["resolved"]["precision"]))
-        return RunSettings(crop, resolve_precision("auto", 0, cpu_has_native_bf16()))
-    return RunSettings(crop, resolve_precision(precision, 0, False))
+                return _settings_of(params, str(config["resolved"]["precision"]))
+        return _settings_of(params, resolve_precision("auto", 0, cpu_has_native_bf16()))
+    return _settings_of(params, resolve_precision(precision, 0, False))
 
 
 def measured_throughput(model: str, runs_dir: Path | None = None,

@@ -388,11 +388,22 @@ def read_initial_weights(config: TrainConfig, data_hash: str | None, echo: Echo 
         raise ValueError(f"{path.name} orders its outputs {', '.join(loaded.class_names)}; a run starts only from a "
                          f"model whose outputs are in FER2013's order ({', '.join(CLASS_NAMES)})")
     weights = loaded.model.get_weights()
+    grown = None
+    if config.model == "fer_vgg":
+        from core.grow import grow_fer_vgg, stage_convs
+        from core.models import build, check_convs
+
+        if stage_convs(loaded.model) != check_convs(config.model_params.get("convs", 2)):
+            target = build(config.model, **config.model_params)
+            grown = grow_fer_vgg(loaded.model, target)
+            weights = target.get_weights()
+            echo(f"growing {path.name}: conv blocks per stage {grown['convs_from']} -> {grown['convs_to']}, "
+                 "the new blocks start as the identity")
     trained = teacher_training(path)
     clean, why = validation_verdict(trained, config, data_hash)
     record = {"path": str(config.init_from), "sha256": file_sha256(path),
               "seed": ((trained or {}).get("config") or {}).get("seed"),
-              "validation_clean": clean, "why": why}
+              "validation_clean": clean, "why": why, **({"grown": grown} if grown else {})}
     if not clean:
         echo(f"note: the starting weights ({path.name}): {why}; this run's validation accuracy will be optimistic, "
              "so judge it on PublicTest (python -m core evaluate)")

@@ -121,7 +121,7 @@ class TrainConfig:
         Raises:
             ValueError: Naming the first bad field and what it accepts.
         """
-        from core.models import check_crop, get_spec
+        from core.models import check_convs, check_crop, get_spec
 
         accepted = get_spec(self.model).hyperparameters()
         unknown = sorted(set(self.model_params) - set(accepted))
@@ -130,6 +130,8 @@ class TrainConfig:
                              f"it takes {', '.join(sorted(accepted)) or 'none'}")
         if "crop" in self.model_params:
             check_crop(self.model_params["crop"])
+        if "convs" in self.model_params:
+            check_convs(self.model_params["convs"])
         choices = {
             "optimizer": OPTIMIZERS,
             "lr_schedule": LR_SCHEDULES,
@@ -235,6 +237,16 @@ def init_from_mismatch(path: str, model: str, model_params: dict) -> str | None:
     theirs = {**accepted, **(trained.get("model_params") or {})}
     ours = {**accepted, **model_params}
     differ = sorted(key for key in set(theirs) | set(ours) if theirs.get(key) != ours.get(key))
+    if differ and model == "fer_vgg" and "convs" in differ:
+        from core.models import check_convs
+
+        try:
+            before, after = check_convs(theirs.get("convs", 2)), check_convs(ours.get("convs", 2))
+        except ValueError:
+            before = after = ()
+        if before and all(b <= a for b, a in zip(before, after)) \
+                and _weight_shapes(model, _frozen({**theirs, "convs": ours.get("convs", 2)})) == _weight_shapes(model, _frozen(ours)):
+            return None  # a deeper fer_vgg grows from a shallower one (core.grow)
     if differ and _weight_shapes(model, _frozen(theirs)) != _weight_shapes(model, _frozen(ours)):
         # A different dropout rate keeps every weight's shape and is fine; a different width is not.
         said = ", ".join(f"{key}={theirs.get(key)!r} there, {ours.get(key)!r} here" for key in differ)

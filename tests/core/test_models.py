@@ -121,5 +121,5 @@ def test_bad_crop_is_a_value_error(crop):
 
 def test_hyperparameters_list_the_builder_defaults():
     assert models.get_spec("fer_vgg").hyperparameters() == {"width": 32, "dropout_rate": 0.4, "dense_units": 256,
-                                                             "crop": 0}
+                                                             "crop": 0, "convs": 2}
     assert "crop" not in models.get_spec("mini_xception").hyperparameters()

@@ -60,6 +60,18 @@ def test_runs_with_the_same_crop_and_precision_make_the_estimate(tmp_path):
     assert other.source.endswith("with other settings than these (centre crop 44, float32)")
 
 
+def test_a_deeper_fer_vgg_is_estimated_from_runs_of_the_same_depth(tmp_path):
+    make_run(tmp_path, "a", "fer_vgg", 1000, [50.0, 10.0], {"width": 32}, "auto", "mixed_bfloat16")  # 100 img/s
+    make_run(tmp_path, "b", "fer_vgg", 1000, [50.0, 20.0], {"width": 32, "convs": [3, 3, 3, 2]}, "auto", "mixed_bfloat16")
+    make_run(tmp_path, "c", "fer_vgg", 1000, [50.0, 10.0], {"convs": [2, 2, 2, 2]}, "auto", "mixed_bfloat16")  # = 2
+    deep = model_throughput("fer_vgg", tmp_path, requested_settings({"convs": [3, 3, 3, 2]}, "bfloat16", tmp_path))
+    assert deep.images_per_second == pytest.approx(50.0)
+    assert deep.source.endswith("with the same settings (whole face, conv blocks 3-3-3-2, mixed_bfloat16)")
+    usual = model_throughput("fer_vgg", tmp_path, requested_settings({}, "bfloat16", tmp_path))
+    assert usual.images_per_second == pytest.approx(100.0) and "2 run(s)" in usual.source
+    assert requested_settings({"convs": 3}, "float32", tmp_path).describe() == "whole face, conv blocks 3, float32"
+
+
 def test_requested_settings_resolve_auto_as_this_machine_did(tmp_path, monkeypatch):
     monkeypatch.setattr(distribute, "cpu_has_native_bf16", lambda cpuinfo=None: True)
     assert requested_settings({"crop": 40}, "auto", tmp_path) == RunSettings(40, "mixed_bfloat16")

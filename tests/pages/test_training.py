@@ -454,6 +454,27 @@ def test_the_form_starts_from_a_chosen_model_and_says_when_it_cannot(runs_dir, m
     assert f"--init-from {distilled}" in __import__("core.train").train.command_line(config)
 
 
+def test_the_form_grows_a_deeper_fer_vgg_from_a_chosen_model(runs_dir, monkeypatch):
+    distilled, card, started = _with_bundled_model_data(monkeypatch, "fer_studio_distilled")
+    app = run_page()
+    convs = app.selectbox(key="train_fer_vgg_convs")
+    assert convs.value == 2 and convs.options == ["1", "2", "3, 3, 3, 2", "3", "4"]
+    app.selectbox(key="train_fer_vgg_init_from").set_value("bundled-fer_studio_distilled").run()
+    convs.set_value([3, 3, 3, 2]).run()
+    assert not [e for e in app.error if "Cannot start" in e.value]  # deeper than the start: it grows
+    convs.set_value(1).run()
+    [error] = [e.value for e in app.error if "Cannot start from" in e.value]
+    assert "convs=2 there, 1 here" in error
+    app.selectbox(key="train_fer_vgg_convs").set_value([3, 3, 3, 2]).run()
+    [start] = [b for b in app.button if b.label == "Start training"]
+    start.click().run()
+    assert not app.error and not app.exception
+    [config] = started
+    assert config.init_from == str(distilled) and config.model_params["convs"] == [3, 3, 3, 2]
+    assert "--param convs=[3, 3, 3, 2]" in __import__("core.train").train.command_line(config) or \
+        "--param 'convs=[3, 3, 3, 2]'" in __import__("core.train").train.command_line(config)
+
+
 def test_the_form_turns_weight_averaging_on(runs_dir, with_dataset, monkeypatch):
     started = record_starts(monkeypatch)
     app = run_page()
