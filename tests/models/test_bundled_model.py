@@ -125,9 +125,14 @@ def test_the_weight_averaged_model_says_what_it_averaged_and_where_it_started():
     assert checkpoint["kind"] == "averaged" and checkpoint["epochs"] == [1, card["training"]["epochs"]]
     assert checkpoint["val_accuracy"] > card["training"]["best_val_accuracy"]
     assert "--average-from 0.0" in card["command"]
-    # A second averaging stage: it started from the previous version of this file (its sha256, which the notes
-    # name with the commit that holds it), which held out the same validation slice, and distilled from that
-    # and the two bundled models it is listed with, byte for byte.
+    # A third stage: it grew the previous version of this file (its sha256, which the notes name with the
+    # commit that holds it) one block deeper in three stages, held out the same validation slice, and
+    # distilled from that and the two bundled models it is listed with, byte for byte.
+    from core.grow import stage_convs
+
+    assert card["config"]["model_params"]["convs"] == [3, 3, 3, 2]
+    assert stage_convs(load_model(AVERAGED).model) == (3, 3, 3, 2)
+    assert card["init_from"]["grown"] == {"convs_from": [2, 2, 2, 2], "convs_to": [3, 3, 3, 2]}
     previous = card["init_from"]["sha256"]
     assert card["init_from"]["path"] == f"models/{AVERAGED.name}" and card["init_from"]["validation_clean"]
     assert previous != file_sha256(AVERAGED) and previous in card["notes"]
