@@ -14,9 +14,11 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from core import runs
+from core.models import check_convs
+
+DEFAULT_CONVS = check_convs(2)
 
 # bench/bench_train.py --images 512 --repeats 3, batch 64, on this project's quiet 2-core CPU (docs/benchmarks.md).
 BENCH_IMAGES_PER_SECOND: dict[str, float] = {
@@ -48,17 +50,16 @@ class RunSettings:
     Attributes:
         crop: Side of the centre crop the model trains on (``model_params["crop"]``), 0 for the whole face.
         precision: The Keras dtype policy the run trained in (``float32``, ``mixed_bfloat16``, ...).
-        convs: ``fer_vgg``'s ``convs`` as given (``2``, ``[3, 3, 3, 2]``), as a tuple when a list; 2 is the default depth.
+        convs: ``fer_vgg``'s conv blocks per stage (:func:`core.models.check_convs`); two each by default.
     """
 
     crop: int = 0
     precision: str = "float32"
-    convs: Any = 2
+    convs: tuple[int, ...] = DEFAULT_CONVS
 
     def describe(self) -> str:
         """``"centre crop 40, mixed_bfloat16"``, ``"whole face, float32"``, ``"whole face, conv blocks 3-3-3-2, ..."``."""
-        depth = "" if self.convs == 2 else \
-            f"conv blocks {'-'.join(map(str, self.convs)) if isinstance(self.convs, tuple) else self.convs}, "
+        depth = "" if self.convs == DEFAULT_CONVS else f"conv blocks {'-'.join(map(str, self.convs))}, "
         return f"{f'centre crop {self.crop}' if self.crop else 'whole face'}, {depth}{self.precision}"
 
 
@@ -67,10 +68,10 @@ def _settings_of(params: dict, precision: str) -> RunSettings:
         crop = int(params.get("crop") or 0)
     except (TypeError, ValueError):
         crop = 0
-    convs = params.get("convs", 2)
-    convs = tuple(convs) if isinstance(convs, list) else convs
-    if isinstance(convs, tuple) and len(set(convs)) == 1:
-        convs = convs[0]  # [2, 2, 2, 2] is 2
+    try:
+        convs = check_convs(params.get("convs", 2))
+    except ValueError:
+        convs = DEFAULT_CONVS
     return RunSettings(crop, precision, convs)
 
 

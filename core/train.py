@@ -389,7 +389,7 @@ def read_initial_weights(config: TrainConfig, data_hash: str | None, echo: Echo 
                          f"model whose outputs are in FER2013's order ({', '.join(CLASS_NAMES)})")
     weights = loaded.model.get_weights()
     grown = None
-    if config.model == "fer_vgg":
+    if config.model == "fer_vgg" and loaded.model.name == "fer_vgg":  # another architecture: refused below
         from core.grow import grow_fer_vgg, stage_convs
         from core.models import build, check_convs
 

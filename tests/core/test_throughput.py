@@ -69,7 +69,7 @@ def test_a_deeper_fer_vgg_is_estimated_from_runs_of_the_same_depth(tmp_path):
     assert deep.source.endswith("with the same settings (whole face, conv blocks 3-3-3-2, mixed_bfloat16)")
     usual = model_throughput("fer_vgg", tmp_path, requested_settings({}, "bfloat16", tmp_path))
     assert usual.images_per_second == pytest.approx(100.0) and "2 run(s)" in usual.source
-    assert requested_settings({"convs": 3}, "float32", tmp_path).describe() == "whole face, conv blocks 3, float32"
+    assert requested_settings({"convs": 3}, "float32", tmp_path).describe() == "whole face, conv blocks 3-3-3-3, float32"
 
 
 def test_requested_settings_resolve_auto_as_this_machine_did(tmp_path, monkeypatch):
