@@ -150,6 +150,28 @@ def check_class_names(class_names: Any, source: str = "model") -> tuple[str, ...
     return tuple(class_names)
 
 
+def check_face_input(model: Any, source: str = "model") -> None:
+    """Refuse a model that does not take FER Studio's faces: one ``(batch, 48, 48, 1)`` grayscale input.
+
+    Every face, in training, evaluation and prediction alike, comes out of the one
+    preprocessing path as 48x48 gray pixels, so a model built for colour or another
+    size would fail on every image; this says so once, when the model is loaded.
+
+    Raises:
+        ValueError: Naming ``source`` and the input it has (or that it was saved unbuilt).
+    """
+    face_shape = (IMAGE_SIZE, IMAGE_SIZE, 1)
+    try:
+        shape = model.input_shape
+        model.output_shape  # noqa: B018 -- an unbuilt model raises here too
+    except (AttributeError, ValueError) as error:
+        raise ValueError(f"{source} was saved before it was built, so it has no input or output shape ({error}); "
+                         f"build it on {face_shape} inputs (e.g. keras.Input(shape={face_shape})) and save it again") from None
+    if not isinstance(shape, tuple) or len(shape) != 4 or tuple(shape[1:]) != face_shape:
+        raise ValueError(f"{source} takes inputs of shape {shape}; FER Studio gives every model 48x48 grayscale faces, "
+                         f"(batch, {', '.join(map(str, face_shape))}): train or rebuild the model for that input")
+
+
 def check_probability_outputs(model: Any, source: str = "model") -> None:
     """Refuse a model whose outputs are not class probabilities.
 
@@ -202,10 +224,15 @@ def load_model(path: str | os.PathLike, compile: bool = False) -> LoadedModel:
     except Exception as error:  # Keras raises many types for a damaged archive.
         raise ValueError(f"could not load model {name}: {type(error).__name__}: {error}") from error
     class_names = tuple(meta.pop("class_names"))
+    check_face_input(model, name)
     outputs = model.output_shape[-1] if isinstance(model.output_shape, tuple) else None
     if outputs is None or len(class_names) != int(outputs):
-        raise ValueError(f"{name} has {outputs} outputs but its card lists {len(class_names)} class names "
-                         f"({', '.join(class_names)}); FER Studio cannot tell which output is which emotion")
+        with zipfile.ZipFile(path) as archive:
+            has_card = META_MEMBER in archive.namelist()
+        listed = (f"its card lists {len(class_names)} class names" if has_card else
+                  f"it has no FER Studio card, so FER2013's {len(class_names)} classes were assumed")
+        raise ValueError(f"{name} has {outputs} outputs but {listed} ({', '.join(class_names)}); "
+                         "FER Studio cannot tell which output is which emotion")
     if not compile:
         model = as_float32(model)
     check_probability_outputs(model, name)

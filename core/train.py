@@ -199,6 +199,16 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
     echo(f"loading {config.data}")
     saved = runs.read_config(run_dir)
     dataset = load_fer2013(config.data, allowed_roots=_allowed_roots(config.data, saved.get("data_roots")))
+    recorded_hash = (saved.get("resolved") or {}).get("data_hash")
+    if resume and recorded_hash and recorded_hash != dataset.report.content_hash:
+        # Another dataset would re-draw the validation slice (faces already trained on could land in it) and
+        # make the earlier epochs' accuracies incomparable; the run's record of its data must stay as it was.
+        raise ValueError(f"the data at {config.data} has changed since this run started (content hash "
+                         f"{dataset.report.content_hash[:12]} instead of {recorded_hash[:12]}): resuming would train and "
+                         "validate on other faces. Restore the original data, or start a new run")
+    if skipped := len(dataset.report.skipped):
+        echo(f"note: {skipped} record(s) of {config.data} could not be loaded and are left out "
+             "(`python -m core inspect --data ...` lists them)")
     (x_train, y_train), (x_val, y_val) = split_training_data(dataset, config)
     targets = distillation = None
     if config.teachers:
@@ -214,6 +224,7 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
     precision = configure_precision(config.precision)
     saved["resolved"] = {
         "data_hash": dataset.report.content_hash,
+        "skipped_records": len(dataset.report.skipped),
         "class_names": list(CLASS_NAMES),
         "train_images": int(len(x_train)),
         "val_images": int(len(x_val)),

@@ -109,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
             "class_names": list(class_names),
             "data": data,
             "data_hash": dataset.report.content_hash,
+            "skipped_records": [{"where": s.where, "reason": s.reason} for s in dataset.report.skipped],
             "tta": args.tta,
             "splits": {split: result.to_dict() for split, result in results.items()},
         }
@@ -119,7 +120,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     kind = "" if len(model_paths) == 1 else f"ensemble of {len(model_paths)}, probabilities averaged; "
     print(f"model: {model_path}  ({kind}outputs: {', '.join(class_names)})")
-    print(f"data:  {data}  ({dataset.report.kind}, {len(dataset)} images)  tta: {args.tta}")
+    skipped = len(dataset.report.skipped)
+    print(f"data:  {data}  ({dataset.report.kind}, {len(dataset)} images"
+          + (f"; {skipped} record(s) could not be loaded, see `python -m core inspect`" if skipped else "")
+          + f")  tta: {args.tta}")
     if without_face:
         print(f"no face found in {len(without_face)} of {len(dataset)} photos (used whole): {', '.join(without_face[:5])}"
               + (" ..." if len(without_face) > 5 else ""))

@@ -150,6 +150,33 @@ def test_more_outputs_than_class_names_is_refused(tmp_path):
         model_io.load_model(path)
 
 
+def test_a_model_for_other_inputs_or_saved_unbuilt_is_refused_at_load(tmp_path):
+    # Before: an RGB model failed on every image with Keras' call error; an unbuilt one raised AttributeError.
+    import keras
+
+    for shape in ((48, 48, 3), (64, 64, 1)):
+        inputs = keras.Input(shape=shape)
+        model = keras.Model(inputs, keras.layers.Dense(7, activation="softmax")(keras.layers.Flatten()(inputs)))
+        path = model_io.save_model(model, tmp_path / "other.keras")
+        with pytest.raises(ValueError, match=rf"other.keras takes inputs of shape \(None, {shape[0]}, {shape[1]}, {shape[2]}\);"
+                                             r".*48x48 grayscale faces"):
+            model_io.load_model(path)
+    unbuilt = keras.Sequential([keras.layers.Dense(7, activation="softmax")])
+    unbuilt.save(tmp_path / "unbuilt.keras")
+    with pytest.raises(ValueError, match="unbuilt.keras was saved before it was built"):
+        model_io.load_model(tmp_path / "unbuilt.keras")
+
+
+def test_a_model_without_card_whose_outputs_are_not_seven_says_so(tmp_path):
+    import keras
+
+    inputs = keras.Input(shape=(48, 48, 1))
+    model = keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(keras.layers.Flatten()(inputs)))
+    model.save(tmp_path / "five.keras")  # plain Keras: no FER Studio card
+    with pytest.raises(ValueError, match="five.keras has 5 outputs but it has no FER Studio card, so FER2013's 7 classes"):
+        model_io.load_model(tmp_path / "five.keras")
+
+
 def test_a_model_without_softmax_is_refused(tmp_path):
     # Before: "probabilities" of 127.3 and -16.7.
     path = model_io.save_model(_dense_model(7, activation=None), tmp_path / "logits.keras")

@@ -181,6 +181,37 @@ def test_stop_request_ends_the_run_as_stopped_and_drops_the_cut_epoch(tmp_path, 
     assert [row["epoch"] for row in runs.read_metrics(run_dir)] == [1, 2]
 
 
+def test_resume_refuses_data_that_changed_since_the_run_started(tmp_path):
+    data = write_fer_csv(tmp_path / "fer2013.csv", per_class=12)
+    run_dir = prepare_run(tiny_config(data, epochs=3, batch_size=8, augment=AugmentConfig(engine="none")), tmp_path / "runs")
+    lines = []
+    status = run_training(run_dir, echo=lines.append)
+    assert status.state == "finished", status.message
+    recorded = runs.read_config(run_dir)["resolved"]
+    assert recorded["skipped_records"] == 0
+    runs.write_status(run_dir, "stopped", "by hand")
+    # A user drops some faces, then resumes: the validation slice would be drawn from other data.
+    rows = data.read_text().splitlines()
+    data.write_text("\n".join(rows[:-10]) + "\n")
+    lines.clear()
+    status = run_training(run_dir, resume=True, echo=lines.append)
+    assert status.state == "failed"
+    assert "has changed since this run started" in status.message and "start a new run" in status.message
+    assert runs.read_config(run_dir)["resolved"]["data_hash"] == recorded["data_hash"]  # the record is kept
+    assert [row["epoch"] for row in runs.read_metrics(run_dir)] == [1, 2, 3]
+
+
+def test_a_run_reports_and_records_the_records_it_could_not_load(tmp_path):
+    data = write_fer_csv(tmp_path / "fer2013.csv", per_class=12)
+    with data.open("a") as handle:
+        handle.write("3,1 2 3,Training\n9," + " ".join(["0"] * 2304) + ",Training\n")
+    run_dir = prepare_run(tiny_config(data, epochs=1), tmp_path / "runs")
+    lines = []
+    assert run_training(run_dir, echo=lines.append).state == "finished"
+    assert any("2 record(s)" in line and "could not be loaded" in line for line in lines), lines
+    assert runs.read_config(run_dir)["resolved"]["skipped_records"] == 2
+
+
 def test_resume_refuses_an_active_run_or_one_without_checkpoint(tmp_path, train_csv):
     run_dir = prepare_run(tiny_config(train_csv), tmp_path)
     runs.write_status(run_dir, "running", pid=os.getpid())
