@@ -123,6 +123,31 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side:
     return _decode_with_pillow(data, max_pixels=max_pixels, max_side=max_side)[0]
 
 
+def image_size(data: bytes) -> tuple[int, int]:
+    """``(width, height)`` of an image file as displayed (EXIF rotation applied), read from its header only.
+
+    What :func:`decode_image` returns may be smaller (``max_side``, JPEG draft
+    scaling); this is the size a user's own tools show, which coordinates
+    reported back to the user must refer to.
+
+    Raises:
+        ValueError: If the bytes are not an image Pillow can open.
+    """
+    Image.init()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS)
+            width, height = image.size
+            try:
+                orientation = image.getexif().get(0x0112)
+            except (OSError, SyntaxError, ValueError, KeyError, TypeError, struct.error):
+                orientation = None  # as decode_image: a malformed EXIF block only costs the orientation
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError, struct.error) as error:
+        raise ValueError(f"cannot read the image size: {error}") from None
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
 def decode_gray(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int | None = None) -> np.ndarray:
     """Decode an image file's bytes to a ``(H, W)`` uint8 gray array, as fast as possible.
 

@@ -46,7 +46,7 @@ def run_predict(args: argparse.Namespace) -> int:
     """Predict every image; unreadable files are reported and skipped. Returns 1 if any failed."""
     # Quiet TensorFlow's C++ start-up logging unless the user asked for it.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from core.images import read_image_file
+    from core.images import image_size, read_image_file
     from core.light import LIGHT_DETECTOR, is_onnx_path, load_predictor, tensorflow_available
     from core.predict import decode_photo, default_model_path, predict_image
 
@@ -75,7 +75,8 @@ def run_predict(args: argparse.Namespace) -> int:
             images.append(entry)
             continue
         try:
-            image = decode_photo(read_image_file(file))
+            data = read_image_file(file)
+            image = decode_photo(data)
             result = predict_image(
                 image, loaded, detector=args.detector, min_confidence=args.min_confidence,
                 tta=args.tta, detect=not args.no_detect, max_side=args.max_side,
@@ -83,10 +84,16 @@ def run_predict(args: argparse.Namespace) -> int:
         except (ValueError, OSError) as error:
             entry["error"] = printable(getattr(error, "strerror", None) or str(error) if isinstance(error, OSError) else str(error))
         else:
-            entry["width"], entry["height"] = int(image.shape[1]), int(image.shape[0])
+            # Boxes in the file's own pixels: a large photo is analysed downscaled (MAX_IMAGE_SIDE).
+            width, height = image_size(data)
+            scale = width / image.shape[1]
+            entry["width"], entry["height"] = width, height
+            if (width, height) != (image.shape[1], image.shape[0]):
+                entry["analysed_at"] = {"width": int(image.shape[1]), "height": int(image.shape[0])}
             entry["faces"] = [
                 {
-                    "box": {"x": face.box.x, "y": face.box.y, "w": face.box.w, "h": face.box.h},
+                    "box": {key: min(round(value * scale), limit) for key, value, limit in (
+                        ("x", face.box.x, width - 1), ("y", face.box.y, height - 1), ("w", face.box.w, width), ("h", face.box.h, height))},
                     "detector_score": round(face.box.score, 6),
                     "emotion": face.label,
                     "probabilities": {name: float(p) for name, p in zip(CLASS_NAMES, face.probabilities)},
@@ -158,7 +165,9 @@ def print_text(images: list[dict]) -> None:
             print(f"{entry['file']}: error: {entry['error']}", file=sys.stdout)
             continue
         faces = entry["faces"]
-        print(f"{entry['file']}: {len(faces)} face{'s' if len(faces) != 1 else ''} ({entry['width']}x{entry['height']}, {entry['milliseconds']} ms)")
+        analysed = entry.get("analysed_at")
+        size = f"{entry['width']}x{entry['height']}" + (f", analysed at {analysed['width']}x{analysed['height']}" if analysed else "")
+        print(f"{entry['file']}: {len(faces)} face{'s' if len(faces) != 1 else ''} ({size}, {entry['milliseconds']} ms)")
         if faces:
             print(f"  {'#':>2}  {'box (x,y,w,h)':<22} {'emotion':<9} {header}")
         for index, face in enumerate(faces, start=1):

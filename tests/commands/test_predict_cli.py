@@ -61,6 +61,30 @@ def test_json_agrees_with_predict_image(photo_folder, tiny_model_path, tiny_load
         np.testing.assert_allclose([face["probabilities"][name] for name in CLASS_NAMES], want.probabilities, atol=1e-6)
 
 
+def test_boxes_of_a_photo_analysed_downscaled_are_in_the_files_own_pixels(three_face_photo, tiny_model_path, tmp_path, capsys):
+    # Before: an 8000 px photo got boxes in the 2048 px copy it was analysed at, 3.9x too small.
+    photo, _ = three_face_photo
+    bgr = cv2.cvtColor(photo, cv2.COLOR_RGB2BGR)
+    scale = predict.MAX_IMAGE_SIDE / max(bgr.shape[:2])
+    analysed = cv2.resize(bgr, (round(bgr.shape[1] * scale), round(bgr.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(tmp_path / "analysed.png"), analysed)
+    cv2.imwrite(str(tmp_path / "double.png"), np.repeat(np.repeat(analysed, 2, axis=0), 2, axis=1))
+    code, report = run_json(capsys, "--model", str(tiny_model_path), "--detector", "haar",
+                            str(tmp_path / "analysed.png"), str(tmp_path / "double.png"))
+    assert code == 0
+    small, large = sorted(report["images"], key=lambda entry: entry["width"])
+    assert "analysed_at" not in small
+    assert (large["width"], large["height"]) == (2 * small["width"], 2 * small["height"])
+    assert large["analysed_at"] == {"width": small["width"], "height": small["height"]}
+    assert len(small["faces"]) == len(large["faces"]) == 3
+    for want, got in zip(small["faces"], large["faces"]):
+        for key in ("x", "y", "w", "h"):
+            # Detected again on a resampled copy, so a box may move a little; unscaled it would be off by half.
+            assert abs(got["box"][key] - 2 * want["box"][key]) <= 0.25 * want["box"]["w"] + 4, (key, want["box"], got["box"])
+    assert main(["predict", "--model", str(tiny_model_path), "--detector", "haar", str(tmp_path / "double.png")]) == 0
+    assert f"({large['width']}x{large['height']}, analysed at {small['width']}x{small['height']}," in capsys.readouterr().out
+
+
 def test_no_detect_classifies_the_whole_image(photo_folder, tiny_model_path, capsys):
     code, report = run_json(capsys, "--model", str(tiny_model_path), "--no-detect", str(photo_folder / "nested" / "blank.png"))
     assert code == 0 and report["detector"] is None

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.images import decode_gray, decode_gray_checked, decode_image
+from core.images import decode_gray, decode_gray_checked, decode_image, image_size
 
 
 def encode(image: Image.Image, fmt: str, **options) -> bytes:
@@ -86,6 +86,10 @@ def test_exif_orientation_is_applied():
     data = encode(Image.fromarray(noise((20, 40))), "JPEG", exif=exif.tobytes())
     assert decode_image(data).shape == (40, 20)
     assert decode_gray(data).shape == (40, 20)
+    assert image_size(data) == (20, 40)  # (width, height) as displayed, like the decoded array
+    assert image_size(encode(Image.fromarray(noise((20, 40))), "PNG")) == (40, 20)
+    with pytest.raises(ValueError, match="cannot read the image size"):
+        image_size(b"not an image")
 
 
 def test_empty_file_says_so():
