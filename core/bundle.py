@@ -8,6 +8,7 @@ with and without flip test-time augmentation.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -55,6 +56,10 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
     from core.model_io import export_model, load_model
 
     run_dir = Path(run_dir)
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}", name) or name.endswith((".keras", ".json")):
+        # The name becomes two file names inside out_dir: no separators, no "..", no hidden files.
+        raise ValueError(f"a bundle name is a plain file stem of letters, digits, '_', '-' and '.' "
+                         f"(e.g. fer_studio_mine), got {name!r}; --out chooses the folder")
     if checkpoint not in ("best", "averaged"):
         raise ValueError(f"checkpoint must be 'best' or 'averaged', got {checkpoint!r}")
     best = run_dir / ("best.keras" if checkpoint == "best" else AVERAGED_MODEL)

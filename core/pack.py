@@ -80,15 +80,29 @@ def load_packed(path: str | os.PathLike) -> FerDataset:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no packed dataset at {path}")
+    make_one = "make one with `python -m core pack --data SOURCE --out FILE.npz`"
+    if not zipfile.is_zipfile(path):
+        # np.load would take any other bytes for a pickle and suggest unpickling them.
+        size = path.stat().st_size
+        raise ValueError(f"{path.name} is not a readable .npz archive ({'an empty file' if not size else f'{size:,} bytes: truncated, or another kind of file'}); "
+                         f"{make_one}")
     try:
         with np.load(path, allow_pickle=False) as archive:
             if "header" not in archive.files or any(name not in archive.files for name in _ARRAYS):
-                raise ValueError(f"{path.name} is a .npz but not a packed FER Studio dataset "
-                                 "(make one with `python -m core pack --data SOURCE --out FILE.npz`)")
+                raise LookupError
             header = json.loads(str(archive["header"].reshape(-1)[0]))
             arrays = {name: archive[name] for name in _ARRAYS}
-    except (OSError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as error:
-        raise ValueError(f"{path.name} could not be read as a packed dataset: {type(error).__name__}") from error
+    except LookupError:
+        raise ValueError(f"{path.name} is a .npz but not a packed FER Studio dataset ({make_one})") from None
+    except ValueError as error:
+        if "pickle" not in str(error):
+            raise ValueError(f"{path.name} is a damaged packed dataset ({error}); pack the source again") from error
+        # An object array: packs never hold pickles.
+        raise ValueError(f"{path.name} holds pickled Python objects, which a packed dataset never does; "
+                         f"it is not a FER Studio pack and is not read ({make_one})") from error
+    except (OSError, EOFError, zipfile.BadZipFile, json.JSONDecodeError, KeyError, IndexError) as error:
+        raise ValueError(f"{path.name} is a damaged packed dataset ({type(error).__name__}: {error}); "
+                         "pack the source again") from error
     if header.get("format") != PACK_FORMAT or header.get("class_names") != list(CLASS_NAMES):
         raise ValueError(f"{path.name} is a pack of another format or class order ({header.get('format')!r}); pack the source again")
     labels = arrays["labels"].astype(np.int64)

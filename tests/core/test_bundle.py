@@ -51,6 +51,16 @@ def test_bundle_refuses_runs_that_selected_on_publictest(tmp_path, finished_run)
         (run_dir / "config.json").write_text(json.dumps(config))
 
 
+@pytest.mark.parametrize("name", ["../../etc/evil", "sub/model", "..", ".hidden", "model.keras", "", "a" * 81])
+def test_bundle_refuses_a_name_that_is_not_a_plain_file_stem(tmp_path, finished_run, name):
+    # Before: --name ../../etc/evil wrote /etc/evil.keras and /etc/evil.json.
+    run_dir, data = finished_run
+    out = tmp_path / "models"
+    with pytest.raises(ValueError, match="a bundle name is a plain file stem"):
+        bundle_run(run_dir, str(data), name=name, out_dir=out)
+    assert not out.exists() or not any(out.iterdir())
+
+
 def test_bundle_reports_the_ensemble_with_another_model_through_the_cli(tmp_path, finished_run, tiny_model_path, capsys):
     run_dir, data = finished_run
     code = main(["bundle", "--run", str(run_dir), "--data", str(data), "--name", "second", "--out", str(tmp_path),

@@ -50,8 +50,26 @@ def test_other_or_damaged_npz_files_are_refused(tmp_path, tiny_fer_folder):
     good = pack_dataset(load_fer2013(tiny_fer_folder, use_cache=False), tmp_path / "good.npz")
     damaged = tmp_path / "damaged.npz"
     damaged.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
-    with pytest.raises(ValueError, match="damaged.npz could not be read"):
+    with pytest.raises(ValueError, match="damaged.npz is not a readable .npz archive .*truncated"):
         load_fer2013(damaged)
+    # Before: numpy's own message for any non-zip bytes, advising to load them with allow_pickle.
+    text = tmp_path / "text.npz"
+    text.write_text("hello")
+    with pytest.raises(ValueError, match="text.npz is not a readable .npz archive") as error:
+        load_fer2013(text)
+    assert "allow_pickle" not in str(error.value)
+    pickled = tmp_path / "pickled.npz"
+    np.savez(pickled, images=np.zeros((2, 48, 48), np.uint8), labels=np.zeros(2, np.int64), splits=np.array(["Training"] * 2),
+             ids=np.array([{"a": 1}, {"b": 2}], dtype=object), header=np.array("{}"))
+    with pytest.raises(ValueError, match="pickled.npz holds pickled Python objects") as error:
+        load_fer2013(pickled)
+    assert "allow_pickle" not in str(error.value)
+    corrupt = tmp_path / "corrupt.npz"
+    data = bytearray(good.read_bytes())
+    data[200:4000] = bytes(3800)  # inside the first member's compressed stream
+    corrupt.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="corrupt.npz is a damaged packed dataset"):
+        load_fer2013(corrupt)
     with pytest.raises(FileNotFoundError):
         load_packed(tmp_path / "missing.npz")
 
