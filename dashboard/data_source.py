@@ -42,7 +42,21 @@ DEFAULT_UPLOAD_CAP_MB = 1024
 # An upload nobody has used for this long belongs to a closed session: swept on the next upload.
 UPLOAD_MAX_IDLE_S = 24 * 3600
 
-HOW_TO_GET_DATA = """\
+def data_folders_text() -> str:
+    """The data roots a typed path may point into, as the browser sees them, in Markdown.
+
+    Read from :func:`core.data_roots.data_roots` each time, so that ``FER_STUDIO_DATA_ROOTS``
+    and ``FER2013_DIR`` show up: ``"`./data`, `../shared`, `~/.cache/fer-studio`, or one listed in ..."``.
+    """
+    from core.data_roots import DATA_ROOTS_VARIABLE, _display, data_roots
+
+    listed = ", ".join(f"`{_display(root)}`" for root in data_roots())
+    return f"{listed or 'none configured'}, or one listed in `{DATA_ROOTS_VARIABLE}`"
+
+
+def how_to_get_data() -> str:
+    """What the pages that need FER2013 say when none is loaded: its two forms and the three ways to load it."""
+    return f"""\
 **No FER2013 data yet.** FER Studio reads the FER2013 facial-expression dataset in either form:
 
 * the Kaggle challenge file `fer2013.csv` (columns `emotion`, `pixels`, `Usage`), or
@@ -51,8 +65,7 @@ HOW_TO_GET_DATA = """\
 Then do one of:
 
 1. set `FER2013_DIR=/path/to/fer2013` before `streamlit run streamlit_app.py`,
-2. type the folder or CSV path in the sidebar (inside a data folder: `data/`, `../shared`,
-   or one listed in `FER_STUDIO_DATA_ROOTS`), or
+2. type the folder or CSV path in the sidebar (it must lie inside a data folder: {data_folders_text()}), or
 3. upload `fer2013.csv` or a zip of the folders in the sidebar.
 """
 
@@ -254,7 +267,7 @@ def data_source_sidebar() -> str | None:
             bind="query-params",  # in the URL: a reload or a shared link keeps the typed path
             placeholder=default or "data/fer2013",
             help="The image-folder release (with train/ and test/), a class-folder set, fer2013.csv or a zip, "
-            "inside a data folder (data/, ../shared, or FER_STUDIO_DATA_ROOTS).",
+            f"inside a data folder: {data_folders_text()}.",
         ).strip()
         uploaded = st.file_uploader("…or upload fer2013.csv or a zip", type=["csv", "zip"], key=_UPLOAD_KEY)
         st.session_state[_SOURCE_ERROR_KEY] = None
@@ -275,7 +288,8 @@ def data_source_sidebar() -> str | None:
                 source, origin = default, "FER2013_DIR" if os.environ.get("FER2013_DIR") else "default folder"
         st.session_state[SOURCE_KEY] = source
         if st.session_state[_SOURCE_ERROR_KEY]:
-            st.caption(f"Not using the {origin}: see the message on the page.")
+            # Said here, where it was typed: not every page draws the dataset's message (Home, Predict do not).
+            st.caption(f"Not using the {origin}. {st.session_state[_SOURCE_ERROR_KEY]}")
         elif source is None:
             st.caption("No dataset chosen yet.")
         elif uploaded is not None:
@@ -283,6 +297,11 @@ def data_source_sidebar() -> str | None:
         else:
             st.caption(f"Using {origin}: `{source}`")
     return source
+
+
+def source_refusal() -> str | None:
+    """Why the typed path or the upload is not used (the message :func:`get_dataset` shows), or None."""
+    return st.session_state.get(_SOURCE_ERROR_KEY) or None
 
 
 def current_source() -> str | None:
@@ -333,7 +352,7 @@ def get_dataset() -> FerDataset | None:
         return None
     source = current_source()
     if source is None:
-        st.info(HOW_TO_GET_DATA)
+        st.info(how_to_get_data())
         return None
     upload = st.session_state.get(_SESSION_UPLOAD_KEY)
     try:

@@ -15,7 +15,11 @@ PREDICT_PAGE = "pages/predict.py"
 KAGGLE_CHALLENGE = "https://www.kaggle.com/c/challenges-in-representation-learning-facial-expression-recognition-challenge/data"
 KAGGLE_IMAGE_FOLDERS = "https://www.kaggle.com/datasets/msambare/fer2013"
 
-WHERE_TO_GET_FER2013 = f"""\
+def where_to_get_fer2013() -> str:
+    """Where to download FER2013 and the three ways to point FER Studio at it, naming the folders a typed path may use."""
+    from dashboard.data_source import data_folders_text
+
+    return f"""\
 FER2013 (35,887 faces of 48×48 pixels, seven emotions) is not shipped with FER Studio. Download either release from Kaggle
 (a free account is needed):
 
@@ -25,7 +29,8 @@ FER2013 (35,887 faces of 48×48 pixels, seven emotions) is not shipped with FER 
 Then point FER Studio at it in one of three ways:
 
 1. start the app with `FER2013_DIR=/path/to/fer2013 streamlit run streamlit_app.py`;
-2. type the folder, CSV or zip path under **Dataset** in the sidebar;
+2. put it inside a data folder ({data_folders_text()}) and type the folder, CSV or zip path under **Dataset**
+   in the sidebar: paths elsewhere are refused, since the server reads them;
 3. upload `fer2013.csv` or a zip of the folders under **Dataset** in the sidebar.
 """
 

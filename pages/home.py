@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dashboard import home_widgets as widgets
-from dashboard.data_source import current_source, get_dataset
+from dashboard.data_source import current_source, get_dataset, source_refusal
 from dashboard.examples import available_examples
 from dashboard.router import require_router
 
@@ -32,10 +32,12 @@ with try_now:
 
 with with_data:
     st.subheader(":material/photo_library: Work with FER2013")
-    dataset = get_dataset() if current_source() is not None else None
+    refusal = source_refusal()
+    dataset = get_dataset() if current_source() is not None or refusal else None  # draws a refusal's reason
     if current_source() is None:
-        st.info("**No FER2013 data yet.** The Dataset, Data quality, Training and Evaluation pages need it.")
-        st.markdown(widgets.WHERE_TO_GET_FER2013)
+        if not refusal:
+            st.info("**No FER2013 data yet.** The Dataset, Data quality, Training and Evaluation pages need it.")
+        st.markdown(widgets.where_to_get_fer2013())
     elif dataset is not None:
         st.success(f"FER2013 is loaded from `{widgets.source_name(current_source())}`: {widgets.dataset_summary(dataset)}.",
                    icon=":material/check_circle:")
@@ -44,6 +46,6 @@ with with_data:
                      icon=":material/arrow_forward:")
         st.page_link("pages/training.py", label="Train a network and watch it learn", icon=":material/arrow_forward:")
         with st.expander("Where FER2013 comes from, and other ways to load it"):
-            st.markdown(widgets.WHERE_TO_GET_FER2013)
+            st.markdown(widgets.where_to_get_fer2013())
     else:
-        st.markdown(widgets.WHERE_TO_GET_FER2013)
+        st.markdown(widgets.where_to_get_fer2013())

@@ -48,3 +48,30 @@ def test_a_second_bundled_model_with_an_ensemble_score_is_named_on_home(monkeypa
     text = "\n".join(markdown.value for markdown in app.markdown)
     assert "67.96% on FER2013's PublicTest" in text
     assert "70.12% when averaged with the second bundled model (fer_studio_b.keras)" in text
+
+
+def test_a_refused_typed_path_says_why_on_home_and_in_the_sidebar(monkeypatch, tmp_path):
+    # Walk s8 bug 1: the sidebar said "see the message on the page" but Home showed none.
+    monkeypatch.delenv("FER2013_DIR", raising=False)
+    monkeypatch.setenv("FER_STUDIO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("FER_STUDIO_DATA_ROOTS", str(tmp_path / "data"))
+    monkeypatch.setattr("core.data.default_data_dir", lambda: None)
+    app = AppTest.from_file(APP, default_timeout=60).run()
+    app.sidebar.text_input(key="fer_path_input").input("/nope/fer2013").run()
+    assert not app.exception
+    assert app.title[0].value == "FER Studio"
+    (error,) = app.error
+    assert "Paths typed here must lie inside a data folder" in error.value and "data" in error.value
+    sidebar = " ".join(caption.value for caption in app.sidebar.caption)
+    assert "Paths typed here must lie inside a data folder" in sidebar and "see the message on the page" not in sidebar
+
+
+def test_home_says_which_data_folders_a_typed_path_may_lie_in(monkeypatch, tmp_path):
+    monkeypatch.delenv("FER2013_DIR", raising=False)
+    monkeypatch.setenv("FER_STUDIO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("FER_STUDIO_DATA_ROOTS", str(tmp_path / "datasets"))
+    monkeypatch.setattr("core.data.default_data_dir", lambda: None)
+    app = AppTest.from_file(APP, default_timeout=60).run()
+    assert not app.exception
+    text = "\n".join(markdown.value for markdown in app.markdown)
+    assert f"`{tmp_path / 'datasets'}`" in text and "FER_STUDIO_DATA_ROOTS" in text
