@@ -44,10 +44,16 @@ def dataset_path(dataset: Any) -> str:
     return str(source.resolve()) if source.exists() else dataset.report.source
 
 
+def default_model_spec() -> ModelSpec:
+    """The model the form starts with: the first registered one (``fer_vgg``, the bundled models' architecture)."""
+    return list_models()[0]
+
+
 def model_select_ui(key: str = "train_model") -> ModelSpec:
     """Pick a registered model (outside the form, so its recipe can refill the form)."""
     specs = {spec.name: spec for spec in list_models()}
-    name = st.selectbox("Model", list(specs), key=key, help="Architectures registered in core/models.py")
+    name = st.selectbox("Model", list(specs), index=list(specs).index(default_model_spec().name), key=key,
+                        help="Architectures registered in core/models.py")
     spec = specs[name]
     st.caption(spec.summary)
     return spec
@@ -57,6 +63,18 @@ def recipe_defaults(spec: ModelSpec) -> dict[str, Any]:
     """TrainConfig defaults overridden by the training settings of the model's origin (as the CLI's)."""
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
     return {**defaults, **train_config.recipe_defaults(spec.name)}
+
+
+def terminal_train_command() -> str:
+    """The command line that starts what the form starts by default: its model and that model's recipe epochs."""
+    spec = default_model_spec()
+    return f"python -m core train --data /path/to/fer2013 --model {spec.name} --epochs {recipe_defaults(spec)['epochs']}"
+
+
+def no_runs_message(can_start: bool) -> str:
+    """What the Run section says before the first run; "start one above" only when the form above can start one."""
+    here = "Start one above" if can_start else "Load a dataset (sidebar) to start one here"
+    return f"No training runs yet. {here}, or from a terminal: `{terminal_train_command()}`."
 
 
 OPTIMIZER_LABELS = {"adam": "Adam", "adamw": "AdamW (decoupled weight decay)", "sgd": "SGD with momentum",

@@ -35,10 +35,12 @@ if st.session_state.pop("train_started", False):
 # so watching a run never waits for either.
 new_run = st.expander("Start a new run", expanded=not summaries, icon=":material/model_training:",
                       key=FORM_OPEN_KEY, on_change="rerun")
+can_start = True  # with the form folded, its dataset is not loaded: opening it says whether one can start
 if new_run.open:
     with new_run:
         dataset = get_dataset()
         training_rows = np.flatnonzero(dataset.splits == TRAINING) if dataset is not None else []
+        can_start = dataset is not None and bool(len(training_rows))
         if dataset is None:
             st.info("Load a dataset to start a run. Past runs below can be inspected without one.")
         elif not len(training_rows):
@@ -68,8 +70,7 @@ if new_run.open:
 st.subheader("Run")
 summary = widgets.run_select_ui(summaries, key=RUN_KEY)
 if summary is None:
-    st.info("No training runs yet. Start one above, or from a terminal: "
-            "`python -m core train --model mini_xception --epochs 30`.")
+    st.info(widgets.no_runs_message(can_start))
 else:
     widgets.run_quality_warning_ui(summary)
     widgets.run_panel(summary.path)

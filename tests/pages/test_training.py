@@ -503,3 +503,19 @@ def test_a_run_with_a_weight_averaged_model_says_how_it_scored(runs_dir, with_da
     assert "epochs 2-2" in caption.value and "47.12%" in caption.value and "45.00%" in caption.value
     assert "ready after 4m 10s of training" in caption.value
     assert app.dataframe[0].value.loc[0, "best val accuracy"] == "45.00% (epoch 2); averaged 47.12%"
+
+
+def test_without_a_dataset_or_runs_the_page_does_not_say_start_one_above(runs_dir, without_dataset):
+    # Walk s8 bug 4: "Load a dataset to start a run." then "Start one above, or ... --model mini_xception --epochs 30".
+    app = run_page()
+    [message] = [info.value for info in app.info if "No training runs yet" in info.value]
+    assert "above" not in message and "Load a dataset" in message
+
+
+def test_the_terminal_hint_names_the_forms_default_model_epochs_and_data(runs_dir, with_dataset):
+    app = run_page()
+    model = next(box for box in app.selectbox if box.label == "Model").value
+    epochs = next(number for number in app.number_input if number.label == "Epochs").value
+    [message] = [info.value for info in app.info if "No training runs yet" in info.value]
+    assert "Start one above" in message
+    assert f"python -m core train --data /path/to/fer2013 --model {model} --epochs {epochs}`" in message
