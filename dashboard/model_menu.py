@@ -53,6 +53,19 @@ def model_menu() -> dict[str, tuple[str, str]]:
     return menu
 
 
+def model_name(path: str | Path) -> str:
+    """A model's short name for captions: ``fer_studio_swa`` (bundled), ``<run id>`` (a run's best epoch) or
+    ``<run id> averaged`` (its weight-averaged model); any other file, its stem."""
+    from core.averaging import AVERAGED_MODEL
+
+    path = Path(path)
+    if path.name == "best.keras":
+        return path.parent.name
+    if path.name == AVERAGED_MODEL:
+        return f"{path.parent.name} averaged"
+    return path.stem
+
+
 def bundled_label(path: Path) -> str:
     """``Bundled model (fer_studio_swa.keras) · PublicTest 69.04%, ten-crop 70.35%``: the held-out scores of its card.
 

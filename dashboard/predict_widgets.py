@@ -32,7 +32,7 @@ from core.predict import (
 )
 from core.tta import TTA_LABELS, TTA_MODES
 from dashboard.images import upscale
-from dashboard.model_menu import ensemble_select_ui, model_select_ui
+from dashboard.model_menu import ensemble_select_ui, model_name, model_select_ui
 from dashboard.url_state import remember_choice, url_choice
 from dashboard.training_widgets import escape_markdown
 
@@ -57,6 +57,12 @@ class PredictSettings:
     def model_paths(self) -> tuple[str, ...]:
         """The model and the models it is averaged with."""
         return (self.model_path, *self.ensemble)
+
+
+def models_description(paths: tuple[str, ...]) -> str:
+    """``fer_studio_swa``, or ``fer_studio_swa + fer_studio_c, probabilities averaged`` for an ensemble."""
+    names = [model_name(path) for path in dict.fromkeys(paths)]
+    return names[0] if len(names) == 1 else " + ".join(names) + ", probabilities averaged"
 
 
 @dataclass(frozen=True)
@@ -190,18 +196,25 @@ def photo_ui(data: bytes, name: str, loaded: LoadedModel, settings: PredictSetti
                        "Try the other detector, a lower confidence, or classify the whole image.")
         st.checkbox("Classify the whole image as one face", key=whole_key, persist_state="session",
                     help="For photos that are already a close crop of one face")
-    st.image(result.annotated, caption=f"{name} · {len(prediction.faces)} face(s) · detection {prediction.detect_ms:.0f} ms, "
-             f"classification {prediction.classify_ms:.0f} ms", width="content")  # never wider than the screen
+    # The models are named on the result itself: an ensemble's numbers must not pass for one model's.
+    st.image(result.annotated, caption=f"{name} · {len(prediction.faces)} face(s) · {models_description(settings.model_paths)}"
+             f" · detection {prediction.detect_ms:.0f} ms, classification {prediction.classify_ms:.0f} ms",
+             width="content")  # never wider than the screen
     if result.explain_error:
         st.caption(f"Grad-CAM unavailable: {result.explain_error}")
+    members = len(dict.fromkeys(settings.model_paths))
     for index, face in enumerate(prediction.faces):
-        faces_ui(index, face, result.overlays[index] if result.overlays else None, key=key)
+        faces_ui(index, face, result.overlays[index] if result.overlays else None, key=key, members=members)
     return prediction
 
 
-def faces_ui(index: int, face, overlay: np.ndarray | None, *, key: str) -> None:
-    """One face: the 48x48 model input (enlarged), its Grad-CAM overlay and the probability bars."""
-    st.markdown(f"**Face {index + 1}: {face.label}** ({face.score:.0%}) · box x={face.box.x}, y={face.box.y}, "
+def faces_ui(index: int, face, overlay: np.ndarray | None, *, key: str, members: int = 1) -> None:
+    """One face: the 48x48 model input (enlarged), its Grad-CAM overlay and the probability bars.
+
+    ``members``: how many models' probabilities were averaged (more than one is said in the header).
+    """
+    averaged = f" · average of {members} models" if members > 1 else ""
+    st.markdown(f"**Face {index + 1}: {face.label}** ({face.score:.0%}{averaged}) · box x={face.box.x}, y={face.box.y}, "
                 f"{face.box.w}×{face.box.h} px")
     crop_column, cam_column, chart_column = st.columns([1, 1, 2.5], vertical_alignment="center")
     crop_column.image(upscale(face.face, FACE_DISPLAY_PIXELS), caption="What the model saw (48×48)", width=FACE_DISPLAY_PIXELS)
@@ -251,7 +264,8 @@ def batch_ui(files: list[tuple[str, bytes]], loaded: LoadedModel, settings: Pred
     table = predictions_table(results)
     faces = int(table["face"].notna().sum())
     failed = sum(isinstance(result, str) for _, result in results)
-    st.write(f"**{len(results)} file(s), {faces} face(s)**" + (f" · {failed} could not be read" if failed else ""))
+    st.write(f"**{len(results)} file(s), {faces} face(s)** · {models_description(settings.model_paths)}"
+             + (f" · {failed} could not be read" if failed else ""))
     if failed:
         reasons = [f"- `{name}`: {escape_markdown(result)}" for name, result in results if isinstance(result, str)]
         shown = reasons[:BATCH_ERRORS_SHOWN]

@@ -253,6 +253,26 @@ def test_a_photo_through_an_ensemble_shows_every_face_and_its_grad_cam(three_fac
     assert len(app.get("image")) == 1 + 3 * 2  # the photo, then each face's crop and Grad-CAM
 
 
+def test_a_result_through_an_ensemble_names_its_models(three_face_photo, tiny_model_path, tmp_path):
+    # Walk s8 bug 6: the caption and the face headers looked like one model's result.
+    import keras
+
+    from core import model_io, models
+
+    keras.utils.set_random_seed(3)
+    other = model_io.export_model(models.build("mini_xception"), tmp_path / "fer_studio_c.keras")
+    app = AppTest.from_function(ensemble_photo_script, args=(encode(three_face_photo[0]), "three.jpg",
+                                                              [str(tiny_model_path), str(other)]), default_timeout=120)
+    app.run()
+    assert not app.exception and not app.error
+    assert "tiny + fer_studio_c, probabilities averaged" in app.get("image")[0].captions[0]
+    headers = [markdown.value for markdown in app.markdown if markdown.value.startswith("**Face")]
+    assert len(headers) == 3 and all("average of 2 models" in header for header in headers)
+    single = run_photo(encode(three_face_photo[0]), "three.jpg", tiny_model_path)
+    assert "three.jpg · 3 face(s) · tiny · detection" in single.get("image")[0].captions[0]
+    assert not any("average of" in markdown.value for markdown in single.markdown)
+
+
 def test_a_second_bundled_model_is_offered_to_average_with_and_has_its_own_link_id(monkeypatch, tmp_path, tiny_model_path):
     folder = tmp_path / "models"
     folder.mkdir()
