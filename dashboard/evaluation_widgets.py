@@ -20,7 +20,15 @@ import streamlit as st
 
 from core import runs
 from core.dataset import FerDataset
-from core.evaluate import SplitEvaluation, content_digest, evaluate_model, prediction_cache_path, read_evaluation
+from core.evaluate import (
+    SplitEvaluation,
+    content_digest,
+    evaluate_model,
+    prediction_cache_path,
+    read_cached_predictions,
+    read_evaluation,
+    score_predictions,
+)
 from core.labels import CLASS_NAMES, NUM_CLASSES, TRAINING
 from core.predict import EMOTION_COLORS
 from core.runs import RunSummary
@@ -459,30 +467,108 @@ def test_accuracy_text(run_dir: Path) -> str:
     return " · ".join(parts) or "—"
 
 
-def compare_table(summaries: list[RunSummary]) -> pd.DataFrame:
+@st.cache_data(show_spinner=False, max_entries=16)
+def _split_digest(data_key: str, split: str, _dataset: FerDataset) -> str:
+    part = _dataset.subset(split)
+    return content_digest(part.images, part.ids)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _accuracy_from_cache(model_path: str, model_stamp: tuple[int, int], cache_path: str, cache_stamp: tuple[int, int],
+                         data_key: str, split: str, tta: str, _dataset: FerDataset) -> float | None:
+    part = _dataset.subset(split)
+    probabilities = read_cached_predictions(Path(cache_path), model_path, part.ids)
+    if probabilities is None:
+        return None
+    return score_predictions(split, part.labels, probabilities, part.ids, tta=tta).accuracy
+
+
+def cached_accuracy(model_path: str | Path, dataset: FerDataset, split: str, tta: str) -> float | None:
+    """The accuracy of ``model_path`` on ``split`` in mode ``tta`` if its predictions are in the disk cache, else ``None``.
+
+    Never predicts and never writes ``evaluation.json``: a table of every run
+    costs one cache read per run, and reading it changes no run's record.
+    """
+    model = Path(model_path)
+    try:
+        stat = model.stat()
+    except OSError:
+        return None
+    key = dataset_key(dataset)
+    cache = prediction_cache_path(model, split, _split_digest(key, split, dataset), tta)
+    try:
+        cache_stat = cache.stat()
+    except OSError:
+        return None
+    return _accuracy_from_cache(str(model), (stat.st_mtime_ns, stat.st_size), str(cache),
+                                (cache_stat.st_mtime_ns, cache_stat.st_size), key, split, tta, dataset)
+
+
+def measured_column(split: str, tta: str) -> str:
+    """``PublicTest accuracy · single pass``: the name of the table column measured like the page's confusion matrices."""
+    return f"{split} accuracy · {tta_name(tta)}"
+
+
+def compare_table(summaries: list[RunSummary], measured: tuple[FerDataset, str, str] | None = None) -> pd.DataFrame:
     """One row per run: id, model, epochs, best validation and test accuracy, time, status and a warning note.
+
+    Args:
+        summaries: The runs.
+        measured: ``(dataset, split, tta)``: add a column with every run's
+            accuracy measured that one way (from the prediction cache; ``—``
+            where the run was not evaluated so), so that the rows compare.
+            The ``recorded test accuracy`` column is each run's latest
+            ``evaluation.json`` entry per split, in whatever mode it was made.
 
     The settings are in :func:`settings_table`, for the runs being compared.
     """
     from core.diagnose import guessing_level_warning
 
+    columns = ["run", "model", "epochs", "best val accuracy", "recorded test accuracy", "training time", "status", "note"]
+    if measured is not None:
+        columns.insert(4, measured_column(*measured[1:]))
     rows = []
     for summary in summaries:
         best = (f"{format_accuracy(summary.best_val_accuracy)} (epoch {summary.best_epoch})"
                 if summary.best_val_accuracy is not None else "—")
-        rows.append({
+        row = {
             "run": summary.run_id,
             "model": summary.model,
             "epochs": f"{summary.epochs_done}/{summary.epochs_planned}",
             "best val accuracy": best,
-            "test accuracy": test_accuracy_text(summary.path),
+            "recorded test accuracy": test_accuracy_text(summary.path),
             "training time": format_duration(summary.training_seconds) if summary.epochs_done else "—",
             "status": summary.status.state,
             "note": "at guessing level: one class for almost every image"
                     if guessing_level_warning(summary.best_val_accuracy) else "",
-        })
-    return pd.DataFrame(rows, columns=["run", "model", "epochs", "best val accuracy", "test accuracy",
-                                       "training time", "status", "note"])
+        }
+        if measured is not None:
+            dataset, split, tta = measured
+            accuracy = cached_accuracy(summary.path / "best.keras", dataset, split, tta) if summary.has_model else None
+            row[columns[4]] = format_accuracy(accuracy) if accuracy is not None else "—"
+        rows.append(row)
+    return pd.DataFrame(rows, columns=columns)
+
+
+def compare_table_ui(slot, summaries: list[RunSummary], measured: tuple[FerDataset, str, str] | None = None) -> None:
+    """Draw :func:`compare_table` into ``slot`` (an ``st.empty``), so that the page can redraw it once it has evaluated."""
+    config = {
+        "run": st.column_config.TextColumn("run", pinned=True),
+        "recorded test accuracy": st.column_config.TextColumn(
+            "recorded test accuracy", help="Each test split's latest evaluation recorded for the run, and how it was "
+                                           "measured: the modes can differ between runs, so rank runs on the column "
+                                           "measured one way" if measured else "Each test split's latest evaluation "
+                                           "recorded for the run, and how it was measured (modes can differ between runs)"),
+        "note": st.column_config.TextColumn("note", help="Runs whose best validation accuracy is at guessing level"),
+    }
+    if measured is not None:
+        _, split, tta = measured
+        name = measured_column(split, tta)
+        config[name] = st.column_config.TextColumn(
+            name, help=f"Every run's best.keras on {split}, {tta_name(tta)}: the split and test-time augmentation chosen "
+                       "under Confusion matrices, as in their captions. — : not evaluated this way yet (pick the run "
+                       "there, or on the Evaluation page).")
+    slot.dataframe(compare_table(summaries, measured), hide_index=True, width="stretch", column_config=config)
 
 
 def _setting_text(value) -> str:

@@ -1,10 +1,11 @@
 """Compare runs: scores side by side, the settings that differ, overlaid curves, two confusion matrices.
 
-Test accuracy comes from each run's ``evaluation.json``, written whenever the
-run's model is evaluated (here, on the Evaluation page or with
-``python -m core evaluate``); each figure says how it was measured (single
-pass or which test-time augmentation). The chosen runs, split and mode are in
-the URL.
+The table's recorded test accuracy comes from each run's ``evaluation.json``,
+written whenever the run's model is evaluated (here, on the Evaluation page or
+with ``python -m core evaluate``), each figure with how it was measured; one
+more column gives every run's accuracy on the split and mode chosen for the
+confusion matrices (from the prediction cache), so that rows compare. The
+chosen runs, split and mode are in the URL.
 """
 
 import streamlit as st
@@ -27,11 +28,10 @@ if not summaries:
     st.info("No training runs yet: start one on the **Training** page or with `python -m core train`, "
             "then compare them here.")
 else:
-    st.dataframe(widgets.compare_table(summaries), hide_index=True, width="stretch", column_config={
-        "run": st.column_config.TextColumn("run", pinned=True),
-        "test accuracy": st.column_config.TextColumn("test accuracy", help="Each split's accuracy and how it was measured"),
-        "note": st.column_config.TextColumn("note", help="Runs whose best validation accuracy is at guessing level"),
-    })
+    # Drawn now from what is recorded, redrawn below once the chosen runs are evaluated, with a column measured
+    # like the confusion matrices (one split, one mode), so the table and the captions agree.
+    table = st.empty()
+    widgets.compare_table_ui(table, summaries)
 
     by_id = {summary.run_id: summary for summary in summaries}
     url_choices("compare_runs", list(by_id), default=list(by_id)[:3], param="runs", noun="runs")
@@ -90,6 +90,7 @@ else:
                             st.warning(warning, icon=":material/warning:")
                         st.plotly_chart(widgets.confusion_figure(result.confusion, normalize=True, clickable=False),
                                         key=f"compare_cm_{position}")
+            widgets.compare_table_ui(table, summaries, measured=(dataset, split, tta))
 
             st.subheader("Ensemble of the chosen runs")
             members = {run_id: str(by_id[run_id].path / "best.keras") for run_id in chosen if by_id[run_id].has_model}

@@ -39,7 +39,8 @@ def test_two_runs_are_tabled_plotted_and_their_confusion_matrices_shown(fake_run
     assert set(table["model"]) == {"mini_xception", "fer_vgg"}
     assert set(table["epochs"]) == {"3/3"}
     row = table.set_index("run").loc[first.name]
-    assert row["test accuracy"] == "PrivateTest 65.43% (flip TTA)"  # a pre-ten-crop summary: tta True
+    # A pre-ten-crop summary (tta True), next to the PublicTest single pass the page has just evaluated.
+    assert row["recorded test accuracy"] == "PrivateTest 65.43% (flip TTA) · PublicTest 66.67% (single pass)"
     assert row["best val accuracy"] == "55.00% (epoch 3)"
     assert set(table["note"]) == {""}
     # Only the settings that differ: the model and the learning rate (both use Adam, batch 64, IDG).
@@ -119,3 +120,27 @@ def test_the_chosen_runs_ensemble_is_scored_next_to_its_members(fake_runs_dir, w
     expected = evaluate_ensemble([first / "best.keras", second / "best.keras"], with_dataset, splits=["PublicTest"])
     assert table["accuracy"].iloc[-1] == format_accuracy(expected["PublicTest"].accuracy)
     assert any("against its best member" in caption.value for caption in app.caption)
+
+
+def test_the_table_agrees_with_the_captions_and_measures_every_row_one_way(fake_runs_dir, with_dataset):
+    # Walk s8 bug 3: "—" in the table while the captions below gave the accuracy, and flip next to ten-crop figures.
+    first, second = sorted(fake_runs_dir.iterdir())
+    (first / "evaluation.json").write_text(json.dumps({"PublicTest": {"accuracy": 0.7012, "n": 21, "tta": "crop10"}}))
+    app = run_page()
+    assert not app.error
+    table = app.dataframe[0].value.set_index("run")
+    captions = [caption.value for caption in app.caption if "on PublicTest (single pass): accuracy" in caption.value]
+    assert len(captions) == 2
+    for run in (first, second):
+        [caption] = [caption for caption in captions if f"**{run.name}**" in caption]
+        measured = table.loc[run.name, "PublicTest accuracy · single pass"]
+        assert measured != "—" and f"accuracy {measured}," in caption
+    # Another mode: the column follows it; runs not evaluated that way say so instead of showing another mode's figure.
+    for box in ("compare_first", "compare_second"):  # only the second run is evaluated with flip
+        app.selectbox(key=box).set_value(second.name)
+    app.selectbox(key="compare_tta").set_value("flip").run()
+    assert not app.exception
+    table = app.dataframe[0].value.set_index("run")
+    assert "PublicTest accuracy · single pass" not in table.columns
+    assert table.loc[second.name, "PublicTest accuracy · flip TTA"] != "—"
+    assert table.loc[first.name, "PublicTest accuracy · flip TTA"] == "—"
