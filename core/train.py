@@ -370,6 +370,37 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
                               f"at epoch {recorder.best_epoch}")
 
 
+def relocate_run_data(run_dir: Path, data: str, echo: Echo = print) -> None:
+    """Point a run at a new location of the data it started on (moved or copied), before a resume.
+
+    The data is loaded and its content hash compared with the one the run
+    recorded: only the same faces, labels and splits are accepted, so the
+    validation slice and the earlier epochs stay what they were.
+
+    Raises:
+        ValueError: If the run recorded no content hash, or the data at ``data`` is other data.
+        FileNotFoundError: If ``data`` does not exist.
+    """
+    from core.data import load_fer2013
+
+    run_dir = Path(run_dir)
+    if runs.read_status(run_dir).active:
+        raise ValueError(f"{run_dir.name} is being trained now; stop it before pointing it at other files")
+    saved = runs.read_config(run_dir)
+    recorded = (saved.get("resolved") or {}).get("data_hash")
+    if not recorded:
+        raise ValueError(f"{run_dir.name} has not recorded which data it trained on (it never started), "
+                         "so a new location cannot be checked; start a new run")
+    dataset = load_fer2013(data, allowed_roots=_allowed_roots(data, saved.get("data_roots")))
+    if dataset.report.content_hash != recorded:
+        raise ValueError(f"the data at {data} is not the data this run started on (content hash "
+                         f"{dataset.report.content_hash[:12]} instead of {recorded[:12]}); resume with the same data")
+    if saved["config"].get("data") != str(data):
+        echo(f"the run's data: {saved['config'].get('data')} -> {data} (same content)")
+        saved["config"]["data"] = str(data)
+        runs.write_json_atomic(run_dir / "config.json", saved)
+
+
 def resume_epoch(run_dir: Path, resume: bool) -> int:
     """The last committed epoch a resumed run continues after (0: it starts from its initial weights)."""
     if not resume:

@@ -128,6 +128,8 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"model {self.model!r} has no hyperparameter {', '.join(map(repr, unknown))}; "
                              f"it takes {', '.join(sorted(accepted)) or 'none'}")
+        for key, value in self.model_params.items():
+            check_hyperparameter(self.model, key, value, accepted[key])
         if "crop" in self.model_params:
             check_crop(self.model_params["crop"])
         if "convs" in self.model_params:
@@ -183,6 +185,10 @@ class TrainConfig:
             mismatch = init_from_mismatch(self.init_from, self.model, self.model_params)
             if mismatch:
                 raise ValueError(mismatch)
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if not 0 <= self.weight_decay < 1:
+            raise ValueError(f"weight_decay must be in [0, 1), got {self.weight_decay}")
         if self.average_from is not None and not 0 <= self.average_from < 1:
             raise ValueError(f"average_from must be in [0, 1) (the fraction of the run after which epochs are "
                              f"averaged), got {self.average_from}")
@@ -209,6 +215,31 @@ class TrainConfig:
         if isinstance(values.get("teachers"), (list, tuple)):
             values["teachers"] = tuple(str(path) for path in values["teachers"])
         return cls(**values)
+
+
+def check_hyperparameter(model: str, key: str, value: Any, default: Any) -> None:
+    """Refuse a model hyperparameter of the wrong kind or range before any run folder exists.
+
+    Numbers must be numbers (an integer where the default is one); rates
+    (``dropout_rate``, ``l2``) lie in [0, 1); sizes and counts are positive
+    (``crop`` and ``convs`` have their own checks).
+
+    Raises:
+        ValueError: Naming the model, the hyperparameter and what it takes.
+    """
+    if key in ("crop", "convs"):
+        return
+    if isinstance(default, (int, float)) and not isinstance(default, bool):
+        whole = isinstance(default, int)
+        if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
+            kind = "a whole number" if whole else "a number"
+            raise ValueError(f"model {model!r} hyperparameter {key} takes {kind} like {default!r}, got {value!r} "
+                             "(--param values are JSON: width=48, dropout_rate=0.3)")
+        if key == "dropout_rate" or key == "l2":
+            if not 0 <= value < 1:
+                raise ValueError(f"model {model!r} hyperparameter {key} must be in [0, 1), got {value!r}")
+        elif value < 1:
+            raise ValueError(f"model {model!r} hyperparameter {key} must be at least 1, got {value!r}")
 
 
 def init_from_mismatch(path: str, model: str, model_params: dict) -> str | None:

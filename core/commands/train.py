@@ -108,6 +108,21 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(data=str(data), model_params=params, augment=augment, **fields).validate()
 
 
+def options_given(args: argparse.Namespace, keep: tuple[str, ...] = ()) -> list[str]:
+    """The ``train`` options in ``args`` that differ from their defaults, as the user spelt them (``--lr``), but ``keep``."""
+    from core.__main__ import build_parser
+
+    parser = build_parser()
+    train = next(action for action in parser._subparsers._group_actions if "train" in action.choices).choices["train"]
+    given = []
+    for action in train._actions:
+        if action.dest in keep or action.dest in ("help", "run_dir") or not action.option_strings:
+            continue
+        if getattr(args, action.dest, action.default) != action.default:
+            given.append(max(action.option_strings, key=len) if action.dest != "learning_rate" else "--lr")
+    return given
+
+
 def describe_recipe(recipe: dict) -> str:
     """``"adam, lr 0.001, batch 64, 40 epochs, cosine schedule, label smoothing 0.1"``: the flags a recipe sets."""
     parts = [recipe["optimizer"], f"lr {recipe['learning_rate']:g}", f"batch {recipe['batch_size']}",
@@ -142,6 +157,14 @@ def run(args: argparse.Namespace) -> int:
         run_dir = args.run_dir or args.resume
         if not (Path(run_dir) / "config.json").is_file():
             raise FileNotFoundError(f"{run_dir} is not a run folder (no config.json)")
+        if args.resume and (ignored := options_given(args, keep=("resume", "detach", "data"))):
+            raise ValueError(f"--resume continues a run with the settings it started with, so {', '.join(ignored)} "
+                             "would be ignored; resume without them (--data may give the same data's new location), "
+                             "or start a new run with the settings you want")
+        if args.resume and args.data:
+            from core.train import relocate_run_data
+
+            relocate_run_data(Path(run_dir), args.data, echo=lambda line: print(line, flush=True))
         if args.resume and args.detach:
             resume_training_job(run_dir)
             print(run_dir)

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import signal
 import time
 
@@ -119,6 +120,45 @@ def test_cli_lists_models_and_rejects_unknown(capsys):
     assert "mini_xception" in capsys.readouterr().out
     assert main(["train", "--data", "x.csv", "--model", "nope"]) == 2
     assert "known models" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--param", "width=[1,"], "hyperparameter width takes a whole number like 32, got '\\[1,'"),
+    (["--param", "width=-4"], "hyperparameter width must be at least 1, got -4"),
+    (["--param", "dropout_rate=1.5"], "hyperparameter dropout_rate must be in \\[0, 1\\), got 1.5"),
+    (["--optimizer", "sgd", "--momentum", "-1"], "momentum must be in \\[0, 1\\), got -1"),
+    (["--optimizer", "adamw", "--weight-decay", "-1"], "weight_decay must be in \\[0, 1\\), got -1"),
+])
+def test_bad_options_are_refused_before_a_run_folder_exists(tmp_path, train_csv, capsys, options, message):
+    # Before: each made a run folder, failed inside the worker with a Keras or optimizer error and stayed listed.
+    code = main(["train", "--data", str(train_csv), "--model", "fer_vgg", "--epochs", "1", "--out", str(tmp_path), *options])
+    assert code == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not any(tmp_path.iterdir())
+
+
+def test_resume_refuses_options_it_would_ignore_and_accepts_the_same_data_moved(tmp_path, capsys):
+    import shutil
+
+    (tmp_path / "here").mkdir()
+    data = write_fer_csv(tmp_path / "here" / "fer2013.csv", per_class=12)
+    run_dir = prepare_run(tiny_config(data, epochs=2, augment=AugmentConfig(engine="none")), tmp_path / "runs")
+    runs.request_stop(run_dir)  # stops at the first batch: nothing trained yet, but the data hash is recorded
+    assert run_training(run_dir, echo=lambda line: None).state == "stopped"
+    capsys.readouterr()
+    # Before: --epochs 6 --lr 5 were dropped without a word.
+    assert main(["train", "--resume", str(run_dir), "--epochs", "6", "--lr", "5"]) == 2
+    assert "--epochs, --lr would be ignored" in capsys.readouterr().err
+    moved = tmp_path / "moved"
+    shutil.move(str(tmp_path / "here"), moved)
+    other = write_fer_csv(tmp_path / "other.csv", per_class=13)
+    assert main(["train", "--resume", str(run_dir), "--data", str(other)]) == 2
+    assert "is not the data this run started on" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run_dir), "--data", str(moved / "fer2013.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "(same content)" in out and "finished:" in out
+    assert runs.read_config(run_dir)["config"]["data"] == str(moved / "fer2013.csv")
+    assert [row["epoch"] for row in runs.read_metrics(run_dir)] == [1, 2]
 
 
 def _wait_for(predicate, timeout=120.0):
