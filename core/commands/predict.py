@@ -13,6 +13,9 @@ from core.commands.safe_text import make_stdout_safe, printable
 from core.detect import DEFAULT_DETECTOR, DEFAULT_MAX_SIDE, DEFAULT_MIN_CONFIDENCE, list_detectors
 from core.labels import CLASS_NAMES
 
+# As for videos (core.video): below this, every face but the largest would be a few pixels wide.
+MIN_DETECT_SIDE = 64
+
 
 def register(subparsers) -> None:
     """Add the ``predict`` subcommand."""
@@ -32,9 +35,10 @@ def register(subparsers) -> None:
                         help=f"drop faces the detector scores below this, 0..1 (default {DEFAULT_MIN_CONFIDENCE})")
     parser.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE,
                         help=f"detect on the photo shrunk to this longer side; raise it for small faces (default {DEFAULT_MAX_SIDE})")
-    parser.add_argument("--tta", dest="tta", action="store_const", const="flip", default="none",
-                        help="test-time augmentation: average with the mirrored face's prediction (2 views)")
-    parser.add_argument("--ten-crop", dest="tta", action="store_const", const="crop10",
+    views = parser.add_mutually_exclusive_group()
+    views.add_argument("--tta", dest="tta", action="store_const", const="flip", default="none",
+                       help="test-time augmentation: average with the mirrored face's prediction (2 views)")
+    views.add_argument("--ten-crop", dest="tta", action="store_const", const="crop10",
                         help="ten-crop test-time augmentation: the whole face and its 4 corner crops, each mirrored "
                              "(10 views, 10x the classification time)")
     parser.add_argument("--no-detect", action="store_true", help="classify each whole image as one face")
@@ -46,12 +50,15 @@ def run_predict(args: argparse.Namespace) -> int:
     """Predict every image; unreadable files are reported and skipped. Returns 1 if any failed."""
     # Quiet TensorFlow's C++ start-up logging unless the user asked for it.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from core.images import image_size, read_image_file
+    from core.images import IMAGE_EXTENSIONS, image_size, read_image_file
     from core.light import LIGHT_DETECTOR, is_onnx_path, load_predictor, tensorflow_available
     from core.predict import decode_photo, default_model_path, predict_image
 
     if not 0.0 <= args.min_confidence <= 1.0:
         raise ValueError(f"--min-confidence must be between 0 and 1, got {args.min_confidence}")
+    if args.max_side < MIN_DETECT_SIDE:
+        raise ValueError(f"--max-side must be at least {MIN_DETECT_SIDE} pixels (faces are found on the photo "
+                         f"shrunk to that side), got {args.max_side}")
     model_paths = args.model or [default_model_path()]
     if model_paths[0] is None:
         raise FileNotFoundError(
@@ -60,6 +67,9 @@ def run_predict(args: argparse.Namespace) -> int:
         )
     make_stdout_safe()
     files = list(collect_images(args.paths))
+    if not files:
+        raise FileNotFoundError(f"no images to predict in {', '.join(map(printable, args.paths))}: folders are searched "
+                                f"for {', '.join(sorted(IMAGE_EXTENSIONS))} files (hidden ones are skipped)")
     if files and all(problem is not None for _, problem in files):
         raise FileNotFoundError("nothing to predict: " + "; ".join(f"{printable(path)}: {problem}" for path, problem in files))
     onnx = any(is_onnx_path(path) for path in model_paths)

@@ -124,3 +124,20 @@ def test_an_unwritable_runs_folder_is_a_clear_error_not_a_traceback(tmp_path, ti
     code = main(["train", "--data", str(tiny_fer_folder), "--out", str(tmp_path / "runs"), "--epochs", "1"])
     err = capsys.readouterr().err
     assert code == 2 and "Read-only file system" in err and "writable" in err
+
+
+def test_meaningless_options_and_a_folder_without_images_are_errors(tmp_path, blank_photo, tiny_model_path, capsys):
+    # Before: --max-side 0 found "0 faces" (exit 0), --tta --ten-crop ran one of them silently, and a
+    # folder with no images printed nothing and exited 0.
+    assert main(["predict", "--model", str(tiny_model_path), "--max-side", "0", str(blank_photo)]) == 2
+    assert "--max-side must be at least 64 pixels" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["predict", "--model", str(tiny_model_path), "--tta", "--ten-crop", str(blank_photo)])
+    assert exit_info.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+    empty = tmp_path / "no_images"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not an image")
+    assert main(["predict", "--model", str(tiny_model_path), str(empty)]) == 2
+    err = capsys.readouterr().err
+    assert "no images to predict in" in err and ".jpg" in err
