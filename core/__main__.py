@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:  # a folder that cannot be written (read-only runs folder, disk full...): no traceback
         print(f"error: {describe_os_error(error)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C in any command: the usual exit status, without a traceback
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 def describe_os_error(error: OSError) -> str:

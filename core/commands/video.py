@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -82,10 +84,26 @@ def run_video(args: argparse.Namespace) -> int:
                                 "pass --model runs/<id>/best.keras (train one with `python -m core train`)")
     loaded = load_models(model_paths)
     bar = None if args.quiet else ProgressBar(sys.stderr)
+
+    def stop(signum, frame):
+        raise SystemExit(143)  # unwinds through analyze_video, which removes its partial files
+
+    # A kill (SIGTERM) unwinds like Ctrl-C instead of leaving hidden partial outputs behind.
+    previous = signal.signal(signal.SIGTERM, stop) if threading.current_thread() is threading.main_thread() else None
     try:
         report = analyze_video(args.input, loaded, settings, csv_path=args.csv, annotated_path=args.annotated,
                                progress=bar.update if bar else None)
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.finish()
+            bar = None
+        outputs = [path for path in (args.csv, args.annotated) if path is not None]
+        print("interrupted: " + ("no output was written (files already at those paths are unchanged)" if outputs
+                                 else "the analysis was cut short"), file=sys.stderr)
+        return 130
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         if bar is not None:
             bar.finish()
     if args.json:

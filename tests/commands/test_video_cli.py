@@ -91,3 +91,41 @@ def test_several_models_analyse_the_video_as_an_ensemble(small_video, tiny_model
     report = json.loads(capsys.readouterr().out)
     assert report["model"] == [str(tiny_model_path), str(other)]
     assert report["frames"] == 16 and report["face_ids"] == 2
+
+
+@pytest.mark.parametrize("interruption", ["ctrl-c", "sigterm"])
+def test_an_interrupted_analysis_leaves_no_partial_files_and_no_traceback(small_video, tiny_model_path, tmp_path, capsys,
+                                                                          monkeypatch, interruption):
+    # Before: Ctrl-C printed a KeyboardInterrupt traceback; a kill left hidden .faces-*.csv/.mp4 files behind.
+    import os
+    import signal
+
+    from core.commands import video as video_command
+
+    frames = []
+
+    def interrupt_after_three_frames(self, progress):
+        frames.append(progress.frames_done)
+        if progress.frames_done == 3:
+            if interruption == "ctrl-c":
+                raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(video_command.ProgressBar, "update", interrupt_after_three_frames)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "faces.csv").write_text("an earlier result\n")
+    args = ["video", str(small_video), "--model", str(tiny_model_path), "--detector", "haar",
+            "--csv", str(out / "faces.csv"), "--annotated", str(out / "faces.mp4")]
+    previous = signal.getsignal(signal.SIGTERM)
+    if interruption == "ctrl-c":
+        assert main(args) == 130
+        assert "interrupted: no output was written" in capsys.readouterr().err
+    else:
+        with pytest.raises(SystemExit) as stopped:
+            main(args)
+        assert stopped.value.code == 143
+    assert signal.getsignal(signal.SIGTERM) is previous  # the handler is the command's own, for its duration
+    assert 3 in frames and max(frames) == 3
+    assert sorted(path.name for path in out.iterdir()) == ["faces.csv"]
+    assert (out / "faces.csv").read_text() == "an earlier result\n"
