@@ -67,17 +67,18 @@ def model_name(path: str | Path) -> str:
 
 
 def bundled_label(path: Path) -> str:
-    """``Bundled model (fer_studio_swa.keras) · PublicTest 69.04%, ten-crop 70.35%``: the held-out scores of its card.
+    """``fer_studio_swa · bundled · PublicTest 69.04%, ten-crop 70.35%``: its name first, then its card's held-out scores.
 
-    The single pass, and ten-crop when the card has it and it is better, so a
-    first-time user can tell the bundled models apart; without a card, just
-    the file name.
+    The name leads because a narrow sidebar cuts the label after about 30
+    characters, and the bundled models differ only by name. The single pass,
+    and ten-crop when the card has it and it is better; without a card, just
+    the name.
     """
     from core.bundle import card_scores
     from dashboard.training_widgets import format_accuracy
 
     scores = card_scores(path)
-    label = f"Bundled model ({path.name})"
+    label = f"{path.stem} · bundled"
     if "none" in scores:
         label += f" · PublicTest {format_accuracy(scores['none'])}"
         if scores.get("crop10", 0.0) > scores["none"]:
@@ -96,11 +97,18 @@ def model_select_ui(key: str, *, param: str = "model", help: str | None = MODEL_
                describe=lambda model_id: escape_markdown(menu[model_id][0]))
     chosen = st.selectbox("Model", list(menu), key=key, format_func=lambda model_id: menu[model_id][0], help=help)
     remember_choice(chosen, param=param, default=next(iter(menu)))
-    # A narrow sidebar cuts the label short, so a bundled model's held-out scores are written out under it too.
-    scores = bundled_scores_caption(Path(menu[chosen][1])) if chosen.split("-")[0] == BUNDLED_ID else None
-    if scores:
-        st.caption(scores)
+    # A narrow sidebar cuts the label short: the chosen model, and a bundled one's held-out scores, are written out.
+    st.caption(selected_model_caption(chosen, menu))
     return menu[chosen][1]
+
+
+def selected_model_caption(model_id: str, menu: dict[str, tuple[str, str]]) -> str:
+    """``**fer_studio_swa.keras** (bundled) · PublicTest (held out): 69.04% single pass · …``, or a run's whole label."""
+    label, path = menu[model_id]
+    if model_id.split("-")[0] != BUNDLED_ID:
+        return escape_markdown(label)
+    scores = bundled_scores_caption(Path(path))
+    return f"**{escape_markdown(Path(path).name)}** (bundled)" + (f" · {scores}" if scores else "")
 
 
 def bundled_scores_caption(path: Path) -> str | None:

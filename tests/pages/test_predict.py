@@ -62,7 +62,7 @@ def test_page_renders_tabs_and_uploaders_without_an_upload(bundled):
     assert not app.exception and not app.error
     assert [tab.label for tab in app.tabs] == ["Photo", "Webcam", "Batch"]
     assert app.selectbox(key="predict_model").value == "bundled"  # the id that goes into the URL
-    assert app.selectbox(key="predict_model").options == ["Bundled model (tiny.keras)"]
+    assert app.selectbox(key="predict_model").options == ["tiny · bundled"]
     assert app.selectbox(key="predict_detector").value == "mtcnn"
     assert app.slider(key="predict_confidence").value == 0.5
 
@@ -289,14 +289,35 @@ def test_a_second_bundled_model_is_offered_to_average_with_and_has_its_own_link_
     app.run()
     assert not app.exception and not app.error
     assert app.multiselect(key="predict_ensemble").options == [
-        "Bundled model (fer_studio_b.keras) · PublicTest 69.04%, ten-crop 70.35%"]
+        "fer_studio_b · bundled · PublicTest 69.04%, ten-crop 70.35%"]
     linked = AppTest.from_file(PAGE, default_timeout=120)
     linked.query_params["model"] = "bundled-fer_studio_b"
     linked.run()
     assert not linked.exception and not linked.warning
     assert linked.selectbox(key="predict_model").value == "bundled-fer_studio_b"
     # The sidebar cuts long labels short: the chosen bundled model's scores are written out under the menu.
-    assert "PublicTest (held out): 69.04% single pass · 69.96% flip · 70.35% ten-crop" in [
-        caption.value for caption in linked.sidebar.caption]
+    assert ("**fer\\_studio\\_b.keras** (bundled) · PublicTest (held out): 69.04% single pass · 69.96% flip · 70.35% ten-crop"
+            in [caption.value for caption in linked.sidebar.caption])
     assert not any("PublicTest (held out)" in caption.value for caption in app.sidebar.caption)  # its card has none
-    assert linked.multiselect(key="predict_ensemble").options == ["Bundled model (fer_studio_default.keras)"]
+    assert linked.multiselect(key="predict_ensemble").options == ["fer_studio_default · bundled"]
+
+
+def test_the_bundled_models_are_told_apart_in_a_narrow_menu_and_the_chosen_one_is_named(monkeypatch, tmp_path,
+                                                                                       tiny_model_path):
+    # Walk s8 bug 7: four labels cut to "Bundled model (fer_studio_defa…"; the caption gave scores but no name.
+    folder = tmp_path / "models"
+    folder.mkdir()
+    names = ("fer_studio_default", "fer_studio_c", "fer_studio_distilled", "fer_studio_swa")
+    for name in names:
+        (folder / f"{name}.keras").write_bytes(tiny_model_path.read_bytes())
+        (folder / f"{name}.json").write_text(json.dumps({"evaluation": {"PublicTest": {"n": 3589, "accuracy": 0.6796}}}))
+    monkeypatch.setattr("core.predict.BUNDLED_MODEL", folder / "fer_studio_default.keras")
+    monkeypatch.setenv("FER_STUDIO_RUNS", str(tmp_path / "runs"))
+    app = AppTest.from_file(PAGE, default_timeout=120)
+    app.run()
+    menu = app.selectbox(key="predict_model")
+    shown = [label[:24] for label in menu.options]  # about what the sidebar shows before "…"
+    assert len(set(shown)) == 4 and all(label.startswith(name) for label, name in zip(shown, names))
+    menu.set_value("bundled-fer_studio_swa").run()
+    assert not app.exception
+    assert any("fer\\_studio\\_swa.keras" in caption.value for caption in app.sidebar.caption)
