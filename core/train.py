@@ -69,7 +69,7 @@ def split_training_data(dataset: Any, config: TrainConfig) -> tuple[tuple[np.nda
         x_train, y_train = train.images, train.labels
         x_val, y_val = val.images, val.labels
     else:
-        val_index = _stratified_pick(train.labels, config.val_fraction, rng)
+        val_index = _stratified_pick(train.labels, config.val_fraction, rng, leave_one=True)
         keep = np.ones(len(train), dtype=bool)
         keep[val_index] = False
         x_train, y_train = train.images[keep], train.labels[keep]
@@ -82,12 +82,29 @@ def split_training_data(dataset: Any, config: TrainConfig) -> tuple[tuple[np.nda
     return (x_train, y_train), (x_val, y_val)
 
 
-def _stratified_pick(labels: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+def describe_validation(config: TrainConfig, train_images: int, val_images: int) -> str:
+    """Where the validation images come from, e.g. ``"10% stratified slice of Training"``, with the real share when
+    a small dataset made it differ (every class gives at least one image)."""
+    if config.validation == "publictest":
+        return "PublicTest"
+    text = f"{config.val_fraction:.0%} stratified slice of Training"
+    total = train_images + val_images
+    if config.max_train_images is None and total and abs(val_images / total - config.val_fraction) > 0.02:
+        text += f" (here {val_images} of {total} images, {val_images / total:.0%}: at least one of each class)"
+    return text
+
+
+def _stratified_pick(labels: np.ndarray, fraction: float, rng: np.random.Generator, leave_one: bool = False) -> np.ndarray:
+    """Indices of about ``fraction`` of each class (at least one); ``leave_one``: never a class's last image."""
     picked = []
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
-        count = max(1, round(len(members) * fraction))
-        picked.append(rng.choice(members, size=min(count, len(members)), replace=False))
+        # For the validation slice a class of one stays in training: the model could not learn it otherwise.
+        count = min(max(1, round(len(members) * fraction)), len(members) - 1 if leave_one else len(members))
+        if count > 0:
+            picked.append(rng.choice(members, size=count, replace=False))
+    if not picked:
+        return np.zeros(0, dtype=np.int64)
     return np.sort(np.concatenate(picked))
 
 
@@ -210,6 +227,10 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
         echo(f"note: {skipped} record(s) of {config.data} could not be loaded and are left out "
              "(`python -m core inspect --data ...` lists them)")
     (x_train, y_train), (x_val, y_val) = split_training_data(dataset, config)
+    missing = [name for index, name in enumerate(CLASS_NAMES) if not np.any(y_train == index)]
+    if missing:
+        echo(f"note: no training images of {', '.join(missing)}: the model cannot learn to predict "
+             f"{'it' if len(missing) == 1 else 'them'}")
     targets = distillation = None
     if config.teachers:
         from core.distill import prepare_targets
@@ -228,7 +249,7 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
         "class_names": list(CLASS_NAMES),
         "train_images": int(len(x_train)),
         "val_images": int(len(x_val)),
-        "val_source": "PublicTest" if config.validation == "publictest" else f"{config.val_fraction:.0%} stratified slice of Training",
+        "val_source": describe_validation(config, len(x_train), len(x_val)),
         "precision": precision,
         "versions": library_versions(),
         "hardware": describe_hardware(),

@@ -64,6 +64,31 @@ def test_tiny_run_writes_every_file_of_the_run_folder(tmp_path, train_csv):
     assert best.class_names[3] == "happy" and best.meta["run"] == run_dir.name
 
 
+def test_a_class_of_one_image_stays_in_training_and_a_small_slice_says_its_real_share(tmp_path):
+    # Before: the only "disgust" face went to validation (the model never saw one), and a 5-image
+    # set was announced as a "10% stratified slice" while 80% of it validated.
+    labels = np.array([0] * 6 + [1] + [3] * 6)
+    n = len(labels)
+    dataset = FerDataset(np.zeros((n, 48, 48), np.uint8), labels, np.array(["Training"] * n),
+                         np.array([f"Training_{i}" for i in range(n)]), LoadReport("x", "csv", n))
+    (_, y_train), (_, y_val) = split_training_data(dataset, tiny_config("x"))
+    assert 1 in y_train and 1 not in y_val
+    assert sorted(y_val.tolist()) == [0, 3]
+    data = write_fer_csv(tmp_path / "fer2013.csv", per_class=2)
+    lines = []
+    run_dir = prepare_run(tiny_config(data, epochs=1), tmp_path / "runs")
+    assert run_training(run_dir, echo=lines.append).state == "finished"
+    source = runs.read_config(run_dir)["resolved"]["val_source"]
+    assert source == "10% stratified slice of Training (here 7 of 14 images, 50%: at least one of each class)"
+    assert not any("no training images of" in line for line in lines)
+    only_some = tmp_path / "some.csv"
+    only_some.write_text("\n".join(line for line in data.read_text().splitlines() if not line.startswith(("1,", "2,"))) + "\n")
+    run_dir = prepare_run(tiny_config(only_some, epochs=1), tmp_path / "runs")
+    lines.clear()
+    assert run_training(run_dir, echo=lines.append).state == "finished"
+    assert "note: no training images of disgust, fear: the model cannot learn to predict them" in lines
+
+
 def test_validation_never_uses_private_test():
     rng = np.random.default_rng(0)
     n = 70 * 3
