@@ -42,7 +42,7 @@ from core.labels import ALL, IMAGE_SIZE, KNOWN_SPLITS, PRIVATE_TEST, PUBLIC_TEST
 from core.preprocess import prepare_face
 
 # Bump when a change to the loaders changes what they return: old cache entries then miss.
-LOADER_VERSION: str = "1"
+LOADER_VERSION: str = "2"  # 2: hidden data files and extra CSVs are reported
 
 ACCEPTED_SOURCES: str = (
     "accepted: fer2013.csv, icml_face_data.csv or train.csv (columns emotion, pixels[, Usage]); "
@@ -239,6 +239,12 @@ def _is_junk(name: str) -> bool:
     return name.startswith(".") or name in _JUNK_NAMES
 
 
+def _is_hidden_data(name: str) -> bool:
+    """A hidden file that holds data (``.face.jpg``), not OS metadata (``.DS_Store``, macOS's ``._face.jpg``)."""
+    suffix = PurePosixPath(name).suffix.lower()
+    return name.startswith(".") and not name.startswith("._") and (suffix in IMAGE_EXTENSIONS or suffix == ".csv")
+
+
 def _list_folder(root: Path, allowed_roots: list[Path] | None = None) -> tuple[list[_File], list[SkippedRecord]]:
     """List every non-junk file under ``root`` (stat only), sorted by relative path.
 
@@ -265,6 +271,9 @@ def _list_folder(root: Path, allowed_roots: list[Path] | None = None) -> tuple[l
         for entry in entries:
             name = entry.name
             if name.startswith(".") or name in _JUNK_NAMES:
+                if _is_hidden_data(name) and entry.is_file():
+                    # Not metadata: a face or a CSV someone hid. Not read, but counted.
+                    unlisted.append(SkippedRecord(prefix + name, "a hidden file (its name starts with '.'); not read"))
                 continue
             try:
                 if allowed_roots is not None and entry.is_symlink() and not is_inside_roots(entry.path, allowed_roots):
@@ -408,6 +417,9 @@ def _plan_release(files: list[_File], root: str) -> _Layout:
             continue
         parts = file.path[len(root) :].split("/")
         if len(parts) == 1:
+            if parts[0].lower().endswith(".csv"):
+                layout.skipped.append(SkippedRecord(file.path, "a CSV beside the image folders, which were loaded "
+                                                               "instead; point the data at this file to load it"))
             continue  # README and the like next to train/ and test/
         default_split = _SPLIT_FOLDERS.get(parts[0].lower())
         if default_split is None:
@@ -503,7 +515,13 @@ def _load_tree(
             except (OSError, zipfile.BadZipFile, RuntimeError, NotImplementedError) as error:
                 raise ValueError(f"{csv_file.path} could not be read: {error}") from None
             with handle:
-                return _load_csv_stream(handle, csv_file.size, source, kind_prefix + "csv", progress)
+                dataset = _load_csv_stream(handle, csv_file.size, source, kind_prefix + "csv", progress)
+            others = [SkippedRecord(f.path, f"another CSV: only {csv_file.path} was loaded; point the data at this "
+                                            "file to load it") for f in files if f.path.lower().endswith(".csv") and f is not csv_file]
+            if others:
+                skipped = tuple(sorted((*dataset.report.skipped, *others), key=lambda record: record.where))
+                dataset = dataclasses.replace(dataset, report=dataclasses.replace(dataset.report, skipped=skipped))
+            return dataset
     if layout is None:
         folders = sorted({f.path.split("/")[0] for f in files if "/" in f.path})
         found = "folders " + ", ".join(folders[:10]) if folders else "no folders"

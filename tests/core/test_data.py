@@ -185,6 +185,33 @@ def test_broken_files_are_skipped_and_listed_never_dropped(tiny_fer_folder):
     assert len(dataset) == 35
 
 
+def test_hidden_faces_and_a_csv_beside_the_image_folders_are_reported_not_dropped(tiny_fer_folder):
+    # Before: both were left out without a word (66 entries, 65 accounted for).
+    happy = tiny_fer_folder / "train" / "happy"
+    (happy / ".hidden.jpg").write_bytes((happy / "Training_1030.jpg").read_bytes())
+    (happy / "._Training_1030.jpg").write_bytes(b"\x00\x05\x16\x07 macOS resource fork")  # metadata: never data
+    (happy / ".DS_Store").write_bytes(b"\x00\x01")
+    (tiny_fer_folder / "fer2013.csv").write_text(f"emotion,pixels,Usage\n1,{pixels_text(face(1))},Training\n")
+    (tiny_fer_folder / "README.md").write_text("not data")
+    dataset = load_fer2013(tiny_fer_folder)
+    reasons = {record.where: record.reason for record in dataset.report.skipped}
+    assert set(reasons) == {"train/happy/.hidden.jpg", "fer2013.csv"}
+    assert "hidden file" in reasons["train/happy/.hidden.jpg"]
+    assert "a CSV beside the image folders" in reasons["fer2013.csv"]
+    assert len(dataset) == 35 and dataset.report.kind == "image-folders"
+
+
+def test_a_second_csv_in_a_zip_is_reported(tmp_path):
+    archive = tmp_path / "two.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        zipped.writestr("a/fer2013.csv", f"emotion,pixels\n1,{pixels_text(face(1))}\n")
+        zipped.writestr("b/fer2013.csv", f"emotion,pixels\n2,{pixels_text(face(2))}\n3,{pixels_text(face(3))}\n")
+    dataset = load_fer2013(archive)
+    assert dataset.labels.tolist() == [1]
+    assert [(record.where, record.reason) for record in dataset.report.skipped] == [
+        ("b/fer2013.csv", "another CSV: only a/fer2013.csv was loaded; point the data at this file to load it")]
+
+
 def test_colour_and_odd_sized_images_are_converted_and_counted(tmp_path):
     root = tmp_path / "faces"
     colour = np.zeros((100, 100, 3), np.uint8)
