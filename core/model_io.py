@@ -90,10 +90,17 @@ def read_model_meta(path: str | os.PathLike) -> dict:
             are not FER2013's (unknown or repeated); the message names the file.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; give a model file inside it, e.g. {path / 'best.keras'}")
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
     if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path.name} is not a Keras model: expected a .keras file (a zip archive)")
+        hint = ""
+        if path.suffix.lower() == ".onnx":
+            hint = "; an .onnx export runs with `python -m core predict` only (docs/export.md), the other commands need the .keras file"
+        elif path.suffix.lower() in (".h5", ".hdf5"):
+            hint = "; legacy .h5 files are not loaded: open it with Keras and save it as .keras (with core.model_io.save_model for its class names)"
+        raise ValueError(f"{path.name} is not a Keras model: expected a .keras file (a zip archive){hint}")
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
@@ -222,6 +229,10 @@ def load_model(path: str | os.PathLike, compile: bool = False) -> LoadedModel:
     try:
         model = keras.models.load_model(path, compile=compile, safe_mode=True)
     except Exception as error:  # Keras raises many types for a damaged archive.
+        if "safe_mode" in str(error):
+            # Keras' own advice (turn safe mode off) is not something FER Studio offers: such a file can run code.
+            raise ValueError(f"{name} holds Python code (a Lambda layer or similar), which FER Studio never loads: "
+                             "a model file must not be able to run code; rebuild the model with standard layers") from None
         raise ValueError(f"could not load model {name}: {type(error).__name__}: {error}") from error
     class_names = tuple(meta.pop("class_names"))
     check_face_input(model, name)

@@ -69,7 +69,10 @@ def test_members_with_other_input_sizes_are_refused(tmp_path, oracle_model_facto
     inputs = keras.Input((44, 44, 1))
     small = keras.Model(inputs, keras.layers.Dense(7, activation="softmax")(keras.layers.Flatten()(inputs)))
     right = model_io.load_model(oracle_model_factory(tmp_path / "right.keras"))
-    other = model_io.load_model(model_io.save_model(small, tmp_path / "small44.keras"))
+    saved = model_io.save_model(small, tmp_path / "small44.keras")
+    with pytest.raises(ValueError, match=r"small44.keras takes inputs of shape \(None, 44, 44, 1\)"):
+        model_io.load_model(saved)  # refused on its own already
+    other = model_io.LoadedModel(model=small, class_names=right.class_names, meta={}, path=str(saved))
     with pytest.raises(ValueError, match="different inputs.*small44.keras"):
         make_ensemble([right, other])
 

@@ -177,6 +177,26 @@ def test_a_model_without_card_whose_outputs_are_not_seven_says_so(tmp_path):
         model_io.load_model(tmp_path / "five.keras")
 
 
+def test_a_lambda_layer_onnx_h5_or_folder_gets_a_message_that_says_what_to_do(tmp_path):
+    import keras
+
+    inputs = keras.Input(shape=(48, 48, 1))
+    scaled = keras.layers.Lambda(lambda x: x / 255.0)(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(7, activation="softmax")(keras.layers.Flatten()(scaled)))
+    path = model_io.save_model(model, tmp_path / "lambda.keras")
+    with pytest.raises(ValueError, match="lambda.keras holds Python code .* never loads") as error:
+        model_io.load_model(path)
+    assert "safe_mode" not in str(error.value)  # Keras' advice to turn safe mode off is not passed on
+    (tmp_path / "export.onnx").write_bytes(b"\x08\x07 onnx")
+    with pytest.raises(ValueError, match="export.onnx is not a Keras model.*runs with `python -m core predict` only"):
+        model_io.load_model(tmp_path / "export.onnx")
+    (tmp_path / "old.h5").write_bytes(b"\x89HDF\r\n\x1a\n")
+    with pytest.raises(ValueError, match="old.h5 is not a Keras model.*save it as .keras"):
+        model_io.load_model(tmp_path / "old.h5")
+    with pytest.raises(ValueError, match="is a folder; give a model file inside it"):
+        model_io.load_model(tmp_path)
+
+
 def test_a_model_without_softmax_is_refused(tmp_path):
     # Before: "probabilities" of 127.3 and -16.7.
     path = model_io.save_model(_dense_model(7, activation=None), tmp_path / "logits.keras")
