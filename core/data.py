@@ -315,6 +315,9 @@ def _read_member(file: _File, archive: zipfile.ZipFile | None) -> bytes:
             return archive.read(file.location)
         return _read_whole_file(file.location, file.size)
     except (OSError, zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError) as error:
+        if archive is not None and "encrypted" in str(error):  # zipfile's message quotes a ZipInfo repr
+            raise ValueError("could not be read: the zip member is password-protected; extract the zip with its "
+                             "password and point at the folder") from None
         raise ValueError(f"could not be read: {error}") from None
 
 
@@ -523,6 +526,11 @@ def _load_tree(
                 dataset = dataclasses.replace(dataset, report=dataclasses.replace(dataset.report, skipped=skipped))
             return dataset
     if layout is None:
+        inner = [f.path for f in files if f.path.lower().endswith(".zip")]
+        if archive is not None and inner:
+            raise ValueError(f"{source} holds {'a zip' if len(inner) == 1 else f'{len(inner)} zips'} inside it "
+                             f"({', '.join(inner[:3])}{', ...' if len(inner) > 3 else ''}); zips are read one level deep: "
+                             f"extract it and point at {inner[0].rpartition('/')[2]}")
         folders = sorted({f.path.split("/")[0] for f in files if "/" in f.path})
         found = "folders " + ", ".join(folders[:10]) if folders else "no folders"
         raise ValueError(f"{source} has no FER2013 layout (found {found}); {ACCEPTED_SOURCES}")

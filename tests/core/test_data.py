@@ -311,6 +311,30 @@ def test_zip_with_escaping_member_is_refused(tmp_path, member):
         load_fer2013(archive)
 
 
+def test_a_zip_inside_a_zip_and_a_password_protected_member_say_so(tmp_path):
+    inner = zip_folder(write_png(tmp_path / "faces" / "happy" / "a.png", face(1)).parents[1], tmp_path / "inner.zip")
+    outer = tmp_path / "outer.zip"
+    with zipfile.ZipFile(outer, "w") as zipped:
+        zipped.write(inner, "inner.zip")
+    with pytest.raises(ValueError, match=r"outer.zip holds a zip inside it \(inner.zip\); .*extract it and point at inner.zip"):
+        load_fer2013(outer)
+    locked = tmp_path / "locked.zip"
+    with zipfile.ZipFile(locked, "w") as zipped:
+        zipped.writestr("happy/open.png", cv2.imencode(".png", face(2))[1].tobytes())
+        zipped.writestr("happy/locked.png", cv2.imencode(".png", face(3))[1].tobytes())
+    raw = bytearray(locked.read_bytes())
+    # Mark the second member encrypted, as a password-protected zip's members are: bit 0 of the flags
+    # in its local header (offset 6) and its central-directory entry (offset 8).
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        second = raw.index(signature, raw.index(signature) + 1)
+        raw[second + offset] |= 0x1
+    locked.write_bytes(bytes(raw))
+    dataset = load_fer2013(locked)
+    assert len(dataset) == 1
+    [record] = dataset.report.skipped
+    assert record.where == "happy/locked.png" and "password-protected" in record.reason and "ZipInfo" not in record.reason
+
+
 def test_zip_bomb_is_refused(tmp_path):
     archive = tmp_path / "bomb.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
