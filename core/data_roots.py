@@ -67,7 +67,7 @@ def private_folders() -> list[Path]:
 
 def not_allowed_message(roots: list[Path] | None = None) -> str:
     """The one message every refused path gets: it says where data may live, nothing about the path."""
-    listed = ", ".join(f"`{_display(root)}`" for root in (data_roots() if roots is None else roots)) or "none configured"
+    listed = ", ".join(f"`{display_root(root)}`" for root in (data_roots() if roots is None else roots)) or "none configured"
     return (
         "That path is not available. Paths typed here must lie inside a data folder "
         f"({listed}; ./ and ../ are relative to FER Studio's folder); put the dataset there, upload it, "
@@ -75,7 +75,7 @@ def not_allowed_message(roots: list[Path] | None = None) -> str:
     )
 
 
-def _display(root: Path) -> str:
+def display_root(root: Path) -> str:
     """A root as the browser sees it: relative to the checkout (``data``, ``../shared``) or to ``~`` when it can be."""
     if root.is_relative_to(_REPO_ROOT.parent):
         relative = os.path.relpath(root, _REPO_ROOT)

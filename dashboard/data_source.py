@@ -48,9 +48,9 @@ def data_folders_text() -> str:
     Read from :func:`core.data_roots.data_roots` each time, so that ``FER_STUDIO_DATA_ROOTS``
     and ``FER2013_DIR`` show up: ``"`./data`, `../shared`, `~/.cache/fer-studio`, or one listed in ..."``.
     """
-    from core.data_roots import DATA_ROOTS_VARIABLE, _display, data_roots
+    from core.data_roots import DATA_ROOTS_VARIABLE, data_roots, display_root
 
-    listed = ", ".join(f"`{_display(root)}`" for root in data_roots())
+    listed = ", ".join(f"`{display_root(root)}`" for root in data_roots())
     return f"{listed or 'none configured'}, or one listed in `{DATA_ROOTS_VARIABLE}`"
 
 
