@@ -114,6 +114,12 @@ class VideoReader:
             self._container = av.open(str(self.path), mode="r")
         except (av.FFmpegError, OSError, UnicodeDecodeError) as error:
             raise _open_error(self.path, error) from None
+        demuxer = str(getattr(self._container.format, "name", ""))
+        if demuxer == "image2" or demuxer.endswith("_pipe"):
+            # FFmpeg opens a still photo as a one-frame "video"; analysing it as one would be silently odd.
+            self._container.close()
+            raise ValueError(f"{self.path.name} is a still image ({demuxer.removesuffix('_pipe')}), not a video: "
+                             "photos go to Predict (or `python -m core predict`)")
         if not self._container.streams.video:
             has_streams = bool(self._container.streams)
             self._container.close()

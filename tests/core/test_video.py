@@ -164,6 +164,15 @@ def test_a_text_file_is_not_a_video(tmp_path, tiny_loaded_model):
     assert not list(tmp_path.glob("*.csv")) and not list(tmp_path.glob(".x-*"))
 
 
+@pytest.mark.parametrize("extension", [".jpg", ".png"])
+def test_a_photo_named_like_a_video_is_refused_as_a_still_image(tmp_path, extension):
+    # Before: a JPEG renamed .mp4 was "analysed" as a one-frame video without a word.
+    photo = tmp_path / "holiday.mp4"
+    photo.write_bytes(cv2.imencode(extension, np.full((64, 80, 3), 120, np.uint8))[1].tobytes())
+    with pytest.raises(ValueError, match=r"holiday.mp4 is a still image \((jpeg|png)\), not a video: photos go to Predict"):
+        VideoReader(photo)
+
+
 def test_empty_and_zero_frame_files_are_refused(tmp_path):
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
