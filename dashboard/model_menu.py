@@ -12,7 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard.text import escape_markdown
-from dashboard.url_state import remember_choice, url_choice
+from dashboard.url_state import remember_choice, url_choice, url_choices
 
 BUNDLED_ID = "bundled"
 MODEL_HELP = ("The models bundled with FER Studio, with their accuracy on FER2013's PublicTest (held out from their "
@@ -124,13 +124,20 @@ def bundled_scores_caption(path: Path) -> str | None:
     return "PublicTest (held out): " + " · ".join(f"{format_accuracy(value)} {names[mode]}" for mode, value in scores.items())
 
 
-def ensemble_select_ui(key: str, model_path: str) -> tuple[str, ...]:
-    """Other models to average with ``model_path`` (an ensemble); their paths, in menu order (empty: none)."""
+def ensemble_select_ui(key: str, model_path: str, *, param: str = "ensemble") -> tuple[str, ...]:
+    """Other models to average with ``model_path`` (an ensemble); their paths, in menu order (empty: none).
+
+    Their ids are in the URL (``?ensemble=bundled-fer_studio_c,bundled-fer_studio_distilled``); an id that is not
+    in the menu (a deleted run, or the model chosen above) is left out with a warning naming it.
+    """
     menu = {model_id: entry for model_id, entry in model_menu().items() if entry[1] != str(model_path)}
+    url_choices(key, list(menu), (), param=param, noun="model to average with")
     if not menu:
+        remember_choice([], param=param, default=[])
         return ()
     chosen = st.multiselect("Average with (ensemble)", list(menu), key=key, format_func=lambda model_id: menu[model_id][0],
                             placeholder="No other model",
                             help="The faces are classified by every model chosen here and the one above; "
                                  "their probabilities are averaged. Usually more accurate, and slower by the number of models.")
+    remember_choice(chosen, param=param, default=[])
     return tuple(menu[model_id][1] for model_id in chosen)

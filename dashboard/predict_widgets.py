@@ -41,6 +41,7 @@ PHOTO_HELP = (f"JPEG, PNG, WebP, BMP, GIF (first frame) or TIFF, up to {MAX_PHOT
               "large photos are downscaled")
 FACE_DISPLAY_PIXELS = 192
 BATCH_ERRORS_SHOWN = 10
+CONFIDENCE_STEP = 0.05  # the detector-confidence slider's step
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,8 @@ class PhotoResult:
 def settings_sidebar_ui() -> PredictSettings | None:
     """Model, detector, confidence and TTA in the sidebar; ``None`` (with an explanation) when no model exists.
 
-    The model, detector and TTA mode are in the URL (``?model=``, ``?detector=``, ``?tta=``).
+    The model, the models averaged with it, detector, confidence and TTA mode are in the URL (``?model=``,
+    ``?ensemble=``, ``?detector=``, ``?confidence=``, ``?tta=``).
     """
     with st.sidebar:
         st.subheader("Prediction")
@@ -91,8 +93,14 @@ def settings_sidebar_ui() -> PredictSettings | None:
         detector = st.selectbox("Face detector", list(detectors), key="predict_detector", format_func=str.upper,
                                 help=" · ".join(f"{name.upper()}: {summary}" for name, summary in detectors.items()))
         remember_choice(detector, param="detector", default=next(iter(detectors)))
-        min_confidence = st.slider("Detector confidence", 0.0, 1.0, DEFAULT_MIN_CONFIDENCE, 0.05, key="predict_confidence",
+        # The slider's steps, rounded, so that a value is written to and read from ``?confidence=`` as the same text.
+        steps = [round(step * CONFIDENCE_STEP, 2) for step in range(round(1 / CONFIDENCE_STEP) + 1)]
+        if isinstance(st.session_state.get("predict_confidence"), float):
+            st.session_state["predict_confidence"] = round(st.session_state["predict_confidence"], 2)
+        url_choice("predict_confidence", steps, DEFAULT_MIN_CONFIDENCE, param="confidence", noun="detector confidence")
+        min_confidence = st.slider("Detector confidence", 0.0, 1.0, step=CONFIDENCE_STEP, key="predict_confidence",
                                    help="Faces the detector scores below this are ignored")
+        remember_choice(round(float(min_confidence), 2), param="confidence", default=DEFAULT_MIN_CONFIDENCE)
         url_choice("predict_tta", TTA_MODES, "none", param="tta", noun="test-time augmentation")
         tta = st.selectbox("Test-time augmentation", TTA_MODES, key="predict_tta", format_func=TTA_LABELS.get,
                            help="Average each face's prediction over views of it: its mirror image (flip), "

@@ -321,3 +321,48 @@ def test_the_bundled_models_are_told_apart_in_a_narrow_menu_and_the_chosen_one_i
     menu.set_value("bundled-fer_studio_swa").run()
     assert not app.exception
     assert any("fer\\_studio\\_swa.keras" in caption.value for caption in app.sidebar.caption)
+
+
+def four_bundled_models(monkeypatch, tmp_path, tiny_model_path) -> None:
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for name in ("fer_studio_default", "fer_studio_c", "fer_studio_distilled"):
+        (folder / f"{name}.keras").write_bytes(tiny_model_path.read_bytes())
+        (folder / f"{name}.json").write_text("{}")
+    monkeypatch.setattr("core.predict.BUNDLED_MODEL", folder / "fer_studio_default.keras")
+    monkeypatch.setenv("FER_STUDIO_RUNS", str(tmp_path / "runs"))
+
+
+def test_the_ensemble_and_the_detector_confidence_are_kept_in_the_url(monkeypatch, tmp_path, tiny_model_path):
+    # Walk s8: the URL stayed ?model=…, so a reload or a shared link silently lost the ensemble.
+    four_bundled_models(monkeypatch, tmp_path, tiny_model_path)
+    app = AppTest.from_file(PAGE, default_timeout=120)
+    app.run()
+    assert "ensemble" not in app.query_params and "confidence" not in app.query_params  # defaults stay out
+    app.multiselect(key="predict_ensemble").set_value(["bundled-fer_studio_c", "bundled-fer_studio_distilled"])
+    app.slider(key="predict_confidence").set_value(0.35)
+    app.run()
+    assert not app.exception and not app.error
+    assert app.query_params["ensemble"] == "bundled-fer_studio_c,bundled-fer_studio_distilled"
+    assert app.query_params["confidence"] == "0.35"
+    assert app.slider(key="predict_confidence").value == pytest.approx(0.35)  # not snapped back to the default
+
+    linked = AppTest.from_file(PAGE, default_timeout=120)
+    linked.query_params.update({"ensemble": app.query_params["ensemble"], "confidence": "0.35"})
+    linked.run()
+    assert not linked.exception and not linked.error and not linked.warning
+    assert linked.multiselect(key="predict_ensemble").value == ["bundled-fer_studio_c", "bundled-fer_studio_distilled"]
+    assert linked.slider(key="predict_confidence").value == pytest.approx(0.35)
+
+
+def test_a_link_naming_a_removed_ensemble_member_drops_it_with_a_note(monkeypatch, tmp_path, tiny_model_path):
+    four_bundled_models(monkeypatch, tmp_path, tiny_model_path)
+    linked = AppTest.from_file(PAGE, default_timeout=120)
+    linked.query_params.update({"ensemble": "bundled-fer_studio_c,20991231-deleted-run", "confidence": "banana"})
+    linked.run()
+    assert not linked.exception and not linked.error
+    assert linked.multiselect(key="predict_ensemble").value == ["bundled-fer_studio_c"]
+    warnings = " ".join(warning.value for warning in linked.warning)
+    assert "`20991231-deleted-run`" in warnings and "`banana`" in warnings
+    assert linked.slider(key="predict_confidence").value == 0.5
+    assert linked.query_params["ensemble"] == "bundled-fer_studio_c" and "confidence" not in linked.query_params
