@@ -36,6 +36,7 @@ from core.tta import TTA_LABELS, TTA_SHORT, normalize_tta
 from dashboard.data_source import dataset_key
 from dashboard.images import image_grid
 from dashboard.training_widgets import escape_markdown, format_accuracy, format_duration
+from dashboard.url_state import remember_choice, url_choice
 
 TEST_SPLITS = ("PublicTest", "PrivateTest", "test", "all")
 
@@ -274,9 +275,12 @@ def most_confused_cell(confusion: np.ndarray) -> tuple[int, int]:
 def confusion_ui(result: SplitEvaluation, key: str = "eval_cm") -> tuple[int, int]:
     """Confusion heatmap with a counts/row-share toggle; returns the chosen ``(true, predicted)`` cell.
 
-    The cell comes from a click on the chart, or from the two select boxes under it.
+    The cell comes from a click on the chart, or from the two select boxes under it. The view and the cell are in
+    the URL (``?normalised=True``, ``?true=fear&predicted=sad``); the default cell, the most common mistake, is not.
     """
+    url_choice(f"{key}_normalize", [False, True], False, param="normalised", noun="confusion-matrix view")
     normalize = st.toggle("Row-normalised (share of each true class)", key=f"{key}_normalize")
+    remember_choice(normalize, param="normalised", default=False)
     event = st.plotly_chart(confusion_figure(result.confusion, normalize=normalize), key=f"{key}_chart",
                             on_select="rerun", selection_mode="points")
     true_key, predicted_key, last_key = f"{key}_true", f"{key}_predicted", f"{key}_last_click"
@@ -285,12 +289,16 @@ def confusion_ui(result: SplitEvaluation, key: str = "eval_cm") -> tuple[int, in
         st.session_state[last_key] = cell
         st.session_state[true_key], st.session_state[predicted_key] = CLASS_NAMES[cell[0]], CLASS_NAMES[cell[1]]
     default = most_confused_cell(result.confusion)
-    st.session_state.setdefault(true_key, CLASS_NAMES[default[0]])
-    st.session_state.setdefault(predicted_key, CLASS_NAMES[default[1]])
+    url_choice(true_key, CLASS_NAMES, CLASS_NAMES[default[0]], param="true", noun="true class")
+    url_choice(predicted_key, CLASS_NAMES, CLASS_NAMES[default[1]], param="predicted", noun="predicted class")
     st.caption("Click a cell, or pick it here, to see its images.")
     left, right = st.columns(2)
     true_name = left.selectbox("True class", CLASS_NAMES, key=true_key)
     predicted_name = right.selectbox("Predicted class", CLASS_NAMES, key=predicted_key)
+    # Both or neither: a link names the cell whole, and the most common mistake (the default) is left out.
+    cell_is_default = (CLASS_NAMES.index(true_name), CLASS_NAMES.index(predicted_name)) == default
+    remember_choice(None if cell_is_default else true_name, param="true")
+    remember_choice(None if cell_is_default else predicted_name, param="predicted")
     return CLASS_NAMES.index(true_name), CLASS_NAMES.index(predicted_name)
 
 

@@ -125,3 +125,34 @@ def test_a_cancelled_evaluation_waits_for_evaluate_again(fake_runs_dir, with_dat
     assert not app.exception
     assert metric_values(app)["Accuracy"] == "75.00%"
     assert not app.get("progress") and not [b for b in app.button if b.label == "Cancel"]  # gone once done
+
+
+def test_the_row_normalised_view_and_the_chosen_cell_are_kept_in_the_url(fake_runs_dir, with_dataset):
+    # Walk s8: a reload or a shared link lost the row-normalised view and the clicked confusion-matrix cell.
+    app = run_page()
+    assert not {"normalised", "true", "predicted"} & set(app.query_params)  # the defaults stay out of the URL
+    app.toggle(key="eval_cm_normalize").set_value(True)
+    app.selectbox(key="eval_cm_true").set_value("happy")
+    app.selectbox(key="eval_cm_predicted").set_value("surprise")
+    app = run_page(app)
+    assert (app.query_params["normalised"], app.query_params["true"], app.query_params["predicted"]) == (
+        "True", "happy", "surprise")
+
+    linked = AppTest.from_file(PAGE, default_timeout=60)
+    linked.query_params.update({"normalised": "True", "true": "happy", "predicted": "surprise"})
+    linked.run()  # not run_page(linked): an AppTest that has not run yet is falsy
+    assert not linked.exception, linked.exception
+    assert not linked.warning and not linked.error
+    assert linked.toggle(key="eval_cm_normalize").value is True
+    assert (linked.selectbox(key="eval_cm_true").value, linked.selectbox(key="eval_cm_predicted").value) == (
+        "happy", "surprise")
+    assert any("images of true **happy** predicted **surprise**" in markdown.value for markdown in linked.markdown)
+
+
+def test_a_link_with_an_unknown_class_shows_the_default_cell_with_a_note(fake_runs_dir, with_dataset):
+    linked = AppTest.from_file(PAGE, default_timeout=60)
+    linked.query_params.update({"true": "contempt"})
+    linked.run()
+    assert not linked.exception, linked.exception
+    assert any("`contempt`" in warning.value for warning in linked.warning)
+    assert linked.selectbox(key="eval_cm_true").value in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
