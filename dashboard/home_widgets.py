@@ -1,8 +1,9 @@
-"""Pieces of the Home page: the bundled model's headline, example photo cards, where to get FER2013."""
+"""Pieces of the Home page: the bundled models' scores, example photo cards, where to get FER2013."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,34 +36,121 @@ Then point FER Studio at it in one of three ways:
 """
 
 
-def bundled_model_headline() -> str | None:
-    """``"67.96% on FER2013's PublicTest"`` from the bundled model's card, or ``None`` without one."""
-    from core.predict import default_model_path
+@dataclass(frozen=True)
+class CardScore:
+    """A held-out score read from a bundled model's card: one model, or the ensemble (``members``) it reports."""
 
-    model = default_model_path()
-    card = model.with_suffix(".json") if model is not None else None
-    if card is None or not card.is_file():
-        return None
+    members: tuple[Path, ...]
+    accuracy: float
+    mode: str  # the test-time augmentation: "none", "flip" or "crop10"
+    faces: int | None = None
+
+
+def _card(path: Path) -> dict:
     try:
-        evaluation = json.loads(card.read_text(encoding="utf-8")).get("evaluation", {})
-        public = evaluation["PublicTest"]
-        return f"{format_accuracy(float(public['accuracy']))} on FER2013's PublicTest ({int(public['n']):,} faces)"
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+        card = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return card if isinstance(card, dict) else {}
 
 
-def bundled_ensemble_headline() -> str | None:
-    """``"69.90% when averaged with fer_studio_b.keras"`` from a second bundled model's card, or ``None``."""
+def _best_mode(evaluation) -> tuple[float, str, int | None] | None:
+    """``(accuracy, mode, faces)`` of the best PublicTest entry of a card's ``evaluation`` block."""
+    from core.bundle import CARD_TTA_SUFFIXES
+
+    best = None
+    for mode, suffix in CARD_TTA_SUFFIXES.items():
+        entry = evaluation.get("PublicTest" + suffix) if isinstance(evaluation, dict) else None
+        accuracy = entry.get("accuracy") if isinstance(entry, dict) else None
+        if isinstance(accuracy, (int, float)) and not isinstance(accuracy, bool) and 0.0 <= accuracy <= 1.0:
+            if best is None or accuracy > best[0]:
+                faces = entry.get("n")
+                best = (float(accuracy), mode, int(faces) if isinstance(faces, int) else None)
+    return best
+
+
+def best_bundled_model() -> CardScore | None:
+    """The bundled model with the best single-pass PublicTest score on its card (``None`` without cards)."""
+    from core.bundle import card_scores
     from core.predict import bundled_models
 
-    for model in bundled_models()[1:]:
-        try:
-            ensemble = json.loads(model.with_suffix(".json").read_text(encoding="utf-8")).get("ensemble") or {}
-            accuracy = float(ensemble["evaluation"]["PublicTest"]["accuracy"])
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    best = None
+    for path in bundled_models():
+        scores = card_scores(path)
+        if "none" in scores and (best is None or scores["none"] > best.accuracy):
+            faces = (_card(path).get("evaluation") or {}).get("PublicTest", {}).get("n")
+            best = CardScore((path,), scores["none"], "none", faces if isinstance(faces, int) else None)
+    return best
+
+
+def best_bundled_ensemble() -> CardScore | None:
+    """The best PublicTest score of an ensemble reported on a bundled model's card (``card["ensemble"]``), at its
+    best test-time augmentation; only ensembles whose members are all bundled. ``None`` when no card reports one."""
+    from core.predict import bundled_models
+
+    models = bundled_models()
+    by_name = {path.name: path for path in models}
+    best = None
+    for path in models:
+        ensemble = _card(path).get("ensemble")
+        if not isinstance(ensemble, dict) or not isinstance(ensemble.get("members"), list):
             continue
-        return f"{format_accuracy(accuracy)} when averaged with the second bundled model ({model.name})"
-    return None
+        members = [by_name.get(str(name)) for name in ensemble["members"]]
+        scored = _best_mode(ensemble.get("evaluation"))
+        if None in members or len(members) < 2 or scored is None:
+            continue
+        if best is None or scored[0] > best.accuracy:
+            best = CardScore(tuple(members), *scored)
+    return best
+
+
+def bundled_models_text() -> str | None:
+    """What the bundled models score, from their cards, and where to choose them; ``None`` without a card.
+
+    ``**fer_studio_swa**, the best of the four alone, scores **69.24%** on FER2013's PublicTest (3,589 faces);
+    averaged, **fer_studio_swa + fer_studio_c + fer_studio_distilled** score **70.55%** with ten-crop …``
+    """
+    from core.bundle import card_scores
+    from core.predict import bundled_models
+    from core.tta import TTA_SHORT
+
+    single = best_bundled_model()
+    if single is None:
+        return None
+    count = len(bundled_models())
+    model = single.members[0]
+    faces = f" ({single.faces:,} faces)" if single.faces else ""
+    text = (f"**{model.stem}**" + (f", the best alone of the {count} bundled models," if count > 1 else "")
+            + f" scores **{format_accuracy(single.accuracy)}** on FER2013's PublicTest{faces}")
+    crop10 = card_scores(model).get("crop10")
+    if crop10 is not None and crop10 > single.accuracy:
+        text += f", {format_accuracy(crop10)} with ten-crop"
+    ensemble = best_bundled_ensemble()
+    if ensemble is not None and ensemble.accuracy > single.accuracy:
+        with_tta = f" with {TTA_SHORT[ensemble.mode]}" if ensemble.mode != "none" else ""
+        text += (f"; averaged, **{' + '.join(path.stem for path in ensemble.members)}** score "
+                 f"**{format_accuracy(ensemble.accuracy)}**{with_tta}")
+    return text + "."
+
+
+def best_ensemble_query_params() -> dict[str, str] | None:
+    """The Predict page's URL choices (``model``, ``ensemble``, ``tta``) for the best ensemble on the cards."""
+    from core.predict import default_model_path
+    from dashboard.model_menu import BUNDLED_ID
+
+    ensemble = best_bundled_ensemble()
+    if ensemble is None:
+        return None
+    default = default_model_path()
+
+    def model_id(path: Path) -> str:
+        return BUNDLED_ID if path == default else f"{BUNDLED_ID}-{path.stem}"
+
+    params = {"model": model_id(ensemble.members[0]),
+              "ensemble": ",".join(model_id(path) for path in ensemble.members[1:])}
+    if ensemble.mode != "none":
+        params["tta"] = ensemble.mode
+    return params
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

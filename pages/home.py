@@ -17,12 +17,17 @@ st.markdown("Facial emotion recognition on **FER2013**: explore the dataset and 
 try_now, with_data = st.columns(2, gap="large")
 with try_now:
     st.subheader(":material/sentiment_satisfied: Try it now")
-    headline = widgets.bundled_model_headline()
-    ensemble = widgets.bundled_ensemble_headline()
-    st.markdown("A model trained by this project ships with it, so prediction needs no data"
-                + (f": it scores {headline}" if headline else "")
-                + (f", and {ensemble} (**Average with** in the sidebar: slower, more accurate)." if ensemble and headline
-                   else ".") + " One click on a photo shows every face found, its emotion, and what the model looked at.")
+    scores = widgets.bundled_models_text()
+    st.markdown("Models trained by this project ship with it, so prediction needs no data"
+                + (f": {scores}" if scores else ".")
+                + " One click on a photo shows every face found, its emotion, and what the model looked at.")
+    if scores:
+        st.caption("Choose them under **Model** and **Average with (ensemble)** in the sidebar of the **Predict**, "
+                   "**Video** and **Live** pages; an ensemble is slower by the number of its models.")
+    best_ensemble = widgets.best_ensemble_query_params()
+    if best_ensemble:
+        st.page_link(widgets.PREDICT_PAGE, label="Predict with the best ensemble", query_params=best_ensemble,
+                     icon=":material/arrow_forward:")
     examples = available_examples()
     for column, photo in zip(st.columns(len(examples) or 1), examples.values()):
         with column:
