@@ -9,6 +9,7 @@ prediction cache that ``core.evaluate`` keeps on disk.
 from __future__ import annotations
 
 import math
+import re
 import time
 import warnings
 from pathlib import Path
@@ -339,16 +340,22 @@ def report_ui(result: SplitEvaluation) -> None:
 def per_class_accuracy_figure(result: SplitEvaluation) -> go.Figure:
     """Bars of per-class accuracy (recall), with the overall accuracy as a line."""
     recall = np.asarray(result.recall)
+    # Each class's score is written under its bar, not above it, so that the dashed overall line crosses no text;
+    # the line's own label sits in the top margin, clear of the bars, at any width.
+    ticks = [f"{name}<br><b>{value:.0%}</b>" if support else f"{name}<br>n/a"
+             for name, value, support in zip(CLASS_NAMES, recall, result.support)]
     figure = go.Figure(go.Bar(
-        x=list(CLASS_NAMES), y=recall, text=[f"{v:.0%}" if s else "n/a" for v, s in zip(recall, result.support)],
-        textposition="outside", customdata=np.asarray(result.support),
+        x=list(CLASS_NAMES), y=recall, customdata=np.asarray(result.support),
         marker_color=["#54A24B" if v >= result.accuracy else "#E45756" for v in recall],
         hovertemplate="%{x}: %{y:.1%} right of %{customdata:,} images<extra></extra>",
     ))
-    figure.add_hline(y=result.accuracy, line_dash="dash", annotation_text=f"overall {format_accuracy(result.accuracy)}",
-                     annotation_position="top right", annotation_yshift=4)
-    figure.update_layout(yaxis={"title": "accuracy (recall)", "tickformat": ".0%", "range": [0, 1.1]},
-                         xaxis_title="true class", height=360, margin={"t": 20, "b": 40})
+    figure.add_hline(y=result.accuracy, line_dash="dash", line_width=2)
+    figure.add_annotation(text=f"- - - overall {format_accuracy(result.accuracy)}", xref="paper", yref="paper",
+                          x=0, y=1, xanchor="left", yanchor="bottom", yshift=6, showarrow=False, font={"size": 13})
+    # No axis titles (the heading and hover say it): on a phone the seven class names need the whole width.
+    figure.update_layout(yaxis={"tickformat": ".0%", "range": [0, 1]},
+                         xaxis={"tickvals": list(CLASS_NAMES), "ticktext": ticks, "tickangle": 0, "tickfont": {"size": 11}},
+                         height=360, margin={"t": 36, "b": 10, "l": 40, "r": 0})
     return figure
 
 
@@ -378,26 +385,34 @@ def curve_figures(result: SplitEvaluation):
     figures = []
     for plot in (plot_roc, plot_precision_recall):
         before = set(plt.get_fignums())
-        figure, axes = plt.subplots(figsize=(5.5, 6.5))  # room for the two-column legend below the axes
+        # Small inches and large type: the image is scaled to its column, about 360 px wide on a phone, where a
+        # 12-point legend still reads at about 12 px; short labels let two legend columns fit under the axes.
+        figure, axes = plt.subplots(figsize=(4.6, 6.4))
         extra = {} if plot is plot_roc else {"plot_chance_level": False}  # its PR "chance" line is a misleading diagonal
         plot(y_true, y_probas, ax=axes, fig=figure, show_fig=False, title=None, text_fontsize="medium", cmap="tab10", **extra)
         for number in set(plt.get_fignums()) - before - {figure.number}:
             plt.close(number)  # scikit-plot opens a spare figure of its own
+        metric = "AUC" if plot is plot_roc else "AP"
         for line in axes.get_lines():  # it labels lines "Class <column>" whatever class_names says
             label = line.get_label()
             if plot is plot_precision_recall and label.startswith("_"):
                 line.remove()  # an unlabeled diagonal that means nothing on a PR plot
                 continue
+            area = re.search(r"\(area = ([0-9.]+)\)", label)
+            score = f" {metric} {float(area.group(1)):.2f}" if area else ""
             if label.startswith("Class "):
-                column, _, rest = label[len("Class "):].partition(" ")
-                name = CLASS_NAMES[present[int(column)]]
-                line.set_label(f"{name} {rest}")
+                name = CLASS_NAMES[present[int(label[len("Class "):].split(" ")[0])]]
+                line.set_label(name + score)
                 line.set_color(tuple(channel / 255 for channel in EMOTION_COLORS[name]))  # the app's class colours
                 line.set_linewidth(2.0)
-        axes.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False,
-                    handlelength=1.5, columnspacing=1.0)
-        axes.tick_params(labelsize=9)
-        axes.set_title("ROC, one-vs-rest" if plot is plot_roc else "Precision-recall, one-vs-rest")
+            elif label.startswith(("micro-average", "macro-average")):
+                line.set_label(label.split(" ")[0] + score)
+        axes.legend(fontsize=12, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False,
+                    handlelength=1.2, columnspacing=0.8, handletextpad=0.4)
+        axes.tick_params(labelsize=11)
+        axes.xaxis.label.set_fontsize(12)
+        axes.yaxis.label.set_fontsize(12)
+        axes.set_title("ROC, one-vs-rest" if plot is plot_roc else "Precision-recall, one-vs-rest", fontsize=13)
         figure.tight_layout()
         figures.append(figure)
     return tuple(figures)

@@ -156,3 +156,49 @@ def test_a_link_with_an_unknown_class_shows_the_default_cell_with_a_note(fake_ru
     assert not linked.exception, linked.exception
     assert any("`contempt`" in warning.value for warning in linked.warning)
     assert linked.selectbox(key="eval_cm_true").value in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+
+def scored_split():
+    from core.evaluate import score_predictions
+
+    generator = np.random.default_rng(0)
+    labels = np.repeat(np.arange(7), 30)
+    probabilities = generator.random((len(labels), 7)).astype("float32")
+    probabilities[np.arange(len(labels)), labels] += generator.random(len(labels)) * 1.5
+    return score_predictions("PublicTest", labels, probabilities / probabilities.sum(axis=1, keepdims=True))
+
+
+def test_per_class_accuracy_labels_stay_clear_of_the_overall_line_at_any_width():
+    # Walk s8: "overall 67.96%" sat on the "70%" bar label and the dashed line ran through "65%"; on a phone, unreadable.
+    from dashboard.evaluation_widgets import per_class_accuracy_figure
+
+    result = scored_split()
+    figure = per_class_accuracy_figure(result)
+    assert not figure.data[0].text  # no scores above the bars, where the overall line runs
+    assert [tick.split("<br>")[1] for tick in figure.layout.xaxis.ticktext] == [
+        f"<b>{value:.0%}</b>" for value in result.recall]  # each score under its class name
+    (label,) = figure.layout.annotations
+    assert f"overall {result.accuracy:.2%}" in label.text
+    assert (label.yref, label.y, label.yanchor) == ("paper", 1, "bottom")  # in the top margin, above every bar
+    assert figure.layout.margin.t >= 30
+
+
+def test_roc_and_precision_recall_legends_are_big_enough_for_a_phone():
+    # Walk s8: the legends, scaled with their image to a 390 px screen, were about 5 px high.
+    import matplotlib.pyplot as plt
+
+    from dashboard.evaluation_widgets import curve_figures
+
+    figures = curve_figures(scored_split())
+    try:
+        for figure in figures:
+            width_inches = figure.get_size_inches()[0]
+            legend = figure.axes[0].get_legend()
+            texts = [text.get_text() for text in legend.get_texts()]
+            # Drawn about 360 px wide on a phone: points * (360 / width) / 72 pixels per letter.
+            assert all(text.get_fontsize() * 360 / width_inches / 72 >= 11 for text in legend.get_texts())
+            assert "angry AUC" in texts[0] or "angry AP" in texts[0]
+            assert all("area =" not in text for text in texts)
+    finally:
+        for figure in figures:
+            plt.close(figure)
