@@ -13,6 +13,7 @@ ALL_SPLITS = "All splits"
 # Widget keys double as URL parameters (bind="query-params"): ?split=PublicTest&classes=fear&per_class=20&seed=3
 _SPLIT_KEY, _CLASSES_KEY, _COUNT_KEY, _SEED_KEY = "split", "classes", "per_class", "seed"
 SHARE_KEY = "share"
+NO_CLASS_HINT = "No class is chosen: click one or more under **Classes** above to show their faces."
 
 
 @st.cache_data(show_spinner="Averaging faces…", max_entries=8)

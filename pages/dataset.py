@@ -28,18 +28,23 @@ st.markdown(view.imbalance_text(counts))
 
 st.header("Sample faces")
 split, classes, per_class, seed = view.sample_controls(dataset)
+if not classes:
+    st.info(view.NO_CLASS_HINT, icon=":material/filter_alt_off:")
 picks = sample_per_class(dataset.labels, dataset.splits, per_class=per_class, seed=seed, split=split, classes=classes)
 for index, rows in picks.items():
     st.markdown(f"**{CLASS_NAMES[index]}** · {len(rows)} shown")
     image_grid(dataset.images[rows], [view.face_id_caption(i) for i in dataset.ids[rows]], size=84)
 
 st.header("Mean face per class")
-st.caption(f"Average of every image of each class in {split or 'all splits'} (split picked above), contrast stretched.")
-faces = view.cached_mean_faces(key, split, dataset)
-in_split = dataset.labels if split is None else dataset.labels[dataset.splits == split]
-sizes = [int((in_split == index).sum()) for index in range(len(CLASS_NAMES))]
-captions = [f"{name} (n={size:,})" for name, size in zip(CLASS_NAMES, sizes, strict=True)]
-image_grid([stretch_contrast(face) for face in faces], captions, size=112)
+if not classes:
+    st.info(view.NO_CLASS_HINT, icon=":material/filter_alt_off:")
+else:
+    st.caption(f"Average of every image of each class in {split or 'all splits'}, for the classes and split picked "
+               "above, contrast stretched.")
+    faces = view.cached_mean_faces(key, split, dataset)
+    in_split = dataset.labels if split is None else dataset.labels[dataset.splits == split]
+    captions = [f"{CLASS_NAMES[index]} (n={int((in_split == index).sum()):,})" for index in classes]
+    image_grid([stretch_contrast(faces[index]) for index in classes], captions, size=112)
 
 st.header("Pixel intensities")
 st.plotly_chart(intensity_histogram_figure(view.cached_histograms(key, dataset)), key="intensity_histogram")

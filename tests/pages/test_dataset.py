@@ -97,3 +97,17 @@ def test_full_shared_dataset_renders_every_chart(shared_fer2013, monkeypatch):
     assert len(plotly_charts(at)) == 2
     text = " ".join(m.value for m in at.markdown)
     assert "happy (7,215) is **16.5x** disgust (436)" in text
+
+
+def test_mean_faces_follow_the_class_filter_and_no_class_says_how_to_pick_one(with_dataset):
+    # Walk s8: deselected classes still had a mean face, and with none chosen the sections were empty, with no hint.
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT_S).run()
+    at.button_group(key="classes").set_value(["sad", "angry"]).run()
+    assert not at.exception
+    mean_faces = at.image[-1].captions
+    assert mean_faces == ["angry (n=8)", "sad (n=8)"]
+    at.button_group(key="classes").set_value([]).run()
+    assert not at.exception
+    hints = [info.value for info in at.info if "No class is chosen" in info.value]
+    assert len(hints) == 2  # under Sample faces and under Mean face per class
+    assert not at.image
