@@ -34,10 +34,12 @@ def class_distribution_figure(counts: dict[str, dict[str, int]], *, as_share: bo
         A bar chart with classes in FER2013 order; hover shows count and share.
     """
     figure = go.Figure()
+    highest = 0.0
     for split in _ordered_splits(counts):
         values = np.array([counts[split].get(name, 0) for name in CLASS_NAMES], dtype=float)
         total = values.sum() or 1.0
         shares = 100.0 * values / total
+        highest = max(highest, float((shares if as_share else values).max(initial=0.0)))
         figure.add_bar(
             name=split,
             x=list(CLASS_NAMES),
@@ -46,6 +48,7 @@ def class_distribution_figure(counts: dict[str, dict[str, int]], *, as_share: bo
             customdata=np.c_[values, shares],
             text=[f"{share:.1f}%" if as_share else f"{int(value):,}" for value, share in zip(values, shares)],
             textposition="outside",
+            textangle=-90,  # upright, a number needs a bar only as wide as one line of text: it fits a phone's bars
             hovertemplate="%{x} · " + split + "<br>%{customdata[0]:,.0f} images<br>%{customdata[1]:.1f}% of the split"
             "<extra></extra>",
         )
@@ -54,10 +57,14 @@ def class_distribution_figure(counts: dict[str, dict[str, int]], *, as_share: bo
         barmode="group",
         xaxis_title=CLASS_AXIS_TITLE,
         yaxis_title="Share of the split (%)" if as_share else "Images",
-        legend_title="Split",
-        margin={"t": 60, "b": 40},
+        # The splits in one row over the bars, not a column beside them that takes a quarter of a phone's width.
+        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.0, "yanchor": "bottom", "title": {"text": ""}},
+        # Every bar's number in the same size, at least 10 px: plotly would shrink it to fit a phone's narrow bars.
+        uniformtext={"minsize": 10, "mode": "show"},
+        margin={"t": 80, "b": 40, "l": 10, "r": 10},
     )
-    figure.update_xaxes(categoryorder="array", categoryarray=list(CLASS_NAMES))
+    figure.update_xaxes(categoryorder="array", categoryarray=list(CLASS_NAMES), tickangle=0, tickfont={"size": 11})
+    figure.update_yaxes(range=[0, (highest or 1.0) * 1.2])  # room above the tallest bar for its upright number
     return figure
 
 

@@ -37,3 +37,16 @@ def test_intensity_and_split_pair_figures_have_labelled_axes():
     pairs = split_pairs_figure({"Training–PublicTest": {"exact": 3, "near": 2}})
     assert [trace.name for trace in pairs.data] == ["exact duplicates", "near duplicates"]
     assert pairs.layout.barmode == "stack"
+
+
+def test_class_distribution_stays_readable_on_a_phone():
+    # Walk s8: at 390 px the bar numbers shrank to about 5 px and a legend column took a quarter of the width.
+    for as_share in (False, True):
+        figure = class_distribution_figure(COUNTS, as_share=as_share)
+        legend = figure.layout.legend
+        assert legend.orientation == "h" and legend.yanchor == "bottom" and legend.y >= 1  # one row above the bars
+        assert figure.layout.uniformtext.minsize >= 10 and figure.layout.uniformtext.mode == "show"  # never shrunk
+        assert all(trace.textangle == -90 for trace in figure.data)  # upright: fits a narrow bar
+        tallest = max(max(trace.y) for trace in figure.data)
+        assert figure.layout.yaxis.range[1] >= 1.15 * tallest  # room for the tallest bar's number
+        assert figure.layout.xaxis.tickangle == 0
