@@ -98,12 +98,21 @@ def _tally(values) -> str:
     return ", ".join(f"{name} ×{count}" if count > 1 else name for name, count in Counter(values).items())
 
 
-def groups_table(groups: list[DuplicateGroup]) -> pd.DataFrame:
+def group_kind(group: DuplicateGroup, near_threshold: int) -> str:
+    """``exact``, or how near: a group chains pairs within the threshold, so its farthest two may be further apart."""
+    if group.exact:
+        return "exact"
+    if group.max_distance <= near_threshold:
+        return f"near, ≤{group.max_distance} bits apart"
+    return f"near, chained in steps of ≤{near_threshold} bits (farthest two {group.max_distance} apart)"
+
+
+def groups_table(groups: list[DuplicateGroup], near_threshold: int) -> pd.DataFrame:
     """One row per group: size, kind, splits, labels and the first ids."""
     return pd.DataFrame(
         {
             "images": [len(group.indices) for group in groups],
-            "kind": ["exact" if group.exact else f"near, ≤{group.max_distance} bits apart" for group in groups],
+            "kind": [group_kind(group, near_threshold) for group in groups],
             "splits": [_tally(group.splits) for group in groups],
             "labels": [_tally(CLASS_NAMES[label] for label in group.labels) for group in groups],
             "ids": [", ".join(group.ids[:4]) + (" …" if len(group.ids) > 4 else "") for group in groups],

@@ -36,7 +36,7 @@ else:
     shown = st.radio("Show", list(view.GROUP_FILTERS), horizontal=True, key="quality_filter")
     groups = [group for group in report.groups if view.GROUP_FILTERS[shown](group)]
     st.caption(f"{len(groups):,} groups. Select rows to see their images; otherwise the first {SHOWN_GROUPS} show.")
-    table = view.groups_table(groups)
+    table = view.groups_table(groups, report.near_threshold)
     selection = st.dataframe(table, on_select="rerun", selection_mode="multi-row", key=f"groups_{shown}", height=300)
     rows = [row for row in selection.selection.rows if row < len(groups)]
     for number in rows or range(min(SHOWN_GROUPS, len(groups))):
