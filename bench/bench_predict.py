@@ -3,6 +3,11 @@
 Run by hand from the repository root::
 
     .venv/bin/python bench/bench_predict.py [--model PATH] [--repeats 21]
+    .venv/bin/python bench/bench_predict.py --bundled [--repeats 21]
+
+``--bundled`` times the default pipeline (MTCNN, single pass, and ten-crop)
+with each bundled model and with the ensemble the cards report best, against
+``fer_studio_fast`` in the same run: what choosing a model costs per photo.
 
 The photo is a 1280x720 JPEG with three faces (``bench/photo_scenes.py``).
 Each row decodes it, detects, frames, crops and classifies every face; the
@@ -116,15 +121,51 @@ def time_interleaved(rows: dict[str, Callable[[], object]], repeats: int) -> dic
     return {name: (statistics.median(wall[name]), statistics.median(cpu[name])) for name in rows}
 
 
+def compare_bundled(data: bytes, repeats: int) -> None:
+    """Each bundled model and the best ensemble on the cards, end to end and classifier alone, vs fer_studio_fast."""
+    from core.ensemble import load_models
+    from core.model_io import predict_probabilities
+    from core.predict import bundled_models
+    from dashboard.home_widgets import best_bundled_ensemble
+
+    choices = {path.stem: load_models([path]) for path in bundled_models()}
+    ensemble = best_bundled_ensemble()
+    if ensemble is not None:
+        choices[" + ".join(path.stem for path in ensemble.members)] = load_models(list(ensemble.members))
+    baseline = "fer_studio_fast" if "fer_studio_fast" in choices else next(iter(choices))
+    faces = np.stack([face.face for face in predict_image(decode_photo(data), choices[baseline]).faces])
+    rows = {}
+    for name, model in choices.items():
+        rows[(name, "photo")] = lambda model=model: predict_image(decode_photo(data), model)
+        rows[(name, "photo, ten-crop")] = lambda model=model: predict_image(decode_photo(data), model, tta="crop10")
+        rows[(name, "classify")] = lambda model=model: predict_probabilities(model, faces)
+    print(f"bundled models; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; "
+          f"1280x720 JPEG, {len(faces)} faces, MTCNN; median of {repeats} (ms)")
+    timings = time_interleaved(rows, repeats)
+    print(f"{'model':60s} {'photo':>7s} {'ratio':>6s} {'ten-crop':>9s} {'ratio':>6s} {'classify':>9s} {'ratio':>6s}")
+    for name in choices:
+        cells = []
+        for kind in ("photo", "photo, ten-crop", "classify"):
+            wall, base = timings[(name, kind)][0], timings[(baseline, kind)][0]
+            cells.append(f"{wall:{9 if kind != 'photo' else 7}.1f} {wall / base:5.2f}x")
+        print(f"{name:60s} " + " ".join(cells))
+    print(f"(ratios against {baseline}, measured in the same run)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=None, help="a .keras model (default: bundled, else untrained fer_vgg)")
     parser.add_argument("--repeats", type=int, default=21)
+    parser.add_argument("--bundled", action="store_true",
+                        help="compare the bundled models and the cards' best ensemble against fer_studio_fast instead")
     args = parser.parse_args()
 
-    loaded = get_model(args.model)
     photo, _ = photo_scenes.three_face_photo()
     data = cv2.imencode(".jpg", cv2.cvtColor(photo, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
+    if args.bundled:
+        compare_bundled(data, args.repeats)
+        return
+    loaded = get_model(args.model)
     pipelines = {
         "ours: mtcnn (default)": ours(loaded, detector="mtcnn"),
         "ours: haar": ours(loaded, detector="haar"),

@@ -17,7 +17,7 @@ from core.labels import CLASS_NAMES, PUBLIC_TEST, TRAINING
 from core.tta import TTA_MODES, TTA_SHORT
 
 MODELS_DIR = runs.REPO_ROOT / "models"
-DEFAULT_NAME = "fer_studio_default"
+DEFAULT_NAME = "fer_studio_swa"  # the default model's stem (core.predict.BUNDLED_MODEL)
 MAX_BUNDLE_BYTES = 10 * 1024 * 1024
 # Card evaluation keys: "PublicTest", "PublicTest + flip TTA", "PublicTest + ten-crop TTA".
 CARD_TTA_SUFFIXES = {mode: "" if mode == "none" else f" + {TTA_SHORT[mode]} TTA" for mode in TTA_MODES}

@@ -86,7 +86,8 @@ def file_sha256(path: str | Path) -> str:
 def teacher_training(path: str | Path) -> dict | None:
     """What a teacher was trained on: ``{"config": ..., "data_hash": ...}``, or None when unknown.
 
-    Read from the model's card: a bundled model's JSON card beside it (``models/<name>.json``),
+    Read from the model's card: a bundled model's JSON card beside it (the card the file names inside,
+    else ``<stem>.json``, for a bundled model renamed with its card),
     or a run checkpoint's embedded config with its run folder's ``config.json`` for the data hash.
     """
     from core.model_io import read_model_meta
@@ -94,9 +95,12 @@ def teacher_training(path: str | Path) -> dict | None:
     path = Path(path)
     meta = read_model_meta(path)
     card_name = meta.get("card")
-    if isinstance(card_name, str) and (path.parent / card_name).is_file():
+    card_path = path.parent / card_name if isinstance(card_name, str) else None
+    if card_path is not None and not card_path.is_file() and path.with_suffix(".json").is_file():
+        card_path = path.with_suffix(".json")  # a bundled model renamed with its card (the file names the old card)
+    if card_path is not None and card_path.is_file():
         try:
-            card = json.loads((path.parent / card_name).read_text(encoding="utf-8"))
+            card = json.loads(card_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
         if isinstance(card, dict) and isinstance(card.get("config"), dict):

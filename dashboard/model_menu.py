@@ -12,7 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard.text import escape_markdown
-from dashboard.url_state import remember_choice, url_choice, url_choices
+from dashboard.url_state import LIST_SEPARATOR, remember_choice, url_choice, url_choices
 
 BUNDLED_ID = "bundled"
 MODEL_HELP = ("The models bundled with FER Studio, with their accuracy on FER2013's PublicTest (held out from their "
@@ -86,12 +86,32 @@ def bundled_label(path: Path) -> str:
     return label
 
 
+def canonical_bundled_ids(param: str) -> None:
+    """Rewrite ``bundled-<default model's stem>`` in ``?param=`` as ``bundled``, the id the default model has.
+
+    A link made while another bundled model was the default names the
+    present default by its stem (``?model=bundled-fer_studio_swa``); it still
+    chooses that model.
+    """
+    from core.predict import default_model_path
+
+    raw, default = st.query_params.get(param), default_model_path()
+    if raw is None or default is None:
+        return
+    tokens = [BUNDLED_ID if token == f"{BUNDLED_ID}-{default.stem}" else token for token in raw.split(LIST_SEPARATOR)]
+    if LIST_SEPARATOR.join(tokens) != raw:
+        st.query_params[param] = LIST_SEPARATOR.join(tokens)
+
+
 def model_select_ui(key: str, *, param: str = "model", help: str | None = MODEL_HELP) -> str | None:
     """Pick a model (its id in ``?param=``); return its path, or ``None`` with an explanation when there is none."""
+    from core.predict import bundled_model_name
+
+    canonical_bundled_ids(param)
     menu = model_menu()
     if not menu:
         st.info("No model yet: train one on the **Training** page (or `python -m core train`) and wait for it to "
-                "finish, or put the bundled model at `models/fer_studio_default.keras`.")
+                f"finish, or put the bundled model at `{bundled_model_name()}`.")
         return None
     url_choice(key, list(menu), next(iter(menu)), param=param, noun="model",
                describe=lambda model_id: escape_markdown(menu[model_id][0]))
@@ -130,6 +150,7 @@ def ensemble_select_ui(key: str, model_path: str, *, param: str = "ensemble") ->
     Their ids are in the URL (``?ensemble=bundled-fer_studio_c,bundled-fer_studio_distilled``); an id that is not
     in the menu (a deleted run, or the model chosen above) is left out with a warning naming it.
     """
+    canonical_bundled_ids(param)
     menu = {model_id: entry for model_id, entry in model_menu().items() if entry[1] != str(model_path)}
     url_choices(key, list(menu), (), param=param, noun="model to average with")
     if not menu:

@@ -12,10 +12,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("bundle", help="export a run's best model to models/ with a model card")
     parser.add_argument("--run", dest="run_dir", type=Path, required=True, help="run folder (runs/<id>)")
     parser.add_argument("--data", required=True, help="dataset with the held-out splits to report (PublicTest, PrivateTest)")
-    parser.add_argument("--name", default="fer_studio_default")
+    parser.add_argument("--name", default=None, metavar="STEM",
+                        help="file stem under the output folder (default: the default model's, fer_studio_swa, "
+                             "which the studio and every command use when no model is given)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: models/)")
     parser.add_argument("--ensemble-with", type=Path, action="append", default=[], metavar="PATH",
-                        help="another model (e.g. models/fer_studio_default.keras) to average this one with: the card "
+                        help="another model (e.g. models/fer_studio_c.keras) to average this one with: the card "
                              "also reports the ensemble (repeatable)")
     parser.add_argument("--checkpoint", choices=("best", "averaged"), default="best",
                         help="best: the epoch with the highest validation accuracy (default); averaged: the run's "
@@ -28,9 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export and print the card's evaluation."""
-    from core.bundle import MODELS_DIR, bundle_run
+    from core.bundle import DEFAULT_NAME, MODELS_DIR, bundle_run
 
-    card = bundle_run(args.run_dir, args.data, name=args.name, out_dir=args.out or MODELS_DIR,
+    card = bundle_run(args.run_dir, args.data, name=args.name or DEFAULT_NAME, out_dir=args.out or MODELS_DIR,
                       ensemble_with=tuple(args.ensemble_with), checkpoint=args.checkpoint,
                       notes=args.notes)
     summary = {"file": card["file"], "size_bytes": card["size_bytes"], "evaluation": card["evaluation"]}

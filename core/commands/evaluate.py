@@ -54,11 +54,11 @@ def resolve_model_path(model: str | None) -> str:
     """
     if model:
         return model
-    from core.predict import default_model_path
+    from core.predict import bundled_model_name, default_model_path
 
     path = default_model_path()
     if path is None:
-        raise FileNotFoundError("no --model given and no bundled model (models/fer_studio_default.keras); "
+        raise FileNotFoundError(f"no --model given and no bundled model ({bundled_model_name()}); "
                                 "pass --model runs/<id>/best.keras or train one with `python -m core train`")
     return str(path)
 

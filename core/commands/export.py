@@ -38,13 +38,13 @@ def register(subparsers) -> None:
 def run_export(args: argparse.Namespace) -> int:
     """Export, print the parity figures; errors are raised as ValueError / FileNotFoundError."""
     from core.export import export_model
-    from core.predict import default_model_path
+    from core.predict import bundled_model_name, default_model_path
 
     if args.parity_limit is not None and args.parity_limit < 1:
         raise ValueError(f"--parity-limit must be at least 1, got {args.parity_limit}")
     model_paths = args.model or [default_model_path()]
     if model_paths[0] is None:
-        raise FileNotFoundError("no model given and no bundled model at models/fer_studio_default.keras: "
+        raise FileNotFoundError(f"no model given and no bundled model at {bundled_model_name()}: "
                                 "pass --model runs/<id>/best.keras")
     data = None
     if not args.synthetic:

@@ -52,7 +52,7 @@ def run_predict(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from core.images import IMAGE_EXTENSIONS, image_size, read_image_file
     from core.light import LIGHT_DETECTOR, is_onnx_path, load_predictor, tensorflow_available
-    from core.predict import decode_photo, default_model_path, predict_image
+    from core.predict import bundled_model_name, decode_photo, default_model_path, predict_image
 
     if not 0.0 <= args.min_confidence <= 1.0:
         raise ValueError(f"--min-confidence must be between 0 and 1, got {args.min_confidence}")
@@ -62,7 +62,7 @@ def run_predict(args: argparse.Namespace) -> int:
     model_paths = args.model or [default_model_path()]
     if model_paths[0] is None:
         raise FileNotFoundError(
-            "no model given and no bundled model at models/fer_studio_default.keras: "
+            f"no model given and no bundled model at {bundled_model_name()}: "
             "pass --model runs/<id>/best.keras (train one with `python -m core train`)"
         )
     make_stdout_safe()

@@ -65,7 +65,7 @@ def run_video(args: argparse.Namespace) -> int:
     """Analyse the video; 0 on success (warnings such as 'no face found' are printed, not fatal)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from core.ensemble import load_models
-    from core.predict import default_model_path
+    from core.predict import bundled_model_name, default_model_path
     from core.video import StreamSettings, analyze_video
 
     settings = StreamSettings(detector=args.detector, every=args.every, smoothing=args.smooth, window=args.window,
@@ -80,7 +80,7 @@ def run_video(args: argparse.Namespace) -> int:
             raise ValueError(f"{output.name} is the input video: choose another output file")
     model_paths = args.model or [default_model_path()]
     if model_paths[0] is None:
-        raise FileNotFoundError("no model given and no bundled model at models/fer_studio_default.keras: "
+        raise FileNotFoundError(f"no model given and no bundled model at {bundled_model_name()}: "
                                 "pass --model runs/<id>/best.keras (train one with `python -m core train`)")
     loaded = load_models(model_paths)
     bar = None if args.quiet else ProgressBar(sys.stderr)

@@ -62,7 +62,7 @@ def page(chromium, request):
 def predict_model_run(app_server, tiny_model_path):
     """A finished fake run holding an untrained mini-Xception ``best.keras``, so the Predict page has a model.
 
-    When the bundled model ``models/fer_studio_default.keras`` exists the page
+    When the bundled model ``models/fer_studio_swa.keras`` exists the page
     picks that one by default; this run is then just a second choice.
     """
     return harness.make_finished_run(app_server.runs_dir, tiny_model_path)

@@ -64,6 +64,12 @@ def test_validation_verdict_names_teachers_that_saw_the_validation_faces(teacher
     assert distill.validation_verdict(None, config, DATA_HASH) == (False, "its training data is unknown (no card)")
 
 
+def model_meta_card(path):
+    from core.model_io import read_model_meta
+
+    return read_model_meta(path).get("card")
+
+
 def test_teacher_training_reads_a_bundled_card_and_a_run_checkpoint(tmp_path, oracle_model_factory):
     from pathlib import Path
 
@@ -72,6 +78,10 @@ def test_teacher_training_reads_a_bundled_card_and_a_run_checkpoint(tmp_path, or
     trained = distill.teacher_training(bundled)
     assert trained["config"]["seed"] == card["config"]["seed"]
     assert trained["data_hash"] == card["data"]["content_hash"]
+    # fer_studio_fast was renamed from fer_studio_default with its card: the file still names the old card inside.
+    fast = bundled.with_name("fer_studio_fast.keras")
+    assert model_meta_card(fast) == "fer_studio_default.json"
+    assert distill.teacher_training(fast)["config"]["seed"] == json.loads(fast.with_suffix(".json").read_text())["config"]["seed"]
 
     # A run's checkpoint carries its config; the data hash comes from its run folder.
     from core import model_io

@@ -89,7 +89,7 @@ def test_bundled_model_gets_a_non_blank_map_on_the_astronaut():
     from core.model_io import load_model
     from core.predict import predict_image
 
-    bundled = load_model(Path(__file__).resolve().parents[2] / "models" / "fer_studio_default.keras")
+    bundled = load_model(Path(__file__).resolve().parents[2] / "models" / "fer_studio_fast.keras")
     prediction = predict_image(data.astronaut(), bundled)
     heatmap = grad_cam(bundled, np.stack([face.face for face in prediction.faces]))
     assert heatmap.max() == 1.0  # the flatten head made channel-mean Grad-CAM all zero

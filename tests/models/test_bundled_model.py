@@ -9,8 +9,9 @@ from core.bundle import CARD_TTA_SUFFIXES
 from core.labels import CLASS_NAMES, PUBLIC_TEST
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
-MODEL = MODELS / "fer_studio_default.keras"
-CARD = MODELS / "fer_studio_default.json"
+MODEL = MODELS / "fer_studio_swa.keras"  # the default: the best single model
+CARD = MODELS / "fer_studio_swa.json"
+FAST = MODELS / "fer_studio_fast.keras"  # the speed option (shipped as fer_studio_default until 2026-12-06)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +66,7 @@ def test_the_second_bundled_model_and_its_ensemble_card():
     assert load_model(SECOND).class_names == CLASS_NAMES and SECOND.stat().st_size <= 10 * 1024 * 1024
     assert sum(path.stat().st_size for path in MODELS.iterdir()) <= 30 * 1024 * 1024  # models/ under 30 MB
     assert card["config"]["validation"] != "publictest"
-    assert card["ensemble"]["members"] == [SECOND.name, MODEL.name]
+    assert card["ensemble"]["members"] == [SECOND.name, FAST.name]
     for suffix in CARD_TTA_SUFFIXES.values():
         assert card["ensemble"]["evaluation"][PUBLIC_TEST + suffix]["n"] == 3589
 
@@ -76,7 +77,7 @@ def test_the_ensemble_scores_what_the_second_card_claims_in_a_single_pass(shared
 
     card = json.loads(SECOND.with_suffix(".json").read_text())
     assert shared_fer2013.report.content_hash == card["data"]["content_hash"]
-    result = evaluate_ensemble([SECOND, MODEL], shared_fer2013, splits=[PUBLIC_TEST], tta="none", use_cache=False)
+    result = evaluate_ensemble([SECOND, FAST], shared_fer2013, splits=[PUBLIC_TEST], tta="none", use_cache=False)
     assert result[PUBLIC_TEST].accuracy >= card["ensemble"]["evaluation"][PUBLIC_TEST]["accuracy"] - 0.005
 
 
@@ -142,10 +143,18 @@ def test_the_weight_averaged_model_says_what_it_averaged_and_where_it_started():
     assert card["ensemble"]["members"] == [AVERAGED.name, SECOND.name, DISTILLED.name]
 
 
-def test_the_weight_averaged_model_scores_what_its_card_claims_in_a_single_pass(shared_fer2013):
+def test_the_fast_model_is_the_old_default_renamed_and_scores_what_its_card_claims(shared_fer2013):
     from core.evaluate import evaluate_model
+    from core.model_io import load_model, read_model_meta
+    from core.predict import bundled_models
 
-    card = json.loads(AVERAGED.with_suffix(".json").read_text())
+    card = json.loads(FAST.with_suffix(".json").read_text())
+    assert card["name"] == FAST.stem and card["file"] == FAST.name and "fer_studio_default" in card["notes"]
+    assert read_model_meta(FAST)["card"] == "fer_studio_default.json"  # the bytes are those shipped under the old name
+    assert load_model(FAST).class_names == CLASS_NAMES and FAST in bundled_models()
+    # The default is the better of the two in a single pass, and the fast one is smaller.
+    assert card["evaluation"][PUBLIC_TEST]["accuracy"] < json.loads(CARD.read_text())["evaluation"][PUBLIC_TEST]["accuracy"]
+    assert card["parameters"] < json.loads(CARD.read_text())["parameters"]
     assert shared_fer2013.report.content_hash == card["data"]["content_hash"]
-    result = evaluate_model(AVERAGED, shared_fer2013, splits=[PUBLIC_TEST], tta="none", use_cache=False)[PUBLIC_TEST]
+    result = evaluate_model(FAST, shared_fer2013, splits=[PUBLIC_TEST], tta="none", use_cache=False)[PUBLIC_TEST]
     assert result.n == 3589 and result.accuracy >= card["evaluation"][PUBLIC_TEST]["accuracy"] - 0.005

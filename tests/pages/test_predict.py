@@ -302,6 +302,30 @@ def test_a_second_bundled_model_is_offered_to_average_with_and_has_its_own_link_
     assert linked.multiselect(key="predict_ensemble").options == ["fer_studio_default · bundled"]
 
 
+def test_a_link_naming_the_default_model_by_its_stem_still_chooses_it(monkeypatch, tmp_path, tiny_model_path):
+    # fer_studio_swa became the default (id "bundled"); links made before named it "bundled-fer_studio_swa".
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for name in ("fer_studio_swa", "fer_studio_c", "fer_studio_fast"):
+        (folder / f"{name}.keras").write_bytes(tiny_model_path.read_bytes())
+        (folder / f"{name}.json").write_text("{}")
+    monkeypatch.setattr("core.predict.BUNDLED_MODEL", folder / "fer_studio_swa.keras")
+    monkeypatch.setenv("FER_STUDIO_RUNS", str(tmp_path / "runs"))
+    linked = AppTest.from_file(PAGE, default_timeout=120)
+    linked.query_params["model"] = "bundled-fer_studio_c"
+    linked.query_params["ensemble"] = "bundled-fer_studio_swa,bundled-fer_studio_fast"
+    linked.run()
+    assert not linked.exception and not linked.warning
+    assert linked.selectbox(key="predict_model").value == "bundled-fer_studio_c"
+    assert linked.multiselect(key="predict_ensemble").value == ["bundled", "bundled-fer_studio_fast"]
+    assert linked.query_params["ensemble"] == "bundled,bundled-fer_studio_fast"
+    default = AppTest.from_file(PAGE, default_timeout=120)
+    default.query_params["model"] = "bundled-fer_studio_swa"
+    default.run()
+    assert not default.exception and not default.warning
+    assert default.selectbox(key="predict_model").value == "bundled"
+
+
 def test_the_bundled_models_are_told_apart_in_a_narrow_menu_and_the_chosen_one_is_named(monkeypatch, tmp_path,
                                                                                        tiny_model_path):
     # Walk s8 bug 7: four labels cut to "Bundled model (fer_studio_defa…"; the caption gave scores but no name.
