@@ -211,12 +211,16 @@ class Checkpoint:
         state: ``state.json`` of that epoch (``epoch``, ``best_val_accuracy``,
             ``best_epoch``, random-generator and callback state).
         legacy: True for a run folder of the old, top-level-only format.
+        recovered: Why the checkpoint was read from the run folder's top-level
+            copies instead of its own folder (which was damaged by hand), or
+            ``""``. Such a checkpoint is read like the old format's.
     """
 
     epoch: int
     folder: Path
     state: dict = field(default_factory=dict)
     legacy: bool = False
+    recovered: str = ""
 
     @property
     def model_path(self) -> Path:
@@ -241,19 +245,32 @@ def read_checkpoint(run_dir: Path) -> Checkpoint | None:
     the epoch stored inside ``last.keras`` when ``state.json`` lags behind it
     (a worker of the old format killed between the two writes).
 
+    A pointer whose folder is missing or incomplete (damaged by hand: commits
+    never do that) falls back to the top-level copies of the same epoch
+    (``last.keras``, ``state.json``, ``metrics.csv``: each commit makes them
+    links to that folder's files, so deleting the folder leaves them), with
+    ``recovered`` saying so.
+
     Raises:
         ValueError: If the pointer names a checkpoint folder that is missing or
-            incomplete (the folder was damaged by hand: commits never do that).
+            incomplete and the top-level copies are not that epoch's either.
     """
     run_dir = Path(run_dir)
     pointer = read_json(run_dir / CHECKPOINT_POINTER)
     if isinstance(pointer, dict) and isinstance(pointer.get("epoch"), int):
         folder = run_dir / str(pointer.get("folder", ""))
         state = read_json(folder / "state.json")
-        if not (folder / "last.keras").is_file() or not isinstance(state, dict) or state.get("epoch") != pointer["epoch"]:
+        if (folder / "last.keras").is_file() and isinstance(state, dict) and state.get("epoch") == pointer["epoch"]:
+            return Checkpoint(pointer["epoch"], folder, state)
+        top = _top_level_checkpoint(run_dir, pointer["epoch"])
+        if top is None:
             raise ValueError(f"run {run_dir.name}: {CHECKPOINT_POINTER} names epoch {pointer['epoch']} in {folder.name}, "
-                             "which is missing or incomplete; the run folder was changed by hand and cannot be resumed")
-        return Checkpoint(pointer["epoch"], folder, state)
+                             "which is missing or incomplete, and the run folder's own last.keras and state.json are "
+                             "not that epoch's either; the run folder was changed by hand and cannot be resumed "
+                             f"(its best model, if any, is still usable: --init-from {run_dir / 'best.keras'})")
+        why = (f"checkpoint folder {folder.name} of epoch {pointer['epoch']} is missing or incomplete (changed by hand); "
+               "resuming from the run folder's own copies of that epoch")
+        return Checkpoint(pointer["epoch"], run_dir, top, legacy=True, recovered=why)
     last = run_dir / "last.keras"
     if not last.is_file():
         return None
@@ -270,6 +287,20 @@ def read_checkpoint(run_dir: Path) -> Checkpoint | None:
         state = {**state, "epoch": saved_epoch}
         epoch = saved_epoch
     return Checkpoint(epoch, run_dir, state, legacy=True) if epoch > 0 else None
+
+
+def _top_level_checkpoint(run_dir: Path, epoch: int) -> dict | None:
+    """``state.json`` at the top of ``run_dir`` when it and ``last.keras`` there are epoch ``epoch``'s, else None."""
+    state = read_json(run_dir / "state.json")
+    if not isinstance(state, dict) or state.get("epoch") != epoch or not (run_dir / "last.keras").is_file():
+        return None
+    try:
+        from core.model_io import read_model_meta
+
+        saved_epoch = read_model_meta(run_dir / "last.keras").get("epoch")
+    except (OSError, ValueError):
+        return None  # not a readable .keras file (a damaged copy shares the folder's damage)
+    return state if saved_epoch in (None, epoch) else None
 
 
 def has_checkpoint(run_dir: Path) -> bool:

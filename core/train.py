@@ -262,6 +262,11 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
     runs.write_json_atomic(run_dir / "config.json", saved)
 
     checkpoint = runs.read_checkpoint(run_dir) if resume else None
+    if checkpoint is not None and checkpoint.recovered:
+        echo(f"note: {checkpoint.recovered}")
+        if config.average_from is not None:
+            echo("note: the weight average was kept only in that folder: averaged.keras will average the epochs "
+                 "trained from now on (averaged.json names them)")
     if checkpoint is not None:
         runs.sync_run_files(run_dir, checkpoint)  # a kill after the last commit may have left stale copies
     state = checkpoint.state if checkpoint is not None else {}

@@ -237,3 +237,47 @@ def test_patience_counters_and_dropout_state_travel_with_the_checkpoint(tmp_path
         callback.set_model(loaded)
         callback.on_train_begin()
     assert (fresh.wait, fresh.best) == (3, 1.25)
+
+
+@pytest.mark.slow
+def test_a_deleted_checkpoint_folder_resumes_from_the_run_folders_own_copies(tmp_path, fer_csv):
+    # Fault probe s8: a committed folder removed by hand left the run unresumable, though the
+    # top-level last.keras / state.json / metrics.csv (links to that folder's files) were intact.
+    import shutil
+
+    config = small_config(fer_csv, epochs=2, augment=AugmentConfig(engine="none"), average_from=0.0)
+    run_dir = prepare_run(config, tmp_path)
+    assert run_training(run_dir, echo=lambda line: None).state == "finished"
+    committed = runs.read_checkpoint(run_dir)
+    assert committed.epoch == 2 and not committed.recovered
+    shutil.rmtree(committed.folder)
+    checkpoint = runs.read_checkpoint(run_dir)
+    assert checkpoint.epoch == 2 and checkpoint.folder == run_dir and "missing or incomplete" in checkpoint.recovered
+    assert runs.has_checkpoint(run_dir)
+    saved = runs.read_config(run_dir)
+    saved["config"]["epochs"] = 3
+    runs.write_json_atomic(run_dir / "config.json", saved)
+    lines: list[str] = []
+    assert run_training(run_dir, resume=True, echo=lines.append).state == "finished"
+    assert any("resuming from the run folder's own copies" in line for line in lines)
+    assert any("averaged.keras will average the epochs trained from now on" in line for line in lines)
+    assert_consistent(run_dir, 3)
+    assert optimizer_steps(run_dir / "last.keras") == 3 * steps_per_epoch(run_dir)  # no epoch replayed or lost
+    assert runs.read_json(run_dir / "averaged.json")["epochs"] == [3, 3]  # says what it averaged
+    assert not committed.folder.exists()  # the damaged folder's remains are gone with the next commit
+
+
+def test_a_damaged_checkpoint_without_good_copies_is_refused_with_a_way_forward(tmp_path):
+    # The committed folder is incomplete and the top-level copies are another epoch's: nothing to resume from.
+    folder = runs.checkpoint_folder(tmp_path, 4)
+    folder.mkdir(parents=True)
+    runs.write_json_atomic(folder / "state.json", {"epoch": 4})
+    runs.write_pointer(tmp_path, 4)
+    runs.write_json_atomic(tmp_path / "state.json", {"epoch": 3})
+    (tmp_path / "last.keras").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match=r"names epoch 4 .*cannot be resumed.*--init-from .*best\.keras"):
+        runs.read_checkpoint(tmp_path)
+    runs.write_json_atomic(tmp_path / "state.json", {"epoch": 4})  # the right epoch, but the copy is damaged too
+    with pytest.raises(ValueError, match="cannot be resumed"):
+        runs.read_checkpoint(tmp_path)
+    assert not runs.has_checkpoint(tmp_path)
