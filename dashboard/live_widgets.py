@@ -180,10 +180,15 @@ class LiveSession:
             return 0.0
         return (len(self._times) - 1) / max(self._times[-1] - self._times[0], 1e-6)
 
-    def snapshot(self) -> LiveSnapshot:
-        """A consistent copy of the counters, the latest frame's result and the rows."""
+    def snapshot(self, now: float | None = None) -> LiveSnapshot:
+        """A consistent copy of the counters, the latest frame's result and the rows.
+
+        The frame rate reads 0 when no frame came for 2 s before ``now``
+        (``time.monotonic()`` by default): the stream stopped.
+        """
         with self._lock:
-            stale = bool(self._times) and time.monotonic() - self._times[-1] > 2.0
+            now = time.monotonic() if now is None else now
+            stale = bool(self._times) and now - self._times[-1] > 2.0
             cost = 1000.0 * float(np.median(self._costs)) if self._costs else 0.0
             return LiveSnapshot(self._frames, 0.0 if stale else self._fps(), cost, self._latest, list(self._rows), self._error)
 
