@@ -40,6 +40,7 @@ from core.dataset import FerDataset, LoadReport, SkippedRecord
 from core.images import IMAGE_EXTENSIONS, MAX_IMAGE_FILE_BYTES, decode_gray_checked
 from core.labels import ALL, IMAGE_SIZE, KNOWN_SPLITS, PRIVATE_TEST, PUBLIC_TEST, TEST, TRAINING, class_index
 from core.preprocess import prepare_face
+from core.zips import read_member
 
 # Bump when a change to the loaders changes what they return: old cache entries then miss.
 LOADER_VERSION: str = "2"  # 2: hidden data files and extra CSVs are reported
@@ -312,7 +313,7 @@ def _read_member(file: _File, archive: zipfile.ZipFile | None) -> bytes:
     """Read a listed file's bytes; raise ValueError saying why it could not be read."""
     try:
         if archive is not None:
-            return archive.read(file.location)
+            return read_member(archive, file.location)  # bounded: the declared sizes may lie
         return _read_whole_file(file.location, file.size)
     except (OSError, zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError) as error:
         if archive is not None and "encrypted" in str(error):  # zipfile's message quotes a ZipInfo repr

@@ -108,7 +108,13 @@ def read_model_meta(path: str | os.PathLike) -> dict:
                 raise ValueError(f"{path.name} is a zip but not a Keras model (no config.json inside)")
             if META_MEMBER not in names:
                 return {"class_names": list(CLASS_NAMES)}
-            raw = archive.read(META_MEMBER)
+            info = archive.getinfo(META_MEMBER)
+            if info.file_size > 1024**2:  # a card is a few hundred bytes
+                raise ValueError(f"the model card {META_MEMBER} inside {path.name} declares {info.file_size:,} bytes; "
+                                 "a FER Studio card is under 1 MiB: this is not a model saved by FER Studio")
+            from core.zips import read_member
+
+            raw = read_member(archive, info)  # bounded: the declared size may lie
     except (zipfile.BadZipFile, OSError, EOFError) as error:
         raise ValueError(f"{path.name} is a damaged .keras archive ({error})") from None
     try:

@@ -32,6 +32,7 @@ from core.labels import CLASS_NAMES
 from core.model_io import LoadedModel, predict_probabilities
 from core.preprocess import prepare_face
 from core.smoothing import MajorityVote  # noqa: F401  (moved to core.smoothing; kept importable here)
+from core.zips import read_member
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The default model: the best single bundled model (docs/benchmarks.md). The others
@@ -330,7 +331,7 @@ def iter_zip_images(
             raise ValueError(f"the zip's images add up to {total / 1024**2:.0f} MiB; the limit is {max_bytes / 1024**2:.0f} MiB")
         for info in sorted(members, key=lambda member: member.filename):
             try:
-                payload: bytes | str = archive.read(info)
+                payload: bytes | str = read_member(archive, info)  # bounded: the declared sizes may lie
             except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, zlib.error) as error:
                 # RuntimeError: an encrypted member; NotImplementedError: an unknown compression method.
                 payload = f"could not be read from the zip: {error}"
