@@ -29,6 +29,7 @@ import errno
 import fcntl
 import io
 import json
+import math
 import os
 import secrets
 import shutil
@@ -175,7 +176,13 @@ def read_status(run_dir: Path) -> RunStatus:
     data = read_json(Path(run_dir) / "status.json")
     if not isinstance(data, dict) or data.get("state") not in STATES:
         return RunStatus("failed", "status.json is missing or unreadable")
-    status = RunStatus(data["state"], data.get("message", ""), data.get("pid"), float(data.get("updated", 0.0)))
+    pid, updated = data.get("pid"), data.get("updated", 0.0)
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        pid = None  # a status.json changed by hand
+    if not isinstance(updated, (int, float)) or isinstance(updated, bool) or not math.isfinite(updated):
+        updated = 0.0
+    message = data.get("message", "")
+    status = RunStatus(data["state"], message if isinstance(message, str) else str(message), pid, float(updated))
     same_host = data.get("host") in (None, socket.gethostname())
     if status.active and status.pid and same_host and not _process_alive(int(status.pid)):
         return RunStatus("failed", "the training process ended without finishing (killed?); Resume continues from the last checkpoint", None, status.updated)
@@ -183,8 +190,16 @@ def read_status(run_dir: Path) -> RunStatus:
 
 
 def read_config(run_dir: Path) -> dict:
-    """Return the run's ``config.json`` ({} if missing)."""
-    return read_json(Path(run_dir) / "config.json", {}) or {}
+    """Return the run's ``config.json``: {} if it is missing, unreadable or not the shape a run writes.
+
+    That shape is an object whose ``config`` and ``resolved``, where present,
+    are objects too; a file changed by hand into anything else reads as no
+    config, so every page that lists runs still draws.
+    """
+    data = read_json(Path(run_dir) / "config.json", {})
+    if not isinstance(data, dict) or any(not isinstance(data.get(key, {}), dict) for key in ("config", "resolved")):
+        return {}
+    return data
 
 
 def write_metrics(run_dir: Path, rows: list[dict]) -> None:
@@ -503,20 +518,43 @@ def _looks_like_worker(pid: int, run_dir: Path) -> bool:
     return "python" in command or run_dir.name in command
 
 
+# Values a training epoch can write: accuracies in [0, 1]; a learning rate and a time >= 0 (a loss may be
+# nan or inf: a run that diverged wrote it, and the page says so).
+_METRIC_RANGES = {"accuracy": (0.0, 1.0), "val_accuracy": (0.0, 1.0), "lr": (0.0, math.inf), "epoch_time": (0.0, math.inf)}
+
+
 def read_metrics(run_dir: Path) -> list[dict]:
-    """Return ``metrics.csv`` rows as dicts of floats (``epoch`` as int); [] if none."""
+    """Return ``metrics.csv`` rows as dicts of floats (``epoch`` as int); [] if none.
+
+    A file changed by hand loses only what is wrong in it: a row that does
+    not parse, or has no epoch that is a positive whole number, is left out; an
+    accuracy outside [0, 1] or a learning rate or epoch time that is negative
+    or not finite is left out of its row (shown as unknown); bytes that are
+    not UTF-8 are read as replacement characters.
+    """
     path = Path(run_dir) / "metrics.csv"
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return []
     rows = []
-    for row in csv.DictReader(io.StringIO(text)):
+    try:
+        records = list(csv.DictReader(io.StringIO(text)))
+    except csv.Error:
+        return []
+    for row in records:
         try:
-            parsed = {key: float(value) for key, value in row.items() if value not in ("", None)}
+            parsed = {key: float(value) for key, value in row.items()
+                      if isinstance(key, str) and isinstance(value, str) and value != ""}
         except ValueError:
             continue
-        parsed["epoch"] = int(parsed.get("epoch", len(rows) + 1))
+        epoch = parsed.get("epoch", math.nan)
+        if not math.isfinite(epoch) or epoch < 1 or epoch != int(epoch):
+            continue
+        for key, (low, high) in _METRIC_RANGES.items():
+            if key in parsed and not (math.isfinite(parsed[key]) and low <= parsed[key] <= high):
+                del parsed[key]
+        parsed["epoch"] = int(epoch)
         rows.append(parsed)
     return rows
 
@@ -563,10 +601,10 @@ def summarize_run(run_dir: Path) -> RunSummary:
     return RunSummary(
         run_id=run_dir.name,
         path=run_dir,
-        model=config.get("model", "?"),
+        model=config["model"] if isinstance(config.get("model"), str) else "?",
         status=read_status(run_dir),
         epochs_done=len(metrics),
-        epochs_planned=int(config.get("epochs", 0)),
+        epochs_planned=config["epochs"] if isinstance(config.get("epochs"), int) and not isinstance(config["epochs"], bool) else 0,
         best_val_accuracy=best["val_accuracy"] if best else None,
         best_epoch=best["epoch"] if best else None,
         training_seconds=sum(row.get("epoch_time", 0.0) for row in metrics),

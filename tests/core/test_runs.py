@@ -97,3 +97,37 @@ def test_worker_exit_before_the_first_epoch_does_not_offer_resume(tmp_path):
     message = runs.read_status(tmp_path).message
     assert "crashed (SIGSEGV" in message and "nothing to resume: start a new run" in message
     assert "Resume continues" not in message
+
+
+def test_run_files_changed_by_hand_read_as_what_is_left_of_them(tmp_path):
+    # Security probe s9 finding 6: a non-UTF-8 metrics.csv or a config.json of [1, 2] raised in list_runs and
+    # took down Training, Compare, Evaluation and Predict; val_accuracy 2.5 was listed as "best 250.00%".
+    from core import runs as runs_module
+
+    def run(name: str, config: str, metrics: bytes, status: str = '{"state": "finished"}') -> None:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "config.json").write_text(config)
+        (folder / "metrics.csv").write_bytes(metrics)
+        (folder / "status.json").write_text(status)
+
+    good = '{"config": {"model": "fer_vgg", "epochs": 3}, "resolved": {}}'
+    run("a-binary", good, b"\x00\xff garbage\n1,2\n")
+    run("b-list", "[1, 2]", b"epoch,val_accuracy\n1,0.5\n")
+    run("c-shapes", '{"config": [1], "resolved": {}}', b"")
+    run("d-values", good, b"epoch,loss,accuracy,val_loss,val_accuracy,lr,epoch_time\n"
+                          b"1,nan,inf,-inf,2.5,nan,-3\n2,1.2,0.4,1.3,0.45,0.001,12\nx,1,1,1,1,1,1\n0.5,1,0.1,1,0.1,1,1\n")
+    run("e-status", good, b"epoch,val_accuracy\n1,0.5\n", '{"state": "finished", "pid": "x", "updated": "y", "message": 5}')
+    summaries = {summary.run_id: summary for summary in runs_module.list_runs(tmp_path)}
+    assert set(summaries) == {"a-binary", "b-list", "c-shapes", "d-values", "e-status"}
+    assert summaries["a-binary"].epochs_done == 0 and summaries["a-binary"].model == "fer_vgg"
+    assert summaries["b-list"].model == "?" and runs_module.read_config(tmp_path / "b-list") == {}
+    assert runs_module.read_config(tmp_path / "c-shapes") == {}
+    values = summaries["d-values"]
+    assert values.epochs_done == 2 and values.best_val_accuracy == 0.45 and values.best_epoch == 2
+    first, second = runs_module.read_metrics(tmp_path / "d-values")
+    assert first == {"epoch": 1, "loss": pytest.approx(float("nan"), nan_ok=True), "val_loss": float("-inf")}
+    assert second["lr"] == 0.001 and second["epoch_time"] == 12.0
+    assert values.training_seconds == 12.0
+    status = summaries["e-status"].status
+    assert status.state == "finished" and status.pid is None and status.updated == 0.0 and status.message == "5"
