@@ -2,3 +2,20 @@
 
 # Module names under core.commands, in the order `--help` lists them.
 COMMAND_MODULES: tuple[str, ...] = ("inspect", "train", "evaluate", "predict", "video", "bundle", "pack", "export")
+
+OVERWRITE_HELP = "replace output files that already exist (without it, an existing output is an error)"
+
+
+def refuse_existing_outputs(paths, overwrite: bool) -> None:
+    """Raise ``FileExistsError`` naming the first of ``paths`` that exists, unless ``overwrite``.
+
+    A command's output file must not silently replace a file the user had
+    there (a video of theirs given as ``--annotated``); ``--overwrite`` says
+    replacing it is meant.
+    """
+    if overwrite:
+        return
+    for path in paths:
+        if path is not None and (path.exists() or path.is_symlink()):
+            kind = "a folder" if path.is_dir() else "a file"
+            raise FileExistsError(f"{path} exists ({kind}); pass --overwrite to replace it, or choose another name")

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from core.commands import refuse_existing_outputs
+
 FORMAT_CHOICES = ("onnx", "litert", "saved_model")
 
 
@@ -32,6 +34,8 @@ def register(subparsers) -> None:
                              "../shared/fer2013 when present)")
     parser.add_argument("--synthetic", action="store_true", help="check parity on 64 synthetic faces, not PublicTest")
     parser.add_argument("--parity-limit", type=int, default=None, metavar="N", help="check on at most N faces")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an artifact or card that already exists at the output path")
     parser.set_defaults(run=run_export)
 
 
@@ -46,6 +50,11 @@ def run_export(args: argparse.Namespace) -> int:
     if model_paths[0] is None:
         raise FileNotFoundError(f"no model given and no bundled model at {bundled_model_name()}: "
                                 "pass --model runs/<id>/best.keras")
+    from core.export import resolve_artifact_path
+    from core.light import card_path_for
+
+    target = resolve_artifact_path(args.out, model_paths[0], args.format, args.quantize)
+    refuse_existing_outputs((target, card_path_for(target)), args.overwrite)
     data = None
     if not args.synthetic:
         from core.data import default_data_dir

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from core.commands import refuse_existing_outputs
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``pack`` subcommand."""
@@ -14,6 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "splits and ids as one compressed .npz that `train --data FILE.npz` and every other command read.")
     parser.add_argument("--data", required=True, help="the source: fer2013.csv, the image folders, or a zip")
     parser.add_argument("--out", type=Path, required=True, help="the .npz file to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace the .npz file if it exists")
     parser.add_argument("--split", dest="splits", action="append", default=None, metavar="NAME",
                         help="keep only this split (repeatable), e.g. --split Training")
     parser.set_defaults(run=run)
@@ -24,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from core.data import load_fer2013
     from core.pack import pack_dataset
 
+    refuse_existing_outputs((args.out,), args.overwrite)
     dataset = load_fer2013(args.data)
     path = pack_dataset(dataset, args.out, splits=args.splits)
     counts = ", ".join(f"{split} {int((dataset.splits == split).sum()):,}" for split in (args.splits or dataset.split_names))

@@ -172,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
         status = run_training(Path(run_dir), resume=bool(args.resume), echo=lambda line: print(line, flush=True))
     else:
         config = config_from_args(args)
+        if args.out is not None and args.out.exists() and not args.out.is_dir():
+            raise ValueError(f"--out is the folder that holds run folders; {args.out} is a file: give a folder")
         out = worker_runs_dir(args.out) if config.strategy == "multiworker" else args.out
         if args.detach:
             print(start_training_job(config, out))

@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+from core.commands import OVERWRITE_HELP, refuse_existing_outputs
 from core.detect import DEFAULT_MIN_CONFIDENCE, list_detectors
 from core.labels import CLASS_NAMES
 from core.smoothing import DEFAULT_WINDOW, SMOOTHING_MODES
@@ -58,6 +59,7 @@ def register(subparsers) -> None:
                              "the models' probabilities")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object instead of text")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     parser.set_defaults(run=run_video)
 
 
@@ -78,6 +80,7 @@ def run_video(args: argparse.Namespace) -> int:
             raise ValueError(f"{output.name}: the file name must end in {suffix}")
         if output is not None and output.resolve() == args.input.resolve():
             raise ValueError(f"{output.name} is the input video: choose another output file")
+    refuse_existing_outputs((args.csv, args.annotated), args.overwrite)
     model_paths = args.model or [default_model_path()]
     if model_paths[0] is None:
         raise FileNotFoundError(f"no model given and no bundled model at {bundled_model_name()}: "

@@ -105,3 +105,25 @@ def test_light_predictor_detects_faces_with_haar_and_explains_mtcnn(permuted_onn
     assert report["detector"] == "haar" and len(report["images"][0]["faces"]) == 3
     done = run_blocked(["predict", "--model", str(permuted_onnx), "--detector", "mtcnn", str(tmp_path / "three.jpg")])
     assert done.returncode == 2 and "mtcnn detector needs TensorFlow" in done.stderr
+
+
+def test_export_and_pack_keep_an_existing_output_unless_overwrite_is_given(tmp_path, oracle_model_factory_module, capsys):
+    # Security probe s9 finding 7: export --out precious.onnx and pack --out data.npz replaced unrelated files.
+    model = oracle_model_factory_module(tmp_path / "oracle.keras")
+    precious = tmp_path / "precious.onnx"
+    precious.write_text("someone's file")
+    assert main(["export", "--model", str(model), "--format", "onnx", "--synthetic", "--out", str(precious)]) == 2
+    assert f"{precious} exists (a file); pass --overwrite" in capsys.readouterr().err
+    assert precious.read_text() == "someone's file"
+    card = tmp_path / "other.onnx.json"
+    card.write_text("{}")  # the card beside the artifact would be replaced too
+    assert main(["export", "--model", str(model), "--format", "onnx", "--synthetic", "--out", str(tmp_path / "other.onnx")]) == 2
+    assert "other.onnx.json exists" in capsys.readouterr().err and card.read_text() == "{}"
+    pack = tmp_path / "data.npz"
+    pack.write_text("not a pack")
+    assert main(["pack", "--data", str(tmp_path / "nowhere"), "--out", str(pack)]) == 2  # refused before loading
+    assert f"{pack} exists (a file); pass --overwrite" in capsys.readouterr().err and pack.read_text() == "not a pack"
+    notes = tmp_path / "notes.txt"
+    notes.write_text("x")
+    assert main(["train", "--data", str(tmp_path / "nowhere"), "--out", str(notes)]) == 2
+    assert f"{notes} is a file: give a folder" in capsys.readouterr().err

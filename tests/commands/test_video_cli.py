@@ -116,7 +116,7 @@ def test_an_interrupted_analysis_leaves_no_partial_files_and_no_traceback(small_
     out.mkdir()
     (out / "faces.csv").write_text("an earlier result\n")
     args = ["video", str(small_video), "--model", str(tiny_model_path), "--detector", "haar",
-            "--csv", str(out / "faces.csv"), "--annotated", str(out / "faces.mp4")]
+            "--csv", str(out / "faces.csv"), "--annotated", str(out / "faces.mp4"), "--overwrite"]
     previous = signal.getsignal(signal.SIGTERM)
     if interruption == "ctrl-c":
         assert main(args) == 130
@@ -129,3 +129,19 @@ def test_an_interrupted_analysis_leaves_no_partial_files_and_no_traceback(small_
     assert 3 in frames and max(frames) == 3
     assert sorted(path.name for path in out.iterdir()) == ["faces.csv"]
     assert (out / "faces.csv").read_text() == "an earlier result\n"
+
+
+def test_an_existing_output_is_kept_unless_overwrite_is_given(small_video, tiny_model_path, tmp_path, capsys):
+    # Security probe s9 finding 7: --annotated holiday.mp4 replaced the user's own video and exited 0.
+    holiday, notes = tmp_path / "holiday.mp4", tmp_path / "results.csv"
+    holiday.write_bytes(b"the user's own video")
+    notes.write_text("the user's own table\n")
+    for option, path in (("--annotated", holiday), ("--csv", notes)):
+        before = path.read_bytes()
+        assert main(["video", str(small_video), "--model", str(tiny_model_path), "--detector", "haar", "--quiet",
+                     option, str(path)]) == 2
+        assert f"{path} exists (a file); pass --overwrite to replace it" in capsys.readouterr().err
+        assert path.read_bytes() == before
+    assert main(["video", str(small_video), "--model", str(tiny_model_path), "--detector", "haar", "--quiet",
+                 "--csv", str(notes), "--overwrite"]) == 0
+    assert notes.read_text().startswith("frame,")
