@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 import stat
 import struct
 import warnings
@@ -267,7 +268,10 @@ def _decode_with_pillow(data: bytes, *, max_pixels: int, max_side: int | None) -
             f"not an image file ({_describe_content(data)}); expected JPEG, PNG, WebP, BMP, GIF or TIFF"
         ) from None
     except Image.DecompressionBombError as error:
-        raise ValueError(f"image too large: {error}") from None
+        # Pillow refuses above its own limit before we see the size: say it in our words, with our limit.
+        found = re.search(r"\((\d+) pixels\)", str(error))
+        size = f"{int(found.group(1)):,} pixels" if found else "more pixels than Pillow will open"
+        raise ValueError(f"image too large: {size} (limit {max_pixels:,}); downscale it before loading") from None
     except (OSError, SyntaxError, ValueError, struct.error) as error:
         raise ValueError(f"truncated/corrupt image: {error}") from None
     mode = image.mode

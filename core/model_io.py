@@ -215,6 +215,51 @@ def check_probability_outputs(model: Any, source: str = "model") -> None:
                      f"(last layer {last.name!r}, activation {activation}); FER Studio needs a softmax output layer")
 
 
+MAX_CONFIG_BYTES = 16 * 1024**2  # a .keras file's config.json (the bundled models' are about 35 KB)
+
+
+def foreign_code(path: str | os.PathLike) -> str | None:
+    """The first object a ``.keras`` file's ``config.json`` takes from outside Keras (``"os.system"``), or None.
+
+    Keras rebuilds every ``{"module": ..., "class_name": ..., "config": ...}``
+    of the config from that module; safe mode refuses Lambda layers, but an
+    activation or initializer may still name any importable function (an
+    ``os.system`` activation used to reach Keras and come back as 3 KB of
+    its deserialisation error). Standard layers only name ``keras`` modules.
+    An archive without a readable config.json is left to Keras' own error.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo("config.json")
+            if info.file_size > MAX_CONFIG_BYTES:
+                return f"a config.json of {info.file_size:,} bytes"
+            from core.zips import read_member
+
+            config = json.loads(read_member(archive, info).decode("utf-8"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, RuntimeError, NotImplementedError):
+        return None
+    stack = [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            module = item.get("module")
+            if isinstance(module, str) and module != "keras" and not module.startswith("keras."):
+                target = item.get("config") if isinstance(item.get("config"), str) else item.get("class_name")
+                return f"{module}.{target}" if isinstance(target, str) else module
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
+def _keras_reason(error: Exception, limit: int = 300) -> str:
+    """The innermost reason in a Keras loading error, without the configs it quotes, at most ``limit`` characters."""
+    text = str(error).rsplit("Exception encountered:", 1)[-1].strip()
+    text = text.split("Full object config:", 1)[0].split("config=", 1)[0].strip()
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def load_model(path: str | os.PathLike, compile: bool = False) -> LoadedModel:
     """Load a ``.keras`` model in safe mode with its class names.
 
@@ -229,9 +274,13 @@ def load_model(path: str | os.PathLike, compile: bool = False) -> LoadedModel:
             (the message names the file and what is wrong).
     """
     meta = read_model_meta(path)
+    name = Path(path).name
+    foreign = foreign_code(path)
+    if foreign is not None:
+        raise ValueError(f"{name} refers to code outside Keras ({foreign}), which FER Studio never loads: "
+                         "a model file must not be able to run code; rebuild the model with standard Keras layers")
     import keras
 
-    name = Path(path).name
     try:
         model = keras.models.load_model(path, compile=compile, safe_mode=True)
     except Exception as error:  # Keras raises many types for a damaged archive.
@@ -239,7 +288,7 @@ def load_model(path: str | os.PathLike, compile: bool = False) -> LoadedModel:
             # Keras' own advice (turn safe mode off) is not something FER Studio offers: such a file can run code.
             raise ValueError(f"{name} holds Python code (a Lambda layer or similar), which FER Studio never loads: "
                              "a model file must not be able to run code; rebuild the model with standard layers") from None
-        raise ValueError(f"could not load model {name}: {type(error).__name__}: {error}") from error
+        raise ValueError(f"could not load model {name}: {type(error).__name__}: {_keras_reason(error)}") from error
     class_names = tuple(meta.pop("class_names"))
     check_face_input(model, name)
     outputs = model.output_shape[-1] if isinstance(model.output_shape, tuple) else None

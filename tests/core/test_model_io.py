@@ -230,3 +230,45 @@ def test_fer2013_names_in_another_order_or_spelling_load_and_are_reordered(tmp_p
     faces = np.random.default_rng(2).integers(0, 256, (3, 48, 48), dtype=np.uint8)
     raw = loaded.model.predict_on_batch(faces[..., None].astype("float32"))
     assert np.allclose(model_io.predict_probabilities(loaded, faces), np.asarray(raw)[:, ::-1], atol=1e-6)
+
+
+def test_a_model_naming_a_function_outside_keras_is_refused_in_one_line(tmp_path):
+    # Security probe s9: a Dense activation {"module": "os", "config": "system"} was refused by Keras, but with
+    # 3 KB of its deserialisation error and the whole layer config.
+    import json
+    import zipfile
+
+    import keras
+
+    inputs = keras.Input(shape=(48, 48, 1))
+    model = keras.Model(inputs, keras.layers.Dense(7, activation="softmax")(keras.layers.Flatten()(inputs)))
+    path = model_io.save_model(model, tmp_path / "plain.keras")
+    assert model_io.foreign_code(path) is None
+    hostile = tmp_path / "os_system.keras"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(hostile, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "config.json":
+                text = data.decode()
+                assert text.count('"activation": "softmax"') == 1
+                data = text.replace('"activation": "softmax"', json.dumps(
+                    {"activation": {"module": "os", "class_name": "function", "config": "system",
+                                    "registered_name": "function"}})[1:-1]).encode()
+            target.writestr(info, data)
+    assert model_io.foreign_code(hostile) == "os.system"
+    with pytest.raises(ValueError) as error:
+        model_io.load_model(hostile)
+    message = str(error.value)
+    assert message.startswith("os_system.keras refers to code outside Keras (os.system), which FER Studio never loads")
+    assert len(message) < 300
+
+
+def test_keras_errors_are_cut_to_their_reason():
+    from core.model_io import _keras_reason
+
+    error = TypeError("<class 'Functional'> could not be deserialized properly. config={'a': 1}.\n\n"
+                      "Exception encountered: Could not locate function 'system'. Make sure custom classes are "
+                      "decorated. Full object config: {'module': 'os', " + "x" * 3000 + "}")
+    reason = _keras_reason(error)
+    assert reason.startswith("Could not locate function 'system'.") and "Full object config" not in reason
+    assert len(reason) <= 300
