@@ -136,6 +136,53 @@ def measured_throughput(model: str, runs_dir: Path | None = None,
     return None
 
 
+@dataclass(frozen=True)
+class Overhead:
+    """The fixed seconds of a run on top of its epochs, measured on this machine's earlier runs.
+
+    Attributes:
+        startup_seconds: Median time from a run's creation to its first batch
+            (starting the worker, loading the data, building the model), over
+            every run that recorded it (``resolved.startup_seconds``).
+        first_epoch_seconds: Median extra time of a run's first epoch over its
+            later ones (graph building), over runs of the model with two or
+            more epochs; 0 when there are none.
+        runs: How many runs the startup figure comes from.
+    """
+
+    startup_seconds: float
+    first_epoch_seconds: float
+    runs: int
+
+    @property
+    def seconds(self) -> float:
+        return self.startup_seconds + self.first_epoch_seconds
+
+
+def measured_overhead(model: str, runs_dir: Path | None = None) -> Overhead | None:
+    """The fixed part of a run of ``model`` on this machine, or ``None`` when no run recorded its startup.
+
+    A tiny run is mostly this part: 5 seconds of epochs took 30 (browser walk
+    s8), because starting, loading FER2013 and building the model take the
+    same time whatever the run's size.
+    """
+    startups: list[float] = []
+    extras: list[float] = []
+    for summary in runs.list_runs(runs_dir):
+        config = runs.read_config(summary.path)
+        startup = (config.get("resolved") or {}).get("startup_seconds")
+        if isinstance(startup, (int, float)) and not isinstance(startup, bool) and 0 <= startup < 24 * 3600:
+            startups.append(float(startup))
+        if summary.model != model:
+            continue
+        times = [float(row["epoch_time"]) for row in runs.read_metrics(summary.path) if row.get("epoch_time")]
+        if len(times) >= 2:
+            extras.append(max(0.0, times[0] - statistics.median(times[1:])))
+    if not startups:
+        return None
+    return Overhead(statistics.median(startups), statistics.median(extras) if extras else 0.0, len(startups))
+
+
 def model_throughput(model: str, runs_dir: Path | None = None,
                      settings: RunSettings | None = None) -> Throughput | None:
     """This machine's measured throughput of ``model``, else the benchmark figure, else ``None``.

@@ -232,11 +232,14 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
         echo(f"note: no training images of {', '.join(missing)}: the model cannot learn to predict "
              f"{'it' if len(missing) == 1 else 'them'}")
     targets = distillation = None
+    teacher_seconds = 0.0
     if config.teachers:
         from core.distill import prepare_targets
 
         # Before the run's precision is set: the teachers predict as they were saved.
+        teacher_started = time.monotonic()
         targets, distillation = prepare_targets(config, x_train, y_train, run_dir, dataset.report.content_hash, echo)
+        teacher_seconds = time.monotonic() - teacher_started
     start = None
     started_from = (saved.get("resolved") or {}).get("init_from")  # a resumed run keeps the record of its start
     if config.init_from and not resume_epoch(run_dir, resume):
@@ -259,6 +262,9 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
         saved["resolved"]["distillation"] = distillation
     if start is not None or started_from:
         saved["resolved"]["init_from"] = start[1] if start is not None else started_from
+    startup = (runs.read_config(run_dir).get("resolved") or {}).get("startup_seconds")
+    if startup is not None:
+        saved["resolved"]["startup_seconds"] = startup  # a resume keeps the first start's
     runs.write_json_atomic(run_dir / "config.json", saved)
 
     checkpoint = runs.read_checkpoint(run_dir) if resume else None
@@ -372,6 +378,12 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
          + (f", {replicas} replicas" if replicas > 1 else ""))
     if average is not None:
         discard_averaged_model(run_dir)  # this fit trains more epochs: an averaged model written before would be stale
+    created = saved.get("created")
+    if not initial_epoch and isinstance(created, (int, float)) and "startup_seconds" not in saved["resolved"]:
+        # From the run's creation to its first batch, less the teachers' predictions (a distillation's own cost):
+        # the fixed part of a run that the duration estimate adds to its epochs (core.throughput).
+        saved["resolved"]["startup_seconds"] = round(max(0.0, time.time() - created - teacher_seconds), 2)
+        runs.write_json_atomic(run_dir / "config.json", saved)
     model.fit(
         batches.data,
         steps_per_epoch=batches.steps_per_epoch,

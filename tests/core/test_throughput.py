@@ -83,3 +83,24 @@ def test_requested_settings_resolve_auto_as_this_machine_did(tmp_path, monkeypat
     assert requested_settings({"crop": 0}, "bfloat16", tmp_path) == RunSettings(0, "mixed_bfloat16")
     assert requested_settings({}, "float32", tmp_path) == RunSettings(0, "float32")
     assert requested_settings({}, "mixed", tmp_path) == RunSettings(0, "mixed_float16")
+
+
+def test_the_fixed_part_of_a_run_is_measured_from_earlier_runs(tmp_path):
+    # Browser walk s8: a tiny run was estimated at about 5 s and took about 30: starting, loading the data and
+    # building the model cost the same whatever the run's size, and the first epoch builds the graph.
+    from core.throughput import measured_overhead
+
+    make_run(tmp_path, "a", "fer_vgg", 1000, [50.0, 10.0, 10.0])
+    make_run(tmp_path, "b", "fer_vgg", 2000, [40.0, 20.0])
+    make_run(tmp_path, "c", "mini_xception", 1000, [9.0, 1.0])
+    assert measured_overhead("fer_vgg", tmp_path) is None  # no run recorded its startup yet
+    for name, startup in (("a", 20.0), ("b", 30.0), ("c", 26.0)):
+        config = json.loads((tmp_path / name / "config.json").read_text())
+        config["resolved"]["startup_seconds"] = startup
+        (tmp_path / name / "config.json").write_text(json.dumps(config))
+    overhead = measured_overhead("fer_vgg", tmp_path)
+    assert overhead.startup_seconds == 26.0 and overhead.runs == 3  # every model's runs load the same data
+    assert overhead.first_epoch_seconds == 30.0  # median of 40 and 20: this model's own first epochs
+    assert overhead.seconds == 56.0
+    assert measured_overhead("mini_xception", tmp_path).first_epoch_seconds == 8.0
+

@@ -250,6 +250,8 @@ def test_a_deleted_checkpoint_folder_resumes_from_the_run_folders_own_copies(tmp
     assert run_training(run_dir, echo=lambda line: None).state == "finished"
     committed = runs.read_checkpoint(run_dir)
     assert committed.epoch == 2 and not committed.recovered
+    startup = runs.read_config(run_dir)["resolved"]["startup_seconds"]  # what the duration estimate adds to epochs
+    assert 0 < startup < 600
     shutil.rmtree(committed.folder)
     checkpoint = runs.read_checkpoint(run_dir)
     assert checkpoint.epoch == 2 and checkpoint.folder == run_dir and "missing or incomplete" in checkpoint.recovered
@@ -262,6 +264,7 @@ def test_a_deleted_checkpoint_folder_resumes_from_the_run_folders_own_copies(tmp
     assert any("resuming from the run folder's own copies" in line for line in lines)
     assert any("averaged.keras will average the epochs trained from now on" in line for line in lines)
     assert_consistent(run_dir, 3)
+    assert runs.read_config(run_dir)["resolved"]["startup_seconds"] == startup  # the first start's, kept
     assert optimizer_steps(run_dir / "last.keras") == 3 * steps_per_epoch(run_dir)  # no epoch replayed or lost
     assert runs.read_json(run_dir / "averaged.json")["epochs"] == [3, 3]  # says what it averaged
     assert not committed.folder.exists()  # the damaged folder's remains are gone with the next commit
