@@ -20,6 +20,8 @@ from typing import TypeVar
 
 import streamlit as st
 
+from dashboard.text import literal
+
 T = TypeVar("T")
 ProgressCallback = Callable[[float, str], None]
 
@@ -88,7 +90,7 @@ def cached_with_progress(
         key: Identifies the value within the namespace (a path, a content hash...).
         compute: Called on a miss, in a worker thread, with a
             ``progress(fraction, message)`` callback; it must not draw anything.
-        label: Shown above the progress bar while computing.
+        label: Shown above the progress bar while computing (markdown: escape names in it).
         max_entries: Values kept per namespace, least recently used dropped first.
 
     Returns:
@@ -111,7 +113,8 @@ def cached_with_progress(
     if not pending.done.wait(0.2):  # no bar flashing by for quick computations
         bar = st.progress(pending.fraction, text=label)
         while not pending.done.wait(0.25):
-            bar.progress(pending.fraction, text=f"{label}: {pending.message}")
+            # The message may quote a file of the dataset (an upload's zip members included): inert text.
+            bar.progress(pending.fraction, text=f"{label}: {literal(pending.message, 120)}")
         bar.empty()
     if pending.error is not None:
         raise pending.error

@@ -27,7 +27,7 @@ import streamlit as st
 
 from core.dataset import FerDataset
 from dashboard.cache import cached_with_progress
-from dashboard.text import escape_markdown
+from dashboard.text import literal, quoted
 
 SOURCE_KEY = "fer_source"
 _SOURCE_ERROR_KEY = "fer_source_error"
@@ -41,6 +41,7 @@ UPLOAD_CAP_VARIABLE = "FER_STUDIO_UPLOAD_CAP_MB"
 DEFAULT_UPLOAD_CAP_MB = 1024
 # An upload nobody has used for this long belongs to a closed session: swept on the next upload.
 UPLOAD_MAX_IDLE_S = 24 * 3600
+SHOWN_PATH_LIMIT = 120  # characters of a dataset path quoted in the sidebar or an error
 
 def data_folders_text() -> str:
     """The data roots a typed path may point into, as the browser sees them, in Markdown.
@@ -233,7 +234,7 @@ def _saved_upload_path(uploaded) -> str | None:
         # Re-saved when the file was swept meanwhile: the widget still holds the bytes.
         path = str(save_upload(uploaded.name, uploaded.getvalue()))
     except (ValueError, OSError) as error:
-        message = f"Could not keep the upload `{Path(uploaded.name).name}`: {error}"
+        message = f"Could not keep the upload {quoted(Path(uploaded.name).name)}: {literal(error, None)}"
         refused[uploaded.file_id] = message
         st.session_state[_SOURCE_ERROR_KEY] = message
         return None
@@ -273,7 +274,8 @@ def data_source_sidebar() -> str | None:
         st.session_state[_SOURCE_ERROR_KEY] = None
         st.session_state[_SOURCE_CONFINED_KEY] = False
         if uploaded is not None:
-            source, origin = _saved_upload_path(uploaded), f"upload `{Path(uploaded.name).name}`"
+            # The upload's name and the typed path (?fer_path_input= in a link) are shown as inert text (dashboard/text.py).
+            source, origin = _saved_upload_path(uploaded), f"upload {quoted(Path(uploaded.name).name)}"
         else:
             _release_session_upload()
             if typed:
@@ -295,7 +297,7 @@ def data_source_sidebar() -> str | None:
         elif uploaded is not None:
             st.caption(f"Using {origin}.")  # the server's upload folder is nobody's business
         else:
-            st.caption(f"Using {origin}: `{source}`")
+            st.caption(f"Using {origin}: {quoted(source, SHOWN_PATH_LIMIT)}")
     return source
 
 
@@ -335,7 +337,7 @@ def load_cached(source: str, *, confined: bool = False) -> FerDataset:
         "dataset",
         key,
         lambda progress: load_fer2013(path, progress=progress, allowed_roots=roots),
-        label=f"Loading {path.name}",
+        label=f"Loading {quoted(path.name)}",
     )
 
 
@@ -360,13 +362,14 @@ def get_dataset() -> FerDataset | None:
     except (ValueError, FileNotFoundError) as error:
         if upload is not None and upload[1] == source:
             # A refused upload is not kept: say why once, and do not save it again on the next run.
-            message = f"Could not load the upload `{Path(source).name}`: {error}".replace(source, Path(source).name)
+            name = Path(source).name
+            message = f"Could not load the upload {quoted(name)}: {literal(str(error).replace(source, name), None)}"
             st.session_state.setdefault(_REFUSED_UPLOADS_KEY, {})[upload[0]] = message
             st.session_state[_SOURCE_ERROR_KEY] = message
             _release_session_upload()
             st.error(message)
         else:
-            st.error(f"Could not load the dataset from `{source}`: {escape_markdown(str(error))}")
+            st.error(f"Could not load the dataset from {quoted(source, SHOWN_PATH_LIMIT)}: {literal(error, None)}")
         return None
 
 

@@ -8,11 +8,13 @@ import streamlit as st
 from core.dataset import FerDataset
 from core.labels import CLASS_NAMES
 from core.stats import imbalance, intensity_histogram, mean_faces
+from dashboard.text import quoted
 
 ALL_SPLITS = "All splits"
 # Widget keys double as URL parameters (bind="query-params"): ?split=PublicTest&classes=fear&per_class=20&seed=3
 _SPLIT_KEY, _CLASSES_KEY, _COUNT_KEY, _SEED_KEY = "split", "classes", "per_class", "seed"
 SHARE_KEY = "share"
+IGNORED_FOLDERS_SHOWN = 20
 NO_CLASS_HINT = "No class is chosen: click one or more under **Classes** above to show their faces."
 
 
@@ -41,7 +43,10 @@ def split_metrics(dataset: FerDataset) -> None:
     if report.skipped or report.converted or report.ignored_folders:
         with st.expander(f"Load report: {len(report.skipped):,} records skipped, {report.converted:,} converted"):
             if report.ignored_folders:
-                st.write("Ignored folders (no FER2013 class):", ", ".join(report.ignored_folders))
+                # Folder names come from the user's data (an uploaded zip included): inert text, never markdown.
+                shown = ", ".join(quoted(name) for name in report.ignored_folders[:IGNORED_FOLDERS_SHOWN])
+                more = len(report.ignored_folders) - IGNORED_FOLDERS_SHOWN
+                st.markdown(f"Ignored folders (no FER2013 class): {shown}" + (f" and {more} more" if more > 0 else ""))
             if report.skipped:
                 st.dataframe(
                     [{"where": s.where, "reason": s.reason} for s in report.skipped[:1000]], hide_index=True

@@ -169,7 +169,7 @@ def ensemble_ui(members: dict[str, str], dataset: FerDataset, split: str, tta: s
             meta = read_model_meta(path)
             check_fer_classes(LoadedModel(model=None, class_names=tuple(meta["class_names"]), path=path))
         except (ValueError, FileNotFoundError) as error:
-            st.error(f"`{escape_markdown(label)}` cannot join the ensemble: {escape_markdown(str(error))}")
+            st.error(f"{escape_markdown(label)} cannot join the ensemble: {escape_markdown(str(error))}")
             return None
         result = evaluation_ui(path, dataset, split, tta, key=f"{key}_{len(results)}")
         if result is None:

@@ -17,6 +17,7 @@ import streamlit as st
 
 from core.export import FORMAT_SUMMARIES, FORMATS, QUANTIZE_MODES, ExportResult, export_model, parity_set_from_dataset
 from dashboard.evaluation_widgets import model_options
+from dashboard.text import literal
 
 STATE_KEY = "export_result"
 
@@ -79,7 +80,7 @@ def _export_section(dataset) -> None:
                                                    "name": f"{result.artifact.name}.zip"}
         except (ValueError, FileNotFoundError) as error:
             st.session_state.pop(STATE_KEY, None)
-            st.error(f"Cannot export `{Path(options[label]).name}`: {error}")
+            st.error(f"Cannot export `{Path(options[label]).name}`: {literal(error, None)}")
             return
     exported = st.session_state.get(STATE_KEY)
     if exported is None:

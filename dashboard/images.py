@@ -12,7 +12,9 @@ import numpy as np
 import streamlit as st
 
 from core.labels import CLASS_NAMES
+from dashboard.text import literal
 
+CAPTION_LIMIT = 60
 CORRECT_COLOR = (46, 160, 67)  # green
 WRONG_COLOR = (218, 54, 51)  # red
 
@@ -86,7 +88,8 @@ def image_grid(
 
     Args:
         images: 2-D uint8 faces (any size; 48x48 usually).
-        captions: One caption per image, or None.
+        captions: One caption per image, or None; plain text (shown as written, cut to
+            :data:`CAPTION_LIMIT` characters).
         size: Displayed width of each image in pixels.
         correct: Optional right/wrong flag per image: green border when True,
             red when False (predictions).
@@ -101,4 +104,6 @@ def image_grid(
             border = max(2, big.shape[1] // 24)
             big = framed(big, CORRECT_COLOR if correct[position] else WRONG_COLOR, border)
         tiles.append(big)
-    st.image(tiles, caption=list(captions) if captions is not None else None, width=size)
+    # Captions are markdown, and ids are file names from the user's data (zip members included): inert text.
+    shown = [literal(caption, CAPTION_LIMIT) for caption in captions] if captions is not None else None
+    st.image(tiles, caption=shown, width=size)

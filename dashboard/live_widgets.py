@@ -29,6 +29,7 @@ import numpy as np
 import streamlit as st
 
 from core.video import CSV_COLUMNS, FrameAnalyzer, FrameResult, StreamSettings, draw_frame, frame_rows
+from dashboard.text import literal
 
 ICE_SERVERS_ENV = "FER_STUDIO_ICE_SERVERS"
 LOOPBACK_ENV = "FER_STUDIO_WEBRTC_LOOPBACK"
@@ -229,7 +230,7 @@ def stream_ui(session: LiveSession):
     try:
         servers = ice_servers()
     except ValueError as error:
-        st.error(f"Cannot start the camera stream: {error}")
+        st.error(f"Cannot start the camera stream: {literal(error, None)}")
         return None
     return webrtc.webrtc_streamer(
         key="live_camera",
@@ -253,7 +254,7 @@ def live_panel_ui() -> None:
         return
     snapshot = stored[1].snapshot()
     if snapshot.error:
-        st.warning(f"A frame could not be analysed: {snapshot.error}")
+        st.warning(f"A frame could not be analysed: {literal(snapshot.error, 300)}")
     columns = st.columns([1, 1, 3])
     columns[0].metric("fps", f"{snapshot.fps:.1f}", help=f"Frames analysed per second, over the last {FPS_WINDOW}")
     columns[1].metric("Frames", f"{snapshot.frames}")

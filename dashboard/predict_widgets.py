@@ -34,7 +34,7 @@ from core.tta import TTA_LABELS, TTA_MODES
 from dashboard.images import upscale
 from dashboard.model_menu import ensemble_select_ui, model_name, model_select_ui
 from dashboard.url_state import remember_choice, url_choice
-from dashboard.training_widgets import escape_markdown
+from dashboard.text import escape_markdown, literal, quoted
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 PHOTO_HELP = (f"JPEG, PNG, WebP, BMP, GIF (first frame) or TIFF, up to {MAX_PHOTO_PIXELS // 1_000_000} megapixels; "
@@ -140,7 +140,7 @@ def load_model_ui(path: str | tuple[str, ...]) -> LoadedModel | None:
                 loaded.append(_load_model_cached(str(current), model_stamp(current)))
         return loaded[0] if len(loaded) == 1 else make_ensemble(loaded)
     except (ValueError, FileNotFoundError, OSError) as error:
-        st.error(f"Cannot load the model `{Path(current).name}`: {escape_markdown(str(error))}")
+        st.error(f"Cannot load the model `{Path(current).name}`: {literal(error, None)}")
         return None
 
 
@@ -195,21 +195,22 @@ def photo_ui(data: bytes, name: str, loaded: LoadedModel, settings: PredictSetti
         with st.spinner("Finding faces…"):
             result = _analyse_photo(data, settings, model_stamp(settings.model_paths), not whole_image, loaded)
     except (ValueError, OSError) as error:
-        st.error(f"Cannot read `{name}`: {escape_markdown(str(error))}")
+        st.error(f"Cannot read {quoted(name)}: {literal(error, None)}")
         return None
     prediction = result.prediction
     if not prediction.faces or whole_image:
         if not whole_image:
-            st.warning(f"No face found in `{name}` (detector {settings.detector.upper()}, confidence ≥ {settings.min_confidence:.2f}). "
+            st.warning(f"No face found in {quoted(name)} (detector {settings.detector.upper()}, confidence ≥ {settings.min_confidence:.2f}). "
                        "Try the other detector, a lower confidence, or classify the whole image.")
         st.checkbox("Classify the whole image as one face", key=whole_key, persist_state="session",
                     help="For photos that are already a close crop of one face")
     # The models are named on the result itself: an ensemble's numbers must not pass for one model's.
-    st.image(result.annotated, caption=f"{name} · {len(prediction.faces)} face(s) · {models_description(settings.model_paths)}"
+    models = escape_markdown(models_description(settings.model_paths))  # run ids are folder names: escaped too
+    st.image(result.annotated, caption=f"{literal(name)} · {len(prediction.faces)} face(s) · {models}"
              f" · detection {prediction.detect_ms:.0f} ms, classification {prediction.classify_ms:.0f} ms",
              width="content")  # never wider than the screen
     if result.explain_error:
-        st.caption(f"Grad-CAM unavailable: {result.explain_error}")
+        st.caption(f"Grad-CAM unavailable: {literal(result.explain_error, None)}")
     members = len(dict.fromkeys(settings.model_paths))
     for index, face in enumerate(prediction.faces):
         faces_ui(index, face, result.overlays[index] if result.overlays else None, key=key, members=members)
@@ -272,10 +273,11 @@ def batch_ui(files: list[tuple[str, bytes]], loaded: LoadedModel, settings: Pred
     table = predictions_table(results)
     faces = int(table["face"].notna().sum())
     failed = sum(isinstance(result, str) for _, result in results)
-    st.write(f"**{len(results)} file(s), {faces} face(s)** · {models_description(settings.model_paths)}"
+    st.write(f"**{len(results)} file(s), {faces} face(s)** · {escape_markdown(models_description(settings.model_paths))}"
              + (f" · {failed} could not be read" if failed else ""))
     if failed:
-        reasons = [f"- `{name}`: {escape_markdown(result)}" for name, result in results if isinstance(result, str)]
+        # Names come from the upload and from inside its zips: inert text, never markdown (dashboard/text.py).
+        reasons = [f"- {quoted(name)}: {literal(result, 200)}" for name, result in results if isinstance(result, str)]
         shown = reasons[:BATCH_ERRORS_SHOWN]
         more = len(reasons) - len(shown)
         st.warning("These files were skipped; the other files' results are below.\n\n" + "\n".join(shown)

@@ -22,7 +22,7 @@ from core import runs, train_config
 from core.models import ModelSpec, list_models
 from core.runs import RunSummary
 from core.train_config import LR_SCHEDULES, OPTIMIZERS, PLATEAU_METRICS, PRECISIONS, TrainConfig
-from dashboard.text import escape_markdown  # noqa: F401  (re-exported: pages import it from here)
+from dashboard.text import code, escape_markdown  # noqa: F401  (escape_markdown re-exported: pages import it from here)
 from dashboard.url_state import remember_choice, url_choice
 
 REFRESH_EVERY = "1s"  # the Stop button and the progress must not lag the worker
@@ -368,7 +368,7 @@ def run_select_ui(summaries: list[RunSummary], key: str = "run") -> RunSummary |
     if not summaries:
         return None
     by_id = {summary.run_id: summary for summary in summaries}
-    url_choice(key, list(by_id), default_run(summaries).run_id, noun="run", describe=lambda run_id: f"`{run_id}`")
+    url_choice(key, list(by_id), default_run(summaries).run_id, noun="run", describe=code)
     # The browser keeps showing a select box's old label when only the labels change, so the
     # widget gets a new key whenever a label does; the chosen id itself lives in st.session_state[key].
     labels = [describe_run(summary) for summary in summaries]
@@ -697,7 +697,7 @@ def run_details_ui(run_dir: Path, log_lines: int = 30) -> None:
             lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
             st.caption(f"train.log, last {log_lines} lines without TensorFlow's start-up messages")
             st.code("\n".join(readable_log(lines)[-log_lines:]) or "(empty)", language=None)
-        st.caption(f"Folder: `{Path(run_dir).parent.name}/{Path(run_dir).name}` in the runs folder")
+        st.caption(f"Folder: {code(f'{Path(run_dir).parent.name}/{Path(run_dir).name}', None)} in the runs folder")
 
 
 _LOG_NOISE = re.compile(r"^([IWE]\d{4} \d\d:\d\d:|WARNING: All log messages before absl|To enable the following instructions"

@@ -20,9 +20,13 @@ from typing import Any
 
 import streamlit as st
 
+from dashboard.text import quoted
+
 _SEEN_KEY = "_url_state_seen"  # {param: token the URL held when we last read or wrote it}
 _PAGE_KEY = "_url_state_page"
 LIST_SEPARATOR = ","
+LINK_VALUE_LIMIT = 60  # characters of a link's value quoted in a warning
+MAX_NAMED_TOKENS = 5  # unknown items of a list named in a warning; the rest are counted
 
 
 def start_page(page: str) -> None:
@@ -57,7 +61,9 @@ def url_choice(key: str, options: Sequence[Any], default: Any = None, *, param: 
         else:
             fallback = st.session_state.get(key, default if default in options else (options or [None])[0])
             shown = describe(fallback) if fallback is not None else "nothing"
-            st.warning(f"The {noun} `{raw}` in this link is not available here; showing {shown} instead.",
+            # ``raw`` is whatever the link says: shown as inert text, never as markdown (dashboard/text.py).
+            st.warning(f"The {noun} {quoted(raw, LINK_VALUE_LIMIT)} in this link is not available here; "
+                       f"showing {shown} instead.",
                        icon=":material/link_off:")
     if st.session_state.get(key) not in options and options:
         st.session_state[key] = default if default in options else options[0]
@@ -76,8 +82,10 @@ def url_choices(key: str, options: Sequence[Any], default: Sequence[Any] = (), *
         st.session_state[key] = [by_token[token] for token in tokens if token in by_token]
         unknown = [token for token in tokens if token not in by_token]
         if unknown:
-            st.warning(f"Not available here, so left out: {', '.join(f'`{token}`' for token in unknown)} "
-                       f"({noun} named in this link).", icon=":material/link_off:")
+            named = ", ".join(quoted(token, LINK_VALUE_LIMIT) for token in unknown[:MAX_NAMED_TOKENS])
+            more = f" and {len(unknown) - MAX_NAMED_TOKENS} more" if len(unknown) > MAX_NAMED_TOKENS else ""
+            st.warning(f"Not available here, so left out: {named}{more} ({noun} named in this link).",
+                       icon=":material/link_off:")
     if key not in st.session_state:
         st.session_state[key] = [option for option in default if option in options]
     else:

@@ -22,7 +22,7 @@ from core.smoothing import DEFAULT_SMOOTHING, DEFAULT_WINDOW, SMOOTHING_LABELS, 
 from core.video import DEFAULT_VIDEO_DETECTOR, StreamSettings
 from core.video_io import VIDEO_EXTENSIONS
 from core.video_jobs import VideoJob
-from dashboard.text import escape_markdown
+from dashboard.text import literal, quoted
 from dashboard.url_state import remember_choice, url_choice
 
 VIDEO_TYPES = [extension.lstrip(".") for extension in VIDEO_EXTENSIONS]
@@ -124,16 +124,16 @@ def start_job_ui(data: bytes, name: str, settings: StreamSettings, model_paths: 
 
     st.session_state[_UPLOADED_KEY] = True
     if len(data) > MAX_VIDEO_MB * 1024**2:
-        st.error(f"`{name}` is {len(data) / 1024**2:.0f} MB; the limit is {MAX_VIDEO_MB} MB. "
+        st.error(f"{quoted(name)} is {len(data) / 1024**2:.0f} MB; the limit is {MAX_VIDEO_MB} MB. "
                  "Cut the video, or analyse it from the command line: `python -m core video FILE`.")
         return None
     if Path(name).suffix.lower() not in VIDEO_EXTENSIONS:
-        st.error(f"`{name}` is not a video file name (expected {', '.join(VIDEO_TYPES)}).")
+        st.error(f"{quoted(name)} is not a video file name (expected {', '.join(VIDEO_TYPES)}).")
         return None
     try:
         job = start_video_job(data, name, settings, model_paths)
     except (ValueError, OSError) as error:
-        st.error(f"Cannot analyse `{name}`: {error}")
+        st.error(f"Cannot analyse {quoted(name)}: {literal(error, None)}")
         return None
     if st.query_params.get(JOB_PARAM) != job.job_id:
         st.query_params[JOB_PARAM] = job.job_id
@@ -159,7 +159,7 @@ def linked_job_ui() -> VideoJob | None:
     except ValueError:
         folder = None
     if folder is None or not (folder / "job.json").is_file():
-        st.warning(f"The video analysis `{escape_markdown(str(job_id))}` in this link is not available "
+        st.warning(f"The video analysis {quoted(job_id, 60)} in this link is not available "
                    "(analyses are kept for a day after their last use). Upload the video again.",
                    icon=":material/link_off:")
         return None
@@ -172,13 +172,13 @@ def video_job_ui(job: VideoJob) -> None:
         _job_progress_panel(job.folder)
         return
     if job.state == "failed":
-        st.error(f"Cannot analyse `{escape_markdown(job.source)}`: {escape_markdown(job.message)}")
+        st.error(f"Cannot analyse {quoted(job.source)}: {literal(job.message, None)}")
     elif job.state == "cancelled":
-        st.info(f"The analysis of `{escape_markdown(job.source)}` was cancelled.", icon=":material/cancel:")
+        st.info(f"The analysis of {quoted(job.source)} was cancelled.", icon=":material/cancel:")
     else:
         analysis = job_analysis(job)
         if analysis is None:
-            st.error(f"The results of `{escape_markdown(job.source)}` cannot be read; upload the video again.")
+            st.error(f"The results of {quoted(job.source)} cannot be read; upload the video again.")
         else:
             video_results_ui(analysis)
 
@@ -194,10 +194,10 @@ def _job_progress_panel(folder: Path) -> None:
         progress = job.progress
         total = f" of {job.frames_total}" if job.frames_total else ""
         eta = f", about {progress.eta_s:.0f} s left" if progress.eta_s is not None else ""
-        text = f"Analysing {job.source}: frame {job.frames_done}{total} · {progress.fps:.1f} frames/s{eta}"
+        text = f"Analysing {quoted(job.source)}: frame {job.frames_done}{total} · {progress.fps:.1f} frames/s{eta}"
     else:
-        text = f"Analysing {job.source}: {job.message}…"
-    st.progress(job.fraction, text=escape_markdown(text))
+        text = f"Analysing {quoted(job.source)}: {literal(job.message)}…"
+    st.progress(job.fraction, text=text)
     st.caption("The analysis runs in the background: you can leave this page or reload it, the link keeps it.")
     if st.button("Cancel", key="video_cancel", icon=":material/cancel:", help="Stop this analysis; nothing is kept"):
         cancel_video_job(folder)

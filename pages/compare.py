@@ -83,7 +83,7 @@ else:
                     result = widgets.evaluation_ui(str(by_id[run_id].path / "best.keras"), dataset, split, tta,
                                                    key=f"compare_eval_{position}")
                     if result is not None:
-                        st.caption(f"**{run_id}** on {split} ({widgets.tta_name(tta)}): accuracy "
+                        st.caption(f"**{widgets.escape_markdown(run_id)}** on {split} ({widgets.tta_name(tta)}): accuracy "
                                    f"{format_accuracy(result.accuracy)}, macro-F1 {result.macro_f1:.3f}")
                         warning = one_class_warning(result.predictions)
                         if warning:

@@ -6,6 +6,7 @@ from dashboard import home_widgets as widgets
 from dashboard.data_source import current_source, get_dataset, source_refusal
 from dashboard.examples import available_examples
 from dashboard.router import require_router
+from dashboard.text import code
 
 require_router()
 
@@ -44,7 +45,7 @@ with with_data:
             st.info("**No FER2013 data yet.** The Dataset, Data quality, Training and Evaluation pages need it.")
         st.markdown(widgets.where_to_get_fer2013())
     elif dataset is not None:
-        st.success(f"FER2013 is loaded from `{widgets.source_name(current_source())}`: {widgets.dataset_summary(dataset)}.",
+        st.success(f"FER2013 is loaded from {code(widgets.source_name(current_source()))}: {widgets.dataset_summary(dataset)}.",
                    icon=":material/check_circle:")
         st.page_link("pages/dataset.py", label="Browse the faces and the class balance", icon=":material/arrow_forward:")
         st.page_link("pages/quality.py", label="Find duplicates, leaks between splits and bad labels",

@@ -180,3 +180,63 @@ def test_an_upload_a_run_trains_on_is_kept_for_resume(tmp_path, monkeypatch):
     release_upload(other)
     assert trained_on.exists() and not other.exists()
     assert prune_uploads(folder, cap_bytes=0, room=1) == [] and trained_on.exists()
+
+
+# ---------------------------------------------------------------- security s9, finding 2: names are never markdown
+
+HOSTILE_FOLDER = "[The dataset is outdated - download the fixed one](https:evil.example) ![p](https:evil.example?ds-pixel)"
+HOSTILE_ZIP = "x` [Sign in](https:evil.example) ![p](https:evil.example?p) www.evil.example `.zip"  # a browser sends no /
+
+
+def _dataset_zip(extra_folder: str) -> bytes:
+    import io
+    import zipfile
+
+    import cv2
+
+    from core.labels import CLASS_NAMES
+
+    buffer = io.BytesIO()
+    face = cv2.imencode(".png", np.full((48, 48), 128, np.uint8))[1].tobytes()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for split_folder in ("train", "test"):
+            for name in CLASS_NAMES:
+                archive.writestr(f"{split_folder}/{name}/{split_folder}_{name}.png", face)
+        archive.writestr(f"train/{extra_folder}/face.png", face)
+    return buffer.getvalue()
+
+
+def _dataset_app() -> None:
+    from dashboard.data_source import data_source_sidebar, get_dataset
+    from dashboard.dataset_view import split_metrics
+
+    data_source_sidebar()
+    dataset = get_dataset()
+    if dataset is not None:
+        split_metrics(dataset)
+
+
+def test_an_uploaded_zip_and_its_folders_are_named_as_plain_text(sidebar, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.dashboard.inert_markdown import live_markup, shown_text
+
+    at = AppTest.from_function(_dataset_app, default_timeout=60).run()
+    at.sidebar.get("file_uploader")[0].upload(HOSTILE_ZIP, _dataset_zip(HOSTILE_FOLDER), "application/zip").run()
+    assert not at.exception and not at.error
+    (caption,) = at.sidebar.caption
+    assert live_markup(caption.value) == [] and "Sign in" in shown_text(caption.value)
+    ignored = [markdown.value for markdown in at.markdown if markdown.value.startswith("Ignored folders")]
+    assert len(ignored) == 1 and live_markup(ignored[0]) == []
+    assert r"\[The dataset is outdated \- download the fixed one\]\(https\:evil\.example\)" in ignored[0]
+    assert f"“train/{HOSTILE_FOLDER[:60]}" in shown_text(ignored[0])  # cut short, with an ellipsis
+
+
+def test_a_refused_upload_is_named_as_plain_text(sidebar):
+    from tests.dashboard.inert_markdown import live_markup
+
+    at = sidebar
+    at.sidebar.get("file_uploader")[0].upload(HOSTILE_ZIP, b"PK\x03\x04 not a zip", "application/zip").run()
+    assert not at.exception and len(at.error) == 1
+    assert "Could not load the upload" in at.error[0].value and live_markup(at.error[0].value) == []
+    assert all(live_markup(caption.value) == [] for caption in at.sidebar.caption)

@@ -99,7 +99,7 @@ def test_readable_log_drops_tensorflow_chatter_but_keeps_progress_and_errors():
 
 
 def test_error_messages_with_paths_are_shown_literally():
-    assert widgets.escape_markdown("<root>/train/<class>/*.jpg") == r"\<root\>/train/\<class\>/\*.jpg"
+    assert widgets.escape_markdown("<root>/train/<class>/*.jpg") == r"\<root\>\/train\/\<class\>\/\*\.jpg"
 
 
 def test_curves_show_the_learning_rate_and_can_run_against_training_time():

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.dashboard.inert_markdown import shown_text
+
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "compare.py")
 
 
@@ -81,7 +83,7 @@ def test_the_runs_split_and_mode_are_in_the_url_and_a_link_restores_them(fake_ru
     app.run()
     assert not app.exception
     assert app.multiselect(key="compare_runs").value == [second]
-    assert any("`gone-run`" in warning.value for warning in app.warning)
+    assert any("“gone-run”" in shown_text(warning.value) for warning in app.warning)
     assert app.selectbox(key="compare_split").value == "PrivateTest" and app.selectbox(key="compare_tta").value == "flip"
     assert app.selectbox(key="compare_first").value == second
     assert any("on PrivateTest (flip TTA)" in caption.value for caption in app.caption)
@@ -129,10 +131,10 @@ def test_the_table_agrees_with_the_captions_and_measures_every_row_one_way(fake_
     app = run_page()
     assert not app.error
     table = app.dataframe[0].value.set_index("run")
-    captions = [caption.value for caption in app.caption if "on PublicTest (single pass): accuracy" in caption.value]
+    captions = [shown_text(caption.value) for caption in app.caption if "on PublicTest (single pass): accuracy" in caption.value]
     assert len(captions) == 2
     for run in (first, second):
-        [caption] = [caption for caption in captions if f"**{run.name}**" in caption]
+        [caption] = [caption for caption in captions if caption.startswith(f"{run.name} on ")]
         measured = table.loc[run.name, "PublicTest accuracy · single pass"]
         assert measured != "—" and f"accuracy {measured}," in caption
     # Another mode: the column follows it; runs not evaluated that way say so instead of showing another mode's figure.

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.dashboard.inert_markdown import shown_text
+
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "evaluation.py")
 
 
@@ -154,7 +156,7 @@ def test_a_link_with_an_unknown_class_shows_the_default_cell_with_a_note(fake_ru
     linked.query_params.update({"true": "contempt"})
     linked.run()
     assert not linked.exception, linked.exception
-    assert any("`contempt`" in warning.value for warning in linked.warning)
+    assert any("“contempt”" in shown_text(warning.value) for warning in linked.warning)
     assert linked.selectbox(key="eval_cm_true").value in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
 

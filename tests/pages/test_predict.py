@@ -16,6 +16,8 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from tests.dashboard.inert_markdown import live_markup, shown_text
+
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "predict.py")
 
 
@@ -80,7 +82,7 @@ def test_page_without_any_model_explains_how_to_get_one(monkeypatch, tmp_path):
 def test_a_photo_shows_boxes_crops_grad_cam_and_bars(three_face_photo, tiny_model_path):
     app = run_photo(encode(three_face_photo[0]), "three.jpg", tiny_model_path)
     assert not app.error
-    assert "3 face(s)" in app.get("image")[0].captions[0]
+    assert "3 face(s)" in shown_text(app.get("image")[0].captions[0])
     assert len(app.get("plotly_chart")) == 3
     # The annotated photo, then per face the 48x48 crop and its Grad-CAM overlay.
     assert len(app.get("image")) == 1 + 3 * 2
@@ -118,15 +120,15 @@ def test_whole_image_choice_stays_with_its_photo(three_face_photo, tiny_model_pa
     app = AppTest.from_function(two_photos_script, args=(photos, str(tiny_model_path)), default_timeout=120)
     app.run()
     whole_box(app).check().run()
-    assert "1 face(s)" in app.get("image")[0].captions[0]
+    assert "1 face(s)" in shown_text(app.get("image")[0].captions[0])
     app.session_state["photo_number"] = 1  # the user uploads another photo
     app.run()
     assert not app.exception
-    assert "three.jpg · 3 face(s)" in app.get("image")[0].captions[0]
+    assert "three.jpg · 3 face(s)" in shown_text(app.get("image")[0].captions[0])
     assert not [box for box in app.checkbox if box.label.startswith("Classify the whole")]  # faces found: no box
     app.session_state["photo_number"] = 0  # back to the first photo: its choice is still there
     app.run()
-    assert whole_box(app).value and "wall.jpg · 1 face(s)" in app.get("image")[0].captions[0]
+    assert whole_box(app).value and "wall.jpg · 1 face(s)" in shown_text(app.get("image")[0].captions[0])
 
 
 @pytest.mark.parametrize(
@@ -140,7 +142,7 @@ def test_whole_image_choice_stays_with_its_photo(three_face_photo, tiny_model_pa
 )
 def test_bad_photos_are_an_error_message(data, message, tiny_model_path):
     app = run_photo(data, "upload.jpg", tiny_model_path)
-    assert len(app.error) == 1 and message in app.error[0].value and "upload.jpg" in app.error[0].value
+    assert len(app.error) == 1 and message in shown_text(app.error[0].value) and "“upload.jpg”" in shown_text(app.error[0].value)
 
 
 @pytest.mark.parametrize("side, format", [(10_000, "JPEG"), (8_000, "PNG")], ids=["10000px-jpeg", "8000px-png"])
@@ -149,7 +151,7 @@ def test_a_huge_photo_is_downscaled_not_refused(tiny_model_path, side, format):
     cv2.circle(huge, (side // 2, side // 2), side * 3 // 10, 200, -1)
     app = run_photo(encode(huge, format), f"huge.{format.lower()}", tiny_model_path)
     assert not app.error
-    assert f"huge.{format.lower()}" in app.get("image")[0].captions[0]
+    assert f"huge.{format.lower()}" in shown_text(app.get("image")[0].captions[0])
 
 
 def test_a_model_that_does_not_load_is_an_error_message(tmp_path):
@@ -178,7 +180,8 @@ def test_batch_lists_faces_errors_and_offers_csv(three_face_photo, tiny_model_pa
     assert notes["broken.jpg"].startswith("error: not an image") and notes["evil.zip"].startswith("error: not a readable zip")
     # The reasons are also spelled out above the table, where they cannot scroll off-screen.
     assert len(app.warning) == 1
-    assert "`broken.jpg`: not an image" in app.warning[0].value and "`evil.zip`: not a readable zip" in app.warning[0].value
+    skipped = shown_text(app.warning[0].value)
+    assert "“broken.jpg”: not an image" in skipped and "“evil.zip”: not a readable zip" in skipped
     assert len(app.get("download_button")) == 1
 
 
@@ -199,7 +202,7 @@ def test_one_click_on_an_example_photo_predicts_it_and_the_url_names_it(bundled)
     app.session_state["predict_example"] = "three-faces"  # what a click on the pill sets
     app.run()
     assert not app.exception and not app.error
-    assert "three_faces.jpg" in app.get("image")[0].captions[0]
+    assert "three_faces.jpg" in shown_text(app.get("image")[0].captions[0])
     assert app.query_params["example"] == "three-faces"
 
 
@@ -209,8 +212,8 @@ def test_a_link_with_settings_and_an_example_restores_them(bundled):
     app.run()
     assert not app.exception
     assert app.selectbox(key="predict_detector").value == "haar" and app.selectbox(key="predict_tta").value == "flip"
-    assert any("`no-such-run`" in warning.value for warning in app.warning)
-    assert "astronaut.jpg · 1 face(s)" in app.get("image")[0].captions[0]
+    assert any("“no-such-run”" in shown_text(warning.value) for warning in app.warning)
+    assert "astronaut.jpg · 1 face(s)" in shown_text(app.get("image")[0].captions[0])
 
 
 def ensemble_photo_script(data: bytes, name: str, model_paths: list) -> None:
@@ -249,7 +252,7 @@ def test_a_photo_through_an_ensemble_shows_every_face_and_its_grad_cam(three_fac
     app.run()
     assert not app.exception and not app.error
     assert app.session_state["members"] == 2
-    assert "3 face(s)" in app.get("image")[0].captions[0]
+    assert "3 face(s)" in shown_text(app.get("image")[0].captions[0])
     assert len(app.get("image")) == 1 + 3 * 2  # the photo, then each face's crop and Grad-CAM
 
 
@@ -265,11 +268,11 @@ def test_a_result_through_an_ensemble_names_its_models(three_face_photo, tiny_mo
                                                               [str(tiny_model_path), str(other)]), default_timeout=120)
     app.run()
     assert not app.exception and not app.error
-    assert "tiny + fer_studio_c, probabilities averaged" in app.get("image")[0].captions[0]
+    assert "tiny + fer_studio_c, probabilities averaged" in shown_text(app.get("image")[0].captions[0])
     headers = [markdown.value for markdown in app.markdown if markdown.value.startswith("**Face")]
     assert len(headers) == 3 and all("average of 2 models" in header for header in headers)
     single = run_photo(encode(three_face_photo[0]), "three.jpg", tiny_model_path)
-    assert "three.jpg · 3 face(s) · tiny · detection" in single.get("image")[0].captions[0]
+    assert "three.jpg · 3 face(s) · tiny · detection" in shown_text(single.get("image")[0].captions[0])
     assert not any("average of" in markdown.value for markdown in single.markdown)
 
 
@@ -296,8 +299,9 @@ def test_a_second_bundled_model_is_offered_to_average_with_and_has_its_own_link_
     assert not linked.exception and not linked.warning
     assert linked.selectbox(key="predict_model").value == "bundled-fer_studio_b"
     # The sidebar cuts long labels short: the chosen bundled model's scores are written out under the menu.
-    assert ("**fer\\_studio\\_b.keras** (bundled) · PublicTest (held out): 69.04% single pass · 69.96% flip · 70.35% ten-crop"
-            in [caption.value for caption in linked.sidebar.caption])
+    assert ("fer_studio_b.keras (bundled) · PublicTest (held out): 69.04% single pass · 69.96% flip · 70.35% ten-crop"
+            in [shown_text(caption.value) for caption in linked.sidebar.caption])
+    assert "**fer\\_studio\\_b\\.keras** (bundled)" in linked.sidebar.caption[0].value  # the name in bold
     assert not any("PublicTest (held out)" in caption.value for caption in app.sidebar.caption)  # its card has none
     assert linked.multiselect(key="predict_ensemble").options == ["fer_studio_default · bundled"]
 
@@ -344,7 +348,7 @@ def test_the_bundled_models_are_told_apart_in_a_narrow_menu_and_the_chosen_one_i
     assert len(set(shown)) == 4 and all(label.startswith(name) for label, name in zip(shown, names))
     menu.set_value("bundled-fer_studio_swa").run()
     assert not app.exception
-    assert any("fer\\_studio\\_swa.keras" in caption.value for caption in app.sidebar.caption)
+    assert any("fer_studio_swa.keras" in shown_text(caption.value) for caption in app.sidebar.caption)
 
 
 def four_bundled_models(monkeypatch, tmp_path, tiny_model_path) -> None:
@@ -386,7 +390,52 @@ def test_a_link_naming_a_removed_ensemble_member_drops_it_with_a_note(monkeypatc
     linked.run()
     assert not linked.exception and not linked.error
     assert linked.multiselect(key="predict_ensemble").value == ["bundled-fer_studio_c"]
-    warnings = " ".join(warning.value for warning in linked.warning)
-    assert "`20991231-deleted-run`" in warnings and "`banana`" in warnings
+    warnings = " ".join(shown_text(warning.value) for warning in linked.warning)
+    assert "“20991231-deleted-run”" in warnings and "“banana”" in warnings
     assert linked.slider(key="predict_confidence").value == 0.5
     assert linked.query_params["ensemble"] == "bundled-fer_studio_c" and "confidence" not in linked.query_params
+
+
+# ---------------------------------------------------------------- security s9, findings 1 and 2: no markup from outside
+
+# What the probe's links carried (a backtick closes a code span, then a phishing link and a remote image).
+LINK_MODEL = "x` [Click here to re-enter your password](https://evil.example/login) ![t](https://evil.example/pixel.png) `"
+LINK_EXAMPLE = "x`\n\n# Session expired\n\n[Sign in again](https://evil.example/login)\n\n`"
+ZIP_MEMBER = "x` [Your session expired - sign in again](https:evil.example) ![p](https:evil.example?zip-pixel) `.jpg"
+
+
+def test_a_crafted_link_is_named_in_plain_text(bundled):
+    app = AppTest.from_file(PAGE, default_timeout=120)
+    app.query_params.update({"model": LINK_MODEL, "example": LINK_EXAMPLE, "ensemble": f"{LINK_MODEL},www.evil.example"})
+    app.run()
+    assert not app.exception and not app.error
+    warnings = [warning.value for warning in app.warning]
+    assert len(warnings) == 3
+    for warning in warnings:
+        assert live_markup(warning) == [], warning
+        assert "](" not in warning.replace(r"\]\(", "") and "\n" not in warning
+    assert any(r"\[Click here to re\-enter your password\]\(https\:" in warning for warning in warnings)
+    assert any(r"\# Session expired \[Sign in again\]" in warning for warning in warnings)
+
+
+def test_names_from_an_upload_and_a_zip_are_plain_text(tiny_model_path):
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(ZIP_MEMBER, b"not an image")
+    files = [("photos.zip", buffer.getvalue()), (ZIP_MEMBER, b"garbage")]
+    app = AppTest.from_function(batch_script, args=(files, str(tiny_model_path)), default_timeout=120)
+    app.run()
+    assert not app.exception and len(app.warning) == 1
+    skipped = app.warning[0].value
+    assert live_markup(skipped, allowed={"bullet_list_open"}) == [] and r"\[Your session expired" in skipped
+    assert f"“photos.zip/{ZIP_MEMBER[:50]}" in shown_text(skipped)
+
+    wall = run_photo(encode(np.full((120, 160, 3), 90, np.uint8)), ZIP_MEMBER, tiny_model_path, detector="haar")
+    (no_face,) = wall.warning
+    assert "No face found in" in no_face.value and live_markup(no_face.value) == []
+    caption = wall.get("image")[0].captions[0]
+    assert live_markup(caption) == [] and shown_text(caption).startswith(ZIP_MEMBER[:60])
+    broken = run_photo(b"garbage", ZIP_MEMBER, tiny_model_path)
+    assert "Cannot read" in broken.error[0].value and live_markup(broken.error[0].value) == []

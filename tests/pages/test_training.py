@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.dashboard.inert_markdown import shown_text
+
 from core import runs
 from core.dataset import FerDataset, LoadReport
 from core.train_config import TrainConfig
@@ -255,7 +257,7 @@ def test_a_link_to_an_unknown_run_says_so(runs_dir, with_dataset):
     app.run()
     assert not app.exception
     [warning] = app.warning
-    assert "run-a · mini_xception" in warning.value and "showing `run-a` instead" in warning.value
+    assert "“run-a · mini_xception" in shown_text(warning.value) and "showing `run-a` instead" in warning.value
     assert run_menu(app).value == "run-a" and app.query_params["run"] == "run-a"
 
 
@@ -411,7 +413,7 @@ def test_the_form_distils_from_chosen_teachers_and_warns_when_they_saw_the_valid
     assert "Teacher weight" not in field_labels(app)  # no teacher unless chosen
     teachers = app.multiselect(key="train_fer_vgg_teachers")
     teachers.set_value(["bundled-fer_studio_c"]).run()
-    warnings = [w.value for w in app.warning if "optimistic" in w.value]
+    warnings = [shown_text(w.value) for w in app.warning if "optimistic" in w.value]
     assert warnings and "its seed 4, this run's 0" in warnings[0] and "Seed 4 holds out" in warnings[0]
     app.number_input(key="train_fer_vgg_seed").set_value(card["config"]["seed"]).run()
     assert not [w for w in app.warning if "optimistic" in w.value]  # the teacher held out this very slice
@@ -431,14 +433,14 @@ def test_the_form_starts_from_a_chosen_model_and_says_when_it_cannot(runs_dir, m
     start_from = app.selectbox(key="train_fer_vgg_init_from")
     assert start_from.value is None and "Random initial weights" in start_from.options
     start_from.set_value("bundled-fer_studio_distilled").run()
-    warnings = [w.value for w in app.warning if "optimistic" in w.value and "distilled · bundled" in w.value]
+    warnings = [shown_text(w.value) for w in app.warning if "optimistic" in w.value and "distilled · bundled" in w.value]
     assert warnings, ([w.value for w in app.warning], [e.value for e in app.error], [x.value for x in app.exception])
     assert "its seed 4, this run's 0" in warnings[0]
     app.number_input(key="train_fer_vgg_seed").set_value(card["config"]["seed"]).run()
     assert not [w for w in app.warning if "optimistic" in w.value]
     # A 40-pixel crop changes the dense layer's weights: the form says so at once, and Start starts nothing.
     app.number_input(key="train_fer_vgg_crop").set_value(40).run()
-    [error] = [e.value for e in app.error if "Cannot start from" in e.value]
+    [error] = [shown_text(e.value) for e in app.error if "Cannot start from" in e.value]
     assert "crop=0 there, 40 here" in error
     [start] = [b for b in app.button if b.label == "Start training"]
     start.click().run()
@@ -463,7 +465,7 @@ def test_the_form_grows_a_deeper_fer_vgg_from_a_chosen_model(runs_dir, monkeypat
     convs.set_value([3, 3, 3, 2]).run()
     assert not [e for e in app.error if "Cannot start" in e.value]  # deeper than the start: it grows
     convs.set_value(1).run()
-    [error] = [e.value for e in app.error if "Cannot start from" in e.value]
+    [error] = [shown_text(e.value) for e in app.error if "Cannot start from" in e.value]
     assert "convs=2 there, 1 here" in error
     app.selectbox(key="train_fer_vgg_convs").set_value([3, 3, 3, 2]).run()
     [start] = [b for b in app.button if b.label == "Start training"]

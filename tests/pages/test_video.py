@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.dashboard.inert_markdown import shown_text
+
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "video.py")
 
 
@@ -167,7 +169,7 @@ def test_the_settings_come_from_the_url_and_go_back_into_it(bundled):
     assert not app.exception and not app.error
     assert app.selectbox(key="video_detector").value == "mtcnn" and app.slider(key="video_every").value == 3
     assert app.selectbox(key="video_smoothing").value == "ema" and app.slider(key="video_window").value == 25
-    assert len(app.warning) == 1 and "no-such-run" in app.warning[0].value  # the unknown model is named
+    assert len(app.warning) == 1 and "“no-such-run”" in shown_text(app.warning[0].value)  # the unknown model is named
     app.slider(key="video_window").set_value(12).run()
     assert app.query_params["window"] == "12"
     app.selectbox(key="video_smoothing").set_value("vote").run()  # back to the default: left out of the URL
