@@ -3,11 +3,13 @@
 import streamlit as st
 
 from dashboard import url_state
-from dashboard.access import require_password
+from dashboard.access import password_pending, require_password
 from dashboard.data_source import data_source_sidebar
 from dashboard.keras_session import keep_keras_session
 
-st.set_page_config(page_icon=":material/mood:", layout="wide")
+# An emoji favicon is drawn in the browser (an inline SVG); a ":material/...:" one is fetched from fonts.gstatic.com
+# on every page load, and an offline tool contacts no one.
+st.set_page_config(page_icon="🙂", layout="wide")
 keep_keras_session()  # no keras.backend.clear_session() + full GC after every run (dashboard/keras_session.py)
 
 # Pages that never read FER2013: no dataset picker in their sidebar, so that the
@@ -35,7 +37,9 @@ PAGES = {
     ],
 }
 
-navigation = st.navigation({section: pages for section, pages in PAGES.items() if pages})
+# Before the password is given, the menu is hidden too: the password page shows the form and nothing else.
+navigation = st.navigation({section: pages for section, pages in PAGES.items() if pages},
+                           position="hidden" if password_pending() else "sidebar")
 require_password()  # FER_STUDIO_PASSWORD set: nothing below draws until it is given (dashboard/access.py)
 st.set_page_config(page_title=f"{navigation.title} · FER Studio")  # each page its own browser-tab title
 url_state.start_page(navigation.url_path)

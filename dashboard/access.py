@@ -4,8 +4,9 @@ The dashboard listens on ``localhost`` by default (``.streamlit/config.toml``).
 Whoever opens it to a LAN (``--server.address 0.0.0.0``) should set a password:
 ``FER_STUDIO_PASSWORD`` in the environment, or ``FER_STUDIO_PASSWORD = "..."``
 in ``.streamlit/secrets.toml``. The router calls :func:`require_password`
-before the sidebar or any page draws; until the right password is given in
-this browser session, the script stops there.
+before the sidebar or any page draws, and hides the page menu while
+:func:`password_pending`; until the right password is given in this browser
+session, the script stops there.
 
 This is a shared secret, not user accounts: use it with HTTPS (a reverse
 proxy) on networks you do not trust, since Streamlit serves plain HTTP.
@@ -39,6 +40,15 @@ def configured_password() -> str | None:
 def password_matches(given: str, expected: str) -> bool:
     """Compare in constant time, so the answer's timing does not reveal how much of the password was right."""
     return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+def password_pending() -> bool:
+    """True while a password is set and this browser session has not given it yet.
+
+    The router hides the page menu then (``st.navigation(position="hidden")``),
+    so the password page shows nothing but the form, not even the pages' names.
+    """
+    return configured_password() is not None and not st.session_state.get(_UNLOCKED_KEY)
 
 
 def require_password() -> None:

@@ -38,6 +38,30 @@ def test_with_a_password_the_app_draws_nothing_but_the_form(no_data, monkeypatch
     assert [widget.key for widget in at.text_input] == ["fer_access_password"]
 
 
+def test_the_page_menu_is_hidden_until_the_password_is_given(no_data, monkeypatch):
+    # Security probe s9, finding 9: the password page listed every page in the sidebar (Home, Dataset, ... Video).
+    import streamlit as st
+
+    positions = []
+    navigation = st.navigation
+
+    def recording_navigation(pages, *, position="sidebar", expanded=False):
+        positions.append(position)
+        return navigation(pages, position=position, expanded=expanded)
+
+    monkeypatch.setattr(st, "navigation", recording_navigation)
+    monkeypatch.setenv("FER_STUDIO_PASSWORD", "correct horse")
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert positions == ["hidden"] and not at.sidebar.children
+    # (AppTest does not submit this form through st.navigation; the form itself is tested below with from_function.)
+    at.session_state["fer_access_unlocked"] = True  # what the right password sets
+    at.run()
+    assert not at.exception and positions[-1] == "sidebar" and _dataset_picker_drawn(at)
+    monkeypatch.delenv("FER_STUDIO_PASSWORD")
+    AppTest.from_file(APP, default_timeout=60).run()
+    assert positions[-1] == "sidebar"  # no password: the menu as always
+
+
 def _gated_app() -> None:
     import streamlit as st
 
