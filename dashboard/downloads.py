@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from core.labels import CLASS_NAMES
+from core.tables import spreadsheet_safe
 
 # Files that describe a run's model: its settings, its curves, its test scores.
 RUN_CARD_FILES = ("config.json", "metrics.csv", "evaluation.json")
@@ -90,7 +91,7 @@ def confusion_frame(result) -> pd.DataFrame:
 def evaluation_downloads_ui(result, stem: str, *, key: str) -> None:
     """Buttons for the per-image predictions and the confusion matrix of one evaluation, as CSV."""
     left, right = st.columns(2)
-    left.download_button("Per-image predictions (CSV)", lambda: predictions_frame(result).to_csv(index=False),
+    left.download_button("Per-image predictions (CSV)", lambda: spreadsheet_safe(predictions_frame(result)).to_csv(index=False),
                          file_name=f"{stem}-predictions.csv", mime="text/csv", key=f"{key}_predictions",
                          icon=":material/download:", on_click="ignore", width="stretch",
                          help="File, true class, predicted class, confidence and the seven probabilities")

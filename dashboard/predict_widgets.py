@@ -30,6 +30,7 @@ from core.predict import (
     predict_image,
     predictions_table,
 )
+from core.tables import spreadsheet_safe
 from core.tta import TTA_LABELS, TTA_MODES
 from dashboard.images import upscale
 from dashboard.model_menu import ensemble_select_ui, model_name, model_select_ui
@@ -288,5 +289,5 @@ def batch_ui(files: list[tuple[str, bytes]], loaded: LoadedModel, settings: Pred
     shown = table.astype(object).where(table.notna(), "")
     st.dataframe(shown, hide_index=True, width="stretch", column_order=order,
                  column_config={"file": st.column_config.TextColumn("file", pinned=True)})
-    st.download_button("Download CSV", table.to_csv(index=False).encode("utf-8"), file_name="fer_predictions.csv",
+    st.download_button("Download CSV", spreadsheet_safe(table).to_csv(index=False).encode("utf-8"), file_name="fer_predictions.csv",
                        mime="text/csv", key="predict_batch_csv")

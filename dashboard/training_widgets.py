@@ -320,8 +320,8 @@ def duration_estimate_ui(model: str, epochs: int, max_images: int | None, valida
     Runs with the same centre crop and precision are preferred (see ``core.throughput``).
     With a time budget shorter than the epochs, the estimate is the epochs that fit in it.
     """
-    from core.throughput import (FER2013_TRAINING_IMAGES, estimate_seconds, model_throughput, requested_settings,
-                                 training_images)
+    from core.throughput import (FER2013_TRAINING_IMAGES, estimate_seconds, measured_overhead, model_throughput,
+                                 requested_settings, training_images)
 
     throughput = model_throughput(model, settings=requested_settings(model_params, precision))
     if throughput is None:
@@ -334,9 +334,17 @@ def duration_estimate_ui(model: str, epochs: int, max_images: int | None, valida
         # The budget stops training before an epoch that would end past it (core.train).
         fitting = max(1, int(time_budget_min * 60 // per_epoch))
         total, planned = fitting * per_epoch, f"about {fitting} of the {epochs} epochs, in the time budget"
+    overhead = measured_overhead(model)
+    start = ""
+    if overhead is not None and overhead.seconds >= 1:
+        # Starting, loading the data, building the model and the graph: the same whatever the run's size,
+        # so a tiny run is mostly this (5 s of epochs took 30 before it was counted).
+        total += overhead.seconds
+        start = (f"; plus about {format_duration(overhead.seconds)} to start, load the data and build the model, "
+                 f"the median of {overhead.runs} run{'s' if overhead.runs != 1 else ''} here")
     st.markdown(f":material/schedule: **Estimated duration: about {format_duration(total)}** for {planned} "
                 f"({format_duration(per_epoch)} per epoch of {images:,} images at {throughput.images_per_second:,.0f} "
-                f"images/s; from {throughput.source})")
+                f"images/s; from {throughput.source}{start})")
 
 
 # ---------------------------------------------------------------- run picker and panel

@@ -521,3 +521,21 @@ def test_the_terminal_hint_names_the_forms_default_model_epochs_and_data(runs_di
     [message] = [info.value for info in app.info if "No training runs yet" in info.value]
     assert "Start one above" in message
     assert f"python -m core train --data /path/to/fer2013 --model {model} --epochs {epochs}`" in message
+
+
+def test_the_estimate_adds_the_fixed_start_measured_on_earlier_runs(runs_dir, with_dataset):
+    # Browser walk s8: a tiny run was estimated at about 5 s and took about 30.
+    run_dir = runs_dir / "earlier"
+    run_dir.mkdir()
+    config = TrainConfig(data="/data/fer2013", model="fer_vgg", epochs=3, precision="float32")
+    runs.write_json_atomic(run_dir / "config.json", {"config": config.to_dict(), "resolved": {
+        "train_images": 1000, "precision": "float32", "startup_seconds": 20.0}})
+    runs.write_metrics(run_dir, [{"epoch": e, "epoch_time": t, "val_accuracy": 0.3} for e, t in ((1, 110.0), (2, 100.0), (3, 100.0))])
+    runs.write_status(run_dir, "finished")
+    app = run_page(open_form=True)
+    app.selectbox(key="train_fer_vgg_precision").set_value("float32").run()
+    app.number_input(key="train_fer_vgg_epochs").set_value(2).run()  # 25 images at 10 images/s: 2.5 s an epoch
+    [text] = [m.value for m in app.markdown if "Estimated duration" in m.value]
+    # 5 s of epochs + 20 s to start + 10 s more for the first epoch
+    assert "about 35s** for 2 epochs" in text and "plus about 30s to start, load the data and build the model" in text
+    assert "the median of 1 run here" in text
