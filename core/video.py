@@ -322,6 +322,17 @@ def process_ahead(analyzer: FrameAnalyzer, frames: Iterable[VideoFrame],
 # ---------------------------------------------------------------- drawing
 
 
+def face_label(face: FaceRecord) -> str:
+    """``#6 surprise 10%``: the face id, the smoothed emotion and this frame's probability *of that emotion*.
+
+    Smoothing can show another emotion than the frame's top class; the number
+    must belong to the name beside it (it used to be the top class's: "surprise
+    61%" on a frame that was fear 61%, surprise 10%).
+    """
+    probability = float(face.probabilities[CLASS_NAMES.index(face.emotion)]) if face.emotion in CLASS_NAMES else None
+    return f"#{face.face_id} {face.emotion}" + (f" {probability:.0%}" if probability is not None else "")
+
+
 def draw_frame(image: np.ndarray, result: FrameResult) -> np.ndarray:
     """Boxes, face ids and smoothed emotions drawn on a copy of an RGB frame."""
     from core.predict import EMOTION_COLORS
@@ -335,7 +346,7 @@ def draw_frame(image: np.ndarray, result: FrameResult) -> np.ndarray:
         color = EMOTION_COLORS.get(face.emotion, (255, 255, 255))
         x, y, w, h = face.box
         cv2.rectangle(canvas, (x, y), (x + w - 1, y + h - 1), color, thickness)
-        text = f"#{face.face_id} {face.emotion} {float(np.max(face.probabilities)):.0%}"
+        text = face_label(face)
         (text_w, text_h), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
         top = y - text_h - baseline - 4
         if top < 0:

@@ -305,3 +305,14 @@ def test_a_phone_video_with_a_rotation_flag_is_turned_upright(tmp_path):
         image = next(iter(reader)).image
     assert image.shape == (64, 32, 3)
     assert image[60, :, 0].mean() > 200 and image[:40, :, 0].mean() < 30  # the stripe is now at the bottom
+
+
+def test_the_drawn_label_gives_the_probability_of_the_emotion_it_names():
+    # Walk s9: vote smoothing showed "surprise" on a frame that was fear 61%, surprise 10%, drawn "#6 surprise 61%".
+    from core.video import FaceRecord, face_label
+
+    probabilities = np.zeros(len(CLASS_NAMES), np.float32)
+    probabilities[CLASS_NAMES.index("fear")], probabilities[CLASS_NAMES.index("surprise")] = 0.611, 0.104
+    smoothed = FaceRecord(6, (0, 0, 10, 10), probabilities, "surprise", True)
+    assert face_label(smoothed) == "#6 surprise 10%"
+    assert face_label(FaceRecord(6, (0, 0, 10, 10), probabilities, "fear", True)) == "#6 fear 61%"
