@@ -336,10 +336,21 @@ def _ensemble_model(members: Sequence[Any]) -> Any:
     return keras.Model(inputs, keras.layers.Average(name="ensemble_mean")(outputs), name="fer_studio_ensemble")
 
 
+def _portable_name(path: Path) -> str:
+    """The source's name for a card that travels: relative to the checkout when inside it
+    (``models/fer_studio_swa.keras``), else the file name alone; never this machine's absolute path."""
+    from core.runs import REPO_ROOT
+
+    try:
+        return path.resolve().relative_to(REPO_ROOT.resolve()).as_posix()
+    except (ValueError, OSError):
+        return path.name
+
+
 def _describe_source(member: Any) -> dict:
     path = Path(member.path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    source = {"file": str(path), "sha256": digest, "architecture": member.meta.get("model"),
+    source = {"file": _portable_name(path), "sha256": digest, "architecture": member.meta.get("model"),
               "parameters": int(member.model.count_params()), "class_names": list(member.class_names)}
     bundled_card = path.with_suffix(".json")
     if bundled_card.is_file():

@@ -162,6 +162,16 @@ def load_predictor(paths: Sequence[str | os.PathLike]) -> Any:
     return loaded[0] if len(loaded) == 1 else make_ensemble(loaded)
 
 
+def keras_available() -> bool:
+    """True when Keras can be imported here (a ``.keras`` model needs it; the light install has none)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("keras") is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def tensorflow_available() -> bool:
     """True when TensorFlow can be imported here (the MTCNN detector needs it)."""
     import importlib.util

@@ -218,7 +218,7 @@ def check_probability_outputs(model: Any, source: str = "model") -> None:
 MAX_CONFIG_BYTES = 16 * 1024**2  # a .keras file's config.json (the bundled models' are about 35 KB)
 
 
-def foreign_code(path: str | os.PathLike) -> str | None:
+def foreign_code(path: str | os.PathLike, registered: frozenset[str] = frozenset()) -> str | None:
     """The first object a ``.keras`` file's ``config.json`` takes from outside Keras (``"os.system"``), or None.
 
     Keras rebuilds every ``{"module": ..., "class_name": ..., "config": ...}``
@@ -227,6 +227,8 @@ def foreign_code(path: str | os.PathLike) -> str | None:
     ``os.system`` activation used to reach Keras and come back as 3 KB of
     its deserialisation error). Standard layers only name ``keras`` modules.
     An archive without a readable config.json is left to Keras' own error.
+    ``registered`` holds the names of objects registered with Keras (their
+    ``registered_name``), which are allowed.
     """
     try:
         with zipfile.ZipFile(path) as archive:
@@ -243,7 +245,8 @@ def foreign_code(path: str | os.PathLike) -> str | None:
         item = stack.pop()
         if isinstance(item, dict):
             module = item.get("module")
-            if isinstance(module, str) and module != "keras" and not module.startswith("keras."):
+            if (isinstance(module, str) and module != "keras" and not module.startswith("keras.")
+                    and item.get("registered_name") not in registered):
                 target = item.get("config") if isinstance(item.get("config"), str) else item.get("class_name")
                 return f"{module}.{target}" if isinstance(target, str) else module
             stack.extend(item.values())
@@ -275,11 +278,13 @@ def load_model(path: str | os.PathLike, compile: bool = False) -> LoadedModel:
     """
     meta = read_model_meta(path)
     name = Path(path).name
-    foreign = foreign_code(path)
+    import keras
+
+    # Objects registered with Keras in this process (keras.saving.register_keras_serializable) are Keras' to load.
+    foreign = foreign_code(path, registered=frozenset(keras.saving.get_custom_objects()))
     if foreign is not None:
         raise ValueError(f"{name} refers to code outside Keras ({foreign}), which FER Studio never loads: "
                          "a model file must not be able to run code; rebuild the model with standard Keras layers")
-    import keras
 
     try:
         model = keras.models.load_model(path, compile=compile, safe_mode=True)

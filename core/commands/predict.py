@@ -51,7 +51,7 @@ def run_predict(args: argparse.Namespace) -> int:
     # Quiet TensorFlow's C++ start-up logging unless the user asked for it.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from core.images import IMAGE_EXTENSIONS, image_size, read_image_file
-    from core.light import LIGHT_DETECTOR, is_onnx_path, load_predictor, tensorflow_available
+    from core.light import LIGHT_DETECTOR, is_onnx_path, keras_available, load_predictor, tensorflow_available
     from core.predict import bundled_model_name, decode_photo, default_model_path, predict_image
 
     if not 0.0 <= args.min_confidence <= 1.0:
@@ -73,6 +73,13 @@ def run_predict(args: argparse.Namespace) -> int:
     if files and all(problem is not None for _, problem in files):
         raise FileNotFoundError("nothing to predict: " + "; ".join(f"{printable(path)}: {problem}" for path, problem in files))
     onnx = any(is_onnx_path(path) for path in model_paths)
+    keras_models = [path for path in model_paths if not is_onnx_path(path)]
+    if keras_models and not keras_available():
+        # The light install (requirements-predict.txt) has no Keras: say what it can run, before any other advice.
+        given = "the default model" if not args.model else Path(keras_models[0]).name
+        raise ValueError(f"{given} is a .keras file, which needs Keras and TensorFlow (requirements.txt); this "
+                         "install runs ONNX exports: pass --model with an .onnx file made by `python -m core export "
+                         f"--format onnx` (e.g. models/{Path(keras_models[0]).stem}.onnx)")
     args.detector = args.detector or (LIGHT_DETECTOR if onnx else DEFAULT_DETECTOR)
     if args.detector == "mtcnn" and not args.no_detect and not tensorflow_available():
         raise ValueError("the mtcnn detector needs TensorFlow (requirements.txt); without it use --detector haar")

@@ -105,6 +105,12 @@ def test_light_predictor_detects_faces_with_haar_and_explains_mtcnn(permuted_onn
     assert report["detector"] == "haar" and len(report["images"][0]["faces"]) == 3
     done = run_blocked(["predict", "--model", str(permuted_onnx), "--detector", "mtcnn", str(tmp_path / "three.jpg")])
     assert done.returncode == 2 and "mtcnn detector needs TensorFlow" in done.stderr
+    # Walk s9: without --model the light install advised "--detector haar", which then ended in a keras traceback.
+    for extra in ([], ["--detector", "haar"]):
+        done = run_blocked(["predict", *extra, str(tmp_path / "three.jpg")])
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert "the default model is a .keras file, which needs Keras and TensorFlow" in done.stderr
+        assert "pass --model with an .onnx file" in done.stderr and "models/fer_studio_swa.onnx" in done.stderr
 
 
 def test_export_and_pack_keep_an_existing_output_unless_overwrite_is_given(tmp_path, oracle_model_factory_module, capsys):
