@@ -67,3 +67,42 @@ def require_password() -> None:
             st.rerun()
         st.error("Wrong password.")
     st.stop()
+
+
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def camera_blocked_reason(url: str | None) -> str | None:
+    """Why a browser will not open the camera on the page at ``url``, or ``None`` when it will.
+
+    Browsers give ``getUserMedia`` only to secure contexts: ``https://``
+    pages, and ``http://`` pages on this machine (``localhost``, ``127.0.0.1``,
+    ``[::1]``, ``*.localhost``). The dashboard opened to a LAN over plain
+    http gets "navigator.mediaDevices is undefined" from the camera
+    component (walk s9), so the page says why first.
+    """
+    from urllib.parse import urlsplit
+
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return None
+    if parts.scheme != "http" or host in LOCAL_HOSTS or host.endswith(".localhost"):
+        return None
+    from dashboard.text import literal
+
+    return (f"This page is plain http on {literal(host, 60)}, and browsers open the camera only on https:// pages or on "
+            "this machine's own address (http://localhost). Open the dashboard on the machine it runs on, or serve "
+            "it over HTTPS: `streamlit run streamlit_app.py --server.sslCertFile cert.pem --server.sslKeyFile key.pem` "
+            "(docs/live.md, \"Over a network\").")
+
+
+def camera_blocked_ui() -> bool:
+    """Warn when this page's address keeps the browser from opening the camera; True if it does."""
+    reason = camera_blocked_reason(getattr(st.context, "url", None))
+    if reason is not None:
+        st.warning(reason, icon=":material/no_photography:")
+    return reason is not None

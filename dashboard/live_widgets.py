@@ -37,6 +37,8 @@ LOOPBACK_ENV = "FER_STUDIO_WEBRTC_LOOPBACK"
 MAX_ROWS = 120_000
 TIMELINE_SECONDS = 60.0
 FPS_WINDOW = 30
+# Frames a rate is measured over before it is shown: fewer give numbers no one can trust.
+MIN_FPS_FRAMES = 8
 
 
 def ice_servers() -> list[dict]:
@@ -177,8 +179,8 @@ class LiveSession:
         return out
 
     def _fps(self) -> float:
-        if len(self._times) < 2:
-            return 0.0
+        if len(self._times) < MIN_FPS_FRAMES:
+            return 0.0  # two frames after a (re)start gave "14.3 fps" beside 634 ms per frame (walk s9)
         return (len(self._times) - 1) / max(self._times[-1] - self._times[0], 1e-6)
 
     def snapshot(self, now: float | None = None) -> LiveSnapshot:
@@ -224,6 +226,9 @@ def prominent_face(rows: list[dict]) -> int | None:
 
 def stream_ui(session: LiveSession):
     """The camera stream (start/stop in the component); returns the ``webrtc_streamer`` context, or ``None``."""
+    from dashboard.access import camera_blocked_ui
+
+    camera_blocked_ui()  # the component itself would only say "navigator.mediaDevices is undefined"
     webrtc = load_webrtc()
     if os.environ.get(LOOPBACK_ENV) == "1":
         allow_loopback_candidates()
@@ -256,7 +261,8 @@ def live_panel_ui() -> None:
     if snapshot.error:
         st.warning(f"A frame could not be analysed: {literal(snapshot.error, 300)}")
     columns = st.columns([1, 1, 3])
-    columns[0].metric("fps", f"{snapshot.fps:.1f}", help=f"Frames analysed per second, over the last {FPS_WINDOW}")
+    columns[0].metric("fps", f"{snapshot.fps:.1f}" if snapshot.fps else "—",
+                      help=f"Frames analysed per second, over the last {FPS_WINDOW} (shown from the {MIN_FPS_FRAMES}th)")
     columns[1].metric("Frames", f"{snapshot.frames}")
     if snapshot.frames:
         st.caption(f"Analysis: {snapshot.analysis_ms:.0f} ms per frame (median of the last {FPS_WINDOW}); "

@@ -10,6 +10,7 @@ an example photo (``examples/``, free licences) shows the whole pipeline.
 import streamlit as st
 
 from dashboard import predict_widgets as widgets
+from dashboard.access import camera_blocked_ui
 from dashboard.examples import available_examples
 from dashboard.router import require_router
 from dashboard.url_state import remember_choice, url_choice
@@ -40,6 +41,7 @@ if loaded is not None:
             photo = examples[example]
             widgets.photo_ui(photo.read(), photo.file, loaded, settings, key="photo")
     with webcam_tab:
+        camera_blocked_ui()
         snapshot = st.camera_input("Take a snapshot", key="predict_camera")
         if snapshot is not None:
             widgets.photo_ui(snapshot.getvalue(), "webcam snapshot", loaded, settings, key="webcam")

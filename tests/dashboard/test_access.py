@@ -106,3 +106,18 @@ def test_the_server_listens_on_localhost_only_by_default():
 
     config = tomllib.loads((Path(APP).parent / ".streamlit" / "config.toml").read_text())
     assert config["server"]["address"] == "localhost"
+
+
+@pytest.mark.parametrize("url, blocked", [
+    ("http://localhost:8501/live", False), ("http://127.0.0.1:8501/live", False), ("http://[::1]:8501/", False),
+    ("http://studio.localhost:8501/", False), ("https://192.168.1.20:8501/live", False), (None, False), ("", False),
+    ("http://192.168.1.20:8501/live", True), ("http://studio.lan:8501/predict", True),
+])
+def test_the_camera_pages_say_when_plain_http_keeps_the_browser_from_the_camera(url, blocked):
+    # Walk s9: over a LAN on http the Live component said only "navigator.mediaDevices is undefined".
+    from dashboard.access import camera_blocked_reason
+
+    reason = camera_blocked_reason(url)
+    assert (reason is not None) is blocked
+    if blocked:
+        assert "browsers open the camera only on https:// pages" in reason and "--server.sslCertFile" in reason

@@ -109,3 +109,19 @@ def test_webrtc_loads_after_tensorflow_without_crashing():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240,
                             cwd=Path(__file__).resolve().parents[2])
     assert result.returncode == 0 and "loaded" in result.stdout, result.stderr[-2000:]
+
+
+def test_the_rate_is_not_shown_from_a_few_frames(tiny_loaded_model):
+    # Walk s9: two frames after a restart read "14.3 fps" beside "634 ms per frame".
+    import time
+
+    from core.video import StreamSettings
+    from dashboard.live_widgets import MIN_FPS_FRAMES, LiveSession
+
+    session = LiveSession(tiny_loaded_model, StreamSettings(detector="haar"))
+    start = time.monotonic()
+    for index in range(MIN_FPS_FRAMES - 1):
+        session.analyze(face_frame(), now=start + index * 0.07)
+    assert session.snapshot(now=start + 0.5).fps == 0.0  # shown as "—"
+    session.analyze(face_frame(), now=start + (MIN_FPS_FRAMES - 1) * 0.07)
+    assert session.snapshot(now=start + 0.5).fps == pytest.approx(1 / 0.07, rel=0.01)
