@@ -46,10 +46,10 @@ TEST_SPLITS = ("PublicTest", "PrivateTest", "test", "all")
 
 
 def model_options() -> dict[str, str]:
-    """``{label: model path}``: the bundled model, then finished/stopped runs with a ``best.keras``."""
-    from core.predict import available_models
+    """``{label: model path}``: the bundled models, then finished/stopped runs' models, labelled as in the model menu."""
+    from dashboard.model_menu import model_menu
 
-    return {label: str(path) for label, path in available_models()}
+    return {label: path for label, path in model_menu().values()}
 
 
 def model_select_ui(key: str = "eval_model") -> str | None:

@@ -46,7 +46,7 @@ def parity_ui(card: dict) -> None:
     if parity["export_accuracy"] is not None:
         change = parity["accuracy_change"] or 0.0
         columns[2].metric("Export accuracy", f"{parity['export_accuracy']:.2%}", f"{change * 100:+.2f} pt vs .keras",
-                          delta_color="off" if change == 0 else "normal")
+                          delta_color="off" if change == 0 else "normal", delta_arrow="off" if change == 0 else "auto")
     columns[3].metric("Size", f"{card['size_bytes'] / 1e6:.1f} MB")
     st.caption(f"Checked on {parity['source']}: {parity['criterion']} ({'passed' if parity['passed'] else 'failed'}).")
 
