@@ -9,17 +9,23 @@ A job is one folder, ``<cache>/video-jobs/<job id>/``::
     faces.csv, annotated.mp4, report.json
                     the results (``core.video.analyze_video`` renames them into place at the end)
     worker.log      the worker's own output
+    worker.lock     locked by the worker while it runs: a second worker on the folder exits at once
 
 The worker is ``python -m core.video_jobs JOB_DIR``, started in its own
 session, so closing the tab or reloading the page does not stop it; the page
 keeps the job id in its URL (``?job=``) and finds the job again. The id is a
 digest of the video's bytes, the settings and the model files' versions, so
 the same upload analysed with the same settings finds the finished job instead
-of starting another. Finished jobs unused for a day are swept.
+of starting another. A failed or cancelled job is not started again unless
+asked (``again=True``: the page's "Analyse again" button), so a rerun of the
+page never restarts it; a cancel stops the worker and waits until it is gone.
+Finished jobs unused for a day are swept.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -30,9 +36,10 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from core import runs
 from core.cache import default_cache_dir
@@ -51,6 +58,14 @@ DEFAULT_JOBS_CAP_MB = 2048
 # The worker rewrites progress.json at most this often (seconds).
 PROGRESS_INTERVAL_S: float = 0.25
 RESULT_FILES = ("faces.csv", "annotated.mp4", "report.json")
+# The formats the uploader accepts and the errors name: one list, from VIDEO_EXTENSIONS.
+VIDEO_FORMATS = ", ".join(extension.lstrip(".").upper() for extension in VIDEO_EXTENSIONS[:-1]) + \
+    f" or {VIDEO_EXTENSIONS[-1].lstrip('.').upper()}"
+# A cancel asks the worker to stop (SIGTERM), waits this long, then kills it.
+STOP_WAIT_S: float = 5.0
+WORKER_LOCK = "worker.lock"
+# Starting and cancelling hold this lock (in the jobs folder) so they never interleave.
+START_LOCK = ".start.lock"
 
 
 @dataclass(frozen=True)
@@ -120,8 +135,14 @@ def video_job_dir(job_id: str, root: Path | None = None) -> Path:
 
 
 def start_video_job(data: bytes, name: str, settings: StreamSettings, model_paths: Sequence[str | os.PathLike],
-                    root: Path | None = None) -> VideoJob:
-    """Analyse a video in a background worker; an identical job that is running or done is returned instead.
+                    root: Path | None = None, *, again: bool = False) -> VideoJob:
+    """Analyse a video in a background worker; an identical job that exists is returned instead.
+
+    A running or done job is always returned as it is. A failed or cancelled
+    one is returned as it is too (a page rerun must not restart it) unless
+    ``again`` is true: then its worker, if still alive, is stopped and the
+    video analysed anew in the same folder. There is never more than one
+    worker per job folder.
 
     Args:
         data: The video file's bytes.
@@ -129,58 +150,136 @@ def start_video_job(data: bytes, name: str, settings: StreamSettings, model_path
         settings: How to analyse it.
         model_paths: One model, or several to average.
         root: Jobs folder (default :func:`video_jobs_dir`).
+        again: Analyse a failed or cancelled job again.
 
     Returns:
         The job as it stands (``queued`` when just started).
 
     Raises:
-        ValueError: Not a video file name, not a readable video, no model, invalid settings.
+        ValueError: Not a video file name, not a readable video, no model, invalid settings,
+            or (with ``again``) a previous worker of this job that would not stop.
         OSError: The jobs folder cannot be written.
     """
     settings = settings.validate()
     suffix = Path(name).suffix.lower()
     if suffix not in VIDEO_EXTENSIONS:
-        raise ValueError(f"{name} is not a video file name (expected {', '.join(VIDEO_EXTENSIONS)})")
+        raise ValueError(f"{name} is not a video file name (expected {VIDEO_FORMATS})")
     if not model_paths:
         raise ValueError("no model given")
     root = Path(root or video_jobs_dir())
     sweep_video_jobs(root)
     job_id = video_job_id(hashlib.sha256(data).hexdigest(), settings, model_paths)
     folder = video_job_dir(job_id, root)
-    if folder.is_dir():
-        job = read_video_job(folder)
-        finished = job.state == "done" and (folder / "report.json").is_file() and (folder / "faces.csv").is_file()
-        if job.active or finished:
-            os.utime(folder)
-            return job
-        shutil.rmtree(folder, ignore_errors=True)  # failed, cancelled or damaged: analyse again
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        folder.mkdir(mode=0o700)
-    except FileExistsError:  # another session started the same analysis a moment ago
-        return read_video_job(folder)
-    source = folder / f"input{suffix}"
-    partial = folder / f".input{suffix}.part"
-    partial.write_bytes(data)
-    os.replace(partial, source)
-    try:
-        with VideoReader(source):  # opens the container and its video stream: a broken file is told at once
-            pass
-    except (ValueError, OSError) as error:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise ValueError(str(error).replace(source.name, Path(name).name)) from None
-    runs.write_json_atomic(folder / "job.json", {"source": Path(name).name, "input": source.name,
-                                                  "settings": asdict(settings),
-                                                  "models": [str(path) for path in model_paths],
-                                                  "created": time.time()})
-    _write_status(folder, "queued", "starting the worker")
-    with open(folder / "worker.log", "ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "core.video_jobs", str(folder)], cwd=str(runs.REPO_ROOT),
-                                   stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)  # a reload or a closed tab does not stop it
-    _write_status(folder, "queued", "starting the worker", pid=process.pid)
-    threading.Thread(target=_reap, args=(folder, process), daemon=True).start()
+    with _jobs_lock(root):  # two sessions starting (or one cancelling) the same job take turns
+        if folder.is_dir():
+            job = read_video_job(folder)
+            finished = job.state == "done" and (folder / "report.json").is_file() and (folder / "faces.csv").is_file()
+            if job.active or finished or (job.state in ("failed", "cancelled") and not again):
+                os.utime(folder)
+                return job
+            # failed or cancelled and asked again, or done without its results: analyse anew in this folder
+            status = runs.read_json(folder / "status.json", {}) or {}
+            if not _stop_worker(folder, status.get("pid")) or _worker_lock_held(folder):
+                raise ValueError("the previous analysis of this video is still stopping; try again in a moment")
+            for path in folder.iterdir():
+                if path.is_dir():
+                    shutil.rmtree(path)
+                elif path.name != WORKER_LOCK:  # kept: the lock is this file, whoever runs next
+                    path.unlink(missing_ok=True)
+        else:
+            folder.mkdir(mode=0o700)
+        source = folder / f"input{suffix}"
+        partial = folder / f".input{suffix}.part"
+        partial.write_bytes(data)
+        os.replace(partial, source)
+        try:
+            with VideoReader(source):  # opens the container and its video stream: a broken file is told at once
+                pass
+        except (ValueError, OSError) as error:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise ValueError(_in_our_words(error, source.name, Path(name).name)) from None
+        attempt = uuid.uuid4().hex  # tells this worker's reaper whether the folder is still its own
+        runs.write_json_atomic(folder / "job.json", {"source": Path(name).name, "input": source.name,
+                                                      "settings": asdict(settings),
+                                                      "models": [str(path) for path in model_paths],
+                                                      "created": time.time(), "attempt": attempt})
+        _write_status(folder, "queued", "starting the worker")
+        with open(folder / "worker.log", "ab") as log:
+            process = subprocess.Popen(_worker_command(folder), cwd=str(runs.REPO_ROOT),
+                                       stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                       start_new_session=True)  # a reload or a closed tab does not stop it
+        _write_status(folder, "queued", "starting the worker", pid=process.pid)
+        threading.Thread(target=_reap, args=(folder, process, attempt), daemon=True).start()
     return read_video_job(folder)
+
+
+def _worker_command(folder: Path) -> list[str]:
+    return [sys.executable, "-m", "core.video_jobs", str(folder)]
+
+
+def _in_our_words(error: Exception, file_name: str, shown_name: str) -> str:
+    """The reader's error about ``file_name``, naming ``shown_name`` and the formats the uploader accepts."""
+    text = str(error).replace(file_name, shown_name)
+    return re.sub(r"expected an? [^;]*? file", f"expected a video file ({VIDEO_FORMATS})", text)
+
+
+@contextlib.contextmanager
+def _jobs_lock(root: Path) -> Iterator[None]:
+    with open(Path(root) / START_LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _worker_alive(pid: object, folder: Path) -> bool:
+    """Whether ``pid`` is alive and is this folder's worker (a recycled pid running something else is not)."""
+    if not isinstance(pid, int) or pid <= 0 or not runs._process_alive(pid):
+        return False
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return True  # no /proc: trust the pid
+    return os.fsencode(str(folder)) in command
+
+
+def _worker_lock_held(folder: Path) -> bool:
+    """Whether a worker holds the folder's lock now."""
+    try:
+        with open(folder / WORKER_LOCK, "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    except OSError:
+        return False
+    return False
+
+
+def _stop_worker(folder: Path, pid: object, wait_s: float | None = None) -> bool:
+    """End the folder's worker ``pid`` (SIGTERM, then SIGKILL after ``wait_s``) and wait until it is gone.
+
+    Returns whether no worker is left (true when there was none).
+    """
+    if not _worker_alive(pid, folder):
+        return True
+    wait_s = STOP_WAIT_S if wait_s is None else wait_s
+    for sig, patience in ((signal.SIGTERM, wait_s), (signal.SIGKILL, 2.0)):
+        try:
+            os.killpg(pid, sig)  # the worker leads its own session
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        deadline = time.monotonic() + patience
+        while time.monotonic() < deadline:
+            if not _worker_alive(pid, folder):
+                return True
+            time.sleep(0.05)
+    return not _worker_alive(pid, folder)
 
 
 def read_video_job(folder: Path) -> VideoJob:
@@ -192,27 +291,31 @@ def read_video_job(folder: Path) -> VideoJob:
     state = status.get("state") if status.get("state") in (*ACTIVE_STATES, *FINISHED_STATES) else "failed"
     message = str(status.get("message") or ("" if status else "the job's files are missing or damaged"))
     pid = status.get("pid")
-    if state in ACTIVE_STATES and isinstance(pid, int) and not runs._process_alive(pid):
+    if state in ACTIVE_STATES and isinstance(pid, int) and not _worker_alive(pid, folder):
         state, message = "failed", "the analysis stopped before it finished (the worker process is gone); start it again"
     return VideoJob(job_id=folder.name, folder=folder, state=state, message=message, source=str(job.get("source", "")),
                     frames_done=int(progress.get("frames_done", 0)), frames_total=int(progress.get("frames_total", 0)),
                     elapsed_s=float(progress.get("elapsed_s", 0.0)))
 
 
-def cancel_video_job(folder: Path) -> None:
-    """Stop a running job: its worker is ended and its input and partial results removed."""
+def cancel_video_job(folder: Path) -> bool:
+    """Stop a job: its worker is ended (and waited for, at most a few seconds), its input and partial results removed.
+
+    The job then reads ``cancelled`` until it is started again with ``again=True``.
+
+    Returns:
+        Whether no worker is left (``False`` only when it could not be ended).
+    """
     folder = Path(folder)
-    status = runs.read_json(folder / "status.json", {}) or {}
-    _write_status(folder, "cancelled", "cancelled", pid=status.get("pid"))
-    pid = status.get("pid")
-    if isinstance(pid, int) and runs._process_alive(pid):
-        try:
-            os.killpg(pid, signal.SIGTERM)  # the worker leads its own session
-        except (ProcessLookupError, PermissionError):
-            pass
+    with _jobs_lock(folder.parent):  # not in the middle of a start: the pid read here is the worker's
+        status = runs.read_json(folder / "status.json", {}) or {}
+        pid = status.get("pid")
+        _write_status(folder, "cancelled", "cancelled", pid=pid)
+    stopped = _stop_worker(folder, pid)
     for path in folder.iterdir():
         if path.name.startswith("input") or path.name.startswith(".") or path.name in RESULT_FILES:
             path.unlink(missing_ok=True)
+    return stopped
 
 
 def jobs_cap_bytes() -> int:
@@ -290,6 +393,14 @@ def run_video_job(folder: Path) -> int:
         _write_status(folder, "failed", "the job's description (job.json) is missing or damaged")
         return 1
     source = folder / str(job.get("input", ""))
+    lock = open(folder / WORKER_LOCK, "a")  # held until this process ends
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"another worker is analysing {folder}; this one stops", file=sys.stderr)
+        return 3  # writes nothing: the folder is the other worker's
+    if (runs.read_json(folder / "status.json", {}) or {}).get("state") == "cancelled":
+        return 1  # cancelled before this process got going
 
     def stop(signum, frame):  # noqa: ARG001 - signal handler signature
         raise SystemExit(143)  # unwinds through analyze_video, which removes its partial files
@@ -323,7 +434,8 @@ def run_video_job(folder: Path) -> int:
         _write_status(folder, "done", f"{report.frames} frames analysed", pid=os.getpid())
         return 0
     except (ValueError, FileNotFoundError, OSError, KeyError, TypeError) as error:
-        _write_status(folder, "failed", str(error) or type(error).__name__, pid=os.getpid())
+        _write_status(folder, "failed", _in_our_words(error, source.name, str(job.get("source", source.name)))
+                      or type(error).__name__, pid=os.getpid())
         return 1
     except SystemExit:
         _write_status(folder, "cancelled", "cancelled", pid=os.getpid())
@@ -340,13 +452,26 @@ def _write_status(folder: Path, state: str, message: str, pid: int | None = None
                                                     "updated": time.time()})
 
 
-def _reap(folder: Path, process: subprocess.Popen) -> None:
-    """Wait for the worker so it leaves no zombie; record a death the worker could not record itself."""
+def _reap(folder: Path, process: subprocess.Popen, attempt: str) -> None:
+    """Wait for the worker so it leaves no zombie; record a death the worker could not record itself.
+
+    Nothing is written when the folder has since been given to another worker
+    (another ``attempt`` in job.json, or another pid in status.json).
+    """
     code = process.wait()
-    status = runs.read_json(folder / "status.json", {}) or {}
-    if status.get("state") in ACTIVE_STATES and folder.is_dir():
-        _write_status(folder, "failed", f"the analysis stopped before it finished (worker exit code {code}); "
-                                        "see worker.log in the job folder", pid=process.pid)
+    if not folder.is_dir():
+        return  # swept, or its jobs folder removed
+    try:
+        with _jobs_lock(folder.parent):
+            job = runs.read_json(folder / "job.json", {}) or {}
+            status = runs.read_json(folder / "status.json", {}) or {}
+            if job.get("attempt") != attempt or status.get("pid") != process.pid:
+                return
+            if status.get("state") in ACTIVE_STATES:
+                _write_status(folder, "failed", f"the analysis stopped before it finished (worker exit code {code}); "
+                                                "see worker.log in the job folder", pid=process.pid)
+    except OSError:
+        pass  # the folder went away meanwhile: nothing to record
 
 
 if __name__ == "__main__":

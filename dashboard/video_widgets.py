@@ -4,7 +4,8 @@ The analysis runs in a background worker (``core.video_jobs``): this module
 starts it for an upload, keeps its id in the URL (``?job=``) so a reload finds
 it again, draws its progress (with Cancel) until it ends, then its results.
 The same upload with the same settings and model files finds the finished
-analysis instead of starting another.
+analysis instead of starting another; a cancelled or failed one stays so until
+the user asks for it again ("Analyse again", or a new upload): a rerun never restarts it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from core.predict import EMOTION_COLORS
 from core.smoothing import DEFAULT_SMOOTHING, DEFAULT_WINDOW, SMOOTHING_LABELS, SMOOTHING_MODES
 from core.video import DEFAULT_VIDEO_DETECTOR, StreamSettings
 from core.video_io import VIDEO_EXTENSIONS
-from core.video_jobs import VideoJob
+from core.video_jobs import VIDEO_FORMATS, VideoJob
 from dashboard.text import literal, quoted
 from dashboard.url_state import remember_choice, url_choice
 
@@ -29,6 +30,9 @@ VIDEO_TYPES = [extension.lstrip(".") for extension in VIDEO_EXTENSIONS]
 # The uploader refuses larger files in the browser (max_upload_size); the page checks again.
 MAX_VIDEO_MB = 200
 TIMELINE_HEIGHT = 320
+# Column widths of the per-face table (pixels): 5 narrow + 8 emotion columns fit the ~940 px of a 1400 px desktop.
+SUMMARY_NARROW_PX = 64
+SUMMARY_EMOTION_PX = 74
 
 
 @dataclass(frozen=True)
@@ -112,10 +116,17 @@ def emotion_timeline_figure(table, face_id: int, *, height: int = TIMELINE_HEIGH
 JOB_PARAM = "job"
 _UPLOADED_KEY = "video_had_upload"
 _ANALYSIS_KEY = "video_analysis"
+_AGAIN_KEY = "video_again"
+_UPLOAD_ID_KEY = "video_upload_id"
 
 
-def start_job_ui(data: bytes, name: str, settings: StreamSettings, model_paths: tuple[str, ...]) -> VideoJob | None:
+def start_job_ui(data: bytes, name: str, settings: StreamSettings, model_paths: tuple[str, ...],
+                 upload_id: str | None = None) -> VideoJob | None:
     """Start (or find) the background analysis of uploaded video bytes and put its id in the URL (``?job=``).
+
+    A cancelled or failed analysis of the same bytes is found, not restarted,
+    unless the user just clicked "Analyse again" (see :func:`video_job_ui`) or
+    uploaded the file anew (another ``upload_id``: the uploader's ``file_id``).
 
     Returns:
         The job; ``None`` with an ``st.error`` for a file that cannot be used.
@@ -128,10 +139,14 @@ def start_job_ui(data: bytes, name: str, settings: StreamSettings, model_paths: 
                  "Cut the video, or analyse it from the command line: `python -m core video FILE`.")
         return None
     if Path(name).suffix.lower() not in VIDEO_EXTENSIONS:
-        st.error(f"{quoted(name)} is not a video file name (expected {', '.join(VIDEO_TYPES)}).")
+        st.error(f"{quoted(name)} is not a video file name (expected {VIDEO_FORMATS}).")
         return None
+    again = st.session_state.pop(_AGAIN_KEY, False)
+    if upload_id is not None and st.session_state.get(_UPLOAD_ID_KEY) != upload_id:
+        st.session_state[_UPLOAD_ID_KEY] = upload_id
+        again = True  # a deliberate upload, not a rerun with the same one
     try:
-        job = start_video_job(data, name, settings, model_paths)
+        job = start_video_job(data, name, settings, model_paths, again=again)
     except (ValueError, OSError) as error:
         st.error(f"Cannot analyse {quoted(name)}: {literal(error, None)}")
         return None
@@ -166,21 +181,38 @@ def linked_job_ui() -> VideoJob | None:
     return read_video_job(folder)
 
 
-def video_job_ui(job: VideoJob) -> None:
-    """A running job's progress (refreshed twice a second, with Cancel); a finished job's results or its error."""
+def video_job_ui(job: VideoJob, *, can_restart: bool = False) -> None:
+    """A running job's progress (refreshed twice a second, with Cancel); a finished job's results or its error.
+
+    Args:
+        job: The job.
+        can_restart: The upload is still there: a cancelled or failed job gets
+            an "Analyse again" button (the next :func:`start_job_ui` restarts it).
+    """
     if job.active:
         _job_progress_panel(job.folder)
         return
-    if job.state == "failed":
-        st.error(f"Cannot analyse {quoted(job.source)}: {literal(job.message, None)}")
-    elif job.state == "cancelled":
-        st.info(f"The analysis of {quoted(job.source)} was cancelled.", icon=":material/cancel:")
+    if job.state in ("failed", "cancelled"):
+        if job.state == "failed":
+            st.error(f"Cannot analyse {quoted(job.source)}: {literal(job.message, None)}")
+        else:
+            st.info(f"The analysis of {quoted(job.source)} was cancelled.", icon=":material/cancel:")
+        if can_restart:
+            st.button("Analyse again", key="video_again_button", icon=":material/replay:",
+                      on_click=_ask_again,
+                      help="Analyse this upload from the start with the settings in the sidebar")
+        else:
+            st.caption("Upload the video again to analyse it again.")
     else:
         analysis = job_analysis(job)
         if analysis is None:
             st.error(f"The results of {quoted(job.source)} cannot be read; upload the video again.")
         else:
             video_results_ui(analysis)
+
+
+def _ask_again() -> None:
+    st.session_state[_AGAIN_KEY] = True  # read by the next start_job_ui, before anything is drawn
 
 
 @st.fragment(run_every=0.5)
@@ -239,21 +271,29 @@ def video_results_ui(analysis: VideoAnalysis, *, key: str = "video") -> None:
     columns[2].metric("Frames with a face", f"{report.frames_with_faces / max(report.frames, 1):.0%}")
     columns[3].metric("Analysis speed", f"{report.analysis_fps:.1f} frames/s", help=f"{report.elapsed_s:.1f} s in all")
     stem = Path(report.source).stem or "video"
-    video_column, table_column = st.columns([3, 2])
+    # The video beside its downloads; the per-face table below at full width, its columns sized so that all
+    # thirteen fit a 1400 px desktop without a horizontal scroll.
+    video_column, download_column = st.columns([2, 1])
     with video_column:
         if analysis.video_bytes:
             st.video(analysis.video_bytes, format="video/mp4")
-    with table_column:
-        st.markdown("**Per face**: time on screen and share of it per emotion")
-        st.dataframe(summary_table(report.faces), hide_index=True, width="stretch",
-                     column_config={name: st.column_config.ProgressColumn(name, format="percent", min_value=0, max_value=1)
-                                    for name in CLASS_NAMES})
-        buttons = st.columns(2)
-        buttons[0].download_button("Download CSV", analysis.csv_bytes, file_name=f"{stem}_emotions.csv", mime="text/csv",
-                                   key=f"{key}_csv", icon=":material/download:")
+    with download_column:
+        st.download_button("Download CSV", analysis.csv_bytes, file_name=f"{stem}_emotions.csv", mime="text/csv",
+                           key=f"{key}_csv", icon=":material/download:", width="stretch")
         if analysis.video_bytes:
-            buttons[1].download_button("Download annotated video", analysis.video_bytes, file_name=f"{stem}_annotated.mp4",
-                                       mime="video/mp4", key=f"{key}_mp4", icon=":material/download:")
+            st.download_button("Download annotated video", analysis.video_bytes, file_name=f"{stem}_annotated.mp4",
+                               mime="video/mp4", key=f"{key}_mp4", icon=":material/download:", width="stretch")
+    st.markdown("**Per face**: time on screen and share of it per emotion")
+    number = st.column_config.NumberColumn
+    columns = {"face_id": number("face", format="#%d", width=SUMMARY_NARROW_PX),
+               "seconds": number("seconds", format="%.1f", width=SUMMARY_NARROW_PX),
+               "frames": number("frames", width=SUMMARY_NARROW_PX),
+               "first_s": number("first s", format="%.1f", width=SUMMARY_NARROW_PX),
+               "last_s": number("last s", format="%.1f", width=SUMMARY_NARROW_PX),
+               "dominant": st.column_config.TextColumn("dominant", width=SUMMARY_EMOTION_PX)}
+    columns.update({name: st.column_config.ProgressColumn(name, format="percent", min_value=0, max_value=1,
+                                                           width=SUMMARY_EMOTION_PX) for name in CLASS_NAMES})
+    st.dataframe(summary_table(report.faces), hide_index=True, width="stretch", column_config=columns)
     if report.faces:
         face_ids = [face.face_id for face in report.faces]
         longest = max(report.faces, key=lambda face: face.seconds).face_id

@@ -24,13 +24,13 @@ chosen = widgets.stream_settings_sidebar_ui("video")
 if chosen is not None:
     model_paths, settings = chosen
     upload = st.file_uploader("Video", type=widgets.VIDEO_TYPES, key="video_upload", max_upload_size=widgets.MAX_VIDEO_MB,
-                              help=f"MP4, WebM, MOV, AVI or MKV up to {widgets.MAX_VIDEO_MB} MB; "
+                              help=f"{widgets.VIDEO_FORMATS} up to {widgets.MAX_VIDEO_MB} MB; "
                                    "frames larger than 1280 px are downscaled first")
     if upload is not None:
-        job = widgets.start_job_ui(upload.getvalue(), upload.name, settings, model_paths)
+        job = widgets.start_job_ui(upload.getvalue(), upload.name, settings, model_paths, upload_id=upload.file_id)
     else:
         job = widgets.linked_job_ui()
         if job is None:
             st.caption("One CSV row per face per frame: frame, time, face id, box, shown emotion and the seven probabilities.")
     if job is not None:
-        widgets.video_job_ui(job)
+        widgets.video_job_ui(job, can_restart=upload is not None)

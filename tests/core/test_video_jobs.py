@@ -32,6 +32,24 @@ def wait_until_finished(folder: Path, timeout: float = 120.0):
     raise AssertionError(f"the job did not finish in {timeout} s: {read_video_job(folder)}")
 
 
+@pytest.fixture
+def worker_of():
+    """``worker_of(folder) -> pid``: a sleeping process that names ``folder`` in its command line, as a worker does."""
+    import subprocess
+    import sys
+
+    processes = []
+
+    def start(folder: Path) -> int:
+        processes.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(folder)]))
+        return processes[-1].pid
+
+    yield start
+    for process in processes:
+        process.kill()
+        process.wait()
+
+
 @pytest.fixture(scope="module")
 def video_bytes(tmp_path_factory, two_face_video_writer) -> bytes:
     return two_face_video_writer(tmp_path_factory.mktemp("job-video") / "two.mp4", 12, 10).read_bytes()
@@ -46,7 +64,8 @@ def test_a_job_runs_in_its_own_process_writes_its_results_and_is_found_again(vid
     assert done.state == "done", done.message
     assert done.frames_done == done.frames_total == 12
     assert sorted(path.name for path in job.folder.iterdir() if not path.name.startswith("input")) == [
-        "annotated.mp4", "faces.csv", "job.json", "progress.json", "report.json", "status.json", "worker.log"]
+        "annotated.mp4", "faces.csv", "job.json", "progress.json", "report.json", "status.json", "worker.lock",
+        "worker.log"]
     assert not list(job.folder.glob("input*"))  # the upload is deleted once analysed
     report = load_report(job.folder)
     assert report.source == "my clip.mp4" and report.frames == 12 and report.face_ids == 2
@@ -68,7 +87,7 @@ def test_a_broken_video_is_refused_at_once_and_a_wrong_model_fails_in_the_worker
         start_video_job(b"this is not a video\n" * 100, "notes.mp4", SETTINGS, [str(tmp_path / "m.keras")], root=tmp_path / "jobs")
     with pytest.raises(ValueError, match="empty"):
         start_video_job(b"", "clip.webm", SETTINGS, [str(tmp_path / "m.keras")], root=tmp_path / "jobs")
-    assert not list((tmp_path / "jobs").iterdir())  # nothing kept of a refused file
+    assert not [path for path in (tmp_path / "jobs").iterdir() if path.is_dir()]  # nothing kept of a refused file
     fake_model = tmp_path / "model.keras"
     fake_model.write_text("not a model")
     job = start_video_job(video_bytes, "clip.mp4", SETTINGS, [str(fake_model)], root=tmp_path / "jobs")
@@ -108,28 +127,28 @@ def test_start_refuses_a_non_video_name_and_invalid_settings(tiny_model_path, tm
     assert not list(tmp_path.iterdir())
 
 
-def test_finished_jobs_idle_for_a_day_are_swept_and_others_kept(tmp_path):
+def test_finished_jobs_idle_for_a_day_are_swept_and_others_kept(tmp_path, worker_of):
     def job(job_id: str, state: str, age_s: float) -> Path:
         folder = tmp_path / job_id
         folder.mkdir()
-        (folder / "status.json").write_text(json.dumps({"state": state, "message": "", "pid": os.getpid()}))
+        (folder / "status.json").write_text(json.dumps({"state": state, "message": "", "pid": worker_of(folder)}))
         stamp = time.time() - age_s
         os.utime(folder, (stamp, stamp))
         return folder
 
     old_done = job("0" * 16, "done", 2 * 86400)
-    old_running = job("1" * 16, "running", 2 * 86400)  # this process is alive: still running
+    old_running = job("1" * 16, "running", 2 * 86400)  # its worker is alive: still running
     fresh_done = job("2" * 16, "done", 60)
     (tmp_path / "not-a-job").mkdir()
     assert sweep_video_jobs(tmp_path) == ["0" * 16]
     assert not old_done.exists() and old_running.exists() and fresh_done.exists() and (tmp_path / "not-a-job").exists()
 
 
-def test_over_the_size_cap_the_least_recently_used_finished_jobs_go_first(tmp_path):
+def test_over_the_size_cap_the_least_recently_used_finished_jobs_go_first(tmp_path, worker_of):
     def job(job_id: str, state: str, age_s: float, megabytes: int) -> Path:
         folder = tmp_path / job_id
         folder.mkdir()
-        (folder / "status.json").write_text(json.dumps({"state": state, "message": "", "pid": os.getpid()}))
+        (folder / "status.json").write_text(json.dumps({"state": state, "message": "", "pid": worker_of(folder)}))
         (folder / "annotated.mp4").write_bytes(b"\0" * megabytes * 1024**2)
         stamp = time.time() - age_s
         os.utime(folder, (stamp, stamp))
@@ -141,3 +160,164 @@ def test_over_the_size_cap_the_least_recently_used_finished_jobs_go_first(tmp_pa
     newest = job("d" * 16, "done", 10, 2)
     assert sweep_video_jobs(tmp_path, max_total_bytes=5 * 1024**2) == ["a" * 16, "c" * 16]
     assert not oldest.exists() and not middle.exists() and running.exists() and newest.exists()
+
+
+# ---------------------------------------------------------------- cancel, again, one worker per folder
+# The analysis worker is replaced by a sleeping Python process that names the job folder in its command line
+# (as the real one does): these tests take seconds, not a model load.
+
+STAND_IN = "import time; time.sleep(60)"
+STUBBORN = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"
+
+
+@pytest.fixture
+def stand_in_worker(monkeypatch):
+    """Workers started by start_video_job sleep instead of analysing; yields their pids, in order."""
+    import sys
+
+    started: list[int] = []
+    real_popen = __import__("subprocess").Popen
+
+    def popen(command, **options):
+        process = real_popen(command, **options)
+        started.append(process.pid)
+        return process
+
+    monkeypatch.setattr("core.video_jobs._worker_command", lambda folder: [sys.executable, "-c", STAND_IN, str(folder)])
+    monkeypatch.setattr("core.video_jobs.subprocess.Popen", popen)
+    yield started
+    for pid in started:
+        try:
+            os.killpg(pid, 9)
+        except ProcessLookupError:
+            pass
+
+
+def alive(pid: int) -> bool:
+    from core.runs import _process_alive
+
+    return _process_alive(pid)
+
+
+def wait_for(predicate, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_cancel_ends_the_worker_and_a_second_start_finds_the_cancelled_job_until_asked_again(
+        video_bytes, tiny_model_path, tmp_path, stand_in_worker):
+    job = start_video_job(video_bytes, "clip.mp4", SETTINGS, [str(tiny_model_path)], root=tmp_path)
+    assert job.active and len(stand_in_worker) == 1
+    first = stand_in_worker[0]
+    assert cancel_video_job(job.folder) is True
+    assert not alive(first)  # gone when cancel returns, not some time later
+    # The page calls start_video_job on every rerun while the upload is there: no new worker, still cancelled.
+    for _ in range(3):
+        again = start_video_job(video_bytes, "clip.mp4", SETTINGS, [str(tiny_model_path)], root=tmp_path)
+        assert again.state == "cancelled" and again.folder == job.folder
+    assert len(stand_in_worker) == 1
+    # Asked for: exactly one new worker, in the same folder.
+    restarted = start_video_job(video_bytes, "clip.mp4", SETTINGS, [str(tiny_model_path)], root=tmp_path, again=True)
+    assert restarted.state == "queued" and restarted.folder == job.folder and len(stand_in_worker) == 2
+    assert json.loads((job.folder / "status.json").read_text())["pid"] == stand_in_worker[1]
+    assert (job.folder / "input.mp4").is_file()
+    # A running job is never restarted, even when asked.
+    assert start_video_job(video_bytes, "clip.mp4", SETTINGS, [str(tiny_model_path)], root=tmp_path, again=True).active
+    assert len(stand_in_worker) == 2
+
+
+def test_a_failed_job_is_not_restarted_by_a_rerun(video_bytes, tiny_model_path, tmp_path, stand_in_worker):
+    job = start_video_job(video_bytes, "clip.mp4", SETTINGS, [str(tiny_model_path)], root=tmp_path)
+    os.killpg(stand_in_worker[0], 9)  # the worker dies without a word
+    assert wait_for(lambda: read_video_job(job.folder).state == "failed")
+    assert start_video_job(video_bytes, "clip.mp4", SETTINGS, [str(tiny_model_path)], root=tmp_path).state == "failed"
+    assert len(stand_in_worker) == 1
+    assert start_video_job(video_bytes, "clip.mp4", SETTINGS, [str(tiny_model_path)], root=tmp_path,
+                           again=True).state == "queued"
+    assert len(stand_in_worker) == 2
+
+
+def test_the_reaper_of_an_old_worker_leaves_a_newer_workers_status_alone(video_bytes, tiny_model_path, tmp_path,
+                                                                        stand_in_worker):
+    from core.video_jobs import _reap
+
+    job = start_video_job(video_bytes, "clip.mp4", SETTINGS, [str(tiny_model_path)], root=tmp_path)
+    status_before = json.loads((job.folder / "status.json").read_text())
+
+    class OldWorker:  # ended with code 1 after the folder was given to the current worker
+        pid = 4_000_000
+
+        def wait(self) -> int:
+            return 1
+
+    _reap(job.folder, OldWorker(), "an older attempt")
+    assert json.loads((job.folder / "status.json").read_text()) == status_before
+    assert read_video_job(job.folder).state == "queued"
+    # Its own worker's death is still recorded.
+    attempt = json.loads((job.folder / "job.json").read_text())["attempt"]
+    os.killpg(stand_in_worker[0], 9)
+    assert wait_for(lambda: json.loads((job.folder / "status.json").read_text())["state"] == "failed")
+    assert "worker exit code" in read_video_job(job.folder).message and attempt
+
+
+def test_again_stops_a_lingering_worker_first_so_a_folder_never_has_two(video_bytes, tiny_model_path, tmp_path,
+                                                                       stand_in_worker, monkeypatch):
+    import subprocess
+    import sys
+
+    job = start_video_job(video_bytes, "clip.mp4", SETTINGS, [str(tiny_model_path)], root=tmp_path)
+    os.killpg(stand_in_worker[0], 9)
+    assert wait_for(lambda: read_video_job(job.folder).state == "failed")
+    # A worker of this folder that ignores SIGTERM is still around (say, its pid recorded by a cancel that gave up).
+    stubborn = subprocess.Popen([sys.executable, "-c", STUBBORN, str(job.folder)], start_new_session=True,
+                                stdout=subprocess.PIPE, text=True)
+    assert stubborn.stdout.readline().strip() == "ready"
+    stand_in_worker.append(stubborn.pid)
+    status = json.loads((job.folder / "status.json").read_text())
+    (job.folder / "status.json").write_text(json.dumps({**status, "state": "cancelled", "pid": stubborn.pid}))
+    monkeypatch.setattr("core.video_jobs.STOP_WAIT_S", 0.3)
+    restarted = start_video_job(video_bytes, "clip.mp4", SETTINGS, [str(tiny_model_path)], root=tmp_path, again=True)
+    assert stubborn.wait(timeout=5) == -9  # killed once SIGTERM was ignored, before the new worker started
+    assert restarted.state == "queued"
+    living = [pid for pid in stand_in_worker if alive(pid)]
+    assert living == [stand_in_worker[-1]] and living[0] != stubborn.pid
+
+
+def test_a_second_worker_on_a_folder_exits_at_once_and_writes_nothing(tmp_path):
+    import fcntl
+    import subprocess
+    import sys
+
+    from core import runs
+
+    folder = tmp_path / "0123456789abcdef"
+    folder.mkdir()
+    (folder / "job.json").write_text(json.dumps({"source": "a.mp4", "input": "input.mp4", "settings": {}, "models": []}))
+    (folder / "input.mp4").write_bytes(b"video")
+    status = {"state": "running", "message": "analysing", "pid": os.getpid()}
+    (folder / "status.json").write_text(json.dumps(status))
+    with open(folder / "worker.lock", "a") as lock:  # the first worker holds the folder
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        second = subprocess.run([sys.executable, "-m", "core.video_jobs", str(folder)], cwd=str(runs.REPO_ROOT),
+                                capture_output=True, text=True, timeout=60)
+    assert second.returncode == 3 and "another worker" in second.stderr
+    assert json.loads((folder / "status.json").read_text()) == status
+    assert (folder / "input.mp4").exists()  # the first worker's input is not touched
+
+
+def test_errors_name_the_formats_the_uploader_accepts(tmp_path):
+    from core.video_io import VIDEO_EXTENSIONS
+    from core.video_jobs import VIDEO_FORMATS
+
+    assert VIDEO_FORMATS == "MP4, WEBM, MOV, AVI, MKV or M4V"
+    assert all(extension.lstrip(".").upper() in VIDEO_FORMATS for extension in VIDEO_EXTENSIONS)
+    with pytest.raises(ValueError) as refused:
+        start_video_job(b"this is not a video\n" * 100, "notes.mkv", SETTINGS, [str(tmp_path / "m.keras")], root=tmp_path)
+    assert "notes.mkv is not a readable video" in str(refused.value)
+    assert f"expected a video file ({VIDEO_FORMATS})" in str(refused.value) and "MP4, WebM, MOV or AVI" not in str(refused.value)
+    with pytest.raises(ValueError, match=r"expected MP4, WEBM, MOV, AVI, MKV or M4V"):
+        start_video_job(b"x", "photo.gif", SETTINGS, [str(tmp_path / "m.keras")], root=tmp_path)

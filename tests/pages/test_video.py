@@ -97,7 +97,7 @@ def test_an_upload_shows_metrics_video_summary_timeline_and_downloads(two_face_m
     assert len(app.get("download_button")) == 2
     # The upload is deleted once analysed; the results stay in the job folder for the link.
     assert job_files(private_cache) == ["annotated.mp4", "faces.csv", "job.json", "progress.json", "report.json",
-                                        "status.json", "worker.log"]
+                                        "status.json", "worker.lock", "worker.log"]
     app.selectbox(key="video_face").set_value(2).run()  # picking another face does not analyse again
     assert not app.exception and len(app.get("plotly_chart")) == 1
 
@@ -182,7 +182,10 @@ def test_a_running_analysis_shows_its_progress_and_cancel_stops_its_worker(bundl
 
     folder = private_cache / "video-jobs" / "00000000000000aa"
     folder.mkdir(parents=True)
-    worker = subprocess.Popen(["sleep", "60"], start_new_session=True)  # stands in for the analysis worker
+    import sys
+
+    # stands in for the analysis worker (which names its job folder in its command line)
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(folder)], start_new_session=True)
     try:
         (folder / "job.json").write_text(json.dumps({"source": "long.mp4", "input": "input.mp4"}))
         (folder / "input.mp4").write_bytes(b"video")
@@ -200,3 +203,86 @@ def test_a_running_analysis_shows_its_progress_and_cancel_stops_its_worker(bundl
         assert not (folder / "input.mp4").exists()
     finally:
         worker.kill()
+
+
+@pytest.fixture
+def stand_in_workers(monkeypatch):
+    """Analysis workers sleep instead of analysing (seconds, not a model load); yields their Popen objects."""
+    import subprocess
+    import sys
+
+    started: list[subprocess.Popen] = []
+    real_popen = subprocess.Popen
+
+    def popen(command, **options):
+        started.append(real_popen(command, **options))
+        return started[-1]
+
+    monkeypatch.setattr("core.video_jobs._worker_command",
+                        lambda folder: [sys.executable, "-c", "import time; time.sleep(60)", str(folder)])
+    monkeypatch.setattr("core.video_jobs.subprocess.Popen", popen)
+    yield started
+    for process in started:
+        process.kill()
+        process.wait()
+
+
+def test_cancel_on_an_uploaded_video_ends_it_a_rerun_does_not_restart_it_and_analyse_again_does(
+        two_face_mp4, bundled, stand_in_workers):
+    app = AppTest.from_file(PAGE, default_timeout=120)
+    app.run()
+    app.file_uploader(key="video_upload").set_value(("long.mp4", two_face_mp4, "video/mp4")).run()
+    assert not app.exception and len(stand_in_workers) == 1 and app.get("progress")
+    first = stand_in_workers[0]
+    app.button(key="video_cancel").click().run()
+    assert first.poll() is not None  # the worker is gone when the page answers
+    assert not app.exception and not app.get("progress") and "cancelled" in app.info[0].value
+    for _ in range(2):  # reruns with the upload still there: nothing starts, the page still says cancelled
+        app.run()
+        assert "cancelled" in app.info[0].value and not app.get("progress")
+    assert len(stand_in_workers) == 1
+    app.button(key="video_again_button").click().run()
+    assert not app.exception and not app.info and app.get("progress")
+    assert len(stand_in_workers) == 2 and stand_in_workers[1].poll() is None  # exactly one new worker
+    app.run()
+    assert len(stand_in_workers) == 2
+    app.button(key="video_cancel").click().run()
+    assert stand_in_workers[1].poll() is not None and "cancelled" in app.info[0].value
+    # Uploading the file anew is deliberate too: one new worker.
+    app.file_uploader(key="video_upload").set_value(None).run()
+    app.file_uploader(key="video_upload").set_value(("long.mp4", two_face_mp4, "video/mp4")).run()
+    assert not app.exception and app.get("progress") and len(stand_in_workers) == 3
+    assert [process.poll() is None for process in stand_in_workers] == [False, False, True]
+
+
+def test_a_failed_analysis_of_an_upload_is_offered_again_not_restarted(two_face_mp4, bundled, stand_in_workers):
+    app = AppTest.from_file(PAGE, default_timeout=120)
+    app.run()
+    app.file_uploader(key="video_upload").set_value(("clip.mp4", two_face_mp4, "video/mp4")).run()
+    stand_in_workers[0].kill()  # the worker dies without a word
+    stand_in_workers[0].wait()
+    app.run()
+    assert len(app.error) == 1 and "worker" in app.error[0].value and len(stand_in_workers) == 1
+    app.run()
+    assert len(stand_in_workers) == 1 and app.button(key="video_again_button")
+    # Reopened from its link without the upload: no button (the video is gone), a hint to upload it again.
+    linked = AppTest.from_file(PAGE, default_timeout=120)
+    linked.query_params["job"] = app.query_params["job"]
+    linked.run()
+    assert len(linked.error) == 1 and not [button for button in linked.button if button.key == "video_again_button"]
+    assert any("Upload the video again" in caption.value for caption in linked.caption)
+
+
+def test_the_error_and_the_uploader_name_the_same_formats(tiny_model_path):
+    from core.video_jobs import VIDEO_FORMATS
+
+    app = run_upload(b"this is not a video" * 100, "clip.mkv", tiny_model_path)
+    assert len(app.error) == 1 and VIDEO_FORMATS in shown_text(app.error[0].value)
+    assert "MKV or M4V" in VIDEO_FORMATS
+    page = AppTest.from_file(PAGE, default_timeout=120)
+    page.run()
+    uploader = page.file_uploader(key="video_upload")
+    assert VIDEO_FORMATS in uploader.help
+    named = VIDEO_FORMATS.replace(" or ", ", ").split(", ")
+    # Streamlit adds its own aliases (.mpeg4 for .mp4); every format named is accepted
+    assert {f".{name.lower()}" for name in named} <= set(uploader.allowed_type)
