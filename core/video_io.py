@@ -27,6 +27,9 @@ import numpy as np
 # crops, and a 4K or 8K file does not cost 4-16x the analysis time.
 MAX_FRAME_SIDE: int = 1280
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".webm", ".mov", ".avi", ".mkv", ".m4v")
+# The formats the uploader accepts and every error names: one list, from VIDEO_EXTENSIONS.
+VIDEO_FORMATS = (", ".join(extension.lstrip(".").upper() for extension in VIDEO_EXTENSIONS[:-1])
+                 + f" or {VIDEO_EXTENSIONS[-1].lstrip('.').upper()}")
 # Output time base: 1/90000 s (MPEG's clock) keeps variable frame timing exact enough.
 OUTPUT_TIME_BASE = Fraction(1, 90_000)
 
@@ -80,7 +83,7 @@ def _av():
 def _open_error(path: Path, error: Exception) -> ValueError:
     detail = (getattr(error, "strerror", None) or str(error)).strip() or type(error).__name__
     return ValueError(f"{path.name} is not a readable video ({detail}); "
-                      f"expected an MP4, WebM, MOV or AVI file that is not truncated")
+                      f"expected a video file ({VIDEO_FORMATS}) that is not truncated")
 
 
 class VideoReader:

@@ -44,7 +44,7 @@ from typing import Iterator, Sequence
 from core import runs
 from core.cache import default_cache_dir
 from core.video import StreamSettings, VideoProgress
-from core.video_io import VIDEO_EXTENSIONS, VideoReader
+from core.video_io import VIDEO_EXTENSIONS, VIDEO_FORMATS, VideoReader  # noqa: F401  (VIDEO_FORMATS: the page imports it here)
 
 JOB_ID_PATTERN = re.compile(r"^[0-9a-f]{16}$")
 ACTIVE_STATES = ("queued", "running")
@@ -58,9 +58,6 @@ DEFAULT_JOBS_CAP_MB = 2048
 # The worker rewrites progress.json at most this often (seconds).
 PROGRESS_INTERVAL_S: float = 0.25
 RESULT_FILES = ("faces.csv", "annotated.mp4", "report.json")
-# The formats the uploader accepts and the errors name: one list, from VIDEO_EXTENSIONS.
-VIDEO_FORMATS = ", ".join(extension.lstrip(".").upper() for extension in VIDEO_EXTENSIONS[:-1]) + \
-    f" or {VIDEO_EXTENSIONS[-1].lstrip('.').upper()}"
 # A cancel asks the worker to stop (SIGTERM), waits this long, then kills it.
 STOP_WAIT_S: float = 5.0
 WORKER_LOCK = "worker.lock"
@@ -220,8 +217,7 @@ def _worker_command(folder: Path) -> list[str]:
 
 def _in_our_words(error: Exception, file_name: str, shown_name: str) -> str:
     """The reader's error about ``file_name``, naming ``shown_name`` and the formats the uploader accepts."""
-    text = str(error).replace(file_name, shown_name)
-    return re.sub(r"expected an? [^;]*? file", f"expected a video file ({VIDEO_FORMATS})", text)
+    return str(error).replace(file_name, shown_name)
 
 
 @contextlib.contextmanager

@@ -316,3 +316,15 @@ def test_the_drawn_label_gives_the_probability_of_the_emotion_it_names():
     smoothed = FaceRecord(6, (0, 0, 10, 10), probabilities, "surprise", True)
     assert face_label(smoothed) == "#6 surprise 10%"
     assert face_label(FaceRecord(6, (0, 0, 10, 10), probabilities, "fear", True)) == "#6 fear 61%"
+
+
+def test_the_command_line_names_every_format_the_page_accepts(tmp_path):
+    # Walk s9: the reader's error listed four formats while the uploader accepted six.
+    from core.video_io import VIDEO_EXTENSIONS, VIDEO_FORMATS, VideoReader
+
+    path = tmp_path / "notes.mkv"
+    path.write_text("not a video")
+    with pytest.raises(ValueError) as refused:
+        VideoReader(path).__enter__()
+    assert f"expected a video file ({VIDEO_FORMATS}) that is not truncated" in str(refused.value)
+    assert all(extension.lstrip(".").upper() in VIDEO_FORMATS for extension in VIDEO_EXTENSIONS)
