@@ -397,6 +397,10 @@ class CsvRecorder:
             self._handle.close()
 
 
+# A face id shown on fewer analysed frames than this is counted apart as likely not a face.
+BRIEF_FACE_FRAMES = 3
+
+
 @dataclass(frozen=True)
 class FaceSummary:
     """One face id over the whole stream.
@@ -535,10 +539,31 @@ class VideoReport:
     csv_path: str | None = None
     annotated_path: str | None = None
 
+    @property
+    def brief_face_ids(self) -> tuple[int, ...]:
+        """Face ids shown on fewer than :data:`BRIEF_FACE_FRAMES` analysed frames: most are not faces.
+
+        A detector's false box that lasts the confirmation rounds is shown for
+        a frame or two (walk s9: three one-frame "neutral 48%" boxes on a
+        space-shuttle background in a 12 s clip). They stay in the CSV and the
+        table (every record is reported); the summaries count them apart.
+        """
+        return tuple(face.face_id for face in self.faces if face.frames < BRIEF_FACE_FRAMES)
+
+    def describe_face_ids(self) -> str:
+        """``7 face id(s), 3 of them on fewer than 3 frames (likely not faces)``."""
+        brief = len(self.brief_face_ids)
+        if brief == 1:
+            return f"{self.face_ids} face id(s), 1 on fewer than {BRIEF_FACE_FRAMES} frames (likely not a face)"
+        if brief:
+            return f"{self.face_ids} face id(s), {brief} of them on fewer than {BRIEF_FACE_FRAMES} frames (likely not faces)"
+        return f"{self.face_ids} face id(s)"
+
     def to_dict(self) -> dict:
-        """JSON-ready dict."""
+        """JSON-ready dict (``brief_face_ids`` included; it is derived, so reading it back ignores it)."""
         payload = asdict(self)
         payload["faces"] = [asdict(face) for face in self.faces]
+        payload["brief_face_ids"] = list(self.brief_face_ids)
         return payload
 
     @classmethod

@@ -267,7 +267,9 @@ def video_results_ui(analysis: VideoAnalysis, *, key: str = "video") -> None:
         st.warning(warning)
     columns = st.columns(4)
     columns[0].metric("Frames", f"{report.frames}", help=f"{report.width}×{report.height}, {report.fps:g} fps, {report.duration_s:.1f} s")
-    columns[1].metric("Faces (ids)", f"{report.face_ids}")
+    brief = len(report.brief_face_ids)
+    columns[1].metric("Faces (ids)", f"{report.face_ids}", f"{brief} brief" if brief else None, delta_color="off",
+                      delta_arrow="off", help=report.describe_face_ids() + "; brief ones stay in the table and the CSV")
     columns[2].metric("Frames with a face", f"{report.frames_with_faces / max(report.frames, 1):.0%}")
     columns[3].metric("Analysis speed", f"{report.analysis_fps:.1f} frames/s", help=f"{report.elapsed_s:.1f} s in all")
     stem = Path(report.source).stem or "video"

@@ -161,7 +161,7 @@ def print_summary(report) -> None:
     """Human-readable end summary: the run, then one line per face id with its share of time per emotion."""
     print(f"{report.source}: {report.frames} frames ({report.width}x{report.height}, {report.fps:g} fps, "
           f"{report.duration_s:.1f} s) analysed in {report.elapsed_s:.1f} s = {report.analysis_fps:.1f} frames/s; "
-          f"{report.face_ids} face id(s), faces on {report.frames_with_faces} frame(s)")
+          f"{report.describe_face_ids()}, faces on {report.frames_with_faces} frame(s)")
     if report.faces:
         header = "  ".join(f"{name[:7]:>7}" for name in CLASS_NAMES)
         print(f"  {'face':>4}  {'seconds':>7}  {'seen':<13}  {'mostly':<8}  {header}")

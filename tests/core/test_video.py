@@ -328,3 +328,17 @@ def test_the_command_line_names_every_format_the_page_accepts(tmp_path):
         VideoReader(path).__enter__()
     assert f"expected a video file ({VIDEO_FORMATS}) that is not truncated" in str(refused.value)
     assert all(extension.lstrip(".").upper() in VIDEO_FORMATS for extension in VIDEO_EXTENSIONS)
+
+
+def test_faces_shown_on_one_or_two_frames_are_counted_apart():
+    # Walk s9: three one-frame "neutral 48%" boxes on a background were counted as faces, with no word about them.
+    from core.video import BRIEF_FACE_FRAMES, FaceSummary, VideoReport
+
+    def face(face_id: int, frames: int) -> FaceSummary:
+        return FaceSummary(face_id, 0.0, 0.0, frames / 30, frames, {name: 0.0 for name in CLASS_NAMES}, "neutral")
+
+    report = VideoReport("clip.mp4", 640, 480, 30.0, 12.0, 360, 300, 4, 10.0, 36.0,
+                         (face(1, 200), face(2, 1), face(3, BRIEF_FACE_FRAMES - 1), face(4, BRIEF_FACE_FRAMES)), {})
+    assert report.brief_face_ids == (2, 3)
+    assert report.describe_face_ids() == "4 face id(s), 2 of them on fewer than 3 frames (likely not faces)"
+    assert report.to_dict()["brief_face_ids"] == [2, 3] and VideoReport.from_dict(report.to_dict()) == report
