@@ -92,7 +92,10 @@ def test_killed_run_reads_as_failed_on_the_page_and_resume_finishes_it(killed_ru
     [menu] = [box for box in app.selectbox if box.label == "Run"]  # its key changes with its labels
     assert menu.value == run_dir.name
     # The page that started the worker saw it die, so the reason is precise.
-    assert any("was killed (SIGKILL" in error.value and "Resume" in error.value for error in app.error), [e.value for e in app.error]
+    from tests.dashboard.inert_markdown import shown_text
+
+    shown = [shown_text(error.value) for error in app.error]  # what a reader sees (the message is escaped markdown)
+    assert any("was killed (SIGKILL" in text and "Resume" in text for text in shown), shown
     table = app.dataframe[0].value
     assert (table.loc[0, "status"], table.loc[0, "epochs"]) == ("failed", f"{done}/{EPOCHS}")
     assert not [button for button in app.button if button.label == "Stop"]
