@@ -216,7 +216,7 @@ def _worker_command(folder: Path) -> list[str]:
 
 
 def _in_our_words(error: Exception, file_name: str, shown_name: str) -> str:
-    """The reader's error about ``file_name``, naming ``shown_name`` and the formats the uploader accepts."""
+    """The reader's error about ``file_name`` (the job's copy), naming the upload ``shown_name`` instead."""
     return str(error).replace(file_name, shown_name)
 
 
@@ -231,14 +231,18 @@ def _jobs_lock(root: Path) -> Iterator[None]:
 
 
 def _worker_alive(pid: object, folder: Path) -> bool:
-    """Whether ``pid`` is alive and is this folder's worker (a recycled pid running something else is not)."""
+    """Whether ``pid`` is alive and is this folder's worker (a recycled pid running something else is not).
+
+    A process on its way out has no command line any more but is not dead yet: it still counts, so a cancel
+    returns only once it has ended (the cancel test failed 1 time in a few under load without that).
+    """
     if not isinstance(pid, int) or pid <= 0 or not runs._process_alive(pid):
         return False
     try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return True  # no /proc: trust the pid
-    return os.fsencode(str(folder)) in command
+    return not command or os.fsencode(str(folder)) in command.split(b"\0")
 
 
 def _worker_lock_held(folder: Path) -> bool:
@@ -253,21 +257,6 @@ def _worker_lock_held(folder: Path) -> bool:
     except OSError:
         return False
     return False
-
-
-def _worker_gone(pid: int, folder: Path) -> bool:
-    """Whether the folder's worker ``pid`` has ended: dead (or a zombie), or the pid now runs something else.
-
-    A process on its way out has no command line any more but is not dead yet; waiting for that too makes
-    "gone when cancel returns" true (the cancel test failed 1 time in a few under load without it).
-    """
-    if not runs._process_alive(pid):
-        return True
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return not _worker_alive(pid, folder)
-    return bool(command) and os.fsencode(str(folder)) not in command.split(b"\0")
 
 
 def _stop_worker(folder: Path, pid: object, wait_s: float | None = None) -> bool:
@@ -287,10 +276,10 @@ def _stop_worker(folder: Path, pid: object, wait_s: float | None = None) -> bool
             return False
         deadline = time.monotonic() + patience
         while time.monotonic() < deadline:
-            if _worker_gone(pid, folder):
+            if not _worker_alive(pid, folder):
                 return True
             time.sleep(0.05)
-    return _worker_gone(pid, folder)
+    return not _worker_alive(pid, folder)
 
 
 def read_video_job(folder: Path) -> VideoJob:
