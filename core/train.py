@@ -242,6 +242,7 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
         teacher_seconds = time.monotonic() - teacher_started
     start = None
     started_from = (saved.get("resolved") or {}).get("init_from")  # a resumed run keeps the record of its start
+    startup = (saved.get("resolved") or {}).get("startup_seconds")  # and its first start's duration
     if config.init_from and not resume_epoch(run_dir, resume):
         # Read before the run's precision is set, like the teachers: the weights come out as they were saved.
         start = read_initial_weights(config, dataset.report.content_hash, echo)
@@ -262,7 +263,6 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
         saved["resolved"]["distillation"] = distillation
     if start is not None or started_from:
         saved["resolved"]["init_from"] = start[1] if start is not None else started_from
-    startup = (runs.read_config(run_dir).get("resolved") or {}).get("startup_seconds")
     if startup is not None:
         saved["resolved"]["startup_seconds"] = startup  # a resume keeps the first start's
     runs.write_json_atomic(run_dir / "config.json", saved)
