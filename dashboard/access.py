@@ -10,12 +10,22 @@ session, the script stops there.
 
 This is a shared secret, not user accounts: use it with HTTPS (a reverse
 proxy) on networks you do not trust, since Streamlit serves plain HTTP.
+Guessing is slowed for the whole server, not per browser session (a new tab
+is a new session): :class:`PasswordThrottle` lets each address make a few
+wrong guesses, then makes it wait, twice as long after each further one, and
+does the same for all addresses together, so many addresses do not multiply
+the rate.
 """
 
 from __future__ import annotations
 
 import hmac
+import math
 import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import streamlit as st
 
@@ -42,6 +52,89 @@ def password_matches(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
 
 
+@dataclass
+class _Failures:
+    count: int = 0
+    last: float = 0.0
+
+
+class PasswordThrottle:
+    """How long a client must wait before its next password guess; shared by every session of the server.
+
+    Each client (an IP address) gets ``free_failures`` wrong guesses, then
+    waits ``base_delay`` seconds after the next, twice that after the one
+    after, and so on up to ``max_delay``. All clients together get
+    ``free_failures_all`` before the same rule applies to everyone: a guesser
+    with many addresses is slowed as well, at the cost of making others wait
+    too while it goes on. A client's count is forgotten ``forget_after``
+    seconds after its last wrong guess, and at once when it gives the right
+    password. Thread-safe: Streamlit runs each session's script in its own
+    thread.
+    """
+
+    EVERYONE = "*"
+
+    def __init__(self, *, free_failures: int = 5, free_failures_all: int = 30, base_delay: float = 2.0,
+                 max_delay: float = 300.0, forget_after: float = 900.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.free_failures = free_failures
+        self.free_failures_all = free_failures_all
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.forget_after = forget_after
+        self._clock = clock
+        self._failures: dict[str, _Failures] = {}
+        self._lock = threading.Lock()
+
+    def _delay(self, failures: _Failures, free: int) -> float:
+        over = failures.count - free
+        if over <= 0:
+            return 0.0
+        return min(self.max_delay, self.base_delay * 2.0 ** min(over - 1, 30))
+
+    def _current(self, key: str, now: float) -> _Failures:
+        failures = self._failures.get(key)
+        if failures is not None and now - failures.last >= self.forget_after:
+            del self._failures[key]
+            failures = None
+        return failures or _Failures()
+
+    def wait_seconds(self, client: str) -> float:
+        """Seconds until ``client`` may guess again; 0.0 when it may guess now."""
+        with self._lock:
+            now = self._clock()
+            waits = []
+            for key, free in ((client, self.free_failures), (self.EVERYONE, self.free_failures_all)):
+                failures = self._current(key, now)
+                waits.append(failures.last + self._delay(failures, free) - now)
+            return max(0.0, *waits)
+
+    def record_failure(self, client: str) -> None:
+        """Count a wrong guess from ``client`` (and from everyone)."""
+        with self._lock:
+            now = self._clock()
+            for key in (client, self.EVERYONE):
+                failures = self._current(key, now)
+                self._failures[key] = _Failures(failures.count + 1, now)
+
+    def record_success(self, client: str) -> None:
+        """Forget ``client``'s wrong guesses: it knows the password."""
+        with self._lock:
+            self._failures.pop(client, None)
+
+
+@st.cache_resource(show_spinner=False)
+def password_throttle() -> PasswordThrottle:
+    """The server's one throttle (a process-wide singleton: every session and tab shares it)."""
+    return PasswordThrottle()
+
+
+def client_address() -> str:
+    """This session's IP address; "localhost" for a browser on this machine (Streamlit gives None then)."""
+    address = getattr(st.context, "ip_address", None)
+    return address if isinstance(address, str) and address else "localhost"
+
+
 def password_pending() -> bool:
     """True while a password is set and this browser session has not given it yet.
 
@@ -61,11 +154,19 @@ def require_password() -> None:
         given = st.text_input("Password", type="password", key=_INPUT_KEY)
         submitted = st.form_submit_button("Open")
     if submitted:
-        if password_matches(given, expected):
+        throttle, client = password_throttle(), client_address()
+        wait = throttle.wait_seconds(client)
+        if wait > 0:  # not even compared: a guess made while waiting tells the guesser nothing
+            st.error(f"Too many wrong passwords. Try again in {math.ceil(wait)} s.")
+        elif password_matches(given, expected):
+            throttle.record_success(client)
             st.session_state[_UNLOCKED_KEY] = True
             st.session_state.pop(_INPUT_KEY, None)
             st.rerun()
-        st.error("Wrong password.")
+        else:
+            throttle.record_failure(client)
+            wait = throttle.wait_seconds(client)
+            st.error("Wrong password." + (f" Try again in {math.ceil(wait)} s." if wait > 0 else ""))
     st.stop()
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard.access import password_matches
+from dashboard.access import PasswordThrottle, password_matches, password_throttle
 
 APP = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
 
@@ -62,6 +62,13 @@ def test_the_page_menu_is_hidden_until_the_password_is_given(no_data, monkeypatc
     assert positions[-1] == "sidebar"  # no password: the menu as always
 
 
+@pytest.fixture(autouse=True)
+def fresh_throttle():
+    password_throttle.clear()  # the throttle is one per server process; each test starts a new "server"
+    yield
+    password_throttle.clear()
+
+
 def _gated_app() -> None:
     import streamlit as st
 
@@ -84,6 +91,80 @@ def test_the_right_password_opens_the_session_and_a_wrong_one_does_not(monkeypat
     assert [m.value for m in at.markdown] == ["the app"]
     at.run()  # stays open for the rest of the session
     assert [m.value for m in at.markdown] == ["the app"] and not at.text_input
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_the_throttle_lets_a_few_guesses_through_then_doubles_the_wait():
+    clock = _Clock()
+    throttle = PasswordThrottle(free_failures=3, free_failures_all=100, base_delay=2, max_delay=60, clock=clock)
+    for _ in range(3):
+        assert throttle.wait_seconds("10.0.0.7") == 0
+        throttle.record_failure("10.0.0.7")
+    assert throttle.wait_seconds("10.0.0.7") == 0  # three wrong guesses are free
+    waits = []
+    for _ in range(7):
+        throttle.record_failure("10.0.0.7")
+        waits.append(throttle.wait_seconds("10.0.0.7"))
+        clock.now += waits[-1]
+    assert waits == [2, 4, 8, 16, 32, 60, 60]
+    assert throttle.wait_seconds("10.0.0.8") == 0  # another address is not held up by this one
+
+
+def test_the_throttle_forgets_after_a_while_and_after_the_right_password():
+    clock = _Clock()
+    throttle = PasswordThrottle(free_failures=1, free_failures_all=100, base_delay=5, forget_after=600, clock=clock)
+    throttle.record_failure("a")
+    throttle.record_failure("a")
+    assert throttle.wait_seconds("a") == 5
+    clock.now += 3
+    assert throttle.wait_seconds("a") == 2
+    clock.now += 600
+    throttle.record_failure("a")  # counted from zero again: the earlier two are forgotten
+    assert throttle.wait_seconds("a") == 0
+    throttle.record_failure("a")
+    assert throttle.wait_seconds("a") == 5
+    throttle.record_success("a")
+    assert throttle.wait_seconds("a") == 0
+
+
+def test_many_addresses_do_not_multiply_the_guessing_rate():
+    clock = _Clock()
+    throttle = PasswordThrottle(free_failures=5, free_failures_all=10, base_delay=2, clock=clock)
+    for number in range(11):  # one guess each from eleven addresses
+        throttle.record_failure(f"10.0.0.{number}")
+    assert throttle.wait_seconds("10.0.0.99") == 2  # a twelfth address waits too
+
+
+def test_a_new_session_does_not_get_fresh_guesses(monkeypatch):
+    # Security probe s9: wrong passwords were not limited at all, and a new tab is a new session.
+    monkeypatch.setenv("FER_STUDIO_PASSWORD", "correct horse")
+    for guess in range(5):
+        at = AppTest.from_function(_gated_app, default_timeout=60).run()  # a new tab for every guess
+        at.text_input(key="fer_access_password").input(f"guess {guess}")
+        at.button[0].click().run()
+        assert at.error[0].value == "Wrong password."
+    at = AppTest.from_function(_gated_app, default_timeout=60).run()
+    at.text_input(key="fer_access_password").input("guess 5")
+    at.button[0].click().run()
+    assert at.error[0].value == "Wrong password. Try again in 2 s."
+    at = AppTest.from_function(_gated_app, default_timeout=60).run()
+    at.text_input(key="fer_access_password").input("correct horse")
+    at.button[0].click().run()  # even the right password waits its turn
+    assert at.error[0].value.startswith("Too many wrong passwords. Try again in ")
+    assert not [m for m in at.markdown if m.value == "the app"]
+    import time
+
+    time.sleep(password_throttle().wait_seconds("localhost") + 0.05)
+    at.button[0].click().run()
+    assert not at.error and [m.value for m in at.markdown] == ["the app"]
+    assert password_throttle().wait_seconds("localhost") == 0  # the right password clears this address
 
 
 def test_the_password_can_come_from_streamlit_secrets(no_data, monkeypatch):
