@@ -359,13 +359,21 @@ def evaluate_ensemble(
 
 
 def record_evaluation(run_dir: Path, results: dict[str, SplitEvaluation], dataset: FerDataset) -> None:
-    """Merge a summary of ``results`` into ``<run>/evaluation.json`` (latest result per split)."""
+    """Merge a summary of ``results`` into ``<run>/evaluation.json``.
+
+    Per split: the latest result at the top level (what older readers
+    expect), and under ``modes`` the latest result of each test-time
+    augmentation mode on the same data, so a ten-crop evaluation does not
+    hide the single pass made before it. A result on other data (another
+    content hash) starts the split's ``modes`` again: results on different
+    copies of a split do not sit side by side.
+    """
     from core import runs
 
     path = Path(run_dir) / EVALUATION_FILE
     summary = read_evaluation(run_dir)
     for split, result in results.items():
-        summary[split] = {
+        entry = {
             "accuracy": result.accuracy,
             "macro_f1": result.macro_f1,
             "n": result.n,
@@ -374,6 +382,17 @@ def record_evaluation(run_dir: Path, results: dict[str, SplitEvaluation], datase
             "data_hash": dataset.report.content_hash,
             "evaluated": time.time(),
         }
+        previous = summary.get(split, {})
+        modes = previous.get("modes") if isinstance(previous.get("modes"), dict) else {}
+        if previous.get("data_hash") != entry["data_hash"]:
+            modes = {}
+        elif not modes and "accuracy" in previous:  # written before modes were kept: keep that one result
+            try:
+                modes = {normalize_tta(previous.get("tta")): {key: value for key, value in previous.items() if key != "modes"}}
+            except ValueError:
+                modes = {}
+        modes[result.tta] = entry
+        summary[split] = {**entry, "modes": modes}
     try:
         runs.write_json_atomic(path, summary)
     except OSError:
@@ -381,11 +400,37 @@ def record_evaluation(run_dir: Path, results: dict[str, SplitEvaluation], datase
 
 
 def read_evaluation(run_dir: Path) -> dict[str, dict]:
-    """Return ``<run>/evaluation.json`` as ``{split: {accuracy, macro_f1, n, tta, ...}}`` ({} if none)."""
+    """Return ``<run>/evaluation.json`` as ``{split: {accuracy, macro_f1, n, tta, ..., modes}}`` ({} if none)."""
     from core import runs
 
     data = runs.read_json(Path(run_dir) / EVALUATION_FILE, {})
     return {key: value for key, value in data.items() if isinstance(value, dict)} if isinstance(data, dict) else {}
+
+
+def recorded_results(run_dir: Path) -> dict[str, dict[str, float]]:
+    """``{split: {tta mode: accuracy}}`` from ``evaluation.json``, modes in ``TTA_MODES`` order.
+
+    A split recorded before modes were kept gives its one result; entries
+    that do not parse (a hand-edited file) are left out.
+    """
+    from core.tta import TTA_MODES
+
+    results: dict[str, dict[str, float]] = {}
+    for split, entry in read_evaluation(run_dir).items():
+        modes = entry.get("modes") if isinstance(entry.get("modes"), dict) else {}
+        candidates = [value for value in modes.values() if isinstance(value, dict)] or [entry]
+        found: dict[str, float] = {}
+        for candidate in candidates:
+            try:
+                mode = normalize_tta(candidate.get("tta"))  # summaries written before ten-crop hold a bool
+                accuracy = float(candidate["accuracy"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            if 0.0 <= accuracy <= 1.0:
+                found[mode] = accuracy
+        if found:
+            results[split] = {mode: found[mode] for mode in TTA_MODES if mode in found}
+    return results
 
 
 def load_labeled_photos(

@@ -27,13 +27,13 @@ from core.evaluate import (
     evaluate_model,
     prediction_cache_path,
     read_cached_predictions,
-    read_evaluation,
+    recorded_results,
     score_predictions,
 )
 from core.labels import CLASS_NAMES, NUM_CLASSES, TRAINING
 from core.predict import EMOTION_COLORS
 from core.runs import RunSummary
-from core.tta import TTA_LABELS, TTA_SHORT, normalize_tta
+from core.tta import TTA_LABELS, TTA_SHORT
 from dashboard.data_source import dataset_key
 from dashboard.images import image_grid
 from dashboard.training_widgets import escape_markdown, format_accuracy, format_duration
@@ -477,16 +477,15 @@ def tta_name(mode: str) -> str:
 
 
 def test_accuracy_text(run_dir: Path) -> str:
-    """``PublicTest 65.20% (single pass) · PrivateTest 66.01% (flip TTA)`` from ``evaluation.json``; an em dash if never evaluated."""
-    summary = read_evaluation(run_dir)
+    """``PublicTest 65.20% (single pass), 66.75% (ten-crop TTA) · PrivateTest 66.01% (flip TTA)``; an em dash if never evaluated.
+
+    Each test split's latest result in each mode, from ``evaluation.json``.
+    """
     parts = []
-    for split, entry in summary.items():
-        if split in TEST_SPLITS and "accuracy" in entry:
-            try:
-                mode = normalize_tta(entry.get("tta"))  # summaries written before ten-crop hold a bool
-            except ValueError:
-                mode = "none"
-            parts.append(f"{split} {format_accuracy(entry['accuracy'])} ({tta_name(mode)})")
+    for split, modes in recorded_results(run_dir).items():
+        if split in TEST_SPLITS:
+            results = ", ".join(f"{format_accuracy(accuracy)} ({tta_name(mode)})" for mode, accuracy in modes.items())
+            parts.append(f"{split} {results}")
     return " · ".join(parts) or "—"
 
 
@@ -541,7 +540,7 @@ def compare_table(summaries: list[RunSummary], measured: tuple[FerDataset, str, 
             accuracy measured that one way (from the prediction cache; ``—``
             where the run was not evaluated so), so that the rows compare.
             The ``recorded test accuracy`` column is each run's latest
-            ``evaluation.json`` entry per split, in whatever mode it was made.
+            ``evaluation.json`` result per split and mode.
 
     The settings are in :func:`settings_table`, for the runs being compared.
     """
@@ -578,10 +577,11 @@ def compare_table_ui(slot, summaries: list[RunSummary], measured: tuple[FerDatas
     config = {
         "run": st.column_config.TextColumn("run", pinned=True),
         "recorded test accuracy": st.column_config.TextColumn(
-            "recorded test accuracy", help="Each test split's latest evaluation recorded for the run, and how it was "
-                                           "measured: the modes can differ between runs, so rank runs on the column "
+            "recorded test accuracy", help="Each test split's latest evaluation recorded for the run in each mode it was "
+                                           "measured in: the modes can differ between runs, so rank runs on the column "
                                            "measured one way" if measured else "Each test split's latest evaluation "
-                                           "recorded for the run, and how it was measured (modes can differ between runs)"),
+                                           "recorded for the run in each mode it was measured in (modes can differ "
+                                           "between runs)"),
         "note": st.column_config.TextColumn("note", help="Runs whose best validation accuracy is at guessing level"),
     }
     if measured is not None:

@@ -104,6 +104,33 @@ def test_run_model_caches_next_to_the_run_and_writes_a_summary(tmp_path, oracle_
     assert summary["PrivateTest"]["tta"] == "flip" and summary["PrivateTest"]["data_hash"] == "oracle-0-23"
 
 
+def test_the_summary_keeps_each_mode_until_the_data_changes(tmp_path, oracle_model_factory, oracle_dataset_factory):
+    # Session 9: a ten-crop evaluation replaced the single pass recorded before it in evaluation.json.
+    run_dir = tmp_path / "runs" / "20250101-000000-oracle-abcd"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps({"config": {"model": "oracle"}}))
+    (run_dir / "evaluation.json").write_text(json.dumps({  # as written before modes were kept
+        "PublicTest": {"accuracy": 0.5, "n": 12, "tta": True, "data_hash": "oracle-0-12"}}))
+    path = oracle_model_factory(run_dir / "best.keras")
+    dataset = oracle_dataset_factory({"PublicTest": 12}, wrong_every=4)
+    ten_crop = evaluate.evaluate_model(path, dataset, tta="crop10")["PublicTest"].accuracy
+    evaluate.evaluate_model(path, dataset)
+    assert evaluate.recorded_results(run_dir) == {"PublicTest": {"none": 0.75, "flip": 0.5, "crop10": ten_crop}}
+    summary = evaluate.read_evaluation(run_dir)["PublicTest"]
+    assert summary["tta"] == "none" and summary["accuracy"] == 0.75  # the latest stays at the top level
+    other = oracle_dataset_factory({"PublicTest": 12}, wrong_every=3, seed=1)  # another copy of the split
+    evaluate.evaluate_model(path, other, tta="flip")
+    assert evaluate.recorded_results(run_dir) == {"PublicTest": {"flip": 8 / 12}}
+
+
+def test_a_damaged_summary_gives_what_still_parses(tmp_path):
+    (tmp_path / "evaluation.json").write_text(json.dumps({
+        "PublicTest": {"modes": {"none": {"accuracy": "high", "tta": "none"}, "crop10": {"accuracy": 0.7, "tta": "crop10"},
+                                 "flip": {"accuracy": 2.5, "tta": "flip"}}},
+        "PrivateTest": {"accuracy": 0.6, "tta": "sideways"}, "notes": "hand-written"}))
+    assert evaluate.recorded_results(tmp_path) == {"PublicTest": {"crop10": 0.7}}
+
+
 def test_missing_or_broken_model_file_raises_clear_errors(tmp_path, oracle_dataset_factory):
     dataset = oracle_dataset_factory({"PublicTest": 3})
     with pytest.raises(FileNotFoundError):
