@@ -2,8 +2,8 @@
 
 ``streamlit-webrtc`` sends the camera's frames to the server (aiortc), where
 :meth:`LiveSession.process_frame` runs ``core.video.FrameAnalyzer`` on each
-one, draws boxes, face ids, smoothed emotions and the measured frames/s, and
-returns the frame to the browser. That runs in the WebRTC worker thread; the
+one, draws boxes, face ids, smoothed emotions, the measured frames/s and
+how far behind the camera it is, and returns the frame to the browser. That runs in the WebRTC worker thread; the
 page reads the session's numbers and rows through a lock, in a fragment that
 reruns about once a second, so the stream is never blocked by the page.
 
@@ -39,6 +39,9 @@ TIMELINE_SECONDS = 60.0
 FPS_WINDOW = 30
 # Frames a rate is measured over before it is shown: fewer give numbers no one can trust.
 MIN_FPS_FRAMES = 8
+# Frames whose arrival sets the quickest transit a delay is measured from: about 10-20 s of analysed frames,
+# long enough to hold a frame that did not wait, short enough that the two clocks' drift does not build up.
+TRANSIT_WINDOW = 300
 
 
 def ice_servers() -> list[dict]:
@@ -120,6 +123,7 @@ class LiveSnapshot:
     frames: int
     fps: float
     analysis_ms: float
+    delay_ms: float
     latest: FrameResult | None
     rows: list[dict]
     error: str
@@ -132,23 +136,29 @@ class LiveSession:
         loaded: The model.
         settings: Detector, interval, smoothing.
         max_rows: Per-face rows kept (oldest dropped first).
+        clock: Seconds, monotonic (``time.monotonic``; a test's own clock).
     """
 
-    def __init__(self, loaded, settings: StreamSettings, *, max_rows: int = MAX_ROWS) -> None:
+    def __init__(self, loaded, settings: StreamSettings, *, max_rows: int = MAX_ROWS,
+                 clock=time.monotonic) -> None:
         self.settings = settings
+        self._clock = clock
         self._analyzer = FrameAnalyzer(loaded, settings)
         self._lock = threading.Lock()
         self._rows: deque[dict] = deque(maxlen=max_rows)
         self._times: deque[float] = deque(maxlen=FPS_WINDOW)
         self._costs: deque[float] = deque(maxlen=FPS_WINDOW)
+        self._transits: deque[float] = deque(maxlen=TRANSIT_WINDOW)
+        self._delays: deque[float] = deque(maxlen=FPS_WINDOW)
+        self._last_source_time: float | None = None
         self._start: float | None = None
         self._frames = 0
         self._latest: FrameResult | None = None
         self._error = ""
 
     def analyze(self, image: np.ndarray, now: float | None = None) -> np.ndarray:
-        """Analyse one RGB frame and return it annotated (boxes, ids, emotions, frames/s)."""
-        now = time.monotonic() if now is None else now
+        """Analyse one RGB frame and return it annotated (boxes, ids, emotions, frames/s, delay)."""
+        now = self._clock() if now is None else now
         with self._lock:
             if self._start is None:
                 self._start = now
@@ -163,8 +173,9 @@ class LiveSession:
             self._latest = result
             self._rows.extend(frame_rows(result))
             fps = self._fps()
+            delay = self._delay()
         canvas = draw_frame(image, result)
-        text = f"{fps:.1f} fps"
+        text = f"{fps:.1f} fps" + (f", {delay * 1000:.0f} ms behind" if delay is not None else "")
         cv2.putText(canvas, text, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 4, cv2.LINE_AA)
         cv2.putText(canvas, text, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 1, cv2.LINE_AA)
         return canvas
@@ -173,27 +184,65 @@ class LiveSession:
         """``video_frame_callback`` for ``webrtc_streamer``: ``av.VideoFrame`` in, annotated ``av.VideoFrame`` out."""
         import av
 
-        canvas = self.analyze(frame.to_ndarray(format="rgb24"))
+        arrived = self._clock()
+        canvas = self.analyze(frame.to_ndarray(format="rgb24"), now=arrived)
         out = av.VideoFrame.from_ndarray(np.ascontiguousarray(canvas), format="rgb24")
         out.pts, out.time_base = frame.pts, frame.time_base
+        self.record_delay(arrived, self._clock(), frame.time)
         return out
+
+    def record_delay(self, arrived: float, done: float, source_time: float | None) -> None:
+        """Count how long the frame stamped ``source_time`` waited and was worked on before its annotated copy was ready.
+
+        ``source_time`` is the frame's own timestamp (RTP, seconds, with an
+        unknown start), so ``arrived - source_time`` is the transit from the
+        camera plus a constant. The quickest transit of the last
+        ``TRANSIT_WINDOW`` frames stands for "no wait" (with asynchronous
+        processing the newest queued frame is taken, so frames that did not
+        wait come often); each frame's delay is how much later than that
+        its annotated copy was ready: waiting for the network beyond the
+        quickest frame's transit, for the analysis of the frame before, and
+        its own analysis. Encoding, the network's fixed transit and the
+        browser's display add their own, which the server cannot see.
+        Timestamps that go back (a new stream) start the measurement again.
+        """
+        if source_time is None:
+            return
+        source_time = float(source_time)
+        with self._lock:
+            if self._last_source_time is not None and source_time < self._last_source_time:
+                self._transits.clear()
+                self._delays.clear()
+            self._last_source_time = source_time
+            self._transits.append(arrived - source_time)
+            self._delays.append(max(0.0, done - source_time - min(self._transits)))
 
     def _fps(self) -> float:
         if len(self._times) < MIN_FPS_FRAMES:
             return 0.0  # two frames after a (re)start gave "14.3 fps" beside 634 ms per frame (walk s9)
         return (len(self._times) - 1) / max(self._times[-1] - self._times[0], 1e-6)
 
+    def _delay(self) -> float | None:
+        if len(self._delays) < MIN_FPS_FRAMES:
+            return None
+        return float(np.median(self._delays))
+
     def snapshot(self, now: float | None = None) -> LiveSnapshot:
         """A consistent copy of the counters, the latest frame's result and the rows.
 
         The frame rate reads 0 when no frame came for 2 s before ``now``
-        (``time.monotonic()`` by default): the stream stopped.
+        (the session's clock by default): the stream stopped. The delay
+        (median of the last ``FPS_WINDOW`` frames, see :meth:`record_delay`)
+        reads 0 until ``MIN_FPS_FRAMES`` frames are measured, and when stopped.
         """
         with self._lock:
-            now = time.monotonic() if now is None else now
+            now = self._clock() if now is None else now
             stale = bool(self._times) and now - self._times[-1] > 2.0
             cost = 1000.0 * float(np.median(self._costs)) if self._costs else 0.0
-            return LiveSnapshot(self._frames, 0.0 if stale else self._fps(), cost, self._latest, list(self._rows), self._error)
+            delay = self._delay()
+            delay_ms = 0.0 if stale or delay is None else 1000.0 * delay
+            return LiveSnapshot(self._frames, 0.0 if stale else self._fps(), cost, delay_ms, self._latest,
+                                list(self._rows), self._error)
 
     def reset(self) -> None:
         """Forget faces, rows and timing (a new recording)."""
@@ -202,6 +251,9 @@ class LiveSession:
             self._rows.clear()
             self._times.clear()
             self._costs.clear()
+            self._transits.clear()
+            self._delays.clear()
+            self._last_source_time = None
             self._start, self._frames, self._latest, self._error = None, 0, None, ""
 
 
@@ -260,16 +312,21 @@ def live_panel_ui() -> None:
     snapshot = stored[1].snapshot()
     if snapshot.error:
         st.warning(f"A frame could not be analysed: {literal(snapshot.error, 300)}")
-    columns = st.columns([1, 1, 3])
+    columns = st.columns(3)
     columns[0].metric("fps", f"{snapshot.fps:.1f}" if snapshot.fps else "—",
                       help=f"Frames analysed per second, over the last {FPS_WINDOW} (shown from the {MIN_FPS_FRAMES}th)")
-    columns[1].metric("Frames", f"{snapshot.frames}")
+    columns[1].metric("Behind", f"{snapshot.delay_ms:.0f} ms" if snapshot.delay_ms else "—",
+                      help="How long after a camera frame reached the server its annotated copy was ready, beyond the "
+                           f"quickest frame's transit (median of the last {FPS_WINDOW}): waiting for the frame being "
+                           "analysed, then its own analysis. The network's transit, video encoding and the browser's "
+                           "display add their own (tens of ms on this machine or a LAN)")
+    columns[2].metric("Frames", f"{snapshot.frames}")
     if snapshot.frames:
         st.caption(f"Analysis: {snapshot.analysis_ms:.0f} ms per frame (median of the last {FPS_WINDOW}); "
                    "frames arriving while one is analysed are skipped")
     faces = snapshot.latest.faces if snapshot.latest is not None else ()
     now_text = ", ".join(f"#{face.face_id} {face.emotion}" for face in faces) if faces else "no face"
-    columns[2].markdown(f"**Now:** {now_text}" if snapshot.frames else "**Now:** waiting for the camera — press Start")
+    st.markdown(f"**Now:** {now_text}" if snapshot.frames else "**Now:** waiting for the camera — press Start")
     face_id = prominent_face(snapshot.rows)
     if face_id is not None:
         table = pd.DataFrame(snapshot.rows, columns=CSV_COLUMNS)

@@ -109,14 +109,19 @@ def live_browser(fer_camera_video):
     browser.close()
 
 
-def _panel_numbers(page) -> tuple[float, int]:
+def _panel_metrics(page) -> dict[str, str]:
     metrics = page.locator("[data-testid='stMetric']")
     values = {}
     for index in range(metrics.count()):
         text = metrics.nth(index).inner_text()
         label, _, value = text.partition("\n")
         values[label.strip()] = value.strip()
-    return float(values.get("fps", "0") or 0), int(values.get("Frames", "0") or 0)
+    return values
+
+
+def _panel_numbers(page) -> tuple[float, int]:
+    values = _panel_metrics(page)
+    return float(values.get("fps", "0").replace("—", "0") or 0), int(values.get("Frames", "0") or 0)
 
 
 def test_fake_camera_streams_back_annotated_with_fps_and_emotions(live_server, live_browser):
@@ -151,12 +156,16 @@ def test_fake_camera_streams_back_annotated_with_fps_and_emotions(live_server, l
                 break
         (first_fps, first_frames), (later_fps, later_frames) = samples[0], samples[-1]
         now_text = page.get_by_text(re.compile(r"Now: #\d+")).first.inner_text()
+        behind = _panel_metrics(page).get("Behind", "")
         harness.save_screenshot(page, "live_stream")
         print(page.get_by_text(re.compile("ms per frame")).first.inner_text())
         print(f"live page: fps shown {[fps for fps, _ in samples]}, frames {first_frames} -> {later_frames} "
-              f"in {waited / 1000:.0f} s ({(later_frames - first_frames) / (waited / 1000):.1f} frames/s counted); {now_text}")
+              f"in {waited / 1000:.0f} s ({(later_frames - first_frames) / (waited / 1000):.1f} frames/s counted); "
+              f"behind {behind}; {now_text}")
         assert later_frames > first_frames > 0, samples
         assert len({fps for fps, _ in samples}) >= 2 and max(fps for fps, _ in samples) > 0, samples
+        # The delay is measured from the frames' own timestamps: a number once 8 frames are in, never "—" here.
+        assert re.fullmatch(r"\d+ ms", behind) and 0 < int(behind.split()[0]) < 30_000, behind
         assert re.search(r"#\d+ (angry|disgust|fear|happy|sad|surprise|neutral)", now_text), now_text
         assert page.locator(".js-plotly-plot").count() >= 1  # the prominent face's timeline
         harness.assert_no_exception(page)

@@ -125,3 +125,36 @@ def test_the_rate_is_not_shown_from_a_few_frames(tiny_loaded_model):
     assert session.snapshot(now=start + 0.5).fps == 0.0  # shown as "—"
     session.analyze(face_frame(), now=start + (MIN_FPS_FRAMES - 1) * 0.07)
     assert session.snapshot(now=start + 0.5).fps == pytest.approx(1 / 0.07, rel=0.01)
+
+
+def test_the_delay_behind_the_camera_is_measured_from_the_frames_own_timestamps(tiny_loaded_model):
+    # Walk s9: the page gave the analysis time per frame but not how far the returned video lags behind.
+    from fractions import Fraction
+
+    import av
+
+    from core.video import StreamSettings
+    from dashboard.live_widgets import MIN_FPS_FRAMES, LiveSession
+
+    readings = []
+    session = LiveSession(tiny_loaded_model, StreamSettings(detector="haar"), clock=lambda: readings.pop(0))
+
+    def send(index: int, *, transit: float, analysis: float = 0.1) -> None:
+        frame = av.VideoFrame.from_ndarray(face_frame(), format="rgb24")
+        frame.pts, frame.time_base = index * 3000, Fraction(1, 90000)  # RTP's 90 kHz clock, 30 frames/s
+        arrived = 5000.0 + float(frame.time) + transit  # the server's clock has its own start
+        readings.extend([arrived, arrived + analysis])
+        out = session.process_frame(frame)
+        assert out.pts == frame.pts and not readings
+
+    for index in range(MIN_FPS_FRAMES - 1):
+        send(index, transit=0.02 if index % 2 == 0 else 0.05)
+    assert session.snapshot(now=5000.5).delay_ms == 0.0  # too few frames: shown as "—"
+    for index in range(MIN_FPS_FRAMES - 1, 10):
+        send(index, transit=0.02 if index % 2 == 0 else 0.05)
+    # Even frames came the quickest way and waited for nothing but their 100 ms analysis; odd ones 30 ms later.
+    assert session.snapshot(now=5000.5).delay_ms == pytest.approx(115.0)
+    assert session.snapshot(now=5003.0).delay_ms == 0.0  # no frame for 2 s: stopped
+    for index in range(MIN_FPS_FRAMES):  # a new stream: its timestamps start again, and so does the measurement
+        send(index, transit=0.3, analysis=0.2)
+    assert session.snapshot(now=5000.5).delay_ms == pytest.approx(200.0)
