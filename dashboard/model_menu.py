@@ -15,8 +15,8 @@ from dashboard.text import escape_markdown
 from dashboard.url_state import LIST_SEPARATOR, remember_choice, url_choice, url_choices
 
 BUNDLED_ID = "bundled"
-MODEL_HELP = ("The models bundled with FER Studio, with their accuracy on FER2013's PublicTest (held out from their "
-              "training; ten-crop named where it beats a single pass), then your finished runs: each run's best "
+MODEL_HELP = ("The models bundled with FER Studio, with their accuracy on FER2013's PublicTest (\"test\": held out "
+              "from their training; ten-crop named where it beats a single pass), then your finished runs: each run's best "
               "epoch and, when it trained with weight averaging, its averaged model, with their validation accuracy.")
 
 
@@ -39,17 +39,16 @@ def model_menu() -> dict[str, tuple[str, str]]:
         if bundled is not None and path.parent == bundled.parent:  # another bundled model (an ensemble member)
             menu[f"{BUNDLED_ID}-{path.stem}"] = (bundled_label(path), str(path))
             continue
+        # The run id already names the model (<date>-<time>-<model>-<suffix>), so the label does not repeat it.
         run_id = path.parent.name
-        model = label.split(" · ")[1] if label.count(" · ") >= 1 else ""
         if path.name == AVERAGED_MODEL:
             record = averaged_record(path.parent)  # available_models listed it, so it is readable
             first, last = record["epochs"]
-            menu[f"{run_id}-averaged"] = (f"Run {run_id}" + (f" · {model}" if model else "")
-                                          + f" · averaged epochs {first}-{last} · val {record['val_accuracy']:.2%}", str(path))
+            menu[f"{run_id}-averaged"] = (f"Run {run_id} · averaged epochs {first}-{last} · "
+                                          f"val {record['val_accuracy']:.2%}", str(path))
             continue
         accuracy = accuracies.get(run_id)
-        menu[run_id] = (f"Run {run_id}" + (f" · {model}" if model else "")
-                        + (f" · val {accuracy:.2%}" if accuracy is not None else ""), str(path))
+        menu[run_id] = (f"Run {run_id}" + (f" · val {accuracy:.2%}" if accuracy is not None else ""), str(path))
     return menu
 
 
@@ -67,23 +66,25 @@ def model_name(path: str | Path) -> str:
 
 
 def bundled_label(path: Path) -> str:
-    """``fer_studio_swa · bundled · PublicTest 69.04%, ten-crop 70.35%``: its name first, then its card's held-out scores.
+    """``fer_studio_swa · test 69.24%, ten-crop 70.35% · bundled``: its name, its card's held-out scores, then where it is from.
 
-    The name leads because a narrow sidebar cuts the label after about 30
-    characters, and the bundled models differ only by name. The single pass,
-    and ten-crop when the card has it and it is better; without a card, just
-    the name.
+    The name and the single-pass score lead because the closed menu in the
+    sidebar shows only about 30 characters (the caption under it writes
+    everything out), and the bundled models differ only by name and score.
+    "test" is PublicTest, held out from training (the menu's help says so),
+    unlike a run's "val". Ten-crop is named when the card has it and it is
+    better; without a card, just the name.
     """
     from core.bundle import card_scores
     from dashboard.training_widgets import format_accuracy
 
     scores = card_scores(path)
-    label = f"{path.stem} · bundled"
+    label = path.stem
     if "none" in scores:
-        label += f" · PublicTest {format_accuracy(scores['none'])}"
+        label += f" · test {format_accuracy(scores['none'])}"
         if scores.get("crop10", 0.0) > scores["none"]:
             label += f", ten-crop {format_accuracy(scores['crop10'])}"
-    return label
+    return label + " · bundled"
 
 
 def canonical_bundled_ids(param: str) -> None:

@@ -232,7 +232,7 @@ def test_available_models_lists_bundled_then_finished_runs(monkeypatch, tmp_path
 
     monkeypatch.setenv("FER_STUDIO_RUNS", str(tmp_path))
     menu = model_menu()
-    assert menu[f"{run_dir.name}-averaged"] == (f"Run {run_dir.name} · mini_xception · averaged epochs 3-8 · val 65.12%",
+    assert menu[f"{run_dir.name}-averaged"] == (f"Run {run_dir.name} · averaged epochs 3-8 · val 65.12%",
                                                 str(run_dir / "averaged.keras"))
     assert menu[run_dir.name][1] == str(run_dir / "best.keras")
     # A record damaged by hand is left out instead of breaking the menus.

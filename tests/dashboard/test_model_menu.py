@@ -15,10 +15,10 @@ def test_a_bundled_label_shows_the_cards_held_out_scores(tmp_path):
     model = tmp_path / "fer_studio_default.keras"
     assert bundled_label(model) == "fer_studio_default · bundled"  # no card: the file name alone
     _card(model, none=0.6796, flip=0.6796, crop10=0.686)
-    assert bundled_label(model) == "fer_studio_default · bundled · PublicTest 67.96%, ten-crop 68.60%"
+    assert bundled_label(model) == "fer_studio_default · test 67.96%, ten-crop 68.60% · bundled"
     # Ten-crop is named only where it beats the single pass, so the label never points at a slower, worse mode.
     _card(model, none=0.6904, crop10=0.6857)
-    assert bundled_label(model) == "fer_studio_default · bundled · PublicTest 69.04%"
+    assert bundled_label(model) == "fer_studio_default · test 69.04% · bundled"
     _card(model, flip=0.70)  # no single-pass score: nothing to compare with
     assert bundled_label(model) == "fer_studio_default · bundled"
 
