@@ -42,6 +42,8 @@ MIN_FPS_FRAMES = 8
 # Frames whose arrival sets the quickest transit a delay is measured from: about 10-20 s of analysed frames,
 # long enough to hold a frame that did not wait, short enough that the two clocks' drift does not build up.
 TRANSIT_WINDOW = 300
+# No frame for this long: the stream stopped (its rate reads 0, and its delay is measured afresh after it).
+STALLED_SECONDS = 2.0
 
 
 def ice_servers() -> list[dict]:
@@ -151,6 +153,7 @@ class LiveSession:
         self._transits: deque[float] = deque(maxlen=TRANSIT_WINDOW)
         self._delays: deque[float] = deque(maxlen=FPS_WINDOW)
         self._last_source_time: float | None = None
+        self._last_arrival = 0.0
         self._start: float | None = None
         self._frames = 0
         self._latest: FrameResult | None = None
@@ -204,16 +207,20 @@ class LiveSession:
         quickest frame's transit, for the analysis of the frame before, and
         its own analysis. Encoding, the network's fixed transit and the
         browser's display add their own, which the server cannot see.
-        Timestamps that go back (a new stream) start the measurement again.
+        A new stream (Stop, then Start) has timestamps from a new random
+        start, so timestamps that go back, or a frame after 2 s without one,
+        start the measurement again.
         """
         if source_time is None:
             return
         source_time = float(source_time)
         with self._lock:
-            if self._last_source_time is not None and source_time < self._last_source_time:
+            restarted = self._last_source_time is not None and (
+                source_time < self._last_source_time or arrived - self._last_arrival > STALLED_SECONDS)
+            if restarted:
                 self._transits.clear()
                 self._delays.clear()
-            self._last_source_time = source_time
+            self._last_source_time, self._last_arrival = source_time, arrived
             self._transits.append(arrived - source_time)
             self._delays.append(max(0.0, done - source_time - min(self._transits)))
 
@@ -237,7 +244,7 @@ class LiveSession:
         """
         with self._lock:
             now = self._clock() if now is None else now
-            stale = bool(self._times) and now - self._times[-1] > 2.0
+            stale = bool(self._times) and now - self._times[-1] > STALLED_SECONDS
             cost = 1000.0 * float(np.median(self._costs)) if self._costs else 0.0
             delay = self._delay()
             delay_ms = 0.0 if stale or delay is None else 1000.0 * delay

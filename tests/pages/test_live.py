@@ -158,3 +158,8 @@ def test_the_delay_behind_the_camera_is_measured_from_the_frames_own_timestamps(
     for index in range(MIN_FPS_FRAMES):  # a new stream: its timestamps start again, and so does the measurement
         send(index, transit=0.3, analysis=0.2)
     assert session.snapshot(now=5000.5).delay_ms == pytest.approx(200.0)
+    # Stop, then Start 20 s later: the new stream's timestamps start 5 s above the old ones, so its transit looks
+    # 15 s longer; measured against the old stream's quickest it would read 15 s behind.
+    for index in range(MIN_FPS_FRAMES):
+        send(index + 150, transit=15.3, analysis=0.05)
+    assert session.snapshot(now=5020.5).delay_ms == pytest.approx(50.0)
