@@ -123,10 +123,23 @@ class PasswordThrottle:
             self._failures.pop(client, None)
 
 
-@st.cache_resource(show_spinner=False)
+_THROTTLE = PasswordThrottle()
+
+
 def password_throttle() -> PasswordThrottle:
-    """The server's one throttle (a process-wide singleton: every session and tab shares it)."""
-    return PasswordThrottle()
+    """The server's one throttle, shared by every session and tab.
+
+    A module global, not ``st.cache_resource``: any browser, signed in or
+    not, can send Streamlit's "clear cache" message, which empties every
+    resource cache, and that would give a guesser fresh guesses.
+    """
+    return _THROTTLE
+
+
+def reset_password_throttle() -> None:
+    """Forget every wrong guess (a restart of the server does the same; tests use it)."""
+    global _THROTTLE
+    _THROTTLE = PasswordThrottle()
 
 
 def client_address() -> str:

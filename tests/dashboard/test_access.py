@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard.access import PasswordThrottle, password_matches, password_throttle
+from dashboard.access import PasswordThrottle, password_matches, password_throttle, reset_password_throttle
 
 APP = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
 
@@ -64,9 +64,9 @@ def test_the_page_menu_is_hidden_until_the_password_is_given(no_data, monkeypatc
 
 @pytest.fixture(autouse=True)
 def fresh_throttle():
-    password_throttle.clear()  # the throttle is one per server process; each test starts a new "server"
+    reset_password_throttle()  # the throttle is one per server process; each test starts a new "server"
     yield
-    password_throttle.clear()
+    reset_password_throttle()
 
 
 def _gated_app() -> None:
@@ -165,6 +165,17 @@ def test_a_new_session_does_not_get_fresh_guesses(monkeypatch):
     at.button[0].click().run()
     assert not at.error and [m.value for m in at.markdown] == ["the app"]
     assert password_throttle().wait_seconds("localhost") == 0  # the right password clears this address
+
+
+def test_clearing_streamlits_caches_does_not_forget_wrong_guesses():
+    # Any browser, signed in or not, can ask the server to clear its caches (it empties st.cache_resource).
+    import streamlit as st
+
+    for _ in range(6):
+        password_throttle().record_failure("10.0.0.7")
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    assert password_throttle().wait_seconds("10.0.0.7") > 0
 
 
 def test_the_password_can_come_from_streamlit_secrets(no_data, monkeypatch):
