@@ -73,6 +73,8 @@ class PasswordThrottle:
     """
 
     EVERYONE = "*"
+    # Addresses remembered at most: many addresses (an IPv6 block) must not grow the server's memory without bound.
+    MAX_CLIENTS = 10_000
 
     def __init__(self, *, free_failures: int = 5, free_failures_all: int = 30, base_delay: float = 2.0,
                  max_delay: float = 300.0, forget_after: float = 900.0,
@@ -116,6 +118,18 @@ class PasswordThrottle:
             for key in (client, self.EVERYONE):
                 failures = self._current(key, now)
                 self._failures[key] = _Failures(failures.count + 1, now)
+            if len(self._failures) > self.MAX_CLIENTS:
+                self._forget_oldest(now)
+
+    def _forget_oldest(self, now: float) -> None:
+        for key in [key for key, failures in self._failures.items() if now - failures.last >= self.forget_after]:
+            del self._failures[key]
+        if len(self._failures) > self.MAX_CLIENTS:  # still full: keep the most recent half (everyone's count stays)
+            recent = sorted(self._failures, key=lambda key: self._failures[key].last)[-(self.MAX_CLIENTS // 2):]
+            everyone = self._failures.get(self.EVERYONE)
+            self._failures = {key: self._failures[key] for key in recent}
+            if everyone is not None:
+                self._failures[self.EVERYONE] = everyone
 
     def record_success(self, client: str) -> None:
         """Forget ``client``'s wrong guesses: it knows the password."""

@@ -142,6 +142,18 @@ def test_many_addresses_do_not_multiply_the_guessing_rate():
     assert throttle.wait_seconds("10.0.0.99") == 2  # a twelfth address waits too
 
 
+def test_the_throttle_remembers_a_bounded_number_of_addresses():
+    clock = _Clock()
+    throttle = PasswordThrottle(free_failures=0, free_failures_all=10**9, base_delay=2, clock=clock)
+    throttle.MAX_CLIENTS = 100
+    for number in range(250):
+        clock.now += 0.001
+        throttle.record_failure(f"2001:db8::{number:x}")
+    assert len(throttle._failures) <= 101
+    assert throttle.wait_seconds("2001:db8::f9") > 0  # the latest addresses are still held up
+    assert throttle.wait_seconds("2001:db8::0") == 0  # the oldest were let go first
+
+
 def test_a_new_session_does_not_get_fresh_guesses(monkeypatch):
     # Security probe s9: wrong passwords were not limited at all, and a new tab is a new session.
     monkeypatch.setenv("FER_STUDIO_PASSWORD", "correct horse")
