@@ -15,8 +15,14 @@ from dashboard.text import escape_markdown
 from dashboard.url_state import LIST_SEPARATOR, remember_choice, url_choice, url_choices
 
 BUNDLED_ID = "bundled"
-MODEL_HELP = ("The models bundled with FER Studio, with their accuracy on FER2013's PublicTest (\"test\": held out "
-              "from their training; ten-crop named where it beats a single pass), then your finished runs: each run's best "
+# The model (and the models averaged with it) last chosen on any page: a page whose menu has not been drawn in
+# this session yet starts from it, so Predict, Evaluation, Video and Live share one choice (walk s10: a model
+# chosen on Predict was back to the default on Live, Video and Evaluation). Not widget keys: Streamlit drops
+# those of a page that is not drawn.
+SHARED_MODEL_KEY = "fer_shared_model"
+SHARED_ENSEMBLE_KEY = "fer_shared_ensemble"
+MODEL_HELP = ("The models bundled with FER Studio, with their single-pass accuracy on FER2013's PublicTest (\"test\": "
+              "held out from their training; the caption under the menu gives every mode), then your finished runs: each run's best "
               "epoch and, when it trained with weight averaging, its averaged model, with their validation accuracy.")
 
 
@@ -66,14 +72,13 @@ def model_name(path: str | Path) -> str:
 
 
 def bundled_label(path: Path) -> str:
-    """``fer_studio_swa · test 69.24%, ten-crop 70.35% · bundled``: its name, its card's held-out scores, then where it is from.
+    """``fer_studio_swa · test 69.24% · bundled``: its name, its card's held-out single-pass score, where it is from.
 
-    The name and the single-pass score lead because the closed menu in the
-    sidebar shows only about 30 characters (the caption under it writes
-    everything out), and the bundled models differ only by name and score.
-    "test" is PublicTest, held out from training (the menu's help says so),
-    unlike a run's "val". Ten-crop is named when the card has it and it is
-    better; without a card, just the name.
+    Short, because the closed menu in the sidebar shows about 30 characters
+    and its open list no more than the sidebar's width (walk s10: with the
+    ten-crop score too, both cut it); the caption under the menu writes out
+    every score. "test" is PublicTest, held out from training (the menu's
+    help says so), unlike a run's "val". Without a card, just the name.
     """
     from core.bundle import card_scores
     from dashboard.training_widgets import format_accuracy
@@ -82,8 +87,6 @@ def bundled_label(path: Path) -> str:
     label = path.stem
     if "none" in scores:
         label += f" · test {format_accuracy(scores['none'])}"
-        if scores.get("crop10", 0.0) > scores["none"]:
-            label += f", ten-crop {format_accuracy(scores['crop10'])}"
     return label + " · bundled"
 
 
@@ -114,10 +117,13 @@ def model_select_ui(key: str, *, param: str = "model", help: str | None = MODEL_
         st.info("No model yet: train one on the **Training** page (or `python -m core train`) and wait for it to "
                 f"finish, or put the bundled model at `{bundled_model_name()}`.")
         return None
+    if key not in st.session_state and st.session_state.get(SHARED_MODEL_KEY) in menu:
+        st.session_state[key] = st.session_state[SHARED_MODEL_KEY]  # a link's ?model= still wins, below
     url_choice(key, list(menu), next(iter(menu)), param=param, noun="model",
                describe=lambda model_id: escape_markdown(menu[model_id][0]))
     chosen = st.selectbox("Model", list(menu), key=key, format_func=lambda model_id: menu[model_id][0], help=help)
     remember_choice(chosen, param=param, default=next(iter(menu)))
+    st.session_state[SHARED_MODEL_KEY] = chosen
     # A narrow sidebar cuts the label short: the chosen model, and a bundled one's held-out scores, are written out.
     st.caption(selected_model_caption(chosen, menu))
     return menu[chosen][1]
@@ -153,6 +159,8 @@ def ensemble_select_ui(key: str, model_path: str, *, param: str = "ensemble") ->
     """
     canonical_bundled_ids(param)
     menu = {model_id: entry for model_id, entry in model_menu().items() if entry[1] != str(model_path)}
+    if key not in st.session_state and SHARED_ENSEMBLE_KEY in st.session_state:
+        st.session_state[key] = [model_id for model_id in st.session_state[SHARED_ENSEMBLE_KEY] if model_id in menu]
     url_choices(key, list(menu), (), param=param, noun="model to average with")
     if not menu:
         remember_choice([], param=param, default=[])
@@ -162,4 +170,5 @@ def ensemble_select_ui(key: str, model_path: str, *, param: str = "ensemble") ->
                             help="The faces are classified by every model chosen here and the one above; "
                                  "their probabilities are averaged. Usually more accurate, and slower by the number of models.")
     remember_choice(chosen, param=param, default=[])
+    st.session_state[SHARED_ENSEMBLE_KEY] = list(chosen)
     return tuple(menu[model_id][1] for model_id in chosen)

@@ -292,7 +292,7 @@ def test_a_second_bundled_model_is_offered_to_average_with_and_has_its_own_link_
     app.run()
     assert not app.exception and not app.error
     assert app.multiselect(key="predict_ensemble").options == [
-        "fer_studio_b · test 69.04%, ten-crop 70.35% · bundled"]
+        "fer_studio_b · test 69.04% · bundled"]
     linked = AppTest.from_file(PAGE, default_timeout=120)
     linked.query_params["model"] = "bundled-fer_studio_b"
     linked.run()
