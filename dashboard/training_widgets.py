@@ -168,14 +168,21 @@ def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int 
         validation = c1.radio(
             "Validation data", ("split", "publictest"), horizontal=True, key=k("validation"),
             format_func={"split": "Stratified slice of Training", "publictest": "PublicTest"}.get,
-            help="Checkpoints are selected on this data. PrivateTest is never used while training.")
+            help="Checkpoints are selected on this data. PrivateTest (in copies of FER2013 that have it) is never "
+                 "used while training.")
         val_fraction = float(d["val_fraction"])
         if validation == "split":
             val_fraction = c2.number_input("Slice fraction", 0.01, 0.49, val_fraction, step=0.01,
                                            key=k("val_fraction"), help="Share of Training held out for validation")
         max_images = c3.number_input("Max training images (0 = all)", 0, 10**6, 0, step=500, key=k("max_images"),
                                      help="Train on a stratified subset for a quick run; 0 trains on every Training image")
-        st.caption("PrivateTest is never used for training or checkpoint selection; keep it for the final evaluation.")
+        if validation == "publictest":
+            st.warning("Checkpoints chosen on PublicTest make its accuracy a selection number, no longer a held-out "
+                       "one (the bundled models' PublicTest scores are held out): judge this run on PrivateTest, or "
+                       "on other data it never saw.", icon=":material/warning:")
+        else:
+            st.caption("Checkpoints are chosen on a slice of Training, so PublicTest, and PrivateTest where your copy "
+                       "of FER2013 has it, stay held out for the final evaluation.")
         c1, c2 = st.columns([2, 2])
         averaging = c1.checkbox(
             "Average the last epochs' weights", d.get("average_from") is not None, key=k("averaging"),

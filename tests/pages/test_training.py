@@ -294,6 +294,16 @@ def test_fields_of_other_optimizers_and_schedules_appear_only_when_chosen(runs_d
     assert {"Momentum", "Nesterov momentum", "Weight decay", "Plateau factor", "Plateau patience (epochs)"} <= labels
 
 
+def test_choosing_publictest_for_validation_says_what_it_costs(runs_dir, with_dataset):
+    # Walk s10: the form said "PrivateTest is never used" on a copy without PrivateTest, and nothing when
+    # PublicTest, whose scores the app presents as held out, was chosen to pick checkpoints.
+    app = run_page()
+    assert any("PublicTest, and PrivateTest where your copy" in caption.value for caption in app.caption)
+    assert not [warning for warning in app.warning if "selection number" in warning.value]
+    app.radio(key="train_fer_vgg_validation").set_value("publictest").run()
+    assert [warning for warning in app.warning if "selection number, no longer a held-out one" in warning.value]
+
+
 def test_the_estimate_follows_the_epochs(runs_dir, with_dataset):
     app = run_page()
     app.number_input(key="train_fer_vgg_epochs").set_value(2).run()
