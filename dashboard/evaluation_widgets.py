@@ -395,8 +395,10 @@ def curve_figures(result: SplitEvaluation):
         metric = "AUC" if plot is plot_roc else "AP"
         for line in axes.get_lines():  # it labels lines "Class <column>" whatever class_names says
             label = line.get_label()
-            if plot is plot_precision_recall and label.startswith("_"):
-                line.remove()  # an unlabeled diagonal that means nothing on a PR plot
+            if plot is plot_precision_recall and label.startswith(("_", "Avg. precision")):
+                # An unlabeled diagonal that means nothing on a PR plot, and a flat dashed line at the average
+                # precision that repeats the micro-average's figure ("Avg. precision=0.7727", walk s10).
+                line.remove()
                 continue
             area = re.search(r"\(area = ([0-9.]+)\)", label)
             score = f" {metric} {float(area.group(1)):.2f}" if area else ""
