@@ -134,7 +134,8 @@ def bundled_models_text() -> str | None:
 
 
 def best_ensemble_query_params() -> dict[str, str] | None:
-    """The Predict page's URL choices (``model``, ``ensemble``, ``tta``) for the best ensemble on the cards."""
+    """The Predict page's URL choices (``model``, ``ensemble``, ``tta``) for the best ensemble on the cards, and the
+    first example photo (``example``), so the link lands on a prediction rather than an empty page (walk s10)."""
     from core.predict import default_model_path
     from dashboard.model_menu import BUNDLED_ID
 
@@ -150,6 +151,11 @@ def best_ensemble_query_params() -> dict[str, str] | None:
               "ensemble": ",".join(model_id(path) for path in ensemble.members[1:])}
     if ensemble.mode != "none":
         params["tta"] = ensemble.mode
+    from dashboard.examples import available_examples
+
+    examples = available_examples()
+    if examples:
+        params["example"] = next(iter(examples))
     return params
 
 

@@ -61,10 +61,14 @@ class PredictSettings:
         return (self.model_path, *self.ensemble)
 
 
-def models_description(paths: tuple[str, ...]) -> str:
-    """``fer_studio_swa``, or ``fer_studio_swa + fer_studio_c, probabilities averaged`` for an ensemble."""
+def models_description(paths: tuple[str, ...], tta: str = "none") -> str:
+    """``fer_studio_swa``, ``fer_studio_swa + fer_studio_c, probabilities averaged`` for an ensemble, and the
+    test-time augmentation when there is one (``fer_studio_swa, ten-crop TTA``): how the numbers were made."""
+    from core.tta import TTA_SHORT
+
     names = [model_name(path) for path in dict.fromkeys(paths)]
-    return names[0] if len(names) == 1 else " + ".join(names) + ", probabilities averaged"
+    text = names[0] if len(names) == 1 else " + ".join(names) + ", probabilities averaged"
+    return text + (f", {TTA_SHORT[tta]} TTA" if tta != "none" else "")
 
 
 @dataclass(frozen=True)
@@ -206,7 +210,7 @@ def photo_ui(data: bytes, name: str, loaded: LoadedModel, settings: PredictSetti
         st.checkbox("Classify the whole image as one face", key=whole_key, persist_state="session",
                     help="For photos that are already a close crop of one face")
     # The models are named on the result itself: an ensemble's numbers must not pass for one model's.
-    models = escape_markdown(models_description(settings.model_paths))  # run ids are folder names: escaped too
+    models = escape_markdown(models_description(settings.model_paths, settings.tta))  # run ids are folder names: escaped too
     st.image(result.annotated, caption=f"{literal(name)} · {len(prediction.faces)} face(s) · {models}"
              f" · detection {prediction.detect_ms:.0f} ms, classification {prediction.classify_ms:.0f} ms",
              width="content")  # never wider than the screen
@@ -274,7 +278,8 @@ def batch_ui(files: list[tuple[str, bytes]], loaded: LoadedModel, settings: Pred
     table = predictions_table(results)
     faces = int(table["face"].notna().sum())
     failed = sum(isinstance(result, str) for _, result in results)
-    st.write(f"**{len(results)} file(s), {faces} face(s)** · {escape_markdown(models_description(settings.model_paths))}"
+    st.write(f"**{len(results)} file(s), {faces} face(s)** · "
+             f"{escape_markdown(models_description(settings.model_paths, settings.tta))}"
              + (f" · {failed} could not be read" if failed else ""))
     if failed:
         # Names come from the upload and from inside its zips: inert text, never markdown (dashboard/text.py).

@@ -27,7 +27,7 @@ with try_now:
                    "**Video** and **Live** pages; an ensemble is slower by the number of its models.")
     best_ensemble = widgets.best_ensemble_query_params()
     if best_ensemble:
-        st.page_link(widgets.PREDICT_PAGE, label="Predict with the best ensemble", query_params=best_ensemble,
+        st.page_link(widgets.PREDICT_PAGE, label="See the best ensemble on an example photo", query_params=best_ensemble,
                      icon=":material/arrow_forward:")
     examples = available_examples()
     for column, photo in zip(st.columns(len(examples) or 1), examples.values()):

@@ -69,9 +69,11 @@ def test_home_quotes_the_best_bundled_model_and_ensemble_from_their_cards_and_sa
     assert "67.96%" not in text and "second bundled model" not in text
     where = " ".join(caption.value for caption in app.caption)
     assert "**Average with (ensemble)** in the sidebar of the **Predict**, **Video** and **Live** pages" in where
-    link = next(link for link in app.get("page_link") if link.proto.label == "Predict with the best ensemble")
+    link = next(link for link in app.get("page_link") if link.proto.label == "See the best ensemble on an example photo")
     assert "model=bundled-fer_studio_swa" in link.proto.query_string and "ensemble=bundled-fer_studio_c" in link.proto.query_string
     assert "tta=crop10" in link.proto.query_string
+    # Walk s10: the link opened an empty Predict page; it now lands on an example photo, predicted.
+    assert "example=" in link.proto.query_string
 
 
 def test_a_refused_typed_path_says_why_on_home_and_in_the_sidebar(monkeypatch, tmp_path):

@@ -214,6 +214,8 @@ def test_a_link_with_settings_and_an_example_restores_them(bundled):
     assert app.selectbox(key="predict_detector").value == "haar" and app.selectbox(key="predict_tta").value == "flip"
     assert any("“no-such-run”" in shown_text(warning.value) for warning in app.warning)
     assert "astronaut.jpg · 1 face(s)" in shown_text(app.get("image")[0].captions[0])
+    # The caption says how the numbers were made: the model and the test-time augmentation (walk s10).
+    assert ", flip TTA · detection" in shown_text(app.get("image")[0].captions[0])
 
 
 def ensemble_photo_script(data: bytes, name: str, model_paths: list) -> None:
