@@ -108,7 +108,9 @@ def emotion_timeline_figure(table, face_id: int, *, height: int = TIMELINE_HEIGH
         marker={"symbol": "square", "size": 7, "color": [f"rgb{EMOTION_COLORS.get(e, (255, 255, 255))}" for e in rows["emotion"]]},
         text=rows["emotion"], hovertemplate="shown: %{text} at %{x:.2f} s<extra></extra>", showlegend=False))
     figure.update_layout(title=title or None, height=height, margin={"t": 40 if title else 10, "b": 10, "l": 10, "r": 10},
-                         yaxis={"range": [0, 1.1], "tickformat": ".0%", "title": None},
+                         # The strip above 100% is named on the axis (walk s10: unexplained squares over the lines).
+                         yaxis={"range": [0, 1.1], "title": None, "tickvals": [0, 0.5, 1.0, 1.06],
+                                "ticktext": ["0%", "50%", "100%", "shown"]},
                          xaxis={"title": "seconds"}, legend={"orientation": "h", "y": -0.25})
     return figure
 

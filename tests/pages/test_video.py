@@ -288,3 +288,19 @@ def test_the_error_and_the_uploader_name_the_same_formats(tiny_model_path):
     named = VIDEO_FORMATS.replace(" or ", ", ").split(", ")
     # Streamlit adds its own aliases (.mpeg4 for .mp4); every format named is accepted
     assert {f".{name.lower()}" for name in named} <= set(uploader.allowed_type)
+
+
+def test_the_timeline_names_its_strip_of_shown_emotions():
+    # Walk s10: a row of coloured squares above 100% that nothing explained.
+    import pandas as pd
+
+    from core.labels import CLASS_NAMES
+    from core.video import CSV_COLUMNS
+    from dashboard.video_widgets import emotion_timeline_figure
+
+    rows = [{**{column: 0 for column in CSV_COLUMNS}, "face_id": 1, "time_s": t / 10, "emotion": "happy",
+             **{name: 1 / 7 for name in CLASS_NAMES}} for t in range(5)]
+    figure = emotion_timeline_figure(pd.DataFrame(rows, columns=CSV_COLUMNS), 1)
+    strip = [trace for trace in figure.data if trace.mode == "markers"][0]
+    labels = dict(zip(figure.layout.yaxis.tickvals, figure.layout.yaxis.ticktext))
+    assert labels[strip.y[0]] == "shown" and labels[1.0] == "100%"
