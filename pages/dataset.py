@@ -39,8 +39,9 @@ st.header("Mean face per class")
 if not classes:
     st.info(view.NO_CLASS_HINT, icon=":material/filter_alt_off:")
 else:
-    st.caption(f"Average of every image of each class in {split or 'all splits'}, for the classes and split picked "
-               "above, contrast stretched.")
+    where = f"in {split}" if split else "in every split"
+    st.caption(f"Average of every image of each class {where} (the split and classes chosen under Sample faces), "
+               "contrast stretched.")
     faces = view.cached_mean_faces(key, split, dataset)
     in_split = dataset.labels if split is None else dataset.labels[dataset.splits == split]
     captions = [f"{CLASS_NAMES[index]} (n={int((in_split == index).sum()):,})" for index in classes]
