@@ -31,11 +31,25 @@ STATE_ICONS = {"queued": ":material/schedule:", "running": ":material/play_circl
                "failed": ":material/error:", "stopped": ":material/stop_circle:"}
 LR_SCHEDULE_LABELS = {"constant": "constant", "plateau": "reduce on plateau", "cosine": "cosine decay to 0"}
 PLATEAU_METRIC_LABELS = {"val_loss": "validation loss", "val_accuracy": "validation accuracy"}
-PRECISION_LABELS = {"auto": "auto (fastest this machine has)", "float32": "float32", "mixed": "mixed float16 (GPUs)",
+PRECISION_LABELS = {"auto": "auto (fastest)", "float32": "float32", "mixed": "mixed float16 (GPUs)",
                     "bfloat16": "mixed bfloat16"}
 
 
 # ---------------------------------------------------------------- new run form
+
+
+class _FieldGrid:
+    """Columns for form fields, left to right, a new row of ``width`` columns when one is full."""
+
+    def __init__(self, width: int) -> None:
+        self._width = width
+        self._free: list = []
+
+    def cell(self):
+        """The next free column (an ``st.columns`` cell)."""
+        if not self._free:
+            self._free = list(st.columns(self._width))
+        return self._free.pop(0)
 
 
 def dataset_path(dataset: Any) -> str:
@@ -97,47 +111,47 @@ def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int 
 
     with st.container(border=True):
         st.markdown(f"**Hyperparameters** (defaults: the recipe of `{spec.name}`'s origin)")
-        c1, c2, c3, c4 = st.columns(4)
-        epochs = c1.number_input("Epochs", 1, 1000, int(d["epochs"]), key=k("epochs"))
-        batch_size = c2.number_input("Batch size", 1, 4096, int(d["batch_size"]), key=k("batch_size"))
-        optimizer = c3.selectbox("Optimizer", OPTIMIZERS, OPTIMIZERS.index(d["optimizer"]), key=k("optimizer"),
-                                 format_func=OPTIMIZER_LABELS.get)
-        learning_rate = c4.number_input("Learning rate", 1e-6, 1.0, float(d["learning_rate"]), step=1e-4,
-                                        format="%.5f", key=k("learning_rate"))
-        c1, c2, c3, c4 = st.columns(4)
-        lr_schedule = c1.selectbox("LR schedule", LR_SCHEDULES, LR_SCHEDULES.index(d["lr_schedule"]),
-                                   format_func=LR_SCHEDULE_LABELS.get, key=k("lr_schedule"))
-        time_budget = c1.number_input(
+        # Fields flow four to a row, so the ones shown only for some choices (SGD's momentum, plateau's
+        # factor) leave no holes in the grid (walk s10).
+        cell = _FieldGrid(4).cell
+        epochs = cell().number_input("Epochs", 1, 1000, int(d["epochs"]), key=k("epochs"))
+        batch_size = cell().number_input("Batch size", 1, 4096, int(d["batch_size"]), key=k("batch_size"))
+        optimizer = cell().selectbox("Optimizer", OPTIMIZERS, OPTIMIZERS.index(d["optimizer"]), key=k("optimizer"),
+                                     format_func=OPTIMIZER_LABELS.get)
+        learning_rate = cell().number_input("Learning rate", 1e-6, 1.0, float(d["learning_rate"]), step=1e-4,
+                                            format="%.5f", key=k("learning_rate"))
+        momentum, nesterov, weight_decay = float(d["momentum"]), bool(d["nesterov"]), float(d["weight_decay"])
+        if optimizer in ("sgd", "rmsprop"):
+            momentum = cell().number_input("Momentum", 0.0, 0.999, momentum, step=0.05, key=k("momentum"))
+        if optimizer == "sgd":
+            nesterov = cell().checkbox("Nesterov momentum", nesterov, key=k("nesterov"))
+        if optimizer in ("adamw", "sgd"):
+            weight_decay = cell().number_input("Weight decay", 0.0, 0.1, weight_decay, step=1e-4, format="%.4f",
+                                               key=k("weight_decay"), help="Decoupled weight decay")
+        lr_schedule = cell().selectbox("LR schedule", LR_SCHEDULES, LR_SCHEDULES.index(d["lr_schedule"]),
+                                       format_func=LR_SCHEDULE_LABELS.get, key=k("lr_schedule"))
+        plateau_factor, plateau_patience = float(d["plateau_factor"]), int(d["plateau_patience"])
+        plateau_metric = str(d.get("plateau_metric", "val_loss"))
+        if lr_schedule == "plateau":
+            plateau_factor = cell().number_input("Plateau factor", 0.05, 0.99, plateau_factor, step=0.05,
+                                                 key=k("plateau_factor"), help="The learning rate is multiplied by this")
+            plateau_metric = cell().selectbox("Plateau on", PLATEAU_METRICS, PLATEAU_METRICS.index(plateau_metric),
+                                              format_func=PLATEAU_METRIC_LABELS.get, key=k("plateau_metric"),
+                                              help="What must stop improving: the published FER2013 VGG recipe "
+                                                   "watches validation accuracy")
+            plateau_patience = cell().number_input("Plateau patience (epochs)", 1, 100, plateau_patience,
+                                                   key=k("plateau_patience"), help="Epochs without a better value first")
+        time_budget = cell().number_input(
             "Time budget, minutes (0 = off)", 0.0, 100_000.0, float(d.get("time_budget_min") or 0.0), step=5.0,
             key=k("time_budget"),
             help="Stop before an epoch that would end past this many minutes of training. A cosine schedule then "
                  "decays over this time instead of over the epochs, which become an upper bound.")
-        plateau_factor, plateau_patience = float(d["plateau_factor"]), int(d["plateau_patience"])
-        plateau_metric = str(d.get("plateau_metric", "val_loss"))
-        if lr_schedule == "plateau":
-            plateau_factor = c2.number_input("Plateau factor", 0.05, 0.99, plateau_factor, step=0.05,
-                                             key=k("plateau_factor"), help="The learning rate is multiplied by this")
-            plateau_metric = c2.selectbox("Plateau on", PLATEAU_METRICS, PLATEAU_METRICS.index(plateau_metric),
-                                          format_func=PLATEAU_METRIC_LABELS.get, key=k("plateau_metric"),
-                                          help="What must stop improving: the published FER2013 VGG recipe watches "
-                                               "validation accuracy")
-            plateau_patience = c3.number_input("Plateau patience (epochs)", 1, 100, plateau_patience,
-                                               key=k("plateau_patience"), help="Epochs without a better value first")
-        early_stopping = c4.number_input("Early stopping patience (0 = off)", 0, 1000, int(d["early_stopping_patience"]),
-                                         key=k("early_stopping"), help="Stop after this many epochs without a better "
-                                                                       "validation accuracy")
-        c1, c2, c3, c4 = st.columns(4)
-        momentum, nesterov, weight_decay = float(d["momentum"]), bool(d["nesterov"]), float(d["weight_decay"])
-        if optimizer in ("sgd", "rmsprop"):
-            momentum = c1.number_input("Momentum", 0.0, 0.999, momentum, step=0.05, key=k("momentum"))
-        if optimizer == "sgd":
-            nesterov = c1.checkbox("Nesterov momentum", nesterov, key=k("nesterov"))
-        if optimizer in ("adamw", "sgd"):
-            weight_decay = c2.number_input("Weight decay", 0.0, 0.1, weight_decay, step=1e-4, format="%.4f",
-                                           key=k("weight_decay"), help="Decoupled weight decay")
+        early_stopping = cell().number_input("Early stopping patience (0 = off)", 0, 1000,
+                                             int(d["early_stopping_patience"]), key=k("early_stopping"),
+                                             help="Stop after this many epochs without a better validation accuracy")
         crop = 0
         if "crop" in spec.hyperparameters():
-            crop = c2.number_input(
+            crop = cell().number_input(
                 "Centre crop, pixels (0 = whole face)", 0, 47, int(spec.hyperparameters()["crop"]), step=4,
                 key=k("crop"),
                 help="Train and predict on the centre square of this side only (the published FER2013 VGG recipe "
@@ -146,7 +160,7 @@ def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int 
                      "0 uses the whole 48x48 face.")
         convs = 2
         if "convs" in spec.hyperparameters():
-            convs = c2.selectbox(
+            convs = cell().selectbox(
                 "Conv blocks per stage", CONVS_CHOICES, CONVS_CHOICES.index(spec.hyperparameters()["convs"]),
                 format_func=lambda value: ", ".join(map(str, value)) if isinstance(value, list) else str(value),
                 key=k("convs"),
@@ -155,15 +169,16 @@ def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int 
                      "from a trained model with fewer blocks (Start from, below), the run grows it: its blocks "
                      "are copied and each new one starts as the identity, so the run starts from that model's "
                      "accuracy. 3, 3, 3, 2 took 1.44x the time per epoch on this project's CPU and adds 0.8 MB to the file.")
-        label_smoothing = c3.number_input("Label smoothing", 0.0, 0.5, float(d["label_smoothing"]), step=0.05,
-                                          key=k("label_smoothing"))
-        class_weights = c3.checkbox("Class weights", bool(d["class_weights"]), key=k("class_weights"),
-                                    help="Weight classes by inverse frequency (disgust is rare)")
-        seed = c4.number_input("Seed", 0, 2**31 - 1, int(d["seed"]), key=k("seed"))
-        precision = c4.selectbox("Precision", PRECISIONS, PRECISIONS.index(str(d.get("precision", "auto"))),
-                                 format_func=PRECISION_LABELS.get, key=k("precision"),
-                                 help="auto: mixed float16 on a GPU, mixed bfloat16 on a CPU that computes bfloat16 "
-                                      "natively (about 1.3x faster on this project's machine), float32 elsewhere")
+        label_smoothing = cell().number_input("Label smoothing", 0.0, 0.5, float(d["label_smoothing"]), step=0.05,
+                                              key=k("label_smoothing"))
+        seed = cell().number_input("Seed", 0, 2**31 - 1, int(d["seed"]), key=k("seed"))
+        precision = cell().selectbox("Precision", PRECISIONS, PRECISIONS.index(str(d.get("precision", "auto"))),
+                                     format_func=PRECISION_LABELS.get, key=k("precision"),
+                                     help="auto: mixed float16 on a GPU, mixed bfloat16 on a CPU that computes "
+                                          "bfloat16 natively (about 1.3x faster on this project's machine), float32 "
+                                          "elsewhere")
+        class_weights = cell().checkbox("Class weights", bool(d["class_weights"]), key=k("class_weights"),
+                                        help="Weight classes by inverse frequency (disgust is rare)")
         c1, c2, c3 = st.columns([2, 1, 1])
         validation = c1.radio(
             "Validation data", ("split", "publictest"), horizontal=True, key=k("validation"),

@@ -34,7 +34,7 @@ def test_bundled_model_figures_a_clicked_cell_and_flip_tta(app_server, page):
     page.get_by_role("heading", name="Confusion matrix").wait_for()
     step("evaluated PublicTest")
     harness.assert_no_exception(page)
-    assert harness.selectbox(page, "Model").input_value().startswith("fer_studio_swa · bundled"), "the bundled model is not the default"
+    assert harness.selectbox(page, "Model").input_value().startswith("fer_studio_swa · test "), "the bundled model is not the default"
 
     # The headline is the card's PublicTest figure: page, CLI and card agree.
     assert metric(page, "Images") == "3,589"
