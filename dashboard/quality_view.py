@@ -130,6 +130,10 @@ def group_images(dataset: FerDataset, group: DuplicateGroup) -> None:
 
 
 def short_caption(label: int, identifier: str, split: str) -> str:
-    """``fear · Training_123`` (the split is added when the id does not name it)."""
+    """``fear · Training 123`` (the split is added when the id does not name it).
+
+    The id's underscore becomes a space, so a narrow caption wraps between
+    split and number, not inside the number (walk s10: "Training_14570 / 127").
+    """
     stem = Path(identifier).stem
-    return face_caption(label, stem, None if stem.startswith(split) else split)
+    return face_caption(label, stem.replace("_", " "), None if stem.startswith(split) else split)

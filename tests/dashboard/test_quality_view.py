@@ -21,3 +21,12 @@ def test_a_chained_group_says_it_is_chained_so_the_threshold_does_not_look_ignor
         "near, chained in steps of ≤4 bits (farthest two 8 apart)",
     ]
     assert table["images"].tolist() == [3, 3, 3]
+
+
+def test_a_caption_wraps_between_split_and_number():
+    # Walk s10: 96-pixel captions broke ids inside the number ("Training_14570 / 127").
+    from dashboard.quality_view import short_caption
+
+    assert short_caption(2, "Training_14570127.jpg", "Training").endswith("Training 14570127")
+    assert "fear" in short_caption(2, "Training_14570127.jpg", "Training")
+    assert "PublicTest" in short_caption(2, "face_7.png", "PublicTest")  # an id that does not name its split
