@@ -159,19 +159,26 @@ def best_ensemble_query_params() -> dict[str, str] | None:
     return params
 
 
+EXAMPLE_CARD_WIDTH = 104  # pixels: three cards side by side in Home's column, on a desktop and on a 390-pixel phone
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
 def square_thumbnail(path: str, size: int = 240):
-    """The centre square of a photo, ``size`` pixels wide (so the cards line up), as an RGB array."""
+    """The whole photo in a square, ``size`` pixels wide (so the cards line up), as an RGB array.
+
+    Letterboxed, not cropped: a centre crop of the three-faces photo cut two
+    of its faces off (walk s10).
+    """
     from PIL import Image, ImageOps
 
     with Image.open(path) as image:
-        return np.asarray(ImageOps.fit(image.convert("RGB"), (size, size)))
+        return np.asarray(ImageOps.pad(image.convert("RGB"), (size, size), color=(240, 242, 246)))
 
 
 def example_card_ui(photo: ExamplePhoto, *, key: str) -> None:
     """A square thumbnail of an example photo and a button that opens it on the Predict page."""
     st.image(square_thumbnail(str(photo.path)), width="stretch")
-    if st.button(photo.title, key=key, icon=":material/sentiment_satisfied:", width="stretch",
+    if st.button(photo.title, key=key, width="stretch",
                  help=f"Predict this photo: {photo.caption} ({photo.licence})"):
         st.switch_page(PREDICT_PAGE, query_params={"example": photo.name})
 

@@ -29,10 +29,12 @@ with try_now:
     if best_ensemble:
         st.page_link(widgets.PREDICT_PAGE, label="See the best ensemble on an example photo", query_params=best_ensemble,
                      icon=":material/arrow_forward:")
-    examples = available_examples()
-    for column, photo in zip(st.columns(len(examples) or 1), examples.values()):
-        with column:
-            widgets.example_card_ui(photo, key=f"home_example_{photo.name}")
+    # Cards of a fixed width that wrap: side by side on a phone too, where columns would stack each photo at
+    # the screen's full width (walk s10: a 2,600-pixel-tall page).
+    with st.container(horizontal=True, wrap=True, gap="small"):
+        for photo in available_examples().values():
+            with st.container(width=widgets.EXAMPLE_CARD_WIDTH):
+                widgets.example_card_ui(photo, key=f"home_example_{photo.name}")
     st.page_link(widgets.PREDICT_PAGE, label="Upload your own photo, use the webcam, or a batch",
                  icon=":material/arrow_forward:")
 
