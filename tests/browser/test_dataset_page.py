@@ -20,6 +20,9 @@ def test_dataset_page_shows_class_chart_and_sample_faces(app_server, page):
 
     # 28,709 + 3,589 images: the total metric shows the whole shared copy.
     assert "32,298" in page.locator("[data-testid='stMetric']").first.inner_text()
+    # Plotly draws its charts after the heading; on a cold first page (the suite's first browser test, in a
+    # fresh-clone run of session 10) the count was read before the first chart was there.
+    page.locator(".js-plotly-plot").first.wait_for(timeout=harness.APP_TIMEOUT_MS)
     assert page.locator(".js-plotly-plot").count() >= 1  # class distribution (+ intensities)
     chart = page.locator(".js-plotly-plot").first
     assert chart.is_visible()

@@ -56,10 +56,14 @@ def test_no_strided_1x1_convolution_reads_fewer_than_16_channels(name):
             assert layer.input.shape[-1] >= 16, f"{layer.name}: strided 1x1 convolution on {layer.input.shape[-1]} channels"
 
 
+@pytest.mark.skipif(not __import__("os").environ.get("FER_STUDIO_LONG_TESTS"),
+                    reason="a whole epoch of FER2013 (2-4 minutes on 2 cores); set FER_STUDIO_LONG_TESTS=1 to run it. "
+                           "The cause of the crash it reproduces is checked by the test above on every run")
 def test_mini_xception_trains_a_long_epoch_of_fer2013_without_crashing(shared_fer2013, tmp_path):
     # Regression test for the crash above: a whole epoch of the Training split (404
     # batches) in a worker process. The crash came at batch 178-190 of full-data
-    # epochs; runs of 47 or 250 batches never crashed.
+    # epochs; runs of 47 or 250 batches never crashed. It took 130-260 s of the suite's
+    # 20-minute budget, so it runs on request; the structural test above runs always.
     import os
     import subprocess
     import sys
