@@ -8,7 +8,6 @@ prediction cache that ``core.evaluate`` keeps on disk.
 
 from __future__ import annotations
 
-import math
 import re
 import time
 import warnings
@@ -19,27 +18,20 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import runs
 from core.dataset import FerDataset
 from core.evaluate import (
     SplitEvaluation,
     content_digest,
     evaluate_model,
     prediction_cache_path,
-    read_cached_predictions,
-    recorded_results,
-    score_predictions,
 )
 from core.labels import CLASS_NAMES, NUM_CLASSES, TRAINING
 from core.predict import EMOTION_COLORS
-from core.runs import RunSummary
 from core.tta import TTA_LABELS, TTA_SHORT
 from dashboard.data_source import dataset_key
 from dashboard.images import image_grid
 from dashboard.training_widgets import escape_markdown, format_accuracy, format_duration
 from dashboard.url_state import remember_choice, url_choice
-
-TEST_SPLITS = ("PublicTest", "PrivateTest", "test", "all")
 
 
 # ---------------------------------------------------------------- choosing and evaluating
@@ -158,9 +150,9 @@ def ensemble_ui(members: dict[str, str], dataset: FerDataset, split: str, tta: s
 
     job = f"{key}|{'|'.join(members.values())}|{split}|{tta}"
     if st.session_state.get(f"{key}_job") != job:
-        if not st.button(f"Score the ensemble of these {len(members)} runs on {split}", key=f"{key}_start",
-                         icon=":material/merge:", help="Averages the runs' probabilities per face; each run is evaluated "
-                                                      "first if it has not been (then cached)"):
+        if not st.button(f"Score the ensemble of these {len(members)} models on {split}", key=f"{key}_start",
+                         icon=":material/merge:", help="Averages the models' probabilities per face; each model is "
+                                                      "evaluated first if it has not been (then cached)"):
             return None
         st.session_state[f"{key}_job"] = job
     results = {}
@@ -461,183 +453,6 @@ def gallery_ui(result: SplitEvaluation, images: np.ndarray, key: str = "eval_gal
     image_grid(images[rows], captions, size=80, correct=(predictions[rows] == result.labels[rows]).tolist())
 
 
-# ---------------------------------------------------------------- compare runs
-
-# Settings shown side by side when they differ between the compared runs.
-SETTING_LABELS = {
-    "model": "model", "optimizer": "optimizer", "learning_rate": "learning rate", "batch_size": "batch size",
-    "epochs": "epochs planned", "lr_schedule": "LR schedule", "label_smoothing": "label smoothing",
-    "class_weights": "class weights", "weight_decay": "weight decay", "validation": "validation data",
-    "val_fraction": "validation fraction", "max_train_images": "max training images", "seed": "seed",
-    "augment": "augmentation", "model_params": "model parameters", "precision": "precision",
-}
-
-
 def tta_name(mode: str) -> str:
     """``single pass``, ``flip TTA`` or ``ten-crop TTA``: how an accuracy was measured."""
     return "single pass" if mode == "none" else f"{TTA_SHORT[mode]} TTA"
-
-
-def test_accuracy_text(run_dir: Path) -> str:
-    """``PublicTest 65.20% (single pass), 66.75% (ten-crop TTA) · PrivateTest 66.01% (flip TTA)``; an em dash if never evaluated.
-
-    Each test split's latest result in each mode, from ``evaluation.json``.
-    """
-    parts = []
-    for split, modes in recorded_results(run_dir).items():
-        if split in TEST_SPLITS:
-            results = ", ".join(f"{format_accuracy(accuracy)} ({tta_name(mode)})" for mode, accuracy in modes.items())
-            parts.append(f"{split} {results}")
-    return " · ".join(parts) or "—"
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def _split_digest(data_key: str, split: str, _dataset: FerDataset) -> str:
-    part = _dataset.subset(split)
-    return content_digest(part.images, part.ids)
-
-
-@st.cache_data(show_spinner=False, max_entries=256)
-def _accuracy_from_cache(model_path: str, model_stamp: tuple[int, int], cache_path: str, cache_stamp: tuple[int, int],
-                         data_key: str, split: str, tta: str, _dataset: FerDataset) -> float | None:
-    part = _dataset.subset(split)
-    probabilities = read_cached_predictions(Path(cache_path), model_path, part.ids)
-    if probabilities is None:
-        return None
-    return score_predictions(split, part.labels, probabilities, part.ids, tta=tta).accuracy
-
-
-def cached_accuracy(model_path: str | Path, dataset: FerDataset, split: str, tta: str) -> float | None:
-    """The accuracy of ``model_path`` on ``split`` in mode ``tta`` if its predictions are in the disk cache, else ``None``.
-
-    Never predicts and never writes ``evaluation.json``: a table of every run
-    costs one cache read per run, and reading it changes no run's record.
-    """
-    model = Path(model_path)
-    try:
-        stat = model.stat()
-    except OSError:
-        return None
-    key = dataset_key(dataset)
-    cache = prediction_cache_path(model, split, _split_digest(key, split, dataset), tta)
-    try:
-        cache_stat = cache.stat()
-    except OSError:
-        return None
-    return _accuracy_from_cache(str(model), (stat.st_mtime_ns, stat.st_size), str(cache),
-                                (cache_stat.st_mtime_ns, cache_stat.st_size), key, split, tta, dataset)
-
-
-def measured_column(split: str, tta: str) -> str:
-    """``PublicTest accuracy · single pass``: the name of the table column measured like the page's confusion matrices."""
-    return f"{split} accuracy · {tta_name(tta)}"
-
-
-def compare_table(summaries: list[RunSummary], measured: tuple[FerDataset, str, str] | None = None) -> pd.DataFrame:
-    """One row per run: id, model, epochs, best validation and test accuracy, time, status and a warning note.
-
-    Args:
-        summaries: The runs.
-        measured: ``(dataset, split, tta)``: add a column with every run's
-            accuracy measured that one way (from the prediction cache; ``—``
-            where the run was not evaluated so), so that the rows compare.
-            The ``recorded test accuracy`` column is each run's latest
-            ``evaluation.json`` result per split and mode.
-
-    The settings are in :func:`settings_table`, for the runs being compared.
-    """
-    from core.diagnose import guessing_level_warning
-
-    columns = ["run", "model", "epochs", "best val accuracy", "recorded test accuracy", "training time", "status", "note"]
-    if measured is not None:
-        columns.insert(4, measured_column(*measured[1:]))
-    rows = []
-    for summary in summaries:
-        best = (f"{format_accuracy(summary.best_val_accuracy)} (epoch {summary.best_epoch})"
-                if summary.best_val_accuracy is not None else "—")
-        row = {
-            "run": summary.run_id,
-            "model": summary.model,
-            "epochs": f"{summary.epochs_done}/{summary.epochs_planned}",
-            "best val accuracy": best,
-            "recorded test accuracy": test_accuracy_text(summary.path),
-            "training time": format_duration(summary.training_seconds) if summary.epochs_done else "—",
-            "status": summary.status.state,
-            "note": "at guessing level: one class for almost every image"
-                    if guessing_level_warning(summary.best_val_accuracy) else "",
-        }
-        if measured is not None:
-            dataset, split, tta = measured
-            accuracy = cached_accuracy(summary.path / "best.keras", dataset, split, tta) if summary.has_model else None
-            row[columns[4]] = format_accuracy(accuracy) if accuracy is not None else "—"
-        rows.append(row)
-    return pd.DataFrame(rows, columns=columns)
-
-
-def compare_table_ui(slot, summaries: list[RunSummary], measured: tuple[FerDataset, str, str] | None = None) -> None:
-    """Draw :func:`compare_table` into ``slot`` (an ``st.empty``), so that the page can redraw it once it has evaluated."""
-    config = {
-        "run": st.column_config.TextColumn("run", pinned=True),
-        "recorded test accuracy": st.column_config.TextColumn(
-            "recorded test accuracy", help="Each test split's latest evaluation recorded for the run in each mode it was "
-                                           "measured in: the modes can differ between runs, so rank runs on the column "
-                                           "measured one way" if measured else "Each test split's latest evaluation "
-                                           "recorded for the run in each mode it was measured in (modes can differ "
-                                           "between runs)"),
-        "note": st.column_config.TextColumn("note", help="Runs whose best validation accuracy is at guessing level"),
-    }
-    if measured is not None:
-        _, split, tta = measured
-        name = measured_column(split, tta)
-        config[name] = st.column_config.TextColumn(
-            name, help=f"Every run's best.keras on {split}, {tta_name(tta)}: the split and test-time augmentation chosen "
-                       "under Confusion matrices, as in their captions. — : not evaluated this way yet (pick the run "
-                       "there, or on the Evaluation page).")
-    slot.dataframe(compare_table(summaries, measured), hide_index=True, width="stretch", column_config=config)
-
-
-def _setting_text(value) -> str:
-    if isinstance(value, dict):
-        return ", ".join(f"{key} {_setting_text(item)}" for key, item in value.items()) or "—"
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def settings_table(run_dirs: dict[str, Path], *, only_different: bool = True) -> pd.DataFrame:
-    """Settings (``config.json``) as rows, one column per run; by default only those that differ."""
-    configs = {run_id: runs.read_config(path).get("config", {}) for run_id, path in run_dirs.items()}
-    names = [name for name in SETTING_LABELS if any(name in config for config in configs.values())]
-    rows = []
-    for name in names:
-        values = {run_id: _setting_text(config.get(name)) for run_id, config in configs.items()}
-        if only_different and len(set(values.values())) < 2:
-            continue
-        rows.append({"setting": SETTING_LABELS[name], **values})
-    return pd.DataFrame(rows, columns=["setting", *configs])
-
-
-def compare_curves_figure(curves: dict[str, list[dict]]) -> go.Figure:
-    """Accuracy and loss per epoch, one colour per run: validation solid, training dashed."""
-    from plotly.colors import qualitative
-    from plotly.subplots import make_subplots
-
-    figure = make_subplots(rows=1, cols=2, subplot_titles=("Accuracy", "Loss"), horizontal_spacing=0.1)
-    for number, (run_id, metrics) in enumerate(curves.items()):
-        color = qualitative.Plotly[number % len(qualitative.Plotly)]
-        epochs = [row["epoch"] for row in metrics]
-        for col, metric in ((1, "accuracy"), (2, "loss")):
-            for prefix, dash, what in (("val_", "solid", "validation"), ("", "dash", "train")):
-                figure.add_trace(go.Scatter(
-                    x=epochs, y=[row.get(prefix + metric) for row in metrics], name=f"{run_id} · {what}",
-                    mode="lines+markers", line={"color": color, "dash": dash}, marker={"size": 5},
-                    legendgroup=run_id, showlegend=col == 1,
-                    hovertemplate=f"{run_id}<br>{what} {metric} %{{y:.4g}} at epoch %{{x}}<extra></extra>"), row=1, col=col)
-    last_epoch = max((row["epoch"] for metrics in curves.values() for row in metrics), default=1)
-    figure.update_xaxes(title_text="epoch", tick0=1, dtick=max(1, math.ceil(last_epoch / 10)))  # whole epochs only
-    figure.update_yaxes(tickformat=".0%", row=1, col=1)
-    figure.update_layout(height=420, margin={"t": 40, "b": 40, "l": 10, "r": 10},
-                         legend={"orientation": "h", "y": -0.25, "font": {"size": 12}})
-    return figure

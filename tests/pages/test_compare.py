@@ -37,10 +37,11 @@ def test_two_runs_are_tabled_plotted_and_their_confusion_matrices_shown(fake_run
     (first / "evaluation.json").write_text(json.dumps({"PrivateTest": {"accuracy": 0.6543, "macro_f1": 0.6, "n": 3589, "tta": True}}))
     app = run_page()
     table = app.dataframe[0].value
-    assert len(table) == 2
-    assert set(table["model"]) == {"mini_xception", "fer_vgg"}
-    assert set(table["epochs"]) == {"3/3"}
-    row = table.set_index("run").loc[first.name]
+    runs_only = table[table["status"] != "bundled"]
+    assert len(runs_only) == 2 and list(table["status"][:2]) != ["bundled"] * 2  # the runs first, then the bundled models
+    assert set(runs_only["network"]) == {"mini_xception", "fer_vgg"}
+    assert set(runs_only["epochs"]) == {"3/3"}
+    row = table.set_index("model").loc[first.name]
     # A pre-ten-crop summary (tta True), next to the PublicTest single pass the page has just evaluated.
     assert row["recorded test accuracy"] == "PrivateTest 65.43% (flip TTA) · PublicTest 66.67% (single pass)"
     assert row["best val accuracy"] == "55.00% (epoch 3)"
@@ -64,12 +65,42 @@ def test_choosing_no_runs_and_another_split(fake_runs_dir, with_dataset):
     app.selectbox(key="compare_split").set_value("PrivateTest")
     app.run()
     assert not app.exception
-    assert any("Pick runs" in caption.value for caption in app.caption)
+    assert any("Pick runs with at least one finished epoch" in caption.value for caption in app.caption)
     assert len(app.get("plotly_chart")) == 2
 
 
-def test_no_runs_shows_how_to_start_one(tmp_path, monkeypatch):
+def test_with_no_runs_the_bundled_models_are_compared(tmp_path, monkeypatch, with_dataset):
+    # Walk s10: Compare listed runs only, so a first-time user (no runs) had nothing to compare.
+    from core.bundle import card_scores
+    from core.predict import bundled_models
+    from dashboard.compare_widgets import test_accuracy_text
+
     monkeypatch.setenv("FER_STUDIO_RUNS", str(tmp_path / "empty"))
+    app = run_page()
+    assert "No training runs yet" in app.info[0].value
+    table = app.dataframe[0].value.set_index("model")
+    bundled = bundled_models()
+    assert list(table.index) == [f"{path.stem} (bundled)" for path in bundled]
+    assert set(table["status"]) == {"bundled"}
+    default = bundled[0]
+    # The card's held-out scores, every mode, and its validation accuracy with where it comes from.
+    assert table.loc[f"{default.stem} (bundled)", "recorded test accuracy"] == test_accuracy_text(
+        {"PublicTest": card_scores(default)})
+    assert "PublicTest" in table.loc[f"{default.stem} (bundled)", "recorded test accuracy"]
+    assert table.loc[f"{default.stem} (bundled)", "best val accuracy"] != "—"
+    # The first two are chosen: their settings, their validation curves (no training curve on a card) and two
+    # confusion matrices on the data.
+    assert app.multiselect(key="compare_runs").value == [f"bundled-{path.stem}" for path in bundled[:2]]
+    assert not app.dataframe[1].value.empty
+    charts = app.get("plotly_chart")
+    assert len(charts) == 3
+    assert sum("on PublicTest (single pass): accuracy" in caption.value for caption in app.caption) == 2
+    assert any("validation accuracy only" in caption.value for caption in app.caption)
+
+
+def test_nothing_to_compare_says_how_to_start(tmp_path, monkeypatch):
+    monkeypatch.setenv("FER_STUDIO_RUNS", str(tmp_path / "empty"))
+    monkeypatch.setattr("core.predict.bundled_models", lambda: [])
     app = run_page()
     assert "No training runs yet" in app.info[0].value
     assert not app.dataframe
@@ -100,7 +131,7 @@ def test_a_one_class_model_is_called_out(fake_runs_dir, monkeypatch, oracle_data
     run = sorted(fake_runs_dir.iterdir())[0]
     runs.write_metrics(run, [{**row, "val_accuracy": 0.02} for row in runs.read_metrics(run)])
     app = run_page()
-    table = app.dataframe[0].value.set_index("run")
+    table = app.dataframe[0].value.set_index("model")
     assert table.loc[run.name, "note"].startswith("at guessing level")
     assert len([w for w in app.warning if "for 100% of the images" in w.value]) == 2
 
@@ -113,7 +144,7 @@ def test_the_chosen_runs_ensemble_is_scored_next_to_its_members(fake_runs_dir, w
     first, second = sorted(fake_runs_dir.iterdir())
     oracle_model_factory(second / "best.keras", saved_names=CLASS_NAMES[1:] + CLASS_NAMES[:1])  # a wrong member
     app = run_page()
-    [start] = [button for button in app.button if button.label.startswith("Score the ensemble of these 2 runs")]
+    [start] = [button for button in app.button if button.label.startswith("Score the ensemble of these 2 models")]
     start.click().run()
     assert not app.exception and not app.error
     table = app.dataframe[-1].value
@@ -130,7 +161,7 @@ def test_the_table_agrees_with_the_captions_and_measures_every_row_one_way(fake_
     (first / "evaluation.json").write_text(json.dumps({"PublicTest": {"accuracy": 0.7012, "n": 21, "tta": "crop10"}}))
     app = run_page()
     assert not app.error
-    table = app.dataframe[0].value.set_index("run")
+    table = app.dataframe[0].value.set_index("model")
     captions = [shown_text(caption.value) for caption in app.caption if "on PublicTest (single pass): accuracy" in caption.value]
     assert len(captions) == 2
     for run in (first, second):
@@ -142,7 +173,7 @@ def test_the_table_agrees_with_the_captions_and_measures_every_row_one_way(fake_
         app.selectbox(key=box).set_value(second.name)
     app.selectbox(key="compare_tta").set_value("flip").run()
     assert not app.exception
-    table = app.dataframe[0].value.set_index("run")
+    table = app.dataframe[0].value.set_index("model")
     assert "PublicTest accuracy · single pass" not in table.columns
     assert table.loc[second.name, "PublicTest accuracy · flip TTA"] != "—"
     assert table.loc[first.name, "PublicTest accuracy · flip TTA"] == "—"

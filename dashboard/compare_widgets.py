@@ -1,0 +1,233 @@
+"""Tables and figures of the Compare page: runs and bundled models side by side.
+
+The rows are :class:`core.compare.ComparedModel` records. Builders
+(``*_table``, ``*_figure``) return objects and draw nothing; ``*_ui`` helpers
+draw.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.compare import ComparedModel
+from core.dataset import FerDataset
+from core.evaluate import content_digest, prediction_cache_path, read_cached_predictions, score_predictions
+from core.tta import TTA_LABELS
+from dashboard.data_source import dataset_key
+from dashboard.evaluation_widgets import tta_name
+from dashboard.training_widgets import format_accuracy, format_duration
+
+TEST_SPLITS = ("PublicTest", "PrivateTest", "test", "all")
+
+# Settings shown side by side when they differ between the compared models.
+SETTING_LABELS = {
+    "model": "model", "model_params": "model parameters", "optimizer": "optimizer", "learning_rate": "learning rate",
+    "batch_size": "batch size", "epochs": "epochs planned", "time_budget_min": "time budget (minutes)",
+    "lr_schedule": "LR schedule", "label_smoothing": "label smoothing", "class_weights": "class weights",
+    "weight_decay": "weight decay", "validation": "validation data", "val_fraction": "validation fraction",
+    "max_train_images": "max training images", "seed": "seed", "augment": "augmentation", "precision": "precision",
+    "init_from": "started from", "teachers": "teachers", "teacher_tta": "teachers' test-time augmentation",
+    "distill_weight": "distillation weight", "average_from": "weight averaging from (share of the run)",
+}
+
+
+def test_accuracy_text(results: dict[str, dict[str, float]]) -> str:
+    """``PublicTest 65.20% (single pass), 66.75% (ten-crop TTA) · PrivateTest 66.01% (flip TTA)``; an em dash if none.
+
+    Args:
+        results: ``{split: {tta mode: accuracy}}`` (``ComparedModel.test_results``);
+            splits that are not test splits are left out.
+    """
+    parts = []
+    for split, modes in results.items():
+        if split in TEST_SPLITS and modes:
+            listed = ", ".join(f"{format_accuracy(accuracy)} ({tta_name(mode)})" for mode, accuracy in modes.items())
+            parts.append(f"{split} {listed}")
+    return " · ".join(parts) or "—"
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _split_digest(data_key: str, split: str, _dataset: FerDataset) -> str:
+    part = _dataset.subset(split)
+    return content_digest(part.images, part.ids)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _accuracy_from_cache(model_path: str, model_stamp: tuple[int, int], cache_path: str, cache_stamp: tuple[int, int],
+                         data_key: str, split: str, tta: str, _dataset: FerDataset) -> float | None:
+    part = _dataset.subset(split)
+    probabilities = read_cached_predictions(Path(cache_path), model_path, part.ids)
+    if probabilities is None:
+        return None
+    return score_predictions(split, part.labels, probabilities, part.ids, tta=tta).accuracy
+
+
+def cached_accuracy(model_path: str | Path, dataset: FerDataset, split: str, tta: str) -> float | None:
+    """The accuracy of ``model_path`` on ``split`` in mode ``tta`` if its predictions are in the disk cache, else ``None``.
+
+    Never predicts and never writes ``evaluation.json``: a table of every
+    model costs one cache read per model, and reading it changes no record.
+    """
+    model = Path(model_path)
+    try:
+        stat = model.stat()
+    except OSError:
+        return None
+    key = dataset_key(dataset)
+    cache = prediction_cache_path(model, split, _split_digest(key, split, dataset), tta)
+    try:
+        cache_stat = cache.stat()
+    except OSError:
+        return None
+    return _accuracy_from_cache(str(model), (stat.st_mtime_ns, stat.st_size), str(cache),
+                                (cache_stat.st_mtime_ns, cache_stat.st_size), key, split, tta, dataset)
+
+
+def measured_column(split: str, tta: str) -> str:
+    """``PublicTest accuracy · single pass``: the name of the table column measured like the page's confusion matrices."""
+    return f"{split} accuracy · {tta_name(tta)}"
+
+
+def epochs_text(entry: ComparedModel) -> str:
+    """``3/40`` (done of planned), or ``33 (80-minute budget)`` when a time budget, not ``--epochs``, ended the run."""
+    budget = entry.config.get("time_budget_min")
+    if isinstance(budget, (int, float)) and not isinstance(budget, bool) and budget > 0:
+        return f"{entry.epochs_done} ({budget:g}-minute budget)"
+    return f"{entry.epochs_done}/{entry.epochs_planned}" if entry.epochs_planned else str(entry.epochs_done)
+
+
+def compare_table(entries: list[ComparedModel], measured: tuple[FerDataset, str, str] | None = None) -> pd.DataFrame:
+    """One row per run or bundled model: name, network, epochs, best validation and test accuracy, time, status, note.
+
+    Args:
+        entries: The rows, from :func:`core.compare.compared_models`.
+        measured: ``(dataset, split, tta)``: add a column with every model's
+            accuracy measured that one way (from the prediction cache; ``—``
+            where the model was not evaluated so), so that the rows compare.
+            The ``recorded test accuracy`` column is each run's latest
+            ``evaluation.json`` result per split and mode, and a bundled
+            model's card.
+
+    The settings are in :func:`settings_table`, for the models being compared.
+    """
+    from core.diagnose import guessing_level_warning
+
+    columns = ["model", "network", "epochs", "best val accuracy", "recorded test accuracy", "training time", "status",
+               "note"]
+    if measured is not None:
+        columns.insert(4, measured_column(*measured[1:]))
+    rows = []
+    for entry in entries:
+        best = (f"{format_accuracy(entry.best_val_accuracy)}" + (f" ({entry.best_at})" if entry.best_at else "")
+                if entry.best_val_accuracy is not None else "—")
+        row = {
+            "model": entry.name,
+            "network": entry.architecture,
+            "epochs": epochs_text(entry),
+            "best val accuracy": best,
+            "recorded test accuracy": test_accuracy_text(entry.test_results),
+            "training time": format_duration(entry.training_seconds) if entry.training_seconds else "—",
+            "status": entry.state,
+            "note": "at guessing level: one class for almost every image"
+                    if guessing_level_warning(entry.best_val_accuracy) else "",
+        }
+        if measured is not None:
+            dataset, split, tta = measured
+            accuracy = cached_accuracy(entry.model_path, dataset, split, tta) if entry.model_path is not None else None
+            row[columns[4]] = format_accuracy(accuracy) if accuracy is not None else "—"
+        rows.append(row)
+    return pd.DataFrame(rows, columns=columns)
+
+
+def compare_table_ui(slot, entries: list[ComparedModel], measured: tuple[FerDataset, str, str] | None = None) -> None:
+    """Draw :func:`compare_table` into ``slot`` (an ``st.empty``), so that the page can redraw it once it has evaluated."""
+    recorded_help = ("Each test split's latest evaluation recorded for a run in each mode it was measured in, and a "
+                     "bundled model's scores from its card (modes can differ between rows")
+    config = {
+        "model": st.column_config.TextColumn("model", pinned=True),
+        "recorded test accuracy": st.column_config.TextColumn(
+            "recorded test accuracy",
+            help=recorded_help + (", so rank rows on the column measured one way)" if measured else ")")),
+        "best val accuracy": st.column_config.TextColumn(
+            "best val accuracy", help="The kept checkpoint's accuracy on the run's validation data (by default a 10% "
+                                      "slice of Training, drawn by the run's seed, so slices differ between seeds)"),
+        "note": st.column_config.TextColumn("note", help="Models whose best validation accuracy is at guessing level"),
+    }
+    if measured is not None:
+        _, split, tta = measured
+        name = measured_column(split, tta)
+        config[name] = st.column_config.TextColumn(
+            name, help=f"Every model on {split}, {tta_name(tta)}: the split and test-time augmentation chosen under "
+                       "Confusion matrices, as in their captions. — : not evaluated this way yet (pick the model "
+                       "there, or on the Evaluation page).")
+    slot.dataframe(compare_table(entries, measured), hide_index=True, width="stretch", column_config=config)
+
+
+def _setting_text(value, name: str = "") -> str:
+    if name == "teacher_tta" and value in TTA_LABELS:
+        return TTA_LABELS[value]
+    if isinstance(value, str) and value.endswith(".keras"):
+        return Path(value).name  # a teacher or starting model: its file names it; the folders are the user's
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {_setting_text(item)}" for key, item in value.items()) or "—"
+    if isinstance(value, list):
+        return ", ".join(Path(item).name if isinstance(item, str) else _setting_text(item) for item in value) or "—"
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def settings_table(configs: dict[str, dict], *, only_different: bool = True) -> pd.DataFrame:
+    """Training settings as rows, one column per model (``{name: config}``); by default only those that differ."""
+    names = [name for name in SETTING_LABELS if any(name in config for config in configs.values())]
+    rows = []
+    for name in names:
+        values = {model: _setting_text(config.get(name), name) for model, config in configs.items()}
+        if only_different and len(set(values.values())) < 2:
+            continue
+        rows.append({"setting": SETTING_LABELS[name], **values})
+    return pd.DataFrame(rows, columns=["setting", *configs])
+
+
+def compare_curves_figure(curves: dict[str, list[dict]]) -> go.Figure:
+    """Accuracy and loss per epoch, one colour per model: validation solid, training dashed.
+
+    A series with no values (a bundled model's card keeps validation
+    accuracy only) is left out rather than drawn empty in the legend.
+    """
+    from plotly.colors import qualitative
+    from plotly.subplots import make_subplots
+
+    # Bundled models' cards keep no loss: with only those, an empty Loss panel would be drawn, so it is left out.
+    panels = [("accuracy", "Accuracy")]
+    if any(row.get(key) is not None for metrics in curves.values() for row in metrics for key in ("loss", "val_loss")):
+        panels.append(("loss", "Loss"))
+    figure = make_subplots(rows=1, cols=len(panels), subplot_titles=[title for _, title in panels], horizontal_spacing=0.1)
+    for number, (name, metrics) in enumerate(curves.items()):
+        color = qualitative.Plotly[number % len(qualitative.Plotly)]
+        epochs = [row["epoch"] for row in metrics]
+        shown = False
+        for col, (metric, _) in enumerate(panels, start=1):
+            for prefix, dash, what in (("val_", "solid", "validation"), ("", "dash", "train")):
+                values = [row.get(prefix + metric) for row in metrics]
+                if all(value is None for value in values):
+                    continue
+                figure.add_trace(go.Scatter(
+                    x=epochs, y=values, name=f"{name} · {what}",
+                    mode="lines+markers", line={"color": color, "dash": dash}, marker={"size": 5},
+                    legendgroup=name, showlegend=col == 1 or not shown,
+                    hovertemplate=f"{name}<br>{what} {metric} %{{y:.4g}} at epoch %{{x}}<extra></extra>"), row=1, col=col)
+                shown = True
+    last_epoch = max((row["epoch"] for metrics in curves.values() for row in metrics), default=1)
+    figure.update_xaxes(title_text="epoch", tick0=1, dtick=max(1, math.ceil(last_epoch / 10)))  # whole epochs only
+    figure.update_yaxes(tickformat=".0%", row=1, col=1)
+    figure.update_layout(height=420, margin={"t": 40, "b": 40, "l": 10, "r": 10},
+                         legend={"orientation": "h", "y": -0.25, "font": {"size": 12}})
+    return figure
