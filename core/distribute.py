@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from pathlib import Path
 from typing import Iterator
 
 
@@ -22,6 +23,49 @@ def accelerator_count() -> int:
 
         return sum(device.platform == "gpu" for device in jax.devices())
     return 0
+
+
+# JAX keeps compiled XLA programs here (under the FER Studio cache) unless JAX_COMPILATION_CACHE_DIR names a folder.
+JAX_CACHE_FOLDER = "jax"
+
+
+def use_jax_compilation_cache(cache_root: Path | None = None) -> Path | None:
+    """Keep the JAX backend's compiled XLA programs on disk, so the next run in any process reuses them.
+
+    Under JAX every new shape is compiled, down to each weight initializer:
+    a tiny two-epoch run spends 40 of its 60 s compiling, and the second
+    run of the same model on the same machine takes 15 s instead of 68
+    (measured on the 2-core CPU). The programs do not change what is
+    computed. ``$JAX_COMPILATION_CACHE_DIR`` (read by JAX itself) wins over
+    ``<cache_root>/jax``; with any other backend this does nothing. The
+    folder grows by the programs of each new model and batch shape (about
+    2 MB for a tiny run); JAX's own size cap needs the ``filelock`` package,
+    which FER Studio does not install, so clearing the cache folder is the
+    way to reclaim it.
+
+    Args:
+        cache_root: FER Studio's cache folder (``core.cache.default_cache_dir()`` when None).
+
+    Returns:
+        The folder in use, or None when the backend is not JAX.
+    """
+    import keras
+
+    if keras.backend.backend() != "jax":
+        return None
+    import jax
+
+    from core.cache import default_cache_dir
+
+    folder = jax.config.jax_compilation_cache_dir
+    if not folder:
+        folder = str(Path(cache_root or default_cache_dir()) / JAX_CACHE_FOLDER)
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        jax.config.update("jax_compilation_cache_dir", folder)
+    if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
+        # JAX keeps only programs that took over a second to compile; most of the start-up is many short ones.
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    return Path(folder)
 
 
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")

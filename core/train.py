@@ -206,12 +206,13 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
     from core.augment import make_training_batches
     from core.data import load_fer2013
     from core.distribute import (configure_precision, distribution_scope, needs_even_batches, trim_for_replicas,
-                                 validation_batch_size)
+                                 use_jax_compilation_cache, validation_batch_size)
     from core.model_io import load_model
 
     config = load_config(run_dir)
     import keras
 
+    use_jax_compilation_cache()  # before the first JAX program: setting the seed compiles one
     keras.utils.set_random_seed(config.seed)
     echo(f"loading {config.data}")
     saved = runs.read_config(run_dir)

@@ -13,6 +13,29 @@ from core.labels import CLASS_NAMES
 SHARED_FER2013 = Path(__file__).resolve().parent.parent.parent / "shared" / "fer2013"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_jax_compilation_cache(tmp_path_factory: pytest.TempPathFactory):
+    """One JAX compilation cache for the whole test session, inherited by every KERAS_BACKEND=jax subprocess.
+
+    Each such test trains a tiny model in a fresh interpreter, and JAX compiles
+    every program anew there (weight initializers included: about 40 s of a
+    60 s run). With the cache, later tests reuse what earlier ones compiled
+    (core.distribute.use_jax_compilation_cache does the same for users). It
+    starts empty in each session, so a test never relies on a previous run.
+    """
+    import os
+
+    saved = {name: os.environ.get(name) for name in ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS")}
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path_factory.mktemp("jax-compilation-cache"))
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 # ---------------------------------------------------------------- dataset loading (core.data)
 
 

@@ -260,3 +260,32 @@ def test_multiworker_task_reads_tf_config(tf_config, expected):
 def test_bad_tf_config_is_explained(tf_config):
     with pytest.raises(ValueError, match="TF_CONFIG"):
         multiworker_task(tf_config)
+
+
+def test_the_compilation_cache_is_for_jax_only():
+    from core.distribute import use_jax_compilation_cache
+
+    assert use_jax_compilation_cache() is None  # this process runs the TensorFlow backend: nothing to keep
+
+
+@needs_jax
+def test_jax_keeps_its_compiled_programs_in_the_fer_studio_cache_unless_told_where(tmp_path):
+    script = textwrap.dedent("""
+        import json, os, jax
+        from core.distribute import use_jax_compilation_cache
+        folder = use_jax_compilation_cache()
+        jax.jit(lambda a: a * 3 + 2)(jax.numpy.arange(5.0)).block_until_ready()
+        print(json.dumps({"folder": str(folder), "entries": len(os.listdir(folder))}))
+    """)
+    env = {name: value for name, value in os.environ.items() if not name.startswith("JAX_PERSISTENT_CACHE")}
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    env.update(KERAS_BACKEND="jax", FER_STUDIO_CACHE=str(tmp_path / "cache"))
+    mine = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert mine.returncode == 0, mine.stderr[-2000:]
+    report = json.loads(mine.stdout.strip().splitlines()[-1])
+    # Even a program that compiles in milliseconds is kept: a run's start-up is hundreds of them.
+    assert report["folder"] == str(tmp_path / "cache" / "jax") and report["entries"] >= 1
+    env["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path / "elsewhere")
+    theirs = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert theirs.returncode == 0, theirs.stderr[-2000:]
+    assert json.loads(theirs.stdout.strip().splitlines()[-1])["folder"] == str(tmp_path / "elsewhere")
