@@ -343,6 +343,16 @@ def test_zip_bomb_is_refused(tmp_path):
         load_fer2013(archive)
 
 
+def test_a_zip_bomb_of_small_members_is_refused(tmp_path):
+    # Probe s11: 1,000 members of 1 MiB each (a 1.15 MB zip) passed the per-member ratio and took 92 s to refuse.
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for index in range(20):
+            zipped.writestr(f"train/happy/p{index:03d}.jpg", b"\xff\xd8\xff" + bytes(1024**2 - 3))
+    with pytest.raises(ValueError, match="zip bomb"):
+        load_fer2013(archive)
+
+
 def test_zip_over_the_size_or_count_limits_is_refused(tmp_path, tiny_fer_folder, monkeypatch):
     archive = zip_folder(tiny_fer_folder, tmp_path / "fer.zip")
     monkeypatch.setattr(data_module, "MAX_ZIP_MEMBERS", 10)

@@ -173,14 +173,25 @@ def test_zip_reader_yields_images_and_skips_the_rest():
         ({"../evil.jpg": b"x"}, {}, "unsafe zip"),
         ({"/etc/evil.jpg": b"x"}, {}, "unsafe zip"),
         ({"bomb.png": bytes(5 * 1024**2)}, {}, "zip bomb"),
+        # Probe s11: members of at most 1 MiB each passed the per-member ratio (500 of them held 524 MB).
+        ({f"p{i:03d}.png": bytes(1024**2) for i in range(20)}, {}, "zip bomb"),
         ({f"{i}.jpg": b"x" for i in range(4)}, {"max_images": 3}, "limit is 3"),
         ({"a.jpg": b"x" * 2000}, {"max_bytes": 1000}, "MiB"),
     ],
-    ids=["dotdot", "absolute", "bomb", "count", "size"],
+    ids=["dotdot", "absolute", "bomb", "bomb-of-small-members", "count", "size"],
 )
 def test_zip_reader_refuses_unsafe_archives(members, limits, message):
     with pytest.raises(ValueError, match=message):
         list(iter_zip_images(make_zip(members), **limits))
+
+
+def test_zip_summary_counts_the_images_without_inflating_them_and_refuses_what_the_reader_refuses():
+    from core.predict import zip_image_summary
+
+    jpeg = encode(np.zeros((8, 8, 3), np.uint8))
+    assert zip_image_summary(make_zip({"a.jpg": jpeg, "b/c.jpg": jpeg, "notes.txt": b"hi"})) == (2, 2 * len(jpeg))
+    with pytest.raises(ValueError, match="zip bomb"):
+        zip_image_summary(make_zip({f"p{i:03d}.png": bytes(1024**2) for i in range(20)}))
 
 
 def test_zip_reader_refuses_non_zip_bytes():
