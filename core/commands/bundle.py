@@ -25,14 +25,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--notes", default=None, metavar="TEXT",
                         help="written into the card's notes: what the command and config do not say (e.g. that a "
                              "teacher or starting point was an earlier version of the file this bundle replaces)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a model of that name and its card (without it, an existing model is an error: "
+                             "by default the name is the studio's default model's)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Export and print the card's evaluation."""
     from core.bundle import DEFAULT_NAME, MODELS_DIR, bundle_run
+    from core.commands import refuse_existing_outputs
 
-    card = bundle_run(args.run_dir, args.data, name=args.name or DEFAULT_NAME, out_dir=args.out or MODELS_DIR,
+    name, out_dir = args.name or DEFAULT_NAME, args.out or MODELS_DIR
+    # A bare `bundle --run R --data D` names the shipped default: replacing it silently lost the studio's best model
+    # (probe s11: a 2-epoch run at 14% replaced the 69% model, exit 0, not a word).
+    refuse_existing_outputs((out_dir / f"{name}.keras", out_dir / f"{name}.json"), args.overwrite)
+    card = bundle_run(args.run_dir, args.data, name=name, out_dir=out_dir,
                       ensemble_with=tuple(args.ensemble_with), checkpoint=args.checkpoint,
                       notes=args.notes)
     summary = {"file": card["file"], "size_bytes": card["size_bytes"], "evaluation": card["evaluation"]}

@@ -83,6 +83,21 @@ def test_bundle_reports_the_ensemble_with_another_model_through_the_cli(tmp_path
     assert card["ensemble"]["evaluation"]["PublicTest"]["accuracy"] == round(expected, 4)
 
 
+def test_bundle_never_replaces_a_model_unless_told_to(tmp_path, finished_run, capsys):
+    # Probe s11: a bare `bundle --run R --data D` replaced the shipped default model, exit 0, not a word.
+    run_dir, data = finished_run
+    args = ["bundle", "--run", str(run_dir), "--data", str(data), "--name", "mine", "--out", str(tmp_path)]
+    assert main(args) == 0
+    (tmp_path / "mine.keras").write_bytes(b"the user's own model")
+    capsys.readouterr()
+    assert main(args) == 2
+    message = capsys.readouterr().err
+    assert "mine.keras exists" in message and "--overwrite" in message
+    assert (tmp_path / "mine.keras").read_bytes() == b"the user's own model"
+    assert main([*args, "--overwrite"]) == 0
+    assert load_model(tmp_path / "mine.keras").class_names == load_model(run_dir / "best.keras").class_names
+
+
 def test_bundle_exports_the_weight_averaged_model_when_asked(tmp_path, finished_run, capsys):
     run_dir, data = finished_run
     assert main(["bundle", "--run", str(run_dir), "--data", str(data), "--name", "averaged", "--out", str(tmp_path),
