@@ -27,7 +27,7 @@ import numpy as np
 
 from core.dataset import FerDataset, LoadReport
 
-CACHE_FORMAT: int = 1
+CACHE_FORMAT: int = 2  # 2: skipped lists name images beside the split folders and stray files in them
 _ARRAY_NAMES = ("images", "labels", "splits", "ids")
 # Everything a damaged or foreign cache file can raise while being read.
 _READ_ERRORS = (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, zipfile.BadZipFile)

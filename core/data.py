@@ -432,6 +432,9 @@ def _plan_release(files: list[_File], root: str) -> _Layout:
             if parts[0].lower().endswith(".csv"):
                 layout.skipped.append(SkippedRecord(file.path, "a CSV beside the image folders, which were loaded "
                                                                "instead; point the data at this file to load it"))
+            elif PurePosixPath(parts[0]).suffix.lower() in IMAGE_EXTENSIONS:  # probe s11: it went unreported
+                layout.skipped.append(SkippedRecord(file.path, "beside the split folders, not inside train/ or "
+                                                               "test/<class>/, so it has no split and no label"))
             continue  # README and the like next to train/ and test/
         default_split = _SPLIT_FOLDERS.get(parts[0].lower())
         if default_split is None:
@@ -466,6 +469,9 @@ def _plan_record(
     if len(parts) == 1:
         if is_image:
             layout.skipped.append(SkippedRecord(file.path, "not inside a class folder, so it has no label"))
+        elif default_split is not None:  # a stray file in train/ or test/ (probe s11: notes.txt went unreported)
+            layout.skipped.append(SkippedRecord(file.path, f"not an image file ({suffix or 'no extension'}) and not "
+                                                           "inside a class folder"))
         return
     label = _class_index_cached(parts[0])
     if label is None:

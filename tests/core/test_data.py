@@ -576,3 +576,19 @@ def test_an_oversized_image_file_is_skipped_unread(tiny_fer_folder, monkeypatch)
     dataset = load_fer2013(tiny_fer_folder, use_cache=False)
     reasons = {record.where: record.reason for record in dataset.report.skipped}
     assert "larger than any image file is read" in reasons["train/angry/Training_big.jpg"]
+
+
+def test_an_image_beside_the_split_folders_and_a_stray_file_in_one_are_reported(tmp_path, tiny_fer_folder):
+    # Probe s11: README.jpg at the root and train/notes.txt were in neither the loaded nor the skipped list.
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(tiny_fer_folder, root)
+    shutil.copyfile(next(root.glob("train/*/*.jpg")), root / "README.jpg")
+    (root / "train" / "notes.txt").write_text("where these came from")
+    (root / "LICENSE").write_text("text beside the data is not a record")
+    dataset = load_fer2013(root, use_cache=False)
+    reasons = {record.where: record.reason for record in dataset.report.skipped}
+    assert "README.jpg" in reasons and "no split" in reasons["README.jpg"]
+    assert "train/notes.txt" in reasons and "not an image file (.txt)" in reasons["train/notes.txt"]
+    assert "LICENSE" not in reasons
