@@ -47,6 +47,8 @@ class ComparedModel:
             ``loss``, ``val_loss``...); a card keeps ``val_accuracy`` only.
         test_results: ``{split: {tta mode: accuracy}}``: a run's recorded
             evaluations, a bundled model's card scores.
+        val_class_counts: Validation images per class (FER2013 order), as the
+            run recorded them, or None (a card, an older run).
     """
 
     model_id: str
@@ -63,11 +65,14 @@ class ComparedModel:
     config: dict = field(default_factory=dict)
     metrics: list[dict] = field(default_factory=list)
     test_results: dict[str, dict[str, float]] = field(default_factory=dict)
+    val_class_counts: list[int] | None = None
 
 
 def run_entry(summary: runs.RunSummary) -> ComparedModel:
     """A run folder's row, from its summary, ``config.json``, ``metrics.csv`` and ``evaluation.json``."""
-    config = runs.read_config(summary.path).get("config", {})
+    saved = runs.read_config(summary.path)
+    config = saved.get("config", {})
+    resolved = saved.get("resolved") if isinstance(saved.get("resolved"), dict) else {}
     return ComparedModel(
         model_id=summary.run_id, name=summary.run_id, kind="run", architecture=summary.model,
         model_path=summary.path / "best.keras" if summary.has_model else None,
@@ -78,6 +83,7 @@ def run_entry(summary: runs.RunSummary) -> ComparedModel:
         config=config if isinstance(config, dict) else {},
         metrics=runs.read_metrics(summary.path),
         test_results={split: modes for split, modes in recorded_results(summary.path).items() if modes},
+        val_class_counts=resolved.get("val_class_counts"),
     )
 
 

@@ -54,15 +54,38 @@ def one_class_warning(predictions: np.ndarray) -> str | None:
             "with a lower learning rate, or check its data.")
 
 
-def guessing_level_warning(best_val_accuracy: float | None, majority_share: float = FER2013_MAJORITY_SHARE) -> str | None:
+def majority_baseline(class_counts) -> tuple[str, float] | None:
+    """``(class name, share)`` of the most common class in ``class_counts`` (FER2013 order), or None if unusable.
+
+    Args:
+        class_counts: Images per class, as a run records for its validation
+            data (``resolved.val_class_counts``); anything else gives None.
+    """
+    if not isinstance(class_counts, (list, tuple)) or len(class_counts) != NUM_CLASSES:
+        return None
+    if not all(isinstance(count, int) and not isinstance(count, bool) and count >= 0 for count in class_counts):
+        return None
+    total = sum(class_counts)
+    if total == 0:
+        return None
+    top = max(range(NUM_CLASSES), key=lambda index: class_counts[index])
+    return CLASS_NAMES[top], class_counts[top] / total
+
+
+def guessing_level_warning(best_val_accuracy: float | None, class_counts=None) -> str | None:
     """A sentence when a run's best validation accuracy is no better than always answering the most common class.
 
     Args:
         best_val_accuracy: In ``[0, 1]``; ``None`` (no finished epoch) gives ``None``.
-        majority_share: Share of the most common class in the validation data.
+        class_counts: Images per class in the run's validation data (FER2013
+            order), from its ``config.json``; without them (runs from before
+            they were recorded) FER2013's own shares are assumed and said.
     """
-    if best_val_accuracy is None or best_val_accuracy > majority_share + GUESSING_MARGIN:
+    baseline = majority_baseline(class_counts)
+    name, share, where = ((*baseline, "of this run's validation images") if baseline is not None
+                          else (FER2013_MAJORITY_CLASS, FER2013_MAJORITY_SHARE, "of FER2013's Training images"))
+    if best_val_accuracy is None or best_val_accuracy > share + GUESSING_MARGIN:
         return None
     return (f"Best validation accuracy {best_val_accuracy:.2%} is no better than always answering the most common "
-            f"class ({FER2013_MAJORITY_CLASS}, {majority_share:.0%} of FER2013): the model most likely predicts one "
+            f"class ({name}, {share:.0%} {where}): the model most likely predicts one "
             "class for almost every image. Train it longer, with a lower learning rate, or check its data.")

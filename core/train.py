@@ -254,6 +254,8 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
         "class_names": list(CLASS_NAMES),
         "train_images": int(len(x_train)),
         "val_images": int(len(x_val)),
+        # Per class, FER2013 order: what "always the most common class" would score on this run's own validation data.
+        "val_class_counts": np.bincount(np.asarray(y_val, dtype=np.int64), minlength=NUM_CLASSES).tolist(),
         "val_source": describe_validation(config, len(x_train), len(x_val)),
         "precision": precision,
         "versions": library_versions(),

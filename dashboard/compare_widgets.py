@@ -134,7 +134,7 @@ def compare_table(entries: list[ComparedModel], measured: tuple[FerDataset, str,
             "training time": format_duration(entry.training_seconds) if entry.training_seconds else "—",
             "status": entry.state,
             "note": "at guessing level: one class for almost every image"
-                    if guessing_level_warning(entry.best_val_accuracy) else "",
+                    if guessing_level_warning(entry.best_val_accuracy, entry.val_class_counts) else "",
         }
         if measured is not None:
             dataset, split, tta = measured

@@ -575,7 +575,8 @@ def run_quality_warning_ui(summary: RunSummary) -> None:
 
     if summary.status.active and summary.epochs_done < 3:
         return  # the first epochs of a healthy run can be at that level too
-    warning = guessing_level_warning(summary.best_val_accuracy)
+    counts = (runs.read_config(summary.path).get("resolved") or {}).get("val_class_counts")
+    warning = guessing_level_warning(summary.best_val_accuracy, counts)
     if warning:
         st.warning(warning, icon=":material/warning:")
 

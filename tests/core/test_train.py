@@ -54,6 +54,9 @@ def test_tiny_run_writes_every_file_of_the_run_folder(tmp_path, train_csv):
     assert saved["config"]["model"] == "fer_vgg"
     assert saved["resolved"]["data_hash"]
     assert saved["resolved"]["class_names"][6] == "neutral"
+    # What always answering one class would score on this run's own validation data (its guessing level).
+    counts = saved["resolved"]["val_class_counts"]
+    assert len(counts) == 7 and sum(counts) == saved["resolved"]["val_images"]
     assert "keras" in saved["resolved"]["versions"]
     metrics = runs.read_metrics(run_dir)
     assert [row["epoch"] for row in metrics] == [1, 2]
