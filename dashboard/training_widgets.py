@@ -538,9 +538,39 @@ def _epoch_or_time_axis(figure, epochs: list[int], by_time: bool, progress: dict
         figure.update_xaxes(title_text="epoch", range=[0.5, last_epoch + 0.5], dtick=max(1, round(last_epoch / 10)))
 
 
+def _committed_metrics_ui(run_dir: Path) -> list[dict] | None:
+    """The metrics of the run's last committed epoch when its ``metrics.csv`` gave none, saying so; [] when
+    no epoch was committed; None (after a warning) when there are epochs but no readable metrics.
+
+    Probe s11: a damaged ``metrics.csv`` read as "No finished epoch yet" under
+    "finished · 3 epochs", while the checkpoint's own copy was intact.
+    """
+    try:
+        checkpoint = runs.read_checkpoint(run_dir)
+    except ValueError:  # a checkpoint damaged by hand: the run's own panel says so
+        return []
+    if checkpoint is None or checkpoint.epoch < 1:
+        return []
+    metrics = checkpoint.metrics() if checkpoint.folder != Path(run_dir) else []
+    where = Path(run_dir).name + "/metrics.csv"
+    if metrics:
+        st.caption(f"{escape_markdown(where)} is missing or cannot be read: these curves come from the copy "
+                   f"saved with epoch {checkpoint.epoch}'s checkpoint "
+                   f"({escape_markdown(checkpoint.folder.relative_to(run_dir).as_posix())}/metrics.csv).")
+    else:
+        st.warning(f"This run has {checkpoint.epoch} committed epoch(s), but {escape_markdown(where)} is missing or "
+                   "cannot be read, so there are no curves to draw.", icon=":material/warning:")
+        return None
+    return metrics
+
+
 def training_curves_ui(run_dir: Path, progress: dict | None = None) -> None:
     """Curves of a run against epochs or training time, or a note while it has no finished epoch."""
     metrics = runs.read_metrics(run_dir)
+    if not metrics:
+        metrics = _committed_metrics_ui(run_dir)
+        if metrics is None:  # the run has epochs but no readable metrics: said above
+            return
     if not metrics and not (progress and progress.get("loss") is not None):
         st.caption("No finished epoch yet: the curves appear after the first one.")
         return

@@ -116,6 +116,29 @@ def test_finished_run_shows_its_curves_and_the_runs_table(runs_dir, with_dataset
     assert table.loc[0, "best val accuracy"] == "45.00% (epoch 2)" and table.loc[0, "epochs"] == "2/5"
 
 
+def test_a_damaged_metrics_file_draws_the_checkpoints_copy_and_says_so(runs_dir, with_dataset):
+    # Probe s11: "finished · 2 epochs" above "No finished epoch yet", the intact copy unused, the file not named.
+    run_dir = make_run(runs_dir, "20250101-000000-mini_xception-dddd", "finished", METRICS, message="2 epochs")
+    folder = runs.checkpoint_folder(run_dir, 2)
+    folder.mkdir(parents=True)
+    (folder / "last.keras").write_bytes(b"")
+    runs.write_json_atomic(folder / "state.json", {"epoch": 2})
+    runs.write_metrics(folder, METRICS)
+    runs.write_json_atomic(run_dir / "checkpoint.json", {"epoch": 2, "folder": folder.relative_to(run_dir).as_posix()})
+    (run_dir / "metrics.csv").unlink()
+    (run_dir / "metrics.csv").write_bytes(b"epoch,loss\nfoo,bar\n\x00\x01,,,\n")
+    app = run_page()
+    assert len(plotly_charts(app)) == 2
+    assert any("dddd/metrics.csv is missing or cannot be read: these curves come from the copy" in shown_text(caption.value)
+               for caption in app.caption)
+    assert not any("No finished epoch yet" in caption.value for caption in app.caption)
+    runs.write_metrics(folder, [])  # no copy either: a warning instead of "no finished epoch"
+    (folder / "metrics.csv").write_text("damaged")
+    app = run_page()
+    assert any("2 committed epoch(s)" in shown_text(w.value) and "dddd/metrics.csv" in shown_text(w.value) for w in app.warning)
+    assert not any("No finished epoch yet" in caption.value for caption in app.caption)
+
+
 def test_failed_run_shows_its_message(runs_dir, with_dataset):
     make_run(runs_dir, "20250101-000000-mini_xception-bbbb", "failed", message="ValueError: no Training split")
     app = run_page()
