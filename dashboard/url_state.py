@@ -24,6 +24,10 @@ from dashboard.text import quoted
 
 _SEEN_KEY = "_url_state_seen"  # {param: token the URL held when we last read or wrote it}
 _PAGE_KEY = "_url_state_page"
+# {param: (warning, the value shown instead)}: a link's warning is drawn again on every run while that value is
+# still the one chosen, so a rerun nobody asked for (Live's camera component reruns its page once it has loaded)
+# does not wipe it before it is read (probe s11); choosing something else, or another page, ends it.
+_WARNINGS_KEY = "_url_state_warnings"
 LIST_SEPARATOR = ","
 LINK_VALUE_LIMIT = 60  # characters of a link's value quoted in a warning
 MAX_NAMED_TOKENS = 5  # unknown items of a list named in a warning; the rest are counted
@@ -34,10 +38,25 @@ def start_page(page: str) -> None:
     if st.session_state.get(_PAGE_KEY) != page:
         st.session_state[_PAGE_KEY] = page
         st.session_state[_SEEN_KEY] = {}
+        st.session_state[_WARNINGS_KEY] = {}
 
 
 def _seen() -> dict[str, str | None]:
     return st.session_state.setdefault(_SEEN_KEY, {})
+
+
+def _link_warning(param: str, key: str, message: str | None = None) -> None:
+    """Draw ``message`` now and remember it for ``param``; without one, draw the remembered warning again while
+    ``key`` still holds the value it was about."""
+    pending = st.session_state.setdefault(_WARNINGS_KEY, {})
+    if message is not None:
+        pending[param] = (message, st.session_state.get(key))
+    elif param not in pending:
+        return
+    elif pending[param][1] != st.session_state.get(key):
+        del pending[param]
+        return
+    st.warning(pending[param][0], icon=":material/link_off:")
 
 
 def url_choice(key: str, options: Sequence[Any], default: Any = None, *, param: str | None = None,
@@ -54,19 +73,21 @@ def url_choice(key: str, options: Sequence[Any], default: Any = None, *, param: 
     options = list(options)
     by_token = {str(option): option for option in options}
     raw = st.query_params.get(param)
+    message = None
     if raw is not None and raw != _seen().get(param):
         _seen()[param] = raw
+        st.session_state.get(_WARNINGS_KEY, {}).pop(param, None)  # a new link: an older warning is void
         if raw in by_token:
             st.session_state[key] = by_token[raw]
         else:
             fallback = st.session_state.get(key, default if default in options else (options or [None])[0])
             shown = describe(fallback) if fallback is not None else "nothing"
             # ``raw`` is whatever the link says: shown as inert text, never as markdown (dashboard/text.py).
-            st.warning(f"The {noun} {quoted(raw, LINK_VALUE_LIMIT)} in this link is not available here; "
-                       f"showing {shown} instead.",
-                       icon=":material/link_off:")
+            message = (f"The {noun} {quoted(raw, LINK_VALUE_LIMIT)} in this link is not available here; "
+                       f"showing {shown} instead.")
     if st.session_state.get(key) not in options and options:
         st.session_state[key] = default if default in options else options[0]
+    _link_warning(param, key, message)
 
 
 def url_choices(key: str, options: Sequence[Any], default: Sequence[Any] = (), *, param: str | None = None,
@@ -76,20 +97,22 @@ def url_choices(key: str, options: Sequence[Any], default: Sequence[Any] = (), *
     options = list(options)
     by_token = {str(option): option for option in options}
     raw = st.query_params.get(param)
+    message = None
     if raw is not None and raw != _seen().get(param):
         _seen()[param] = raw
+        st.session_state.get(_WARNINGS_KEY, {}).pop(param, None)  # a new link: an older warning is void
         tokens = [token for token in raw.split(LIST_SEPARATOR) if token]
         st.session_state[key] = [by_token[token] for token in tokens if token in by_token]
         unknown = [token for token in tokens if token not in by_token]
         if unknown:
             named = ", ".join(quoted(token, LINK_VALUE_LIMIT) for token in unknown[:MAX_NAMED_TOKENS])
             more = f" and {len(unknown) - MAX_NAMED_TOKENS} more" if len(unknown) > MAX_NAMED_TOKENS else ""
-            st.warning(f"Not available here, so left out: {named}{more} ({noun} named in this link).",
-                       icon=":material/link_off:")
+            message = f"Not available here, so left out: {named}{more} ({noun} named in this link)."
     if key not in st.session_state:
         st.session_state[key] = [option for option in default if option in options]
     else:
         st.session_state[key] = [option for option in st.session_state[key] if option in options]
+    _link_warning(param, key, message)
 
 
 def remember_choice(value: Any, *, param: str, default: Any = None) -> None:
