@@ -69,6 +69,11 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
         raise FileNotFoundError(f"{run_dir} has no best.keras; train it first")
     saved = runs.read_config(run_dir)
     config, resolved = saved.get("config", {}), saved.get("resolved", {})
+    if not config.get("model") or not resolved:
+        # A card without them would say nothing of how the model was made, and could not show that its
+        # checkpoint was chosen on held-out data (probe s11: config.json `[]` gave a card of nulls, exit 0).
+        raise ValueError(f"{run_dir.name}/config.json is missing, unreadable or not a run's: the card could not "
+                         "say how the model was trained; bundle a run folder that `python -m core train` wrote")
     dataset = load_fer2013(data)
     splits = [s for s in dataset.split_names if s != TRAINING]
     if config.get("validation") == "publictest" and PUBLIC_TEST in splits:

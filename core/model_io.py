@@ -100,6 +100,10 @@ def read_model_meta(path: str | os.PathLike) -> dict:
             hint = "; an .onnx export runs with `python -m core predict` only (docs/export.md), the other commands need the .keras file"
         elif path.suffix.lower() in (".h5", ".hdf5"):
             hint = "; legacy .h5 files are not loaded: open it with Keras and save it as .keras (with core.model_io.save_model for its class names)"
+        with path.open("rb") as handle:
+            if handle.read(4) == b"PK\x03\x04" and not hint:  # a zip's start without its end: cut short
+                raise ValueError(f"{path.name} is a damaged or truncated .keras file (it starts as a zip archive "
+                                 "but its end is missing): copy or download it again")
         raise ValueError(f"{path.name} is not a Keras model: expected a .keras file (a zip archive){hint}")
     try:
         with zipfile.ZipFile(path) as archive:

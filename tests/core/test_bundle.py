@@ -83,6 +83,19 @@ def test_bundle_reports_the_ensemble_with_another_model_through_the_cli(tmp_path
     assert card["ensemble"]["evaluation"]["PublicTest"]["accuracy"] == round(expected, 4)
 
 
+def test_bundle_refuses_a_run_whose_config_cannot_be_read(tmp_path, finished_run):
+    # Probe s11: config.json `[]` gave a card of nulls (architecture, config, data source) and exit 0.
+    run_dir, data = finished_run
+    saved = (run_dir / "config.json").read_text()
+    try:
+        (run_dir / "config.json").write_text("[]")
+        with pytest.raises(ValueError, match="config.json is missing, unreadable or not a run's"):
+            bundle_run(run_dir, str(data), name="nulls", out_dir=tmp_path)
+        assert not (tmp_path / "nulls.json").exists()
+    finally:
+        (run_dir / "config.json").write_text(saved)
+
+
 def test_bundle_never_replaces_a_model_unless_told_to(tmp_path, finished_run, capsys):
     # Probe s11: a bare `bundle --run R --data D` replaced the shipped default model, exit 0, not a word.
     run_dir, data = finished_run

@@ -195,6 +195,10 @@ def test_a_lambda_layer_onnx_h5_or_folder_gets_a_message_that_says_what_to_do(tm
         model_io.load_model(tmp_path / "old.h5")
     with pytest.raises(ValueError, match="is a folder; give a model file inside it"):
         model_io.load_model(tmp_path)
+    # Probe s11: a .keras cut short was "not a Keras model", which sent the user looking for the wrong cause.
+    (tmp_path / "cut.keras").write_bytes(path.read_bytes()[:20_000])
+    with pytest.raises(ValueError, match="cut.keras is a damaged or truncated .keras file"):
+        model_io.load_model(tmp_path / "cut.keras")
 
 
 def test_a_model_without_softmax_is_refused(tmp_path):
