@@ -181,7 +181,8 @@ def run(args: argparse.Namespace) -> int:
         run_dir = prepare_run(config, out)
         print(f"run folder: {run_dir}", flush=True)
         status = run_training(run_dir, echo=lambda line: print(line, flush=True))
-    print(f"{status.state}: {status.message}")
+    if status.state != "failed":  # a failure's line was already echoed by run_training (probe s11: printed twice)
+        print(f"{status.state}: {status.message}")
     print(run_dir)
     return 0 if status.state in ("finished", "stopped") else 1
 

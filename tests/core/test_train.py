@@ -143,6 +143,15 @@ def test_cli_trains_and_prints_the_run_folder(tmp_path, train_csv, capsys):
     assert "epoch 1/1" in out
 
 
+def test_a_run_that_fails_says_so_once_and_exits_1(tmp_path, train_csv, capsys):
+    run_dir = prepare_run(tiny_config(train_csv), tmp_path)
+    (run_dir / "checkpoint.json").write_text('{"epoch": 2, "folder": "../../../etc"}')  # damaged by hand
+    assert main(["train", "--resume", str(run_dir)]) == 1
+    out = capsys.readouterr().out
+    assert out.count("failed: ") == 1 and "cannot be resumed" in out
+    assert out.strip().splitlines()[-1] == str(run_dir)
+
+
 def test_cli_lists_models_and_rejects_unknown(capsys):
     assert main(["train", "--list-models"]) == 0
     assert "mini_xception" in capsys.readouterr().out
