@@ -367,7 +367,9 @@ def get_dataset() -> FerDataset | None:
             st.session_state.setdefault(_REFUSED_UPLOADS_KEY, {})[upload[0]] = message
             st.session_state[_SOURCE_ERROR_KEY] = message
             _release_session_upload()
-            st.error(message)
+            # Run again: the sidebar, drawn before this load, still says "Using upload …" (probe s11); on the next
+            # run it says "Not using the upload …" and this page shows the message from the refusal above.
+            st.rerun()
         else:
             st.error(f"Could not load the dataset from {quoted(source, SHOWN_PATH_LIMIT)}: {literal(error, None)}")
         return None

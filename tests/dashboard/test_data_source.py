@@ -240,3 +240,6 @@ def test_a_refused_upload_is_named_as_plain_text(sidebar):
     assert not at.exception and len(at.error) == 1
     assert "Could not load the upload" in at.error[0].value and live_markup(at.error[0].value) == []
     assert all(live_markup(caption.value) == [] for caption in at.sidebar.caption)
+    # Probe s11: the sidebar said "Using upload …" beside the page's "Could not load the upload …".
+    assert not any(caption.value.startswith("Using") for caption in at.sidebar.caption)
+    assert any(caption.value.startswith("Not using the upload") for caption in at.sidebar.caption)
