@@ -82,7 +82,7 @@ def test_records_that_could_not_be_loaded_are_reported(oracle_model_factory, ora
 
 @pytest.mark.parametrize("content, message", [
     (b"this is not a model", "not a Keras model"),
-    (b"PK\x03\x04 truncated zip", "not a Keras model"),
+    (b"PK\x03\x04 truncated zip", "bad.keras is a damaged or truncated .keras file"),
 ])
 def test_a_non_model_file_exits_2_with_a_message(content, message, tiny_fer_folder, tmp_path, capsys):
     bad = tmp_path / "bad.keras"
