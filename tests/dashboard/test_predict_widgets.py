@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import inspect
-import io
-import zipfile
 
 import cv2
 import numpy as np
 
 from dashboard.predict_widgets import expand_uploads
+from tests.core.test_predict import make_zip
 
 
 def photo(value: int) -> bytes:
@@ -18,16 +17,8 @@ def photo(value: int) -> bytes:
     return cv2.imencode(".png", pixels)[1].tobytes()
 
 
-def zipped(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, payload in members.items():
-            archive.writestr(name, payload)
-    return buffer.getvalue()
-
-
 def test_a_batch_is_counted_first_and_its_zips_are_read_one_member_at_a_time():
-    files = [("a.jpg", photo(0)), ("photos.zip", zipped({"x.png": photo(1), "y.png": photo(2)})), ("bad.zip", b"PK no")]
+    files = [("a.jpg", photo(0)), ("photos.zip", make_zip({"x.png": photo(1), "y.png": photo(2)})), ("bad.zip", b"PK no")]
     count, items = expand_uploads(files)
     assert count == 4
     assert inspect.isgenerator(items)  # nothing of the zips is inflated before it is predicted
@@ -40,7 +31,7 @@ def test_the_zips_of_one_batch_share_one_size_limit():
     # Probe s11: the limit was per zip, so three zips held three times as much.
     members = {f"{i}.png": photo(i) for i in range(3)}
     size = sum(len(payload) for payload in members.values())
-    files = [("first.zip", zipped(members)), ("second.zip", zipped(members)), ("third.zip", zipped(members))]
+    files = [("first.zip", make_zip(members)), ("second.zip", make_zip(members)), ("third.zip", make_zip(members))]
     count, items = expand_uploads(files, max_total_bytes=2 * size)
     listed = list(items)
     assert count == 7  # 3 + 3 images, and the third zip as one refused row
