@@ -16,11 +16,14 @@ import streamlit as st
 
 from core.compare import ComparedModel
 from core.dataset import FerDataset
+from core.diagnose import one_class_warning
 from core.evaluate import content_digest, prediction_cache_path, read_cached_predictions, score_predictions
-from core.tta import TTA_LABELS
+from core.tta import TTA_LABELS, TTA_MODES
 from dashboard.data_source import dataset_key
-from dashboard.evaluation_widgets import tta_name
+from dashboard.evaluation_widgets import confusion_figure, evaluable_splits, evaluation_ui, tta_name
+from dashboard.text import escape_markdown
 from dashboard.training_widgets import format_accuracy, format_duration
+from dashboard.url_state import remember_choice, url_choice
 
 TEST_SPLITS = ("PublicTest", "PrivateTest", "test", "all")
 
@@ -231,3 +234,40 @@ def compare_curves_figure(curves: dict[str, list[dict]]) -> go.Figure:
     figure.update_layout(height=420, margin={"t": 40, "b": 40, "l": 10, "r": 10},
                          legend={"orientation": "h", "y": -0.25, "font": {"size": 12}})
     return figure
+
+
+def confusion_pair_ui(by_id: dict[str, ComparedModel], dataset: FerDataset) -> tuple[str, str]:
+    """Two models' confusion matrices side by side, with the pickers (in the URL); returns the ``(split, tta)`` chosen.
+
+    Args:
+        by_id: The page's rows by id; those with a model (two or more) can be picked.
+        dataset: What to evaluate on.
+    """
+    with_model = [model_id for model_id, entry in by_id.items() if entry.model_path is not None]
+    splits = evaluable_splits(dataset)
+    first, second, where, mode = st.columns([2, 2, 1, 1], vertical_alignment="bottom")
+    url_choice("compare_first", with_model, with_model[0], param="first", noun="run or model")
+    url_choice("compare_second", with_model, with_model[1], param="second", noun="run or model")
+    url_choice("compare_split", splits, splits[0], param="split", noun="split")
+    url_choice("compare_tta", TTA_MODES, "none", param="tta", noun="test-time augmentation")
+    pair = (first.selectbox("First", with_model, key="compare_first", format_func=lambda i: by_id[i].name),
+            second.selectbox("Second", with_model, key="compare_second", format_func=lambda i: by_id[i].name))
+    split = where.selectbox("Split", splits, key="compare_split")
+    tta = mode.selectbox("Test-time augmentation", TTA_MODES, key="compare_tta", format_func=TTA_LABELS.get)
+    for param, value, default in (("first", pair[0], with_model[0]), ("second", pair[1], with_model[1]),
+                                  ("split", split, splits[0]), ("tta", tta, "none")):
+        remember_choice(value, param=param, default=default)
+    for position, (column, model_id) in enumerate(zip(st.columns(2), pair)):
+        with column:
+            entry = by_id[model_id]
+            result = evaluation_ui(str(entry.model_path), dataset, split, tta, key=f"compare_eval_{position}")
+            if result is None:
+                continue
+            st.caption(f"**{escape_markdown(entry.name)}** on {split} ({tta_name(tta)}): "
+                       f"accuracy {format_accuracy(result.accuracy)}, macro-F1 {result.macro_f1:.3f}")
+            warning = one_class_warning(result.predictions)
+            if warning:
+                st.warning(warning, icon=":material/warning:")
+            st.plotly_chart(confusion_figure(result.confusion, normalize=True, clickable=False),
+                            key=f"compare_cm_{position}")
+    return split, tta

@@ -14,14 +14,11 @@ models, split and mode are in the URL.
 import streamlit as st
 
 from core.compare import compared_models
-from core.diagnose import one_class_warning
-from core.tta import TTA_LABELS, TTA_MODES
 from dashboard import compare_widgets as compare
 from dashboard import evaluation_widgets as widgets
 from dashboard.data_source import get_dataset
 from dashboard.router import require_router
-from dashboard.training_widgets import format_accuracy
-from dashboard.url_state import remember_choice, url_choice, url_choices
+from dashboard.url_state import remember_choice, url_choices
 
 require_router()
 
@@ -79,31 +76,7 @@ else:
     else:
         dataset = get_dataset()
         if dataset is not None:
-            splits = widgets.evaluable_splits(dataset)
-            first, second, where, mode = st.columns([2, 2, 1, 1], vertical_alignment="bottom")
-            url_choice("compare_first", with_model, with_model[0], param="first", noun="run or model")
-            url_choice("compare_second", with_model, with_model[1], param="second", noun="run or model")
-            url_choice("compare_split", splits, splits[0], param="split", noun="split")
-            url_choice("compare_tta", TTA_MODES, "none", param="tta", noun="test-time augmentation")
-            pair = (first.selectbox("First", with_model, key="compare_first", format_func=lambda i: by_id[i].name),
-                    second.selectbox("Second", with_model, key="compare_second", format_func=lambda i: by_id[i].name))
-            split = where.selectbox("Split", splits, key="compare_split")
-            tta = mode.selectbox("Test-time augmentation", TTA_MODES, key="compare_tta", format_func=TTA_LABELS.get)
-            for param, value, default_value in (("first", pair[0], with_model[0]), ("second", pair[1], with_model[1]),
-                                                ("split", split, splits[0]), ("tta", tta, "none")):
-                remember_choice(value, param=param, default=default_value)
-            for position, (column, model_id) in enumerate(zip(st.columns(2), pair)):
-                with column:
-                    entry = by_id[model_id]
-                    result = widgets.evaluation_ui(str(entry.model_path), dataset, split, tta, key=f"compare_eval_{position}")
-                    if result is not None:
-                        st.caption(f"**{widgets.escape_markdown(entry.name)}** on {split} ({widgets.tta_name(tta)}): "
-                                   f"accuracy {format_accuracy(result.accuracy)}, macro-F1 {result.macro_f1:.3f}")
-                        warning = one_class_warning(result.predictions)
-                        if warning:
-                            st.warning(warning, icon=":material/warning:")
-                        st.plotly_chart(widgets.confusion_figure(result.confusion, normalize=True, clickable=False),
-                                        key=f"compare_cm_{position}")
+            split, tta = compare.confusion_pair_ui(by_id, dataset)
             # Read again: evaluating above recorded new test results in the runs' evaluation.json.
             compare.compare_table_ui(table, compared_models(), measured=(dataset, split, tta))
 
