@@ -12,7 +12,7 @@ and a first-time user, who has no runs, saw nothing to compare).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from core import runs
@@ -141,3 +141,15 @@ def compared_models(runs_dir: Path | None = None) -> list[ComparedModel]:
 
     return [*(run_entry(summary) for summary in runs.list_runs(runs_dir)),
             *(bundled_entry(path) for path in bundled_models())]
+
+
+def with_recorded_results(entries: list[ComparedModel]) -> list[ComparedModel]:
+    """``entries`` with each run's test results read again from its ``evaluation.json`` (only those files).
+
+    For a page that evaluated some runs after listing them: the rest of each
+    row (config, metrics) has not changed and is not read again.
+    """
+    return [replace(entry, test_results={split: modes for split, modes in recorded_results(entry.model_path.parent).items()
+                                         if modes})
+            if entry.kind == "run" and entry.model_path is not None else entry
+            for entry in entries]

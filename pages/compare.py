@@ -13,7 +13,7 @@ models, split and mode are in the URL.
 
 import streamlit as st
 
-from core.compare import compared_models
+from core.compare import compared_models, with_recorded_results
 from dashboard import compare_widgets as compare
 from dashboard import evaluation_widgets as widgets
 from dashboard.data_source import get_dataset
@@ -77,8 +77,8 @@ else:
         dataset = get_dataset()
         if dataset is not None:
             split, tta = compare.confusion_pair_ui(by_id, dataset)
-            # Read again: evaluating above recorded new test results in the runs' evaluation.json.
-            compare.compare_table_ui(table, compared_models(), measured=(dataset, split, tta))
+            # Evaluating above recorded new test results in the runs' evaluation.json.
+            compare.compare_table_ui(table, with_recorded_results(entries), measured=(dataset, split, tta))
 
             st.subheader("Ensemble of the chosen runs and models")
             members = {name: str(entry.model_path) for name, entry in names.items() if entry.model_path is not None}
