@@ -407,9 +407,19 @@ def fresh(page, selector: str = "*"):
     return page.locator(f"{FRESH} {selector}" if selector != "*" else FRESH)
 
 
-def plotly_trace_lengths(chart) -> list[int]:
-    """Number of x values of each trace of a plotly chart (its graph div keeps the figure data)."""
-    return chart.evaluate("el => (el.data || []).map(trace => (trace.x || []).length)")
+def plotly_trace_lengths(chart, timeout_ms: int = 30_000) -> list[int]:
+    """Number of x values of each trace of a plotly chart (its graph div keeps the figure data).
+
+    ``chart`` is a locator, resolved again at each try: a chart that a rerun
+    has just added or replaced has no data until Plotly has drawn it, which a
+    busy machine can delay, so an empty answer is asked again until the timeout.
+    """
+    deadline = time.monotonic() + timeout_ms / 1000
+    while True:
+        lengths = chart.evaluate("el => (el.data || []).map(trace => (trace.x || []).length)")
+        if lengths or time.monotonic() > deadline:
+            return lengths
+        time.sleep(0.2)
 
 
 def selectbox(page, label: str):

@@ -129,9 +129,32 @@ def camera_browser(fake_camera_video):
     browser.close()
 
 
-def test_webcam_snapshot_is_predicted(app_server, predict_model_run, camera_browser):
+def _take_snapshot(page, camera) -> None:
+    """Click Take Photo until a snapshot shows (a camera that just (re)started its stream can grab no frame)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+    clear = page.get_by_role("button", name=re.compile("Clear photo"))
+    take = camera.get_by_role("button", name="Take Photo")
+    for _attempt in range(3):
+        take.click()
+        try:
+            clear.wait_for(timeout=30_000)
+            break
+        except PlaywrightTimeout:
+            if not take.is_visible():  # the snapshot is on its way: wait for it, not for a new one
+                clear.wait_for()
+                break
+    try:  # a busy machine can take longer than the 30 s per click to show it
+        clear.wait_for(timeout=harness.APP_TIMEOUT_MS)
+    except PlaywrightTimeout:
+        harness.save_screenshot(page, "predict_webcam_failed")
+        state = page.evaluate("() => { const v = document.querySelector('[data-testid=stCameraInput] video');"
+                              " return v && {ready: v.readyState, width: v.videoWidth, time: v.currentTime}; }")
+        pytest.fail(f"Take Photo produced no snapshot after 3 clicks; video: {state}")
+    harness.wait_for_app(page)
+
+
+def test_webcam_snapshot_is_predicted(app_server, predict_model_run, camera_browser):
     page = harness.new_page(camera_browser, permissions=["camera"])
     try:
         harness.goto_page(page, app_server, "predict", "Predict")
@@ -142,26 +165,14 @@ def test_webcam_snapshot_is_predicted(app_server, predict_model_run, camera_brow
         page.wait_for_function(
             "() => { const v = document.querySelector('[data-testid=stCameraInput] video');"
             " return v && v.readyState >= 2 && v.videoWidth > 0 && v.currentTime > 1; }")
-        # A click on a camera that just (re)started its stream can grab no frame; then click again.
-        clear = page.get_by_role("button", name=re.compile("Clear photo"))
-        take = camera.get_by_role("button", name="Take Photo")
-        for _attempt in range(3):
-            take.click()
-            try:
-                clear.wait_for(timeout=30_000)
-                break
-            except PlaywrightTimeout:
-                if not take.is_visible():  # the snapshot is on its way: wait for it, not for a new one
-                    clear.wait_for()
-                    break
-        try:  # a busy machine can take longer than the 30 s per click to show it
-            clear.wait_for(timeout=harness.APP_TIMEOUT_MS)
-        except PlaywrightTimeout:
-            harness.save_screenshot(page, "predict_webcam_failed")
-            state = page.evaluate("() => { const v = document.querySelector('[data-testid=stCameraInput] video');"
-                                  " return v && {ready: v.readyState, width: v.videoWidth, time: v.currentTime}; }")
-            pytest.fail(f"Take Photo produced no snapshot after 3 clicks; video: {state}")
-        harness.wait_for_app(page)
+        _take_snapshot(page, camera)
+        if re.search(r"\b0 face\(s\)", _photo_results(page)):
+            # Seen once with a second test worker busy beside it: Chromium handed over a frame without the
+            # picture. Keep what the page showed, then take one more snapshot; a second miss fails below.
+            harness.save_screenshot(page, "predict_webcam_no_face")
+            with harness.expect_rerun(page):
+                page.get_by_role("button", name=re.compile("Clear photo")).click()
+            _take_snapshot(page, camera)
         _assert_face_predicted(page, "webcam snapshot")
         harness.save_screenshot(page, "predict_webcam")
         harness.assert_no_exception(page)
