@@ -173,9 +173,14 @@ def _process_alive(pid: int) -> bool:
 
 def read_status(run_dir: Path) -> RunStatus:
     """Read ``status.json``; a running run whose worker is gone reads as failed."""
-    data = read_json(Path(run_dir) / "status.json")
-    if not isinstance(data, dict) or data.get("state") not in STATES:
-        return RunStatus("failed", "status.json is missing or unreadable")
+    path = Path(run_dir) / "status.json"
+    data = read_json(path)
+    if not isinstance(data, dict):
+        what = "missing" if not path.exists() else "unreadable (not a JSON object)"
+        return RunStatus("failed", f"status.json is {what}")
+    if data.get("state") not in STATES:
+        state = str(data.get("state"))[:40]
+        return RunStatus("failed", f"status.json names an unknown state {state!r} (known: {', '.join(STATES)})")
     pid, updated = data.get("pid"), data.get("updated", 0.0)
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         pid = None  # a status.json changed by hand

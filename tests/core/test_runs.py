@@ -30,10 +30,15 @@ def test_active_status_with_dead_worker_reads_as_failed(tmp_path, state):
     assert "Resume" in status.message
 
 
-def test_missing_or_garbage_status_is_failed(tmp_path):
-    assert runs.read_status(tmp_path).state == "failed"
+def test_missing_garbage_or_unknown_status_is_failed_and_says_which(tmp_path):
+    assert (runs.read_status(tmp_path).state, runs.read_status(tmp_path).message) == ("failed", "status.json is missing")
     (tmp_path / "status.json").write_text("{not json")
     assert runs.read_status(tmp_path).state == "failed"
+    assert "unreadable" in runs.read_status(tmp_path).message
+    (tmp_path / "status.json").write_text('{"state": "paused", "pid": 1}')
+    status = runs.read_status(tmp_path)
+    assert status.state == "failed"
+    assert "unknown state 'paused'" in status.message and "finished" in status.message, status.message
 
 
 def test_list_runs_summarises_best_epoch(tmp_path):
