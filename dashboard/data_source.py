@@ -209,6 +209,13 @@ def _mark_used(folder: Path) -> None:
         pass
 
 
+def shown_path(source: str) -> str:
+    """``source`` as the browser user sees and types it: relative to FER Studio's folder or to ``~`` when it can be."""
+    from core.data_roots import display_root
+
+    return display_root(Path(source))
+
+
 def default_source() -> str | None:
     """Return the configured default dataset path, or None when there is none."""
     from core.data import default_data_dir
@@ -266,7 +273,7 @@ def data_source_sidebar() -> str | None:
             "Folder or CSV path",
             key=_PATH_INPUT_KEY,
             bind="query-params",  # in the URL: a reload or a shared link keeps the typed path
-            placeholder=default or "data/fer2013",
+            placeholder=shown_path(default) if default else "data/fer2013",
             help="The image-folder release (with train/ and test/), a class-folder set, fer2013.csv or a zip, "
             f"inside a data folder: {data_folders_text()}.",
         ).strip()
@@ -297,7 +304,7 @@ def data_source_sidebar() -> str | None:
         elif uploaded is not None:
             st.caption(f"Using {origin}.")  # the server's upload folder is nobody's business
         else:
-            st.caption(f"Using {origin}: {quoted(source, SHOWN_PATH_LIMIT)}")
+            st.caption(f"Using {origin}: {quoted(shown_path(source), SHOWN_PATH_LIMIT)}")
     return source
 
 
@@ -371,7 +378,9 @@ def get_dataset() -> FerDataset | None:
             # run it says "Not using the upload …" and this page shows the message from the refusal above.
             st.rerun()
         else:
-            st.error(f"Could not load the dataset from {quoted(source, SHOWN_PATH_LIMIT)}: {literal(error, None)}")
+            shown = shown_path(source)
+            st.error(f"Could not load the dataset from {quoted(shown, SHOWN_PATH_LIMIT)}: "
+                     f"{literal(str(error).replace(source, shown), None)}")
         return None
 
 

@@ -243,3 +243,23 @@ def test_a_refused_upload_is_named_as_plain_text(sidebar):
     # Probe s11: the sidebar said "Using upload …" beside the page's "Could not load the upload …".
     assert not any(caption.value.startswith("Using") for caption in at.sidebar.caption)
     assert any(caption.value.startswith("Not using the upload") for caption in at.sidebar.caption)
+
+
+def test_the_sidebar_shows_the_default_folder_as_the_browser_user_would_type_it(monkeypatch, tmp_path):
+    # Probe s11: the placeholder and caption showed the server's absolute path ("/work/shared/fer2013").
+    from streamlit.testing.v1 import AppTest
+
+    from core.data_roots import _REPO_ROOT
+    from dashboard.data_source import SHOWN_PATH_LIMIT
+    from dashboard.text import quoted
+
+    shared = (_REPO_ROOT.parent / "shared" / "fer2013").resolve()
+    monkeypatch.setenv("FER_STUDIO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("core.data.default_data_dir", lambda: shared)
+    monkeypatch.setattr("dashboard.data_source.load_cached", lambda source, confined=False: None)
+    at = AppTest.from_function(_sidebar_app, default_timeout=60).run()
+    assert not at.exception
+    assert at.sidebar.text_input(key="fer_path_input").placeholder == "../shared/fer2013"
+    caption = at.sidebar.caption[0].value
+    assert caption == f"Using default folder: {quoted('../shared/fer2013', SHOWN_PATH_LIMIT)}", caption
+    assert str(_REPO_ROOT.parent) not in caption.replace("\\", "")
