@@ -83,6 +83,7 @@ def _conv_kernels(path) -> list[np.ndarray]:
     return conv_kernels(load_model(path).model)
 
 
+@pytest.mark.slow
 def test_a_run_averages_its_last_epochs_and_a_resumed_run_averages_the_same(tmp_path, train_csv, monkeypatch):  # noqa: F811
     from core.__main__ import build_parser
     from core.commands.train import config_from_args

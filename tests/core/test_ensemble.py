@@ -88,6 +88,7 @@ def test_ensemble_evaluation_scores_the_averaged_probabilities(tmp_path, oracle_
     assert members[0].accuracy == pytest.approx(0.8)
 
 
+@pytest.mark.slow
 def test_cli_evaluate_and_predict_take_several_models(tmp_path, oracle_model_factory, oracle_fer_folder):
     right = oracle_model_factory(tmp_path / "right.keras")
     reversed_order = oracle_model_factory(tmp_path / "reversed.keras", output_names=tuple(reversed(CLASS_NAMES)))

@@ -207,6 +207,7 @@ def _wait_for(predicate, timeout=120.0):
     return False
 
 
+@pytest.mark.slow
 def test_killed_worker_reads_as_failed_and_resumes_from_its_checkpoint(tmp_path, train_csv):
     config = tiny_config(train_csv, epochs=4, batch_size=4, augment=AugmentConfig(engine="none"))
     run_dir = jobs.start_training_job(config, tmp_path)
@@ -225,6 +226,7 @@ def test_killed_worker_reads_as_failed_and_resumes_from_its_checkpoint(tmp_path,
     assert "resuming after epoch" in (run_dir / "train.log").read_text()
 
 
+@pytest.mark.slow
 def test_two_runs_at_once_keep_their_own_files_and_a_stop_reaches_only_its_run(tmp_path, train_csv):
     # Same model, same runs folder, started in the same second: the page lets a user do exactly this.
     slow = tiny_config(train_csv, epochs=30, batch_size=4, augment=AugmentConfig(engine="none"), seed=1)
@@ -258,6 +260,7 @@ def test_stop_request_ends_the_run_as_stopped_and_drops_the_cut_epoch(tmp_path, 
     assert [row["epoch"] for row in runs.read_metrics(run_dir)] == [1, 2]
 
 
+@pytest.mark.slow
 def test_resume_refuses_data_that_changed_since_the_run_started(tmp_path):
     data = write_fer_csv(tmp_path / "fer2013.csv", per_class=12)
     run_dir = prepare_run(tiny_config(data, epochs=3, batch_size=8, augment=AugmentConfig(engine="none")), tmp_path / "runs")
@@ -418,6 +421,7 @@ def test_start_training_job_records_the_pages_data_roots(tmp_path, monkeypatch):
     assert "data_roots" not in runs.read_config(jobs.start_training_job(tiny_config("data.csv"), tmp_path))
 
 
+@pytest.mark.slow
 def test_a_time_budget_stops_the_run_and_anneals_over_the_budget(tmp_path, train_csv, monkeypatch):
     import core.callbacks
 
