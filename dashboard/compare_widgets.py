@@ -187,12 +187,17 @@ def _setting_text(value, name: str = "") -> str:
     return str(value)
 
 
+# Settings that mean something only with teachers: "—" for a run without any (walk s12 read "flip (2 views)" there).
+TEACHER_SETTINGS = ("teacher_tta", "distill_weight")
+
+
 def settings_table(configs: dict[str, dict], *, only_different: bool = True) -> pd.DataFrame:
     """Training settings as rows, one column per model (``{name: config}``); by default only those that differ."""
     names = [name for name in SETTING_LABELS if any(name in config for config in configs.values())]
     rows = []
     for name in names:
-        values = {model: _setting_text(config.get(name), name) for model, config in configs.items()}
+        values = {model: "—" if name in TEACHER_SETTINGS and not config.get("teachers") else _setting_text(config.get(name), name)
+                  for model, config in configs.items()}
         if only_different and len(set(values.values())) < 2:
             continue
         rows.append({"setting": SETTING_LABELS[name], **values})
@@ -236,25 +241,54 @@ def compare_curves_figure(curves: dict[str, list[dict]]) -> go.Figure:
     return figure
 
 
-def confusion_pair_ui(by_id: dict[str, ComparedModel], dataset: FerDataset) -> tuple[str, str]:
+def pair_defaults(with_model: list[str], chosen: list[str]) -> tuple[str, str]:
+    """The two models the confusion matrices show by default: the first two chosen ones with a model, then the others."""
+    ordered = [model_id for model_id in chosen if model_id in with_model]
+    ordered += [model_id for model_id in with_model if model_id not in ordered]
+    return ordered[0], ordered[1]
+
+
+def _follow_default(key: str, param: str, default: str) -> None:
+    """Move the picker ``key`` to a new ``default`` unless it was picked by hand or by a link (``?param=``)."""
+    previous = st.session_state.get(f"{key}_default")
+    st.session_state[f"{key}_default"] = default
+    if previous in (None, default) or key not in st.session_state:
+        return
+    if st.session_state.get(f"{key}_by_hand") or param in st.query_params:
+        return
+    st.session_state[key] = default
+
+
+def _picked_by_hand(key: str) -> None:
+    st.session_state[f"{key}_by_hand"] = True
+
+
+def confusion_pair_ui(by_id: dict[str, ComparedModel], dataset: FerDataset,
+                      chosen: list[str] = ()) -> tuple[str, str]:
     """Two models' confusion matrices side by side, with the pickers (in the URL); returns the ``(split, tta)`` chosen.
 
     Args:
         by_id: The page's rows by id; those with a model (two or more) can be picked.
         dataset: What to evaluate on.
+        chosen: The ids chosen above on the page: the first two with a model are shown by default, and the
+            pickers follow that choice until one is changed by hand.
     """
     with_model = [model_id for model_id, entry in by_id.items() if entry.model_path is not None]
+    defaults = pair_defaults(with_model, list(chosen))
     splits = evaluable_splits(dataset)
     first, second, where, mode = st.columns([2, 2, 1, 1], vertical_alignment="bottom")
-    url_choice("compare_first", with_model, with_model[0], param="first", noun="run or model")
-    url_choice("compare_second", with_model, with_model[1], param="second", noun="run or model")
+    for key, param, default in zip(("compare_first", "compare_second"), ("first", "second"), defaults):
+        _follow_default(key, param, default)
+    url_choice("compare_first", with_model, defaults[0], param="first", noun="run or model")
+    url_choice("compare_second", with_model, defaults[1], param="second", noun="run or model")
     url_choice("compare_split", splits, splits[0], param="split", noun="split")
     url_choice("compare_tta", TTA_MODES, "none", param="tta", noun="test-time augmentation")
-    pair = (first.selectbox("First", with_model, key="compare_first", format_func=lambda i: by_id[i].name),
-            second.selectbox("Second", with_model, key="compare_second", format_func=lambda i: by_id[i].name))
+    pair = tuple(column.selectbox(label, with_model, key=key, format_func=lambda i: by_id[i].name,
+                                  on_change=_picked_by_hand, args=(key,))
+                 for column, label, key in ((first, "First", "compare_first"), (second, "Second", "compare_second")))
     split = where.selectbox("Split", splits, key="compare_split")
     tta = mode.selectbox("Test-time augmentation", TTA_MODES, key="compare_tta", format_func=TTA_LABELS.get)
-    for param, value, default in (("first", pair[0], with_model[0]), ("second", pair[1], with_model[1]),
+    for param, value, default in (("first", pair[0], defaults[0]), ("second", pair[1], defaults[1]),
                                   ("split", split, splits[0]), ("tta", tta, "none")):
         remember_choice(value, param=param, default=default)
     for position, (column, model_id) in enumerate(zip(st.columns(2), pair)):

@@ -76,7 +76,7 @@ else:
     else:
         dataset = get_dataset()
         if dataset is not None:
-            split, tta = compare.confusion_pair_ui(by_id, dataset)
+            split, tta = compare.confusion_pair_ui(by_id, dataset, chosen)
             # Evaluating above recorded new test results in the runs' evaluation.json.
             compare.compare_table_ui(table, with_recorded_results(entries), measured=(dataset, split, tta))
 
@@ -85,5 +85,6 @@ else:
             if len(members) < 2:
                 st.caption("Pick two or more with a saved model above to score their ensemble "
                            "(the average of their probabilities).")
-            else:
-                widgets.ensemble_ui(members, dataset, split, tta, key="compare_ensemble")
+            elif widgets.ensemble_ui(members, dataset, split, tta, key="compare_ensemble") is not None:
+                # Scoring the ensemble evaluated its members: the table shows their scores too (walk s12).
+                compare.compare_table_ui(table, with_recorded_results(entries), measured=(dataset, split, tta))

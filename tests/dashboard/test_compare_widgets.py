@@ -41,6 +41,16 @@ def test_settings_name_teachers_by_file_and_show_only_what_differs():
     assert table.loc["teachers", "b"] == "—"
 
 
+def test_teacher_settings_of_a_run_without_teachers_read_as_none():
+    # Walk s12: a run without teachers read "teachers' test-time augmentation: flip (2 views)" (the form's default).
+    table = settings_table({
+        "swa": {"model": "fer_vgg", "teachers": ["models/fer_studio_c.keras"], "teacher_tta": "crop10", "distill_weight": 0.5},
+        "run": {"model": "fer_vgg", "teachers": [], "teacher_tta": "flip", "distill_weight": 0.5}}).set_index("setting")
+    assert table.loc["teachers' test-time augmentation", "run"] == "—"
+    assert table.loc["distillation weight", "run"] == "—" and table.loc["distillation weight", "swa"] == "0.5"
+    assert table.loc["teachers' test-time augmentation", "swa"] != "—"
+
+
 def test_a_card_curve_with_validation_accuracy_only_draws_no_empty_series():
     figure = compare_curves_figure({
         "run": [{"epoch": 1, "accuracy": 0.5, "val_accuracy": 0.4, "loss": 1.2, "val_loss": 1.4}],
@@ -60,7 +70,7 @@ def test_with_bundled_models_only_there_is_no_empty_loss_panel():
 
 
 def test_a_starting_model_is_named_by_its_file_and_the_teachers_mode_in_words():
-    table = settings_table({"a": {"init_from": "/home/me/models/start.keras", "teacher_tta": "crop10"},
+    table = settings_table({"a": {"init_from": "/home/me/models/start.keras", "teachers": ["t.keras"], "teacher_tta": "crop10"},
                             "b": {}}).set_index("setting")
     assert table.loc["started from", "a"] == "start.keras"
     assert table.loc["teachers' test-time augmentation", "a"] != "crop10"

@@ -177,3 +177,47 @@ def test_the_table_agrees_with_the_captions_and_measures_every_row_one_way(fake_
     assert "PublicTest accuracy · single pass" not in table.columns
     assert table.loc[second.name, "PublicTest accuracy · flip TTA"] != "—"
     assert table.loc[first.name, "PublicTest accuracy · flip TTA"] == "—"
+
+
+def test_the_confusion_matrices_show_the_chosen_models_and_follow_the_choice_until_picked_by_hand(
+        fake_runs_dir, with_dataset):
+    # Walk s12: with a run and a bundled model chosen, the matrices showed two other runs (the menu's first two).
+    older, newer = sorted(path.name for path in fake_runs_dir.iterdir())  # the menu lists the newer first
+    app = AppTest.from_file(PAGE, default_timeout=60)
+    app.query_params.update({"runs": f"{older},{newer}"})
+    app.run()
+    assert not app.exception
+    assert (app.selectbox(key="compare_first").value, app.selectbox(key="compare_second").value) == (older, newer)
+    assert "first" not in app.query_params  # the default stays out of the link
+    app.multiselect(key="compare_runs").set_value([newer, older]).run()
+    assert (app.selectbox(key="compare_first").value, app.selectbox(key="compare_second").value) == (newer, older)
+    app.selectbox(key="compare_second").set_value(newer).run()  # picked by hand: it stays
+    app.multiselect(key="compare_runs").set_value([older, newer]).run()
+    assert not app.exception
+    assert (app.selectbox(key="compare_first").value, app.selectbox(key="compare_second").value) == (older, newer)
+    app.multiselect(key="compare_runs").set_value([newer]).run()
+    assert app.selectbox(key="compare_second").value == newer
+
+
+def test_scoring_the_ensemble_fills_the_table_for_members_outside_the_confusion_pair(fake_runs_dir, with_dataset):
+    # Walk s12: a member evaluated only by the ensemble still read "—" in the table until a reload.
+    import shutil
+
+    from dashboard.compare_widgets import measured_column
+
+    older, newer = sorted(fake_runs_dir.iterdir())
+    third = fake_runs_dir / "20250103-120000-mini_xception-ab2d"
+    shutil.copytree(older, third)
+    app = AppTest.from_file(PAGE, default_timeout=60)
+    app.query_params.update({"runs": f"{older.name},{newer.name},{third.name}"})
+    app.run()
+    column = measured_column("PublicTest", "none")
+
+    def measured(run) -> str:
+        return app.dataframe[0].value.set_index("model").loc[run.name, column]
+
+    assert measured(third) == "—" and measured(older) != "—"
+    [start] = [button for button in app.button if button.label.startswith("Score the ensemble of these 3 models")]
+    start.click().run()
+    assert not app.exception and not app.error
+    assert measured(third) == measured(older) != "—"
