@@ -51,18 +51,30 @@ def parity_ui(card: dict) -> None:
     st.caption(f"Checked on {parity['source']}: {parity['criterion']} ({'passed' if parity['passed'] else 'failed'}).")
 
 
-def export_ui(dataset=None) -> None:
-    """Draw the Export section (an expander): pick model, format and quantisation, export, show parity, offer the zip."""
+def export_ui(dataset=None, model_path: str | None = None) -> None:
+    """Draw the Export section (an expander): pick model, format and quantisation, export, show parity, offer the zip.
+
+    ``model_path`` is the model the page shows: the section's own picker starts on it, and moves with it
+    when the page's model changes (a model picked here stays while the page's stays the same).
+    """
     with st.expander("Export: ONNX, LiteRT (TFLite) or SavedModel, for use outside the studio",
                      expanded=STATE_KEY in st.session_state):
-        _export_section(dataset)
+        _export_section(dataset, model_path)
 
 
-def _export_section(dataset) -> None:
+def _follow_page_model(options: dict[str, str], model_path: str | None) -> None:
+    page_label = next((label for label, path in options.items() if path == model_path), None)
+    if page_label is not None and st.session_state.get("export_model_follows") != page_label:
+        st.session_state["export_model"] = page_label  # walk s12: it exported the bundled model, not the page's
+        st.session_state["export_model_follows"] = page_label
+
+
+def _export_section(dataset, model_path: str | None = None) -> None:
     options = model_options()
     if not options:
         st.info("No model to export yet: train one on the **Training** page or bundle one into `models/`.")
         return
+    _follow_page_model(options, model_path)
     with st.form("export_form"):
         left, middle, right = st.columns([2, 2, 1])
         label = left.selectbox("Model", list(options), key="export_model")

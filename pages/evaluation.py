@@ -24,7 +24,7 @@ if model_path is not None:
     downloads.model_download_ui(model_path, key="eval_model_download")
 # Taking a model out of the studio sits with the model, above the evaluation: at the bottom it only appeared once
 # a first evaluation had finished (38 s under load, walk s9), with nothing saying it was coming.
-export_widgets.export_ui(dataset)
+export_widgets.export_ui(dataset, model_path)
 
 if dataset is not None and model_path is not None:
     splits = widgets.evaluable_splits(dataset)

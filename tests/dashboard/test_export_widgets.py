@@ -51,3 +51,29 @@ def test_export_shows_parity_and_offers_artifact_with_card():
 def test_savedmodel_with_quantisation_is_an_error_on_the_page():
     app = export("saved_model", "dynamic")
     assert app.error and "SavedModel keeps float32" in app.error[0].value
+
+
+def test_the_export_picker_starts_on_the_pages_model_and_follows_it(fake_runs_dir):
+    # Walk s12: with a run chosen on the page, Export exported the bundled model (its picker's first entry).
+    from dashboard.model_menu import model_menu
+
+    app = AppTest.from_file(PAGE, default_timeout=120)
+    app.run()
+    menu = model_menu()
+    first, second = list(menu)[:2]
+    assert app.selectbox(key="eval_model").value == first
+    assert app.selectbox(key="export_model").value == menu[first][0]
+    app.selectbox(key="eval_model").set_value(second).run()
+    assert app.selectbox(key="export_model").value == menu[second][0]
+    # Picked here and exported: it stays while the page's model stays.
+    app.selectbox(key="export_model").set_value(menu[first][0])
+    app.button[[b.label for b in app.button].index("Export")].click()
+    app.run()
+    app.selectbox(key="eval_split").set_value(app.selectbox(key="eval_split").options[-1]).run()
+    assert not app.exception and not app.error
+    assert app.selectbox(key="export_model").value == menu[first][0]
+    assert app.session_state["export_result"]["name"].startswith("best.onnx")
+    app.selectbox(key="eval_model").set_value(first).run()
+    app.selectbox(key="eval_model").set_value(second).run()
+    assert not app.exception
+    assert app.selectbox(key="export_model").value == menu[second][0]
