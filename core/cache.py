@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from core.dataset import FerDataset, LoadReport
+from core.files import give_ordinary_mode
 
 CACHE_FORMAT: int = 2  # 2: skipped lists name images beside the split folders and stray files in them
 _ARRAY_NAMES = ("images", "labels", "splits", "ids")
@@ -158,6 +159,7 @@ def _write_atomically(path: Path, write) -> None:
     try:
         with handle:
             write(handle)
+        give_ordinary_mode(handle.name)
         os.replace(handle.name, path)
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)

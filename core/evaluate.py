@@ -30,6 +30,7 @@ import numpy as np
 
 from core import model_io
 from core.dataset import FerDataset, LoadReport, SkippedRecord
+from core.files import give_ordinary_mode
 from core.labels import ALL, CLASS_NAMES, NUM_CLASSES, TRAINING, class_index
 from core.model_io import LoadedModel
 from core.tta import normalize_tta
@@ -233,6 +234,7 @@ def write_cached_predictions(cache_path: Path, model_path: str | os.PathLike, id
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(buffer.getvalue())
+        give_ordinary_mode(tmp_name)
         os.replace(tmp_name, cache_path)
     except BaseException:
         if os.path.exists(tmp_name):

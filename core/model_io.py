@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from core.files import give_ordinary_mode
 from core.labels import CLASS_NAMES, IMAGE_SIZE
 from core.preprocess import to_model_input
 
@@ -69,6 +70,7 @@ def save_model(model: Any, path: str | os.PathLike, class_names: tuple[str, ...]
         payload = {"class_names": list(class_names), "preprocessing": PREPROCESSING, **(meta or {})}
         with zipfile.ZipFile(tmp_name, "a") as archive:
             archive.writestr(META_MEMBER, json.dumps(payload, indent=2, default=str))
+        give_ordinary_mode(tmp_name)
         os.replace(tmp_name, path)
     finally:
         if os.path.exists(tmp_name):

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from core.dataset import FerDataset, LoadReport
+from core.files import give_ordinary_mode
 from core.labels import CLASS_NAMES, KNOWN_SPLITS
 
 PACK_FORMAT = "fer-studio-pack-1"
@@ -59,9 +60,7 @@ def pack_dataset(dataset: FerDataset, path: str | os.PathLike, *, splits: list[s
             for name, array in arrays.items():
                 with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
                     np.lib.format.write_array(member, array, allow_pickle=False)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_name, 0o666 & ~umask)  # mkstemp makes it owner-only; a pack is ordinary data
+        give_ordinary_mode(tmp_name)  # mkstemp makes it owner-only; a pack is ordinary data
         os.replace(tmp_name, path)
     finally:
         if os.path.exists(tmp_name):

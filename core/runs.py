@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.files import give_ordinary_mode
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STATES = ("queued", "running", "finished", "failed", "stopped")
 ACTIVE_STATES = ("queued", "running")
@@ -64,6 +66,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
+        give_ordinary_mode(tmp_name)
         os.replace(tmp_name, path)
     except BaseException:
         if os.path.exists(tmp_name):

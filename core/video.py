@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 
 from core.detect import DEFAULT_MIN_CONFIDENCE, detect_faces, get_detector, square_box
+from core.files import give_ordinary_mode
 from core.labels import CLASS_NAMES
 from core.model_io import LoadedModel, predict_probabilities
 from core.preprocess import prepare_face
@@ -661,6 +662,7 @@ def analyze_video(
         if recorder is not None:
             recorder.close()
         for scratch_path, destination in temporary:
+            give_ordinary_mode(scratch_path)
             os.replace(scratch_path, destination)
         temporary.clear()
     finally:
