@@ -100,6 +100,8 @@ class RunRecorder(keras.callbacks.Callback):
         self.committer = _CommitAtEpochEnd(self)
         self._pending: dict | None = None
         self._epoch_start = 0.0
+        self._val_start: float | None = None
+        self._val_seconds = 0.0
         self._last_write = 0.0
         self._epoch = 0
         self._batches_done = 0
@@ -126,7 +128,16 @@ class RunRecorder(keras.callbacks.Callback):
         self._epoch_start = time.time()
         self.epoch_start_seconds = self._seconds_before + (self._epoch_start - self._fit_start if self._fit_start is not None else 0.0)
         self._batches_done = 0
+        self._val_seconds = 0.0
         self._write_progress(0, {})
+
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        self._val_start = time.time()  # fit's validation at the end of an epoch (core.throughput keeps it apart)
+
+    def on_test_end(self, logs: dict | None = None) -> None:
+        if self._val_start is not None:
+            self._val_seconds += time.time() - self._val_start
+            self._val_start = None
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self._batches_done = batch + 1
@@ -154,6 +165,7 @@ class RunRecorder(keras.callbacks.Callback):
             "val_accuracy": float(logs.get("val_accuracy", float("nan"))),
             "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
             "epoch_time": round(time.time() - self._epoch_start, 2),
+            "val_time": round(self._val_seconds, 2),
         }
         self._pending = row
 

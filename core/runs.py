@@ -46,7 +46,8 @@ from core.files import give_ordinary_mode
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STATES = ("queued", "running", "finished", "failed", "stopped")
 ACTIVE_STATES = ("queued", "running")
-METRIC_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_time")
+# epoch_time: the whole epoch, validation included; val_time: its validation part (runs before 2026-12-06 lack it).
+METRIC_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_time", "val_time")
 CHECKPOINTS_DIR = "checkpoints"
 CHECKPOINT_POINTER = "checkpoint.json"
 LOCK_FILE = "worker.lock"
@@ -528,7 +529,8 @@ def _looks_like_worker(pid: int, run_dir: Path) -> bool:
 
 # Values a training epoch can write: accuracies in [0, 1]; a learning rate and a time >= 0 (a loss may be
 # nan or inf: a run that diverged wrote it, and the page says so).
-_METRIC_RANGES = {"accuracy": (0.0, 1.0), "val_accuracy": (0.0, 1.0), "lr": (0.0, math.inf), "epoch_time": (0.0, math.inf)}
+_METRIC_RANGES = {"accuracy": (0.0, 1.0), "val_accuracy": (0.0, 1.0), "lr": (0.0, math.inf), "epoch_time": (0.0, math.inf),
+                  "val_time": (0.0, math.inf)}
 
 
 def read_metrics(run_dir: Path) -> list[dict]:

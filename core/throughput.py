@@ -1,12 +1,17 @@
 """How long training will take: images per second per model, measured on this machine when possible.
 
 The figure comes from the finished epochs of earlier runs of the same model
-in the runs folder (``config.json`` says how many training images an epoch
-had, ``metrics.csv`` how long each epoch took, validation included), from
-runs with the same crop, depth and precision when there are any. A model
-never trained here falls back to ``bench/bench_train.py``'s figures from
-this project's 2-core CPU (see docs/benchmarks.md), which are only a rough
-guide on other hardware.
+in the runs folder (``config.json`` says how many training and validation
+images an epoch had, ``metrics.csv`` how long each epoch took and, since
+2026-12-06, how much of it was validation), from runs with the same crop,
+depth and precision when there are any. Training and validation are rated
+apart, because a small run spends most of its epoch validating: 300
+training images beside a 2,872-image validation slice made mini-Xception
+look 40 times slower than it trains (walk s12). Older runs, which did not
+time validation apart, give one rate for the whole epoch. A model never
+trained here falls back to ``bench/bench_train.py``'s figures from this
+project's 2-core CPU (see docs/benchmarks.md), which are only a rough guide
+on other hardware and leave validation out.
 """
 
 from __future__ import annotations
@@ -33,14 +38,17 @@ class Throughput:
     """Training images per second of one model, and where the figure comes from.
 
     Attributes:
-        images_per_second: Training images per second, validation time included when measured.
+        images_per_second: Training images per second (with validation folded in when
+            ``val_images_per_second`` is None and ``measured_here``: older runs).
         source: A short phrase for the user, e.g. ``"12 epochs of 2 runs on this machine"``.
         measured_here: ``True`` when it comes from this machine's runs.
+        val_images_per_second: Validation images per second, when runs timed validation apart.
     """
 
     images_per_second: float
     source: str
     measured_here: bool
+    val_images_per_second: float | None = None
 
 
 @dataclass(frozen=True)
@@ -111,28 +119,40 @@ def measured_throughput(model: str, runs_dir: Path | None = None,
     run has more (it includes graph building). Returns ``None`` when no run of
     that model finished an epoch.
     """
-    rates: dict[bool, list[float]] = {True: [], False: []}
-    run_counts = {True: 0, False: 0}
+    # (same settings?, validation timed apart?) -> training rates, validation rates, runs
+    found: dict[tuple[bool, bool], tuple[list[float], list[float], list[str]]] = {}
     for summary in runs.list_runs(runs_dir):
         if summary.model != model or not summary.epochs_done:
             continue
         config = runs.read_config(summary.path)
-        images = (config.get("resolved") or {}).get("train_images")
-        times = [float(row["epoch_time"]) for row in runs.read_metrics(summary.path)
-                 if row.get("epoch_time") not in (None, "") and float(row["epoch_time"]) > 0]
-        if not images or not times:
+        resolved = config.get("resolved") or {}
+        images, val_images = resolved.get("train_images"), resolved.get("val_images")
+        rows = [row for row in runs.read_metrics(summary.path) if (row.get("epoch_time") or 0) > 0]
+        rows = rows[1:] or rows
+        if not images or not rows:
             continue
+        apart = bool(val_images) and all(0 < row.get("val_time", 0) < row["epoch_time"] for row in rows)
         same = settings is None or run_settings(config) == settings
-        times = times[1:] or times
-        rates[same] += [int(images) / seconds for seconds in times]
-        run_counts[same] += 1
+        train_rates, val_rates, names = found.setdefault((same, apart), ([], [], []))
+        for row in rows:
+            train_seconds = row["epoch_time"] - (row["val_time"] if apart else 0.0)
+            train_rates.append(int(images) / train_seconds)
+            if apart:
+                val_rates.append(int(val_images) / row["val_time"])
+        names.append(summary.run_id)
     for same in (True, False):
-        if rates[same]:
-            where = f"{len(rates[same])} epoch(s) of {run_counts[same]} run(s) on this machine"
+        for apart in (True, False):
+            if (same, apart) not in found:
+                continue
+            train_rates, val_rates, names = found[same, apart]
+            where = f"{len(train_rates)} epoch(s) of {len(names)} run(s) on this machine"
             if settings is not None:
                 where += (f" with the same settings ({settings.describe()})" if same
                           else f" with other settings than these ({settings.describe()})")
-            return Throughput(statistics.median(rates[same]), where, True)
+            if not apart:
+                where += "; validation included (older runs did not time it apart)"
+            return Throughput(statistics.median(train_rates), where, True,
+                              statistics.median(val_rates) if val_rates else None)
     return None
 
 
@@ -197,19 +217,39 @@ def model_throughput(model: str, runs_dir: Path | None = None,
     return None
 
 
+FER2013_PUBLIC_TEST_IMAGES = 3589
+
+
 def training_images(max_train_images: int | None, validation: str, val_fraction: float,
                     available: int = FER2013_TRAINING_IMAGES) -> int:
-    """Images one epoch trains on: the Training split (or its subset) less the validation slice, if any."""
-    images = min(available, max_train_images) if max_train_images else available
-    return round(images * (1 - val_fraction)) if validation == "split" else images
+    """Images one epoch trains on, as ``core.train.split_training_data`` picks them.
+
+    The validation slice is taken from the whole Training split first; a
+    ``max_train_images`` cap then applies to what is left (a 300-image run
+    still validates on 10% of all of Training).
+    """
+    images = available - validation_images(validation, val_fraction, available) if validation == "split" else available
+    return min(images, max_train_images) if max_train_images else images
 
 
-def estimate_seconds(throughput: Throughput, images_per_epoch: int, epochs: int) -> float:
-    """Seconds for ``epochs`` epochs of ``images_per_epoch`` images.
+def validation_images(validation: str, val_fraction: float, available: int = FER2013_TRAINING_IMAGES,
+                      public_test: int = FER2013_PUBLIC_TEST_IMAGES) -> int:
+    """Images each epoch validates on: the slice of Training, or PublicTest."""
+    return round(available * val_fraction) if validation == "split" else public_test
+
+
+def estimate_seconds(throughput: Throughput, images_per_epoch: int, epochs: int, val_images: int = 0) -> float:
+    """Seconds for ``epochs`` epochs of ``images_per_epoch`` training images and ``val_images`` validation ones.
+
+    Validation counts only when the throughput rates it apart (otherwise it
+    is folded into the training rate, or unknown).
 
     Raises:
         ValueError: If the throughput is not positive.
     """
     if throughput.images_per_second <= 0:
         raise ValueError("throughput must be positive")
-    return epochs * images_per_epoch / throughput.images_per_second
+    per_epoch = images_per_epoch / throughput.images_per_second
+    if throughput.val_images_per_second:
+        per_epoch += val_images / throughput.val_images_per_second
+    return epochs * per_epoch

@@ -96,7 +96,7 @@ OPTIMIZER_LABELS = {"adam": "Adam", "adamw": "AdamW (decoupled weight decay)", "
 
 
 def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int | None = None,
-                     data_hash: str | None = None) -> dict[str, Any] | None:
+                     data_hash: str | None = None, public_test_images: int | None = None) -> dict[str, Any] | None:
     """Draw the hyperparameter fields and the Start button; on Start return TrainConfig fields (not data/model/augment).
 
     Widget keys include the model name, so picking another model refills the
@@ -190,7 +190,9 @@ def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int 
             val_fraction = c2.number_input("Slice fraction", 0.01, 0.49, val_fraction, step=0.01,
                                            key=k("val_fraction"), help="Share of Training held out for validation")
         max_images = c3.number_input("Max training images (0 = all)", 0, 10**6, 0, step=500, key=k("max_images"),
-                                     help="Train on a stratified subset for a quick run; 0 trains on every Training image")
+                                     help="Train on a stratified subset for a quick run; 0 trains on every Training "
+                                          "image. The validation slice is drawn from all of Training first, so it "
+                                          "keeps its size")
         if validation == "publictest":
             st.warning("Checkpoints chosen on PublicTest make its accuracy a selection number, no longer a held-out "
                        "one (the bundled models' PublicTest scores are held out): judge this run on PrivateTest, or "
@@ -219,7 +221,7 @@ def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int 
                                   float(val_fraction), data_hash)
         duration_estimate_ui(spec.name, int(epochs), int(max_images) or None, validation, val_fraction,
                              available_images, model_params=model_params, precision=precision,
-                             time_budget_min=float(time_budget) or None)
+                             time_budget_min=float(time_budget) or None, public_test_images=public_test_images)
         if time_budget:
             st.caption(f"Time budget: training stops within {time_budget:g} minutes, or after {int(epochs)} epochs "
                        "if those end sooner; the learning rate decays over the budget.")
@@ -336,21 +338,25 @@ def init_from_ui(k, menu: dict[str, tuple[str, str]], model: str, model_params: 
 
 def duration_estimate_ui(model: str, epochs: int, max_images: int | None, validation: str, val_fraction: float,
                          available_images: int | None = None, model_params: dict | None = None,
-                         precision: str = "auto", time_budget_min: float | None = None) -> None:
+                         precision: str = "auto", time_budget_min: float | None = None,
+                         public_test_images: int | None = None) -> None:
     """"About 2m 14s per epoch, 1h 29m for 40 epochs", from this machine's throughput for the model.
 
     Runs with the same centre crop and precision are preferred (see ``core.throughput``).
     With a time budget shorter than the epochs, the estimate is the epochs that fit in it.
     """
-    from core.throughput import (FER2013_TRAINING_IMAGES, estimate_seconds, measured_overhead, model_throughput,
-                                 requested_settings, training_images)
+    from core.throughput import (FER2013_PUBLIC_TEST_IMAGES, FER2013_TRAINING_IMAGES, estimate_seconds,
+                                 measured_overhead, model_throughput, requested_settings, training_images,
+                                 validation_images)
 
     throughput = model_throughput(model, settings=requested_settings(model_params, precision))
     if throughput is None:
         st.caption("No duration estimate: this model has not been trained or benchmarked here yet.")
         return
-    images = training_images(max_images, validation, val_fraction, available_images or FER2013_TRAINING_IMAGES)
-    per_epoch = estimate_seconds(throughput, images, 1)
+    available = available_images or FER2013_TRAINING_IMAGES
+    images = training_images(max_images, validation, val_fraction, available)
+    val_images = validation_images(validation, val_fraction, available, public_test_images or FER2013_PUBLIC_TEST_IMAGES)
+    per_epoch = estimate_seconds(throughput, images, 1, val_images)
     total, planned = per_epoch * epochs, f"{epochs} epoch{'s' if epochs != 1 else ''}"
     if time_budget_min and total > time_budget_min * 60:
         # The budget stops training before an epoch that would end past it (core.train).
@@ -364,9 +370,19 @@ def duration_estimate_ui(model: str, epochs: int, max_images: int | None, valida
         total += overhead.seconds
         start = (f"; plus about {format_duration(overhead.seconds)} to start, load the data and build the model, "
                  f"the median of {overhead.runs} run{'s' if overhead.runs != 1 else ''} here")
+    if throughput.val_images_per_second:
+        epoch = (f"{format_duration(per_epoch)} per epoch: {images:,} training images at "
+                 f"{throughput.images_per_second:,.0f} images/s, then {val_images:,} validation images at "
+                 f"{throughput.val_images_per_second:,.0f} images/s")
+    elif throughput.measured_here:
+        epoch = (f"{format_duration(per_epoch)} per epoch of {images:,} training images at "
+                 f"{throughput.images_per_second:,.0f} images/s, validation included")
+    else:
+        epoch = (f"{format_duration(per_epoch)} per epoch of {images:,} training images at "
+                 f"{throughput.images_per_second:,.0f} images/s, plus validating {val_images:,} images, not yet "
+                 "measured here")
     st.markdown(f":material/schedule: **Estimated duration: about {format_duration(total)}** for {planned} "
-                f"({format_duration(per_epoch)} per epoch of {images:,} images at {throughput.images_per_second:,.0f} "
-                f"images/s; from {throughput.source}{start})")
+                f"({epoch}; from {throughput.source}{start})")
 
 
 # ---------------------------------------------------------------- run picker and panel

@@ -14,7 +14,7 @@ import streamlit as st
 from core import jobs, runs
 from core.augment import AugmentConfig
 from core.data_roots import data_roots
-from core.labels import TRAINING
+from core.labels import PUBLIC_TEST, TRAINING
 from core.train_config import TrainConfig
 from dashboard import training_widgets as widgets
 from dashboard.augment_preview import augment_config_ui, render_augment_preview
@@ -52,7 +52,8 @@ if new_run.open:
             with sliders:
                 augment = augment_config_ui("train_augment", AugmentConfig())
             fields = widgets.training_form_ui(spec, available_images=len(training_rows),
-                                              data_hash=dataset.report.content_hash)
+                                              data_hash=dataset.report.content_hash,
+                                              public_test_images=int((dataset.splits == PUBLIC_TEST).sum()))
             if fields is not None:
                 try:
                     config = TrainConfig(data=widgets.dataset_path(dataset), model=spec.name, augment=augment,

@@ -10,14 +10,17 @@ from core.throughput import (BENCH_IMAGES_PER_SECOND, RunSettings, estimate_seco
                              requested_settings, training_images)
 
 
-def make_run(runs_dir, name, model, train_images, epoch_times, params=None, asked=None, policy=None):
+def make_run(runs_dir, name, model, train_images, epoch_times, params=None, asked=None, policy=None,
+             val_images=None, val_times=None):
     run_dir = runs_dir / name
     run_dir.mkdir(parents=True)
     config = {"model": model, "epochs": 9, "model_params": params or {}, **({"precision": asked} if asked else {})}
-    resolved = {"train_images": train_images, **({"precision": policy} if policy else {})}
+    resolved = {"train_images": train_images, **({"precision": policy} if policy else {}),
+                **({"val_images": val_images} if val_images else {})}
     (run_dir / "config.json").write_text(json.dumps({"config": config, "resolved": resolved}))
     runs.write_metrics(run_dir, [{"epoch": i + 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.0, "val_accuracy": 0.5,
-                                  "lr": 1e-3, "epoch_time": t} for i, t in enumerate(epoch_times)])
+                                  "lr": 1e-3, "epoch_time": t, **({"val_time": val_times[i]} if val_times else {})}
+                                 for i, t in enumerate(epoch_times)])
     runs.write_status(run_dir, "finished")
 
 
@@ -27,7 +30,7 @@ def test_measured_epochs_of_this_machine_win_over_the_benchmark(tmp_path):
     make_run(tmp_path, "c", "mini_xception", 1000, [1.0, 1.0])
     throughput = model_throughput("fer_vgg", tmp_path)
     assert throughput.measured_here and throughput.images_per_second == pytest.approx(100.0)
-    assert throughput.source == "3 epoch(s) of 2 run(s) on this machine"
+    assert throughput.source.startswith("3 epoch(s) of 2 run(s) on this machine")
 
 
 def test_a_model_never_trained_here_uses_the_benchmark(tmp_path):
@@ -37,13 +40,41 @@ def test_a_model_never_trained_here_uses_the_benchmark(tmp_path):
 
 
 def test_estimate_counts_the_validation_slice_and_the_subset():
+    from core.throughput import Throughput, validation_images
+
     assert training_images(None, "split", 0.1) == 25838 and training_images(None, "publictest", 0.1) == 28709
-    assert training_images(1000, "split", 0.2) == 800
-    from core.throughput import Throughput
+    # Walk s12: the form said 270 for a 300-image run; the slice comes out of all of Training, then the cap applies.
+    assert training_images(300, "split", 0.1) == 300 and training_images(1000, "split", 0.2) == 1000
+    assert validation_images("split", 0.1) == 2871 and validation_images("publictest", 0.1) == 3589
 
     assert estimate_seconds(Throughput(100.0, "test", True), 1000, 3) == 30.0
+    # Validation rated apart: 300 training images at 100/s, then 2,000 validation images at 400/s.
+    assert estimate_seconds(Throughput(100.0, "test", True, 400.0), 300, 2, 2000) == 2 * (3.0 + 5.0)
     with pytest.raises(ValueError):
         estimate_seconds(Throughput(0.0, "test", True), 1000, 3)
+
+
+def test_training_and_validation_are_rated_apart_when_the_runs_timed_them(tmp_path):
+    # Walk s12: 300 training images beside a 2,872-image slice read as 21 images/s, and a full run as 33 hours.
+    make_run(tmp_path, "tiny", "mini_xception", 300, [30.0, 13.0, 14.0], val_images=2872, val_times=[8.0, 12.0, 12.5])
+    make_run(tmp_path, "old", "mini_xception", 300, [30.0, 13.0, 14.0])  # before val_time: whole epochs
+    throughput = model_throughput("mini_xception", tmp_path)
+    # The first epoch is left out; training rates 300/1.0 and 300/1.5, validation 2872/12 and 2872/12.5.
+    assert throughput.images_per_second == pytest.approx((300 + 200) / 2)
+    assert throughput.val_images_per_second == pytest.approx((2872 / 12 + 2872 / 12.5) / 2)
+    assert throughput.source == "2 epoch(s) of 1 run(s) on this machine"
+    full = estimate_seconds(throughput, 25838, 1, 2871)
+    assert 100 < full < 125  # about 2 minutes an epoch, not the 20 the whole-epoch rate gave
+
+    bench = model_throughput("mini_xception", tmp_path / "no-runs")
+    assert not bench.measured_here and bench.val_images_per_second is None  # the benchmark has no validation figure
+
+
+def test_runs_that_did_not_time_validation_apart_say_so(tmp_path):
+    make_run(tmp_path, "old", "fer_vgg", 1000, [50.0, 10.0])
+    throughput = model_throughput("fer_vgg", tmp_path)
+    assert throughput.images_per_second == pytest.approx(100.0) and throughput.val_images_per_second is None
+    assert throughput.source.endswith("; validation included (older runs did not time it apart)")
 
 
 def test_runs_with_the_same_crop_and_precision_make_the_estimate(tmp_path):
@@ -52,12 +83,13 @@ def test_runs_with_the_same_crop_and_precision_make_the_estimate(tmp_path):
     make_run(tmp_path, "c", "fer_vgg", 1000, [50.0, 20.0], {"width": 32})  # before precision was recorded: float32
     crop = model_throughput("fer_vgg", tmp_path, RunSettings(40, "mixed_bfloat16"))
     assert crop.images_per_second == pytest.approx(200.0)
-    assert crop.source == "1 epoch(s) of 1 run(s) on this machine with the same settings (centre crop 40, mixed_bfloat16)"
+    assert crop.source.startswith("1 epoch(s) of 1 run(s) on this machine with the same settings (centre crop 40, "
+                                  "mixed_bfloat16)")
     assert model_throughput("fer_vgg", tmp_path, RunSettings(0, "float32")).images_per_second == pytest.approx(50.0)
     assert model_throughput("fer_vgg", tmp_path).images_per_second == pytest.approx(100.0)  # no settings: every run
     other = model_throughput("fer_vgg", tmp_path, RunSettings(44, "float32"))  # none alike: every run, and it says so
     assert other.images_per_second == pytest.approx(100.0) and other.measured_here
-    assert other.source.endswith("with other settings than these (centre crop 44, float32)")
+    assert "with other settings than these (centre crop 44, float32)" in other.source
 
 
 def test_a_deeper_fer_vgg_is_estimated_from_runs_of_the_same_depth(tmp_path):
@@ -66,7 +98,7 @@ def test_a_deeper_fer_vgg_is_estimated_from_runs_of_the_same_depth(tmp_path):
     make_run(tmp_path, "c", "fer_vgg", 1000, [50.0, 10.0], {"convs": [2, 2, 2, 2]}, "auto", "mixed_bfloat16")  # = 2
     deep = model_throughput("fer_vgg", tmp_path, requested_settings({"convs": [3, 3, 3, 2]}, "bfloat16", tmp_path))
     assert deep.images_per_second == pytest.approx(50.0)
-    assert deep.source.endswith("with the same settings (whole face, conv blocks 3-3-3-2, mixed_bfloat16)")
+    assert deep.source.split(";")[0].endswith("with the same settings (whole face, conv blocks 3-3-3-2, mixed_bfloat16)")
     usual = model_throughput("fer_vgg", tmp_path, requested_settings({}, "bfloat16", tmp_path))
     assert usual.images_per_second == pytest.approx(100.0) and "2 run(s)" in usual.source
     assert requested_settings({"convs": 3}, "float32", tmp_path).describe() == "whole face, conv blocks 3-3-3-3, float32"

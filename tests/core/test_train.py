@@ -61,6 +61,8 @@ def test_tiny_run_writes_every_file_of_the_run_folder(tmp_path, train_csv):
     metrics = runs.read_metrics(run_dir)
     assert [row["epoch"] for row in metrics] == [1, 2]
     assert set(runs.METRIC_COLUMNS) <= set(metrics[0])
+    # The validation part of each epoch is timed apart (core.throughput rates training and validation apart).
+    assert all(0 < row["val_time"] < row["epoch_time"] for row in metrics), metrics
     progress = runs.read_progress(run_dir)
     assert progress["epoch"] == 2 and progress["batch"] == progress["batches"]
     best = load_model(run_dir / "best.keras")

@@ -331,7 +331,7 @@ def test_the_estimate_follows_the_epochs(runs_dir, with_dataset):
     app = run_page()
     app.number_input(key="train_fer_vgg_epochs").set_value(2).run()
     [estimate] = [m.value for m in app.markdown if "Estimated duration" in m.value]
-    assert "of 25 images" in estimate  # the tiny dataset's 28 Training images less the 10% validation slice
+    assert "of 25 training images" in estimate  # the tiny dataset's 28 Training images less the 10% validation slice
 
 
 def test_the_estimate_uses_runs_with_the_crop_and_precision_of_the_form(runs_dir, with_dataset):
