@@ -405,9 +405,10 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
         return finish("stopped", f"stopped by request after epoch {recorder.last_epoch}; best.keras kept")
     if budget is not None and budget.stopped:
         return finish("finished", (f"{recorder.last_epoch} epochs in the {config.time_budget_min:g}-minute time budget "
-                                   f"({recorder.train_seconds / 60:.1f} min), best val_accuracy "
-                                   f"{recorder.best_val_accuracy:.4f} at epoch {recorder.best_epoch}"))
-    return finish("finished", f"{recorder.last_epoch} epochs, best val_accuracy {recorder.best_val_accuracy:.4f} "
+                                   f"({recorder.train_seconds / 60:.1f} min), best validation accuracy "
+                                   f"{recorder.best_val_accuracy:.2%} at epoch {recorder.best_epoch}"))
+    # In percent with two decimals, as every page shows accuracies (walk s12: "0.2514" beside "25.14%").
+    return finish("finished", f"{recorder.last_epoch} epochs, best validation accuracy {recorder.best_val_accuracy:.2%} "
                               f"at epoch {recorder.best_epoch}")
 
 
