@@ -536,12 +536,15 @@ def learning_rate_figure(metrics: list[dict], x_axis: str = "epoch"):
     figure.update_yaxes(type="log", tickformat=".3~e")  # 9.98e-4 next to 1e-3: no repeated ticks
     rates = [row["lr"] for row in metrics if (row.get("lr") or 0) > 0]
     if rates and max(rates) / min(rates) < 10:
-        # Less than a decade (a constant or barely changing rate): plotly's own log range would label a
-        # dozen minor ticks on top of each other; a half-decade margin with a few ticks reads.
+        # Less than a decade (a constant or barely changing rate): plotly labels a log axis's minor ticks there,
+        # on top of each other ("1e-3, 9e-4, 8e-4, 7e-4", walk s12), whatever nticks says. So the ticks are the
+        # rate's own lowest and highest values, with a half-decade margin around them.
         low, high = math.log10(min(rates)) - 0.5, math.log10(max(rates)) + 0.5
-        figure.update_yaxes(range=[low, high], nticks=4)
-    figure.update_layout(title={"text": "Learning rate", "x": 0.5, "xanchor": "center", "font": {"size": 14}},
-                         height=360, margin={"t": 40, "b": 40, "l": 60, "r": 10}, showlegend=False)
+        figure.update_yaxes(range=[low, high], tickvals=sorted({min(rates), max(rates)}))
+    # Titled like the Loss and Accuracy panels beside it (make_subplots' titles are annotations).
+    figure.add_annotation(text="Learning rate", x=0.5, y=1.0, xref="paper", yref="paper", xanchor="center",
+                          yanchor="bottom", showarrow=False, font={"size": 16})
+    figure.update_layout(height=360, margin={"t": 40, "b": 40, "l": 60, "r": 10}, showlegend=False)
     return figure
 
 

@@ -115,6 +115,11 @@ def test_curves_show_the_learning_rate_and_can_run_against_training_time():
     constant = widgets.learning_rate_figure([{**row, "lr": 2e-4} for row in metrics])
     low, high = constant.layout.yaxis.range
     assert low == pytest.approx(math.log10(2e-4) - 0.5) and high == pytest.approx(math.log10(2e-4) + 0.5)
+    # ... and one tick, its value (walk s12: "1e-3, 9e-4, 8e-4, 7e-4" crowded into each other); a rate that
+    # changes within a decade gets its lowest and highest values.
+    assert list(constant.layout.yaxis.tickvals) == [2e-4]
+    assert list(figure.layout.yaxis.tickvals) == [1e-3 / 3, 1e-3]
+    assert [annotation.text for annotation in figure.layout.annotations] == ["Learning rate"]  # like Loss, Accuracy
     by_time = widgets.training_curves_figure(metrics, x_axis="time")
     assert list(by_time.data[0].x) == [1.0, 3.0, 6.0]  # minutes of training at the end of each epoch
     assert by_time.layout.xaxis.title.text == "training time (min)"
