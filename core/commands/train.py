@@ -164,12 +164,12 @@ def run(args: argparse.Namespace) -> int:
         if args.resume and args.data:
             from core.train import relocate_run_data
 
-            relocate_run_data(Path(run_dir), args.data, echo=lambda line: print(line, flush=True))
+            relocate_run_data(Path(run_dir), args.data, echo=run_echo(Path(run_dir)))
         if args.resume and args.detach:
             resume_training_job(run_dir)
             print(run_dir)
             return 0
-        status = run_training(Path(run_dir), resume=bool(args.resume), echo=lambda line: print(line, flush=True))
+        status = run_training(Path(run_dir), resume=bool(args.resume), echo=run_echo(Path(run_dir)))
     else:
         config = config_from_args(args)
         if args.out is not None and args.out.exists() and not args.out.is_dir():
@@ -180,11 +180,40 @@ def run(args: argparse.Namespace) -> int:
             return 0
         run_dir = prepare_run(config, out)
         print(f"run folder: {run_dir}", flush=True)
-        status = run_training(run_dir, echo=lambda line: print(line, flush=True))
+        status = run_training(run_dir, echo=run_echo(run_dir))
     if status.state != "failed":  # a failure's line was already echoed by run_training (probe s11: printed twice)
         print(f"{status.state}: {status.message}")
     print(run_dir)
     return 0 if status.state in ("finished", "stopped") else 1
+
+
+def run_echo(run_dir: Path):
+    """``echo(line)`` for a run trained in this process: print the line and keep it in the run's ``train.log``.
+
+    A run started in the foreground had no ``train.log`` (walk s12), so its
+    folder lacked the log every other run has. A detached worker's output
+    already is that file (``core.jobs``), so it only prints.
+    """
+    import os
+
+    log_path = Path(run_dir) / "train.log"
+    try:
+        stdout = os.fstat(1)
+        logged = log_path.exists() and os.path.samestat(stdout, log_path.stat())
+    except OSError:
+        logged = False
+
+    def echo(line: str) -> None:
+        print(line, flush=True)
+        if logged:
+            return
+        try:
+            with open(log_path, "a", encoding="utf-8") as log:
+                log.write(line + "\n")
+        except OSError:
+            pass  # the log is a copy of what was printed: a full disk must not stop the run
+
+    return echo
 
 
 def worker_runs_dir(out: Path | None) -> Path | None:

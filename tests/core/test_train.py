@@ -143,6 +143,9 @@ def test_cli_trains_and_prints_the_run_folder(tmp_path, train_csv, capsys):
     run_dir = out.strip().splitlines()[-1]
     assert (tmp_path / os.path.basename(run_dir) / "best.keras").is_file()
     assert "epoch 1/1" in out
+    # Walk s12: a foreground run had no train.log; it now keeps what it printed, once.
+    log = (tmp_path / os.path.basename(run_dir) / "train.log").read_text()
+    assert log.count("epoch 1/1") == 1 and "training fer_vgg on 77 images" in log, log
 
 
 def test_a_run_that_fails_says_so_once_and_exits_1(tmp_path, train_csv, capsys):
@@ -225,7 +228,9 @@ def test_killed_worker_reads_as_failed_and_resumes_from_its_checkpoint(tmp_path,
     assert _wait_for(lambda: runs.read_status(run_dir).state in ("finished", "failed")), (run_dir / "train.log").read_text()
     assert runs.read_status(run_dir).state == "finished", (run_dir / "train.log").read_text()
     assert [row["epoch"] for row in runs.read_metrics(run_dir)] == [1, 2, 3, 4]
-    assert "resuming after epoch" in (run_dir / "train.log").read_text()
+    log = (run_dir / "train.log").read_text()
+    assert "resuming after epoch" in log
+    assert log.count("resuming after epoch") == 1  # a detached worker's output is train.log: not written twice
 
 
 @pytest.mark.slow
