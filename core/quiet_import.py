@@ -63,19 +63,32 @@ def filtered_stderr() -> Iterator[None]:
 
 
 class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
-    """Wraps the first import of ``tensorflow`` in :func:`filtered_stderr`; removes itself afterwards."""
+    """Wraps the first import of ``tensorflow`` in :func:`filtered_stderr`; removes itself once it has run.
+
+    It stays in place until TensorFlow is really imported: ``importlib.util.find_spec("tensorflow")``, which
+    asks whether TensorFlow is installed (``core.light``), also calls it, and removing it then left the import
+    that followed unfiltered (``python -m core predict`` printed the notices; walk s12).
+    """
+
+    def __init__(self) -> None:
+        self._finding = False
 
     def find_spec(self, name, path=None, target=None):  # noqa: D102 - importlib protocol
-        if name != "tensorflow":
+        if name != "tensorflow" or self._finding:
             return None
-        with contextlib.suppress(ValueError):
-            sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(name)
+        self._finding = True  # the lookup below asks the finders again, this one included
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            self._finding = False
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
         exec_module = spec.loader.exec_module
+        finder = self
 
         def quiet_exec_module(module) -> None:
+            with contextlib.suppress(ValueError):
+                sys.meta_path.remove(finder)
             with filtered_stderr():
                 exec_module(module)
                 try:  # looking for GPUs is what prints "failed call to cuInit" on a CPU machine: do it now

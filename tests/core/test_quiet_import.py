@@ -7,6 +7,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from core.quiet_import import drop_startup_noise
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +34,10 @@ def test_only_the_startup_notices_are_dropped():
     assert drop_startup_noise(NOISE + real + NOISE + later) == real
 
 
-def test_the_cli_hook_filters_descriptor_2_while_tensorflow_is_imported(tmp_path):
+@pytest.mark.parametrize("asked_first", [False, True], ids=["import", "find_spec-then-import"])
+def test_the_cli_hook_filters_descriptor_2_while_tensorflow_is_imported(tmp_path, asked_first):
+    # asked_first: `python -m core predict` asks importlib.util.find_spec("tensorflow") (core.light) before the
+    # import; the hook used to drop out on that question and let the import print (walk s12).
     # A stand-in `tensorflow` that writes like the real one: straight to file descriptor 2, not via sys.stderr.
     package = tmp_path / "tensorflow"
     package.mkdir()
@@ -44,7 +49,8 @@ def test_the_cli_hook_filters_descriptor_2_while_tensorflow_is_imported(tmp_path
     """))
     script = ("from core.quiet_import import install_quiet_tensorflow_import\n"
               "install_quiet_tensorflow_import()\n"
-              "import tensorflow\n"
+              + ("import importlib.util; assert importlib.util.find_spec('tensorflow') is not None\n" if asked_first else "")
+              + "import tensorflow\n"
               "import os; os.write(2, b'after the import\\n'); print('stdout untouched')\n")
     env = {"PYTHONPATH": f"{tmp_path}:{REPO_ROOT}", "PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
