@@ -176,7 +176,8 @@ def _not_regular(path: Path) -> str:
 
 def print_text(images: list[dict]) -> None:
     """Human-readable report: one block per image, one line per face."""
-    header = "  ".join(f"{name[:7]:>7}" for name in CLASS_NAMES)
+    width = max(7, *(len(name) for name in CLASS_NAMES))  # whole class names: "surprise", not "surpris"
+    header = "  ".join(f"{name:>{width}}" for name in CLASS_NAMES)
     for entry in images:
         if "error" in entry:
             print(f"{entry['file']}: error: {entry['error']}", file=sys.stdout)
@@ -190,5 +191,5 @@ def print_text(images: list[dict]) -> None:
         for index, face in enumerate(faces, start=1):
             box = face["box"]
             box_text = f"{box['x']},{box['y']},{box['w']},{box['h']}"
-            probabilities = "  ".join(f"{face['probabilities'][name]:7.3f}" for name in CLASS_NAMES)
+            probabilities = "  ".join(f"{face['probabilities'][name]:{width}.3f}" for name in CLASS_NAMES)
             print(f"  {index:>2}  {box_text:<22} {face['emotion']:<9} {probabilities}")

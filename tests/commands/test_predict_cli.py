@@ -116,3 +116,18 @@ def test_missing_paths_and_bad_models_are_errors_not_tracebacks(photo_folder, ti
     assert "not a Keras model" in capsys.readouterr().err
     assert main(["predict", "--model", str(tiny_model_path), "--min-confidence", "2", str(photo_folder)]) == 2
     assert "between 0 and 1" in capsys.readouterr().err
+
+
+def test_the_text_table_names_every_class_whole_and_lines_up(capsys):
+    # Walk s12: the header cut "surprise" to "surpris".
+    from core.commands.predict import print_text
+    from core.labels import CLASS_NAMES
+
+    probabilities = {name: (index + 1) / 28 for index, name in enumerate(CLASS_NAMES)}
+    print_text([{"file": "a.jpg", "width": 48, "height": 48, "milliseconds": 1.0,
+                 "faces": [{"box": {"x": 1, "y": 2, "w": 3, "h": 4}, "emotion": "neutral", "probabilities": probabilities}]}])
+    _, header, row = capsys.readouterr().out.splitlines()
+    for name in CLASS_NAMES:
+        assert f" {name}" in header
+        end = header.index(f" {name}") + 1 + len(name)
+        assert row[:end].endswith(f"{probabilities[name]:.3f}"), (name, header, row)
