@@ -13,19 +13,6 @@ from core.labels import CLASS_NAMES
 SHARED_FER2013 = Path(__file__).resolve().parent.parent.parent / "shared" / "fer2013"
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Put the files that hold a ``slow`` or ``browser`` test first, each file's tests in their own order.
-
-    The README runs the suite in two processes that take whole files
-    (``-n 2``; ``--dist loadfile --no-loadscope-reorder`` in pyproject.toml),
-    in this order. Heavy files first lets the many light ones fill the end,
-    instead of one process finishing a two-minute file alone while the other
-    waits (xdist's own order, most tests first, put those files last).
-    """
-    heavy = {item.path for item in items if item.get_closest_marker("slow") or item.get_closest_marker("browser")}
-    items.sort(key=lambda item: item.path not in heavy)  # a stable sort: the rest keeps the collection order
-
-
 @pytest.fixture(scope="session", autouse=True)
 def shared_jax_compilation_cache(tmp_path_factory: pytest.TempPathFactory):
     """One JAX compilation cache for the whole test session, inherited by every KERAS_BACKEND=jax subprocess.
