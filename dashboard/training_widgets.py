@@ -374,9 +374,9 @@ def duration_estimate_ui(model: str, epochs: int, max_images: int | None, valida
         epoch = (f"{format_duration(per_epoch)} per epoch: {images:,} training images at "
                  f"{throughput.images_per_second:,.0f} images/s, then {val_images:,} validation images at "
                  f"{throughput.val_images_per_second:,.0f} images/s")
-    elif throughput.measured_here:
+    elif throughput.measured_here:  # older runs: the source says that validation is folded in
         epoch = (f"{format_duration(per_epoch)} per epoch of {images:,} training images at "
-                 f"{throughput.images_per_second:,.0f} images/s, validation included")
+                 f"{throughput.images_per_second:,.0f} images/s")
     else:
         epoch = (f"{format_duration(per_epoch)} per epoch of {images:,} training images at "
                  f"{throughput.images_per_second:,.0f} images/s, plus validating {val_images:,} images, not yet "
