@@ -13,6 +13,35 @@ from core.labels import CLASS_NAMES
 SHARED_FER2013 = Path(__file__).resolve().parent.parent.parent / "shared" / "fer2013"
 
 
+# Files whose tests drive a real browser (marked ``browser``; tests/test_suite_layout.py checks the list).
+BROWSER_FILES = ("tests/browser/", "tests/faults/test_two_sessions.py", "tests/faults/test_upload_limits.py")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``--dist loadfile`` (pyproject.toml), with every browser test in one work unit.
+
+    A file's tests stay in one process, so its module fixtures are built once.
+    The browser tests go together: each drives a Streamlit server (TensorFlow
+    and a model inside) and a Chromium, and two of them side by side on the
+    two cores of the CI machine ran 2-5 times slower than alone (the menu walk
+    100 s against 20 s, measured 2026-12-07), while the other worker could
+    have been training; in one worker they also share one server. (xdist's
+    own ``loadgroup`` does not group under pytest 9.2: it renames
+    ``item._nodeid``, which pytest no longer reads.)
+    """
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class BrowserTestsTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return "browser tests" if scope.startswith(BROWSER_FILES) else scope
+
+    return BrowserTestsTogether(config, log)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def shared_jax_compilation_cache(tmp_path_factory: pytest.TempPathFactory):
     """One JAX compilation cache for the whole test session, inherited by every KERAS_BACKEND=jax subprocess.
@@ -22,12 +51,21 @@ def shared_jax_compilation_cache(tmp_path_factory: pytest.TempPathFactory):
     60 s run). With the cache, later tests reuse what earlier ones compiled
     (core.distribute.use_jax_compilation_cache does the same for users). It
     starts empty in each session, so a test never relies on a previous run.
+
+    XLA also compiles without its backend optimisations here
+    (``--xla_backend_optimization_level=0``): the same programs, the same
+    results up to floating-point rounding, in half the CPU time (a tiny JAX
+    run from a pack: 90 s of CPU with them, 39 s without, measured
+    2026-12-07). The tests check what a run does, not how fast its compiled
+    steps are; a user's runs keep XLA's defaults.
     """
     import os
 
-    saved = {name: os.environ.get(name) for name in ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS")}
+    names = ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "XLA_FLAGS")
+    saved = {name: os.environ.get(name) for name in names}
     os.environ["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path_factory.mktemp("jax-compilation-cache"))
     os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
     yield
     for name, value in saved.items():
         if value is None:
