@@ -33,7 +33,7 @@ from core.dataset import FerDataset, LoadReport, SkippedRecord
 from core.files import give_ordinary_mode
 from core.labels import ALL, CLASS_NAMES, NUM_CLASSES, TRAINING, class_index
 from core.model_io import LoadedModel
-from core.tta import normalize_tta
+from core.tta import TTA_MODES, VIEW_COUNTS, normalize_tta
 
 CACHE_VERSION = 1
 EVALUATION_FILE = "evaluation.json"
@@ -247,17 +247,33 @@ PROGRESS_CHUNK = 512
 
 
 def _predict_with_progress(loaded: LoadedModel, images: np.ndarray, tta: str,
-                           progress: Callable[[int, int], None] | None) -> np.ndarray:
+                           progress: Callable[[int, int], None] | None, first_view: int = 0) -> np.ndarray:
     """``model_io.predict_probabilities`` over ``images``, in chunks that report progress when asked to."""
     if progress is None:
-        return model_io.predict_probabilities(loaded, images, tta=tta)
+        return model_io.predict_probabilities(loaded, images, tta=tta, first_view=first_view)
     total = len(images)
     progress(0, total)
     parts = []
     for start in range(0, total, PROGRESS_CHUNK):
-        parts.append(model_io.predict_probabilities(loaded, images[start:start + PROGRESS_CHUNK], tta=tta))
+        parts.append(model_io.predict_probabilities(loaded, images[start:start + PROGRESS_CHUNK], tta=tta,
+                                                    first_view=first_view))
         progress(min(start + PROGRESS_CHUNK, total), total)
     return np.concatenate(parts) if parts else np.zeros((0, NUM_CLASSES), np.float32)
+
+
+def _cached_smaller_mode(model_path: str, split: str, digest: str, ids: np.ndarray, tta: str) -> tuple[int, np.ndarray | None]:
+    """The largest mode below ``tta`` whose predictions are cached: ``(its view count, its probabilities)``.
+
+    ``(0, None)`` when there is none. Its views are the first views of ``tta``
+    (``core.tta.VIEW_COUNTS``), so only the rest need predicting: flip after a
+    single pass predicts the mirror images only, ten-crop after flip the eight
+    corner views.
+    """
+    for smaller in reversed(TTA_MODES[:TTA_MODES.index(tta)]):
+        cached = read_cached_predictions(prediction_cache_path(model_path, split, digest, smaller), model_path, ids)
+        if cached is not None:
+            return VIEW_COUNTS[smaller], cached
+    return 0, None
 
 
 def evaluate_model(
@@ -281,6 +297,9 @@ def evaluate_model(
         tta: Test-time augmentation: ``none``, ``flip`` or ``crop10`` (see
             ``core.tta``); ``True`` means ``flip``.
         use_cache: Read and write the on-disk prediction cache (needs a model file).
+            A mode that is not cached starts from the cached predictions of a
+            smaller one when there are some (its views come first, see
+            ``core.tta.VIEW_COUNTS``) and predicts only the views it adds.
         progress: Called as ``progress(done, total)`` with the images of the
             split being predicted, every :data:`PROGRESS_CHUNK` images (not for
             cached splits). An exception it raises stops the evaluation, and
@@ -306,13 +325,20 @@ def evaluate_model(
         part = dataset.subset(split)
         probabilities = None
         cache_path = None
+        known_views, known = 0, None
         if cacheable:
-            cache_path = prediction_cache_path(model_path, split, content_digest(part.images, part.ids), tta)
+            digest = content_digest(part.images, part.ids)
+            cache_path = prediction_cache_path(model_path, split, digest, tta)
             probabilities = read_cached_predictions(cache_path, model_path, part.ids)
+            if probabilities is None:
+                known_views, known = _cached_smaller_mode(model_path, split, digest, part.ids, tta)
         if probabilities is None:
             if loaded is None:
                 loaded = model_io.load_model(model_path)
-            probabilities = _predict_with_progress(loaded, part.images, tta, progress)
+            probabilities = _predict_with_progress(loaded, part.images, tta, progress, first_view=known_views)
+            if known is not None:  # the mean over all views, from the means over the first ones and the rest
+                views = VIEW_COUNTS[tta]
+                probabilities = ((known * known_views + probabilities * (views - known_views)) / views).astype(np.float32)
             if cache_path is not None:
                 try:
                     write_cached_predictions(cache_path, model_path, part.ids, probabilities)

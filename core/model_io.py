@@ -358,6 +358,7 @@ def predict_probabilities(
     *,
     tta: str | bool = "none",
     batch_size: int = 256,
+    first_view: int = 0,
 ) -> np.ndarray:
     """Class probabilities for a stack of faces, columns in FER2013 order.
 
@@ -368,6 +369,9 @@ def predict_probabilities(
         tta: Test-time augmentation, a mode of ``core.tta.TTA_MODES``
             (``none``, ``flip``, ``crop10``); the views' probabilities are averaged.
         batch_size: Inference batch size.
+        first_view: Average only the mode's views from this one on (``0``: all
+            of them). The modes nest (``core.tta.VIEW_COUNTS``), so the views
+            after a smaller mode's are what that mode's average lacks.
 
     Returns:
         ``(N, 7)`` float32; row ``i`` sums to 1; column ``j`` is ``CLASS_NAMES[j]``
@@ -376,20 +380,22 @@ def predict_probabilities(
 
     Raises:
         ValueError: If ``faces`` is not ``(N, H, W)`` of the model's input size,
-            or ``tta`` is not a known mode.
+            ``tta`` is not a known mode, or ``first_view`` leaves no view.
     """
-    from core.tta import make_views, normalize_tta
+    from core.tta import VIEW_COUNTS, make_views, normalize_tta
 
     mode = normalize_tta(tta)
+    if not 0 <= first_view < VIEW_COUNTS[mode]:
+        raise ValueError(f"{mode} has {VIEW_COUNTS[mode]} views; cannot start at view {first_view}")
     members = getattr(loaded, "members", None)
     if members is not None:  # a core.ensemble.Ensemble: the mean of its members' FER-ordered outputs
-        return np.mean([predict_probabilities(member, faces, tta=mode, batch_size=batch_size) for member in members],
-                       axis=0).astype(np.float32)
+        return np.mean([predict_probabilities(member, faces, tta=mode, batch_size=batch_size, first_view=first_view)
+                        for member in members], axis=0).astype(np.float32)
     x = to_model_input(faces)
     expected = tuple(loaded.model.input_shape[1:3])
     if x.shape[1:3] != expected:
         raise ValueError(f"faces are {x.shape[1:3]}, the model expects {expected}")
-    views = make_views(x, mode, window=model_window(loaded))
+    views = make_views(x, mode, window=model_window(loaded))[first_view:]
     if len(views) * len(x) <= batch_size:
         # All views of a few faces go through the model together: one call.
         stacked = _predict(loaded.model, np.concatenate(views), batch_size)

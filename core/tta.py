@@ -39,6 +39,10 @@ TTA_LABELS: dict[str, str] = {
     "crop10": "ten-crop (10 views)",
 }
 TTA_SHORT: dict[str, str] = {"none": "no", "flip": "flip", "crop10": "ten-crop"}
+# How many views each mode averages. The modes nest: each one's views begin with all the views of the modes
+# before it in TTA_MODES (the face; then its mirror image; then the corners), so a mode's average can be built
+# from a smaller mode's average and the views that mode lacks (core.evaluate reuses cached predictions so).
+VIEW_COUNTS: dict[str, int] = {"none": 1, "flip": 2, "crop10": 10}
 # Side of the corner and centre crops of ten-crop, for 48x48 faces.
 CROP_FRACTION = 44 / 48
 

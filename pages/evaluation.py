@@ -35,7 +35,8 @@ if dataset is not None and model_path is not None:
                            help="PublicTest and PrivateTest are evaluated apart; Training is listed last.")
     tta = right.selectbox("Test-time augmentation", TTA_MODES, key="eval_tta", format_func=TTA_LABELS.get,
                           help="Average the predictions on views of each face: its mirror image (flip), or the whole "
-                               "face and its four corner crops, each mirrored (ten-crop, 10x the prediction time)")
+                               "face and its four corner crops, each mirrored (ten-crop, 10x the prediction time; views already "
+                               "predicted for a smaller mode are reused)")
     remember_choice(split, param="split", default=splits[0])
     remember_choice(tta, param="tta", default="none")
     result = widgets.evaluation_ui(model_path, dataset, split, tta)

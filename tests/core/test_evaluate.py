@@ -90,6 +90,58 @@ def test_predictions_are_cached_and_invalidated_by_a_new_model_file(tmp_path, mo
     assert len(calls) == 5
 
 
+def _view_sensitive_model(path):
+    """A small random network whose outputs change clearly with the view (an untrained mini-Xception's are all
+    within 1e-4 of 1/7)."""
+    import keras
+
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((48, 48, 1))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    x = keras.layers.Conv2D(4, 5, strides=4, activation="relu")(x)
+    x = keras.layers.Flatten()(keras.layers.AveragePooling2D(2)(x))
+    outputs = keras.layers.Dense(7, activation="softmax", kernel_initializer=keras.initializers.RandomNormal(stddev=2.0))(x)
+    return model_io.export_model(keras.Model(inputs, outputs), path, meta={"model": "random"})
+
+
+def test_a_larger_mode_starts_from_a_smaller_modes_cached_views(tmp_path, monkeypatch, oracle_dataset_factory):
+    # The modes nest (flip = the face + its mirror; ten-crop = those + 8 corner views): after a cached single
+    # pass, flip predicts only the mirror images, and ten-crop after flip only the corners, to the same result.
+    monkeypatch.setenv("FER_STUDIO_CACHE", str(tmp_path / "cache"))
+    model_path = _view_sensitive_model(tmp_path / "random.keras")
+    dataset = oracle_dataset_factory({"PublicTest": 40}, seed=3)
+    dataset.images[:] = np.random.default_rng(3).integers(0, 256, dataset.images.shape)  # faces with a left and right
+    fresh = {mode: evaluate.evaluate_model(model_path, dataset, tta=mode, use_cache=False)["PublicTest"]
+             for mode in ("none", "flip", "crop10")}
+    for smaller, larger in (("none", "flip"), ("flip", "crop10")):  # the views differ
+        assert np.abs(fresh[smaller].probabilities - fresh[larger].probabilities).max() > 0.01
+    calls = []
+    real_predict = model_io.predict_probabilities
+
+    def counting_predict(loaded, faces, **kwargs):
+        calls.append((kwargs.get("tta"), kwargs.get("first_view", 0), len(faces)))
+        return real_predict(loaded, faces, **kwargs)
+
+    monkeypatch.setattr(model_io, "predict_probabilities", counting_predict)
+    for mode in ("none", "flip", "crop10"):
+        result = evaluate.evaluate_model(model_path, dataset, tta=mode)["PublicTest"]
+        np.testing.assert_allclose(result.probabilities, fresh[mode].probabilities, atol=1e-6)
+        assert result.accuracy == fresh[mode].accuracy
+    assert calls == [("none", 0, 40), ("flip", 1, 40), ("crop10", 2, 40)]
+
+    # Ten-crop with only the single pass cached predicts the other nine views; then everything is cached.
+    for entry in (tmp_path / "cache").rglob("*-tta-[fc]*.npz"):
+        entry.unlink()
+    calls.clear()
+    ten_crop = evaluate.evaluate_model(model_path, dataset, tta="crop10")["PublicTest"]
+    np.testing.assert_allclose(ten_crop.probabilities, fresh["crop10"].probabilities, atol=1e-6)
+    evaluate.evaluate_model(model_path, dataset, tta="crop10")
+    assert calls == [("crop10", 1, 40)]
+    loaded = model_io.load_model(model_path)
+    with pytest.raises(ValueError, match="flip has 2 views; cannot start at view 2"):
+        real_predict(loaded, dataset.images[:2], tta="flip", first_view=2)
+
+
 def test_run_model_caches_next_to_the_run_and_writes_a_summary(tmp_path, oracle_model_factory, oracle_dataset_factory):
     run_dir = tmp_path / "runs" / "20250101-000000-oracle-abcd"
     run_dir.mkdir(parents=True)

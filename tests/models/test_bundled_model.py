@@ -15,6 +15,21 @@ CARD = MODELS / "fer_studio_swa.json"
 FAST = MODELS / "fer_studio_fast.keras"  # the speed option (shipped as fer_studio_default until 2026-12-06)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def fresh_prediction_cache(tmp_path_factory):
+    """A prediction cache of this module's own, empty at its start: each model predicts PublicTest here, in this
+    session, and once per view. The flip check then predicts only the mirror images after the single-pass check
+    (core.evaluate starts a mode from a smaller one's cached views), and the fast model's check reuses what the
+    ensemble check predicted with it."""
+    saved = os.environ.get("FER_STUDIO_CACHE")
+    os.environ["FER_STUDIO_CACHE"] = str(tmp_path_factory.mktemp("bundled-model-predictions"))
+    yield
+    if saved is None:
+        os.environ.pop("FER_STUDIO_CACHE", None)
+    else:
+        os.environ["FER_STUDIO_CACHE"] = saved
+
+
 @pytest.fixture(scope="module")
 def card():
     return json.loads(CARD.read_text())
@@ -49,7 +64,7 @@ LONG_TESTS = bool(os.environ.get("FER_STUDIO_LONG_TESTS"))
 @pytest.mark.slow
 @pytest.mark.parametrize("tta", [
     "none", "flip",
-    # Ten views of 3,589 faces: 115-230 s on 2 cores, the suite's largest test. Its code path is checked on every run
+    # Ten views of 3,589 faces (eight after the flip check): 2-4 minutes on 2 cores. Its code path is checked on every run
     # (tests/core/test_tta.py: views, batching and averaging); the card's figure with the real model on request.
     pytest.param("crop10", marks=pytest.mark.skipif(
         not LONG_TESTS, reason="ten-crop over all of PublicTest (2-4 minutes on 2 cores); set FER_STUDIO_LONG_TESTS=1 "
@@ -59,7 +74,7 @@ def test_bundled_model_scores_what_its_card_claims_on_public_test(card, shared_f
     from core.evaluate import evaluate_model
 
     assert shared_fer2013.report.content_hash == card["data"]["content_hash"]
-    result = evaluate_model(MODEL, shared_fer2013, splits=[PUBLIC_TEST], tta=tta, use_cache=False)[PUBLIC_TEST]
+    result = evaluate_model(MODEL, shared_fer2013, splits=[PUBLIC_TEST], tta=tta)[PUBLIC_TEST]
     assert result.n == 3589
     assert result.accuracy >= card["evaluation"][PUBLIC_TEST + CARD_TTA_SUFFIXES[tta]]["accuracy"] - 0.005
 
@@ -87,7 +102,7 @@ def test_the_ensemble_scores_what_the_second_card_claims_in_a_single_pass(shared
 
     card = json.loads(SECOND.with_suffix(".json").read_text())
     assert shared_fer2013.report.content_hash == card["data"]["content_hash"]
-    result = evaluate_ensemble([SECOND, FAST], shared_fer2013, splits=[PUBLIC_TEST], tta="none", use_cache=False)
+    result = evaluate_ensemble([SECOND, FAST], shared_fer2013, splits=[PUBLIC_TEST], tta="none")
     assert result[PUBLIC_TEST].accuracy >= card["ensemble"]["evaluation"][PUBLIC_TEST]["accuracy"] - 0.005
 
 
@@ -116,7 +131,7 @@ def test_the_distilled_model_scores_what_its_card_claims_in_a_single_pass(shared
 
     card = json.loads(DISTILLED.with_suffix(".json").read_text())
     assert shared_fer2013.report.content_hash == card["data"]["content_hash"]
-    result = evaluate_model(DISTILLED, shared_fer2013, splits=[PUBLIC_TEST], tta="none", use_cache=False)[PUBLIC_TEST]
+    result = evaluate_model(DISTILLED, shared_fer2013, splits=[PUBLIC_TEST], tta="none")[PUBLIC_TEST]
     assert result.n == 3589 and result.accuracy >= card["evaluation"][PUBLIC_TEST]["accuracy"] - 0.005
 
 
@@ -166,5 +181,5 @@ def test_the_fast_model_is_the_old_default_renamed_and_scores_what_its_card_clai
     assert card["evaluation"][PUBLIC_TEST]["accuracy"] < json.loads(CARD.read_text())["evaluation"][PUBLIC_TEST]["accuracy"]
     assert card["parameters"] < json.loads(CARD.read_text())["parameters"]
     assert shared_fer2013.report.content_hash == card["data"]["content_hash"]
-    result = evaluate_model(FAST, shared_fer2013, splits=[PUBLIC_TEST], tta="none", use_cache=False)[PUBLIC_TEST]
+    result = evaluate_model(FAST, shared_fer2013, splits=[PUBLIC_TEST], tta="none")[PUBLIC_TEST]
     assert result.n == 3589 and result.accuracy >= card["evaluation"][PUBLIC_TEST]["accuracy"] - 0.005
