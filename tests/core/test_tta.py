@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from core import model_io
-from core.tta import TTA_MODES, make_views, normalize_tta
+from core.tta import TTA_MODES, VIEW_COUNTS, make_views, normalize_tta
 
 
 def faces(n: int, seed: int = 0) -> np.ndarray:
@@ -47,6 +47,17 @@ def test_ten_crop_of_many_faces_matches_one_at_a_time():
     alone = make_views(x[550:551], "crop10")
     for view, single in zip(together, alone):
         np.testing.assert_allclose(view[550:551], single, atol=1e-2)  # pixel values 0..255; multi-channel resize rounds differently
+
+
+@pytest.mark.parametrize("window", [None, (40, 40), (41, 43)])
+def test_each_mode_begins_with_the_views_of_the_modes_before_it(window):
+    # core.evaluate builds a mode's average from a smaller mode's cached one: the counts and the order must hold.
+    x = np.random.default_rng(0).integers(0, 256, (3, 48, 48, 1)).astype(np.float32)
+    views = {mode: make_views(x, mode, window=window) for mode in TTA_MODES}
+    assert {mode: len(found) for mode, found in views.items()} == VIEW_COUNTS
+    for smaller, larger in zip(TTA_MODES, TTA_MODES[1:]):
+        for a, b in zip(views[smaller], views[larger]):
+            assert np.array_equal(a, b), (smaller, larger)
 
 
 def test_bad_input_is_refused():
