@@ -20,6 +20,19 @@ of starting another. A failed or cancelled job is not started again unless
 asked (``again=True``: the page's "Analyse again" button), so a rerun of the
 page never restarts it; a cancel stops the worker and waits until it is gone.
 Finished jobs unused for a day are swept.
+
+Importing TensorFlow takes a worker about 10 s on a 2-core machine, before it
+reads a frame. So the Video page keeps one **standby worker** warm while it
+is open (:func:`warm_standby`): ``python -m core.video_jobs --standby ROOT
+[MODEL ...]`` imports TensorFlow and the page's chosen models, then waits on
+its stdin. :func:`start_video_job` hands the next job to it (the job folder's
+path, one line) instead of starting a cold worker; after that it is an
+ordinary worker in its own session. A standby that is gone or broken is
+replaced by a cold worker, so a job never depends on it. It is told to end
+(its stdin closed) after ``STANDBY_IDLE_S`` without the page asking for it,
+and ends with the server (the pipe closes). None is kept while this server's
+analysis runs, so it never takes the CPU from one. ``FER_STUDIO_VIDEO_STANDBY=0``
+turns it off (its memory: about 340 MB besides the shared libraries).
 """
 
 from __future__ import annotations
@@ -107,8 +120,8 @@ def video_jobs_dir() -> Path:
     return default_cache_dir() / "video-jobs"
 
 
-def video_job_id(data_digest: str, settings: StreamSettings, model_paths: Sequence[str | os.PathLike]) -> str:
-    """The id of analysing a video (its bytes' digest) with these settings and model files (their current versions)."""
+def _model_versions(model_paths: Sequence[str | os.PathLike]) -> list[list]:
+    """Each model file's resolved path, size and modification time (``None`` for a file that cannot be read)."""
     models = []
     for path in model_paths:
         try:
@@ -116,7 +129,13 @@ def video_job_id(data_digest: str, settings: StreamSettings, model_paths: Sequen
             models.append([str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns])
         except OSError:
             models.append([str(path), None, None])
-    text = json.dumps({"video": data_digest, "settings": asdict(settings), "models": models}, sort_keys=True)
+    return models
+
+
+def video_job_id(data_digest: str, settings: StreamSettings, model_paths: Sequence[str | os.PathLike]) -> str:
+    """The id of analysing a video (its bytes' digest) with these settings and model files (their current versions)."""
+    text = json.dumps({"video": data_digest, "settings": asdict(settings), "models": _model_versions(model_paths)},
+                      sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -202,11 +221,15 @@ def start_video_job(data: bytes, name: str, settings: StreamSettings, model_path
                                                       "models": [str(path) for path in model_paths],
                                                       "created": time.time(), "attempt": attempt})
         _write_status(folder, "queued", "starting the worker")
-        with open(folder / "worker.log", "ab") as log:
-            process = subprocess.Popen(_worker_command(folder), cwd=str(runs.REPO_ROOT),
-                                       stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                       start_new_session=True)  # a reload or a closed tab does not stop it
+        process = _hand_to_standby(root, folder)
+        if process is None:
+            with open(folder / "worker.log", "ab") as log:
+                process = subprocess.Popen(_worker_command(folder), cwd=str(runs.REPO_ROOT),
+                                           stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                           start_new_session=True)  # a reload or a closed tab does not stop it
         _write_status(folder, "queued", "starting the worker", pid=process.pid)
+        with _standby_lock:
+            _analysing[process] = folder
         threading.Thread(target=_reap, args=(folder, process, attempt), daemon=True).start()
     return read_video_job(folder)
 
@@ -242,7 +265,11 @@ def _worker_alive(pid: object, folder: Path) -> bool:
         command = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return True  # no /proc: trust the pid
-    return not command or os.fsencode(str(folder)) in command.split(b"\0")
+    arguments = command.split(b"\0")
+    if not command or os.fsencode(str(folder)) in arguments:
+        return True
+    # A standby worker's command line names its jobs folder, not the job it was handed.
+    return STANDBY_FLAG.encode() in arguments and os.fsencode(str(folder.parent)) in arguments
 
 
 def _worker_lock_held(folder: Path) -> bool:
@@ -385,8 +412,14 @@ def load_report(folder: Path):
 # ---------------------------------------------------------------- the worker
 
 
-def run_video_job(folder: Path) -> int:
-    """The worker: analyse the job's video, write progress and results, end with a final status. Returns 0 or 1."""
+def run_video_job(folder: Path, preloaded: tuple[object, list] | None = None) -> int:
+    """The worker: analyse the job's video, write progress and results, end with a final status. Returns 0 or 1.
+
+    Args:
+        folder: The job folder.
+        preloaded: A standby's models and the versions of their files (:func:`_model_versions`):
+            used when the job names the same files, unchanged since; otherwise the job loads its own.
+    """
     folder = Path(folder)
     job = runs.read_json(folder / "job.json")
     if not isinstance(job, dict):
@@ -412,7 +445,11 @@ def run_video_job(folder: Path) -> int:
         from core.video import analyze_video
 
         settings = StreamSettings(**job["settings"]).validate()
-        loaded = load_models(job["models"])
+        if preloaded is not None and preloaded[1] == _model_versions(list(dict.fromkeys(job["models"]))):
+            loaded = preloaded[0]
+            print("the standby worker had the models loaded ahead", flush=True)
+        else:
+            loaded = load_models(job["models"])
         _write_status(folder, "running", "analysing", pid=os.getpid())
         last_write = [0.0]
 
@@ -459,6 +496,8 @@ def _reap(folder: Path, process: subprocess.Popen, attempt: str) -> None:
     (another ``attempt`` in job.json, or another pid in status.json).
     """
     code = process.wait()
+    with _standby_lock:
+        _analysing.pop(process, None)
     if not folder.is_dir():
         return  # swept, or its jobs folder removed
     try:
@@ -474,9 +513,173 @@ def _reap(folder: Path, process: subprocess.Popen, attempt: str) -> None:
         pass  # the folder went away meanwhile: nothing to record
 
 
+# ---------------------------------------------------------------- the standby worker
+
+STANDBY_VARIABLE = "FER_STUDIO_VIDEO_STANDBY"
+STANDBY_FLAG = "--standby"
+# A standby the page has not asked for in this many seconds is told to end.
+STANDBY_IDLE_S: float = 600.0
+# A standby told to end (its stdin closed) that is still there after this many seconds is killed.
+STANDBY_END_WAIT_S: float = 30.0
+
+
+@dataclass
+class _Standby:
+    process: subprocess.Popen
+    models: tuple[str, ...]
+    asked: float  # time.monotonic() of the page's last warm_standby
+
+
+_standby_lock = threading.Lock()
+_standbys: dict[str, _Standby] = {}  # jobs folder -> its standby worker
+_analysing: dict[subprocess.Popen, Path] = {}  # workers this process started (or handed a job) -> their job folders
+
+
+def standby_enabled() -> bool:
+    """Whether standby workers are kept: ``FER_STUDIO_VIDEO_STANDBY`` unset, or anything but 0/false/no/off."""
+    return os.environ.get(STANDBY_VARIABLE, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def _standby_command(root: Path, model_paths: Sequence[str]) -> list[str]:
+    return [sys.executable, "-m", "core.video_jobs", STANDBY_FLAG, str(root), *model_paths]
+
+
+def warm_standby(model_paths: Sequence[str | os.PathLike] = (), root: Path | None = None) -> bool:
+    """Keep a worker process warm for the next job of ``root`` (see the module's docstring).
+
+    Called on each run of the Video page: it starts a standby when there is
+    none (or the one there has ended), and marks the one there as wanted.
+    A standby warmed with other models is kept: it loads the job's own.
+
+    Args:
+        model_paths: The models the page has chosen: the standby loads them ahead.
+        root: Jobs folder (default :func:`video_jobs_dir`).
+
+    Returns:
+        Whether a standby is there or starting (``False``: turned off, or this
+        server is analysing a video now).
+    """
+    if not standby_enabled():
+        return False
+    root = Path(root or video_jobs_dir())
+    models = tuple(str(path) for path in dict.fromkeys(str(path) for path in model_paths))
+    with _standby_lock:
+        standby = _standbys.get(str(root))
+        if standby is not None and standby.process.poll() is None:
+            standby.asked = time.monotonic()
+            return True
+        _standbys.pop(str(root), None)
+        if any(process.poll() is None and read_video_job(folder).active for process, folder in _analysing.items()):
+            return False  # two cores: a standby's imports would slow the analysis down
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            process = subprocess.Popen(_standby_command(root, models), cwd=str(runs.REPO_ROOT),
+                                       stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                       start_new_session=True)
+        except OSError:
+            return False  # no standby; the job starts a cold worker
+        _standbys[str(root)] = _Standby(process, models, time.monotonic())
+    threading.Thread(target=_retire_when_idle, args=(str(root), process), daemon=True).start()
+    return True
+
+
+def _hand_to_standby(root: Path, folder: Path) -> subprocess.Popen | None:
+    """Give the job in ``folder`` to ``root``'s standby; ``None`` when there is none that takes it."""
+    with _standby_lock:
+        standby = _standbys.pop(str(root), None)
+    if standby is None:
+        return None
+    process = standby.process
+    try:
+        if process.poll() is not None:
+            return None
+        process.stdin.write(f"{folder}\n".encode())
+        process.stdin.close()
+    except (OSError, ValueError):  # it ended meanwhile (broken pipe)
+        _end_standby(process, wait_s=0.0)
+        return None
+    return process
+
+
+def _end_standby(process: subprocess.Popen, wait_s: float | None = None) -> None:
+    """Tell a standby to end (close its stdin), kill it if it is still there after ``wait_s``; reap it."""
+    with contextlib.suppress(OSError, ValueError):
+        process.stdin.close()
+    try:
+        process.wait(timeout=STANDBY_END_WAIT_S if wait_s is None else wait_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def _retire_when_idle(key: str, process: subprocess.Popen) -> None:
+    """End ``process`` once it is ``STANDBY_IDLE_S`` since the page last asked for it; stop watching once handed a job."""
+    while True:
+        with _standby_lock:
+            standby = _standbys.get(key)
+            if standby is None or standby.process is not process:
+                return  # handed a job (its reaper waits for it), or ended and replaced
+            if process.poll() is not None:
+                del _standbys[key]
+                return
+            left = standby.asked + STANDBY_IDLE_S - time.monotonic()
+            if left <= 0:
+                del _standbys[key]
+                break
+        time.sleep(min(left, 5.0))
+    _end_standby(process)
+
+
+def serve_as_standby(root: Path, model_paths: Sequence[str]) -> int:
+    """The standby: import TensorFlow and load the models, wait for one job folder on stdin, analyse it.
+
+    Returns:
+        The job's :func:`run_video_job` code; 0 when told to end without a job (stdin closed), 2 for a
+        line that is not a job folder of ``root``.
+    """
+    import importlib
+
+    import numpy as np
+
+    from core.ensemble import load_models
+
+    importlib.import_module("core.video")  # what the analysis imports, ahead: the point of a standby
+    preloaded = None
+    if model_paths:
+        try:
+            preloaded = (load_models(model_paths), _model_versions(model_paths))
+            from core.model_io import predict_probabilities
+
+            predict_probabilities(preloaded[0], np.zeros((1, 48, 48), np.uint8))  # builds the predict function
+        except Exception as error:  # noqa: BLE001 - the job loads its models itself and reports what is wrong
+            print(f"standby: the models did not load ahead ({error}); the job loads them", file=sys.stderr)
+            preloaded = None
+    else:
+        importlib.import_module("keras")  # what load_models will need: most of the 10 s
+    line = sys.stdin.readline().strip()
+    if not line:
+        return 0
+    folder = Path(line)
+    if folder.parent != root or not JOB_ID_PATTERN.match(folder.name) or not folder.is_dir():
+        print(f"standby: {line!r} is not a job folder of {root}", file=sys.stderr)
+        return 2
+    log = os.open(folder / "worker.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(log, 1)  # from here on its output is the job's, as a cold worker's is
+    os.dup2(log, 2)
+    os.close(log)
+    print(f"the standby worker (pid {os.getpid()}) took this job, TensorFlow imported ahead", flush=True)
+    return run_video_job(folder, preloaded)
+
+
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if len(sys.argv) >= 3 and sys.argv[1] == STANDBY_FLAG:
+        sys.exit(serve_as_standby(Path(sys.argv[2]), sys.argv[3:]))
     if len(sys.argv) != 2:
-        print("usage: python -m core.video_jobs JOB_DIR", file=sys.stderr)
+        print(f"usage: python -m core.video_jobs JOB_DIR  |  python -m core.video_jobs {STANDBY_FLAG} JOBS_DIR [MODEL ...]",
+              file=sys.stderr)
         sys.exit(2)
     sys.exit(run_video_job(Path(sys.argv[1])))

@@ -122,6 +122,17 @@ _AGAIN_KEY = "video_again"
 _UPLOAD_ID_KEY = "video_upload_id"
 
 
+def keep_worker_warm(model_paths: tuple[str, ...]) -> None:
+    """Keep a worker with TensorFlow and these models loaded for the next upload (``core.video_jobs.warm_standby``).
+
+    Importing TensorFlow took a cold worker about 10 s before its first frame;
+    the standby does it while the user picks a file.
+    """
+    from core.video_jobs import warm_standby
+
+    warm_standby(model_paths)
+
+
 def start_job_ui(data: bytes, name: str, settings: StreamSettings, model_paths: tuple[str, ...],
                  upload_id: str | None = None) -> VideoJob | None:
     """Start (or find) the background analysis of uploaded video bytes and put its id in the URL (``?job=``).

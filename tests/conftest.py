@@ -43,6 +43,28 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def no_video_standby_workers():
+    """No standby video workers (``core.video_jobs.warm_standby``) unless a test asks for them.
+
+    Each would import TensorFlow in a process of its own (about 10 s of CPU)
+    for every page test that renders the Video page. The tests of the standby
+    turn it on with monkeypatch, and so does the browser tests' server, where
+    the Video page's upload goes through one as a user's does.
+    """
+    import os
+
+    from core.video_jobs import STANDBY_VARIABLE
+
+    saved = os.environ.get(STANDBY_VARIABLE)
+    os.environ[STANDBY_VARIABLE] = "0"
+    yield
+    if saved is None:
+        os.environ.pop(STANDBY_VARIABLE, None)
+    else:
+        os.environ[STANDBY_VARIABLE] = saved
+
+
+@pytest.fixture(scope="session", autouse=True)
 def shared_jax_compilation_cache(tmp_path_factory: pytest.TempPathFactory):
     """One JAX compilation cache for the whole test session, inherited by every KERAS_BACKEND=jax subprocess.
 

@@ -160,6 +160,7 @@ def start_streamlit(
     server_env.update({
         "FER_STUDIO_RUNS": str(runs_dir),
         "FER_STUDIO_CACHE": str(cache_dir),
+        "FER_STUDIO_VIDEO_STANDBY": "1",  # as a user's server: the Video page keeps a worker warm
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "PYTHONUNBUFFERED": "1",
     })

@@ -71,6 +71,10 @@ def test_upload_plays_annotated_video_with_summary_timeline_and_downloads(app_se
     # The analysis ran in a background worker and its id is in the URL: a reload shows it again.
     # The browser writes the URL after drawing the results: on a busy machine a moment later.
     page.wait_for_url(re.compile(r"[?&]job=[0-9a-f]{16}"))
+    # It was the standby worker the page kept warm, TensorFlow imported before the upload.
+    job_id = re.search(r"[?&]job=([0-9a-f]{16})", page.url).group(1)
+    log = (app_server.cache_dir / "video-jobs" / job_id / "worker.log").read_text()
+    assert "the standby worker" in log and "took this job" in log, log
     page.reload()
     harness.wait_for_app(page)
     # The reloaded page draws the finished analysis; wait for its metric rather than read the first one drawn.

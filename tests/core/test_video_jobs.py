@@ -321,3 +321,120 @@ def test_errors_name_the_formats_the_uploader_accepts(tmp_path):
     assert f"expected a video file ({VIDEO_FORMATS})" in str(refused.value) and "MP4, WebM, MOV or AVI" not in str(refused.value)
     with pytest.raises(ValueError, match=r"expected MP4, WEBM, MOV, AVI, MKV or M4V"):
         start_video_job(b"x", "photo.gif", SETTINGS, [str(tmp_path / "m.keras")], root=tmp_path)
+
+
+# ---------------------------------------------------------------- the standby worker
+
+# Stands in for `python -m core.video_jobs --standby ROOT`: waits for a job folder on stdin, marks it, sleeps.
+STANDBY_STAND_IN = ("import os, pathlib, sys, time; line = sys.stdin.readline().strip(); "
+                    "line or sys.exit(0); (pathlib.Path(line) / 'handed').write_text(str(os.getpid())); time.sleep(60)")
+
+
+@pytest.fixture
+def stand_in_standby(monkeypatch, stand_in_worker):
+    """Standby workers on: stand-ins (no TensorFlow) that keep the standby's command-line shape."""
+    import sys
+
+    from core.video_jobs import STANDBY_FLAG, STANDBY_VARIABLE
+
+    monkeypatch.setenv(STANDBY_VARIABLE, "1")
+    monkeypatch.setattr("core.video_jobs._standby_command",
+                        lambda root, models: [sys.executable, "-c", STANDBY_STAND_IN, STANDBY_FLAG, str(root), *models])
+    return stand_in_worker  # every process started, standbys and cold workers, in order
+
+
+def standby_of(root: Path):
+    from core import video_jobs
+
+    standby = video_jobs._standbys.get(str(root))
+    return None if standby is None else standby.process
+
+
+def test_the_next_job_goes_to_the_warm_standby_worker_not_a_cold_one(video_bytes, tiny_model_path, tmp_path,
+                                                                     stand_in_standby):
+    from core.video_jobs import warm_standby
+
+    root = tmp_path / "jobs"
+    assert warm_standby([str(tiny_model_path)], root=root)
+    standby = standby_of(root)
+    assert standby is not None and standby.args[-2:] == [str(root), str(tiny_model_path)]
+    assert warm_standby([str(tiny_model_path)], root=root) and standby_of(root) is standby  # one, not two
+    job = start_video_job(video_bytes, "clip.mp4", SETTINGS, [str(tiny_model_path)], root=root)
+    assert stand_in_standby == [standby.pid]  # no cold worker was started
+    assert json.loads((job.folder / "status.json").read_text())["pid"] == standby.pid
+    assert wait_for(lambda: (job.folder / "handed").is_file()) and (job.folder / "handed").read_text() == str(standby.pid)
+    assert standby_of(root) is None
+    # Its command line names the jobs folder, not the job: it still reads as this job's worker.
+    assert read_video_job(job.folder).active
+    # While this server analyses a video, no standby takes the CPU from it.
+    assert not warm_standby([str(tiny_model_path)], root=root) and standby_of(root) is None
+    assert cancel_video_job(job.folder) and wait_for(lambda: standby.poll() is not None)
+    assert read_video_job(job.folder).state == "cancelled"
+    assert warm_standby([str(tiny_model_path)], root=root) and standby_of(root) not in (None, standby)
+
+
+def test_a_standby_that_ended_is_replaced_by_a_cold_worker(video_bytes, tiny_model_path, tmp_path, stand_in_standby):
+    from core.video_jobs import warm_standby
+
+    root = tmp_path / "jobs"
+    assert warm_standby([], root=root)
+    standby = standby_of(root)
+    os.killpg(standby.pid, 9)
+    standby.wait()
+    job = start_video_job(video_bytes, "clip.mp4", SETTINGS, [str(tiny_model_path)], root=root)
+    assert len(stand_in_standby) == 2 and stand_in_standby[0] == standby.pid
+    cold = stand_in_standby[1]
+    assert json.loads((job.folder / "status.json").read_text())["pid"] == cold
+    assert read_video_job(job.folder).active and not (job.folder / "handed").exists()
+    cancel_video_job(job.folder)
+
+
+def test_an_unwanted_standby_is_told_to_end_and_none_is_kept_when_turned_off(tmp_path, stand_in_standby, monkeypatch):
+    from core.video_jobs import STANDBY_VARIABLE, warm_standby
+
+    monkeypatch.setattr("core.video_jobs.STANDBY_IDLE_S", 0.3)
+    assert warm_standby([], root=tmp_path / "jobs")
+    standby = standby_of(tmp_path / "jobs")
+    assert wait_for(lambda: standby.poll() is not None, timeout=10)
+    assert standby.returncode == 0  # it read the end of its stdin and left: not killed
+    assert standby_of(tmp_path / "jobs") is None
+    monkeypatch.setenv(STANDBY_VARIABLE, "0")
+    assert not warm_standby([], root=tmp_path / "off")
+    assert len(stand_in_standby) == 1 and not (tmp_path / "off").exists()
+
+
+def test_the_standby_takes_only_a_job_folder_of_its_own_jobs_folder(tmp_path, monkeypatch):
+    import io
+
+    from core.video_jobs import serve_as_standby
+
+    root = tmp_path / "jobs"
+    (root / "0123456789abcdef").mkdir(parents=True)
+    for line, code in (("", 0), (str(tmp_path), 2), ("/etc/passwd", 2), (str(tmp_path / "other" / "0123456789abcdef"), 2),
+                       (str(root / "not-a-job-id"), 2)):
+        monkeypatch.setattr("sys.stdin", io.StringIO(line + "\n" if line else ""))
+        assert serve_as_standby(root, []) == code, line
+    assert sorted(path.name for path in root.iterdir()) == ["0123456789abcdef"]
+    assert not list((root / "0123456789abcdef").iterdir())
+
+
+def test_a_real_standby_analyses_the_job_with_the_model_it_loaded_ahead(video_bytes, tiny_model_path, tmp_path,
+                                                                       monkeypatch):
+    from core.video_jobs import STANDBY_VARIABLE, warm_standby
+
+    monkeypatch.setenv(STANDBY_VARIABLE, "1")
+    root = tmp_path / "jobs"
+    assert warm_standby([str(tiny_model_path)], root=root)
+    standby = standby_of(root)
+    try:
+        job = start_video_job(video_bytes, "clip.mp4", SETTINGS, [str(tiny_model_path)], root=root)
+        done = wait_until_finished(job.folder)
+        assert done.state == "done", done.message
+        assert done.frames_done == done.frames_total == 12 and load_report(job.folder).face_ids == 2
+        log = (job.folder / "worker.log").read_text()
+        assert f"the standby worker (pid {standby.pid}) took this job" in log, log
+        assert "had the models loaded ahead" in log, log
+        assert json.loads((job.folder / "status.json").read_text())["pid"] == standby.pid
+    finally:
+        if standby.poll() is None:
+            os.killpg(standby.pid, 9)
