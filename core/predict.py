@@ -228,6 +228,10 @@ def decode_photo(data: bytes) -> np.ndarray:
     return decode_image(data, max_side=MAX_IMAGE_SIDE, max_pixels=MAX_PHOTO_PIXELS)
 
 
+# A drawn label's font scale is the photo's longer side over this (within 0.5-3).
+LABEL_SIDE_PER_SCALE = 900
+
+
 def draw_predictions(image: np.ndarray, prediction: ImagePrediction) -> np.ndarray:
     """Draw each face's box and top emotion on a copy of the image.
 
@@ -237,18 +241,27 @@ def draw_predictions(image: np.ndarray, prediction: ImagePrediction) -> np.ndarr
     from core.detect import to_rgb_uint8
 
     canvas = to_rgb_uint8(image).copy()
-    thickness = max(2, round(max(canvas.shape[:2]) / 400))
+    height, width = canvas.shape[:2]
+    thickness = max(2, round(max(height, width) / 400))
+    # Labels scale with the photo, not the face: a photo is shown at the page's width (about 360 px on a
+    # phone), and a label sized by a small face's width drew 4 px letters there. At side / 900 the letters
+    # are 8-9 px high on a phone and about 20 on a desktop, whatever the photo's size, and the labels of
+    # the three faces of the example photo do not run into each other.
+    font_scale = max(0.5, min(3.0, max(height, width) / LABEL_SIDE_PER_SCALE))
+    text_thickness = max(1, round(font_scale))
     for index, face in enumerate(prediction.faces, start=1):
         color = EMOTION_COLORS.get(face.label, (255, 255, 255))
         x, y, w, h = face.box.xywh
         cv2.rectangle(canvas, (x, y), (x + w - 1, y + h - 1), color, thickness)
         text = f"{index}. {face.label} {face.score:.0%}"
-        font_scale = max(0.5, min(2.5, w / 160))
-        (text_w, text_h), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
-        top = y - text_h - baseline - 4 if y - text_h - baseline - 4 >= 0 else min(y + h, canvas.shape[0] - text_h - baseline - 4)
+        (text_w, text_h), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, text_thickness)
+        box_h = text_h + baseline + 4
+        top = y - box_h if y - box_h >= 0 else min(y + h, height - box_h)
         top = max(0, top)
-        cv2.rectangle(canvas, (x, top), (x + text_w + 4, top + text_h + baseline + 4), color, -1)
-        cv2.putText(canvas, text, (x + 2, top + text_h + 2), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), max(1, thickness // 2), cv2.LINE_AA)
+        left = max(0, min(x, width - text_w - 4))  # a face at the right edge keeps its whole label in the photo
+        cv2.rectangle(canvas, (left, top), (left + text_w + 4, top + box_h), color, -1)
+        cv2.putText(canvas, text, (left + 2, top + text_h + 2), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0),
+                    text_thickness, cv2.LINE_AA)
     return canvas
 
 

@@ -126,6 +126,42 @@ def test_a_decompression_bomb_is_refused_with_a_clear_message(width, height):
         decode_photo(png_header_only(width, height))
 
 
+def _one_face(x: int, y: int, side: int, label: str = "happy"):
+    from core.detect import FaceBox
+    from core.predict import FacePrediction
+
+    probabilities = np.zeros(7, np.float32)
+    probabilities[3] = 1.0
+    return FacePrediction(box=FaceBox(x, y, side, side, 1.0, "haar"), crop_box=(x, y, x + side, y + side),
+                          face=np.zeros((48, 48), np.uint8), probabilities=probabilities, label=label, score=0.86)
+
+
+def _label_rows(drawn: np.ndarray, color, above: int) -> int:
+    """Rows above row ``above`` (a face box's top) where the label band is drawn: 20 pixels of the emotion's colour."""
+    mask = np.all(drawn[:above] == np.array(color, np.uint8), axis=2)
+    return int((mask.sum(axis=1) >= 20).sum())
+
+
+@pytest.mark.parametrize("side", [512, 1280, 2400])
+def test_a_faces_label_grows_with_the_photo_not_the_face_and_stays_inside_it(side):
+    """A photo is shown at the page's width: a label sized by a small face drew 4 px letters on a phone."""
+    from core.predict import EMOTION_COLORS, ImagePrediction
+
+    photo = np.full((side * 9 // 16, side, 3), 40, np.uint8)
+    small = side // 20  # the same small face (5% of the width) in each photo
+    left = draw_predictions(photo, ImagePrediction((_one_face(side // 4, side // 4, small),), photo.shape, "haar", 0, 0))
+    # The band that holds the letters is 3% of the photo's width or more (the letters 2%: 8-9 px once
+    # shown 360 px wide), however small the face.
+    assert _label_rows(left, EMOTION_COLORS["happy"], above=side // 4) >= 0.03 * side
+    # A face at the right edge keeps its whole label in the photo.
+    edge = draw_predictions(photo, ImagePrediction((_one_face(side - small - 1, side // 4, small),), photo.shape, "haar",
+                                                   0, 0))
+    band = np.all(edge == np.array(EMOTION_COLORS["happy"], np.uint8), axis=2)
+    rows = np.flatnonzero(band.sum(axis=1) >= 20)
+    text_row = band[rows[len(rows) // 2]]
+    assert np.flatnonzero(text_row)[0] < side - small - 1 - 0.1 * side  # moved left, not cut at the edge
+
+
 def test_draw_predictions_draws_on_a_copy(three_face_photo, tiny_loaded_model):
     photo, _ = three_face_photo
     result = predict_image(photo, tiny_loaded_model, detector="haar")
