@@ -39,8 +39,14 @@ SETTING_LABELS = {
 }
 
 
+# How the table names a test-time augmentation mode, briefly (the column's help says what each means).
+MODE_WORDS = {"none": "single", "flip": "flip", "crop10": "ten-crop"}
+
+
 def test_accuracy_text(results: dict[str, dict[str, float]]) -> str:
-    """``PublicTest 65.20% (single pass), 66.75% (ten-crop TTA) · PrivateTest 66.01% (flip TTA)``; an em dash if none.
+    """``PublicTest 65.20% single, 66.75% ten-crop · PrivateTest 66.01% flip``; an em dash if none.
+
+    Brief, so that the table's last columns fit beside it on a desktop (walk s13).
 
     Args:
         results: ``{split: {tta mode: accuracy}}`` (``ComparedModel.test_results``);
@@ -49,7 +55,7 @@ def test_accuracy_text(results: dict[str, dict[str, float]]) -> str:
     parts = []
     for split, modes in results.items():
         if split in TEST_SPLITS and modes:
-            listed = ", ".join(f"{format_accuracy(accuracy)} ({tta_name(mode)})" for mode, accuracy in modes.items())
+            listed = ", ".join(f"{format_accuracy(accuracy)} {MODE_WORDS.get(mode, mode)}" for mode, accuracy in modes.items())
             parts.append(f"{split} {listed}")
     return " · ".join(parts) or "—"
 
@@ -120,10 +126,12 @@ def compare_table(entries: list[ComparedModel], measured: tuple[FerDataset, str,
     """
     from core.diagnose import guessing_level_warning
 
-    columns = ["model", "network", "epochs", "best val accuracy", "recorded test accuracy", "training time", "status",
+    # The scores first: on a desktop the table is about 940 px wide and scrolls sideways past that, so the
+    # columns that may fall out of view are the ones read least (walk s13: training time and status were).
+    columns = ["model", "recorded test accuracy", "best val accuracy", "epochs", "training time", "network", "status",
                "note"]
     if measured is not None:
-        columns.insert(4, measured_column(*measured[1:]))
+        columns.insert(1, measured_column(*measured[1:]))
     rows = []
     for entry in entries:
         best = (f"{format_accuracy(entry.best_val_accuracy)}" + (f" ({entry.best_at})" if entry.best_at else "")
@@ -142,15 +150,23 @@ def compare_table(entries: list[ComparedModel], measured: tuple[FerDataset, str,
         if measured is not None:
             dataset, split, tta = measured
             accuracy = cached_accuracy(entry.model_path, dataset, split, tta) if entry.model_path is not None else None
-            row[columns[4]] = format_accuracy(accuracy) if accuracy is not None else "—"
+            row[columns[1]] = format_accuracy(accuracy) if accuracy is not None else "—"
         rows.append(row)
-    return pd.DataFrame(rows, columns=columns)
+    table = pd.DataFrame(rows, columns=columns)
+    # Columns that would say nothing take room from those that do: no note in any row; only bundled models
+    # (their status is "bundled", and their names say so already).
+    if not table.empty and not table["note"].astype(bool).any():
+        table = table.drop(columns="note")
+    if not table.empty and set(table["status"]) == {"bundled"}:
+        table = table.drop(columns="status")
+    return table
 
 
 def compare_table_ui(slot, entries: list[ComparedModel], measured: tuple[FerDataset, str, str] | None = None) -> None:
     """Draw :func:`compare_table` into ``slot`` (an ``st.empty``), so that the page can redraw it once it has evaluated."""
     recorded_help = ("Each test split's latest evaluation recorded for a run in each mode it was measured in, and a "
-                     "bundled model's scores from its card (modes can differ between rows")
+                     "bundled model's scores from its card. single: one pass; flip: the face and its mirror image "
+                     "averaged; ten-crop: ten views averaged (modes can differ between rows")
     config = {
         "model": st.column_config.TextColumn("model", pinned=True),
         "recorded test accuracy": st.column_config.TextColumn(

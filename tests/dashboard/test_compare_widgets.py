@@ -16,8 +16,7 @@ def test_the_recorded_accuracy_lists_every_mode_of_each_test_split(tmp_path):
             "crop10": {"accuracy": 0.7035, "tta": "crop10"}, "none": {"accuracy": 0.6924, "tta": "none"}}},
         "Training": {"accuracy": 0.9, "tta": "none"},  # not a test split: not listed
         "PrivateTest": {"accuracy": 0.6601, "tta": True}}))
-    assert accuracy_text(recorded_results(tmp_path)) == ("PublicTest 69.24% (single pass), 70.35% (ten-crop TTA) · "
-                                                         "PrivateTest 66.01% (flip TTA)")
+    assert accuracy_text(recorded_results(tmp_path)) == "PublicTest 69.24% single, 70.35% ten-crop · PrivateTest 66.01% flip"
     assert accuracy_text(recorded_results(tmp_path / "never-evaluated")) == "—"
 
 
