@@ -38,7 +38,8 @@ SAMPLE_BLOCK_BYTES: int = 64 * 1024
 def default_cache_dir() -> Path:
     """Return ``$FER_STUDIO_CACHE`` if set, else ``~/.cache/fer-studio``."""
     configured = os.environ.get("FER_STUDIO_CACHE")
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "fer-studio"
+    # Absolute (a relative one from the current folder): workers run in the repository's folder.
+    return Path(configured).expanduser().absolute() if configured else Path.home() / ".cache" / "fer-studio"
 
 
 def fingerprint_files(entries: Iterable[tuple[str, int, int]], *, salt: str) -> str:

@@ -8,7 +8,6 @@ worker's death, with no gap in between.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -31,7 +30,7 @@ def _spawn(run_dir: Path, lock: runs.RunLock, *flags: str) -> int:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # closing the tab or stopping Streamlit does not kill the run
             pass_fds=(lock.fd,),
-            env={**os.environ, runs.LOCK_FD_ENV: str(lock.fd)},
+            env=runs.child_environment(**{runs.LOCK_FD_ENV: str(lock.fd)}),
         )
         log.close()
         lock.record_holder(process.pid)  # until the worker records itself

@@ -56,8 +56,32 @@ DYING_HOLDER_WAIT_S = 5.0
 
 
 def default_runs_dir() -> Path:
-    """Where runs live: ``$FER_STUDIO_RUNS`` or ``runs/`` in the repository."""
-    return Path(os.environ.get("FER_STUDIO_RUNS") or REPO_ROOT / "runs")
+    """Where runs live: ``$FER_STUDIO_RUNS`` (a relative one from the current folder) or ``runs/`` in the repository.
+
+    Always absolute: workers run in the repository's folder, and a relative
+    path handed to one named another folder when the server was started
+    elsewhere.
+    """
+    return Path(os.environ.get("FER_STUDIO_RUNS") or REPO_ROOT / "runs").expanduser().absolute()
+
+
+# Environment variables that name FER Studio's folders; a worker gets them absolute (see child_environment).
+FOLDER_VARIABLES = ("FER_STUDIO_RUNS", "FER_STUDIO_CACHE")
+
+
+def child_environment(**extra: str) -> dict[str, str]:
+    """The environment for a worker process: this one's, with ``FOLDER_VARIABLES`` made absolute, plus ``extra``.
+
+    Workers start in the repository's folder (``cwd=REPO_ROOT``), so a relative
+    ``FER_STUDIO_RUNS=myruns`` given to a server started elsewhere would name
+    another folder in them.
+    """
+    environment = dict(os.environ)
+    for name in FOLDER_VARIABLES:
+        if environment.get(name):
+            environment[name] = str(Path(environment[name]).expanduser().absolute())
+    environment.update(extra)
+    return environment
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -116,7 +116,7 @@ class VideoJob:
 
 
 def video_jobs_dir() -> Path:
-    """Where job folders live: ``video-jobs/`` in FER Studio's cache folder (private to the server)."""
+    """Where job folders live: ``video-jobs/`` in FER Studio's cache folder (private to the server); absolute."""
     return default_cache_dir() / "video-jobs"
 
 
@@ -225,7 +225,7 @@ def start_video_job(data: bytes, name: str, settings: StreamSettings, model_path
         if process is None:
             with open(folder / "worker.log", "ab") as log:
                 process = subprocess.Popen(_worker_command(folder), cwd=str(runs.REPO_ROOT),
-                                           stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                           env=runs.child_environment(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                            start_new_session=True)  # a reload or a closed tab does not stop it
         _write_status(folder, "queued", "starting the worker", pid=process.pid)
         with _standby_lock:
@@ -574,7 +574,7 @@ def warm_standby(model_paths: Sequence[str | os.PathLike] = (), root: Path | Non
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             process = subprocess.Popen(_standby_command(root, models), cwd=str(runs.REPO_ROOT),
-                                       stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                       env=runs.child_environment(), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                        start_new_session=True)
         except OSError:
             return False  # no standby; the job starts a cold worker

@@ -136,3 +136,21 @@ def test_run_files_changed_by_hand_read_as_what_is_left_of_them(tmp_path):
     assert values.training_seconds == 12.0
     status = summaries["e-status"].status
     assert status.state == "finished" and status.pid is None and status.updated == 0.0 and status.message == "5"
+
+
+def test_relative_folder_variables_name_the_folder_under_the_servers_current_folder_for_workers_too(tmp_path,
+                                                                                                    monkeypatch):
+    """Workers start in the repository's folder: a relative FER_STUDIO_RUNS handed on as it is named another one."""
+    from core.cache import default_cache_dir
+    from core.runs import child_environment, default_runs_dir
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FER_STUDIO_RUNS", "my-runs")
+    monkeypatch.setenv("FER_STUDIO_CACHE", "my-cache")
+    assert default_runs_dir() == tmp_path / "my-runs" and default_cache_dir() == tmp_path / "my-cache"
+    environment = child_environment(EXTRA="1")
+    assert environment["FER_STUDIO_RUNS"] == str(tmp_path / "my-runs")
+    assert environment["FER_STUDIO_CACHE"] == str(tmp_path / "my-cache")
+    assert environment["EXTRA"] == "1" and environment["PATH"] == os.environ["PATH"]
+    monkeypatch.delenv("FER_STUDIO_CACHE")
+    assert "FER_STUDIO_CACHE" not in child_environment()  # unset stays unset: the worker takes the default
