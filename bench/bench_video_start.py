@@ -18,7 +18,8 @@ by trial so machine load hits them alike:
   the file, and the standby was ready.
 
 The video is 640x480 at 25 fps composed from FER2013 PublicTest faces
-(``bench/video_scenes.py``), analysed with the page's defaults. Each trial
+(``bench/video_scenes.py``), analysed with the page's defaults (``--detector``
+to try another detector). Each trial
 waits until the previous worker has exited. Medians are printed, and ratios
 against the cold worker measured in the same run.
 """
@@ -43,14 +44,14 @@ from core.video import StreamSettings  # noqa: E402
 from video_scenes import compose_frames, load_fer_faces, write_video  # noqa: E402
 
 
-def trial(data: bytes, model: str, root: Path, standby: bool, pick_s: float) -> tuple[float, float]:
+def trial(data: bytes, model: str, root: Path, standby: bool, pick_s: float, settings: StreamSettings) -> tuple[float, float]:
     """Seconds from the upload to the first analysed frame, and to the finished job."""
     os.environ[video_jobs.STANDBY_VARIABLE] = "1" if standby else "0"
     if standby:
-        video_jobs.warm_standby([model], root=root)  # the page opens
+        video_jobs.warm_standby([model], root=root, detector=settings.detector)  # the page opens
         time.sleep(pick_s)  # the user picks a file
     start = time.monotonic()
-    job = video_jobs.start_video_job(data, "clip.mp4", StreamSettings(), [model], root=root)
+    job = video_jobs.start_video_job(data, "clip.mp4", settings, [model], root=root)
     first = None
     while True:
         state = video_jobs.read_video_job(job.folder)
@@ -74,6 +75,7 @@ def main() -> None:
     parser.add_argument("--pick-s", type=float, default=20.0, help="seconds between opening the page and the upload")
     parser.add_argument("--faces", type=int, default=6, help="PublicTest faces in the video (two per 60-frame segment)")
     parser.add_argument("--model", default=None, help="a .keras model (default: the bundled model)")
+    parser.add_argument("--detector", default=StreamSettings().detector, help="face detector (default: the page's)")
     parser.add_argument("--data", default=str(REPO_ROOT.parent / "shared" / "fer2013"))
     args = parser.parse_args()
 
@@ -82,8 +84,9 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-video-start-"))
     truths = write_video(folder / "clip.mp4", compose_frames(faces, labels))
     data = (folder / "clip.mp4").read_bytes()
+    settings = StreamSettings(detector=args.detector)
     print(f"video: {len(truths)} frames 640x480 @ 25 fps ({len(data) / 1024:.0f} KB), model {Path(model).name}, "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+          f"detector {args.detector}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
 
     rows = {"cold worker": (False, 0.0), "standby, upload at once": (True, 0.0),
             f"standby, upload after {args.pick_s:g} s": (True, args.pick_s)}
@@ -91,7 +94,7 @@ def main() -> None:
     for repeat in range(args.repeats):
         for index, (name, (standby, pick_s)) in enumerate(rows.items()):
             root = folder / f"jobs-{repeat}-{index}"
-            results[name].append(trial(data, model, root, standby, pick_s))
+            results[name].append(trial(data, model, root, standby, pick_s, settings))
             print(f"  {name}: first frame {results[name][-1][0]:.2f} s, done {results[name][-1][1]:.2f} s", flush=True)
 
     cold_first = statistics.median(first for first, _ in results["cold worker"])

@@ -24,8 +24,8 @@ Finished jobs unused for a day are swept.
 Importing TensorFlow takes a worker about 10 s on a 2-core machine, before it
 reads a frame. So the Video page keeps one **standby worker** warm while it
 is open (:func:`warm_standby`): ``python -m core.video_jobs --standby ROOT
-[MODEL ...]`` imports TensorFlow and the page's chosen models, then waits on
-its stdin. :func:`start_video_job` hands the next job to it (the job folder's
+[--detector NAME] [MODEL ...]`` imports TensorFlow and loads the page's
+chosen models and detector, then waits on its stdin. :func:`start_video_job` hands the next job to it (the job folder's
 path, one line) instead of starting a cold worker; after that it is an
 ordinary worker in its own session. A standby that is gone or broken is
 replaced by a cold worker, so a job never depends on it. It is told to end
@@ -517,6 +517,7 @@ def _reap(folder: Path, process: subprocess.Popen, attempt: str) -> None:
 
 STANDBY_VARIABLE = "FER_STUDIO_VIDEO_STANDBY"
 STANDBY_FLAG = "--standby"
+DETECTOR_FLAG = "--detector"
 # A standby the page has not asked for in this many seconds is told to end.
 STANDBY_IDLE_S: float = 600.0
 # A standby told to end (its stdin closed) that is still there after this many seconds is killed.
@@ -540,11 +541,13 @@ def standby_enabled() -> bool:
     return os.environ.get(STANDBY_VARIABLE, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
-def _standby_command(root: Path, model_paths: Sequence[str]) -> list[str]:
-    return [sys.executable, "-m", "core.video_jobs", STANDBY_FLAG, str(root), *model_paths]
+def _standby_command(root: Path, model_paths: Sequence[str], detector: str | None = None) -> list[str]:
+    detector_flag = [DETECTOR_FLAG, detector] if detector else []
+    return [sys.executable, "-m", "core.video_jobs", STANDBY_FLAG, str(root), *detector_flag, *model_paths]
 
 
-def warm_standby(model_paths: Sequence[str | os.PathLike] = (), root: Path | None = None) -> bool:
+def warm_standby(model_paths: Sequence[str | os.PathLike] = (), root: Path | None = None,
+                 detector: str | None = None) -> bool:
     """Keep a worker process warm for the next job of ``root`` (see the module's docstring).
 
     Called on each run of the Video page: it starts a standby when there is
@@ -554,6 +557,8 @@ def warm_standby(model_paths: Sequence[str | os.PathLike] = (), root: Path | Non
     Args:
         model_paths: The models the page has chosen: the standby loads them ahead.
         root: Jobs folder (default :func:`video_jobs_dir`).
+        detector: The face detector the page has chosen: the standby loads it ahead (MTCNN's
+            first frame took 1.1 s more than its second).
 
     Returns:
         Whether a standby is there or starting (``False``: turned off, or this
@@ -573,7 +578,7 @@ def warm_standby(model_paths: Sequence[str | os.PathLike] = (), root: Path | Non
             return False  # two cores: a standby's imports would slow the analysis down
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
-            process = subprocess.Popen(_standby_command(root, models), cwd=str(runs.REPO_ROOT),
+            process = subprocess.Popen(_standby_command(root, models, detector), cwd=str(runs.REPO_ROOT),
                                        env=runs.child_environment(), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                        start_new_session=True)
         except OSError:
@@ -631,32 +636,45 @@ def _retire_when_idle(key: str, process: subprocess.Popen) -> None:
     _end_standby(process)
 
 
-def serve_as_standby(root: Path, model_paths: Sequence[str]) -> int:
-    """The standby: import TensorFlow and load the models, wait for one job folder on stdin, analyse it.
+def serve_as_standby(root: Path, model_paths: Sequence[str], detector: str | None = None) -> int:
+    """The standby: import TensorFlow, load the models and the detector, wait for one job folder on stdin, analyse it.
 
     Returns:
         The job's :func:`run_video_job` code; 0 when told to end without a job (stdin closed), 2 for a
         line that is not a job folder of ``root``.
     """
     import importlib
+    import select
 
     import numpy as np
 
     from core.ensemble import load_models
+
+    def job_waiting() -> bool:
+        """Whether the job has arrived: then the warm-ups below would only delay it (the job does them itself)."""
+        return bool(select.select([sys.stdin], [], [], 0)[0])
 
     importlib.import_module("core.video")  # what the analysis imports, ahead: the point of a standby
     preloaded = None
     if model_paths:
         try:
             preloaded = (load_models(model_paths), _model_versions(model_paths))
-            from core.model_io import predict_probabilities
+            if not job_waiting():
+                from core.model_io import predict_probabilities
 
-            predict_probabilities(preloaded[0], np.zeros((1, 48, 48), np.uint8))  # builds the predict function
+                predict_probabilities(preloaded[0], np.zeros((1, 48, 48), np.uint8))  # builds the predict function
         except Exception as error:  # noqa: BLE001 - the job loads its models itself and reports what is wrong
             print(f"standby: the models did not load ahead ({error}); the job loads them", file=sys.stderr)
             preloaded = None
     else:
         importlib.import_module("keras")  # what load_models will need: most of the 10 s
+    if detector and not job_waiting():
+        try:
+            from core.detect import detect_faces
+
+            detect_faces(np.zeros((480, 640, 3), np.uint8), detector)  # loads it (MTCNN: its networks)
+        except Exception as error:  # noqa: BLE001 - the job meets the same error and reports it
+            print(f"standby: the detector did not load ahead ({error})", file=sys.stderr)
     line = sys.stdin.readline().strip()
     if not line:
         return 0
@@ -677,9 +695,11 @@ def serve_as_standby(root: Path, model_paths: Sequence[str]) -> int:
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if len(sys.argv) >= 3 and sys.argv[1] == STANDBY_FLAG:
-        sys.exit(serve_as_standby(Path(sys.argv[2]), sys.argv[3:]))
+        rest = sys.argv[3:]
+        chosen_detector = rest[1] if len(rest) >= 2 and rest[0] == DETECTOR_FLAG else None
+        sys.exit(serve_as_standby(Path(sys.argv[2]), rest[2:] if chosen_detector else rest, chosen_detector))
     if len(sys.argv) != 2:
-        print(f"usage: python -m core.video_jobs JOB_DIR  |  python -m core.video_jobs {STANDBY_FLAG} JOBS_DIR [MODEL ...]",
-              file=sys.stderr)
+        print(f"usage: python -m core.video_jobs JOB_DIR  |  "
+              f"python -m core.video_jobs {STANDBY_FLAG} JOBS_DIR [{DETECTOR_FLAG} NAME] [MODEL ...]", file=sys.stderr)
         sys.exit(2)
     sys.exit(run_video_job(Path(sys.argv[1])))

@@ -122,15 +122,15 @@ _AGAIN_KEY = "video_again"
 _UPLOAD_ID_KEY = "video_upload_id"
 
 
-def keep_worker_warm(model_paths: tuple[str, ...]) -> None:
-    """Keep a worker with TensorFlow and these models loaded for the next upload (``core.video_jobs.warm_standby``).
+def keep_worker_warm(model_paths: tuple[str, ...], settings: StreamSettings) -> None:
+    """Keep a worker with TensorFlow, these models and the chosen detector loaded for the next upload.
 
-    Importing TensorFlow took a cold worker about 10 s before its first frame;
-    the standby does it while the user picks a file.
+    Importing TensorFlow took a cold worker about 8 s before its first frame;
+    the standby (``core.video_jobs.warm_standby``) does it while the user picks a file.
     """
     from core.video_jobs import warm_standby
 
-    warm_standby(model_paths)
+    warm_standby(model_paths, detector=settings.detector)
 
 
 def start_job_ui(data: bytes, name: str, settings: StreamSettings, model_paths: tuple[str, ...],

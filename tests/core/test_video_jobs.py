@@ -339,7 +339,8 @@ def stand_in_standby(monkeypatch, stand_in_worker):
 
     monkeypatch.setenv(STANDBY_VARIABLE, "1")
     monkeypatch.setattr("core.video_jobs._standby_command",
-                        lambda root, models: [sys.executable, "-c", STANDBY_STAND_IN, STANDBY_FLAG, str(root), *models])
+                        lambda root, models, detector=None: [sys.executable, "-c", STANDBY_STAND_IN, STANDBY_FLAG,
+                                                             str(root), *models])
     return stand_in_worker  # every process started, standbys and cold workers, in order
 
 
@@ -424,8 +425,9 @@ def test_a_real_standby_analyses_the_job_with_the_model_it_loaded_ahead(video_by
 
     monkeypatch.setenv(STANDBY_VARIABLE, "1")
     root = tmp_path / "jobs"
-    assert warm_standby([str(tiny_model_path)], root=root)
+    assert warm_standby([str(tiny_model_path)], root=root, detector="haar")
     standby = standby_of(root)
+    assert standby.args[-4:] == [str(root), "--detector", "haar", str(tiny_model_path)]
     try:
         job = start_video_job(video_bytes, "clip.mp4", SETTINGS, [str(tiny_model_path)], root=root)
         done = wait_until_finished(job.folder)
