@@ -6,6 +6,7 @@ from dashboard import url_state
 from dashboard.access import password_pending, require_password
 from dashboard.data_source import data_source_sidebar
 from dashboard.keras_session import keep_keras_session
+from dashboard.warm_up import warm_up_in_background
 
 # An emoji favicon is drawn in the browser (an inline SVG); a ":material/...:" one is fetched from fonts.gstatic.com
 # on every page load, and an offline tool contacts no one.
@@ -46,3 +47,5 @@ url_state.start_page(navigation.url_path)
 if navigation.url_path not in PAGES_WITHOUT_DATASET:
     data_source_sidebar()
 navigation.run()
+# Once a page is drawn: TensorFlow, the default model and detector load while the user reads it (dashboard/warm_up.py).
+warm_up_in_background()

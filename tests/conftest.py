@@ -43,25 +43,29 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def no_video_standby_workers():
-    """No standby video workers (``core.video_jobs.warm_standby``) unless a test asks for them.
+def no_background_warm_ups():
+    """No standby video workers (``core.video_jobs.warm_standby``) and no server warm-up
+    (``dashboard/warm_up.py``) unless a test asks for them.
 
-    Each would import TensorFlow in a process of its own (about 10 s of CPU)
-    for every page test that renders the Video page. The tests of the standby
-    turn it on with monkeypatch, and so does the browser tests' server, where
-    the Video page's upload goes through one as a user's does.
+    A standby would import TensorFlow in a process of its own (about 10 s of
+    CPU) for every page test that renders the Video page, and the warm-up
+    would load a model and MTCNN in a thread beside the page tests'. Their own
+    tests turn them on with monkeypatch, and so does the browser tests'
+    server, where the pages run as a user's do.
     """
     import os
 
     from core.video_jobs import STANDBY_VARIABLE
+    from dashboard.warm_up import WARM_UP_VARIABLE
 
-    saved = os.environ.get(STANDBY_VARIABLE)
-    os.environ[STANDBY_VARIABLE] = "0"
+    saved = {name: os.environ.get(name) for name in (STANDBY_VARIABLE, WARM_UP_VARIABLE)}
+    os.environ.update({name: "0" for name in saved})
     yield
-    if saved is None:
-        os.environ.pop(STANDBY_VARIABLE, None)
-    else:
-        os.environ[STANDBY_VARIABLE] = saved
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -161,6 +161,7 @@ def start_streamlit(
         "FER_STUDIO_RUNS": str(runs_dir),
         "FER_STUDIO_CACHE": str(cache_dir),
         "FER_STUDIO_VIDEO_STANDBY": "1",  # as a user's server: the Video page keeps a worker warm
+        "FER_STUDIO_WARM_UP": "1",  # as a user's server: TensorFlow and the default model load after the first page
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "PYTHONUNBUFFERED": "1",
     })
