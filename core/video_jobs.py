@@ -579,8 +579,8 @@ def warm_standby(model_paths: Sequence[str | os.PathLike] = (), root: Path | Non
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             process = subprocess.Popen(_standby_command(root, models, detector), cwd=str(runs.REPO_ROOT),
-                                       env=runs.child_environment(), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                       start_new_session=True)
+                                       env=runs.child_environment(), stdin=subprocess.PIPE,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         except OSError:
             return False  # no standby; the job starts a cold worker
         _standbys[str(root)] = _Standby(process, models, time.monotonic())
