@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -42,6 +44,23 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
     return BrowserTestsTogether(config, log)
 
 
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for a whole session (monkeypatch is per test); put back what was there."""
+    import os
+
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_background_warm_ups():
     """No standby video workers (``core.video_jobs.warm_standby``) and no server warm-up
@@ -53,19 +72,11 @@ def no_background_warm_ups():
     tests turn them on with monkeypatch, and so does the browser tests'
     server, where the pages run as a user's do.
     """
-    import os
-
     from core.video_jobs import STANDBY_VARIABLE
     from dashboard.warm_up import WARM_UP_VARIABLE
 
-    saved = {name: os.environ.get(name) for name in (STANDBY_VARIABLE, WARM_UP_VARIABLE)}
-    os.environ.update({name: "0" for name in saved})
-    yield
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    with _environment({STANDBY_VARIABLE: "0", WARM_UP_VARIABLE: "0"}):
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -87,17 +98,12 @@ def shared_jax_compilation_cache(tmp_path_factory: pytest.TempPathFactory):
     """
     import os
 
-    names = ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "XLA_FLAGS")
-    saved = {name: os.environ.get(name) for name in names}
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path_factory.mktemp("jax-compilation-cache"))
-    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
-    yield
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    with _environment({
+        "JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.mktemp("jax-compilation-cache")),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip(),
+    }):
+        yield
 
 
 # ---------------------------------------------------------------- dataset loading (core.data)
