@@ -69,6 +69,11 @@ def default_runs_dir() -> Path:
 FOLDER_VARIABLES = ("FER_STUDIO_RUNS", "FER_STUDIO_CACHE")
 
 
+def switched_on(variable: str) -> bool:
+    """An on/off environment variable: on when unset, or set to anything but 0, false, no or off."""
+    return os.environ.get(variable, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 def child_environment(**extra: str) -> dict[str, str]:
     """The environment for a worker process: this one's, with ``FOLDER_VARIABLES`` made absolute, plus ``extra``.
 

@@ -527,7 +527,6 @@ STANDBY_END_WAIT_S: float = 30.0
 @dataclass
 class _Standby:
     process: subprocess.Popen
-    models: tuple[str, ...]
     asked: float  # time.monotonic() of the page's last warm_standby
 
 
@@ -538,7 +537,7 @@ _analysing: dict[subprocess.Popen, Path] = {}  # workers this process started (o
 
 def standby_enabled() -> bool:
     """Whether standby workers are kept: ``FER_STUDIO_VIDEO_STANDBY`` unset, or anything but 0/false/no/off."""
-    return os.environ.get(STANDBY_VARIABLE, "1").strip().lower() not in ("0", "false", "no", "off")
+    return runs.switched_on(STANDBY_VARIABLE)
 
 
 def _standby_command(root: Path, model_paths: Sequence[str], detector: str | None = None) -> list[str]:
@@ -583,7 +582,7 @@ def warm_standby(model_paths: Sequence[str | os.PathLike] = (), root: Path | Non
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         except OSError:
             return False  # no standby; the job starts a cold worker
-        _standbys[str(root)] = _Standby(process, models, time.monotonic())
+        _standbys[str(root)] = _Standby(process, time.monotonic())
     threading.Thread(target=_retire_when_idle, args=(str(root), process), daemon=True).start()
     return True
 

@@ -16,7 +16,6 @@ who has not signed in costs nothing. ``FER_STUDIO_WARM_UP=0`` turns it off.
 
 from __future__ import annotations
 
-import os
 import threading
 
 WARM_UP_VARIABLE = "FER_STUDIO_WARM_UP"
@@ -31,7 +30,9 @@ _thread: threading.Thread | None = None
 
 def warm_up_enabled() -> bool:
     """``FER_STUDIO_WARM_UP`` unset, or anything but 0/false/no/off."""
-    return os.environ.get(WARM_UP_VARIABLE, "1").strip().lower() not in ("0", "false", "no", "off")
+    from core.runs import switched_on
+
+    return switched_on(WARM_UP_VARIABLE)
 
 
 def warm_up_in_background() -> threading.Thread | None:
