@@ -18,7 +18,7 @@ from core.compare import ComparedModel
 from core.dataset import FerDataset
 from core.diagnose import one_class_warning
 from core.evaluate import content_digest, prediction_cache_path, read_cached_predictions, score_predictions
-from core.tta import TTA_LABELS, TTA_MODES
+from core.tta import TTA_LABELS, TTA_MODES, TTA_SHORT
 from dashboard.data_source import dataset_key
 from dashboard.evaluation_widgets import confusion_figure, evaluable_splits, evaluation_ui, tta_name
 from dashboard.text import escape_markdown
@@ -40,7 +40,7 @@ SETTING_LABELS = {
 
 
 # How the table names a test-time augmentation mode, briefly (the column's help says what each means).
-MODE_WORDS = {"none": "single", "flip": "flip", "crop10": "ten-crop"}
+MODE_WORDS = {**TTA_SHORT, "none": "single"}
 
 
 def test_accuracy_text(results: dict[str, dict[str, float]]) -> str:
@@ -111,7 +111,7 @@ def epochs_text(entry: ComparedModel) -> str:
 
 
 def compare_table(entries: list[ComparedModel], measured: tuple[FerDataset, str, str] | None = None) -> pd.DataFrame:
-    """One row per run or bundled model: name, network, epochs, best validation and test accuracy, time, status, note.
+    """One row per run or bundled model: name, test and validation accuracy, epochs, time, network, status, note.
 
     Args:
         entries: The rows, from :func:`core.compare.compared_models`.
