@@ -132,6 +132,15 @@ def _load_model_cached(path: str, stamp: tuple[int, int]) -> LoadedModel:
     return load_model(path)
 
 
+def preload_model(path: str) -> LoadedModel:
+    """Load a model into the cache :func:`load_model_ui` reads, drawing nothing (for a background thread).
+
+    Raises:
+        ValueError, FileNotFoundError, OSError: As ``core.model_io.load_model``.
+    """
+    return _load_model_cached(str(path), model_stamp(str(path)))
+
+
 def load_model_ui(path: str | tuple[str, ...]) -> LoadedModel | None:
     """The model at ``path`` (or the ensemble of several paths), each loaded once per process and file version.
 

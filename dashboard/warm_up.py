@@ -61,11 +61,11 @@ def _warm_up() -> None:
 
         from core.detect import DEFAULT_DETECTOR, detect_faces
         from core.predict import default_model_path
-        from dashboard.predict_widgets import _load_model_cached, model_stamp
+        from dashboard.predict_widgets import preload_model
 
         path = default_model_path()
         if path is not None:
-            _load_model_cached(str(path), model_stamp(str(path)))
+            preload_model(str(path))
         detect_faces(np.zeros((64, 64, 3), np.uint8), DEFAULT_DETECTOR)
     except Exception:  # noqa: BLE001 - a page that needs what failed here meets the error itself and reports it
         pass

@@ -36,7 +36,7 @@ def test_the_warm_up_runs_once_and_leaves_the_default_model_in_the_pages_cache(f
     assert not thread.is_alive()
     assert "keras" in sys.modules
     assert loads == [str(default_model_path())]
-    # The page's own load is now a cache hit: the same object, at once.
+    # The page's own load is now a cache hit, at once.
     start = time.monotonic()
     loaded = real_load(str(default_model_path()), predict_widgets.model_stamp(str(default_model_path())))
     assert time.monotonic() - start < 0.5 and loaded.class_names
