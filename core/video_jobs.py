@@ -25,9 +25,10 @@ Importing TensorFlow takes a worker about 10 s on a 2-core machine, before it
 reads a frame. So the Video page keeps one **standby worker** warm while it
 is open (:func:`warm_standby`): ``python -m core.video_jobs --standby ROOT
 [--detector NAME] [MODEL ...]`` imports TensorFlow and loads the page's
-chosen models and detector, then waits on its stdin. :func:`start_video_job` hands the next job to it (the job folder's
-path, one line) instead of starting a cold worker; after that it is an
-ordinary worker in its own session. A standby that is gone or broken is
+chosen models and detector, then waits on its stdin. :func:`start_video_job`
+hands the next job to it (the job folder's path, one line) instead of
+starting a cold worker; after that it is an ordinary worker in its own
+session. A standby that is gone or broken is
 replaced by a cold worker, so a job never depends on it. It is told to end
 (its stdin closed) after ``STANDBY_IDLE_S`` without the page asking for it,
 and ends with the server (the pipe closes). None is kept while this server's
@@ -225,7 +226,8 @@ def start_video_job(data: bytes, name: str, settings: StreamSettings, model_path
         if process is None:
             with open(folder / "worker.log", "ab") as log:
                 process = subprocess.Popen(_worker_command(folder), cwd=str(runs.REPO_ROOT),
-                                           env=runs.child_environment(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                           env=runs.child_environment(), stdin=subprocess.DEVNULL,
+                                           stdout=log, stderr=subprocess.STDOUT,
                                            start_new_session=True)  # a reload or a closed tab does not stop it
         _write_status(folder, "queued", "starting the worker", pid=process.pid)
         with _standby_lock:
