@@ -12,6 +12,16 @@ nothing is done twice.
 
 It starts only after a script run got past the password form, so a visitor
 who has not signed in costs nothing. ``FER_STUDIO_WARM_UP=0`` turns it off.
+
+Importing in a thread beside the pages is safe for an ``import`` statement,
+which waits for a module another thread is still importing, but not for a
+library that looks a module up in ``sys.modules`` to learn whether it is in
+use: plotly, scikit-learn and scikit-plot do so for pandas and pyarrow, and
+TensorFlow's import brings in pandas. A Dataset page drawn while the warm-up
+was inside that import met a half-made pandas ("partially initialized module
+'pandas' has no attribute 'Series'", seen in CI). So the thread of the page
+that starts the warm-up imports those modules first (:data:`SHARED_MODULES`,
+about 0.5 s, after its page was sent).
 """
 
 from __future__ import annotations
@@ -23,6 +33,11 @@ WARM_UP_VARIABLE = "FER_STUDIO_WARM_UP"
 # started at once it delayed the first page reaching the browser by 4-5 s (the server thread that sends it
 # waits for the GIL too).
 WARM_UP_DELAY_S: float = 3.0
+
+# Modules that libraries the pages use read from sys.modules without importing them (and so without waiting for an
+# import under way): plotly's validators (pandas, PIL.Image), scikit-learn's and scikit-plot's dataframe checks
+# (pandas, pyarrow). They are imported in the page's thread before the warm-up thread starts.
+SHARED_MODULES = ("pandas", "pyarrow", "PIL.Image")
 
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
@@ -42,9 +57,21 @@ def warm_up_in_background() -> threading.Thread | None:
         return None
     with _lock:
         if _thread is None:
+            _import_shared_modules()
             _thread = threading.Thread(target=_warm_up, name="fer-studio-warm-up", daemon=True)
             _thread.start()
     return _thread
+
+
+def _import_shared_modules() -> None:
+    """Import :data:`SHARED_MODULES` in this thread (one that is not installed is left out)."""
+    import importlib
+
+    for name in SHARED_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
 
 
 def _warm_up() -> None:

@@ -65,3 +65,42 @@ def test_a_failing_warm_up_is_silent(fresh_warm_up, monkeypatch):
     monkeypatch.setattr("threading.excepthook", lambda args: errors.append(args))
     warm_up.warm_up_in_background().join(timeout=60)
     assert errors == []
+
+
+# A page thread drawing plotly charts while the warm-up imports TensorFlow (which imports pandas), in a fresh
+# interpreter so that pandas is not imported yet. Plotly reads pandas from sys.modules without waiting for an
+# import under way; before the page thread imported it first, 11,924 of 13,536 figures failed here with
+# "partially initialized module 'pandas' has no attribute 'Series'", as a Dataset page did in CI.
+_PAGE_BESIDE_WARM_UP = """
+import json, sys, time
+import plotly.graph_objects as go
+from dashboard import warm_up
+warm_up.WARM_UP_DELAY_S = 0.0
+assert "pandas" not in sys.modules
+thread = warm_up.warm_up_in_background()
+figures, errors = 0, []
+while thread.is_alive():
+    try:
+        go.Figure(go.Bar(x=["angry", "happy"], y=[1, 2]))  # a list: plotly asks whether it is a pandas Series
+        figures += 1
+    except Exception as error:
+        errors.append(repr(error))
+    time.sleep(0.002)  # a page is not a busy loop: let the import get on
+print(json.dumps({"figures": figures, "errors": errors[:3], "failed": len(errors), "keras": "keras" in sys.modules}))
+"""
+
+
+def test_pages_drawn_while_the_warm_up_imports_see_no_half_imported_module():
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, warm_up.WARM_UP_VARIABLE: "1", "PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, "-c", _PAGE_BESIDE_WARM_UP], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["keras"] and result["figures"] > 100, result  # the import and the page really overlapped
+    assert result["failed"] == 0, result
