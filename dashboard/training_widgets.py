@@ -400,9 +400,13 @@ def format_accuracy(value: float | None) -> str:
 
 
 def describe_run(summary: RunSummary) -> str:
-    """One line for menus: id, model, status, best val accuracy."""
+    """One line for menus: id, model (unless the id names it, as the tool's ids do), status, best val accuracy.
+
+    The menu is narrow on a phone: a label that repeats the model cut off the accuracy at 390 px.
+    """
     best = f" · best {format_accuracy(summary.best_val_accuracy)}" if summary.best_val_accuracy is not None else ""
-    return f"{summary.run_id} · {summary.model} · {summary.status.state}{best}"
+    model = "" if summary.model and f"-{summary.model}-" in f"-{summary.run_id}-" else f" · {summary.model}"
+    return f"{summary.run_id}{model} · {summary.status.state}{best}"
 
 
 def run_select_ui(summaries: list[RunSummary], key: str = "run") -> RunSummary | None:

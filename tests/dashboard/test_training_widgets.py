@@ -123,3 +123,12 @@ def test_curves_show_the_learning_rate_and_can_run_against_training_time():
     by_time = widgets.training_curves_figure(metrics, x_axis="time")
     assert list(by_time.data[0].x) == [1.0, 3.0, 6.0]  # minutes of training at the end of each epoch
     assert by_time.layout.xaxis.title.text == "training time (min)"
+
+
+def test_run_menu_labels_name_the_model_once(tmp_path):
+    """The tool's run ids already hold the model; repeating it cut the accuracy off the menu on a phone."""
+    make_run(tmp_path, "20261206-070756-mini_xception-f1e7", "finished", METRICS, epochs=3)
+    make_run(tmp_path, "my-run", "finished", METRICS, epochs=3)
+    labels = {summary.run_id: widgets.describe_run(summary) for summary in runs.list_runs(tmp_path)}
+    assert labels["20261206-070756-mini_xception-f1e7"] == "20261206-070756-mini_xception-f1e7 · finished · best 45.00%"
+    assert labels["my-run"] == "my-run · mini_xception · finished · best 45.00%"
