@@ -56,8 +56,8 @@ else:
         if differing.empty:
             st.caption("The chosen runs and models have the same settings.")
         else:
-            st.dataframe(differing, hide_index=True, width="stretch",
-                         column_config={"setting": st.column_config.TextColumn("setting", pinned=True)})
+            # A static table wraps long values (a list of teachers) where a data grid's cell cut them off.
+            st.table(differing, hide_index=True, border="horizontal")
 
     st.subheader("Training and validation curves")
     curves = {name: entry.metrics for name, entry in names.items() if entry.metrics}

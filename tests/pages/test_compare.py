@@ -47,7 +47,7 @@ def test_two_runs_are_tabled_plotted_and_their_confusion_matrices_shown(fake_run
     assert row["best val accuracy"] == "55.00% (epoch 3)"
     assert "note" not in table.columns  # no row has a note: the column would only take room
     # Only the settings that differ: the model and the learning rate (both use Adam, batch 64, IDG).
-    settings = app.dataframe[1].value.set_index("setting")
+    settings = app.table[0].value.set_index("setting")
     assert list(settings.index) == ["model", "learning rate"]
     assert settings.loc["learning rate", first.name] == "0.001"
     charts = app.get("plotly_chart")
@@ -91,7 +91,7 @@ def test_with_no_runs_the_bundled_models_are_compared(tmp_path, monkeypatch, wit
     # The first two are chosen: their settings, their validation curves (no training curve on a card) and two
     # confusion matrices on the data.
     assert app.multiselect(key="compare_runs").value == [f"bundled-{path.stem}" for path in bundled[:2]]
-    assert not app.dataframe[1].value.empty
+    assert not app.table[0].value.empty
     charts = app.get("plotly_chart")
     assert len(charts) == 3
     assert sum("on PublicTest (single pass): accuracy" in caption.value for caption in app.caption) == 2
