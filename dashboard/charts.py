@@ -16,6 +16,13 @@ SPLIT_COLORS: dict[str, str] = {
     "all": "#72B7B2",
 }
 CLASS_AXIS_TITLE = "Emotion (FER2013 order)"
+# Ticks on an epoch axis (whole epochs only): about six fit a half-width panel on a 390 px phone without overlapping.
+EPOCH_TICKS = 6
+
+
+def epoch_tick_step(last_epoch: int) -> int:
+    """The step between ticks of an epoch axis that ends at ``last_epoch``: whole epochs, about :data:`EPOCH_TICKS`."""
+    return max(1, -(-int(last_epoch) // EPOCH_TICKS))
 
 
 def _ordered_splits(names) -> list[str]:

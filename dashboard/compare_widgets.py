@@ -7,7 +7,6 @@ draw.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +18,7 @@ from core.dataset import FerDataset
 from core.diagnose import one_class_warning
 from core.evaluate import content_digest, prediction_cache_path, read_cached_predictions, score_predictions
 from core.tta import TTA_LABELS, TTA_MODES, TTA_SHORT
+from dashboard.charts import epoch_tick_step
 from dashboard.data_source import dataset_key
 from dashboard.evaluation_widgets import confusion_figure, evaluable_splits, evaluation_ui, tta_name
 from dashboard.text import escape_markdown
@@ -249,8 +249,12 @@ def compare_curves_figure(curves: dict[str, list[dict]]) -> go.Figure:
                     legendgroup=name, showlegend=col == 1 or not shown,
                     hovertemplate=f"{name}<br>{what} {metric} %{{y:.4g}} at epoch %{{x}}<extra></extra>"), row=1, col=col)
                 shown = True
-    last_epoch = max((row["epoch"] for metrics in curves.values() for row in metrics), default=1)
-    figure.update_xaxes(title_text="epoch", tick0=1, dtick=max(1, math.ceil(last_epoch / 10)))  # whole epochs only
+    # Each panel ticks by its own last epoch: the loss panel can hold shorter
+    # runs than the accuracy panel (a bundled card keeps no loss), and a shared step left it with one tick.
+    for col, (metric, _) in enumerate(panels, start=1):
+        last_epoch = max((row["epoch"] for metrics in curves.values() for row in metrics
+                          if row.get(metric) is not None or row.get("val_" + metric) is not None), default=1)
+        figure.update_xaxes(title_text="epoch", tick0=1, dtick=epoch_tick_step(last_epoch), row=1, col=col)
     figure.update_yaxes(tickformat=".0%", row=1, col=1)
     figure.update_layout(height=420, margin={"t": 40, "b": 40, "l": 10, "r": 10},
                          legend={"orientation": "h", "y": -0.25, "font": {"size": 12}})

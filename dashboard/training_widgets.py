@@ -22,6 +22,7 @@ from core import runs, train_config
 from core.models import ModelSpec, list_models
 from core.runs import RunSummary
 from core.train_config import LR_SCHEDULES, OPTIMIZERS, PLATEAU_METRICS, PRECISIONS, TrainConfig
+from dashboard.charts import epoch_tick_step
 from dashboard.text import code, escape_markdown  # noqa: F401  (escape_markdown re-exported: pages import it from here)
 from dashboard.url_state import remember_choice, url_choice
 
@@ -558,7 +559,7 @@ def _epoch_or_time_axis(figure, epochs: list[int], by_time: bool, progress: dict
     else:
         last_epoch = max(epochs + [int(progress["epoch"]) if progress and progress.get("epoch") else 1])
         # Whole epochs on the axis: plotly would otherwise tick 0.5, 1, 1.5 for short runs.
-        figure.update_xaxes(title_text="epoch", range=[0.5, last_epoch + 0.5], dtick=max(1, round(last_epoch / 10)))
+        figure.update_xaxes(title_text="epoch", range=[0.5, last_epoch + 0.5], dtick=epoch_tick_step(last_epoch))
 
 
 def _committed_metrics_ui(run_dir: Path) -> list[dict] | None:

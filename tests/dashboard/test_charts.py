@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from core.labels import CLASS_NAMES
 from dashboard.charts import class_distribution_figure, intensity_histogram_figure, split_pairs_figure
@@ -50,3 +51,11 @@ def test_class_distribution_stays_readable_on_a_phone():
         tallest = max(max(trace.y) for trace in figure.data)
         assert figure.layout.yaxis.range[1] >= 1.15 * tallest  # room for the tallest bar's number
         assert figure.layout.xaxis.tickangle == 0
+
+
+@pytest.mark.parametrize(("last_epoch", "step"), [(1, 1), (3, 1), (6, 1), (7, 2), (33, 6), (40, 7), (300, 50)])
+def test_epoch_axes_tick_whole_epochs_about_six_times(last_epoch, step):
+    from dashboard.charts import EPOCH_TICKS, epoch_tick_step
+
+    assert epoch_tick_step(last_epoch) == step
+    assert len(range(1, last_epoch + 1, step)) <= EPOCH_TICKS

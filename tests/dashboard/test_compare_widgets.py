@@ -73,3 +73,12 @@ def test_a_starting_model_is_named_by_its_file_and_the_teachers_mode_in_words():
                             "b": {}}).set_index("setting")
     assert table.loc["started from", "a"] == "start.keras"
     assert table.loc["teachers' test-time augmentation", "a"] != "crop10"
+
+
+def test_each_panel_steps_its_epoch_ticks_by_its_own_runs():
+    """A 33-epoch card (accuracy only) beside a 3-epoch run: the loss panel spans 3 epochs and ticks each one."""
+    run = [{"epoch": epoch, "accuracy": 0.5, "val_accuracy": 0.4, "loss": 1.2, "val_loss": 1.4} for epoch in (1, 2, 3)]
+    card = [{"epoch": epoch, "val_accuracy": 0.7} for epoch in range(1, 34)]
+    figure = compare_curves_figure({"run": run, "fer_studio_swa (bundled)": card})
+    assert figure.layout.xaxis.dtick == 6  # accuracy: 1, 7, ..., 31
+    assert figure.layout.xaxis2.dtick == 1  # loss: 1, 2, 3 (a shared step of 4 left the panel with one tick)
