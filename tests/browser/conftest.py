@@ -35,7 +35,29 @@ def chromium(request):
 def pytest_runtest_makereport(item, call):
     report = yield
     setattr(item, f"report_{report.when}", report)
+    if report.when == "call" and report.failed:
+        _add_app_state(item, report)
     return report
+
+
+def _add_app_state(item, report) -> None:
+    """Add the page's exception boxes and the server log's end to a failed test's report.
+
+    A test waiting for an element times out after minutes and says only what it waited for; in CI (session 15)
+    the cause, an exception the page showed, was only in the server's log. Added here, while the page is still
+    open and before pytest-xdist sends the report to the controller.
+    """
+    page, server = item.funcargs.get("page"), item.funcargs.get("app_server")
+    if page is not None:
+        try:
+            found = harness.exception_texts(page)
+        except Exception as error:  # noqa: BLE001 - the report must not fail
+            found = [f"(could not read the page: {error})"]
+        report.sections.append(("exceptions on the page", "\n---\n".join(found) or "none"))
+    if server is not None:
+        import re
+
+        report.sections.append(("end of the server log", re.sub(r"\x1b\[[0-9;]*m", "", server.log_tail(60))))
 
 
 @pytest.fixture
