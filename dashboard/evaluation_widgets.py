@@ -218,9 +218,12 @@ def confusion_figure(confusion: np.ndarray, *, normalize: bool = False, title: s
     hover = {"hoverinfo": "skip"} if clickable else {"hovertemplate": "true %{y} → predicted %{x}: %{text}<extra></extra>"}
     figure = go.Figure(go.Heatmap(
         z=values, x=names, y=names, text=text, texttemplate="%{text}", colorscale="Blues", **hover,
-        # A horizontal colour bar under the matrix leaves its width to the cells (tappable on a phone).
+        # A horizontal colour bar under the matrix leaves its width to the cells (tappable on a phone). It sits at the
+        # figure's bottom edge: placed under the plot area, it met the axis title on a phone,
+        # where the class names turn and take more height (walk s15); its title stays at its side.
         colorbar={"title": {"text": "share of row" if normalize else "images", "side": "right"},
-                  "tickformat": ".0%" if normalize else ",", "orientation": "h", "y": -0.3, "thickness": 12, "len": 0.8},
+                  "tickformat": ".0%" if normalize else ",", "orientation": "h", "yref": "container", "y": 0.0,
+                  "yanchor": "bottom", "thickness": 12, "len": 0.8},
     ))
     if clickable:
         true_index, predicted_index = np.meshgrid(np.arange(NUM_CLASSES), np.arange(NUM_CLASSES), indexing="ij")
@@ -235,7 +238,7 @@ def confusion_figure(confusion: np.ndarray, *, normalize: bool = False, title: s
         ))
     figure.update_xaxes(title="predicted", categoryorder="array", categoryarray=names, side="bottom")
     figure.update_yaxes(title="true", categoryorder="array", categoryarray=names, autorange="reversed")
-    figure.update_layout(title=title, height=520, margin={"t": 40 if title else 10, "b": 40, "l": 0, "r": 0},
+    figure.update_layout(title=title, height=540, margin={"t": 40 if title else 10, "b": 110, "l": 0, "r": 0},
                          clickmode="event+select" if clickable else "event", dragmode=False)
     return figure
 
