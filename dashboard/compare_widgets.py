@@ -41,6 +41,9 @@ SETTING_LABELS = {
 
 # How the table names a test-time augmentation mode, briefly (the column's help says what each means).
 MODE_WORDS = {**TTA_SHORT, "none": "single"}
+# The measured column's cell for a model not evaluated that way yet, and for a run with no saved model: a bare "—"
+# beside the recorded column's figures for the same model read as a contradiction (walk s15).
+NOT_MEASURED, NO_SAVED_MODEL = "not measured yet", "no saved model"
 
 
 def test_accuracy_text(results: dict[str, dict[str, float]]) -> str:
@@ -116,8 +119,9 @@ def compare_table(entries: list[ComparedModel], measured: tuple[FerDataset, str,
     Args:
         entries: The rows, from :func:`core.compare.compared_models`.
         measured: ``(dataset, split, tta)``: add a column with every model's
-            accuracy measured that one way (from the prediction cache; ``—``
-            where the model was not evaluated so), so that the rows compare.
+            accuracy measured that one way (from the prediction cache;
+            :data:`NOT_MEASURED` where the model was not evaluated so,
+            :data:`NO_SAVED_MODEL` for a run without one), so that the rows compare.
             The ``recorded test accuracy`` column is each run's latest
             ``evaluation.json`` result per split and mode, and a bundled
             model's card.
@@ -149,8 +153,11 @@ def compare_table(entries: list[ComparedModel], measured: tuple[FerDataset, str,
         }
         if measured is not None:
             dataset, split, tta = measured
-            accuracy = cached_accuracy(entry.model_path, dataset, split, tta) if entry.model_path is not None else None
-            row[columns[1]] = format_accuracy(accuracy) if accuracy is not None else "—"
+            if entry.model_path is None:
+                row[columns[1]] = NO_SAVED_MODEL
+            else:
+                accuracy = cached_accuracy(entry.model_path, dataset, split, tta)
+                row[columns[1]] = format_accuracy(accuracy) if accuracy is not None else NOT_MEASURED
         rows.append(row)
     table = pd.DataFrame(rows, columns=columns)
     # Columns that would say nothing take room from those that do: no note in any row; only bundled models
@@ -182,8 +189,8 @@ def compare_table_ui(slot, entries: list[ComparedModel], measured: tuple[FerData
         name = measured_column(split, tta)
         config[name] = st.column_config.TextColumn(
             name, help=f"Every model on {split}, {tta_name(tta)}: the split and test-time augmentation chosen under "
-                       "Confusion matrices, as in their captions. — : not evaluated this way yet (pick the model "
-                       "there, or on the Evaluation page).")
+                       f"Confusion matrices, as in their captions. {NOT_MEASURED}: pick the model there, or on the "
+                       "Evaluation page, or score an ensemble with it below.")
     slot.dataframe(compare_table(entries, measured), hide_index=True, width="stretch", column_config=config)
 
 

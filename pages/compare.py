@@ -18,6 +18,7 @@ from dashboard import compare_widgets as compare
 from dashboard import evaluation_widgets as widgets
 from dashboard.data_source import get_dataset
 from dashboard.router import require_router
+from dashboard.text import code
 from dashboard.url_state import remember_choice, url_choices
 
 require_router()
@@ -83,8 +84,11 @@ else:
             st.subheader("Ensemble of the chosen runs and models")
             members = {name: str(entry.model_path) for name, entry in names.items() if entry.model_path is not None}
             if len(members) < 2:
-                st.caption("Pick two or more with a saved model above to score their ensemble "
-                           "(the average of their probabilities).")
+                # Say which pick lacks a model: with two picked, "pick two or more" alone read as a contradiction.
+                without = [name for name, entry in names.items() if entry.model_path is None]
+                st.caption("Pick two or more with a saved model above to score their ensemble (the average of their "
+                           "probabilities)." + (f" No saved model (best.keras): {', '.join(map(code, without))}."
+                                                if without else ""))
             elif widgets.ensemble_ui(members, dataset, split, tta, key="compare_ensemble") is not None:
                 # Scoring the ensemble evaluated its members: the table shows their scores too (walk s12).
                 compare.compare_table_ui(table, with_recorded_results(entries), measured=(dataset, split, tta))

@@ -167,7 +167,7 @@ def test_the_table_agrees_with_the_captions_and_measures_every_row_one_way(fake_
     for run in (first, second):
         [caption] = [caption for caption in captions if caption.startswith(f"{run.name} on ")]
         measured = table.loc[run.name, "PublicTest accuracy · single pass"]
-        assert measured != "—" and f"accuracy {measured}," in caption
+        assert measured.endswith("%") and f"accuracy {measured}," in caption
     # Another mode: the column follows it; runs not evaluated that way say so instead of showing another mode's figure.
     for box in ("compare_first", "compare_second"):  # only the second run is evaluated with flip
         app.selectbox(key=box).set_value(second.name)
@@ -175,8 +175,8 @@ def test_the_table_agrees_with_the_captions_and_measures_every_row_one_way(fake_
     assert not app.exception
     table = app.dataframe[0].value.set_index("model")
     assert "PublicTest accuracy · single pass" not in table.columns
-    assert table.loc[second.name, "PublicTest accuracy · flip TTA"] != "—"
-    assert table.loc[first.name, "PublicTest accuracy · flip TTA"] == "—"
+    assert table.loc[second.name, "PublicTest accuracy · flip TTA"].endswith("%")
+    assert table.loc[first.name, "PublicTest accuracy · flip TTA"] == "not measured yet"
 
 
 def test_the_confusion_matrices_show_the_chosen_models_and_follow_the_choice_until_picked_by_hand(
@@ -216,8 +216,21 @@ def test_scoring_the_ensemble_fills_the_table_for_members_outside_the_confusion_
     def measured(run) -> str:
         return app.dataframe[0].value.set_index("model").loc[run.name, column]
 
-    assert measured(third) == "—" and measured(older) != "—"
+    assert measured(third) == "not measured yet" and measured(older) != "not measured yet"
     [start] = [button for button in app.button if button.label.startswith("Score the ensemble of these 3 models")]
     start.click().run()
     assert not app.exception and not app.error
-    assert measured(third) == measured(older) != "—"
+    assert measured(third) == measured(older) != "not measured yet"
+
+
+def test_a_chosen_run_without_a_saved_model_is_named_where_it_cannot_take_part(fake_runs_dir, with_dataset):
+    """Walk s15: two picks, one without best.keras; the ensemble said "pick two or more" and the table read "—"."""
+    first, second = sorted(fake_runs_dir.iterdir())
+    (first / "best.keras").unlink()
+    app = run_page()
+    assert not app.exception
+    assert sorted(app.multiselect(key="compare_runs").value) == sorted([first.name, second.name])
+    table = app.dataframe[0].value.set_index("model")
+    assert table.loc[first.name, "PublicTest accuracy · single pass"] == "no saved model"
+    [caption] = [shown_text(caption.value) for caption in app.caption if "score their ensemble" in caption.value]
+    assert caption.endswith(f"No saved model (best.keras): {first.name}.")
