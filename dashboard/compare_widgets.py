@@ -194,15 +194,26 @@ def compare_table_ui(slot, entries: list[ComparedModel], measured: tuple[FerData
     slot.dataframe(compare_table(entries, measured), hide_index=True, width="stretch", column_config=config)
 
 
-def _setting_text(value, name: str = "") -> str:
+def _model_file_text(path: str, model: str) -> str:
+    """A teacher's or starting model's file name; ``(earlier)`` when it is the compared model's own name.
+
+    A bundled model grown in stages started from, and learned from, the file it later replaced: "fer_studio_swa
+    (bundled)" read as started from itself (walk s15).
+    """
+    name = Path(path).name
+    return f"{name} (earlier)" if Path(path).stem == model.removesuffix(" (bundled)") else name
+
+
+def _setting_text(value, name: str = "", model: str = "") -> str:
     if name == "teacher_tta" and value in TTA_LABELS:
         return TTA_LABELS[value]
     if isinstance(value, str) and value.endswith(".keras"):
-        return Path(value).name  # a teacher or starting model: its file names it; the folders are the user's
+        return _model_file_text(value, model)  # its file names it; the folders are the user's
     if isinstance(value, dict):
         return ", ".join(f"{key} {_setting_text(item)}" for key, item in value.items()) or "—"
     if isinstance(value, list):
-        return ", ".join(Path(item).name if isinstance(item, str) else _setting_text(item) for item in value) or "—"
+        return ", ".join(_model_file_text(item, model) if isinstance(item, str) else _setting_text(item)
+                         for item in value) or "—"
     if value is None:
         return "—"
     if isinstance(value, float):
@@ -219,7 +230,7 @@ def settings_table(configs: dict[str, dict], *, only_different: bool = True) -> 
     names = [name for name in SETTING_LABELS if any(name in config for config in configs.values())]
     rows = []
     for name in names:
-        values = {model: "—" if name in TEACHER_SETTINGS and not config.get("teachers") else _setting_text(config.get(name), name)
+        values = {model: "—" if name in TEACHER_SETTINGS and not config.get("teachers") else _setting_text(config.get(name), name, model)
                   for model, config in configs.items()}
         if only_different and len(set(values.values())) < 2:
             continue

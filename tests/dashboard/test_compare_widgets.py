@@ -82,3 +82,11 @@ def test_each_panel_steps_its_epoch_ticks_by_its_own_runs():
     figure = compare_curves_figure({"run": run, "fer_studio_swa (bundled)": card})
     assert figure.layout.xaxis.dtick == 6  # accuracy: 1, 7, ..., 31
     assert figure.layout.xaxis2.dtick == 1  # loss: 1, 2, 3 (a shared step of 4 left the panel with one tick)
+
+
+def test_a_model_that_started_from_and_learned_from_its_earlier_self_says_so():
+    config = {"init_from": "/x/models/fer_studio_swa.keras", "teachers": ["/x/models/fer_studio_c.keras",
+                                                                         "/x/models/fer_studio_swa.keras"]}
+    table = settings_table({"fer_studio_swa (bundled)": config, "run": {}}).set_index("setting")
+    assert table.loc["started from", "fer_studio_swa (bundled)"] == "fer_studio_swa.keras (earlier)"
+    assert table.loc["teachers", "fer_studio_swa (bundled)"] == "fer_studio_c.keras, fer_studio_swa.keras (earlier)"
