@@ -19,8 +19,8 @@ require_router()
 st.title("Live")
 st.caption("Press **Start** and allow the camera. Boxes, face ids and smoothed emotions are drawn on the returned "
            "video; nothing leaves this machine (no STUN/TURN server unless you configure one, see docs/live.md). "
-           "Camera refused (NotAllowedError)? Allow it for this page in the browser's site settings (the camera "
-           "icon in the address bar), then press **Start** again.")
+           "If the browser refuses the camera (NotAllowedError), allow it for this page in its site settings (the "
+           "camera icon in the address bar), then press **Start** again.")
 
 chosen = stream_settings_sidebar_ui("live")
 loaded = predict_widgets.load_model_ui(chosen[0]) if chosen is not None else None
