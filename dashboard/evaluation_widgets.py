@@ -326,10 +326,15 @@ def report_table(result: SplitEvaluation) -> pd.DataFrame:
 
 
 def report_ui(result: SplitEvaluation) -> None:
-    """The classification report as a table."""
-    percent = st.column_config.NumberColumn(format="%.3f")
-    st.dataframe(report_table(result), hide_index=True,
-                 column_config={"precision": percent, "recall": percent, "f1": percent})
+    """The classification report as a static table, three decimals.
+
+    Static, so that "macro avg (present classes)" wraps on a phone: a data grid's cell cut it to "macro avg (pres".
+    """
+    table = report_table(result)
+    for column in ("precision", "recall", "f1"):
+        table[column] = table[column].map("{:.3f}".format)
+    table["support"] = table["support"].map("{:,}".format)
+    st.table(table, hide_index=True, border="horizontal")
 
 
 def per_class_accuracy_figure(result: SplitEvaluation) -> go.Figure:

@@ -47,9 +47,10 @@ def test_finished_run_renders_every_section(fake_runs_dir, with_dataset):
     assert headers == ["Confusion matrix", "Per-class accuracy", "Classification report", "ROC and precision-recall curves",
                        "Predictions"]
     assert len(app.get("plotly_chart")) == 2  # confusion heatmap, per-class bars
-    report = app.dataframe[0].value
+    report = app.table[0].value
     assert list(report["class"][:7]) == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
-    assert report["support"].iloc[-1] == 40
+    assert report["support"].iloc[-1] == "40" and report["class"].iloc[-2] == "macro avg (present classes)"
+    assert all(len(value.split(".")[1]) == 3 for value in report["precision"])
     assert len(app.get("image")) == 4  # two scikit-plot figures, the cell images and the gallery
     assert not app.error
     # The confusion cell defaults to the most common mistake; its images are listed.
