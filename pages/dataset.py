@@ -31,6 +31,9 @@ split, classes, per_class, seed = view.sample_controls(dataset)
 if not classes:
     st.info(view.NO_CLASS_HINT, icon=":material/filter_alt_off:")
 picks = sample_per_class(dataset.labels, dataset.splits, per_class=per_class, seed=seed, split=split, classes=classes)
+if classes:
+    st.caption("Under each face: its file's name without the extension (FER2013's copy names each file by its split "
+               "and a number), or its line in a CSV.")
 for index, rows in picks.items():
     st.markdown(f"**{CLASS_NAMES[index]}** · {len(rows)} shown")
     image_grid(dataset.images[rows], [view.face_id_caption(i) for i in dataset.ids[rows]], size=84)

@@ -64,6 +64,8 @@ def test_page_shows_split_sizes_imbalance_and_charts(with_dataset):
     assert "**6.0x** disgust" in text  # Training: 6 per class vs 1 disgust
     # 7 sample rows + the mean faces, each one st.image list.
     assert len(at.image) == 8
+    # The faces' captions ("Training 95667267") are file names; walk s15 read the number as unexplained.
+    assert any("Under each face: its file's name" in caption.value for caption in at.caption)
 
 
 def test_class_filter_and_reshuffle_change_the_samples(with_dataset):
