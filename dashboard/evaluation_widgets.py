@@ -454,10 +454,12 @@ def gallery_ui(result: SplitEvaluation, images: np.ndarray, key: str = "eval_gal
     shown = limit.slider("Images", 8, 96, 24, step=8, key=f"{key}_limit")
     rows = gallery_rows(result, errors_only=errors_only,
                         true_class=None if true_name == "any" else CLASS_NAMES.index(true_name))
-    st.caption(f"{len(rows):,} images match, most confident first; caption: predicted (confidence) · true.")
+    st.caption(f"{len(rows):,} images match, most confident first. Under each face: the predicted class and its "
+               "probability, then the true class.")
     rows = rows[:shown]
     predictions = result.predictions
-    captions = [f"{CLASS_NAMES[predictions[r]]} ({result.confidences[r]:.0%}) · {CLASS_NAMES[result.labels[r]]}" for r in rows]
+    captions = [f"{CLASS_NAMES[predictions[r]]} {result.confidences[r]:.0%}\ntrue: {CLASS_NAMES[result.labels[r]]}"
+                for r in rows]
     image_grid(images[rows], captions, size=80, correct=(predictions[rows] == result.labels[rows]).tolist())
 
 

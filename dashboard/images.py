@@ -77,6 +77,11 @@ def face_caption(label: int | None = None, identifier: str | None = None, split:
     return f"{text} ({split})" if split else text
 
 
+def caption_markdown(caption: str) -> str:
+    """``caption`` as inert markdown, each of its lines escaped and cut to :data:`CAPTION_LIMIT`, kept as lines."""
+    return "  \n".join(literal(line, CAPTION_LIMIT) for line in str(caption).split("\n"))
+
+
 def image_grid(
     images: Sequence[np.ndarray] | np.ndarray,
     captions: Sequence[str] | None = None,
@@ -88,8 +93,10 @@ def image_grid(
 
     Args:
         images: 2-D uint8 faces (any size; 48x48 usually).
-        captions: One caption per image, or None; plain text (shown as written, cut to
-            :data:`CAPTION_LIMIT` characters).
+        captions: One caption per image, or None; plain text (shown as written, each
+            line cut to :data:`CAPTION_LIMIT` characters). A ``"\\n"`` starts a new line:
+            under an 80-96 px face, "neutral (93%) · happy" wrapped word by word
+            into three lines (walk s15), two chosen lines read at a glance.
         size: Displayed width of each image in pixels.
         correct: Optional right/wrong flag per image: green border when True,
             red when False (predictions).
@@ -105,5 +112,5 @@ def image_grid(
             big = framed(big, CORRECT_COLOR if correct[position] else WRONG_COLOR, border)
         tiles.append(big)
     # Captions are markdown, and ids are file names from the user's data (zip members included): inert text.
-    shown = [literal(caption, CAPTION_LIMIT) for caption in captions] if captions is not None else None
+    shown = [caption_markdown(caption) for caption in captions] if captions is not None else None
     st.image(tiles, caption=shown, width=size)

@@ -130,10 +130,11 @@ def group_images(dataset: FerDataset, group: DuplicateGroup) -> None:
 
 
 def short_caption(label: int, identifier: str, split: str) -> str:
-    """``fear · Training 123`` (the split is added when the id does not name it).
+    """``fear`` and ``Training 123`` on two lines (the split is added when the id does not name it).
 
     The id's underscore becomes a space, so a narrow caption wraps between
-    split and number, not inside the number (walk s10: "Training_14570 / 127").
+    split and number, not inside the number (walk s10: "Training_14570 / 127");
+    the class has a line of its own (walk s15: "surprise · / Training / 32304486").
     """
     stem = Path(identifier).stem
-    return face_caption(label, stem.replace("_", " "), None if stem.startswith(split) else split)
+    return f"{CLASS_NAMES[int(label)]}\n" + face_caption(None, stem.replace("_", " "), None if stem.startswith(split) else split)

@@ -37,3 +37,13 @@ def test_stretch_contrast_spreads_gray_levels():
 def test_face_caption_uses_fer2013_class_names():
     assert face_caption(6, "Training_1.jpg", "Training") == "neutral · Training_1.jpg (Training)"
     assert face_caption(4) == "sad"
+
+
+def test_a_caption_keeps_its_lines_and_each_line_stays_inert():
+    from dashboard.images import CAPTION_LIMIT, caption_markdown
+    from dashboard.text import literal
+
+    assert caption_markdown("neutral 93%\ntrue: happy") == literal("neutral 93%") + "  \n" + literal("true: happy")
+    # A file name from the user's data cannot turn into markup on either line, and each line is cut on its own.
+    shown = caption_markdown("**bold** [x](http://e.x)\n" + "9" * 100).split("  \n")
+    assert len(shown) == 2 and "**" not in shown[0].replace("\\*", "") and len(shown[1]) <= CAPTION_LIMIT

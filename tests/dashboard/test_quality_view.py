@@ -28,5 +28,5 @@ def test_a_caption_wraps_between_split_and_number():
     from dashboard.quality_view import short_caption
 
     assert short_caption(2, "Training_14570127.jpg", "Training").endswith("Training 14570127")
-    assert "fear" in short_caption(2, "Training_14570127.jpg", "Training")
+    assert short_caption(2, "Training_14570127.jpg", "Training") == "fear\nTraining 14570127"  # walk s15: a line each
     assert "PublicTest" in short_caption(2, "face_7.png", "PublicTest")  # an id that does not name its split
