@@ -51,7 +51,7 @@ def test_the_run_menu_follows_a_run_that_stops_and_the_url_names_the_run(app_ser
         deadline = time.monotonic() + 30
         while "· stopped ·" not in _menu_text(page) and time.monotonic() < deadline:
             page.wait_for_timeout(500)
-        assert _menu_text(page).endswith(f"{RUN_ID} · mini_xception · stopped · best 42.00%"), _menu_text(page)
+        assert _menu_text(page).endswith(f"{RUN_ID} · stopped · best 42.00%"), _menu_text(page)
     finally:
         worker.kill()
         worker.wait()
