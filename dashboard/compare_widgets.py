@@ -230,8 +230,8 @@ def settings_table(configs: dict[str, dict], *, only_different: bool = True) -> 
     names = [name for name in SETTING_LABELS if any(name in config for config in configs.values())]
     rows = []
     for name in names:
-        values = {model: "—" if name in TEACHER_SETTINGS and not config.get("teachers") else _setting_text(config.get(name), name, model)
-                  for model, config in configs.items()}
+        values = {model: "—" if name in TEACHER_SETTINGS and not config.get("teachers")
+                  else _setting_text(config.get(name), name, model) for model, config in configs.items()}
         if only_different and len(set(values.values())) < 2:
             continue
         rows.append({"setting": SETTING_LABELS[name], **values})
@@ -267,8 +267,8 @@ def compare_curves_figure(curves: dict[str, list[dict]]) -> go.Figure:
                     legendgroup=name, showlegend=col == 1 or not shown,
                     hovertemplate=f"{name}<br>{what} {metric} %{{y:.4g}} at epoch %{{x}}<extra></extra>"), row=1, col=col)
                 shown = True
-    # Each panel ticks by its own last epoch: the loss panel can hold shorter
-    # runs than the accuracy panel (a bundled card keeps no loss), and a shared step left it with one tick.
+    # Each panel ticks by its own last epoch: the loss panel can hold shorter runs than the accuracy panel (a bundled
+    # card keeps no loss), and a step shared with a longer card left it with one tick.
     for col, (metric, _) in enumerate(panels, start=1):
         last_epoch = max((row["epoch"] for metrics in curves.values() for row in metrics
                           if row.get(metric) is not None or row.get("val_" + metric) is not None), default=1)

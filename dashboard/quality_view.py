@@ -137,4 +137,5 @@ def short_caption(label: int, identifier: str, split: str) -> str:
     the class has a line of its own (walk s15: "surprise · / Training / 32304486").
     """
     stem = Path(identifier).stem
-    return f"{CLASS_NAMES[int(label)]}\n" + face_caption(None, stem.replace("_", " "), None if stem.startswith(split) else split)
+    where = face_caption(None, stem.replace("_", " "), None if stem.startswith(split) else split)
+    return f"{CLASS_NAMES[int(label)]}\n{where}"

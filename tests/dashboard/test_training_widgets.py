@@ -130,5 +130,6 @@ def test_run_menu_labels_name_the_model_once(tmp_path):
     make_run(tmp_path, "20261206-070756-mini_xception-f1e7", "finished", METRICS, epochs=3)
     make_run(tmp_path, "my-run", "finished", METRICS, epochs=3)
     labels = {summary.run_id: widgets.describe_run(summary) for summary in runs.list_runs(tmp_path)}
-    assert labels["20261206-070756-mini_xception-f1e7"] == "20261206-070756-mini_xception-f1e7 · finished · best 45.00%"
+    tool_id = "20261206-070756-mini_xception-f1e7"
+    assert labels[tool_id] == f"{tool_id} · finished · best 45.00%"
     assert labels["my-run"] == "my-run · mini_xception · finished · best 45.00%"
