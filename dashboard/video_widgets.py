@@ -125,7 +125,7 @@ _UPLOAD_ID_KEY = "video_upload_id"
 def keep_worker_warm(model_paths: tuple[str, ...], settings: StreamSettings) -> None:
     """Keep a worker with TensorFlow, these models and the chosen detector loaded for the next upload.
 
-    Importing TensorFlow took a cold worker about 8 s before its first frame;
+    Importing TensorFlow took a cold worker about 10 s before its first frame;
     the standby (``core.video_jobs.warm_standby``) does it while the user picks a file.
     """
     from core.video_jobs import warm_standby
