@@ -424,6 +424,21 @@ def plotly_trace_lengths(chart, timeout_ms: int = 30_000) -> list[int]:
         time.sleep(0.2)
 
 
+def wait_for_count(locator, at_least: int, timeout_ms: int = APP_TIMEOUT_MS) -> int:
+    """How many elements ``locator`` matches, once at least ``at_least`` or after ``timeout_ms``.
+
+    A finished script run does not mean its elements are in the page yet: the
+    browser loads the code that draws images and charts on first use (lazy
+    chunks), and CI once counted 0 of the Dataset page's 70 faces at once.
+    """
+    deadline = time.monotonic() + timeout_ms / 1000
+    while True:
+        count = locator.count()
+        if count >= at_least or time.monotonic() > deadline:
+            return count
+        time.sleep(0.1)
+
+
 def selectbox(page, label: str):
     """The input of the ``st.selectbox`` labelled ``label`` (its ``input_value()`` is the shown choice)."""
     return page.get_by_role("combobox", name=label, exact=True)

@@ -23,7 +23,7 @@ def test_dataset_page_shows_class_chart_and_sample_faces(app_server, page):
     # Plotly draws its charts after the heading; on a cold first page (the suite's first browser test, in a
     # fresh-clone run of session 10) the count was read before the first chart was there.
     page.locator(".js-plotly-plot").first.wait_for(timeout=harness.APP_TIMEOUT_MS)
-    assert page.locator(".js-plotly-plot").count() >= 1  # class distribution (+ intensities)
+    assert harness.wait_for_count(page.locator(".js-plotly-plot"), 1) >= 1  # class distribution (+ intensities)
     chart = page.locator(".js-plotly-plot").first
     assert chart.is_visible()
     for name in ("angry", "happy", "neutral"):
@@ -33,7 +33,8 @@ def test_dataset_page_shows_class_chart_and_sample_faces(app_server, page):
     shown = [int(match) for match in re.findall(r"· (\d+) shown", page.locator("[data-testid='stMain']").inner_text())]
     assert len(shown) == 7 and min(shown) > 0, shown
     images = page.locator("[data-testid='stImage'] img")
-    assert images.count() >= sum(shown)
+    # The text is there as soon as the run ends; the faces once the browser has loaded Streamlit's image code.
+    assert harness.wait_for_count(images, sum(shown)) >= sum(shown)
     # The browser decodes the faces after the page has drawn them: wait for it (a cold first page can lag).
     decoded = "imgs => imgs.filter(img => img.complete && img.naturalWidth > 0).length"
     try:

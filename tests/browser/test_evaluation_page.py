@@ -45,7 +45,7 @@ def test_bundled_model_figures_a_clicked_cell_and_flip_tta(app_server, page):
     true_index, predicted_index = CLASS_NAMES.index("fear"), CLASS_NAMES.index("sad")
     chart = harness.fresh(page, ".js-plotly-plot").first
     markers = chart.locator(".scatterlayer .point")
-    assert markers.count() == len(CLASS_NAMES) ** 2
+    assert harness.wait_for_count(markers, len(CLASS_NAMES) ** 2) == len(CLASS_NAMES) ** 2
     box = markers.nth(true_index * len(CLASS_NAMES) + predicted_index).bounding_box()
     with harness.expect_rerun(page):
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)

@@ -167,7 +167,7 @@ def test_fake_camera_streams_back_annotated_with_fps_and_emotions(live_server, l
         # The delay is measured from the frames' own timestamps: a number once 8 frames are in, never "—" here.
         assert re.fullmatch(r"\d+ ms", behind) and 0 < int(behind.split()[0]) < 30_000, behind
         assert re.search(r"#\d+ (angry|disgust|fear|happy|sad|surprise|neutral)", now_text), now_text
-        assert page.locator(".js-plotly-plot").count() >= 1  # the prominent face's timeline
+        assert harness.wait_for_count(page.locator(".js-plotly-plot"), 1) >= 1  # the prominent face's timeline
         harness.assert_no_exception(page)
         step("panel updates")
     finally:

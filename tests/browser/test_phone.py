@@ -25,7 +25,7 @@ def test_predict_result_and_charts_fit_a_phone_screen(app_server, chromium):
         photo = page.locator("[data-testid='stImage'] img").first.bounding_box()
         assert photo["x"] >= 0 and photo["x"] + photo["width"] <= PHONE["width"] + 1, photo
         charts = page.locator(".js-plotly-plot")
-        assert charts.count() == 3  # one per face, all three on the page
+        assert harness.wait_for_count(charts, 3) == 3  # one per face, all three on the page
         for index in range(charts.count()):
             box = charts.nth(index).bounding_box()
             assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] + 1, (index, box)
