@@ -67,7 +67,7 @@ def test_curves_have_train_and_validation_loss_and_accuracy_plus_the_running_epo
     figure = widgets.training_curves_figure(METRICS, progress)
     names = [trace.name for trace in figure.data]
     assert names.count("train") == 2 and names.count("validation") == 2
-    running = [trace for trace in figure.data if trace.name == "current epoch (running)"]
+    running = [trace for trace in figure.data if trace.name == widgets.RUNNING_EPOCH]
     assert [trace.x[0] for trace in running] == [3.5, 3.5]
     validation_accuracy = [t for t in figure.data if t.name == "validation" and t.yaxis == "y2"]
     assert list(validation_accuracy[0].y) == [30.0, 45.0, 44.0]  # percent
@@ -133,3 +133,15 @@ def test_run_menu_labels_name_the_model_once(tmp_path):
     tool_id = "20261206-070756-mini_xception-f1e7"
     assert labels[tool_id] == f"{tool_id} · finished · best 45.00%"
     assert labels["my-run"] == "my-run · mini_xception · finished · best 45.00%"
+
+
+def test_the_learning_rate_chart_lines_up_with_the_curves_beside_it():
+    metrics = [{"epoch": e, "loss": 1.0 / e, "accuracy": 0.2 * e, "val_loss": 1.1 / e, "val_accuracy": 0.2 * e,
+                "lr": 1e-3 / e, "epoch_time": 60.0 * e} for e in (1, 2, 3)]
+    curves, rate = widgets.training_curves_figure(metrics), widgets.learning_rate_figure(metrics)
+    assert curves.layout.height == rate.layout.height
+    assert (curves.layout.margin.t, curves.layout.margin.b) == (rate.layout.margin.t, rate.layout.margin.b)
+    # The legend sits in the top margin (container coordinates), not under the panels, where plotly made room
+    # for it by shrinking the curves' plot area only (walk s15: 23 px lower than the learning rate's).
+    legend = curves.layout.legend
+    assert legend.yref == "container" and legend.y == 1 and legend.yanchor == "top"
