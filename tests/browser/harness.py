@@ -278,11 +278,25 @@ _RUN_COUNTER_JS = """
 """
 
 
+# Set, e.g. to 3000, to delay each of Streamlit's lazily loaded code chunks (images, charts, tables...): a test
+# that reads elements as soon as a script run ends, without waiting for them, then fails at once, as it would
+# now and then on a busy CI machine (session 16: 0 of 70 faces counted).
+CHUNK_DELAY_MS = int(os.environ.get("FER_STUDIO_BROWSER_CHUNK_DELAY_MS", "0"))
+_LAZY_CHUNK = re.compile(r".*/static/js/(?!index\.)[^/]+\.js(\?.*)?$")
+
+
+def _delay_lazy_chunks(route, request=None) -> None:
+    time.sleep(CHUNK_DELAY_MS / 1000)
+    route.continue_()
+
+
 def new_page(browser, **context_options):
     """A page in a fresh browser context (its own cookies, so its own Streamlit session)."""
     context = browser.new_context(viewport=VIEWPORT, **context_options)
     context.set_default_timeout(APP_TIMEOUT_MS)
     context.add_init_script(_RUN_COUNTER_JS)
+    if CHUNK_DELAY_MS > 0:
+        context.route(_LAZY_CHUNK, _delay_lazy_chunks)
     return context.new_page()
 
 
