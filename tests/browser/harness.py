@@ -278,7 +278,7 @@ _RUN_COUNTER_JS = """
 """
 
 
-# Set, e.g. to 3000, to delay each of Streamlit's lazily loaded code chunks (images, charts, tables...): a test
+# Set, e.g. to 700, to delay each of Streamlit's lazily loaded code chunks (images, charts, tables...): a test
 # that reads elements as soon as a script run ends, without waiting for them, then fails at once, as it would
 # now and then on a busy CI machine (session 16: 0 of 70 faces counted).
 CHUNK_DELAY_MS = int(os.environ.get("FER_STUDIO_BROWSER_CHUNK_DELAY_MS", "0"))
