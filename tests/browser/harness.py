@@ -291,8 +291,9 @@ def _delay_lazy_chunks(route, request=None) -> None:
 
 
 def new_page(browser, **context_options):
-    """A page in a fresh browser context (its own cookies, so its own Streamlit session)."""
-    context = browser.new_context(viewport=VIEWPORT, **context_options)
+    """A page in a fresh browser context (its own cookies, so its own Streamlit session); ``context_options`` go to
+    ``browser.new_context`` (a phone's ``viewport``, ``is_mobile``...; the desktop :data:`VIEWPORT` by default)."""
+    context = browser.new_context(**{"viewport": VIEWPORT, **context_options})
     context.set_default_timeout(APP_TIMEOUT_MS)
     context.add_init_script(_RUN_COUNTER_JS)
     if CHUNK_DELAY_MS > 0:

@@ -11,10 +11,7 @@ PHONE = {"width": 390, "height": 844}
 
 
 def test_predict_result_and_charts_fit_a_phone_screen(app_server, chromium):
-    context = chromium.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
-    context.set_default_timeout(harness.APP_TIMEOUT_MS)
-    context.add_init_script(harness._RUN_COUNTER_JS)
-    page = context.new_page()
+    page = harness.new_page(chromium, viewport=PHONE, is_mobile=True, has_touch=True)
     try:
         page.goto(f"{app_server.url}/predict?example=three-faces", wait_until="domcontentloaded")
         caption = page.locator("[data-testid='stImageCaption']").filter(has_text="three_faces.jpg")
@@ -31,4 +28,4 @@ def test_predict_result_and_charts_fit_a_phone_screen(app_server, chromium):
             assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] + 1, (index, box)
         assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"] + 1  # no sideways scroll
     finally:
-        context.close()
+        page.context.close()
