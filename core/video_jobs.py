@@ -442,6 +442,7 @@ def run_video_job(folder: Path, preloaded: tuple[object, list] | None = None) ->
 
     signal.signal(signal.SIGTERM, stop)
     _write_status(folder, "running", "loading the model", pid=os.getpid())
+    final: tuple[str, str] | None = None  # the state and message written once the upload is gone
     try:
         from core.ensemble import load_models
         from core.video import analyze_video
@@ -470,17 +471,20 @@ def run_video_job(folder: Path, preloaded: tuple[object, list] | None = None) ->
         runs.write_json_atomic(folder / "report.json", payload)
         runs.write_json_atomic(folder / "progress.json", {"frames_done": report.frames, "frames_total": report.frames,
                                                          "elapsed_s": report.elapsed_s})
-        _write_status(folder, "done", f"{report.frames} frames analysed", pid=os.getpid())
+        final = ("done", f"{report.frames} frames analysed")
         return 0
     except (ValueError, FileNotFoundError, OSError, KeyError, TypeError) as error:
-        _write_status(folder, "failed", _in_our_words(error, source.name, str(job.get("source", source.name)))
-                      or type(error).__name__, pid=os.getpid())
+        shown_name = str(job.get("source", source.name))
+        final = ("failed", _in_our_words(error, source.name, shown_name) or type(error).__name__)
         return 1
     except SystemExit:
-        _write_status(folder, "cancelled", "cancelled", pid=os.getpid())
+        final = ("cancelled", "cancelled")
         return 1
     finally:
+        # The upload goes before the final state is written: whoever reads a finished job finds no upload left.
         source.unlink(missing_ok=True)
+        if final is not None:  # an unforeseen error is recorded by _reap, with the worker's exit code
+            _write_status(folder, *final, pid=os.getpid())
 
 
 def _write_status(folder: Path, state: str, message: str, pid: int | None = None) -> None:

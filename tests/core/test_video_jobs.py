@@ -96,6 +96,40 @@ def test_a_broken_video_is_refused_at_once_and_a_wrong_model_fails_in_the_worker
     assert not list(job.folder.glob("input*")) and not (job.folder / "report.json").exists()
 
 
+@pytest.mark.parametrize("outcome", ["done", "failed"])
+def test_the_upload_is_gone_before_the_worker_writes_how_the_job_ended(outcome, video_bytes, tiny_model_path, tmp_path,
+                                                                       monkeypatch):
+    """Whoever reads a finished job finds no upload left (CI once read ``failed`` with input.mp4 still there)."""
+    import signal
+    from dataclasses import asdict
+
+    import core.video_jobs as video_jobs
+
+    model = tiny_model_path if outcome == "done" else tmp_path / "model.keras"
+    if outcome == "failed":
+        model.write_text("not a model")
+    folder = tmp_path / "0123456789abcdef"
+    folder.mkdir()
+    (folder / "input.mp4").write_bytes(video_bytes)
+    (folder / "job.json").write_text(json.dumps({"source": "clip.mp4", "input": "input.mp4",
+                                                 "settings": asdict(SETTINGS), "models": [str(model)]}))
+    written = []
+    real_write = video_jobs._write_status
+
+    def write_status(folder_, state, message, pid=None):
+        written.append((state, (folder_ / "input.mp4").exists()))
+        real_write(folder_, state, message, pid)
+
+    monkeypatch.setattr(video_jobs, "_write_status", write_status)
+    handler = signal.getsignal(signal.SIGTERM)
+    try:
+        assert video_jobs.run_video_job(folder) == (0 if outcome == "done" else 1)
+    finally:
+        signal.signal(signal.SIGTERM, handler)  # the worker sets its own; this process keeps pytest's
+    assert written[-1] == (outcome, False)
+    assert read_video_job(folder).state == outcome
+
+
 def test_a_dead_worker_reads_as_failed_and_a_cancel_is_final(tmp_path):
     folder = tmp_path / "0123456789abcdef"
     folder.mkdir()
