@@ -229,7 +229,8 @@ def start_video_job(data: bytes, name: str, settings: StreamSettings, model_path
                                            env=runs.child_environment(), stdin=subprocess.DEVNULL,
                                            stdout=log, stderr=subprocess.STDOUT,
                                            start_new_session=True)  # a reload or a closed tab does not stop it
-        _write_status(folder, "queued", "starting the worker", pid=process.pid)
+        # Only over "queued": a standby (TensorFlow loaded) may have written "running", or even its final state.
+        _write_status(folder, "queued", "starting the worker", pid=process.pid, only_over=("queued",))
         with _standby_lock:
             _analysing[process] = folder
         threading.Thread(target=_reap, args=(folder, process, attempt), daemon=True).start()
@@ -336,14 +337,16 @@ def cancel_video_job(folder: Path) -> bool:
         Whether no worker is left (``False`` only when it could not be ended).
     """
     folder = Path(folder)
-    with _jobs_lock(folder.parent):  # not in the middle of a start: the pid read here is the worker's
+    # Held to the end: a start (another session's "Analyse again") waits until the files below are gone,
+    # instead of writing a new upload that this cancel would then delete.
+    with _jobs_lock(folder.parent):
         status = runs.read_json(folder / "status.json", {}) or {}
         pid = status.get("pid")
         _write_status(folder, "cancelled", "cancelled", pid=pid)
-    stopped = _stop_worker(folder, pid)
-    for path in folder.iterdir():
-        if path.name.startswith("input") or path.name.startswith(".") or path.name in RESULT_FILES:
-            path.unlink(missing_ok=True)
+        stopped = _stop_worker(folder, pid)
+        for path in folder.iterdir():
+            if path.name.startswith("input") or path.name.startswith(".") or path.name in RESULT_FILES:
+                path.unlink(missing_ok=True)
     return stopped
 
 
@@ -487,12 +490,24 @@ def run_video_job(folder: Path, preloaded: tuple[object, list] | None = None) ->
             _write_status(folder, *final, pid=os.getpid())
 
 
-def _write_status(folder: Path, state: str, message: str, pid: int | None = None) -> None:
-    current = runs.read_json(folder / "status.json", {}) or {}
-    if current.get("state") == "cancelled" and state != "cancelled":
-        return  # a cancel is final: a worker finishing in the same instant does not undo it
-    runs.write_json_atomic(folder / "status.json", {"state": state, "message": message, "pid": pid,
-                                                    "updated": time.time()})
+def _write_status(folder: Path, state: str, message: str, pid: int | None = None, *,
+                  only_over: tuple[str, ...] | None = None) -> None:
+    """Write the job's state, unless it was cancelled (a cancel is final) or, with ``only_over``, is not one of those.
+
+    The read and the write hold the folder's lock, so a worker finishing as a cancel is written cannot undo it.
+    """
+    handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        current = (runs.read_json(folder / "status.json", {}) or {}).get("state")
+        if current == "cancelled" and state != "cancelled":
+            return  # a worker finishing in the same instant does not undo a cancel
+        if only_over is not None and current not in only_over:
+            return
+        runs.write_json_atomic(folder / "status.json", {"state": state, "message": message, "pid": pid,
+                                                        "updated": time.time()})
+    finally:
+        os.close(handle)  # and with it the lock
 
 
 def _reap(folder: Path, process: subprocess.Popen, attempt: str) -> None:

@@ -116,9 +116,9 @@ def test_the_upload_is_gone_before_the_worker_writes_how_the_job_ended(outcome, 
     written = []
     real_write = video_jobs._write_status
 
-    def write_status(folder_, state, message, pid=None):
+    def write_status(folder_, state, message, pid=None, **options):
         written.append((state, (folder_ / "input.mp4").exists()))
-        real_write(folder_, state, message, pid)
+        real_write(folder_, state, message, pid, **options)
 
     monkeypatch.setattr(video_jobs, "_write_status", write_status)
     handler = signal.getsignal(signal.SIGTERM)
@@ -305,7 +305,8 @@ def test_again_stops_a_lingering_worker_first_so_a_folder_never_has_two(video_by
 
     job = start_video_job(video_bytes, "clip.mp4", SETTINGS, [str(tiny_model_path)], root=tmp_path)
     os.killpg(stand_in_worker[0], 9)
-    assert wait_for(lambda: read_video_job(job.folder).state == "failed")
+    # The file itself, not read_video_job's inference: the reaper has written, so it cannot overwrite the status below.
+    assert wait_for(lambda: json.loads((job.folder / "status.json").read_text())["state"] == "failed")
     # A worker of this folder that ignores SIGTERM is still around (say, its pid recorded by a cancel that gave up).
     stubborn = subprocess.Popen([sys.executable, "-c", STUBBORN, str(job.folder)], start_new_session=True,
                                 stdout=subprocess.PIPE, text=True)
@@ -319,6 +320,47 @@ def test_again_stops_a_lingering_worker_first_so_a_folder_never_has_two(video_by
     assert restarted.state == "queued"
     living = [pid for pid in stand_in_worker if alive(pid)]
     assert living == [stand_in_worker[-1]] and living[0] != stubborn.pid
+
+
+def test_the_starts_queued_state_never_overwrites_what_a_quick_worker_wrote(tmp_path):
+    from core.video_jobs import _write_status
+
+    folder = tmp_path / "0123456789abcdef"
+    folder.mkdir()
+    _write_status(folder, "queued", "starting the worker")
+    _write_status(folder, "queued", "starting the worker", pid=41, only_over=("queued",))
+    assert json.loads((folder / "status.json").read_text())["pid"] == 41
+    _write_status(folder, "done", "12 frames analysed", pid=41)  # a standby, TensorFlow loaded, finished first
+    _write_status(folder, "queued", "starting the worker", pid=41, only_over=("queued",))
+    assert read_video_job(folder).state == "done"
+
+
+def test_a_start_asked_again_during_a_cancel_waits_until_the_cancel_has_cleaned_up(video_bytes, tiny_model_path,
+                                                                                  tmp_path, stand_in_worker,
+                                                                                  monkeypatch):
+    import threading
+
+    import core.video_jobs as video_jobs
+
+    job = start_video_job(video_bytes, "clip.mp4", SETTINGS, [str(tiny_model_path)], root=tmp_path)
+    real_stop = video_jobs._stop_worker
+
+    def stop_then_stall(folder, pid, wait_s=None):
+        stopped = real_stop(folder, pid, wait_s)
+        if threading.current_thread() is cancel:
+            time.sleep(1.0)  # the cancelling thread is descheduled between ending the worker and its clean-up
+        return stopped
+
+    monkeypatch.setattr(video_jobs, "_stop_worker", stop_then_stall)
+    cancel = threading.Thread(target=cancel_video_job, args=(job.folder,))
+    cancel.start()  # one session cancels
+    assert wait_for(lambda: json.loads((job.folder / "status.json").read_text())["state"] == "cancelled")
+    # Another session asks for the analysis again while that cancel is still under way.
+    restarted = start_video_job(video_bytes, "clip.mp4", SETTINGS, [str(tiny_model_path)], root=tmp_path, again=True)
+    cancel.join(timeout=10)
+    assert not cancel.is_alive() and not alive(stand_in_worker[0])
+    assert restarted.state == "queued" and read_video_job(job.folder).state == "queued" and len(stand_in_worker) == 2
+    assert (job.folder / "input.mp4").is_file()  # the new upload: not deleted by the cancel that came first
 
 
 def test_a_second_worker_on_a_folder_exits_at_once_and_writes_nothing(tmp_path):
