@@ -36,8 +36,19 @@ def _spawn(run_dir: Path, lock: runs.RunLock, *flags: str) -> int:
         lock.record_holder(process.pid)  # until the worker records itself
     # Reap the child when it exits so it does not linger as a zombie of the server,
     # and record how it died if it could not (a crash or a kill).
-    threading.Thread(target=lambda: runs.record_worker_exit(run_dir, process.pid, process.wait()), daemon=True).start()
+    threading.Thread(target=_reap, args=(run_dir, process), daemon=True).start()
     return process.pid
+
+
+# Held by a reaper while it reads and rewrites a run's status, and by a start or a Resume from its spawn to its
+# "queued": a reaper that read the old worker's status cannot write "failed" over the new worker's "queued".
+_status_lock = threading.Lock()
+
+
+def _reap(run_dir: Path, process: subprocess.Popen) -> None:
+    code = process.wait()
+    with _status_lock:
+        runs.record_worker_exit(run_dir, process.pid, code)
 
 
 def start_training_job(config: TrainConfig, runs_dir: Path | None = None, *, data_roots: list[Path] | None = None) -> Path:
@@ -61,8 +72,10 @@ def start_training_job(config: TrainConfig, runs_dir: Path | None = None, *, dat
         saved = runs.read_config(run_dir)
         saved["data_roots"] = [str(Path(root)) for root in data_roots]
         runs.write_json_atomic(run_dir / "config.json", saved)
-    pid = _spawn(run_dir, runs.acquire_run_lock(run_dir), "--run-dir")
-    runs.write_status(run_dir, "queued", "starting the worker", pid=pid)
+    lock = runs.acquire_run_lock(run_dir)
+    with _status_lock:
+        pid = _spawn(run_dir, lock, "--run-dir")
+        runs.write_status(run_dir, "queued", "starting the worker", pid=pid)
     return run_dir
 
 
@@ -84,8 +97,9 @@ def resume_training_job(run_dir: Path) -> None:
         raise ValueError(f"run {run_dir.name} has no checkpoint yet (no finished epoch); start a new run instead")
     lock = runs.acquire_run_lock(run_dir)
     (run_dir / "stop").unlink(missing_ok=True)
-    pid = _spawn(run_dir, lock, "--resume")
-    runs.write_status(run_dir, "queued", "resuming", pid=pid)
+    with _status_lock:
+        pid = _spawn(run_dir, lock, "--resume")
+        runs.write_status(run_dir, "queued", "resuming", pid=pid)
 
 
 def stop_training_job(run_dir: Path) -> None:

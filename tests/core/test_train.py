@@ -428,6 +428,43 @@ def test_start_training_job_records_the_pages_data_roots(tmp_path, monkeypatch):
     assert "data_roots" not in runs.read_config(jobs.start_training_job(tiny_config("data.csv"), tmp_path))
 
 
+def test_a_reaper_late_to_record_a_killed_worker_does_not_overwrite_the_resumed_one(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+    import threading
+
+    real_popen, started = subprocess.Popen, []
+
+    def stand_in(command, **options):  # the worker sleeps instead of training
+        process = real_popen([sys.executable, "-c", "import time; time.sleep(60)"], **options)
+        started.append(process)
+        return process
+
+    real_write = runs.write_status
+
+    def write_status(run_dir, state, *args, **fields):
+        if state == "failed" and threading.current_thread() is not threading.main_thread():
+            time.sleep(1.0)  # the reaper read the killed worker's status, then is descheduled before it writes
+        real_write(run_dir, state, *args, **fields)
+
+    monkeypatch.setattr(jobs.subprocess, "Popen", stand_in)
+    monkeypatch.setattr(runs, "write_status", write_status)
+    monkeypatch.setattr(runs, "has_checkpoint", lambda run_dir: True)
+    try:
+        run_dir = jobs.start_training_job(tiny_config("data.csv"), tmp_path)
+        real_write(run_dir, "running", "epoch 2", pid=started[0].pid)
+        started[0].kill()
+        assert _wait_for(lambda: runs.read_status(run_dir).state == "failed", 10)  # the page sees it, offers Resume
+        jobs.resume_training_job(run_dir)
+        time.sleep(1.5)  # the stalled reaper is done by now, whichever way
+        status = runs.read_json(run_dir / "status.json")
+        assert (status["state"], status["pid"]) == ("queued", started[1].pid)
+    finally:
+        for process in started:
+            process.kill()
+            process.wait()
+
+
 @pytest.mark.slow
 def test_a_time_budget_stops_the_run_and_anneals_over_the_budget(tmp_path, train_csv, monkeypatch):
     import core.callbacks
