@@ -451,8 +451,10 @@ class RunLock:
     def record_holder(self, pid: int) -> None:
         """Write ``pid`` into the lock file, for the "already being trained by pid N" message."""
         if self.fd >= 0:
-            os.ftruncate(self.fd, 0)
-            os.pwrite(self.fd, f"{int(pid)}\n".encode(), 0)
+            # One write of a fixed width over the old pid, then the length: a reader never finds the file empty.
+            record = f"{int(pid):>10}\n".encode()
+            os.pwrite(self.fd, record, 0)
+            os.ftruncate(self.fd, len(record))
 
     def release(self) -> None:
         """Drop the lock (idempotent)."""
