@@ -57,7 +57,7 @@ def video_bytes(tmp_path_factory, two_face_video_writer) -> bytes:
 
 def test_a_job_runs_in_its_own_process_writes_its_results_and_is_found_again(video_bytes, tiny_model_path, tmp_path):
     job = start_video_job(video_bytes, "my clip.mp4", SETTINGS, [str(tiny_model_path)], root=tmp_path)
-    assert job.state == "queued" and job.source == "my clip.mp4"
+    assert job.state in ("queued", "running") and job.source == "my clip.mp4"  # running: the worker was quick
     worker_pid = json.loads((job.folder / "status.json").read_text())["pid"]
     assert worker_pid != os.getpid()
     done = wait_until_finished(job.folder)
