@@ -197,6 +197,8 @@ def linked_job_ui() -> VideoJob | None:
 def video_job_ui(job: VideoJob, *, can_restart: bool = False) -> None:
     """A running job's progress (refreshed twice a second, with Cancel); a finished job's results or its error.
 
+    A cancelled or failed job is watched every 2 s: started again from another session, it is redrawn running.
+
     Args:
         job: The job.
         can_restart: The upload is still there: a cancelled or failed job gets
@@ -216,6 +218,7 @@ def video_job_ui(job: VideoJob, *, can_restart: bool = False) -> None:
                       help="Analyse this upload from the start with the settings in the sidebar")
         else:
             st.caption("Upload the video again to analyse it again.")
+        _rerun_when_restarted(job.folder, job.state)
     else:
         analysis = job_analysis(job)
         if analysis is None:
@@ -226,6 +229,15 @@ def video_job_ui(job: VideoJob, *, can_restart: bool = False) -> None:
 
 def _ask_again() -> None:
     st.session_state[_AGAIN_KEY] = True  # read by the next start_job_ui, before anything is drawn
+
+
+@st.fragment(run_every=2.0)
+def _rerun_when_restarted(folder: Path, shown_state: str) -> None:
+    """Redraw the page once the cancelled or failed job shown is started again (from another session or tab)."""
+    from core.video_jobs import read_video_job
+
+    if read_video_job(folder).state != shown_state:
+        st.rerun()
 
 
 @st.fragment(run_every=0.5)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -88,3 +92,33 @@ def test_upload_plays_annotated_video_with_summary_timeline_and_downloads(app_se
     assert len(errors) == 1 and "notes.mp4" in errors[0] and "not a readable video" in errors[0], errors
     harness.assert_no_exception(page)
     step("broken file refused")
+
+
+def test_a_cancelled_analysis_on_the_page_follows_a_restart_from_another_session(app_server, page):
+    """One tab shows a cancelled analysis; another session starts it again: the first shows the progress by itself."""
+    job_id = "0a1b2c3d4e5f6a7b"
+    folder = app_server.cache_dir / "video-jobs" / job_id
+    folder.mkdir(parents=True)
+    (folder / "job.json").write_text(json.dumps({"source": "clip.mp4", "input": "input.mp4", "settings": {},
+                                                 "models": []}))
+    (folder / "status.json").write_text(json.dumps({"state": "cancelled", "message": "cancelled", "pid": None}))
+    worker = None
+    try:
+        harness.goto_page(page, app_server, f"video?job={job_id}", "Video")
+        page.locator("[data-testid='stAlert']", has_text="was cancelled").wait_for()
+        harness.assert_no_exception(page)
+        # Another session's "Analyse again": a worker of this folder (here one that sleeps) is analysing it.
+        worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", str(folder)],
+                                  start_new_session=True)
+        (folder / "status.json").write_text(json.dumps({"state": "running", "message": "analysing",
+                                                        "pid": worker.pid}))
+        progress = page.locator("[data-testid='stProgress']")
+        progress.wait_for(timeout=30_000)  # the page checks every 2 s
+        assert "Analysing “clip.mp4”" in progress.inner_text()
+        assert not page.locator("[data-testid='stAlert']", has_text="was cancelled").count()
+        harness.assert_no_exception(page)
+    finally:
+        if worker is not None:
+            worker.kill()
+            worker.wait()
+        shutil.rmtree(folder, ignore_errors=True)
