@@ -251,7 +251,8 @@ def _job_progress_panel(folder: Path) -> None:
         progress = job.progress
         total = f" of {job.frames_total}" if job.frames_total else ""
         eta = f", about {progress.eta_s:.0f} s left" if progress.eta_s is not None else ""
-        text = f"Analysing {quoted(job.source)}: frame {job.frames_done}{total} · {progress.fps:.1f} frames/s{eta}"
+        speed = f"{progress.fps:.1f} frames/s{eta}" if progress.measured else "measuring the speed"
+        text = f"Analysing {quoted(job.source)}: frame {job.frames_done}{total} · {speed}"
     else:
         text = f"Analysing {quoted(job.source)}: {literal(job.message)}…"
     st.progress(job.fraction, text=text)

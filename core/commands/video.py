@@ -144,7 +144,8 @@ class ProgressBar:
             head = f"[{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} frames"
         else:
             head = f"{done} frames"
-        self._text = f"{head}  {progress.fps:.1f} frames/s  {eta_text}"
+        speed = f"{progress.fps:.1f} frames/s" if progress.measured else "measuring speed"
+        self._text = f"{head}  {speed}  {eta_text}"
         if self.is_tty:
             self.stream.write("\r" + self._text + "\x1b[K")
         else:

@@ -16,6 +16,7 @@ from core.video import (
     FrameAnalyzer,
     StreamSettings,
     SummaryBuilder,
+    VideoProgress,
     analyze_frames,
     analyze_video,
     draw_frame,
@@ -57,6 +58,14 @@ def write(path: Path, frames: list[np.ndarray], times: list[float] | None = None
 @pytest.fixture(scope="module")
 def face_video(tmp_path_factory) -> Path:
     return write(tmp_path_factory.mktemp("video") / "two_faces.mp4", two_face_frames(20))
+
+
+def test_speed_and_time_left_are_told_only_once_the_warm_up_frames_are_behind():
+    first = VideoProgress(frames_done=1, frames_total=1500, elapsed_s=0.34)  # the first frame carries the warm-up
+    assert not first.measured and first.eta_s is None
+    later = VideoProgress(frames_done=100, frames_total=1500, elapsed_s=6.5)
+    assert later.measured and later.fps == pytest.approx(15.38, abs=0.01) and later.eta_s == pytest.approx(91.0)
+    assert VideoProgress(frames_done=100, frames_total=0, elapsed_s=6.5).eta_s is None  # the file gave no count
 
 
 def test_two_faces_keep_two_ids_and_every_record_has_seven_probabilities(tiny_loaded_model):
