@@ -80,6 +80,19 @@ def no_background_warm_ups():
 
 
 @pytest.fixture(scope="session", autouse=True)
+def private_folders(tmp_path_factory: pytest.TempPathFactory):
+    """The session's own cache and runs folders, inherited by every worker a test starts.
+
+    Without them a test that forgot its own wrote into the user's ``~/.cache/fer-studio`` (280 files there
+    after a few sessions of test runs) or the repository's ``runs/``. Tests that need a folder of their own
+    still set one; those that check the defaults remove the variables with monkeypatch.
+    """
+    with _environment({"FER_STUDIO_CACHE": str(tmp_path_factory.mktemp("fer-studio-cache")),
+                       "FER_STUDIO_RUNS": str(tmp_path_factory.mktemp("fer-studio-runs"))}):
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def shared_jax_compilation_cache(tmp_path_factory: pytest.TempPathFactory):
     """One JAX compilation cache for the whole test session, inherited by every KERAS_BACKEND=jax subprocess.
 
