@@ -48,7 +48,7 @@ def test_the_run_menu_follows_a_run_that_stops_and_the_url_names_the_run(app_ser
         runs.write_metrics(run_dir, runs.read_metrics(run_dir) + [{
             "epoch": 2, "loss": 1.6, "accuracy": 0.3, "val_loss": 1.7, "val_accuracy": 0.42, "lr": 1e-3, "epoch_time": 1.0}])
         runs.write_status(run_dir, "stopped", "stopped by request after epoch 2")
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + harness.APP_TIMEOUT_MS / 1000  # the page refreshes itself every second
         while "· stopped ·" not in _menu_text(page) and time.monotonic() < deadline:
             page.wait_for_timeout(500)
         assert _menu_text(page).endswith(f"{RUN_ID} · stopped · best 42.00%"), _menu_text(page)

@@ -113,7 +113,7 @@ def test_a_cancelled_analysis_on_the_page_follows_a_restart_from_another_session
         (folder / "status.json").write_text(json.dumps({"state": "running", "message": "analysing",
                                                         "pid": worker.pid}))
         progress = page.locator("[data-testid='stProgress']")
-        progress.wait_for(timeout=30_000)  # the page checks every 2 s
+        progress.wait_for(timeout=harness.APP_TIMEOUT_MS)  # the page checks every 2 s; a loaded server reruns slowly
         assert "Analysing “clip.mp4”" in progress.inner_text()
         assert not page.locator("[data-testid='stAlert']", has_text="was cancelled").count()
         harness.assert_no_exception(page)

@@ -203,7 +203,7 @@ def test_resume_refuses_options_it_would_ignore_and_accepts_the_same_data_moved(
     assert [row["epoch"] for row in runs.read_metrics(run_dir)] == [1, 2]
 
 
-def _wait_for(predicate, timeout=120.0):
+def _wait_for(predicate, timeout=300.0):  # generous: two TensorFlow workers beside another test process
     deadline = time.time() + timeout
     while time.time() < deadline:
         if predicate():
