@@ -218,7 +218,7 @@ def video_job_ui(job: VideoJob, *, can_restart: bool = False) -> None:
                       help="Analyse this upload from the start with the settings in the sidebar")
         else:
             st.caption("Upload the video again to analyse it again.")
-        _rerun_when_restarted(job.folder, job.state)
+        _rerun_when_restarted(job.folder)
     else:
         analysis = job_analysis(job)
         if analysis is None:
@@ -232,11 +232,15 @@ def _ask_again() -> None:
 
 
 @st.fragment(run_every=2.0)
-def _rerun_when_restarted(folder: Path, shown_state: str) -> None:
-    """Redraw the page once the cancelled or failed job shown is started again (from another session or tab)."""
+def _rerun_when_restarted(folder: Path) -> None:
+    """Redraw the page once the cancelled or failed job shown is started again (from another session or tab).
+
+    Only then: a job removed meanwhile (kept a day, under the size cap) must not redraw a page that still
+    holds the upload, which would start it anew without being asked.
+    """
     from core.video_jobs import read_video_job
 
-    if read_video_job(folder).state != shown_state:
+    if read_video_job(folder).active:
         st.rerun()
 
 
