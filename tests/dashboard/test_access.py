@@ -171,7 +171,6 @@ def test_a_new_session_does_not_get_fresh_guesses(monkeypatch):
     at = AppTest.from_function(_gated_app, default_timeout=60).run()
     at.text_input(key="fer_access_password").input("correct horse")
     at.button[0].click().run()  # even the right password waits its turn
-    assert at.error[0].value.startswith("Too many wrong passwords. Try again in ")
     assert at.error[0].value == "Too many wrong passwords. Try again in 2 s."
     assert not [m for m in at.markdown if m.value == "the app"]
     clock.now += password_throttle().wait_seconds("localhost") + 0.05
