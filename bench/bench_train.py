@@ -8,7 +8,8 @@ Run by hand from the repository root:
 The default mode times ``fit`` over the same random batch set for each model
 (after one warm-up pass), prints images/s, the projected epoch time on
 FER2013's 28,709 training images, and the ratio to ``fer_vgg`` measured in the
-same run.
+same run; then ``evaluate`` over 2,048 images in batches of 256, as ``fit``
+validates, and the ratio of the two rates (``core.throughput`` uses both).
 
 ``--settings`` trains ``fer_vgg`` through the training code's own input
 pipeline (``core.augment.make_training_batches``) under several settings:
@@ -60,23 +61,35 @@ SETTINGS = [
 ]
 
 
-def time_model(name: str, images: int, batch_size: int, repeats: int) -> tuple[float, int]:
+# Validation images per timed pass: fit validates in batches of 256 (core.distribute.validation_batch_size).
+VALIDATION_IMAGES = 2048
+VALIDATION_BATCH = 256
+
+
+def time_model(name: str, images: int, batch_size: int, repeats: int) -> tuple[float, float, int]:
+    """(training images/s, validation images/s, parameters) of one model, medians of ``repeats`` timed passes."""
     import keras
 
     from core import models
 
     model = models.build(name)
-    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (images, 48, 48, 1)).astype("float32")
     y = keras.utils.to_categorical(rng.integers(0, 7, images), 7)
+    x_val = rng.integers(0, 256, (VALIDATION_IMAGES, 48, 48, 1)).astype("float32")
+    y_val = keras.utils.to_categorical(rng.integers(0, 7, VALIDATION_IMAGES), 7)
     model.fit(x[: batch_size * 2], y[: batch_size * 2], batch_size=batch_size, verbose=0)
-    seconds = []
+    model.evaluate(x_val[:VALIDATION_BATCH * 2], y_val[:VALIDATION_BATCH * 2], batch_size=VALIDATION_BATCH, verbose=0)
+    seconds, val_seconds = [], []
     for _ in range(repeats):
         start = time.perf_counter()
         model.fit(x, y, batch_size=batch_size, verbose=0)
         seconds.append(time.perf_counter() - start)
-    return images / statistics.median(seconds), model.count_params()
+        start = time.perf_counter()
+        model.evaluate(x_val, y_val, batch_size=VALIDATION_BATCH, verbose=0)
+        val_seconds.append(time.perf_counter() - start)
+    return images / statistics.median(seconds), VALIDATION_IMAGES / statistics.median(val_seconds), model.count_params()
 
 
 def time_setting(precision: str, batch_size: int, steps_per_execution: int, engine: str, images: int,
@@ -170,10 +183,14 @@ def main() -> None:
     names = args.models or [spec.name for spec in models.list_models()]
     results = {name: time_model(name, images, args.batch_size, args.repeats) for name in names}
     baseline = results.get("fer_vgg", next(iter(results.values())))[0]
-    print(f"{os.cpu_count()} CPU cores, batch {args.batch_size}, median of {args.repeats} x {images} images")
-    print(f"{'model':15s} {'params':>11s} {'img/s':>8s} {'epoch (28,709)':>15s} {'speed vs fer_vgg':>17s}")
-    for name, (rate, params) in results.items():
-        print(f"{name:15s} {params:11,d} {rate:8.0f} {FER_TRAINING_IMAGES / rate:14.0f}s {rate / baseline:16.2f}x")
+    print(f"{os.cpu_count()} CPU cores, batch {args.batch_size}, median of {args.repeats} x {images} images; "
+          f"validation: {VALIDATION_IMAGES} images in batches of {VALIDATION_BATCH}; "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"{'model':15s} {'params':>11s} {'img/s':>8s} {'epoch (28,709)':>15s} {'speed vs fer_vgg':>17s} "
+          f"{'val img/s':>10s} {'val vs train':>13s}")
+    for name, (rate, val_rate, params) in results.items():
+        print(f"{name:15s} {params:11,d} {rate:8.0f} {FER_TRAINING_IMAGES / rate:14.0f}s {rate / baseline:16.2f}x "
+              f"{val_rate:10.0f} {val_rate / rate:12.1f}x")
 
 
 if __name__ == "__main__":

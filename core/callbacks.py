@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import statistics
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -18,6 +19,10 @@ from core.model_io import save_model
 from core.train_config import TrainConfig
 
 PROGRESS_INTERVAL_S = 1.0
+# The time per batch of the finished epochs counts as this many batches of the epoch under way, so the ETA
+# follows the current epoch's pace without jumping at its start (walk s18: "—" for a minute, then 24m 53s, then
+# 10m 13s 15 s later, as the first batches of an epoch carried its start).
+ETA_PRIOR_BATCHES = 10
 # Set to "<step>" or "<step>@<epoch>" to make the worker die (os._exit) right
 # after that step of an epoch's commit: the fault tests' kill switch.
 FAULT_ENV = "FER_STUDIO_FAULT_AFTER"
@@ -82,12 +87,13 @@ class RunRecorder(keras.callbacks.Callback):
     """
 
     def __init__(self, run_dir: Path, config: TrainConfig, state: dict, echo: Callable[[str], None], steps_per_epoch: int,
-                 rows: list[dict] | None = None, stateful_callbacks: dict[str, Any] | None = None):
+                 rows: list[dict] | None = None, stateful_callbacks: dict[str, Any] | None = None, val_images: int = 0):
         super().__init__()
         self.run_dir = Path(run_dir)
         self.config = config
         self.echo = echo
         self.steps_per_epoch = steps_per_epoch
+        self.val_images = int(val_images)
         self.best_val_accuracy = float(state.get("best_val_accuracy", -1.0))
         self.best_epoch = int(state.get("best_epoch", 0))
         self.last_epoch = int(state.get("epoch", 0))
@@ -133,6 +139,10 @@ class RunRecorder(keras.callbacks.Callback):
 
     def on_test_begin(self, logs: dict | None = None) -> None:
         self._val_start = time.time()  # fit's validation at the end of an epoch (core.throughput keeps it apart)
+        if self.stopped_by_user and self._batches_done < self.steps_per_epoch:
+            # Keras validates an epoch cut short by Stop before it returns; that epoch is dropped (on_epoch_end),
+            # so its validation would only delay the stop: 19 of the 42 s a stop took in walk s18. One batch runs.
+            self.model.stop_evaluating = True
 
     def on_test_end(self, logs: dict | None = None) -> None:
         if self._val_start is not None:
@@ -247,16 +257,49 @@ class RunRecorder(keras.callbacks.Callback):
                 if attribute in _CALLBACK_STATE and hasattr(callback, attribute):
                     setattr(callback, attribute, value)
 
+    def _finished_epoch_timing(self) -> tuple[float, float] | None:
+        """(seconds per training batch, seconds of validation) of this run's finished epochs, or None before the
+        first: medians over the epochs after the first when there are any (the first also builds the model)."""
+        rows = [row for row in self.rows if (row.get("epoch_time") or 0) > 0]
+        rows = rows[1:] or rows
+        if not rows:
+            return None
+        val = [min(float(row.get("val_time") or 0), float(row["epoch_time"])) for row in rows]
+        per_batch = [(float(row["epoch_time"]) - seconds) / self.steps_per_epoch for row, seconds in zip(rows, val)]
+        return statistics.median(per_batch), statistics.median(val)
+
+    def eta_seconds(self, batch: int, elapsed: float) -> float | None:
+        """Seconds left in the run, ``batch`` batches and ``elapsed`` seconds into the current epoch.
+
+        The time per batch blends this epoch's pace with the finished epochs'
+        (worth :data:`ETA_PRIOR_BATCHES` batches), and every epoch left adds its
+        validation: the finished epochs' median, or before the first one an
+        estimate from the training pace. None until there is any pace to go by.
+        """
+        finished = self._finished_epoch_timing()
+        if finished is not None:
+            prior, validation = finished
+            per_batch = (elapsed + prior * ETA_PRIOR_BATCHES) / (batch + ETA_PRIOR_BATCHES)
+        elif batch:
+            per_batch = elapsed / batch
+            # Before any epoch has finished, validation is estimated from the training pace (core.throughput).
+            from core.throughput import validation_speedup
+
+            validation = self.val_images * per_batch / max(1, self.config.batch_size) / validation_speedup(
+                self.config.model)
+        else:
+            return None
+        epochs_left = max(0, self.config.epochs - self._epoch)
+        eta = per_batch * (self.steps_per_epoch - batch) + validation
+        eta += epochs_left * (per_batch * self.steps_per_epoch + validation)
+        if self.config.time_budget_min:
+            eta = max(0.0, min(eta, self.config.time_budget_min * 60 - self.train_seconds))
+        return eta
+
     def _write_progress(self, batch: int, logs: dict) -> None:
         self._last_write = time.time()
         elapsed = self._last_write - self._epoch_start
-        per_batch = elapsed / batch if batch else None
-        epochs_left = self.config.epochs - self._epoch
-        eta = None
-        if per_batch is not None:
-            eta = per_batch * (self.steps_per_epoch - batch) + epochs_left * per_batch * self.steps_per_epoch
-            if self.config.time_budget_min:
-                eta = max(0.0, min(eta, self.config.time_budget_min * 60 - self.train_seconds))
+        eta = self.eta_seconds(batch, elapsed)
         runs.write_json_atomic(self.run_dir / "progress.json", {
             "epoch": self._epoch, "epochs": self.config.epochs, "batch": batch, "batches": self.steps_per_epoch,
             "loss": float(logs["loss"]) if "loss" in logs else None,

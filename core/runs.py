@@ -615,6 +615,14 @@ def stop_requested(run_dir: Path) -> bool:
     return (Path(run_dir) / "stop").exists()
 
 
+def stop_requested_at(run_dir: Path) -> float | None:
+    """When :func:`request_stop` was called for this run (seconds since the epoch), or None."""
+    try:
+        return (Path(run_dir) / "stop").stat().st_mtime
+    except OSError:
+        return None
+
+
 @dataclass(frozen=True)
 class RunSummary:
     """One row of the runs table."""

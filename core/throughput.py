@@ -11,7 +11,8 @@ look 40 times slower than it trains (walk s12). Older runs, which did not
 time validation apart, give one rate for the whole epoch. A model never
 trained here falls back to ``bench/bench_train.py``'s figures from this
 project's 2-core CPU (see docs/benchmarks.md), which are only a rough guide
-on other hardware and leave validation out.
+on other hardware, with validation rated from the benchmark's ratio of the
+two speeds.
 """
 
 from __future__ import annotations
@@ -30,7 +31,24 @@ BENCH_IMAGES_PER_SECOND: dict[str, float] = {
     "fer_vgg": 214.0, "article_cnn": 54.0, "notebook_cnn": 50.0, "face_cnn": 100.0, "vgg_small": 99.0,
     "resnet18": 247.0, "mini_xception": 887.0,
 }
+# How many times faster an image validates than it trains (no backward pass, no augmentation, batches of 256):
+# bench/bench_train.py's "val vs train" column, one run on a 2-core CPU (2026-12-07, load average 1.8). A ratio,
+# so it carries to the training figures above, measured on a faster machine. A real fer_vgg run beside it
+# (3,000 training images with IDG augmentation, 2,872 validated) gave 7.3.
+BENCH_VALIDATION_SPEEDUP: dict[str, float] = {
+    "fer_vgg": 6.6, "article_cnn": 4.8, "notebook_cnn": 5.4, "face_cnn": 10.7, "vgg_small": 9.1,
+    "resnet18": 19.9, "mini_xception": 3.2,
+}
+# For a model not in the benchmark.
+DEFAULT_VALIDATION_SPEEDUP = 6.0
+BENCH_VAL_IMAGES_PER_SECOND: dict[str, float] = {
+    name: rate * BENCH_VALIDATION_SPEEDUP[name] for name, rate in BENCH_IMAGES_PER_SECOND.items()}
 FER2013_TRAINING_IMAGES = 28709
+
+
+def validation_speedup(model: str) -> float:
+    """How many times faster ``model`` validates an image than it trains one (:data:`BENCH_VALIDATION_SPEEDUP`)."""
+    return BENCH_VALIDATION_SPEEDUP.get(model, DEFAULT_VALIDATION_SPEEDUP)
 
 
 @dataclass(frozen=True)
@@ -109,15 +127,18 @@ def requested_settings(model_params: dict | None, precision: str, runs_dir: Path
 
 
 def measured_throughput(model: str, runs_dir: Path | None = None,
-                        settings: RunSettings | None = None) -> Throughput | None:
+                        settings: RunSettings | None = None, first_epochs: bool = False) -> Throughput | None:
     """Median training throughput of ``model`` over the finished epochs of this machine's runs.
 
     With ``settings``, only runs that trained with the same crop and precision
     count when there are any (a 40-pixel crop or bfloat16 trains 1.2-1.3x
     faster here); otherwise every run of the model does, and the source says
-    the settings differed. The first epoch of each run is left out when the
-    run has more (it includes graph building). Returns ``None`` when no run of
-    that model finished an epoch.
+    the settings differed. The first epoch of each run is left out: it also
+    builds the model (:func:`measured_overhead` counts that apart), and a
+    short run's first epoch is mostly that (walk s18: one 1,500-image epoch
+    read as 19 images/s and a full run as 15 hours). ``first_epochs``: count
+    them too, for a model with no other figure. Returns ``None`` when no run
+    of that model has an epoch that counts.
     """
     # (same settings?, validation timed apart?) -> training rates, validation rates, runs
     found: dict[tuple[bool, bool], tuple[list[float], list[float], list[str]]] = {}
@@ -128,7 +149,7 @@ def measured_throughput(model: str, runs_dir: Path | None = None,
         resolved = config.get("resolved") or {}
         images, val_images = resolved.get("train_images"), resolved.get("val_images")
         rows = [row for row in runs.read_metrics(summary.path) if (row.get("epoch_time") or 0) > 0]
-        rows = rows[1:] or rows
+        rows = rows if first_epochs else rows[1:]
         if not images or not rows:
             continue
         apart = bool(val_images) and all(0 < row.get("val_time", 0) < row["epoch_time"] for row in rows)
@@ -151,6 +172,8 @@ def measured_throughput(model: str, runs_dir: Path | None = None,
                           else f" with other settings than these ({settings.describe()})")
             if not apart:
                 where += "; validation included (older runs did not time it apart)"
+            if first_epochs:
+                where += "; first epochs, which also build the model, so slower than the run will be"
             return Throughput(statistics.median(train_rates), where, True,
                               statistics.median(val_rates) if val_rates else None)
     return None
@@ -213,8 +236,9 @@ def model_throughput(model: str, runs_dir: Path | None = None,
     if measured is not None:
         return measured
     if model in BENCH_IMAGES_PER_SECOND:
-        return Throughput(BENCH_IMAGES_PER_SECOND[model], "bench/bench_train.py on a 2-core CPU", False)
-    return None
+        return Throughput(BENCH_IMAGES_PER_SECOND[model], "bench/bench_train.py on a 2-core CPU", False,
+                          BENCH_VAL_IMAGES_PER_SECOND.get(model))
+    return measured_throughput(model, runs_dir, settings, first_epochs=True)
 
 
 FER2013_PUBLIC_TEST_IMAGES = 3589

@@ -94,13 +94,35 @@ def describe_validation(config: TrainConfig, train_images: int, val_images: int)
     return text
 
 
+def stratified_count(members: int, fraction: float, leave_one: bool = False) -> int:
+    """How many of a class's ``members`` :func:`split_training_data` picks for ``fraction``: the rounded share,
+    at least one; ``leave_one``: never the class's last image (for the validation slice a class of one stays in
+    training: the model could not learn it otherwise)."""
+    return min(max(1, round(members * fraction)), members - 1 if leave_one else members)
+
+
+def epoch_sizes(class_counts: list[int], validation: str, val_fraction: float,
+                max_train_images: int | None, public_test_images: int) -> tuple[int, int]:
+    """(training, validation) images per epoch that :func:`split_training_data` gives for Training's per-class
+    ``class_counts``, without loading the images: the figures the training form's estimate uses."""
+    counts = [int(count) for count in class_counts if count > 0]
+    if validation == "publictest":
+        val, train = int(public_test_images), counts
+    else:
+        taken = [max(0, stratified_count(count, val_fraction, leave_one=True)) for count in counts]
+        val, train = sum(taken), [count - take for count, take in zip(counts, taken)]
+    total = sum(train)
+    if max_train_images and total and max_train_images < total:
+        train = [stratified_count(count, max_train_images / total) for count in train if count > 0]
+    return sum(train), val
+
+
 def _stratified_pick(labels: np.ndarray, fraction: float, rng: np.random.Generator, leave_one: bool = False) -> np.ndarray:
     """Indices of about ``fraction`` of each class (at least one); ``leave_one``: never a class's last image."""
     picked = []
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
-        # For the validation slice a class of one stays in training: the model could not learn it otherwise.
-        count = min(max(1, round(len(members) * fraction)), len(members) - 1 if leave_one else len(members))
+        count = stratified_count(len(members), fraction, leave_one)
         if count > 0:
             picked.append(rng.choice(members, size=count, replace=False))
     if not picked:
@@ -357,7 +379,8 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
         stateful["early_stopping"] = keras.callbacks.EarlyStopping("val_accuracy", patience=config.early_stopping_patience, mode="max")
         schedule.append(stateful["early_stopping"])
     recorder = RunRecorder(run_dir, config, state, echo, steps_per_epoch=batches.steps_per_epoch,
-                           rows=checkpoint.metrics() if checkpoint is not None else [], stateful_callbacks=stateful)
+                           rows=checkpoint.metrics() if checkpoint is not None else [], stateful_callbacks=stateful,
+                           val_images=len(x_val))
     callbacks: list = [recorder, *schedule]
     if average is not None:
         from core.averaging import commit_hook, discard_averaged_model

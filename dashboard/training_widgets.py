@@ -97,7 +97,8 @@ OPTIMIZER_LABELS = {"adam": "Adam", "adamw": "AdamW (decoupled weight decay)", "
 
 
 def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int | None = None,
-                     data_hash: str | None = None, public_test_images: int | None = None) -> dict[str, Any] | None:
+                     data_hash: str | None = None, public_test_images: int | None = None,
+                     class_counts: list[int] | None = None) -> dict[str, Any] | None:
     """Draw the hyperparameter fields and the Start button; on Start return TrainConfig fields (not data/model/augment).
 
     Widget keys include the model name, so picking another model refills the
@@ -222,7 +223,8 @@ def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int 
                                   float(val_fraction), data_hash)
         duration_estimate_ui(spec.name, int(epochs), int(max_images) or None, validation, val_fraction,
                              available_images, model_params=model_params, precision=precision,
-                             time_budget_min=float(time_budget) or None, public_test_images=public_test_images)
+                             time_budget_min=float(time_budget) or None, public_test_images=public_test_images,
+                             class_counts=class_counts)
         if time_budget:
             st.caption(f"Time budget: training stops within {time_budget:g} minutes, or after {int(epochs)} epochs "
                        "if those end sooner; the learning rate decays over the budget.")
@@ -340,23 +342,29 @@ def init_from_ui(k, menu: dict[str, tuple[str, str]], model: str, model_params: 
 def duration_estimate_ui(model: str, epochs: int, max_images: int | None, validation: str, val_fraction: float,
                          available_images: int | None = None, model_params: dict | None = None,
                          precision: str = "auto", time_budget_min: float | None = None,
-                         public_test_images: int | None = None) -> None:
+                         public_test_images: int | None = None, class_counts: list[int] | None = None) -> None:
     """"About 2m 14s per epoch, 1h 29m for 40 epochs", from this machine's throughput for the model.
 
     Runs with the same centre crop and precision are preferred (see ``core.throughput``).
     With a time budget shorter than the epochs, the estimate is the epochs that fit in it.
+    ``class_counts`` (Training's images per class) give the exact epoch sizes the run will have.
     """
     from core.throughput import (FER2013_PUBLIC_TEST_IMAGES, FER2013_TRAINING_IMAGES, estimate_seconds,
                                  measured_overhead, model_throughput, requested_settings, training_images,
                                  validation_images)
+    from core.train import epoch_sizes
 
     throughput = model_throughput(model, settings=requested_settings(model_params, precision))
     if throughput is None:
         st.caption("No duration estimate: this model has not been trained or benchmarked here yet.")
         return
-    available = available_images or FER2013_TRAINING_IMAGES
-    images = training_images(max_images, validation, val_fraction, available)
-    val_images = validation_images(validation, val_fraction, available, public_test_images or FER2013_PUBLIC_TEST_IMAGES)
+    public_test = public_test_images or FER2013_PUBLIC_TEST_IMAGES
+    if class_counts is not None and sum(class_counts):
+        images, val_images = epoch_sizes(list(class_counts), validation, val_fraction, max_images, public_test)
+    else:
+        available = available_images or FER2013_TRAINING_IMAGES
+        images = training_images(max_images, validation, val_fraction, available)
+        val_images = validation_images(validation, val_fraction, available, public_test)
     per_epoch = estimate_seconds(throughput, images, 1, val_images)
     total, planned = per_epoch * epochs, f"{epochs} epoch{'s' if epochs != 1 else ''}"
     if time_budget_min and total > time_budget_min * 60:
@@ -364,13 +372,14 @@ def duration_estimate_ui(model: str, epochs: int, max_images: int | None, valida
         fitting = max(1, int(time_budget_min * 60 // per_epoch))
         total, planned = fitting * per_epoch, f"about {fitting} of the {epochs} epochs, in the time budget"
     overhead = measured_overhead(model)
-    start = ""
     if overhead is not None and overhead.seconds >= 1:
         # Starting, loading the data, building the model and the graph: the same whatever the run's size,
         # so a tiny run is mostly this (5 s of epochs took 30 before it was counted).
         total += overhead.seconds
         start = (f"; plus about {format_duration(overhead.seconds)} to start, load the data and build the model, "
                  f"the median of {overhead.runs} run{'s' if overhead.runs != 1 else ''} here")
+    else:
+        start = "; plus the time to start, load the data and build the model, not yet measured here"
     if throughput.val_images_per_second:
         epoch = (f"{format_duration(per_epoch)} per epoch: {images:,} training images at "
                  f"{throughput.images_per_second:,.0f} images/s, then {val_images:,} validation images at "
@@ -461,15 +470,18 @@ def run_status_ui(status: runs.RunStatus) -> None:
         st.caption(escape_markdown(status.message))
 
 
-def run_progress_ui(progress: dict) -> None:
-    """Epoch and batch progress bars with the ETA, from ``progress.json``."""
+def run_progress_ui(progress: dict, stopping: bool = False) -> None:
+    """Epoch and batch progress bars with the ETA, from ``progress.json``; ``stopping``: a Stop was asked for, so
+    the bars say so instead of an ETA for epochs that will not run."""
     if not progress:
-        st.caption("Waiting for the first batch (loading data, building the model)…")
+        st.caption("Stopping before the first batch…" if stopping
+                   else "Waiting for the first batch (loading data, building the model)…")
         return
     epoch, epochs = int(progress.get("epoch", 0)), max(1, int(progress.get("epochs", 1)))
     batch, batches = int(progress.get("batch", 0)), max(1, int(progress.get("batches", 1)))
     done = min(1.0, max(0.0, (epoch - 1 + batch / batches) / epochs))
-    st.progress(done, text=f"Epoch {epoch}/{epochs} · ETA {format_duration(progress.get('eta_s'))}")
+    left = "stopping" if stopping else f"ETA {format_duration(progress.get('eta_s'))}"
+    st.progress(done, text=f"Epoch {epoch}/{epochs} · {left}")
     running = ""
     if progress.get("loss") is not None:
         running = f" · loss {progress['loss']:.4f} · accuracy {progress.get('accuracy') or 0:.1%}"
@@ -653,8 +665,10 @@ def run_actions_ui(run_dir: Path, status: runs.RunStatus) -> None:
 
     name = Path(run_dir).name
     if status.active:
-        if runs.stop_requested(run_dir):
-            st.caption("Stop requested: the run ends after the current batch and keeps its checkpoints.")
+        asked = runs.stop_requested_at(run_dir)
+        if asked is not None:
+            st.caption(f"Stop asked for {format_duration(max(0.0, time.time() - asked))} ago: the run ends after "
+                       "the current batch and keeps the checkpoints of its last finished epoch.")
         elif st.button("Stop", key=f"stop_{name}", icon=":material/stop:",
                        help="End after the current batch; best.keras and last.keras are kept"):
             jobs.stop_training_job(run_dir)
@@ -682,7 +696,7 @@ def draw_run_panel(run_dir: Path) -> None:
     with right:
         run_actions_ui(run_dir, status)
     if status.active:
-        run_progress_ui(progress)
+        run_progress_ui(progress, stopping=runs.stop_requested(run_dir))
     training_curves_ui(run_dir, progress)
 
 

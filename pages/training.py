@@ -53,7 +53,8 @@ if new_run.open:
                 augment = augment_config_ui("train_augment", AugmentConfig())
             fields = widgets.training_form_ui(spec, available_images=len(training_rows),
                                               data_hash=dataset.report.content_hash,
-                                              public_test_images=int((dataset.splits == PUBLIC_TEST).sum()))
+                                              public_test_images=int((dataset.splits == PUBLIC_TEST).sum()),
+                                              class_counts=np.bincount(dataset.labels[training_rows]).tolist())
             if fields is not None:
                 try:
                     config = TrainConfig(data=widgets.dataset_path(dataset), model=spec.name, augment=augment,

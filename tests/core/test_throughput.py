@@ -6,8 +6,8 @@ import pytest
 
 from core import runs
 from core import distribute
-from core.throughput import (BENCH_IMAGES_PER_SECOND, RunSettings, estimate_seconds, model_throughput,
-                             requested_settings, training_images)
+from core.throughput import (BENCH_IMAGES_PER_SECOND, BENCH_VAL_IMAGES_PER_SECOND, RunSettings, estimate_seconds,
+                             model_throughput, requested_settings, training_images)
 
 
 def make_run(runs_dir, name, model, train_images, epoch_times, params=None, asked=None, policy=None,
@@ -67,7 +67,24 @@ def test_training_and_validation_are_rated_apart_when_the_runs_timed_them(tmp_pa
     assert 100 < full < 125  # about 2 minutes an epoch, not the 20 the whole-epoch rate gave
 
     bench = model_throughput("mini_xception", tmp_path / "no-runs")
-    assert not bench.measured_here and bench.val_images_per_second is None  # the benchmark has no validation figure
+    assert not bench.measured_here and bench.val_images_per_second == BENCH_VAL_IMAGES_PER_SECOND["mini_xception"]
+
+
+def test_a_runs_first_epoch_is_not_its_pace(tmp_path, monkeypatch):
+    # Walk s18: a stopped 1,500-image run's one epoch (79 s of training, mostly building the model) read as
+    # 19 images/s, and the form then promised 15 hours for a full run instead of 1h 20m.
+    make_run(tmp_path, "short", "fer_vgg", 1500, [98.0], val_images=2872, val_times=[18.9])
+    throughput = model_throughput("fer_vgg", tmp_path)
+    assert not throughput.measured_here and throughput.images_per_second == BENCH_IMAGES_PER_SECOND["fer_vgg"]
+    assert throughput.val_images_per_second == BENCH_VAL_IMAGES_PER_SECOND["fer_vgg"]
+    # Every model in the zoo has a benchmark figure; one without falls back on first epochs, and says so.
+    monkeypatch.delitem(BENCH_IMAGES_PER_SECOND, "fer_vgg")
+    first = model_throughput("fer_vgg", tmp_path)
+    assert first.measured_here and first.images_per_second == pytest.approx(1500 / (98.0 - 18.9))
+    assert first.source.endswith("; first epochs, which also build the model, so slower than the run will be")
+    assert set(BENCH_VAL_IMAGES_PER_SECOND) == set(BENCH_IMAGES_PER_SECOND) | {"fer_vgg"}
+    assert all(BENCH_VAL_IMAGES_PER_SECOND[name] > BENCH_IMAGES_PER_SECOND.get(name, 214.0) for name in
+               BENCH_VAL_IMAGES_PER_SECOND)  # validating an image is cheaper than training on it
 
 
 def test_runs_that_did_not_time_validation_apart_say_so(tmp_path):

@@ -110,6 +110,26 @@ def test_validation_never_uses_private_test():
         assert set(np.unique(y_val)) == set(range(7))  # stratified: every class validated
 
 
+def test_epoch_sizes_match_the_split_training_uses():
+    # Walk s18: the form said "validating 2,871 images" and the run validated on 2,872 (the slice is rounded per class).
+    from core.train import epoch_sizes
+
+    labels = np.repeat(np.arange(NUM_CLASSES), [3995, 436, 4097, 7215, 4830, 3171, 4965])  # FER2013's Training
+    n = len(labels)
+    dataset = FerDataset(np.zeros((n, 48, 48), np.uint8), labels, np.array(["Training"] * n),
+                         np.array([f"Training_{i}" for i in range(n)]), LoadReport("x", "csv", n))
+    counts = np.bincount(labels).tolist()
+    for fraction, cap in ((0.1, None), (0.2, 300), (0.05, 5000), (0.1, 26000)):
+        (x_train, _), (x_val, _) = split_training_data(dataset, tiny_config("x", val_fraction=fraction,
+                                                                            max_train_images=cap))
+        assert epoch_sizes(counts, "split", fraction, cap, 3589) == (len(x_train), len(x_val)), (fraction, cap)
+    assert epoch_sizes(counts, "split", 0.1, None, 3589) == (28709 - 2872, 2872)
+    assert epoch_sizes(counts, "publictest", 0.1, None, 3589) == (28709, 3589)
+    # A class of one stays in training; a cap keeps at least one of each class.
+    assert epoch_sizes([1, 10, 0, 5, 5, 5, 5], "split", 0.5, None, 0) == (18, 13)  # round(2.5) is 2
+    assert epoch_sizes([1, 10, 0, 5, 5, 5, 5], "split", 0.5, 4, 0) == (6, 13)
+
+
 def test_class_weights_favour_rare_classes():
     labels = np.array([3] * 160 + [1] * 10 + [0] * 30)
     weights = balanced_class_weights(labels)
@@ -265,6 +285,27 @@ def test_stop_request_ends_the_run_as_stopped_and_drops_the_cut_epoch(tmp_path, 
     # Resuming clears the old stop request and trains every epoch.
     assert run_training(run_dir, resume=True, echo=lambda line: None).state == "finished"
     assert [row["epoch"] for row in runs.read_metrics(run_dir)] == [1, 2]
+
+
+def test_a_stopped_epoch_is_not_validated_before_the_run_ends(tmp_path, monkeypatch):
+    # Walk s18: Keras validates an epoch cut short by Stop before fit returns; that epoch is dropped anyway, and its
+    # validation made a stop take 42 s instead of the seconds of one batch. Now one validation batch runs.
+    from core.callbacks import RunRecorder
+
+    data = write_fer_csv(tmp_path / "fer2013.csv", per_class=80, usages=("Training", "PublicTest"))
+    batches: list[int] = []
+    monkeypatch.setattr(RunRecorder, "on_test_batch_end", lambda self, batch, logs=None: batches.append(batch),
+                        raising=False)
+    run_dir = prepare_run(tiny_config(data, epochs=1, validation="publictest", augment=AugmentConfig(engine="none")),
+                          tmp_path / "runs")
+    runs.request_stop(run_dir)  # honoured at the first batch
+    assert run_training(run_dir, echo=lambda line: None).state == "stopped"
+    assert batches == [0]  # one of the three batches of 256 of PublicTest's 560 images
+    batches.clear()
+    # An epoch that ran whole is validated whole.
+    assert run_training(run_dir, resume=True, echo=lambda line: None).state == "finished"
+    assert batches == [0, 1, 2]
+    assert [row["epoch"] for row in runs.read_metrics(run_dir)] == [1]
 
 
 @pytest.mark.slow
@@ -529,6 +570,28 @@ def test_time_budget_through_the_cli_and_the_command_line(tmp_path):
         tiny_config("x.csv", time_budget_min=0).validate()
     with pytest.raises(ValueError, match="multiworker"):
         tiny_config("x.csv", time_budget_min=10, strategy="multiworker").validate()
+
+
+def test_the_eta_follows_the_finished_epochs_and_counts_their_validation(tmp_path):
+    # Walk s18: the ETA read "—" at each epoch's start, then 24m 53s, then 10m 13s 15 s later (the first batches of
+    # an epoch carry its start), and it left validation out (19 of a 98 s epoch).
+    from core import callbacks
+
+    recorder = callbacks.RunRecorder(tmp_path, tiny_config("unused", epochs=5, batch_size=16), {}, lambda line: None,
+                                     steps_per_epoch=10, rows=[], val_images=600)
+    recorder._epoch = 1
+    assert recorder.eta_seconds(0, 0.0) is None  # nothing to go by before the first batch
+    # 2 s per batch; validation estimated from that pace: 600 images at 16 / 2 s, 6.6 times faster (bench_train).
+    validation = 600 / 16 * 2 / 6.6
+    assert recorder.eta_seconds(4, 8.0) == pytest.approx(2 * 6 + validation + 4 * (20 + validation))
+    recorder.rows = [{"epoch": 1, "epoch_time": 50.0, "val_time": 5.0}, {"epoch": 2, "epoch_time": 20.0, "val_time": 4.0}]
+    recorder._epoch = 3
+    # Epoch 2 (not the first, which built the model): 1.6 s per batch, 4 s of validation.
+    assert recorder.eta_seconds(0, 0.0) == pytest.approx(1.6 * 10 + 4 + 2 * 20)
+    # A first batch that carries 30 s of the epoch's start moves the ETA by the pace it shows, blended.
+    slow_start = recorder.eta_seconds(1, 30.0)
+    assert slow_start == pytest.approx((30 + 16) / 11 * (9 + 20) + 4 * 3)  # 133 s, where 30 s a batch gave 870
+    assert recorder.eta_seconds(10, 16.0) == pytest.approx(4 + 2 * 20)
 
 
 def test_a_nan_validation_loss_is_reported_once(tmp_path):
