@@ -51,7 +51,7 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -77,6 +77,45 @@ STOP_WAIT_S: float = 5.0
 WORKER_LOCK = "worker.lock"
 # Starting and cancelling hold this lock (in the jobs folder) so they never interleave.
 START_LOCK = ".start.lock"
+# At most this many analyses run at once (each worker holds about 1 GB and a core's worth of work); a start beyond
+# it is refused with VideoJobsBusy, and the page waits for a free one. Probe s18: four tabs ran four workers, 4.6 GB.
+WORKERS_VARIABLE = "FER_STUDIO_VIDEO_WORKERS"
+DEFAULT_WORKERS = 2
+
+
+class VideoJobsBusy(ValueError):
+    """As many analyses as the server runs at once are running; start again once one ends.
+
+    Attributes:
+        running: How many are running.
+        limit: The most that run at once.
+    """
+
+    def __init__(self, running: int, limit: int):
+        super().__init__(f"{running} video {_analyses(running)} running, the most this server runs at once "
+                         f"({limit}); start again when one ends")
+        self.running, self.limit = running, limit
+
+
+def _analyses(count: int) -> str:
+    return "analysis is" if count == 1 else "analyses are"
+
+
+def max_workers() -> int:
+    """The most analyses that run at once: ``FER_STUDIO_VIDEO_WORKERS`` (default 2, at least 1)."""
+    try:
+        return max(1, int(os.environ.get(WORKERS_VARIABLE, DEFAULT_WORKERS)))
+    except ValueError:
+        return DEFAULT_WORKERS
+
+
+def running_jobs(root: Path | None = None) -> list[Path]:
+    """The folders of the jobs whose worker is running now (a dead worker's job is recorded failed on the way)."""
+    root = Path(root or video_jobs_dir())
+    if not root.is_dir():
+        return []
+    return [folder for folder in sorted(root.iterdir())
+            if JOB_ID_PATTERN.match(folder.name) and folder.is_dir() and read_video_job(folder).active]
 
 
 @dataclass(frozen=True)
@@ -101,6 +140,7 @@ class VideoJob:
     frames_done: int = 0
     frames_total: int = 0
     elapsed_s: float = 0.0
+    started_now: bool = False  # set by the start_video_job call that handed it to a worker
 
     @property
     def active(self) -> bool:
@@ -173,6 +213,7 @@ def start_video_job(data: bytes, name: str, settings: StreamSettings, model_path
         The job as it stands (``queued`` when just started).
 
     Raises:
+        VideoJobsBusy: :func:`max_workers` analyses are running already (an existing job is still returned).
         ValueError: Not a video file name, not a readable video, no model, invalid settings,
             or (with ``again``) a previous worker of this job that would not stop.
         OSError: The jobs folder cannot be written.
@@ -195,6 +236,10 @@ def start_video_job(data: bytes, name: str, settings: StreamSettings, model_path
             if job.active or finished or (job.state in ("failed", "cancelled") and not again):
                 os.utime(folder)
                 return job
+        running = len(running_jobs(root))
+        if running >= max_workers():
+            raise VideoJobsBusy(running, max_workers())
+        if folder.is_dir():
             # failed or cancelled and asked again, or done without its results: analyse anew in this folder
             status = runs.read_json(folder / "status.json", {}) or {}
             if not _stop_worker(folder, status.get("pid")) or _worker_lock_held(folder):
@@ -234,7 +279,7 @@ def start_video_job(data: bytes, name: str, settings: StreamSettings, model_path
         with _standby_lock:
             _analysing[process] = folder
         threading.Thread(target=_reap, args=(folder, process, attempt), daemon=True).start()
-    return read_video_job(folder)
+    return replace(read_video_job(folder), started_now=True)
 
 
 def _worker_command(folder: Path) -> list[str]:
@@ -246,13 +291,25 @@ def _in_our_words(error: Exception, file_name: str, shown_name: str) -> str:
     return str(error).replace(file_name, shown_name)
 
 
+_lock_holder = threading.local()  # the jobs folders whose lock this thread holds
+
+
 @contextlib.contextmanager
 def _jobs_lock(root: Path) -> Iterator[None]:
+    """The jobs folder's start lock: one holder across processes and threads; taken again by its holder, a no-op
+    (a start reads its job, and a read records a dead worker under this lock)."""
+    key = os.path.abspath(root)
+    held = _lock_holder.__dict__.setdefault("roots", set())
+    if key in held:
+        yield
+        return
     with open(Path(root) / START_LOCK, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
+        held.add(key)
         try:
             yield
         finally:
+            held.discard(key)
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
@@ -312,8 +369,30 @@ def _stop_worker(folder: Path, pid: object, wait_s: float | None = None) -> bool
     return not _worker_alive(pid, folder)
 
 
+def _discard_upload(folder: Path) -> None:
+    """Delete the job's upload and the worker's unfinished files (dot-prefixed), keeping what a finished job holds."""
+    for path in folder.iterdir():
+        if (path.name.startswith("input") or path.name.startswith(".")) and path.is_file():
+            path.unlink(missing_ok=True)
+
+
+GONE_MESSAGE = "the analysis stopped before it finished (the worker process is gone); analyse it again"
+
+
+def _record_gone_worker(folder: Path, pid: int) -> None:
+    """Record, once, a worker that died without writing how it ended (killed, or a server restarted under it):
+    its upload and partial files are deleted, then the job is written failed, as a worker ending itself does."""
+    with _jobs_lock(folder.parent):  # a start of the same job rewrites the folder under this lock
+        status = runs.read_json(folder / "status.json", {}) or {}
+        if status.get("state") not in ACTIVE_STATES or status.get("pid") != pid or _worker_alive(pid, folder):
+            return  # recorded meanwhile, or the folder was given to another worker
+        _discard_upload(folder)
+        _write_status(folder, "failed", GONE_MESSAGE, pid=pid)
+
+
 def read_video_job(folder: Path) -> VideoJob:
-    """The job's state from its files; an active job whose worker is gone reads as failed."""
+    """The job's state from its files; an active job whose worker is gone is recorded as failed (and its upload
+    deleted) and reads so."""
     folder = Path(folder)
     job = runs.read_json(folder / "job.json", {}) or {}
     status = runs.read_json(folder / "status.json", {}) or {}
@@ -322,7 +401,11 @@ def read_video_job(folder: Path) -> VideoJob:
     message = str(status.get("message") or ("" if status else "the job's files are missing or damaged"))
     pid = status.get("pid")
     if state in ACTIVE_STATES and isinstance(pid, int) and not _worker_alive(pid, folder):
-        state, message = "failed", "the analysis stopped before it finished (the worker process is gone); start it again"
+        state, message = "failed", GONE_MESSAGE
+        try:
+            _record_gone_worker(folder, pid)
+        except OSError:
+            pass  # a read-only or vanished folder: it still reads as failed
     return VideoJob(job_id=folder.name, folder=folder, state=state, message=message, source=str(job.get("source", "")),
                     frames_done=int(progress.get("frames_done", 0)), frames_total=int(progress.get("frames_total", 0)),
                     elapsed_s=float(progress.get("elapsed_s", 0.0)))
@@ -528,8 +611,12 @@ def _reap(folder: Path, process: subprocess.Popen, attempt: str) -> None:
             if job.get("attempt") != attempt or status.get("pid") != process.pid:
                 return
             if status.get("state") in ACTIVE_STATES:
-                _write_status(folder, "failed", f"the analysis stopped before it finished (worker exit code {code}); "
-                                                "see worker.log in the job folder", pid=process.pid)
+                # As the worker does when it ends itself: the upload goes before the final state is written.
+                _discard_upload(folder)
+                how = (f"its worker was killed by signal {-code}, perhaps for lack of memory" if code < 0
+                       else f"worker exit code {code}, an internal error")
+                _write_status(folder, "failed", f"the analysis stopped before it finished ({how}); analyse it again",
+                              pid=process.pid)
     except OSError:
         pass  # the folder went away meanwhile: nothing to record
 

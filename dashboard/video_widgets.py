@@ -120,6 +120,7 @@ _UPLOADED_KEY = "video_had_upload"
 _ANALYSIS_KEY = "video_analysis"
 _AGAIN_KEY = "video_again"
 _UPLOAD_ID_KEY = "video_upload_id"
+_STARTED_KEY = "video_started_job"  # the folder of the last analysis this session handed to a worker
 
 
 def keep_worker_warm(model_paths: tuple[str, ...], settings: StreamSettings) -> None:
@@ -144,7 +145,9 @@ def start_job_ui(data: bytes, name: str, settings: StreamSettings, model_paths: 
     Returns:
         The job; ``None`` with an ``st.error`` for a file that cannot be used.
     """
-    from core.video_jobs import start_video_job
+    import hashlib
+
+    from core.video_jobs import VideoJobsBusy, start_video_job, video_job_id
 
     st.session_state[_UPLOADED_KEY] = True
     if len(data) > MAX_VIDEO_MB * 1024**2:
@@ -154,18 +157,59 @@ def start_job_ui(data: bytes, name: str, settings: StreamSettings, model_paths: 
     if Path(name).suffix.lower() not in VIDEO_EXTENSIONS:
         st.error(f"{quoted(name)} is not a video file name (expected {VIDEO_FORMATS}).")
         return None
-    again = st.session_state.pop(_AGAIN_KEY, False)
-    if upload_id is not None and st.session_state.get(_UPLOAD_ID_KEY) != upload_id:
-        st.session_state[_UPLOAD_ID_KEY] = upload_id
-        again = True  # a deliberate upload, not a rerun with the same one
+    asked_again = st.session_state.pop(_AGAIN_KEY, False)
+    # A deliberate upload (not a rerun with the same one) analyses anew what was cancelled or failed.
+    new_upload = upload_id is not None and st.session_state.get(_UPLOAD_ID_KEY) != upload_id
     try:
-        job = start_video_job(data, name, settings, model_paths, again=again)
+        wanted = video_job_id(hashlib.sha256(data).hexdigest(), settings.validate(), model_paths)
+    except ValueError:
+        wanted = None  # start_video_job says what is wrong
+    # This session's earlier analysis, replaced by another upload or other settings, stops first: nobody waits
+    # for it here any more, and it holds one of the server's workers (probe s18: three uploads, three workers).
+    cancel_replaced_job_ui(keep=wanted)
+    try:
+        job = start_video_job(data, name, settings, model_paths, again=asked_again or new_upload)
+    except VideoJobsBusy as busy:
+        if asked_again:
+            st.session_state[_AGAIN_KEY] = True  # still asked when a worker is free
+        running = f"{busy.running} analysis is" if busy.running == 1 else f"{busy.running} analyses are"
+        st.info(f"Waiting for a free worker to analyse {quoted(name)}: {running} running, the most this server runs "
+                "at once. It starts by itself when one ends; keep this page open.",
+                icon=":material/hourglass_top:")
+        _start_when_a_worker_is_free(busy.limit)
+        return None
     except (ValueError, OSError) as error:
         st.error(f"Cannot analyse {quoted(name)}: {literal(error, None)}")
         return None
+    if upload_id is not None:
+        st.session_state[_UPLOAD_ID_KEY] = upload_id
+    if job.started_now:
+        st.session_state[_STARTED_KEY] = str(job.folder)
     if st.query_params.get(JOB_PARAM) != job.job_id:
         st.query_params[JOB_PARAM] = job.job_id
     return job
+
+
+def cancel_replaced_job_ui(keep: str | None = None) -> None:
+    """Cancel the analysis this session last started, unless its id is ``keep`` or it has ended."""
+    from core.video_jobs import cancel_video_job, read_video_job
+
+    started = st.session_state.get(_STARTED_KEY)
+    if not started or Path(started).name == keep:
+        return
+    st.session_state.pop(_STARTED_KEY, None)
+    folder = Path(started)
+    if folder.is_dir() and read_video_job(folder).active:
+        cancel_video_job(folder)
+
+
+@st.fragment(run_every=2.0)
+def _start_when_a_worker_is_free(limit: int) -> None:
+    """Redraw the page (which starts the waiting upload) once fewer than ``limit`` analyses run."""
+    from core.video_jobs import running_jobs
+
+    if len(running_jobs()) < limit:
+        st.rerun()
 
 
 def linked_job_ui() -> VideoJob | None:
@@ -180,7 +224,8 @@ def linked_job_ui() -> VideoJob | None:
     if job_id is None:
         return None
     if st.session_state.pop(_UPLOADED_KEY, False):
-        del st.query_params[JOB_PARAM]  # the upload was removed: so is its analysis from the view
+        del st.query_params[JOB_PARAM]  # the upload was removed: so is its analysis from the view,
+        cancel_replaced_job_ui()  # and the analysis this session started for it stops
         return None
     try:
         folder = video_job_dir(job_id)
@@ -224,6 +269,8 @@ def video_job_ui(job: VideoJob, *, can_restart: bool = False) -> None:
         if analysis is None:
             st.error(f"The results of {quoted(job.source)} cannot be read; upload the video again.")
         else:
+            # Walk s18: reopened from its link, the results did not say which video they were for.
+            st.subheader(f"Results for {quoted(job.source)}", divider="gray")
             video_results_ui(analysis)
 
 

@@ -85,10 +85,13 @@ def private_folders(tmp_path_factory: pytest.TempPathFactory):
 
     Without them a test that forgot its own wrote into the user's ``~/.cache/fer-studio`` (280 files there
     after a few sessions of test runs) or the repository's ``runs/``. Tests that need a folder of their own
-    still set one; those that check the defaults remove the variables with monkeypatch.
+    still set one; those that check the defaults remove the variables with monkeypatch. Video analyses
+    are not capped at the server's default of 2 at once: a test's analyses never wait for another test's
+    (the cap's own test sets it).
     """
     with _environment({"FER_STUDIO_CACHE": str(tmp_path_factory.mktemp("fer-studio-cache")),
-                       "FER_STUDIO_RUNS": str(tmp_path_factory.mktemp("fer-studio-runs"))}):
+                       "FER_STUDIO_RUNS": str(tmp_path_factory.mktemp("fer-studio-runs")),
+                       "FER_STUDIO_VIDEO_WORKERS": "16"}):
         yield
 
 

@@ -135,8 +135,14 @@ def test_a_dead_worker_reads_as_failed_and_a_cancel_is_final(tmp_path):
     folder.mkdir()
     (folder / "job.json").write_text(json.dumps({"source": "a.mp4", "input": "input.mp4"}))
     (folder / "status.json").write_text(json.dumps({"state": "running", "message": "analysing", "pid": 2 ** 22 + 7}))
+    (folder / "input.mp4").write_bytes(b"the upload")
+    (folder / ".faces-partial.csv").write_text("frame\n")
     job = read_video_job(folder)
     assert job.state == "failed" and "worker process is gone" in job.message
+    # Recorded as failed, with the upload and the partial files gone (probe s18: a server restarted under a running
+    # job read it as failed and kept them).
+    assert json.loads((folder / "status.json").read_text())["state"] == "failed"
+    assert sorted(path.name for path in folder.iterdir()) == ["job.json", "status.json"]
     cancel_video_job(folder)
     from core.video_jobs import _write_status
 
@@ -293,9 +299,13 @@ def test_the_reaper_of_an_old_worker_leaves_a_newer_workers_status_alone(video_b
     assert read_video_job(job.folder).state == "queued"
     # Its own worker's death is still recorded.
     attempt = json.loads((job.folder / "job.json").read_text())["attempt"]
+    assert (job.folder / "input.mp4").is_file()
+    (job.folder / ".annotated-partial.mp4").write_bytes(b"half")  # what a worker leaves when it is killed
     os.killpg(stand_in_worker[0], 9)
     assert wait_for(lambda: json.loads((job.folder / "status.json").read_text())["state"] == "failed")
-    assert "worker exit code" in read_video_job(job.folder).message and attempt
+    assert "killed by signal 9" in read_video_job(job.folder).message and attempt
+    # Probe s18: the upload and the partial files stayed behind a job that read as failed.
+    assert sorted(path.name for path in job.folder.iterdir() if path.name.startswith(("input", "."))) == []
 
 
 def test_again_stops_a_lingering_worker_first_so_a_folder_never_has_two(video_bytes, tiny_model_path, tmp_path,
@@ -516,3 +526,25 @@ def test_a_real_standby_analyses_the_job_with_the_model_it_loaded_ahead(video_by
     finally:
         if standby.poll() is None:
             os.killpg(standby.pid, 9)
+
+
+def test_no_more_analyses_run_at_once_than_the_limit(video_bytes, tiny_model_path, tmp_path, stand_in_worker,
+                                                     monkeypatch):
+    # Probe s18: four tabs ran four workers at once on 2 cores (about 1 GB each); nothing capped them.
+    from core.video_jobs import VideoJobsBusy, max_workers, running_jobs
+
+    monkeypatch.delenv("FER_STUDIO_VIDEO_WORKERS")
+    assert max_workers() == 2
+    monkeypatch.setenv("FER_STUDIO_VIDEO_WORKERS", "1")
+    first = start_video_job(video_bytes, "a.mp4", SETTINGS, [str(tiny_model_path)], root=tmp_path)
+    assert first.started_now and running_jobs(tmp_path) == [first.folder]
+    other = StreamSettings(detector="haar", window=3)
+    with pytest.raises(VideoJobsBusy, match="1 video analysis is running, the most this server runs at once"):
+        start_video_job(video_bytes, "b.mp4", other, [str(tiny_model_path)], root=tmp_path)
+    assert len(stand_in_worker) == 1 and len(list(tmp_path.glob("*/job.json"))) == 1  # nothing written for it
+    # The running job itself is still found (a rerun of the page that started it), without a new worker.
+    again = start_video_job(video_bytes, "a.mp4", SETTINGS, [str(tiny_model_path)], root=tmp_path)
+    assert again.folder == first.folder and again.active and not again.started_now
+    assert cancel_video_job(first.folder)
+    second = start_video_job(video_bytes, "b.mp4", other, [str(tiny_model_path)], root=tmp_path)
+    assert second.started_now and running_jobs(tmp_path) == [second.folder] and len(stand_in_worker) == 2

@@ -110,6 +110,7 @@ def test_a_reload_finds_the_analysis_through_the_link_and_a_stale_link_is_named(
     app.run()
     assert not app.exception and not app.error and not app.warning
     assert {metric.label: metric.value for metric in app.metric}["Faces (ids)"] == "2"
+    assert shown_text(app.subheader[0].value) == "Results for “two faces.mp4”"  # walk s18: the link named no file
     stale = AppTest.from_file(PAGE, default_timeout=120)
     stale.query_params["job"] = "0123456789abcdef"
     stale.run()
@@ -304,3 +305,32 @@ def test_the_timeline_names_its_strip_of_shown_emotions():
     strip = [trace for trace in figure.data if trace.mode == "markers"][0]
     labels = dict(zip(figure.layout.yaxis.tickvals, figure.layout.yaxis.ticktext))
     assert labels[strip.y[0]] == "shown" and labels[1.0] == "100%"
+
+
+def test_a_replaced_upload_stops_its_analysis_and_a_busy_server_makes_an_upload_wait(
+        two_face_mp4, two_face_video_writer, tmp_path, bundled, stand_in_workers, monkeypatch):
+    # Probe s18: each upload of a tab started a worker and left the one before running, and nothing capped how
+    # many ran at once (four tabs, four workers, 4.6 GB).
+    monkeypatch.setenv("FER_STUDIO_VIDEO_WORKERS", "1")
+    other_mp4 = two_face_video_writer(tmp_path / "other.mp4", 14, 10).read_bytes()
+    first = AppTest.from_file(PAGE, default_timeout=120)
+    first.run()
+    first.file_uploader(key="video_upload").set_value(("a.mp4", two_face_mp4, "video/mp4")).run()
+    assert not first.exception and first.get("progress") and len(stand_in_workers) == 1
+    # Another session, while the one worker is taken: its upload waits, and says so.
+    second = AppTest.from_file(PAGE, default_timeout=120)
+    second.run()
+    second.file_uploader(key="video_upload").set_value(("b.mp4", other_mp4, "video/mp4")).run()
+    assert not second.exception and not second.get("progress") and len(stand_in_workers) == 1
+    assert "Waiting for a free worker to analyse “b.mp4”: 1 analysis is running" in shown_text(second.info[0].value)
+    # The first session replaces its upload: its first analysis stops, the new one takes the worker.
+    first.file_uploader(key="video_upload").set_value(None).run()
+    first.file_uploader(key="video_upload").set_value(("b.mp4", other_mp4, "video/mp4")).run()
+    assert stand_in_workers[0].wait(timeout=10) is not None
+    assert not first.exception and first.get("progress") and len(stand_in_workers) == 2
+    # The same video with the same settings is one analysis: the waiting session now follows it.
+    second.run()
+    assert not second.exception and second.get("progress") and len(stand_in_workers) == 2
+    # Removing the upload stops what the session started.
+    first.file_uploader(key="video_upload").set_value(None).run()
+    assert stand_in_workers[1].wait(timeout=10) is not None and not first.exception
