@@ -8,6 +8,7 @@ with and without flip test-time augmentation.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from pathlib import Path
@@ -79,20 +80,19 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
     if config.get("validation") == "publictest" and PUBLIC_TEST in splits:
         raise ValueError("this run chose its checkpoint on PublicTest, so PublicTest cannot be reported as held out")
     loaded = load_model(best)
-    metrics = runs.read_metrics(run_dir)
+    metrics, state = _committed_history(run_dir)
     elapsed, curve = 0.0, []
     for row in metrics:
         elapsed += row.get("epoch_time", 0.0)
         curve.append({"epoch": row["epoch"], "training_seconds": round(elapsed, 1),
-                      "val_accuracy": round(row.get("val_accuracy", float("nan")), 4)})
+                      "val_accuracy": _rounded(row.get("val_accuracy"))})
     evaluation = _card_evaluation(loaded, dataset, splits)
-    state = runs.read_json(run_dir / "state.json", {})
     if checkpoint == "averaged":
         record = averaged_record(run_dir) or {}
         chosen = averaged_checkpoint(record)
     else:
         chosen = {"kind": "best", "epoch": state.get("best_epoch"),
-                  "val_accuracy": round(state.get("best_val_accuracy", float("nan")), 4),
+                  "val_accuracy": _rounded(state.get("best_val_accuracy")),
                   "rule": "the epoch with the highest validation accuracy"}
     card = {
         "name": name,
@@ -108,7 +108,7 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
                  "train_images": resolved.get("train_images"), "validation": resolved.get("val_source"),
                  "val_images": resolved.get("val_images")},
         "training": {"epochs": len(metrics), "best_epoch": state.get("best_epoch"),
-                     "best_val_accuracy": round(state.get("best_val_accuracy", float("nan")), 4),
+                     "best_val_accuracy": _rounded(state.get("best_val_accuracy")),
                      "seconds": round(elapsed, 1), "hardware": resolved.get("hardware"),
                      "versions": resolved.get("versions"), "run": run_dir.name},
         "checkpoint": chosen,
@@ -151,6 +151,37 @@ def card_scores(model_path: Path, split: str = PUBLIC_TEST) -> dict[str, float]:
         if isinstance(accuracy, (int, float)) and not isinstance(accuracy, bool) and 0.0 <= accuracy <= 1.0:
             scores[mode] = float(accuracy)
     return scores
+
+
+def _rounded(value) -> float | None:
+    """An accuracy for the card: 4 decimals, or None (JSON null) when missing or not finite (NaN is not JSON)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return round(float(value), 4)
+
+
+def _committed_history(run_dir: Path) -> tuple[list[dict], dict]:
+    """The run's metrics rows and ``state.json``; from its last committed checkpoint's own copies when the
+    top-level ones are missing or damaged (probe s18: both empty gave a card of "epochs": 0 and NaN).
+
+    Raises:
+        ValueError: If neither copy says which epoch was best.
+    """
+    metrics = runs.read_metrics(run_dir)
+    state = runs.read_json(run_dir / "state.json", {}) or {}
+    try:
+        committed = runs.read_checkpoint(run_dir)
+    except ValueError:
+        committed = None
+    if committed is not None:
+        if len(metrics) < committed.epoch:
+            metrics = committed.metrics() or metrics
+        if not isinstance(state, dict) or "best_val_accuracy" not in state:
+            state = committed.state or {}
+    if not isinstance(state, dict) or _rounded(state.get("best_val_accuracy")) is None:
+        raise ValueError(f"{run_dir.name}/state.json is missing or damaged, and no checkpoint of the run says which "
+                         "epoch was best: the card could not say how its model was chosen")
+    return metrics, state
 
 
 def averaged_checkpoint(record: dict) -> dict:

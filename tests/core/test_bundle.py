@@ -96,6 +96,32 @@ def test_bundle_refuses_a_run_whose_config_cannot_be_read(tmp_path, finished_run
         (run_dir / "config.json").write_text(saved)
 
 
+def test_bundle_reads_a_damaged_runs_history_from_its_checkpoint_and_never_writes_nan(tmp_path, finished_run):
+    # Probe s18: with the top-level metrics.csv and state.json emptied (their checkpoint's copies intact), the card
+    # said "epochs": 0 and "best_val_accuracy": NaN, which is not JSON (Node's JSON.parse fails on it), exit 0.
+    import shutil
+
+    def strict(text: str):
+        return json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in a card"))
+
+    source, data = finished_run
+    run_dir = tmp_path / source.name
+    shutil.copytree(source, run_dir)
+    for name in ("metrics.csv", "state.json"):
+        (run_dir / name).unlink()  # the top-level copies are links to the checkpoint's: replaced, not truncated
+        (run_dir / name).write_text("")
+    card = bundle_run(run_dir, str(data), name="damaged", out_dir=tmp_path / "out")
+    saved = strict((tmp_path / "out" / "damaged.json").read_text())
+    assert saved["training"]["epochs"] == 2 and len(saved["accuracy_vs_training_time"]) == 2
+    assert saved["training"]["best_epoch"] in (1, 2) and 0 <= saved["training"]["best_val_accuracy"] <= 1
+    assert card["checkpoint"]["val_accuracy"] == saved["training"]["best_val_accuracy"]
+    shutil.rmtree(run_dir / "checkpoints")
+    (run_dir / "checkpoint.json").unlink(missing_ok=True)
+    with pytest.raises(ValueError, match="state.json is missing or damaged, and no checkpoint of the run says"):
+        bundle_run(run_dir, str(data), name="nothing", out_dir=tmp_path / "out")
+    assert not (tmp_path / "out" / "nothing.json").exists()
+
+
 def test_bundle_never_replaces_a_model_unless_told_to(tmp_path, finished_run, capsys):
     # Probe s11: a bare `bundle --run R --data D` replaced the shipped default model, exit 0, not a word.
     run_dir, data = finished_run
