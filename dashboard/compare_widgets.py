@@ -42,8 +42,9 @@ SETTING_LABELS = {
 # How the table names a test-time augmentation mode, briefly (the column's help says what each means).
 MODE_WORDS = {**TTA_SHORT, "none": "single"}
 # The measured column's cell for a model not evaluated that way yet, and for a run with no saved model: a bare "—"
-# beside the recorded column's figures for the same model read as a contradiction (walk s15).
-NOT_MEASURED, NO_SAVED_MODEL = "not measured yet", "no saved model"
+# beside the recorded column's figures for the same model read as a contradiction (walk s15), and so did "not measured
+# yet" beside a card's score (walk s18): this column is measured on the data loaded here, the recorded one is not.
+NOT_MEASURED, NO_SAVED_MODEL = "not measured on this data yet", "no saved model"
 
 
 def test_accuracy_text(results: dict[str, dict[str, float]]) -> str:

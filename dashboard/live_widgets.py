@@ -333,7 +333,9 @@ def live_panel_ui() -> None:
                    "frames arriving while one is analysed are skipped")
     faces = snapshot.latest.faces if snapshot.latest is not None else ()
     now_text = ", ".join(f"#{face.face_id} {face.emotion}" for face in faces) if faces else "no face"
-    st.markdown(f"**Now:** {now_text}" if snapshot.frames else "**Now:** waiting for the camera — press Start")
+    st.markdown(f"**Now:** {now_text}" if snapshot.frames
+                else "**Now:** no frame yet — press Start and allow the camera (an error above the video says why "
+                     "none comes)")
     face_id = prominent_face(snapshot.rows)
     if face_id is not None:
         table = pd.DataFrame(snapshot.rows, columns=CSV_COLUMNS)

@@ -24,14 +24,23 @@ GROUP_FILTERS = {
 }
 
 
+DEFAULT_NEAR_THRESHOLD, DEFAULT_BLANK_STD = 4, 3.0
+
+
 def scan_controls() -> tuple[int, float]:
     """Draw the scan settings; return ``(near_threshold, blank_std)``."""
+    from dashboard.url_state import remember_choice, url_choice
+
+    # Kept in the link (?threshold=6&blank=2.5) like every page's choices (walk s18: a reload went back to 4).
+    thresholds, blanks = list(range(MAX_NEAR_THRESHOLD + 1)), [step / 2 for step in range(101)]
+    url_choice("quality_threshold", thresholds, DEFAULT_NEAR_THRESHOLD, param="threshold", noun="threshold")
+    url_choice("quality_blank_std", blanks, DEFAULT_BLANK_STD, param="blank", noun="blank-image limit",
+               describe=lambda value: f"{value:g}")
     left, right = st.columns(2)
     threshold = left.slider(
         "Near-duplicate threshold (pHash bits)",
         0,
         MAX_NEAR_THRESHOLD,
-        4,
         key="quality_threshold",
         help="Two images whose 64-bit perceptual hashes differ in at most this many bits are near duplicates. "
         "On FER2013, 4 finds re-crops and re-encodings with almost no false matches; from about 8 on, "
@@ -41,11 +50,12 @@ def scan_controls() -> tuple[int, float]:
         "Blank image: pixel standard deviation below",
         min_value=0.0,
         max_value=50.0,
-        value=3.0,
         step=0.5,
         key="quality_blank_std",
         help="A uniform image has standard deviation 0; real faces are above 10.",
     )
+    remember_choice(int(threshold), param="threshold", default=DEFAULT_NEAR_THRESHOLD)
+    remember_choice(float(blank_std), param="blank", default=DEFAULT_BLANK_STD)
     return int(threshold), float(blank_std)
 
 

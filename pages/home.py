@@ -25,10 +25,6 @@ with try_now:
     if scores:
         st.caption("Choose them under **Model** and **Average with (ensemble)** in the sidebar of the **Predict**, "
                    "**Video** and **Live** pages; an ensemble is slower by the number of its models.")
-    best_ensemble = widgets.best_ensemble_query_params()
-    if best_ensemble:
-        st.page_link(widgets.PREDICT_PAGE, label="See the best ensemble on an example photo", query_params=best_ensemble,
-                     icon=":material/arrow_forward:")
     # Cards of a fixed width that wrap: side by side on a phone too, where columns would stack each photo at
     # the screen's full width (walk s10: a 2,600-pixel-tall page).
     with st.container(horizontal=True, wrap=True, gap="small"):
@@ -37,6 +33,11 @@ with try_now:
                 widgets.example_card_ui(photo, key=f"home_example_{photo.name}")
     st.page_link(widgets.PREDICT_PAGE, label="Upload your own photo, use the webcam, or a batch",
                  icon=":material/arrow_forward:")
+    # Under the photos, not over them (walk s18: read as what the photo buttons do, which use the default model).
+    best_ensemble = widgets.best_ensemble_query_params()
+    if best_ensemble:
+        st.page_link(widgets.PREDICT_PAGE, label="See the best ensemble on an example photo", query_params=best_ensemble,
+                     icon=":material/arrow_forward:")
 
 with with_data:
     st.subheader(":material/photo_library: Work with FER2013")

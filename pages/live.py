@@ -20,7 +20,8 @@ st.title("Live")
 st.caption("Press **Start** and allow the camera. Boxes, face ids and smoothed emotions are drawn on the returned "
            "video; nothing leaves this machine (no STUN/TURN server unless you configure one, see docs/live.md). "
            "If the browser refuses the camera (NotAllowedError), allow it for this page in its site settings (the "
-           "camera icon in the address bar), then press **Start** again.")
+           "camera icon in the address bar), then press **Start** again. NotFoundError means this device has no "
+           "camera the browser can use: analyse a photo on **Predict** or a recorded video on **Video** instead.")
 
 chosen = stream_settings_sidebar_ui("live")
 loaded = predict_widgets.load_model_ui(chosen[0]) if chosen is not None else None

@@ -190,7 +190,7 @@ def test_a_refused_camera_permission_is_shown_in_the_component_without_a_page_er
         harness.save_screenshot(page, "live_camera_refused")
         harness.assert_no_exception(page)
         assert not harness.error_texts(page), harness.error_texts(page)
-        assert page.get_by_text(re.compile("waiting for the camera")).count() == 1
+        assert page.get_by_text(re.compile("no frame yet — press Start")).count() == 1
     finally:
         page.context.close()
         browser.close()

@@ -176,7 +176,7 @@ def test_the_table_agrees_with_the_captions_and_measures_every_row_one_way(fake_
     table = app.dataframe[0].value.set_index("model")
     assert "PublicTest accuracy · single pass" not in table.columns
     assert table.loc[second.name, "PublicTest accuracy · flip TTA"].endswith("%")
-    assert table.loc[first.name, "PublicTest accuracy · flip TTA"] == "not measured yet"
+    assert table.loc[first.name, "PublicTest accuracy · flip TTA"] == "not measured on this data yet"
 
 
 def test_the_confusion_matrices_show_the_chosen_models_and_follow_the_choice_until_picked_by_hand(
@@ -216,11 +216,11 @@ def test_scoring_the_ensemble_fills_the_table_for_members_outside_the_confusion_
     def measured(run) -> str:
         return app.dataframe[0].value.set_index("model").loc[run.name, column]
 
-    assert measured(third) == "not measured yet" and measured(older) != "not measured yet"
+    assert measured(third) == "not measured on this data yet" and measured(older) != "not measured on this data yet"
     [start] = [button for button in app.button if button.label.startswith("Score the ensemble of these 3 models")]
     start.click().run()
     assert not app.exception and not app.error
-    assert measured(third) == measured(older) != "not measured yet"
+    assert measured(third) == measured(older) != "not measured on this data yet"
 
 
 def test_a_chosen_run_without_a_saved_model_is_named_where_it_cannot_take_part(fake_runs_dir, with_dataset):

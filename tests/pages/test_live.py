@@ -40,7 +40,7 @@ def test_page_waits_for_the_camera_then_shows_fps_faces_timeline_and_csv(bundled
     app.run()
     assert not app.exception and not app.error
     assert app.title[0].value == "Live" and len(bundled) == 1
-    assert any("waiting for the camera" in markdown.value for markdown in app.markdown)
+    assert any("no frame yet — press Start" in markdown.value for markdown in app.markdown)
     session = app.session_state["live_session"][1]
     for index in range(6):
         drawn = session.analyze(face_frame(index))

@@ -77,6 +77,16 @@ def test_filters_and_threshold_keep_the_page_alive(with_dataset):
     at.number_input(key="quality_blank_std").set_value(0.0).run()
     assert not at.exception
     assert metric(at, "Blank images") == "0"
+    # Walk s18: the scan settings were not in the link, so a reload went back to the defaults.
+    assert (at.query_params.get("threshold"), at.query_params.get("blank")) == ("0", "0.0")
+    linked = AppTest.from_file(PAGE, default_timeout=TIMEOUT_S)
+    linked.query_params.update({"threshold": "6", "blank": "2.5"})
+    linked.run()
+    assert not linked.exception and not linked.warning
+    assert (linked.slider(key="quality_threshold").value, linked.number_input(key="quality_blank_std").value) == (6, 2.5)
+    at.slider(key="quality_threshold").set_value(4).run()
+    at.number_input(key="quality_blank_std").set_value(3.0).run()
+    assert "threshold" not in at.query_params and "blank" not in at.query_params  # the defaults stay out of the link
 
 
 def test_full_shared_dataset_finds_train_test_leakage(shared_fer2013, monkeypatch):
