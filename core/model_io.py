@@ -299,6 +299,11 @@ def load_model(path: str | os.PathLike, compile: bool = False) -> LoadedModel:
             # Keras' own advice (turn safe mode off) is not something FER Studio offers: such a file can run code.
             raise ValueError(f"{name} holds Python code (a Lambda layer or similar), which FER Studio never loads: "
                              "a model file must not be able to run code; rebuild the model with standard layers") from None
+        if isinstance(error, (json.JSONDecodeError, UnicodeDecodeError, OSError, EOFError, zipfile.BadZipFile)):
+            # A part inside the archive cut short or garbled (probe s18: raw h5py and JSON messages).
+            raise ValueError(f"{name} is a damaged .keras file: a part inside it cannot be read "
+                             f"({type(error).__name__}: {_keras_reason(error, 160)}); copy or download it again"
+                             ) from error
         raise ValueError(f"could not load model {name}: {type(error).__name__}: {_keras_reason(error)}") from error
     class_names = tuple(meta.pop("class_names"))
     check_face_input(model, name)

@@ -31,6 +31,7 @@ from core.tta import TTA_LABELS, TTA_SHORT
 from dashboard.data_source import dataset_key
 from dashboard.images import image_grid
 from dashboard.training_widgets import escape_markdown, format_accuracy, format_duration
+from dashboard.text import code
 from dashboard.url_state import remember_choice, url_choice
 
 
@@ -118,7 +119,8 @@ def evaluation_ui(model_path: str, dataset: FerDataset, split: str, tta: str, ke
     try:
         if not predictions_cached(model_path, dataset, split, tta):
             if st.session_state.get(f"{key}_cancelled") == evaluation_job(model_path, split, tta):
-                st.info(f"The evaluation of `{Path(model_path).name}` on {split} ({TTA_LABELS[tta]} TTA) was cancelled.",
+                st.info(f"The evaluation of {code(shown_model_name(model_path))} on {split} ({TTA_LABELS[tta]} TTA) "
+                        "was cancelled.",
                         icon=":material/cancel:")
                 if not st.button("Evaluate again", key=f"{key}_again", icon=":material/play_arrow:"):
                     return None
@@ -127,8 +129,15 @@ def evaluation_ui(model_path: str, dataset: FerDataset, split: str, tta: str, ke
         with st.spinner(f"Scoring {split}…"):
             return cached_evaluation(model_path, dataset, split, tta)
     except (ValueError, FileNotFoundError) as error:
-        st.error(f"Cannot evaluate `{Path(model_path).name}`: {escape_markdown(str(error))}")
+        st.error(f"Cannot evaluate {code(shown_model_name(model_path))}: {escape_markdown(str(error))}")
         return None
+
+
+def shown_model_name(model_path: str) -> str:
+    """``<run>/best.keras`` for a run's checkpoint (every run's is called best.keras: probe s18 could not tell which
+    run a "Cannot evaluate best.keras" was about), the file name for other models."""
+    path = Path(model_path)
+    return f"{path.parent.name}/{path.name}" if path.name in ("best.keras", "last.keras", "averaged.keras") else path.name
 
 
 def ensemble_ui(members: dict[str, str], dataset: FerDataset, split: str, tta: str, key: str = "ensemble") -> SplitEvaluation | None:

@@ -224,7 +224,9 @@ def photo_ui(data: bytes, name: str, loaded: LoadedModel, settings: PredictSetti
     # The models are named on the result itself: an ensemble's numbers must not pass for one model's.
     models = escape_markdown(models_description(settings.model_paths, settings.tta))  # run ids are folder names: escaped too
     st.image(result.annotated, caption=f"{literal(name)} · {len(prediction.faces)} face(s) · {models}"
-             f" · detection {prediction.detect_ms:.0f} ms, classification {prediction.classify_ms:.0f} ms",
+             # The analysis is cached: its times are those of the first analysis, and say so (walk s18).
+             f" · first analysed in: detection {prediction.detect_ms:.0f} ms, classification "
+             f"{prediction.classify_ms:.0f} ms",
              width="content")  # never wider than the screen
     if result.explain_error:
         st.caption(f"Grad-CAM unavailable: {literal(result.explain_error, None)}")

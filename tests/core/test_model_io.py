@@ -67,6 +67,22 @@ def test_truncated_model_file_is_a_value_error(tmp_path, small_model):
         model_io.load_model(broken)
 
 
+@pytest.mark.parametrize("member, damage", [("config.json", lambda data: b"{bad" + data[4:]),
+                                            ("model.weights.h5", lambda data: data[: len(data) // 3])])
+def test_a_garbled_part_inside_a_model_file_is_named_as_damage(tmp_path, small_model, member, damage):
+    # Probe s18: "could not load model x.keras: OSError: Unable to synchronously open file (truncated file: eof = ...)"
+    # and "JSONDecodeError: Expecting property name ...": raw library text for a file that is simply damaged.
+    path = model_io.save_model(small_model, tmp_path / "m.keras")
+    broken = tmp_path / "broken.keras"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(broken, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            target.writestr(info, damage(data) if info.filename == member else data)
+    with pytest.raises(ValueError, match=r"^broken\.keras is a damaged \.keras file: a part inside it cannot be read "
+                                         r"\(.*\); copy or download it again$"):
+        model_io.load_model(broken)
+
+
 def test_save_rejects_wrong_extension_and_name_count(tmp_path, small_model):
     with pytest.raises(ValueError, match=".keras"):
         model_io.save_model(small_model, tmp_path / "m.h5")

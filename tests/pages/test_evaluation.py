@@ -81,6 +81,8 @@ def test_broken_model_file_is_an_error_not_a_traceback(fake_runs_dir, with_datas
         (run / "best.keras").write_bytes(b"this is not a keras file")
     app = run_page()
     assert app.error and "Cannot evaluate" in app.error[0].value
+    # Every run's checkpoint is a best.keras: the message names the run too (probe s18).
+    assert any(f"Cannot evaluate `{run.name}/best.keras`" in app.error[0].value for run in fake_runs_dir.iterdir())
     assert not app.metric
 
 

@@ -215,7 +215,7 @@ def test_a_link_with_settings_and_an_example_restores_them(bundled):
     assert any("“no-such-run”" in shown_text(warning.value) for warning in app.warning)
     assert "astronaut.jpg · 1 face(s)" in shown_text(app.get("image")[0].captions[0])
     # The caption says how the numbers were made: the model and the test-time augmentation (walk s10).
-    assert ", flip TTA · detection" in shown_text(app.get("image")[0].captions[0])
+    assert ", flip TTA · first analysed in: detection" in shown_text(app.get("image")[0].captions[0])
 
 
 def ensemble_photo_script(data: bytes, name: str, model_paths: list) -> None:
@@ -274,7 +274,7 @@ def test_a_result_through_an_ensemble_names_its_models(three_face_photo, tiny_mo
     headers = [markdown.value for markdown in app.markdown if markdown.value.startswith("**Face")]
     assert len(headers) == 3 and all("average of 2 models" in header for header in headers)
     single = run_photo(encode(three_face_photo[0]), "three.jpg", tiny_model_path)
-    assert "three.jpg · 3 face(s) · tiny · detection" in shown_text(single.get("image")[0].captions[0])
+    assert "three.jpg · 3 face(s) · tiny · first analysed in: detection" in shown_text(single.get("image")[0].captions[0])
     assert not any("average of" in markdown.value for markdown in single.markdown)
 
 
