@@ -109,7 +109,7 @@ def epoch_sizes(class_counts: list[int], validation: str, val_fraction: float,
     if validation == "publictest":
         val, train = int(public_test_images), counts
     else:
-        taken = [max(0, stratified_count(count, val_fraction, leave_one=True)) for count in counts]
+        taken = [stratified_count(count, val_fraction, leave_one=True) for count in counts]
         val, train = sum(taken), [count - take for count, take in zip(counts, taken)]
     total = sum(train)
     if max_train_images and total and max_train_images < total:

@@ -192,7 +192,7 @@ def video_job_dir(job_id: str, root: Path | None = None) -> Path:
 
 
 def start_video_job(data: bytes, name: str, settings: StreamSettings, model_paths: Sequence[str | os.PathLike],
-                    root: Path | None = None, *, again: bool = False) -> VideoJob:
+                    root: Path | None = None, *, again: bool = False, digest: str | None = None) -> VideoJob:
     """Analyse a video in a background worker; an identical job that exists is returned instead.
 
     A running or done job is always returned as it is. A failed or cancelled
@@ -208,6 +208,7 @@ def start_video_job(data: bytes, name: str, settings: StreamSettings, model_path
         model_paths: One model, or several to average.
         root: Jobs folder (default :func:`video_jobs_dir`).
         again: Analyse a failed or cancelled job again.
+        digest: ``data``'s SHA-256 in hex, when the caller has it already (a 200 MB upload takes a while to hash).
 
     Returns:
         The job as it stands (``queued`` when just started).
@@ -226,7 +227,7 @@ def start_video_job(data: bytes, name: str, settings: StreamSettings, model_path
         raise ValueError("no model given")
     root = Path(root or video_jobs_dir())
     sweep_video_jobs(root)
-    job_id = video_job_id(hashlib.sha256(data).hexdigest(), settings, model_paths)
+    job_id = video_job_id(digest or hashlib.sha256(data).hexdigest(), settings, model_paths)
     folder = video_job_dir(job_id, root)
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     with _jobs_lock(root):  # two sessions starting (or one cancelling) the same job take turns

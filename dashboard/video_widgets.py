@@ -160,15 +160,16 @@ def start_job_ui(data: bytes, name: str, settings: StreamSettings, model_paths: 
     asked_again = st.session_state.pop(_AGAIN_KEY, False)
     # A deliberate upload (not a rerun with the same one) analyses anew what was cancelled or failed.
     new_upload = upload_id is not None and st.session_state.get(_UPLOAD_ID_KEY) != upload_id
+    digest = hashlib.sha256(data).hexdigest()
     try:
-        wanted = video_job_id(hashlib.sha256(data).hexdigest(), settings.validate(), model_paths)
+        wanted = video_job_id(digest, settings.validate(), model_paths)
     except ValueError:
         wanted = None  # start_video_job says what is wrong
     # This session's earlier analysis, replaced by another upload or other settings, stops first: nobody waits
     # for it here any more, and it holds one of the server's workers (probe s18: three uploads, three workers).
     cancel_replaced_job_ui(keep=wanted)
     try:
-        job = start_video_job(data, name, settings, model_paths, again=asked_again or new_upload)
+        job = start_video_job(data, name, settings, model_paths, again=asked_again or new_upload, digest=digest)
     except VideoJobsBusy as busy:
         if asked_again:
             st.session_state[_AGAIN_KEY] = True  # still asked when a worker is free
