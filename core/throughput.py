@@ -43,7 +43,6 @@ BENCH_VALIDATION_SPEEDUP: dict[str, float] = {
 DEFAULT_VALIDATION_SPEEDUP = 6.0
 BENCH_VAL_IMAGES_PER_SECOND: dict[str, float] = {
     name: rate * BENCH_VALIDATION_SPEEDUP[name] for name, rate in BENCH_IMAGES_PER_SECOND.items()}
-FER2013_TRAINING_IMAGES = 28709
 
 
 def validation_speedup(model: str) -> float:
@@ -242,24 +241,8 @@ def model_throughput(model: str, runs_dir: Path | None = None,
 
 
 FER2013_PUBLIC_TEST_IMAGES = 3589
-
-
-def training_images(max_train_images: int | None, validation: str, val_fraction: float,
-                    available: int = FER2013_TRAINING_IMAGES) -> int:
-    """Images one epoch trains on, as ``core.train.split_training_data`` picks them.
-
-    The validation slice is taken from the whole Training split first; a
-    ``max_train_images`` cap then applies to what is left (a 300-image run
-    still validates on 10% of all of Training).
-    """
-    images = available - validation_images(validation, val_fraction, available) if validation == "split" else available
-    return min(images, max_train_images) if max_train_images else images
-
-
-def validation_images(validation: str, val_fraction: float, available: int = FER2013_TRAINING_IMAGES,
-                      public_test: int = FER2013_PUBLIC_TEST_IMAGES) -> int:
-    """Images each epoch validates on: the slice of Training, or PublicTest."""
-    return round(available * val_fraction) if validation == "split" else public_test
+# FER2013's Training images per class (angry ... neutral): the epoch sizes of a form drawn without a dataset's own.
+FER2013_TRAINING_CLASS_COUNTS = (3995, 436, 4097, 7215, 4830, 3171, 4965)
 
 
 def estimate_seconds(throughput: Throughput, images_per_epoch: int, epochs: int, val_images: int = 0) -> float:

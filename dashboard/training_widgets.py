@@ -96,8 +96,8 @@ OPTIMIZER_LABELS = {"adam": "Adam", "adamw": "AdamW (decoupled weight decay)", "
                     "rmsprop": "RMSprop"}
 
 
-def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int | None = None,
-                     data_hash: str | None = None, public_test_images: int | None = None,
+def training_form_ui(spec: ModelSpec, key: str = "train", data_hash: str | None = None,
+                     public_test_images: int | None = None,
                      class_counts: list[int] | None = None) -> dict[str, Any] | None:
     """Draw the hyperparameter fields and the Start button; on Start return TrainConfig fields (not data/model/augment).
 
@@ -222,9 +222,8 @@ def training_form_ui(spec: ModelSpec, key: str = "train", available_images: int 
         start_from = init_from_ui(k, menu, spec.name, model_params, int(seed), validation,
                                   float(val_fraction), data_hash)
         duration_estimate_ui(spec.name, int(epochs), int(max_images) or None, validation, val_fraction,
-                             available_images, model_params=model_params, precision=precision,
-                             time_budget_min=float(time_budget) or None, public_test_images=public_test_images,
-                             class_counts=class_counts)
+                             class_counts, model_params=model_params, precision=precision,
+                             time_budget_min=float(time_budget) or None, public_test_images=public_test_images)
         if time_budget:
             st.caption(f"Time budget: training stops within {time_budget:g} minutes, or after {int(epochs)} epochs "
                        "if those end sooner; the learning rate decays over the budget.")
@@ -340,31 +339,25 @@ def init_from_ui(k, menu: dict[str, tuple[str, str]], model: str, model_params: 
 
 
 def duration_estimate_ui(model: str, epochs: int, max_images: int | None, validation: str, val_fraction: float,
-                         available_images: int | None = None, model_params: dict | None = None,
+                         class_counts: list[int] | None = None, model_params: dict | None = None,
                          precision: str = "auto", time_budget_min: float | None = None,
-                         public_test_images: int | None = None, class_counts: list[int] | None = None) -> None:
+                         public_test_images: int | None = None) -> None:
     """"About 2m 14s per epoch, 1h 29m for 40 epochs", from this machine's throughput for the model.
 
     Runs with the same centre crop and precision are preferred (see ``core.throughput``).
     With a time budget shorter than the epochs, the estimate is the epochs that fit in it.
-    ``class_counts`` (Training's images per class) give the exact epoch sizes the run will have.
+    ``class_counts`` (Training's images per class; FER2013's by default) give the epoch sizes the run will have.
     """
-    from core.throughput import (FER2013_PUBLIC_TEST_IMAGES, FER2013_TRAINING_IMAGES, estimate_seconds,
-                                 measured_overhead, model_throughput, requested_settings, training_images,
-                                 validation_images)
+    from core.throughput import (FER2013_PUBLIC_TEST_IMAGES, FER2013_TRAINING_CLASS_COUNTS, estimate_seconds,
+                                 measured_overhead, model_throughput, requested_settings)
     from core.train import epoch_sizes
 
     throughput = model_throughput(model, settings=requested_settings(model_params, precision))
     if throughput is None:
         st.caption("No duration estimate: this model has not been trained or benchmarked here yet.")
         return
-    public_test = public_test_images or FER2013_PUBLIC_TEST_IMAGES
-    if class_counts is not None and sum(class_counts):
-        images, val_images = epoch_sizes(list(class_counts), validation, val_fraction, max_images, public_test)
-    else:
-        available = available_images or FER2013_TRAINING_IMAGES
-        images = training_images(max_images, validation, val_fraction, available)
-        val_images = validation_images(validation, val_fraction, available, public_test)
+    images, val_images = epoch_sizes(list(class_counts or FER2013_TRAINING_CLASS_COUNTS), validation, val_fraction,
+                                     max_images, public_test_images or FER2013_PUBLIC_TEST_IMAGES)
     per_epoch = estimate_seconds(throughput, images, 1, val_images)
     total, planned = per_epoch * epochs, f"{epochs} epoch{'s' if epochs != 1 else ''}"
     if time_budget_min and total > time_budget_min * 60:

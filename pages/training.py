@@ -51,8 +51,7 @@ if new_run.open:
             sliders, preview = st.columns([1, 2])
             with sliders:
                 augment = augment_config_ui("train_augment", AugmentConfig())
-            fields = widgets.training_form_ui(spec, available_images=len(training_rows),
-                                              data_hash=dataset.report.content_hash,
+            fields = widgets.training_form_ui(spec, data_hash=dataset.report.content_hash,
                                               public_test_images=int((dataset.splits == PUBLIC_TEST).sum()),
                                               class_counts=np.bincount(dataset.labels[training_rows]).tolist())
             if fields is not None:

@@ -7,7 +7,7 @@ import pytest
 from core import runs
 from core import distribute
 from core.throughput import (BENCH_IMAGES_PER_SECOND, BENCH_VAL_IMAGES_PER_SECOND, RunSettings, estimate_seconds,
-                             model_throughput, requested_settings, training_images)
+                             model_throughput, requested_settings)
 
 
 def make_run(runs_dir, name, model, train_images, epoch_times, params=None, asked=None, policy=None,
@@ -40,12 +40,21 @@ def test_a_model_never_trained_here_uses_the_benchmark(tmp_path):
 
 
 def test_estimate_counts_the_validation_slice_and_the_subset():
-    from core.throughput import Throughput, validation_images
+    from core.throughput import FER2013_TRAINING_CLASS_COUNTS, Throughput
+    from core.train import epoch_sizes
 
-    assert training_images(None, "split", 0.1) == 25838 and training_images(None, "publictest", 0.1) == 28709
-    # Walk s12: the form said 270 for a 300-image run; the slice comes out of all of Training, then the cap applies.
-    assert training_images(300, "split", 0.1) == 300 and training_images(1000, "split", 0.2) == 1000
-    assert validation_images("split", 0.1) == 2871 and validation_images("publictest", 0.1) == 3589
+    def training_images(cap, validation, fraction):
+        return epoch_sizes(list(FER2013_TRAINING_CLASS_COUNTS), validation, fraction, cap, 3589)[0]
+
+    def validation_images(validation, fraction):
+        return epoch_sizes(list(FER2013_TRAINING_CLASS_COUNTS), validation, fraction, None, 3589)[1]
+
+    assert sum(FER2013_TRAINING_CLASS_COUNTS) == 28709
+    assert training_images(None, "split", 0.1) == 25837 and training_images(None, "publictest", 0.1) == 28709
+    # Walk s12: the form said 270 for a 300-image run; the slice comes out of all of Training, then the cap applies
+    # (rounded per class, as the split does).
+    assert training_images(300, "split", 0.1) == 300 and training_images(1000, "split", 0.2) == 999  # 7 rounded shares
+    assert validation_images("split", 0.1) == 2872 and validation_images("publictest", 0.1) == 3589
 
     assert estimate_seconds(Throughput(100.0, "test", True), 1000, 3) == 30.0
     # Validation rated apart: 300 training images at 100/s, then 2,000 validation images at 400/s.
