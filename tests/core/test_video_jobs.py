@@ -449,7 +449,9 @@ def test_the_next_job_goes_to_the_warm_standby_worker_not_a_cold_one(video_bytes
     job = start_video_job(video_bytes, "clip.mp4", SETTINGS, [str(tiny_model_path)], root=root)
     assert stand_in_standby == [standby.pid]  # no cold worker was started
     assert json.loads((job.folder / "status.json").read_text())["pid"] == standby.pid
-    assert wait_for(lambda: (job.folder / "handed").is_file()) and (job.folder / "handed").read_text() == str(standby.pid)
+    # The stand-in creates the file and then writes it: wait for what it writes, not for the file.
+    handed = job.folder / "handed"
+    assert wait_for(lambda: handed.is_file() and handed.read_text() != "") and handed.read_text() == str(standby.pid)
     assert standby_of(root) is None
     # Its command line names the jobs folder, not the job: it still reads as this job's worker.
     assert read_video_job(job.folder).active
