@@ -571,33 +571,80 @@ def read_metrics(run_dir: Path) -> list[dict]:
     not parse, or has no epoch that is a positive whole number, is left out; an
     accuracy outside [0, 1] or a learning rate or epoch time that is negative
     or not finite is left out of its row (shown as unknown); bytes that are
-    not UTF-8 are read as replacement characters.
+    not UTF-8 are read as replacement characters. :func:`run_file_problems`
+    says what was left out.
     """
-    path = Path(run_dir) / "metrics.csv"
+    return _parse_metrics(Path(run_dir) / "metrics.csv")[0]
+
+
+def _parse_metrics(path: Path) -> tuple[list[dict], list[str]]:
+    """``metrics.csv``'s usable rows, and one line for each row or value left out of them."""
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return []
-    rows = []
+        return [], []
+    rows: list[dict] = []
+    problems: list[str] = []
     try:
         records = list(csv.DictReader(io.StringIO(text)))
-    except csv.Error:
-        return []
-    for row in records:
-        try:
-            parsed = {key: float(value) for key, value in row.items()
-                      if isinstance(key, str) and isinstance(value, str) and value != ""}
-        except ValueError:
+    except csv.Error as error:
+        return [], [f"{path.name} cannot be read as CSV ({error}): no epoch of it is shown"]
+    for line, row in enumerate(records, start=2):  # line 1 is the header
+        parsed = {}
+        for key, value in row.items():
+            if not isinstance(key, str) or not isinstance(value, str) or value == "":
+                continue
+            try:
+                parsed[key] = float(value)
+            except ValueError:
+                parsed = None
+                problems.append(f"line {line} left out: its {key} is {value[:40]!r}, not a number")
+                break
+        if parsed is None:
             continue
         epoch = parsed.get("epoch", math.nan)
         if not math.isfinite(epoch) or epoch < 1 or epoch != int(epoch):
+            problems.append(f"line {line} left out: it has no epoch number" if "epoch" not in parsed
+                            else f"line {line} left out: its epoch {epoch:g} is not a whole number from 1")
             continue
         for key, (low, high) in _METRIC_RANGES.items():
             if key in parsed and not (math.isfinite(parsed[key]) and low <= parsed[key] <= high):
+                problems.append(f"line {line} (epoch {int(epoch)}): {key} {parsed[key]:g} is outside "
+                                f"{'[0, 1]' if high == 1.0 else 'the values training writes'}, shown as unknown")
                 del parsed[key]
         parsed["epoch"] = int(epoch)
         rows.append(parsed)
-    return rows
+    return rows, problems
+
+
+def run_file_problems(run_dir: Path, limit: int = 5) -> list[str]:
+    """What in a run's ``config.json`` and ``metrics.csv`` cannot be used, one sentence each ([] if all can).
+
+    The pages read both leniently (:func:`read_config`, :func:`read_metrics`):
+    this names what that left out, so that a file damaged or changed by hand
+    is reported, not silently shown as less. At most ``limit`` metrics lines
+    are named, then how many more there are.
+    """
+    run_dir = Path(run_dir)
+    problems = []
+    config_path = run_dir / "config.json"
+    if config_path.exists():
+        try:
+            data = json.loads(config_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            reason = f"not valid JSON: {error}" if isinstance(error, ValueError) else error.strerror or str(error)
+            problems.append(f"config.json cannot be read ({reason}): the run's settings are unknown, so it "
+                            "cannot be resumed or its accuracy judged against its classes")
+        else:
+            if not read_config(run_dir):
+                problems.append("config.json is not what a run writes (an object with \"config\" and \"resolved\" "
+                                "objects): the run's settings are unknown")
+    _, metric_problems = _parse_metrics(run_dir / "metrics.csv")
+    if metric_problems:
+        shown = metric_problems[:limit]
+        more = len(metric_problems) - len(shown)
+        problems.append("metrics.csv: " + "; ".join(shown) + (f"; and {more} more" if more else ""))
+    return problems
 
 
 def read_progress(run_dir: Path) -> dict:

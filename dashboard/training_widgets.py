@@ -640,6 +640,14 @@ def training_curves_ui(run_dir: Path, progress: dict | None = None) -> None:
                    "for the best epoch. Pick it as \"averaged\" in the model menus.")
 
 
+def run_files_warning_ui(run_dir: Path) -> None:
+    """Name what in the run's config.json or metrics.csv cannot be used (files damaged or changed by hand)."""
+    problems = runs.run_file_problems(run_dir)
+    if problems:
+        st.warning(f"Some of run {escape_markdown(Path(run_dir).name)}'s files cannot be used as they are:\n\n"
+                   + "\n".join(f"- {escape_markdown(problem)}" for problem in problems), icon=":material/warning:")
+
+
 def run_quality_warning_ui(summary: RunSummary) -> None:
     """Warn when a run's best validation accuracy is at guessing level (once it ended, or after 3 epochs)."""
     from core.diagnose import guessing_level_warning

@@ -73,6 +73,7 @@ summary = widgets.run_select_ui(summaries, key=RUN_KEY)
 if summary is None:
     st.info(widgets.no_runs_message(can_start))
 else:
+    widgets.run_files_warning_ui(summary.path)
     widgets.run_quality_warning_ui(summary)
     widgets.run_panel(summary.path)
     widgets.run_downloads_ui(summary.path)

@@ -138,6 +138,33 @@ def test_run_files_changed_by_hand_read_as_what_is_left_of_them(tmp_path):
     assert status.state == "finished" and status.pid is None and status.updated == 0.0 and status.message == "5"
 
 
+def test_what_the_lenient_readers_left_out_of_a_run_is_named(tmp_path):
+    # Walk s18: a hand-edited metrics.csv lost rows without a word (the run menu and the status line disagreed),
+    # and a truncated config.json left a run with model "?" and no reason given.
+    from core import runs as runs_module
+
+    (tmp_path / "config.json").write_text('{"config": {"model": "fer_vgg", "epo')
+    (tmp_path / "metrics.csv").write_text("epoch,loss,accuracy,val_accuracy,lr\n1,1.5,0.3,0.35,0.001\n"
+                                          "two,1.4,0.4,0.4,0.001\n3,1.3,1.7,0.45,0.001\n,1.2,0.5,0.5,0.001\n"
+                                          "5,1.1,0.5,0.5,-1\n")
+    config_problem, metrics_problem = runs_module.run_file_problems(tmp_path)
+    assert config_problem.startswith("config.json cannot be read (not valid JSON: ") and "cannot be resumed" in config_problem
+    assert metrics_problem == ("metrics.csv: line 3 left out: its epoch is 'two', not a number; "
+                               "line 4 (epoch 3): accuracy 1.7 is outside [0, 1], shown as unknown; "
+                               "line 5 left out: it has no epoch number; "
+                               "line 6 (epoch 5): lr -1 is outside the values training writes, shown as unknown")
+    assert [row["epoch"] for row in runs_module.read_metrics(tmp_path)] == [1, 3, 5]  # what the problems describe
+    assert runs_module.run_file_problems(tmp_path, limit=1)[1].endswith("not a number; and 3 more")
+
+    (tmp_path / "config.json").write_text('{"config": [1]}')
+    assert runs_module.run_file_problems(tmp_path)[0].startswith("config.json is not what a run writes")
+    # A run as training writes it has nothing to report; a folder without the files neither.
+    (tmp_path / "config.json").write_text('{"config": {"model": "fer_vgg"}, "resolved": {}}')
+    runs_module.write_metrics(tmp_path, [{"epoch": 1, "loss": 1.0, "accuracy": 0.3, "val_accuracy": 0.3, "lr": 0.001}])
+    assert runs_module.run_file_problems(tmp_path) == []
+    assert runs_module.run_file_problems(tmp_path / "missing") == []
+
+
 def test_relative_folder_variables_name_the_folder_under_the_servers_current_folder_for_workers_too(tmp_path,
                                                                                                     monkeypatch):
     """Workers start in the repository's folder: a relative FER_STUDIO_RUNS handed on as it is named another one."""

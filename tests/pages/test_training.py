@@ -139,6 +139,27 @@ def test_a_damaged_metrics_file_draws_the_checkpoints_copy_and_says_so(runs_dir,
     assert not any("No finished epoch yet" in caption.value for caption in app.caption)
 
 
+def test_a_run_whose_files_were_changed_by_hand_says_what_was_left_out(runs_dir, with_dataset):
+    # Walk s18: a metrics.csv row with an impossible accuracy vanished without a word; a truncated config.json
+    # left the run as model "?" with no reason.
+    run_dir = make_run(runs_dir, "20250101-000000-mini_xception-eeee", "finished", METRICS, message="2 epochs")
+    with open(run_dir / "metrics.csv", "a") as metrics:
+        metrics.write("3,1.2,0.5,1.3,0.5,0.001,61\nthree,1,1,1,1,1,1\n")
+    app = run_page()
+    [warning] = app.warning
+    text = shown_text(warning.value)
+    assert "eeee's files cannot be used as they are" in text
+    assert "metrics.csv: line 5 left out: its epoch is 'three', not a number" in text
+    assert len(plotly_charts(app)) == 2  # the rows that can be read are still drawn
+    (run_dir / "config.json").write_text('{"config": {"model": "mini_xc')
+    app = run_page()
+    [warning] = app.warning
+    assert "config.json cannot be read (not valid JSON: " in shown_text(warning.value)
+    runs.write_json_atomic(run_dir / "config.json", {"config": TrainConfig(data="/d", model="mini_xception").to_dict()})
+    runs.write_metrics(run_dir, METRICS)
+    assert not run_page().warning
+
+
 def test_failed_run_shows_its_message(runs_dir, with_dataset):
     make_run(runs_dir, "20250101-000000-mini_xception-bbbb", "failed", message="ValueError: no Training split")
     app = run_page()
