@@ -630,7 +630,7 @@ def run_file_problems(run_dir: Path, limit: int = 5) -> list[str]:
     config_path = run_dir / "config.json"
     if config_path.exists():
         try:
-            data = json.loads(config_path.read_text(encoding="utf-8"))
+            json.loads(config_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
             reason = f"not valid JSON: {error}" if isinstance(error, ValueError) else error.strerror or str(error)
             problems.append(f"config.json cannot be read ({reason}): the run's settings are unknown, so it "
