@@ -6,13 +6,19 @@ COMMAND_MODULES: tuple[str, ...] = ("inspect", "train", "evaluate", "predict", "
 OVERWRITE_HELP = "replace output files that already exist (without it, an existing output is an error)"
 
 
-def refuse_existing_outputs(paths, overwrite: bool) -> None:
+def refuse_existing_outputs(paths, overwrite: bool, folders=()) -> None:
     """Raise ``FileExistsError`` naming the first of ``paths`` that exists, unless ``overwrite``.
 
     A command's output file must not silently replace a file the user had
     there (a video of theirs given as ``--annotated``); ``--overwrite`` says
-    replacing it is meant.
+    replacing it is meant. It replaces files only: an output path that is a
+    folder (other than one of ``folders``, outputs that are folders by nature,
+    like a SavedModel) is refused with ``IsADirectoryError`` either way.
     """
+    for path in paths:
+        if path is not None and path.is_dir() and not path.is_symlink() and path not in folders:
+            raise IsADirectoryError(f"{path} is a folder: the output is a file, and --overwrite replaces files only; "
+                                    "name a file (or a path that does not exist yet)")
     if overwrite:
         return
     for path in paths:

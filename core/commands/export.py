@@ -54,7 +54,8 @@ def run_export(args: argparse.Namespace) -> int:
     from core.light import card_path_for
 
     target = resolve_artifact_path(args.out, model_paths[0], args.format, args.quantize)
-    refuse_existing_outputs((target, card_path_for(target)), args.overwrite)
+    refuse_existing_outputs((target, card_path_for(target)), args.overwrite,
+                            folders=(target,) if args.format == "saved_model" else ())
     data = None
     if not args.synthetic:
         from core.data import default_data_dir

@@ -129,6 +129,14 @@ def test_export_and_pack_keep_an_existing_output_unless_overwrite_is_given(tmp_p
     pack.write_text("not a pack")
     assert main(["pack", "--data", str(tmp_path / "nowhere"), "--out", str(pack)]) == 2  # refused before loading
     assert f"{pack} exists (a file); pass --overwrite" in capsys.readouterr().err and pack.read_text() == "not a pack"
+    # Probe s18: --overwrite with a folder at the output path failed on an internal temporary name.
+    folder = tmp_path / "folder.npz"
+    (folder / "inside").mkdir(parents=True)
+    for overwrite in ([], ["--overwrite"]):
+        assert main(["pack", "--data", str(tmp_path / "nowhere"), "--out", str(folder), *overwrite]) == 2
+        error = capsys.readouterr().err
+        assert f"{folder} is a folder: the output is a file, and --overwrite replaces files only" in error
+        assert ".folder" not in error and (folder / "inside").is_dir()
     notes = tmp_path / "notes.txt"
     notes.write_text("x")
     assert main(["train", "--data", str(tmp_path / "nowhere"), "--out", str(notes)]) == 2
