@@ -90,6 +90,7 @@ class DetectorSpec:
     Attributes:
         name: Registry key.
         summary: One line for menus.
+        label: Its name for people ("Haar cascade", "MTCNN").
         padding: Square side = ``max(w, h) * padding`` frames a box like a FER2013 face.
         create: Builds the detection function ``(rgb_uint8_image) -> list[RawBox]``;
             called once per instance.
@@ -103,14 +104,15 @@ class DetectorSpec:
     padding: float
     create: Callable[[], Callable[[np.ndarray], list[RawBox]]]
     instances: int = 1
+    label: str = ""
 
 
 _REGISTRY: dict[str, DetectorSpec] = {}
 
 
-def _register(name: str, summary: str, padding: float, instances: int = 1):
+def _register(name: str, summary: str, padding: float, instances: int = 1, label: str = ""):
     def decorate(create: Callable) -> Callable:
-        _REGISTRY[name] = DetectorSpec(name, summary, padding, create, instances)
+        _REGISTRY[name] = DetectorSpec(name, summary, padding, create, instances, label or name)
         return create
 
     return decorate
@@ -326,7 +328,7 @@ HAAR_INSTANCES = 4
 
 
 @_register("haar", "OpenCV Haar cascade, frontal faces (the seeds' detector): no TensorFlow needed, misses tilted faces",
-           padding=1.03, instances=HAAR_INSTANCES)
+           padding=1.03, instances=HAAR_INSTANCES, label="Haar cascade")
 def _create_haar() -> Callable[[np.ndarray], list[RawBox]]:
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
     if cascade.empty():
@@ -345,7 +347,8 @@ def _create_haar() -> Callable[[np.ndarray], list[RawBox]]:
     return find
 
 
-@_register("mtcnn", "MTCNN, three small TensorFlow networks: finds tilted and small faces; default", padding=0.96)
+@_register("mtcnn", "MTCNN, three small TensorFlow networks: finds tilted and small faces; default", padding=0.96,
+           label="MTCNN")
 def _create_mtcnn() -> Callable[[np.ndarray], list[RawBox]]:
     from mtcnn import MTCNN
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from core import runs
 from core.models import check_convs
+from core.wording import counted
 
 DEFAULT_CONVS = check_convs(2)
 
@@ -165,7 +166,7 @@ def measured_throughput(model: str, runs_dir: Path | None = None,
             if (same, apart) not in found:
                 continue
             train_rates, val_rates, names = found[same, apart]
-            where = f"{len(train_rates)} epoch(s) of {len(names)} run(s) on this machine"
+            where = f"{counted(len(train_rates), 'epoch')} of {counted(len(names), 'run')} on this machine"
             if settings is not None:
                 where += (f" with the same settings ({settings.describe()})" if same
                           else f" with other settings than these ({settings.describe()})")

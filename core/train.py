@@ -20,6 +20,7 @@ import numpy as np
 from core import runs
 from core.labels import CLASS_NAMES, NUM_CLASSES, PUBLIC_TEST, TRAINING
 from core.train_config import TrainConfig
+from core.wording import counted
 
 Echo = Callable[[str], None]
 
@@ -247,7 +248,7 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
                          f"{dataset.report.content_hash[:12]} instead of {recorded_hash[:12]}): resuming would train and "
                          "validate on other faces. Restore the original data, or start a new run")
     if skipped := len(dataset.report.skipped):
-        echo(f"note: {skipped} record(s) of {config.data} could not be loaded and are left out "
+        echo(f"note: {counted(skipped, 'record')} of {config.data} could not be loaded and are left out "
              "(`python -m core inspect --data ...` lists them)")
     (x_train, y_train), (x_val, y_val) = split_training_data(dataset, config)
     missing = [name for index, name in enumerate(CLASS_NAMES) if not np.any(y_train == index)]

@@ -42,6 +42,7 @@ from core.preprocess import prepare_face
 from core.smoothing import DEFAULT_SMOOTHING, DEFAULT_WINDOW, EmotionSmoother, normalize_smoothing
 from core.tracking import DEFAULT_MEMORY, FaceTracker
 from core.video_io import MAX_FRAME_SIDE, VideoFrame, VideoReader, VideoWriter
+from core.wording import counted
 
 DEFAULT_VIDEO_DETECTOR: str = "haar"
 DEFAULT_DETECT_SIDE: int = 320
@@ -566,13 +567,14 @@ class VideoReport:
         return tuple(face.face_id for face in self.faces if face.frames < BRIEF_FACE_FRAMES)
 
     def describe_face_ids(self) -> str:
-        """``7 face id(s), 3 of them on fewer than 3 frames (likely not faces)``."""
+        """``7 face ids, 3 of them on fewer than 3 frames (likely not faces)``."""
         brief = len(self.brief_face_ids)
+        ids = counted(self.face_ids, "face id")
         if brief == 1:
-            return f"{self.face_ids} face id(s), 1 on fewer than {BRIEF_FACE_FRAMES} frames (likely not a face)"
+            return f"{ids}, 1 on fewer than {BRIEF_FACE_FRAMES} frames (likely not a face)"
         if brief:
-            return f"{self.face_ids} face id(s), {brief} of them on fewer than {BRIEF_FACE_FRAMES} frames (likely not faces)"
-        return f"{self.face_ids} face id(s)"
+            return f"{ids}, {brief} of them on fewer than {BRIEF_FACE_FRAMES} frames (likely not faces)"
+        return counted(self.face_ids, "face id")
 
     def to_dict(self) -> dict:
         """JSON-ready dict (``brief_face_ids`` included; it is derived, so reading it back ignores it)."""

@@ -17,7 +17,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.detect import DEFAULT_MIN_CONFIDENCE, list_detectors
+from core.detect import DEFAULT_MIN_CONFIDENCE, get_detector, list_detectors
 from core.labels import CLASS_NAMES
 from core.model_io import LoadedModel
 from core.predict import (
@@ -35,6 +35,7 @@ from core.predict import (
 )
 from core.tables import spreadsheet_safe
 from core.tta import TTA_LABELS, TTA_MODES
+from core.wording import counted
 from dashboard.images import upscale
 from dashboard.model_menu import ensemble_select_ui, model_name, model_select_ui
 from dashboard.url_state import remember_choice, url_choice
@@ -96,10 +97,11 @@ def settings_sidebar_ui() -> PredictSettings | None:
         if model_path is None:
             return None
         ensemble = ensemble_select_ui("predict_ensemble", model_path)
-        detectors = {spec.name: spec.summary for spec in list_detectors()}
+        detectors = {spec.name: spec for spec in list_detectors()}
         url_choice("predict_detector", list(detectors), next(iter(detectors)), param="detector", noun="face detector")
-        detector = st.selectbox("Face detector", list(detectors), key="predict_detector", format_func=str.upper,
-                                help=" · ".join(f"{name.upper()}: {summary}" for name, summary in detectors.items()))
+        detector = st.selectbox("Face detector", list(detectors), key="predict_detector",
+                                format_func=lambda name: detectors[name].label,
+                                help=" · ".join(f"{spec.label}: {spec.summary}" for spec in detectors.values()))
         remember_choice(detector, param="detector", default=next(iter(detectors)))
         # The slider's steps, rounded, so that a value is written to and read from ``?confidence=`` as the same text.
         steps = [round(step * CONFIDENCE_STEP, 2) for step in range(round(1 / CONFIDENCE_STEP) + 1)]
@@ -217,13 +219,14 @@ def photo_ui(data: bytes, name: str, loaded: LoadedModel, settings: PredictSetti
     prediction = result.prediction
     if not prediction.faces or whole_image:
         if not whole_image:
-            st.warning(f"No face found in {quoted(name)} (detector {settings.detector.upper()}, confidence ≥ {settings.min_confidence:.2f}). "
+            st.warning(f"No face found in {quoted(name)} (detector {get_detector(settings.detector).label}, "
+                       f"confidence ≥ {settings.min_confidence:.2f}). "
                        "Try the other detector, a lower confidence, or classify the whole image.")
         st.checkbox("Classify the whole image as one face", key=whole_key, persist_state="session",
                     help="For photos that are already a close crop of one face")
     # The models are named on the result itself: an ensemble's numbers must not pass for one model's.
     models = escape_markdown(models_description(settings.model_paths, settings.tta))  # run ids are folder names: escaped too
-    st.image(result.annotated, caption=f"{literal(name)} · {len(prediction.faces)} face(s) · {models}"
+    st.image(result.annotated, caption=f"{literal(name)} · {counted(len(prediction.faces), 'face')} · {models}"
              # The analysis is cached: its times are those of the first analysis, and say so (walk s18).
              f" · first analysed in: detection {prediction.detect_ms:.0f} ms, classification "
              f"{prediction.classify_ms:.0f} ms",
@@ -327,7 +330,7 @@ def batch_ui(files: list[tuple[str, bytes]], loaded: LoadedModel, settings: Pred
     table = predictions_table(results)
     faces = int(table["face"].notna().sum())
     failed = sum(isinstance(result, str) for _, result in results)
-    st.write(f"**{len(results)} file(s), {faces} face(s)** · "
+    st.write(f"**{counted(len(results), 'file')}, {counted(faces, 'face')}** · "
              f"{escape_markdown(models_description(settings.model_paths, settings.tta))}"
              + (f" · {failed} could not be read" if failed else ""))
     if failed:

@@ -22,6 +22,7 @@ from core import runs, train_config
 from core.models import ModelSpec, list_models
 from core.runs import RunSummary
 from core.train_config import LR_SCHEDULES, OPTIMIZERS, PLATEAU_METRICS, PRECISIONS, TrainConfig
+from core.wording import counted
 from dashboard.charts import epoch_tick_step
 from dashboard.text import code, escape_markdown  # noqa: F401  (escape_markdown re-exported: pages import it from here)
 from dashboard.url_state import remember_choice, url_choice
@@ -599,8 +600,8 @@ def _committed_metrics_ui(run_dir: Path) -> list[dict] | None:
                    f"saved with epoch {checkpoint.epoch}'s checkpoint "
                    f"({escape_markdown(checkpoint.folder.relative_to(run_dir).as_posix())}/metrics.csv).")
     else:
-        st.warning(f"This run has {checkpoint.epoch} committed epoch(s), but {escape_markdown(where)} is missing or "
-                   "cannot be read, so there are no curves to draw.", icon=":material/warning:")
+        st.warning(f"This run has {counted(checkpoint.epoch, 'committed epoch')}, but {escape_markdown(where)} is "
+                   "missing or cannot be read, so there are no curves to draw.", icon=":material/warning:")
         return None
     return metrics
 

@@ -64,11 +64,12 @@ def stream_settings_sidebar_ui(prefix: str, *, every: bool = True) -> tuple[tupl
         if model_path is None:
             return None
         extra = ensemble_select_ui(f"{prefix}_ensemble", model_path)
-        detectors = {spec.name: spec.summary for spec in list_detectors()}
+        detectors = {spec.name: spec for spec in list_detectors()}
         names = list(detectors)
         url_choice(f"{prefix}_detector", names, DEFAULT_VIDEO_DETECTOR, param="detector", noun="face detector")
-        detector = st.selectbox("Face detector", names, key=f"{prefix}_detector", format_func=str.upper,
-                                help=" · ".join(f"{name.upper()}: {summary}" for name, summary in detectors.items()))
+        detector = st.selectbox("Face detector", names, key=f"{prefix}_detector",
+                                format_func=lambda name: detectors[name].label,
+                                help=" · ".join(f"{spec.label}: {spec.summary}" for spec in detectors.values()))
         remember_choice(detector, param="detector", default=DEFAULT_VIDEO_DETECTOR)
         interval = 1
         if every:

@@ -7,6 +7,7 @@ import json
 import sys
 
 from core.labels import CLASS_NAMES
+from core.wording import counted
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -122,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"model: {model_path}  ({kind}outputs: {', '.join(class_names)})")
     skipped = len(dataset.report.skipped)
     print(f"data:  {data}  ({dataset.report.kind}, {len(dataset)} images"
-          + (f"; {skipped} record(s) could not be loaded, see `python -m core inspect`" if skipped else "")
+          + (f"; {counted(skipped, 'record')} could not be loaded, see `python -m core inspect`" if skipped else "")
           + f")  tta: {args.tta}")
     if without_face:
         print(f"no face found in {len(without_face)} of {len(dataset)} photos (used whole): {', '.join(without_face[:5])}"

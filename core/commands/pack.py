@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from core.commands import refuse_existing_outputs
+from core.wording import counted
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,5 +34,6 @@ def run(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{split} {int((dataset.splits == split).sum()):,}" for split in (args.splits or dataset.split_names))
     skipped = len(dataset.report.skipped)
     print(f"{path}: {path.stat().st_size / 2**20:.1f} MiB ({counts})"
-          + (f"; {skipped} record(s) of the source were skipped when loading (see `python -m core inspect`)" if skipped else ""))
+          + (f"; {counted(skipped, 'record')} of the source skipped when loading (see `python -m core inspect`)"
+             if skipped else ""))
     return 0

@@ -17,6 +17,7 @@ from core.labels import CLASS_NAMES
 from core.smoothing import DEFAULT_WINDOW, SMOOTHING_MODES
 from core.tracking import DEFAULT_MEMORY
 from core.video import DEFAULT_DETECT_SIDE, DEFAULT_STREAM_CONFIRM, DEFAULT_VIDEO_DETECTOR
+from core.wording import counted
 
 # The progress bar redraws at most this often (seconds); without a terminal a line is printed this often.
 PROGRESS_INTERVAL_TTY = 0.2
@@ -162,7 +163,7 @@ def print_summary(report) -> None:
     """Human-readable end summary: the run, then one line per face id with its share of time per emotion."""
     print(f"{report.source}: {report.frames} frames ({report.width}x{report.height}, {report.fps:g} fps, "
           f"{report.duration_s:.1f} s) analysed in {report.elapsed_s:.1f} s = {report.analysis_fps:.1f} frames/s; "
-          f"{report.describe_face_ids()}, faces on {report.frames_with_faces} frame(s)")
+          f"{report.describe_face_ids()}, faces on {counted(report.frames_with_faces, 'frame')}")
     if report.faces:
         header = "  ".join(f"{name[:7]:>7}" for name in CLASS_NAMES)
         print(f"  {'face':>4}  {'seconds':>7}  {'seen':<13}  {'mostly':<8}  {header}")

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.browser
 
 
 def _photo_results(page) -> str:
-    """Caption of the annotated photo, e.g. ``astronaut.png · 1 face(s) · detection …``."""
+    """Caption of the annotated photo, e.g. ``astronaut.png · 1 face · detection …``."""
     caption = page.locator("[data-testid='stImageCaption']").filter(has_text=re.compile(r"face\(s\)"))
     caption.first.wait_for()
     return caption.first.inner_text()

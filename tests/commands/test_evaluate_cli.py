@@ -75,7 +75,7 @@ def test_records_that_could_not_be_loaded_are_reported(oracle_model_factory, ora
     model = oracle_model_factory(tmp_path / "oracle.keras")
     (oracle_fer_folder / "test" / "happy" / "PublicTest_broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
     assert main(["evaluate", "--model", str(model), "--data", str(oracle_fer_folder), "--split", "PublicTest"]) == 0
-    assert "1 record(s) could not be loaded, see `python -m core inspect`" in capsys.readouterr().out
+    assert "1 record could not be loaded, see `python -m core inspect`" in capsys.readouterr().out
     report = evaluate_json(capsys, "--model", str(model), "--data", str(oracle_fer_folder), "--no-cache")
     assert [record["where"] for record in report["skipped_records"]] == ["test/happy/PublicTest_broken.jpg"]
 

@@ -44,7 +44,7 @@ def test_json_report_csv_and_annotated_video(small_video, tiny_model_path, tmp_p
 def test_text_summary_lists_each_face(small_video, tiny_model_path, capsys):
     assert main(["video", str(small_video), "--model", str(tiny_model_path), "--detector", "haar", "--quiet"]) == 0
     captured = capsys.readouterr()
-    assert "16 frames (320x240, 20 fps" in captured.out and "2 face id(s)" in captured.out
+    assert "16 frames (320x240, 20 fps" in captured.out and "2 face ids" in captured.out
     lines = [line.split() for line in captured.out.splitlines()]
     assert [line[0] for line in lines if line and line[0].isdigit()] == ["1", "2"]
     assert captured.err == ""

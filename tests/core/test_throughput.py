@@ -30,7 +30,7 @@ def test_measured_epochs_of_this_machine_win_over_the_benchmark(tmp_path):
     make_run(tmp_path, "c", "mini_xception", 1000, [1.0, 1.0])
     throughput = model_throughput("fer_vgg", tmp_path)
     assert throughput.measured_here and throughput.images_per_second == pytest.approx(100.0)
-    assert throughput.source.startswith("3 epoch(s) of 2 run(s) on this machine")
+    assert throughput.source.startswith("3 epochs of 2 runs on this machine")
 
 
 def test_a_model_never_trained_here_uses_the_benchmark(tmp_path):
@@ -71,7 +71,7 @@ def test_training_and_validation_are_rated_apart_when_the_runs_timed_them(tmp_pa
     # The first epoch is left out; training rates 300/1.0 and 300/1.5, validation 2872/12 and 2872/12.5.
     assert throughput.images_per_second == pytest.approx((300 + 200) / 2)
     assert throughput.val_images_per_second == pytest.approx((2872 / 12 + 2872 / 12.5) / 2)
-    assert throughput.source == "2 epoch(s) of 1 run(s) on this machine"
+    assert throughput.source == "2 epochs of 1 run on this machine"
     full = estimate_seconds(throughput, 25838, 1, 2871)
     assert 100 < full < 125  # about 2 minutes an epoch, not the 20 the whole-epoch rate gave
 
@@ -109,7 +109,7 @@ def test_runs_with_the_same_crop_and_precision_make_the_estimate(tmp_path):
     make_run(tmp_path, "c", "fer_vgg", 1000, [50.0, 20.0], {"width": 32})  # before precision was recorded: float32
     crop = model_throughput("fer_vgg", tmp_path, RunSettings(40, "mixed_bfloat16"))
     assert crop.images_per_second == pytest.approx(200.0)
-    assert crop.source.startswith("1 epoch(s) of 1 run(s) on this machine with the same settings (centre crop 40, "
+    assert crop.source.startswith("1 epoch of 1 run on this machine with the same settings (centre crop 40, "
                                   "mixed_bfloat16)")
     assert model_throughput("fer_vgg", tmp_path, RunSettings(0, "float32")).images_per_second == pytest.approx(50.0)
     assert model_throughput("fer_vgg", tmp_path).images_per_second == pytest.approx(100.0)  # no settings: every run
@@ -126,7 +126,7 @@ def test_a_deeper_fer_vgg_is_estimated_from_runs_of_the_same_depth(tmp_path):
     assert deep.images_per_second == pytest.approx(50.0)
     assert deep.source.split(";")[0].endswith("with the same settings (whole face, conv blocks 3-3-3-2, mixed_bfloat16)")
     usual = model_throughput("fer_vgg", tmp_path, requested_settings({}, "bfloat16", tmp_path))
-    assert usual.images_per_second == pytest.approx(100.0) and "2 run(s)" in usual.source
+    assert usual.images_per_second == pytest.approx(100.0) and "2 runs" in usual.source
     assert requested_settings({"convs": 3}, "float32", tmp_path).describe() == "whole face, conv blocks 3-3-3-3, float32"
 
 

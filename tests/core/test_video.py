@@ -349,5 +349,5 @@ def test_faces_shown_on_one_or_two_frames_are_counted_apart():
     report = VideoReport("clip.mp4", 640, 480, 30.0, 12.0, 360, 300, 4, 10.0, 36.0,
                          (face(1, 200), face(2, 1), face(3, BRIEF_FACE_FRAMES - 1), face(4, BRIEF_FACE_FRAMES)), {})
     assert report.brief_face_ids == (2, 3)
-    assert report.describe_face_ids() == "4 face id(s), 2 of them on fewer than 3 frames (likely not faces)"
+    assert report.describe_face_ids() == "4 face ids, 2 of them on fewer than 3 frames (likely not faces)"
     assert report.to_dict()["brief_face_ids"] == [2, 3] and VideoReport.from_dict(report.to_dict()) == report

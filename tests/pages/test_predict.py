@@ -66,6 +66,7 @@ def test_page_renders_tabs_and_uploaders_without_an_upload(bundled):
     assert app.selectbox(key="predict_model").value == "bundled"  # the id that goes into the URL
     assert app.selectbox(key="predict_model").options == ["tiny · bundled"]
     assert app.selectbox(key="predict_detector").value == "mtcnn"
+    assert app.selectbox(key="predict_detector").options == ["MTCNN", "Haar cascade"]  # read "HAAR" before
     assert app.slider(key="predict_confidence").value == 0.5
 
 
@@ -82,7 +83,7 @@ def test_page_without_any_model_explains_how_to_get_one(monkeypatch, tmp_path):
 def test_a_photo_shows_boxes_crops_grad_cam_and_bars(three_face_photo, tiny_model_path):
     app = run_photo(encode(three_face_photo[0]), "three.jpg", tiny_model_path)
     assert not app.error
-    assert "3 face(s)" in shown_text(app.get("image")[0].captions[0])
+    assert "3 faces" in shown_text(app.get("image")[0].captions[0])
     assert len(app.get("plotly_chart")) == 3
     # The annotated photo, then per face the 48x48 crop and its Grad-CAM overlay.
     assert len(app.get("image")) == 1 + 3 * 2
@@ -120,15 +121,15 @@ def test_whole_image_choice_stays_with_its_photo(three_face_photo, tiny_model_pa
     app = AppTest.from_function(two_photos_script, args=(photos, str(tiny_model_path)), default_timeout=120)
     app.run()
     whole_box(app).check().run()
-    assert "1 face(s)" in shown_text(app.get("image")[0].captions[0])
+    assert "1 face" in shown_text(app.get("image")[0].captions[0])
     app.session_state["photo_number"] = 1  # the user uploads another photo
     app.run()
     assert not app.exception
-    assert "three.jpg · 3 face(s)" in shown_text(app.get("image")[0].captions[0])
+    assert "three.jpg · 3 faces" in shown_text(app.get("image")[0].captions[0])
     assert not [box for box in app.checkbox if box.label.startswith("Classify the whole")]  # faces found: no box
     app.session_state["photo_number"] = 0  # back to the first photo: its choice is still there
     app.run()
-    assert whole_box(app).value and "wall.jpg · 1 face(s)" in shown_text(app.get("image")[0].captions[0])
+    assert whole_box(app).value and "wall.jpg · 1 face" in shown_text(app.get("image")[0].captions[0])
 
 
 @pytest.mark.parametrize(
@@ -213,7 +214,7 @@ def test_a_link_with_settings_and_an_example_restores_them(bundled):
     assert not app.exception
     assert app.selectbox(key="predict_detector").value == "haar" and app.selectbox(key="predict_tta").value == "flip"
     assert any("“no-such-run”" in shown_text(warning.value) for warning in app.warning)
-    assert "astronaut.jpg · 1 face(s)" in shown_text(app.get("image")[0].captions[0])
+    assert "astronaut.jpg · 1 face" in shown_text(app.get("image")[0].captions[0])
     # The caption says how the numbers were made: the model and the test-time augmentation (walk s10).
     assert ", flip TTA · first analysed in: detection" in shown_text(app.get("image")[0].captions[0])
 
@@ -254,7 +255,7 @@ def test_a_photo_through_an_ensemble_shows_every_face_and_its_grad_cam(three_fac
     app.run()
     assert not app.exception and not app.error
     assert app.session_state["members"] == 2
-    assert "3 face(s)" in shown_text(app.get("image")[0].captions[0])
+    assert "3 faces" in shown_text(app.get("image")[0].captions[0])
     assert len(app.get("image")) == 1 + 3 * 2  # the photo, then each face's crop and Grad-CAM
 
 
@@ -274,7 +275,7 @@ def test_a_result_through_an_ensemble_names_its_models(three_face_photo, tiny_mo
     headers = [markdown.value for markdown in app.markdown if markdown.value.startswith("**Face")]
     assert len(headers) == 3 and all("average of 2 models" in header for header in headers)
     single = run_photo(encode(three_face_photo[0]), "three.jpg", tiny_model_path)
-    assert "three.jpg · 3 face(s) · tiny · first analysed in: detection" in shown_text(single.get("image")[0].captions[0])
+    assert "three.jpg · 3 faces · tiny · first analysed in: detection" in shown_text(single.get("image")[0].captions[0])
     assert not any("average of" in markdown.value for markdown in single.markdown)
 
 

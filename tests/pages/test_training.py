@@ -135,7 +135,7 @@ def test_a_damaged_metrics_file_draws_the_checkpoints_copy_and_says_so(runs_dir,
     runs.write_metrics(folder, [])  # no copy either: a warning instead of "no finished epoch"
     (folder / "metrics.csv").write_text("damaged")
     app = run_page()
-    assert any("2 committed epoch(s)" in shown_text(w.value) and "dddd/metrics.csv" in shown_text(w.value) for w in app.warning)
+    assert any("2 committed epochs" in shown_text(w.value) and "dddd/metrics.csv" in shown_text(w.value) for w in app.warning)
     assert not any("No finished epoch yet" in caption.value for caption in app.caption)
 
 
