@@ -412,10 +412,11 @@ def read_video_job(folder: Path) -> VideoJob:
                     elapsed_s=float(progress.get("elapsed_s", 0.0)))
 
 
-def cancel_video_job(folder: Path) -> bool:
+def cancel_video_job(folder: Path, reason: str = "cancelled") -> bool:
     """Stop a job: its worker is ended (and waited for, at most a few seconds), its input and partial results removed.
 
-    The job then reads ``cancelled`` until it is started again with ``again=True``.
+    The job then reads ``cancelled`` until it is started again with ``again=True``; its message is ``reason``
+    (how it came to be cancelled, for the other sessions that show the same job).
 
     Returns:
         Whether no worker is left (``False`` only when it could not be ended).
@@ -426,7 +427,7 @@ def cancel_video_job(folder: Path) -> bool:
     with _jobs_lock(folder.parent):
         status = runs.read_json(folder / "status.json", {}) or {}
         pid = status.get("pid")
-        _write_status(folder, "cancelled", "cancelled", pid=pid)
+        _write_status(folder, "cancelled", reason, pid=pid)
         stopped = _stop_worker(folder, pid)
         for path in folder.iterdir():
             if path.name.startswith("input") or path.name.startswith(".") or path.name in RESULT_FILES:

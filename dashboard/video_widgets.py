@@ -122,6 +122,10 @@ _ANALYSIS_KEY = "video_analysis"
 _AGAIN_KEY = "video_again"
 _UPLOAD_ID_KEY = "video_upload_id"
 _STARTED_KEY = "video_started_job"  # the folder of the last analysis this session handed to a worker
+_CANCELLED_KEY = "video_cancelled_here"  # the jobs this session cancelled with the Cancel button
+CANCELLED_BY_BUTTON = "cancelled with its Cancel button"
+CANCELLED_BY_REPLACING = "cancelled when the page that started it took another upload or other settings"
+CANCELLED_BY_REMOVING = "cancelled when its upload was removed from the page that started it"
 
 
 def keep_worker_warm(model_paths: tuple[str, ...], settings: StreamSettings) -> None:
@@ -192,7 +196,7 @@ def start_job_ui(data: bytes, name: str, settings: StreamSettings, model_paths: 
     return job
 
 
-def cancel_replaced_job_ui(keep: str | None = None) -> None:
+def cancel_replaced_job_ui(keep: str | None = None, reason: str = CANCELLED_BY_REPLACING) -> None:
     """Cancel the analysis this session last started, unless its id is ``keep`` or it has ended."""
     from core.video_jobs import cancel_video_job, read_video_job
 
@@ -202,7 +206,7 @@ def cancel_replaced_job_ui(keep: str | None = None) -> None:
     st.session_state.pop(_STARTED_KEY, None)
     folder = Path(started)
     if folder.is_dir() and read_video_job(folder).active:
-        cancel_video_job(folder)
+        cancel_video_job(folder, reason)
 
 
 @st.fragment(run_every=2.0)
@@ -227,7 +231,7 @@ def linked_job_ui() -> VideoJob | None:
         return None
     if st.session_state.pop(_UPLOADED_KEY, False):
         del st.query_params[JOB_PARAM]  # the upload was removed: so is its analysis from the view,
-        cancel_replaced_job_ui()  # and the analysis this session started for it stops
+        cancel_replaced_job_ui(reason=CANCELLED_BY_REMOVING)  # and the analysis this session started for it stops
         return None
     try:
         folder = video_job_dir(job_id)
@@ -258,7 +262,7 @@ def video_job_ui(job: VideoJob, *, can_restart: bool = False) -> None:
         if job.state == "failed":
             st.error(f"Cannot analyse {quoted(job.source)}: {literal(job.message, None)}")
         else:
-            st.info(f"The analysis of {quoted(job.source)} was cancelled.", icon=":material/cancel:")
+            st.info(cancelled_text(job), icon=":material/cancel:")
         if can_restart:
             st.button("Analyse again", key="video_again_button", icon=":material/replay:",
                       on_click=_ask_again,
@@ -274,6 +278,17 @@ def video_job_ui(job: VideoJob, *, can_restart: bool = False) -> None:
             # Walk s18: reopened from its link, the results did not say which video they were for.
             st.subheader(f"Results for {quoted(job.source)}", divider="gray")
             video_results_ui(analysis)
+
+
+def cancelled_text(job: VideoJob) -> str:
+    """Who cancelled the job, as far as this session knows: itself, or another tab or viewer (and how)."""
+    if job.folder.name in st.session_state.get(_CANCELLED_KEY, ()):
+        return f"You cancelled the analysis of {quoted(job.source)}."
+    if job.message in (CANCELLED_BY_BUTTON, CANCELLED_BY_REPLACING, CANCELLED_BY_REMOVING):
+        # Analyses of the same video and settings are shared: another session may have ended this one.
+        return (f"The analysis of {quoted(job.source)} was {job.message}, in another tab or by another person "
+                "using this server.")
+    return f"The analysis of {quoted(job.source)} was cancelled."
 
 
 def _ask_again() -> None:
@@ -311,7 +326,8 @@ def _job_progress_panel(folder: Path) -> None:
     st.progress(job.fraction, text=text)
     st.caption("The analysis runs in the background: you can leave this page or reload it, the link keeps it.")
     if st.button("Cancel", key="video_cancel", icon=":material/cancel:", help="Stop this analysis; nothing is kept"):
-        cancel_video_job(folder)
+        cancel_video_job(folder, CANCELLED_BY_BUTTON)
+        st.session_state.setdefault(_CANCELLED_KEY, set()).add(folder.name)
         st.rerun()
 
 

@@ -200,8 +200,14 @@ def test_a_running_analysis_shows_its_progress_and_cancel_stops_its_worker(bundl
         assert "frame 50 of 200" in bar.proto.text and "25.0 frames/s" in bar.proto.text and "6 s left" in bar.proto.text
         app.button(key="video_cancel").click().run()
         assert worker.wait(timeout=10) != 0  # ended by the Cancel
-        assert not app.exception and "cancelled" in app.info[0].value
+        assert not app.exception and app.info[0].value.startswith("You cancelled the analysis of ")
         assert not (folder / "input.mp4").exists()
+        # Another session showing the same analysis (its link) is told it was cancelled elsewhere, and how.
+        other = AppTest.from_file(PAGE, default_timeout=120)
+        other.query_params["job"] = folder.name
+        other.run()
+        assert not other.exception and "was cancelled with its Cancel button, in another tab or by another person" \
+            in other.info[0].value
     finally:
         worker.kill()
 
