@@ -185,6 +185,12 @@ class TrainConfig:
             mismatch = init_from_mismatch(self.init_from, self.model, self.model_params)
             if mismatch:
                 raise ValueError(mismatch)
+        if not 0 < self.plateau_factor < 1:
+            raise ValueError(f"plateau_factor must be in (0, 1) (the learning rate is multiplied by it), "
+                             f"got {self.plateau_factor}")
+        if self.plateau_patience < 0 or self.early_stopping_patience < 0:
+            raise ValueError(f"plateau_patience and early_stopping_patience are epochs, >= 0 (0 turns early stopping "
+                             f"off), got {self.plateau_patience} and {self.early_stopping_patience}")
         if not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
         if not 0 <= self.weight_decay < 1:

@@ -190,6 +190,11 @@ def test_cli_lists_models_and_rejects_unknown(capsys):
     (["--param", "dropout_rate=1.5"], "hyperparameter dropout_rate must be in \\[0, 1\\), got 1.5"),
     (["--optimizer", "sgd", "--momentum", "-1"], "momentum must be in \\[0, 1\\), got -1"),
     (["--optimizer", "adamw", "--weight-decay", "-1"], "weight_decay must be in \\[0, 1\\), got -1"),
+    # Probe s19: a negative early-stopping patience ended a 4-epoch run after 2, without a word.
+    (["--early-stopping", "-1"], "early_stopping_patience are epochs, >= 0 .* got 3 and -1"),
+    (["--lr-schedule", "plateau", "--plateau-patience", "-1"], "got -1 and 0"),
+    (["--lr-schedule", "plateau", "--plateau-factor", "1.5"], "plateau_factor must be in \\(0, 1\\) .* got 1.5"),
+    (["--lr-schedule", "plateau", "--plateau-factor", "nan"], "plateau_factor must be in \\(0, 1\\) .* got nan"),
 ])
 def test_bad_options_are_refused_before_a_run_folder_exists(tmp_path, train_csv, capsys, options, message):
     # Before: each made a run folder, failed inside the worker with a Keras or optimizer error and stayed listed.
