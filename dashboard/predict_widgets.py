@@ -309,6 +309,15 @@ def expand_uploads(files: list[tuple[str, bytes]], *, max_total_bytes: int = MAX
     return count, items()
 
 
+def table_for_display(table):
+    """``table`` with empty cells (no face, no probabilities) empty instead of a literal "None", as text.
+
+    Text, so that Arrow takes each column as it is: numbers beside "" made its conversion fail and log a
+    traceback on every rerun, before Streamlit fell back to text itself (walk s19).
+    """
+    return table.astype(object).where(table.notna(), "").astype(str)
+
+
 def batch_ui(files: list[tuple[str, bytes]], loaded: LoadedModel, settings: PredictSettings) -> None:
     """Predict many photos (and zips of photos); show one row per face and offer the CSV."""
     count, items = expand_uploads(files)
@@ -342,9 +351,7 @@ def batch_ui(files: list[tuple[str, bytes]], loaded: LoadedModel, settings: Pred
                    + (f"\n\n…and {more} more (see the `note` column)" if more else ""))
     # The reason a row has no face sits next to the file name, not 17 columns to the right.
     order = ["file", "note", *[column for column in table.columns if column not in ("file", "note")]]
-    # Empty cells (no face, no probabilities) stay empty instead of showing a literal "None".
-    shown = table.astype(object).where(table.notna(), "")
-    st.dataframe(shown, hide_index=True, width="stretch", column_order=order,
+    st.dataframe(table_for_display(table), hide_index=True, width="stretch", column_order=order,
                  column_config={"file": st.column_config.TextColumn("file", pinned=True)})
     st.download_button("Download CSV", spreadsheet_safe(table).to_csv(index=False).encode("utf-8"), file_name="fer_predictions.csv",
                        mime="text/csv", key="predict_batch_csv")

@@ -196,6 +196,22 @@ def test_batch_table_shows_empty_cells_not_none(tiny_model_path):
     assert "nan" not in table.astype(str).to_numpy().ravel().tolist()
 
 
+def test_the_batch_table_converts_to_arrow_with_faces_and_empty_rows_together(three_face_photo, tiny_model_path):
+    # Walk s19: a file with faces beside one without put "" in the int "face" column; Arrow's conversion failed
+    # and Streamlit logged a traceback on every rerun before showing the table as text.
+    import pyarrow
+
+    from core.model_io import load_model
+    from core.predict import predict_image, predictions_table
+    from dashboard.predict_widgets import table_for_display
+
+    faces = predict_image(three_face_photo[0], load_model(tiny_model_path), detector="haar")
+    table = predictions_table([("three.jpg", faces), ("notes.jpg", "not an image")])
+    shown = table_for_display(table)
+    assert pyarrow.Table.from_pandas(shown).num_rows == len(table) == 4
+    assert shown["face"].tolist() == ["1", "2", "3", ""] and shown["note"].iloc[3] == "error: not an image"
+
+
 def test_one_click_on_an_example_photo_predicts_it_and_the_url_names_it(bundled):
     app = AppTest.from_file(PAGE, default_timeout=120)
     app.run()
