@@ -16,6 +16,12 @@ SPLIT_COLORS: dict[str, str] = {
     "all": "#72B7B2",
 }
 CLASS_AXIS_TITLE = "Emotion (FER2013 order)"
+
+# Every chart's Plotly config. Where the browser has no hover (a phone, a touch screen), Plotly draws its
+# toolbar at all times, and its nine icons covered chart titles, legends and the top row of the confusion
+# matrices (walk s19). Two are kept, in the figure's top-right corner: save as PNG, and undo a zoom (a drag
+# zooms, a double-click resets too). Streamlit's own full-screen button sits outside the figure.
+CHART_CONFIG = {"displaylogo": False, "modeBarButtons": [["toImage", "resetScale2d"]]}
 # Ticks on an epoch axis (whole epochs only): about six fit a half-width panel on a 390 px phone without overlapping.
 EPOCH_TICKS = 6
 

@@ -18,7 +18,7 @@ from core.dataset import FerDataset
 from core.diagnose import one_class_warning
 from core.evaluate import content_digest, prediction_cache_path, read_cached_predictions, score_predictions
 from core.tta import TTA_LABELS, TTA_MODES, TTA_SHORT
-from dashboard.charts import epoch_tick_step
+from dashboard.charts import CHART_CONFIG, epoch_tick_step
 from dashboard.data_source import dataset_key
 from dashboard.evaluation_widgets import confusion_figure, evaluable_splits, evaluation_ui, tta_name
 from dashboard.text import escape_markdown
@@ -342,5 +342,5 @@ def confusion_pair_ui(by_id: dict[str, ComparedModel], dataset: FerDataset,
             if warning:
                 st.warning(warning, icon=":material/warning:")
             st.plotly_chart(confusion_figure(result.confusion, normalize=True, clickable=False),
-                            key=f"compare_cm_{position}")
+                            key=f"compare_cm_{position}", config=CHART_CONFIG)
     return split, tta

@@ -28,6 +28,7 @@ from core.evaluate import (
 from core.labels import CLASS_NAMES, NUM_CLASSES, TRAINING
 from core.predict import EMOTION_COLORS
 from core.tta import TTA_LABELS, TTA_SHORT
+from dashboard.charts import CHART_CONFIG
 from dashboard.data_source import dataset_key
 from dashboard.images import image_grid
 from dashboard.training_widgets import escape_markdown, format_accuracy, format_duration
@@ -287,7 +288,7 @@ def confusion_ui(result: SplitEvaluation, key: str = "eval_cm") -> tuple[int, in
     normalize = st.toggle("Row-normalised (share of each true class)", key=f"{key}_normalize")
     remember_choice(normalize, param="normalised", default=False)
     event = st.plotly_chart(confusion_figure(result.confusion, normalize=normalize), key=f"{key}_chart",
-                            on_select="rerun", selection_mode="points")
+                            on_select="rerun", selection_mode="points", config=CHART_CONFIG)
     true_key, predicted_key, last_key = f"{key}_true", f"{key}_predicted", f"{key}_last_click"
     cell = clicked_cell(event)
     if cell is not None and cell != st.session_state.get(last_key):

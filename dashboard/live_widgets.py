@@ -29,6 +29,7 @@ import numpy as np
 import streamlit as st
 
 from core.video import CSV_COLUMNS, FrameAnalyzer, FrameResult, StreamSettings, draw_frame, frame_rows
+from dashboard.charts import CHART_CONFIG
 from dashboard.text import literal
 
 ICE_SERVERS_ENV = "FER_STUDIO_ICE_SERVERS"
@@ -341,7 +342,7 @@ def live_panel_ui() -> None:
         table = pd.DataFrame(snapshot.rows, columns=CSV_COLUMNS)
         table = table[table["time_s"] >= table["time_s"].max() - TIMELINE_SECONDS]
         st.plotly_chart(emotion_timeline_figure(table, face_id, title=f"Face #{face_id}, last {TIMELINE_SECONDS:.0f} s"),
-                        key="live_timeline")
+                        key="live_timeline", config=CHART_CONFIG)
     if snapshot.rows:
         csv_bytes = pd.DataFrame(snapshot.rows, columns=CSV_COLUMNS).to_csv(index=False).encode("utf-8")
         st.download_button("Download this session's CSV", csv_bytes, file_name="live_emotions.csv", mime="text/csv",

@@ -23,7 +23,7 @@ from core.models import ModelSpec, list_models
 from core.runs import RunSummary
 from core.train_config import LR_SCHEDULES, OPTIMIZERS, PLATEAU_METRICS, PRECISIONS, TrainConfig
 from core.wording import counted
-from dashboard.charts import epoch_tick_step
+from dashboard.charts import CHART_CONFIG, epoch_tick_step
 from dashboard.text import code, escape_markdown  # noqa: F401  (escape_markdown re-exported: pages import it from here)
 from dashboard.url_state import remember_choice, url_choice
 
@@ -621,9 +621,9 @@ def training_curves_ui(run_dir: Path, progress: dict | None = None) -> None:
                                   format_func={"epoch": "Epochs", "time": "Training time"}.get,
                                   label_visibility="collapsed") or "epoch"
     curves, rate = st.columns([2.6, 1])  # side by side on a desktop, stacked on a phone
-    curves.plotly_chart(training_curves_figure(metrics, progress, x_axis), key=f"curves_{name}")
+    curves.plotly_chart(training_curves_figure(metrics, progress, x_axis), key=f"curves_{name}", config=CHART_CONFIG)
     if metrics:
-        rate.plotly_chart(learning_rate_figure(metrics, x_axis), key=f"learning_rate_{name}")
+        rate.plotly_chart(learning_rate_figure(metrics, x_axis), key=f"learning_rate_{name}", config=CHART_CONFIG)
     if metrics:
         last = metrics[-1]
         st.caption(f"Last epoch {last['epoch']}: learning rate {last.get('lr', float('nan')):.2e}, "

@@ -23,6 +23,7 @@ from core.smoothing import DEFAULT_SMOOTHING, DEFAULT_WINDOW, SMOOTHING_LABELS, 
 from core.video import DEFAULT_VIDEO_DETECTOR, StreamSettings
 from core.video_io import VIDEO_EXTENSIONS
 from core.video_jobs import VIDEO_FORMATS, VideoJob
+from dashboard.charts import CHART_CONFIG
 from dashboard.text import literal, quoted
 from dashboard.url_state import remember_choice, url_choice
 
@@ -398,4 +399,4 @@ def video_results_ui(analysis: VideoAnalysis, *, key: str = "video") -> None:
                               format_func=lambda face_id: f"#{face_id}",
                               help="The longest-seen face first; lines are the model's probabilities per frame, "
                                    "the strip on top the smoothed emotion shown in the video")
-        st.plotly_chart(emotion_timeline_figure(analysis.table, chosen), key=f"{key}_timeline")
+        st.plotly_chart(emotion_timeline_figure(analysis.table, chosen), key=f"{key}_timeline", config=CHART_CONFIG)

@@ -16,6 +16,7 @@ import streamlit as st
 from core.compare import compared_models, with_recorded_results
 from dashboard import compare_widgets as compare
 from dashboard import evaluation_widgets as widgets
+from dashboard.charts import CHART_CONFIG
 from dashboard.data_source import get_dataset
 from dashboard.router import require_router
 from dashboard.text import code
@@ -63,7 +64,7 @@ else:
     st.subheader("Training and validation curves")
     curves = {name: entry.metrics for name, entry in names.items() if entry.metrics}
     if curves:
-        st.plotly_chart(compare.compare_curves_figure(curves), key="compare_curves")
+        st.plotly_chart(compare.compare_curves_figure(curves), key="compare_curves", config=CHART_CONFIG)
         st.caption("Solid: validation; dashed: training. One colour per run or model."
                    + (" A bundled model's card keeps its last training run's validation accuracy only."
                       if any(entry.kind == "bundled" for entry in names.values() if entry.metrics) else ""))

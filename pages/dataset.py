@@ -5,7 +5,7 @@ import streamlit as st
 from core.labels import CLASS_NAMES
 from core.stats import sample_per_class
 from dashboard import dataset_view as view
-from dashboard.charts import class_distribution_figure, intensity_histogram_figure
+from dashboard.charts import CHART_CONFIG, class_distribution_figure, intensity_histogram_figure
 from dashboard.data_source import dataset_key, get_dataset
 from dashboard.images import image_grid, stretch_contrast
 from dashboard.router import require_router
@@ -23,7 +23,7 @@ view.split_metrics(dataset)
 st.header("Class balance")
 counts = dataset.class_counts()
 as_share = st.toggle("Show each split's share (%) instead of counts", key=view.SHARE_KEY, bind="query-params")
-st.plotly_chart(class_distribution_figure(counts, as_share=as_share), key="class_distribution")
+st.plotly_chart(class_distribution_figure(counts, as_share=as_share), key="class_distribution", config=CHART_CONFIG)
 st.markdown(view.imbalance_text(counts))
 
 st.header("Sample faces")
@@ -51,5 +51,5 @@ else:
     image_grid([stretch_contrast(faces[index]) for index in classes], captions, size=112)
 
 st.header("Pixel intensities")
-st.plotly_chart(intensity_histogram_figure(view.cached_histograms(key, dataset)), key="intensity_histogram")
+st.plotly_chart(intensity_histogram_figure(view.cached_histograms(key, dataset)), key="intensity_histogram", config=CHART_CONFIG)
 st.caption("Share of all pixels per intensity bin; a split shifted left is darker on average.")

@@ -11,6 +11,7 @@ from core.tta import TTA_LABELS, TTA_MODES
 from dashboard import downloads
 from dashboard import evaluation_widgets as widgets
 from dashboard import export_widgets
+from dashboard.charts import CHART_CONFIG
 from dashboard.data_source import get_dataset
 from dashboard.router import require_router
 from dashboard.url_state import remember_choice, url_choice
@@ -51,7 +52,7 @@ if dataset is not None and model_path is not None:
         widgets.cell_gallery_ui(result, images, cell)
 
         st.subheader("Per-class accuracy")
-        st.plotly_chart(widgets.per_class_accuracy_figure(result), key="eval_per_class")
+        st.plotly_chart(widgets.per_class_accuracy_figure(result), key="eval_per_class", config=CHART_CONFIG)
 
         st.subheader("Classification report")
         widgets.report_ui(result)

@@ -5,7 +5,7 @@ import json
 import streamlit as st
 
 from dashboard import quality_view as view
-from dashboard.charts import split_pairs_figure
+from dashboard.charts import CHART_CONFIG, split_pairs_figure
 from dashboard.data_source import get_dataset
 from dashboard.images import image_grid
 from dashboard.router import require_router
@@ -27,7 +27,7 @@ near_threshold, blank_std = view.scan_controls()
 report = view.cached_scan(dataset, near_threshold, blank_std)
 view.summary_metrics(report, dataset)
 if report.split_pair_counts:
-    st.plotly_chart(split_pairs_figure(report.split_pair_counts), key="split_pairs")
+    st.plotly_chart(split_pairs_figure(report.split_pair_counts), key="split_pairs", config=CHART_CONFIG)
 
 st.header("Duplicate groups")
 if not report.groups:

@@ -59,3 +59,23 @@ def test_epoch_axes_tick_whole_epochs_about_six_times(last_epoch, step):
 
     assert epoch_tick_step(last_epoch) == step
     assert len(range(1, last_epoch + 1, step)) <= EPOCH_TICKS
+
+
+def test_every_chart_on_every_page_gets_the_trimmed_toolbar():
+    # Walk s19: on a phone (no hover) Plotly draws its nine-icon toolbar at all times, over titles, legends and
+    # the confusion matrices' top row. Every st.plotly_chart call passes CHART_CONFIG (or hides the toolbar).
+    import ast
+    from pathlib import Path
+
+    from dashboard.charts import CHART_CONFIG
+
+    root = Path(__file__).resolve().parents[2]
+    calls = []
+    for path in sorted([*root.glob("dashboard/*.py"), *root.glob("pages/*.py"), root / "streamlit_app.py"]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "plotly_chart":
+                config = next((keyword.value for keyword in node.keywords if keyword.arg == "config"), None)
+                calls.append((f"{path.relative_to(root)}:{node.lineno}", ast.unparse(config) if config else None))
+    assert len(calls) >= 12
+    assert [where for where, config in calls if config not in ("CHART_CONFIG", "{'displayModeBar': False}")] == []
+    assert CHART_CONFIG["modeBarButtons"] == [["toImage", "resetScale2d"]] and CHART_CONFIG["displaylogo"] is False

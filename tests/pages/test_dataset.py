@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,9 @@ def test_page_shows_split_sizes_imbalance_and_charts(with_dataset):
     assert not at.exception
     assert [m.value for m in at.metric] == ["51", "37", "14"]
     assert len(plotly_charts(at)) == 2  # class distribution + intensity histogram
+    # Two toolbar icons, not nine over the titles on a phone (walk s19).
+    toolbars = [json.loads(chart.proto.config)["modeBarButtons"] for chart in plotly_charts(at)]
+    assert toolbars == [[["toImage", "resetScale2d"]]] * 2
     text = " ".join(m.value for m in at.markdown)
     assert "**6.0x** disgust" in text  # Training: 6 per class vs 1 disgust
     # 7 sample rows + the mean faces, each one st.image list.
