@@ -133,22 +133,35 @@ def bundled_models_text() -> str | None:
     return text + "."
 
 
-def best_ensemble_query_params() -> dict[str, str] | None:
-    """The Predict page's URL choices (``model``, ``ensemble``, ``tta``) for the best ensemble on the cards, and the
-    first example photo (``example``), so the link lands on a prediction rather than an empty page (walk s10)."""
+def bundled_model_id(path: Path) -> str:
+    """A bundled model's id in the model menus and the URL (``bundled`` for the default one)."""
     from core.predict import default_model_path
     from dashboard.model_menu import BUNDLED_ID
 
+    return BUNDLED_ID if path == default_model_path() else f"{BUNDLED_ID}-{path.stem}"
+
+
+def example_query_params(name: str) -> dict[str, str]:
+    """Predict's URL choices for one of Home's example photos: the photo, and the model Home names.
+
+    That is the best single bundled model, alone, not the model last chosen on another page: a 25% run picked
+    on Evaluation answered Home's examples (walk s19).
+    """
+    best = best_bundled_model()
+    params = {"example": name, "ensemble": ""}
+    if best is not None:
+        params["model"] = bundled_model_id(best.members[0])
+    return params
+
+
+def best_ensemble_query_params() -> dict[str, str] | None:
+    """The Predict page's URL choices (``model``, ``ensemble``, ``tta``) for the best ensemble on the cards, and the
+    first example photo (``example``), so the link lands on a prediction rather than an empty page (walk s10)."""
     ensemble = best_bundled_ensemble()
     if ensemble is None:
         return None
-    default = default_model_path()
-
-    def model_id(path: Path) -> str:
-        return BUNDLED_ID if path == default else f"{BUNDLED_ID}-{path.stem}"
-
-    params = {"model": model_id(ensemble.members[0]),
-              "ensemble": ",".join(model_id(path) for path in ensemble.members[1:])}
+    params = {"model": bundled_model_id(ensemble.members[0]),
+              "ensemble": ",".join(bundled_model_id(path) for path in ensemble.members[1:])}
     if ensemble.mode != "none":
         params["tta"] = ensemble.mode
     from dashboard.examples import available_examples
@@ -176,11 +189,12 @@ def square_thumbnail(path: str, size: int = 240):
 
 
 def example_card_ui(photo: ExamplePhoto, *, key: str) -> None:
-    """A square thumbnail of an example photo and a button that opens it on the Predict page."""
+    """A square thumbnail of an example photo and a button that opens it on the Predict page, predicted by the
+    model Home names (:func:`example_query_params`)."""
     st.image(square_thumbnail(str(photo.path)), width="stretch")
     if st.button(photo.title, key=key, width="stretch",
-                 help=f"Predict this photo: {photo.caption} ({photo.licence})"):
-        st.switch_page(PREDICT_PAGE, query_params={"example": photo.name})
+                 help=f"Predict this photo with the best single bundled model: {photo.caption} ({photo.licence})"):
+        st.switch_page(PREDICT_PAGE, query_params=example_query_params(photo.name))
 
 
 def dataset_summary(dataset) -> str:

@@ -74,6 +74,12 @@ def test_home_quotes_the_best_bundled_model_and_ensemble_from_their_cards_and_sa
     assert "tta=crop10" in link.proto.query_string
     # Walk s10: the link opened an empty Predict page; it now lands on an example photo, predicted.
     assert "example=" in link.proto.query_string
+    # Walk s19: the example buttons used the model last chosen on any page (a 25% run from Evaluation); they use
+    # the model named above, alone.
+    from dashboard.home_widgets import example_query_params
+
+    # (here the default model, fer_studio_default, is not the best one)
+    assert example_query_params("astronaut") == {"example": "astronaut", "ensemble": "", "model": "bundled-fer_studio_swa"}
 
 
 def test_a_refused_typed_path_says_why_on_home_and_in_the_sidebar(monkeypatch, tmp_path):
