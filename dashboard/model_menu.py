@@ -126,7 +126,28 @@ def model_select_ui(key: str, *, param: str = "model", help: str | None = MODEL_
     st.session_state[SHARED_MODEL_KEY] = chosen
     # A narrow sidebar cuts the label short: the chosen model, and a bundled one's held-out scores, are written out.
     st.caption(selected_model_caption(chosen, menu))
+    # Walk s19: a 2-epoch run inspected on Evaluation became the choice here too, and only Evaluation warned.
+    warning = guessing_level_model_warning(chosen, menu)
+    if warning:
+        st.warning(warning, icon=":material/warning:")
     return menu[chosen][1]
+
+
+def guessing_level_model_warning(model_id: str, menu: dict[str, tuple[str, str]]) -> str | None:
+    """A run's model whose validation accuracy is at guessing level gets a warning; bundled models never do."""
+    from core.diagnose import guessing_level_warning
+    from core.runs import read_config, summarize_run
+
+    if model_id.split("-")[0] == BUNDLED_ID:
+        return None
+    run_dir = Path(menu[model_id][1]).parent
+    accuracy = summarize_run(run_dir).best_val_accuracy
+    if model_id.endswith("-averaged"):
+        from core.averaging import averaged_record
+
+        accuracy = (averaged_record(run_dir) or {}).get("val_accuracy", accuracy)
+    warning = guessing_level_warning(accuracy, (read_config(run_dir).get("resolved") or {}).get("val_class_counts"))
+    return f"This model is not yet usable. {warning}" if warning else None
 
 
 def selected_model_caption(model_id: str, menu: dict[str, tuple[str, str]]) -> str:

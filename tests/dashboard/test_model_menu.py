@@ -60,3 +60,26 @@ def test_a_model_chosen_on_one_page_is_the_choice_on_the_next(tmp_path, monkeypa
     assert app.selectbox(key="predict_model").value == "bundled"
     # The chosen model leaves the ensemble menu; what is left of the shared ensemble stays.
     assert app.multiselect(key="predict_ensemble").value == ["bundled-fer_studio_distilled"]
+
+
+def test_a_run_at_guessing_level_chosen_anywhere_gets_a_warning_in_the_sidebar(tmp_path, monkeypatch, tiny_model_path):
+    # Walk s19: a 2-epoch run at 25% picked on Evaluation became Predict's and Video's model; only Evaluation warned.
+    from streamlit.testing.v1 import AppTest
+
+    from core import runs
+
+    monkeypatch.setenv("FER_STUDIO_RUNS", str(tmp_path / "runs"))
+    for run_id, accuracy in (("20260101-000000-fer_vgg-aaaa", 0.2545), ("20260101-000001-fer_vgg-bbbb", 0.61)):
+        run_dir = tmp_path / "runs" / run_id
+        run_dir.mkdir(parents=True)
+        runs.write_json_atomic(run_dir / "config.json", {"config": {"model": "fer_vgg", "epochs": 2}, "resolved": {}})
+        runs.write_status(run_dir, "finished")
+        runs.write_metrics(run_dir, [{"epoch": 1, "loss": 1.8, "accuracy": 0.25, "val_accuracy": accuracy, "lr": 1e-3}])
+        (run_dir / "best.keras").write_bytes(tiny_model_path.read_bytes())
+    app = AppTest.from_function(_two_pages, default_timeout=60).run()
+    assert not app.warning  # a bundled model
+    app.selectbox(key="predict_model").set_value("20260101-000000-fer_vgg-aaaa").run()
+    (warning,) = app.warning
+    assert warning.value.startswith("This model is not yet usable. Best validation accuracy 25.45% is no better")
+    app.selectbox(key="predict_model").set_value("20260101-000001-fer_vgg-bbbb").run()
+    assert not app.exception and not app.warning
