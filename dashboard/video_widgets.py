@@ -246,7 +246,70 @@ def linked_job_ui() -> VideoJob | None:
     return read_video_job(folder)
 
 
-def video_job_ui(job: VideoJob, *, can_restart: bool = False) -> None:
+def _every_text(every: int) -> str:
+    return "every frame" if every == 1 else f"every {every}{'nd' if every == 2 else 'rd' if every == 3 else 'th'} frame"
+
+
+def analysed_with(job: VideoJob) -> tuple[tuple[str, ...], dict] | None:
+    """The model files and the settings (``StreamSettings`` as a dict) a job was started with; ``None`` if unknown."""
+    from core import runs
+
+    request = runs.read_json(job.folder / "job.json", {}) or {}
+    models, settings = request.get("models"), request.get("settings")
+    if not isinstance(models, list) or not models or not isinstance(settings, dict):
+        return None
+    return tuple(str(path) for path in models), settings
+
+
+def analysed_with_text(models: tuple[str, ...], settings: dict) -> str:
+    """``Analysed by fer_studio_swa · Haar cascade detector on every frame · vote over 10 frames``."""
+    from core.detect import get_detector
+    from dashboard.model_menu import model_name
+
+    names = [model_name(path) for path in dict.fromkeys(models)]
+    text = "Analysed by " + (names[0] if len(names) == 1 else " + ".join(names) + " (probabilities averaged)")
+    detector = settings.get("detector")
+    try:
+        detector = get_detector(str(detector)).label
+    except ValueError:
+        pass
+    text += f" · {detector} detector on {_every_text(int(settings.get('every', 1)))}"
+    smoothing = settings.get("smoothing")
+    if smoothing == "none":
+        return text + " · no smoothing"
+    return text + f" · {smoothing} smoothing over {settings.get('window')} frames"
+
+
+def settings_differences(models: tuple[str, ...], settings: dict, current_models: tuple[str, ...],
+                         current: StreamSettings) -> list[str]:
+    """What the sidebar now says that a job's results were not made with (``detector: Haar cascade, now MTCNN``)."""
+    from core.detect import get_detector
+    from dashboard.model_menu import model_name
+
+    def label(name) -> str:
+        try:
+            return get_detector(str(name)).label
+        except ValueError:
+            return str(name)
+
+    differences = []
+    if [str(Path(path)) for path in models] != [str(Path(path)) for path in current_models]:
+        shown = " + ".join(model_name(path) for path in current_models)
+        differences.append(f"model: {' + '.join(model_name(path) for path in models)} here, {shown} in the sidebar")
+    if settings.get("detector") != current.detector:
+        differences.append(f"detector: {label(settings.get('detector'))} here, {label(current.detector)} in the sidebar")
+    if settings.get("every") != current.every:
+        differences.append(f"detection: {_every_text(int(settings.get('every', 1)))} here, {_every_text(current.every)} "
+                           "in the sidebar")
+    if settings.get("smoothing") != current.smoothing or (current.smoothing != "none"
+                                                           and settings.get("window") != current.window):
+        differences.append(f"smoothing: {settings.get('smoothing')} over {settings.get('window')} frames here, "
+                           f"{current.smoothing} over {current.window} in the sidebar")
+    return differences
+
+
+def video_job_ui(job: VideoJob, *, can_restart: bool = False,
+                 current: tuple[tuple[str, ...], StreamSettings] | None = None) -> None:
     """A running job's progress (refreshed twice a second, with Cancel); a finished job's results or its error.
 
     A cancelled or failed job is watched every 2 s: started again from another session, it is redrawn running.
@@ -278,6 +341,16 @@ def video_job_ui(job: VideoJob, *, can_restart: bool = False) -> None:
         else:
             # Walk s18: reopened from its link, the results did not say which video they were for.
             st.subheader(f"Results for {quoted(job.source)}", divider="gray")
+            # Walk s19: reopened from its link after the detector was changed, Haar's results stood under an MTCNN
+            # sidebar with nothing saying which settings made them.
+            request = analysed_with(job)
+            if request is not None:
+                st.caption(literal(analysed_with_text(*request), None))
+                differences = settings_differences(*request, *current) if current is not None else []
+                if differences:
+                    st.info("These results were made with other settings than the sidebar's ("
+                            + "; ".join(literal(difference, None) for difference in differences)
+                            + "). Upload the video again to analyse it with the sidebar's.", icon=":material/tune:")
             video_results_ui(analysis)
 
 

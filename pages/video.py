@@ -34,4 +34,4 @@ if chosen is not None:
         if job is None:
             st.caption("One CSV row per face per frame: frame, time, face id, box, shown emotion and the seven probabilities.")
     if job is not None:
-        widgets.video_job_ui(job, can_restart=upload is not None)
+        widgets.video_job_ui(job, can_restart=upload is not None, current=(model_paths, settings))

@@ -111,6 +111,18 @@ def test_a_reload_finds_the_analysis_through_the_link_and_a_stale_link_is_named(
     assert not app.exception and not app.error and not app.warning
     assert {metric.label: metric.value for metric in app.metric}["Faces (ids)"] == "2"
     assert shown_text(app.subheader[0].value) == "Results for “two faces.mp4”"  # walk s18: the link named no file
+    # Walk s19: which settings made the results is said, and a sidebar that no longer matches them is named.
+    assert any(shown_text(caption.value) == "Analysed by tiny · Haar cascade detector on every frame · vote smoothing "
+               "over 10 frames" for caption in app.caption)
+    assert not app.info
+    app.query_params["detector"] = "mtcnn"
+    app.query_params["every"] = "3"
+    app.run()
+    (note,) = app.info
+    assert shown_text(note.value) == ("These results were made with other settings than the sidebar's (detector: Haar "
+                                      "cascade here, MTCNN in the sidebar; detection: every frame here, every 3rd frame "
+                                      "in the sidebar). Upload the video again to analyse it with the sidebar's.")
+    assert {metric.label: metric.value for metric in app.metric}["Faces (ids)"] == "2"  # still shown
     stale = AppTest.from_file(PAGE, default_timeout=120)
     stale.query_params["job"] = "0123456789abcdef"
     stale.run()
