@@ -22,6 +22,20 @@ GROUP_FILTERS = {
     "Exact copies only": lambda group: group.exact,
     "Near copies only": lambda group: not group.exact,
 }
+# Each filter's token in the URL (``?show=conflicts``), so a reload or a shared link shows the same groups.
+GROUP_FILTER_TOKENS = dict(zip(("all", "leakage", "conflicts", "exact", "near"), GROUP_FILTERS))
+
+
+def group_filter_ui() -> str:
+    """The "Show" choice of duplicate groups (a key of :data:`GROUP_FILTERS`), kept in ``?show=``."""
+    from dashboard.url_state import remember_choice, url_choice
+
+    tokens = list(GROUP_FILTER_TOKENS)
+    url_choice("quality_filter", tokens, tokens[0], param="show", noun="group filter",
+               describe=GROUP_FILTER_TOKENS.get)
+    token = st.radio("Show", tokens, horizontal=True, key="quality_filter", format_func=GROUP_FILTER_TOKENS.get)
+    remember_choice(token, param="show", default=tokens[0])
+    return GROUP_FILTER_TOKENS[token]
 
 
 DEFAULT_NEAR_THRESHOLD, DEFAULT_BLANK_STD = 4, 3.0

@@ -33,7 +33,7 @@ st.header("Duplicate groups")
 if not report.groups:
     st.success("No duplicates found at this threshold.")
 else:
-    shown = st.radio("Show", list(view.GROUP_FILTERS), horizontal=True, key="quality_filter")
+    shown = view.group_filter_ui()
     groups = [group for group in report.groups if view.GROUP_FILTERS[shown](group)]
     st.caption(f"{len(groups):,} groups. Select rows to see their images; otherwise the first {SHOWN_GROUPS} show.")
     table = view.groups_table(groups, report.near_threshold)

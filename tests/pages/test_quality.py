@@ -70,9 +70,10 @@ def test_page_reports_leakage_conflict_and_blank_image(with_dataset):
 
 def test_filters_and_threshold_keep_the_page_alive(with_dataset):
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT_S).run()
-    at.radio(key="quality_filter").set_value("Near copies only").run()
+    at.radio(key="quality_filter").set_value("near").run()
     assert not at.exception
     assert "0 groups" in " ".join(c.value for c in at.caption)
+    assert at.query_params.get("show") == "near"  # walk s19: the filter was not in the link
     at.slider(key="quality_threshold").set_value(0).run()
     at.number_input(key="quality_blank_std").set_value(0.0).run()
     assert not at.exception
@@ -80,9 +81,10 @@ def test_filters_and_threshold_keep_the_page_alive(with_dataset):
     # Walk s18: the scan settings were not in the link, so a reload went back to the defaults.
     assert (at.query_params.get("threshold"), at.query_params.get("blank")) == ("0", "0.0")
     linked = AppTest.from_file(PAGE, default_timeout=TIMEOUT_S)
-    linked.query_params.update({"threshold": "6", "blank": "2.5"})
+    linked.query_params.update({"threshold": "6", "blank": "2.5", "show": "conflicts"})
     linked.run()
     assert not linked.exception and not linked.warning
+    assert linked.radio(key="quality_filter").value == "conflicts" and "Label conflicts" in linked.radio[0].options
     assert (linked.slider(key="quality_threshold").value, linked.number_input(key="quality_blank_std").value) == (6, 2.5)
     at.slider(key="quality_threshold").set_value(4).run()
     at.number_input(key="quality_blank_std").set_value(3.0).run()
