@@ -59,7 +59,7 @@ def augment_config_ui(key: str, default: AugmentConfig) -> AugmentConfig:
     st.selectbox(
         "Preset",
         [*AUGMENT_PRESETS, CUSTOM],
-        key=f"{key}_preset",
+        key=f"{key}_preset", persist_state="session",
         on_change=_apply_preset,
         args=(key,),
         help="seed_notebook: shifts 0.1, flip, zoom 0.2 (the Keras notebook seed); "
@@ -68,24 +68,24 @@ def augment_config_ui(key: str, default: AugmentConfig) -> AugmentConfig:
     engine = st.selectbox(
         "Engine",
         ENGINES,
-        key=f"{key}_engine",
+        key=f"{key}_engine", persist_state="session",
         format_func=ENGINE_LABELS.__getitem__,
         help="ImageDataGenerator is what the tutorial seeds use (the default); the Keras layers "
         "apply the same ranges faster and run under any Keras backend.",
     )
     off = engine == "none"
-    st.checkbox("Horizontal flip", key=f"{key}_horizontal_flip", disabled=off, help="Mirror half of the faces.")
-    st.slider("Width shift", 0.0, 0.5, step=0.01, key=f"{key}_width_shift", disabled=off,
+    st.checkbox("Horizontal flip", key=f"{key}_horizontal_flip", persist_state="session", disabled=off, help="Mirror half of the faces.")
+    st.slider("Width shift", 0.0, 0.5, step=0.01, key=f"{key}_width_shift", persist_state="session", disabled=off,
               help="Largest sideways shift, as a fraction of the width (IDG width_shift_range).")
-    st.slider("Height shift", 0.0, 0.5, step=0.01, key=f"{key}_height_shift", disabled=off,
+    st.slider("Height shift", 0.0, 0.5, step=0.01, key=f"{key}_height_shift", persist_state="session", disabled=off,
               help="Largest vertical shift, as a fraction of the height (IDG height_shift_range).")
-    st.slider("Zoom", 0.0, 0.5, step=0.01, key=f"{key}_zoom", disabled=off,
+    st.slider("Zoom", 0.0, 0.5, step=0.01, key=f"{key}_zoom", persist_state="session", disabled=off,
               help="Each axis is scaled by a factor in [1 - zoom, 1 + zoom] (IDG zoom_range).")
-    st.slider("Rotation", 0.0, 180.0, step=1.0, format="%.0f°", key=f"{key}_rotation", disabled=off,
+    st.slider("Rotation", 0.0, 180.0, step=1.0, format="%.0f°", key=f"{key}_rotation", persist_state="session", disabled=off,
               help="Largest rotation either way (IDG rotation_range).")
-    st.slider("Brightness", 0.0, 0.9, step=0.05, key=f"{key}_brightness", disabled=off,
+    st.slider("Brightness", 0.0, 0.9, step=0.05, key=f"{key}_brightness", persist_state="session", disabled=off,
               help="0 is off; else pixels are multiplied by a factor in [1 - b, 1 + b] (IDG brightness_range).")
-    st.slider("Random erasing", 0.0, 1.0, step=0.05, key=f"{key}_erasing", disabled=off,
+    st.slider("Random erasing", 0.0, 1.0, step=0.05, key=f"{key}_erasing", persist_state="session", disabled=off,
               help="Chance that a face gets a random rectangle (2-33% of it) filled with noise, after the "
               "other transformations (the published FER2013 VGG recipe uses 0.5). 0 is off.")
     return _config_from_state(key)

@@ -65,11 +65,16 @@ def default_model_spec() -> ModelSpec:
     return list_models()[0]
 
 
+# The form's fields keep their values while the form is folded (its widgets are not drawn then, and Streamlit
+# would drop their state): after Start, a second run with one change needs only that change (walk s19).
+KEEP = "session"
+
+
 def model_select_ui(key: str = "train_model") -> ModelSpec:
     """Pick a registered model (outside the form, so its recipe can refill the form)."""
     specs = {spec.name: spec for spec in list_models()}
     name = st.selectbox("Model", list(specs), index=list(specs).index(default_model_spec().name), key=key,
-                        help="Architectures registered in core/models.py")
+                        persist_state=KEEP, help="Architectures registered in core/models.py")
     spec = specs[name]
     st.caption(spec.summary)
     return spec
@@ -117,46 +122,53 @@ def training_form_ui(spec: ModelSpec, key: str = "train", data_hash: str | None 
         # Fields flow four to a row, so the ones shown only for some choices (SGD's momentum, plateau's
         # factor) leave no holes in the grid (walk s10).
         cell = _FieldGrid(4).cell
-        epochs = cell().number_input("Epochs", 1, 1000, int(d["epochs"]), key=k("epochs"))
-        batch_size = cell().number_input("Batch size", 1, 4096, int(d["batch_size"]), key=k("batch_size"))
+        epochs = cell().number_input("Epochs", 1, 1000, int(d["epochs"]), key=k("epochs"), persist_state=KEEP)
+        batch_size = cell().number_input("Batch size", 1, 4096, int(d["batch_size"]), key=k("batch_size"),
+                                         persist_state=KEEP)
         optimizer = cell().selectbox("Optimizer", OPTIMIZERS, OPTIMIZERS.index(d["optimizer"]), key=k("optimizer"),
+                                     persist_state=KEEP,
                                      format_func=OPTIMIZER_LABELS.get)
         learning_rate = cell().number_input("Learning rate", 1e-6, 1.0, float(d["learning_rate"]), step=1e-4,
-                                            format="%.5f", key=k("learning_rate"))
+                                            format="%.5f", key=k("learning_rate"), persist_state=KEEP)
         momentum, nesterov, weight_decay = float(d["momentum"]), bool(d["nesterov"]), float(d["weight_decay"])
         if optimizer in ("sgd", "rmsprop"):
-            momentum = cell().number_input("Momentum", 0.0, 0.999, momentum, step=0.05, key=k("momentum"))
+            momentum = cell().number_input("Momentum", 0.0, 0.999, momentum, step=0.05, key=k("momentum"),
+                                           persist_state=KEEP)
         if optimizer == "sgd":
-            nesterov = cell().checkbox("Nesterov momentum", nesterov, key=k("nesterov"))
+            nesterov = cell().checkbox("Nesterov momentum", nesterov, key=k("nesterov"), persist_state=KEEP)
         if optimizer in ("adamw", "sgd"):
             weight_decay = cell().number_input("Weight decay", 0.0, 0.1, weight_decay, step=1e-4, format="%.4f",
-                                               key=k("weight_decay"), help="Decoupled weight decay")
+                                               key=k("weight_decay"), persist_state=KEEP, help="Decoupled weight decay")
         lr_schedule = cell().selectbox("LR schedule", LR_SCHEDULES, LR_SCHEDULES.index(d["lr_schedule"]),
-                                       format_func=LR_SCHEDULE_LABELS.get, key=k("lr_schedule"))
+                                       format_func=LR_SCHEDULE_LABELS.get, key=k("lr_schedule"), persist_state=KEEP)
         plateau_factor, plateau_patience = float(d["plateau_factor"]), int(d["plateau_patience"])
         plateau_metric = str(d.get("plateau_metric", "val_loss"))
         if lr_schedule == "plateau":
             plateau_factor = cell().number_input("Plateau factor", 0.05, 0.99, plateau_factor, step=0.05,
-                                                 key=k("plateau_factor"), help="The learning rate is multiplied by this")
+                                                 key=k("plateau_factor"),
+                                                 persist_state=KEEP, help="The learning rate is multiplied by this")
             plateau_metric = cell().selectbox("Plateau on", PLATEAU_METRICS, PLATEAU_METRICS.index(plateau_metric),
                                               format_func=PLATEAU_METRIC_LABELS.get, key=k("plateau_metric"),
+                                              persist_state=KEEP,
                                               help="What must stop improving: the published FER2013 VGG recipe "
                                                    "watches validation accuracy")
             plateau_patience = cell().number_input("Plateau patience (epochs)", 1, 100, plateau_patience,
-                                                   key=k("plateau_patience"), help="Epochs without a better value first")
+                                                   key=k("plateau_patience"),
+                                                   persist_state=KEEP, help="Epochs without a better value first")
         time_budget = cell().number_input(
             "Time budget, minutes (0 = off)", 0.0, 100_000.0, float(d.get("time_budget_min") or 0.0), step=5.0,
-            key=k("time_budget"),
+            key=k("time_budget"), persist_state=KEEP,
             help="Stop before an epoch that would end past this many minutes of training. A cosine schedule then "
                  "decays over this time instead of over the epochs, which become an upper bound.")
         early_stopping = cell().number_input("Early stopping patience (0 = off)", 0, 1000,
                                              int(d["early_stopping_patience"]), key=k("early_stopping"),
+                                             persist_state=KEEP,
                                              help="Stop after this many epochs without a better validation accuracy")
         crop = 0
         if "crop" in spec.hyperparameters():
             crop = cell().number_input(
                 "Centre crop, pixels (0 = whole face)", 0, 47, int(spec.hyperparameters()["crop"]), step=4,
-                key=k("crop"),
+                key=k("crop"), persist_state=KEEP,
                 help="Train and predict on the centre square of this side only (the published FER2013 VGG recipe "
                      "uses 40): the augmentation's shifts become random crops. On this project's 2-core CPU, 40 "
                      "made steps 1.45x and whole epochs 1.2x faster, and a 40-minute run 0.6 points less accurate. "
@@ -166,33 +178,36 @@ def training_form_ui(spec: ModelSpec, key: str = "train", data_hash: str | None 
             convs = cell().selectbox(
                 "Conv blocks per stage", CONVS_CHOICES, CONVS_CHOICES.index(spec.hyperparameters()["convs"]),
                 format_func=lambda value: ", ".join(map(str, value)) if isinstance(value, list) else str(value),
-                key=k("convs"),
+                key=k("convs"), persist_state=KEEP,
                 help="Depth: conv+BN+ReLU blocks in each of the four stages (2 by default; the bundled "
                      "fer_studio_swa has 3, 3, 3, 2). Started "
                      "from a trained model with fewer blocks (Start from, below), the run grows it: its blocks "
                      "are copied and each new one starts as the identity, so the run starts from that model's "
                      "accuracy. 3, 3, 3, 2 took 1.44x the time per epoch on this project's CPU and adds 0.8 MB to the file.")
         label_smoothing = cell().number_input("Label smoothing", 0.0, 0.5, float(d["label_smoothing"]), step=0.05,
-                                              key=k("label_smoothing"))
-        seed = cell().number_input("Seed", 0, 2**31 - 1, int(d["seed"]), key=k("seed"))
+                                              key=k("label_smoothing"), persist_state=KEEP)
+        seed = cell().number_input("Seed", 0, 2**31 - 1, int(d["seed"]), key=k("seed"), persist_state=KEEP)
         precision = cell().selectbox("Precision", PRECISIONS, PRECISIONS.index(str(d.get("precision", "auto"))),
-                                     format_func=PRECISION_LABELS.get, key=k("precision"),
+                                     format_func=PRECISION_LABELS.get, key=k("precision"), persist_state=KEEP,
                                      help="auto: mixed float16 on a GPU, mixed bfloat16 on a CPU that computes "
                                           "bfloat16 natively (about 1.3x faster on this project's machine), float32 "
                                           "elsewhere")
         class_weights = cell().checkbox("Class weights", bool(d["class_weights"]), key=k("class_weights"),
+                                        persist_state=KEEP,
                                         help="Weight classes by inverse frequency (disgust is rare)")
         c1, c2, c3 = st.columns([2, 1, 1])
         validation = c1.radio(
-            "Validation data", ("split", "publictest"), horizontal=True, key=k("validation"),
+            "Validation data", ("split", "publictest"), horizontal=True, key=k("validation"), persist_state=KEEP,
             format_func={"split": "Stratified slice of Training", "publictest": "PublicTest"}.get,
             help="Checkpoints are selected on this data. PrivateTest (in copies of FER2013 that have it) is never "
                  "used while training.")
         val_fraction = float(d["val_fraction"])
         if validation == "split":
             val_fraction = c2.number_input("Slice fraction", 0.01, 0.49, val_fraction, step=0.01,
-                                           key=k("val_fraction"), help="Share of Training held out for validation")
+                                           key=k("val_fraction"),
+                                           persist_state=KEEP, help="Share of Training held out for validation")
         max_images = c3.number_input("Max training images (0 = all)", 0, 10**6, 0, step=500, key=k("max_images"),
+                                     persist_state=KEEP,
                                      help="Train on a stratified subset for a quick run; 0 trains on every Training "
                                           "image. The validation slice is drawn from all of Training first, so it "
                                           "keeps its size")
@@ -206,6 +221,7 @@ def training_form_ui(spec: ModelSpec, key: str = "train", data_hash: str | None 
         c1, c2 = st.columns([2, 2])
         averaging = c1.checkbox(
             "Average the last epochs' weights", d.get("average_from") is not None, key=k("averaging"),
+            persist_state=KEEP,
             help="Stochastic weight averaging: the weights of every epoch after the share of the run chosen here "
                  "are averaged into one more model (averaged.keras, listed beside the best epoch), with its "
                  "batch-norm statistics recomputed and its own validation accuracy. The best epoch is partly "
@@ -214,6 +230,7 @@ def training_form_ui(spec: ModelSpec, key: str = "train", data_hash: str | None 
         if averaging:
             average_from = c2.number_input("Average the epochs after this share of the run", 0.0, 0.95,
                                            float(d.get("average_from") or 0.5), step=0.05, key=k("average_from"),
+                                           persist_state=KEEP,
                                            help="0.5: the second half (of the epochs, or of the time budget)")
         from dashboard.model_menu import model_menu
 
@@ -268,17 +285,19 @@ def teachers_ui(k, menu: dict[str, tuple[str, str]], seed: int, validation: str,
         return {}
     c1, c2, c3 = st.columns([2, 1, 1])
     chosen = c1.multiselect(
-        "Distil from (teachers)", list(menu), key=k("teachers"), format_func=lambda model_id: menu[model_id][0],
+        "Distil from (teachers)", list(menu), key=k("teachers"),
+        persist_state=KEEP, format_func=lambda model_id: menu[model_id][0],
         placeholder="No teacher: train on the labels only",
         help="Knowledge distillation: the run first predicts every training face with these models, then trains on "
              "each label blended with their averaged probabilities. FER2013's labels are noisy, and the teachers "
              "say which faces are ambiguous.")
     if not chosen:
         return {}
-    weight = c2.number_input("Teacher weight", 0.05, 1.0, 0.5, step=0.05, key=k("distill_weight"),
+    weight = c2.number_input("Teacher weight", 0.05, 1.0, 0.5, step=0.05, key=k("distill_weight"), persist_state=KEEP,
                              help="Share of the teachers' probabilities in each training target; the rest is the label")
     tta = c3.selectbox("Teacher views", tuple(TEACHER_TTA_LABELS), 1, format_func=TEACHER_TTA_LABELS.get,
-                       key=k("teacher_tta"), help="The test-time views the teachers predict each training face with")
+                       key=k("teacher_tta"),
+                       persist_state=KEEP, help="The test-time views the teachers predict each training face with")
     paths = tuple(menu[model_id][1] for model_id in chosen)
     student = TrainConfig(data="-", seed=seed, validation=validation, val_fraction=val_fraction)
     for model_id, path in zip(chosen, paths):
@@ -313,7 +332,7 @@ def init_from_ui(k, menu: dict[str, tuple[str, str]], model: str, model_params: 
     if not menu:
         return {}
     chosen = st.selectbox(
-        "Start from", [None, *menu], key=k("init_from"),
+        "Start from", [None, *menu], key=k("init_from"), persist_state=KEEP,
         format_func=lambda model_id: "Random initial weights" if model_id is None else menu[model_id][0],
         help="Start from a trained model's weights instead of random ones: fine-tune it, or give it a second "
              "learning-rate cycle (a lower learning rate, e.g. 0.0003, keeps what it learned). It must be the "

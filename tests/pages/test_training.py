@@ -232,6 +232,11 @@ def test_start_launches_the_job_with_the_form_values_and_selects_the_run(runs_di
     [run_dir] = list(runs_dir.iterdir())
     assert run_menu(app).value == run_dir.name
     assert not [b for b in app.button if b.label == "Start training"]  # the form folded away
+    # Walk s19: opened again, every field was back at its default; they keep what was started.
+    app.session_state["train_new_run"] = True
+    app.run()
+    assert app.selectbox(key="train_model").value == "face_cnn"
+    assert app.number_input(key="train_face_cnn_epochs").value == 3
 
 
 def test_with_runs_the_form_starts_folded_and_the_dataset_is_not_loaded(runs_dir, monkeypatch):
