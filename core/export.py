@@ -165,7 +165,7 @@ def load_parity_set(data: str | os.PathLike | None, limit: int | None = None, se
     """
     if data is None:
         faces = synthetic_faces(SYNTHETIC_FACES if limit is None else min(limit, SYNTHETIC_FACES), seed)
-        return ParitySet(faces, None, f"{len(faces)} synthetic faces (seed {seed}; no dataset given)")
+        return ParitySet(faces, None, f"{len(faces):,} synthetic faces (seed {seed}; no dataset given)")
     from core.data import load_fer2013
 
     dataset = load_fer2013(data)
@@ -174,7 +174,7 @@ def load_parity_set(data: str | os.PathLike | None, limit: int | None = None, se
                          f"{', '.join(dataset.split_names)}); pass a FER2013 source, or none for synthetic faces")
     subset = dataset.subset(PUBLIC_TEST)
     faces, labels = subset.images[:limit], subset.labels[:limit]
-    return ParitySet(np.ascontiguousarray(faces), np.asarray(labels), f"{PUBLIC_TEST}: {len(faces)} faces of {data}")
+    return ParitySet(np.ascontiguousarray(faces), np.asarray(labels), f"{PUBLIC_TEST}: {len(faces):,} faces of {data}")
 
 
 def parity_set_from_dataset(dataset: Any, limit: int | None = None) -> ParitySet:
@@ -183,7 +183,7 @@ def parity_set_from_dataset(dataset: Any, limit: int | None = None) -> ParitySet
         return load_parity_set(None, limit)
     subset = dataset.subset(PUBLIC_TEST)
     faces, labels = subset.images[:limit], subset.labels[:limit]
-    return ParitySet(np.ascontiguousarray(faces), np.asarray(labels), f"{PUBLIC_TEST}: {len(faces)} faces of the current dataset")
+    return ParitySet(np.ascontiguousarray(faces), np.asarray(labels), f"{PUBLIC_TEST}: {len(faces):,} faces of the current dataset")
 
 
 def synthetic_faces(count: int, seed: int = 0) -> np.ndarray:
@@ -260,7 +260,7 @@ def export_model(
             if quantize == "dynamic":
                 artifact = work / "model_dynamic.onnx"
                 _quantize_onnx(float_artifact, artifact)
-        say(f"checking parity on {len(parity_set.faces)} faces")
+        say(f"checking parity on {len(parity_set.faces):,} faces")
         try:
             exported = run_artifact(artifact, format, parity_set.faces)
         except ValueError as error:

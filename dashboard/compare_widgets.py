@@ -30,7 +30,7 @@ TEST_SPLITS = ("PublicTest", "PrivateTest", "test", "all")
 # Settings shown side by side when they differ between the compared models.
 SETTING_LABELS = {
     "model": "model", "model_params": "model parameters", "optimizer": "optimizer", "learning_rate": "learning rate",
-    "batch_size": "batch size", "epochs": "epochs planned", "time_budget_min": "time budget (minutes)",
+    "batch_size": "batch size", "epochs": "epochs (at most)", "time_budget_min": "time budget (minutes)",
     "lr_schedule": "LR schedule", "label_smoothing": "label smoothing", "class_weights": "class weights",
     "weight_decay": "weight decay", "validation": "validation data", "val_fraction": "validation fraction",
     "max_train_images": "max training images", "seed": "seed", "augment": "augmentation", "precision": "precision",

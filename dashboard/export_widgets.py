@@ -85,7 +85,7 @@ def _export_section(dataset, model_path: str | None = None) -> None:
     if submitted:
         parity_set = parity_set_from_dataset(dataset)
         try:
-            with st.spinner(f"Exporting to {format} and checking it on {len(parity_set.faces)} faces…"):
+            with st.spinner(f"Exporting to {format} and checking it on {len(parity_set.faces):,} faces…"):
                 with tempfile.TemporaryDirectory() as folder:
                     result = export_model(options[label], format, out=folder, quantize=quantize, parity_set=parity_set)
                     st.session_state[STATE_KEY] = {"card": result.card, "zip": zip_export(result),

@@ -200,7 +200,11 @@ def example_card_ui(photo: ExamplePhoto, *, key: str) -> None:
 def dataset_summary(dataset) -> str:
     """``35,887 faces: Training 28,709 · PublicTest 3,589 · PrivateTest 3,589``."""
     parts = [f"{split} {int((dataset.splits == split).sum()):,}" for split in dataset.split_names]
-    return f"{len(dataset):,} faces: " + " · ".join(parts)
+    text = f"{len(dataset):,} faces: " + " · ".join(parts)
+    if "PrivateTest" not in dataset.split_names and "PublicTest" in dataset.split_names:
+        # FER2013 has 35,887 faces, as the text below says: a copy without PrivateTest has 32,298 (walk s19).
+        text += " (this copy has no PrivateTest split)"
+    return text
 
 
 def source_name(source: str | None) -> str:

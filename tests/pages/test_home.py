@@ -107,3 +107,21 @@ def test_home_says_which_data_folders_a_typed_path_may_lie_in(monkeypatch, tmp_p
     assert not app.exception
     text = "\n".join(markdown.value for markdown in app.markdown)
     assert f"`{tmp_path / 'datasets'}`" in text and "FER_STUDIO_DATA_ROOTS" in text
+
+
+def test_the_loaded_data_line_says_when_the_copy_has_no_privatetest():
+    # Walk s19: "32,298 faces: Training 28,709 · PublicTest 3,589" a few lines above "FER2013 (35,887 faces ...)".
+    import numpy as np
+
+    from core.dataset import FerDataset, LoadReport
+    from dashboard.home_widgets import dataset_summary
+
+    def dataset(splits: list[str]) -> FerDataset:
+        return FerDataset(images=np.zeros((len(splits), 48, 48), np.uint8), labels=np.zeros(len(splits), np.int64),
+                          splits=np.array(splits), ids=np.array([str(i) for i in range(len(splits))]),
+                          report=LoadReport(source="x", kind="csv", loaded=len(splits)))
+
+    assert dataset_summary(dataset(["Training", "PublicTest"])) == (
+        "2 faces: Training 1 · PublicTest 1 (this copy has no PrivateTest split)")
+    assert dataset_summary(dataset(["Training", "PublicTest", "PrivateTest"])) == (
+        "3 faces: Training 1 · PublicTest 1 · PrivateTest 1")
