@@ -252,4 +252,10 @@ def test_progress_is_reported_in_chunks_and_raising_from_it_cancels(tmp_path, mo
         evaluate.evaluate_model(other, dataset, splits=["PublicTest"], tta="flip", progress=cancel)
     seen = []  # nothing was cached for the cancelled evaluation: it predicts again, reporting progress
     evaluate.evaluate_model(other, dataset, splits=["PublicTest"], tta="flip", progress=lambda d, t: seen.append(d))
-    assert seen == [0, 8, 16, 20]
+    # Two views per image: chunks of half as many images, so the bar moves as often as a single pass's (walk s19:
+    # ten-crop stood still for 20 s per chunk).
+    assert seen == [0, 4, 8, 12, 16, 20]
+    assert [evaluate.progress_chunk(mode) for mode in ("none", "flip", "crop10")] == [8, 4, 1]
+    monkeypatch.setattr(evaluate, "PROGRESS_CHUNK", 512)
+    # Ten-crop after a cached flip predicts 8 more views per image.
+    assert [evaluate.progress_chunk("crop10"), evaluate.progress_chunk("crop10", first_view=2)] == [51, 64]
