@@ -483,6 +483,18 @@ def run_status_ui(status: runs.RunStatus) -> None:
         st.caption(escape_markdown(status.message))
 
 
+def remaining_text(progress: dict, now: float | None = None) -> str:
+    """The ETA of ``progress.json``, counted down since it was written: validation writes none for a while, and the
+    bar stood at "ETA 9s" for 20 s (walk s19). Past zero it says so rather than "0s"."""
+    eta = progress.get("eta_s")
+    if not isinstance(eta, (int, float)):
+        return format_duration(None)
+    updated = progress.get("updated")
+    if isinstance(updated, (int, float)) and updated > 0:
+        eta -= max(0.0, (time.time() if now is None else now) - float(updated))
+    return format_duration(eta) if eta >= 1 else "any moment (past the estimate)"
+
+
 def run_progress_ui(progress: dict, stopping: bool = False) -> None:
     """Epoch and batch progress bars with the ETA, from ``progress.json``; ``stopping``: a Stop was asked for, so
     the bars say so instead of an ETA for epochs that will not run."""
@@ -493,7 +505,7 @@ def run_progress_ui(progress: dict, stopping: bool = False) -> None:
     epoch, epochs = int(progress.get("epoch", 0)), max(1, int(progress.get("epochs", 1)))
     batch, batches = int(progress.get("batch", 0)), max(1, int(progress.get("batches", 1)))
     done = min(1.0, max(0.0, (epoch - 1 + batch / batches) / epochs))
-    left = "stopping" if stopping else f"ETA {format_duration(progress.get('eta_s'))}"
+    left = "stopping" if stopping else f"ETA {remaining_text(progress)}"
     st.progress(done, text=f"Epoch {epoch}/{epochs} · {left}")
     running = ""
     if progress.get("loss") is not None:

@@ -145,3 +145,13 @@ def test_the_learning_rate_chart_lines_up_with_the_curves_beside_it():
     # for it by shrinking the curves' plot area only (walk s15: 23 px lower than the learning rate's).
     legend = curves.layout.legend
     assert legend.yref == "container" and legend.y == 1 and legend.yanchor == "top"
+
+
+def test_the_eta_counts_down_while_no_progress_is_written():
+    # Walk s19: during validation progress.json is not rewritten, and the bar stood at "ETA 9s" for 20 s.
+    from dashboard.training_widgets import remaining_text
+
+    assert remaining_text({"eta_s": 95.0, "updated": 1000.0}, now=1000.0) == "1m 35s"
+    assert remaining_text({"eta_s": 95.0, "updated": 1000.0}, now=1020.0) == "1m 15s"
+    assert remaining_text({"eta_s": 9.0, "updated": 1000.0}, now=1020.0) == "any moment (past the estimate)"
+    assert remaining_text({"eta_s": None, "updated": 1000.0}, now=1020.0) == "—"
