@@ -85,6 +85,25 @@ class PhotoResult:
     explain_error: str = ""
 
 
+_UPLOAD_ROUND_KEY = "predict_photo_round"
+
+
+def upload_round() -> int:
+    """Part of the photo uploader's key: a new round is an empty uploader."""
+    return int(st.session_state.get(_UPLOAD_ROUND_KEY, 0))
+
+
+def unselect_example() -> None:
+    """A photo was uploaded: the example photo pills show none selected (the upload is what is shown)."""
+    st.session_state["predict_example"] = None
+
+
+def clear_upload() -> None:
+    """An example photo was chosen: the uploaded photo, if any, is removed (a new, empty uploader)."""
+    if st.session_state.get("predict_example") is not None:
+        st.session_state[_UPLOAD_ROUND_KEY] = upload_round() + 1
+
+
 def settings_sidebar_ui() -> PredictSettings | None:
     """Model, detector, confidence and TTA in the sidebar; ``None`` (with an explanation) when no model exists.
 

@@ -27,11 +27,14 @@ loaded = widgets.load_model_ui(settings.model_paths) if settings is not None els
 if loaded is not None:
     photo_tab, webcam_tab, batch_tab = st.tabs(["Photo", "Webcam", "Batch"])
     with photo_tab:
-        upload = st.file_uploader("Photo", type=widgets.PHOTO_TYPES, key="predict_photo", help=widgets.PHOTO_HELP)
+        # The photo shown is the last one chosen: an upload unselects the example, and an example clears the
+        # upload (a new uploader key), so the pills and the URL never name a photo that is not shown (walk s19).
+        upload = st.file_uploader("Photo", type=widgets.PHOTO_TYPES, key=f"predict_photo_{widgets.upload_round()}",
+                                  help=widgets.PHOTO_HELP, on_change=widgets.unselect_example)
         examples = available_examples()
         url_choice("predict_example", [None, *examples], None, param="example", noun="example photo")
         example = st.pills("No photo at hand? Try an example", list(examples), key="predict_example",
-                           format_func=lambda name: examples[name].caption,
+                           format_func=lambda name: examples[name].caption, on_change=widgets.clear_upload,
                            help="Photos shipped in examples/: " + "; ".join(
                                f"{photo.file} ({photo.licence})" for photo in examples.values()))
         remember_choice(example if upload is None else None, param="example")

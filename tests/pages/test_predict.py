@@ -458,3 +458,26 @@ def test_names_from_an_upload_and_a_zip_are_plain_text(tiny_model_path):
     assert live_markup(caption) == [] and shown_text(caption).startswith(ZIP_MEMBER[:60])
     broken = run_photo(b"garbage", ZIP_MEMBER, tiny_model_path)
     assert "Cannot read" in broken.error[0].value and live_markup(broken.error[0].value) == []
+
+
+def test_the_last_photo_chosen_is_shown_an_upload_unselects_the_example_and_an_example_clears_the_upload():
+    # Walk s19: an example pill stayed selected while an uploaded photo was shown, and after a refused upload the
+    # URL named the example again. The callbacks of the uploader and the pills keep one photo chosen.
+    from streamlit.testing.v1 import AppTest
+
+    def script() -> None:
+        import streamlit as st
+
+        from dashboard import predict_widgets as widgets
+
+        upload = st.file_uploader("Photo", key=f"predict_photo_{widgets.upload_round()}",
+                                  on_change=widgets.unselect_example)
+        st.pills("Examples", ["astronaut", "cameraman"], key="predict_example", on_change=widgets.clear_upload)
+        st.markdown(f"uploader predict_photo_{widgets.upload_round()}, upload {upload is not None}")
+
+    app = AppTest.from_function(script, default_timeout=30).run()
+    assert app.markdown[0].value == "uploader predict_photo_0, upload False"
+    app.get("button_group")[0].set_value("cameraman").run()
+    assert app.markdown[0].value == "uploader predict_photo_1, upload False"  # a new, empty uploader
+    app.get("button_group")[0].set_value(None).run()  # unselecting an example clears nothing
+    assert app.markdown[0].value == "uploader predict_photo_1, upload False"
