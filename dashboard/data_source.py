@@ -298,7 +298,10 @@ def data_source_sidebar() -> str | None:
         st.session_state[SOURCE_KEY] = source
         if st.session_state[_SOURCE_ERROR_KEY]:
             # Said here, where it was typed: not every page draws the dataset's message (Home, Predict do not).
-            st.caption(f"Not using the {origin}. {st.session_state[_SOURCE_ERROR_KEY]}")
+            # No dataset is loaded then (no quiet fall back to FER2013_DIR): said so, as the pages show no data.
+            fallback = "FER2013_DIR." if os.environ.get("FER2013_DIR") else "the default folder."
+            fix = f" Clear the field to use {fallback}" if origin == "typed path" and default else ""
+            st.caption(f"Not using the {origin}, and no dataset is loaded: {st.session_state[_SOURCE_ERROR_KEY]}{fix}")
         elif source is None:
             st.caption("No dataset chosen yet.")
         elif uploaded is not None:

@@ -96,6 +96,8 @@ def test_a_refused_typed_path_says_why_on_home_and_in_the_sidebar(monkeypatch, t
     assert "Paths typed here must lie inside a data folder" in error.value and "data" in error.value
     sidebar = " ".join(caption.value for caption in app.sidebar.caption)
     assert "Paths typed here must lie inside a data folder" in sidebar and "see the message on the page" not in sidebar
+    # Walk s19: "Not using the typed path" read as if another dataset were used instead.
+    assert "Not using the typed path, and no dataset is loaded: " in sidebar
 
 
 def test_home_says_which_data_folders_a_typed_path_may_lie_in(monkeypatch, tmp_path):
