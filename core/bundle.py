@@ -9,7 +9,10 @@ with and without flip test-time augmentation.
 from __future__ import annotations
 
 import math
+import os
 import re
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -75,6 +78,12 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
         # checkpoint was chosen on held-out data (probe s11: config.json `[]` gave a card of nulls, exit 0).
         raise ValueError(f"{run_dir.name}/config.json is missing, unreadable or not a run's: the card could not "
                          "say how the model was trained; bundle a run folder that `python -m core train` wrote")
+    # Every member of the ensemble is checked before anything is written: a typo in one of them failed the bundle
+    # after NAME.keras had replaced the shipped model, under its old card (probe s19).
+    for path in ensemble_with:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"no model file at {path} (--ensemble-with)")
+        load_model(path)
     dataset = load_fer2013(data)
     splits = [s for s in dataset.split_names if s != TRAINING]
     if config.get("validation") == "publictest" and PUBLIC_TEST in splits:
@@ -119,16 +128,27 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    model_path = export_model(loaded.model, out_dir / f"{name}.keras", loaded.class_names,
-                              {"model": config.get("model"), "card": f"{name}.json", "run": run_dir.name})
-    if model_path.stat().st_size > MAX_BUNDLE_BYTES:
-        raise ValueError(f"{model_path.name} is {model_path.stat().st_size / 1e6:.1f} MB, over the 10 MB limit for a bundled model")
-    card["size_bytes"] = model_path.stat().st_size
-    if ensemble_with:
-        members = [model_path, *(Path(path) for path in ensemble_with)]
-        card["ensemble"] = {"members": [path.name for path in members],
-                            "evaluation": _card_evaluation(members, dataset, splits)}
-    runs.write_json_atomic(out_dir / f"{name}.json", card)
+    # The model and its card are written in a hidden folder beside their places and moved there only once both
+    # are complete: a bundle that fails (too large, an ensemble member that cannot be scored) leaves the model
+    # and card that were there as they were, and no model without its card.
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}-bundle-", dir=out_dir))
+    try:
+        model_path = export_model(loaded.model, staging / f"{name}.keras", loaded.class_names,
+                                  {"model": config.get("model"), "card": f"{name}.json", "run": run_dir.name})
+        size = model_path.stat().st_size
+        if size > MAX_BUNDLE_BYTES:
+            raise ValueError(f"{model_path.name} is {size / 1e6:.1f} MB, over the 10 MB limit for a bundled model; "
+                             f"nothing was written to {out_dir}")
+        card["size_bytes"] = size
+        if ensemble_with:
+            members = [model_path, *(Path(path) for path in ensemble_with)]
+            card["ensemble"] = {"members": [path.name for path in members],
+                                "evaluation": _card_evaluation(members, dataset, splits)}
+        runs.write_json_atomic(staging / f"{name}.json", card)
+        os.replace(model_path, out_dir / f"{name}.keras")
+        os.replace(staging / f"{name}.json", out_dir / f"{name}.json")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return card
 
 

@@ -137,6 +137,28 @@ def test_bundle_never_replaces_a_model_unless_told_to(tmp_path, finished_run, ca
     assert load_model(tmp_path / "mine.keras").class_names == load_model(run_dir / "best.keras").class_names
 
 
+def test_a_bundle_that_fails_leaves_the_model_and_card_that_were_there(tmp_path, finished_run, capsys, monkeypatch):
+    # Probe s19: with --overwrite, a typo in --ensemble-with (or a model over 10 MB) failed the bundle after the
+    # run's model had replaced NAME.keras, under the old card that still described the replaced model.
+    run_dir, data = finished_run
+    (tmp_path / "mine.keras").write_bytes(b"the shipped model")
+    (tmp_path / "mine.json").write_text('{"evaluation": "of the shipped model"}')
+    args = ["bundle", "--run", str(run_dir), "--data", str(data), "--name", "mine", "--out", str(tmp_path), "--overwrite"]
+    assert main([*args, "--ensemble-with", str(tmp_path / "other.keras.typo")]) == 2
+    assert "no model file at" in capsys.readouterr().err
+    import core.bundle
+
+    monkeypatch.setattr(core.bundle, "MAX_BUNDLE_BYTES", 1000)
+    assert main(args) == 2
+    assert "over the 10 MB limit for a bundled model; nothing was written to" in capsys.readouterr().err
+    assert (tmp_path / "mine.keras").read_bytes() == b"the shipped model"
+    assert (tmp_path / "mine.json").read_text() == '{"evaluation": "of the shipped model"}'
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["mine.json", "mine.keras"]  # no staging left
+    monkeypatch.undo()
+    assert main(args) == 0 and json.loads((tmp_path / "mine.json").read_text())["file"] == "mine.keras"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["mine.json", "mine.keras"]
+
+
 def test_bundle_exports_the_weight_averaged_model_when_asked(tmp_path, finished_run, capsys):
     run_dir, data = finished_run
     assert main(["bundle", "--run", str(run_dir), "--data", str(data), "--name", "averaged", "--out", str(tmp_path),
