@@ -402,9 +402,20 @@ def sync_run_files(run_dir: Path, checkpoint: Checkpoint | None = None) -> None:
     folder = checkpoint.folder
     best_epoch = int(checkpoint.state.get("best_epoch", 0) or 0)
     best_folder = checkpoint_folder(run_dir, best_epoch) if best_epoch else None
+    # A damaged checkpoint copy never replaces a readable top-level one (probe s19: an interrupted copy of a run
+    # folder left a truncated checkpoints/.../best.keras, and a resume linked it over the only intact best.keras).
     if best_folder is not None and (best_folder / "best.keras").is_file():
-        if not _same_file(best_folder / "best.keras", run_dir / "best.keras"):
+        if not _same_file(best_folder / "best.keras", run_dir / "best.keras") and (
+                keras_file_damage(best_folder / "best.keras") is None
+                or keras_file_damage(run_dir / "best.keras") is not None):
             link_or_copy_atomic(best_folder / "best.keras", run_dir / "best.keras")
+    last = folder / "last.keras"
+    if last.is_file() and not _same_file(last, run_dir / "last.keras"):
+        damage = keras_file_damage(last)
+        if damage is not None:
+            raise ValueError(f"{last.relative_to(run_dir)} of run {run_dir.name} is damaged ({damage}), so the run "
+                             "cannot continue from it; its files were left as they were. Copy the run folder again "
+                             "from where it came, or start a new run from its best.keras (--init-from)")
     for name in ("last.keras", "metrics.csv", "state.json"):
         if (folder / name).is_file() and not _same_file(folder / name, run_dir / name):
             link_or_copy_atomic(folder / name, run_dir / name)
@@ -421,6 +432,23 @@ def sync_run_files(run_dir: Path, checkpoint: Checkpoint | None = None) -> None:
     for entry in run_dir.iterdir():
         if entry.name.startswith(_CHECKPOINT_TEMP_PREFIXES) and entry.is_file():
             entry.unlink(missing_ok=True)
+
+
+def keras_file_damage(path: Path) -> str | None:
+    """Why a ``.keras`` file (a zip archive) cannot be read whole, or ``None`` when every part of it reads back.
+
+    A cheap check (CRCs, no model built): enough to tell a truncated or overwritten copy from an intact one.
+    """
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            broken = archive.testzip()
+    except FileNotFoundError:
+        return "missing"
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError) as error:
+        return f"not a readable .keras archive: {error}"
+    return f"its part {broken} does not read back" if broken is not None else None
 
 
 _CHECKPOINT_TEMP_PREFIXES = tuple(f".{name}-" for name in ("best.keras", "last.keras", "metrics.csv", "state.json", CHECKPOINT_POINTER))

@@ -193,23 +193,45 @@ def run_training(run_dir: Path, *, resume: bool = False, echo: Echo = print) -> 
     run_dir = Path(run_dir)
     lock = runs.adopt_run_lock(run_dir) or runs.acquire_run_lock(run_dir)
     with lock:
+        before = runs.read_status(run_dir)
+        committed = _committed_epoch(run_dir)
         if resume:
             (run_dir / "stop").unlink(missing_ok=True)  # a Stop of the previous attempt must not end this one
         runs.write_status(run_dir, "running", pid=os.getpid())
         try:
             with restored_dtype_policy():
                 final = _train(run_dir, resume, echo)
-        except KeyboardInterrupt:
-            runs.write_status(run_dir, "stopped", "interrupted (Ctrl-C); Resume continues from the last checkpoint")
+        except KeyboardInterrupt as interrupt:
+            runs.write_status(run_dir, "stopped", f"{INTERRUPTED} ({interrupt.args[0] if interrupt.args else 'Ctrl-C'}); "
+                                                  "Resume continues from the last checkpoint")
             return runs.read_status(run_dir)
         except Exception as error:  # the worker must record any failure before exiting
             (run_dir / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
             message = f"{type(error).__name__}: {error}"
-            runs.write_status(run_dir, "failed", message)
             echo(f"failed: {message}")
+            if resume and before.state == "finished" and _committed_epoch(run_dir) == committed:
+                # A resume of a finished run that could not start (its data moved, a damaged checkpoint) trained
+                # nothing: the run stays finished on disk, and only this attempt reads as failed (probe s19).
+                runs.write_status(run_dir, "finished", before.message)
+                echo("the run stays finished: this resume trained nothing")
+                return runs.RunStatus("failed", message)
+            runs.write_status(run_dir, "failed", message)
             return runs.read_status(run_dir)
         runs.write_status(run_dir, *final)
         return runs.read_status(run_dir)
+
+
+# The start of a stopped run's message when a signal ended it (Ctrl-C, or SIGTERM in the command line).
+INTERRUPTED = "interrupted"
+
+
+def _committed_epoch(run_dir: Path) -> int | None:
+    """The run's last committed epoch, or ``None`` when it has none or its record cannot be read."""
+    try:
+        checkpoint = runs.read_checkpoint(run_dir)
+    except ValueError:
+        return None
+    return checkpoint.epoch if checkpoint is not None else None
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from pathlib import Path
 
@@ -142,7 +143,8 @@ def describe_recipe(recipe: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the subcommand; exit code 0 when the run finished or was stopped."""
+    """Run the subcommand; exit code 0 when the run finished or was stopped (by Stop, a time budget or early
+    stopping), 130 after Ctrl-C, 143 after SIGTERM, 1 when it failed."""
     from core import models
 
     if args.list_models:
@@ -151,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{'':15s} recipe: {describe_recipe(recipe_defaults(spec.name))}")
         return 0
     from core.jobs import resume_training_job, start_training_job
-    from core.train import prepare_run, run_training
+    from core.train import INTERRUPTED, prepare_run, run_training
 
     if args.run_dir or args.resume:
         run_dir = args.run_dir or args.resume
@@ -169,7 +171,8 @@ def run(args: argparse.Namespace) -> int:
             resume_training_job(run_dir)
             print(run_dir)
             return 0
-        status = run_training(Path(run_dir), resume=bool(args.resume), echo=run_echo(Path(run_dir)))
+        with sigterm_as_interrupt():
+            status = run_training(Path(run_dir), resume=bool(args.resume), echo=run_echo(Path(run_dir)))
     else:
         config = config_from_args(args)
         if args.out is not None and args.out.exists() and not args.out.is_dir():
@@ -180,11 +183,36 @@ def run(args: argparse.Namespace) -> int:
             return 0
         run_dir = prepare_run(config, out)
         print(f"run folder: {run_dir}", flush=True)
-        status = run_training(run_dir, echo=run_echo(run_dir))
+        with sigterm_as_interrupt():
+            status = run_training(run_dir, echo=run_echo(run_dir))
     if status.state != "failed":  # a failure's line was already echoed by run_training (probe s11: printed twice)
         print(f"{status.state}: {status.message}")
     print(run_dir)
+    if status.state == "stopped" and status.message.startswith(INTERRUPTED):
+        # Like every other command: `train ... && bundle ...` must not go on after a Ctrl-C (probe s19).
+        return 143 if status.message.startswith(f"{INTERRUPTED} (SIGTERM)") else 130
     return 0 if status.state in ("finished", "stopped") else 1
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """While training in this process, SIGTERM (``kill``, ``docker stop``) stops the run as Ctrl-C does: its
+    status says stopped, not "running" under a dead process id (probe s19)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_echo(run_dir: Path):

@@ -616,3 +616,73 @@ def test_a_nan_validation_loss_is_reported_once(tmp_path):
         recorder.commit_epoch(epoch)
     warnings = [line for line in lines if line.startswith("warning: validation loss is NaN")]
     assert len(warnings) == 1 and "--precision float32" in warnings[0], lines
+
+
+def test_a_resume_never_replaces_an_intact_model_with_a_damaged_checkpoint_copy(tmp_path, train_csv):
+    # Probe s19: a truncated checkpoints/epoch-N/best.keras (an interrupted copy of the run folder) was linked over
+    # the only intact best.keras by a resume; a damaged last.keras was linked over too, then failed to load.
+    run_dir = prepare_run(tiny_config(train_csv, epochs=2), tmp_path)
+    assert run_training(run_dir, echo=lambda line: None).state == "finished"
+    checkpoint = runs.read_checkpoint(run_dir)
+    best_copy = runs.checkpoint_folder(run_dir, int(checkpoint.state["best_epoch"])) / "best.keras"
+    intact = (run_dir / "best.keras").read_bytes()
+    truncated = best_copy.read_bytes()[: len(intact) // 2]
+    best_copy.unlink()
+    best_copy.write_bytes(truncated)  # a new file: the top-level copy is no longer a link to it
+    assert runs.keras_file_damage(best_copy) is not None and runs.keras_file_damage(run_dir / "best.keras") is None
+    run_training(run_dir, echo=lambda line: None, resume=True)
+    assert (run_dir / "best.keras").read_bytes() == intact
+    last_copy = checkpoint.folder / "last.keras"
+    last_intact = (run_dir / "last.keras").read_bytes()
+    damaged = last_copy.read_bytes()[:1000]
+    last_copy.unlink()
+    last_copy.write_bytes(damaged)
+    with pytest.raises(ValueError, match=r"last.keras of run .* is damaged .*its files were left as they were"):
+        runs.sync_run_files(run_dir)
+    assert (run_dir / "last.keras").read_bytes() == last_intact
+
+
+def test_ctrl_c_and_sigterm_stop_the_run_and_exit_like_every_other_command(tmp_path, train_csv, monkeypatch, capsys):
+    # Probe s19: train exited 0 after Ctrl-C (so `train && bundle` bundled a half-trained run), and SIGTERM left
+    # status.json at "running" under a dead pid.
+    import signal
+
+    import core.train
+
+    def interrupted(run_dir, resume, echo):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(core.train, "_train", interrupted)
+    handler = signal.getsignal(signal.SIGTERM)
+    args = ["train", "--data", str(train_csv), "--model", "fer_vgg", "--epochs", "1", "--out", str(tmp_path)]
+    assert main(args) == 130
+    [run_dir] = list(tmp_path.iterdir())
+    status = runs.read_status(run_dir)
+    assert status.state == "stopped" and status.message.startswith("interrupted (Ctrl-C); Resume continues")
+
+    def terminated(run_dir, resume, echo):
+        os.kill(os.getpid(), signal.SIGTERM)  # what `kill PID` does: the handler turns it into a stop
+        raise AssertionError("SIGTERM did not interrupt the run")
+
+    monkeypatch.setattr(core.train, "_train", terminated)
+    assert main(["train", "--resume", str(run_dir)]) == 143
+    assert runs.read_status(run_dir).message.startswith("interrupted (SIGTERM)")
+    assert signal.getsignal(signal.SIGTERM) == handler  # put back once the run ended
+
+
+def test_a_resume_of_a_finished_run_that_cannot_start_leaves_it_finished(tmp_path, train_csv, capsys):
+    # Probe s19: the run's data had moved; the resume failed before training and the finished run read "failed".
+    import shutil
+
+    data = tmp_path / "data" / "fer2013.csv"
+    data.parent.mkdir()
+    shutil.copy(train_csv, data)
+    run_dir = prepare_run(tiny_config(data, epochs=1), tmp_path / "runs")
+    finished = run_training(run_dir, echo=lambda line: None)
+    assert finished.state == "finished"
+    data.unlink()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run_dir)]) == 1
+    out = capsys.readouterr().out
+    assert "failed: FileNotFoundError" in out and "the run stays finished: this resume trained nothing" in out
+    assert runs.read_status(run_dir).state == "finished" and runs.read_status(run_dir).message == finished.message
