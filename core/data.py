@@ -96,6 +96,7 @@ class _Layout:
     records: list[tuple[_File, int, str]]
     skipped: list[SkippedRecord]
     ignored_folders: list[str]
+    numbered_folders: set[str] = dataclasses.field(default_factory=set)  # class folders named 0..6
 
 
 def default_data_dir() -> Path | None:
@@ -477,6 +478,8 @@ def _plan_record(
     if label is None:
         ignored.add(parent + parts[0])
         return
+    if parts[0].strip().isdigit():
+        layout.numbered_folders.add(parent + parts[0])
     if not is_image:
         layout.skipped.append(
             SkippedRecord(
@@ -608,6 +611,7 @@ def _load_images(
         skipped=tuple(skipped),
         converted=converted,
         ignored_folders=tuple(layout.ignored_folders),
+        numbered_folders=tuple(sorted(layout.numbered_folders)),
         content_hash=digest.hexdigest(),
     )
     return FerDataset(

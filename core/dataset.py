@@ -37,6 +37,7 @@ class LoadReport:
         converted: Images that were not 48x48 grayscale and were converted.
         ignored_folders: Folders that name no FER2013 class (``contempt``).
         content_hash: Hex digest identifying the source's content.
+        numbered_folders: Class folders named by a digit (``0``..``6``), read in FER2013's order.
     """
 
     source: str
@@ -46,6 +47,30 @@ class LoadReport:
     converted: int = 0
     ignored_folders: tuple[str, ...] = ()
     content_hash: str = ""
+    numbered_folders: tuple[str, ...] = ()
+
+    def notes(self, limit: int = 6) -> list[str]:
+        """What a user must know about this load beyond the skipped records, one sentence each ([] if nothing).
+
+        Folders that name no class are left out (a misspelt ``suprise/`` lost its images without a word in
+        train, evaluate and pack: probe s19), and folders named by digits are read in FER2013's order, which
+        other datasets' exports do not follow (AffectNet's 0 is neutral).
+        """
+        def listed(folders: tuple[str, ...]) -> str:
+            more = len(folders) - limit
+            return ", ".join(folders[:limit]) + (f" and {more} more" if more > 0 else "")
+
+        notes = []
+        if self.ignored_folders:
+            notes.append(f"folders that name no FER2013 class were left out, with every image in them: "
+                         f"{listed(self.ignored_folders)} (the classes: {', '.join(CLASS_NAMES)}; rename a "
+                         "misspelt folder to load it)")
+        if self.numbered_folders:
+            order = ", ".join(f"{index} {name}" for index, name in enumerate(CLASS_NAMES))
+            notes.append(f"folders named by a number were read in FER2013's order ({order}): "
+                         f"{listed(self.numbered_folders)}; other datasets number their classes differently "
+                         "(AffectNet's 0 is neutral): if yours do, rename the folders to the class names")
+        return notes
 
     def to_dict(self) -> dict:
         """Return a JSON-serialisable view."""
@@ -57,6 +82,7 @@ class LoadReport:
             "converted": self.converted,
             "ignored_folders": list(self.ignored_folders),
             "content_hash": self.content_hash,
+            "numbered_folders": list(self.numbered_folders),
         }
 
     @classmethod
@@ -70,6 +96,7 @@ class LoadReport:
             converted=int(data.get("converted", 0)),
             ignored_folders=tuple(data.get("ignored_folders", [])),
             content_hash=data.get("content_hash", ""),
+            numbered_folders=tuple(data.get("numbered_folders", [])),
         )
 
 

@@ -112,7 +112,8 @@ def load_packed(path: str | os.PathLike) -> FerDataset:
         raise ValueError(f"{path.name} has unknown splits: {', '.join(unknown)}")
     source = LoadReport.from_dict(header["report"])
     report = LoadReport(source=str(path), kind=f"packed:{source.kind}", loaded=len(labels), skipped=source.skipped,
-                        converted=source.converted, ignored_folders=source.ignored_folders, content_hash=source.content_hash)
+                        converted=source.converted, ignored_folders=source.ignored_folders, content_hash=source.content_hash,
+                        numbered_folders=source.numbered_folders)
     try:
         return FerDataset(arrays["images"], labels, arrays["splits"].astype(str), arrays["ids"].astype(str), report)
     except ValueError as error:

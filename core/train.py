@@ -272,6 +272,8 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
     if skipped := len(dataset.report.skipped):
         echo(f"note: {counted(skipped, 'record')} of {config.data} could not be loaded and are left out "
              "(`python -m core inspect --data ...` lists them)")
+    for note in dataset.report.notes():
+        echo(f"note: {note}")
     (x_train, y_train), (x_val, y_val) = split_training_data(dataset, config)
     missing = [name for index, name in enumerate(CLASS_NAMES) if not np.any(y_train == index)]
     if missing:
@@ -296,6 +298,8 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
     saved["resolved"] = {
         "data_hash": dataset.report.content_hash,
         "skipped_records": len(dataset.report.skipped),
+        "ignored_folders": list(dataset.report.ignored_folders),
+        "numbered_folders": list(dataset.report.numbered_folders),
         "class_names": list(CLASS_NAMES),
         "train_images": int(len(x_train)),
         "val_images": int(len(x_val)),

@@ -8,7 +8,7 @@ import streamlit as st
 from core.dataset import FerDataset
 from core.labels import CLASS_NAMES
 from core.stats import imbalance, intensity_histogram, mean_faces
-from dashboard.text import quoted
+from dashboard.text import literal, quoted
 
 ALL_SPLITS = "All splits"
 # Widget keys double as URL parameters (bind="query-params"): ?split=PublicTest&classes=fear&per_class=20&seed=3
@@ -40,6 +40,8 @@ def split_metrics(dataset: FerDataset) -> None:
         count = int((dataset.splits == split).sum())
         column.metric(split, f"{count:,}", help=f"{100 * count / len(dataset):.1f}% of the images")
     report = dataset.report
+    if report.numbered_folders:  # labels that may be wrong are said in view, not folded away (probe s19)
+        st.warning(literal(report.notes()[-1], None), icon=":material/warning:")
     if report.skipped or report.converted or report.ignored_folders:
         with st.expander(f"Load report: {len(report.skipped):,} records skipped, {report.converted:,} converted"):
             if report.ignored_folders:

@@ -111,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
             "data": data,
             "data_hash": dataset.report.content_hash,
             "skipped_records": [{"where": s.where, "reason": s.reason} for s in dataset.report.skipped],
+            "ignored_folders": list(dataset.report.ignored_folders),
+            "numbered_folders": list(dataset.report.numbered_folders),
             "tta": args.tta,
             "splits": {split: result.to_dict() for split, result in results.items()},
         }
@@ -125,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"data:  {data}  ({dataset.report.kind}, {len(dataset)} images"
           + (f"; {counted(skipped, 'record')} could not be loaded, see `python -m core inspect`" if skipped else "")
           + f")  tta: {args.tta}")
+    for note in dataset.report.notes():
+        print(f"note: {note}")
     if without_face:
         print(f"no face found in {len(without_face)} of {len(dataset)} photos (used whole): {', '.join(without_face[:5])}"
               + (" ..." if len(without_face) > 5 else ""))

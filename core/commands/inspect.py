@@ -59,6 +59,8 @@ def format_report(dataset: FerDataset) -> str:
     if len(report.skipped) > SKIPPED_SHOWN:
         lines.append(f"  ... and {len(report.skipped) - SKIPPED_SHOWN:,} more (--json lists all)")
     lines.append(f"ignored folders: {', '.join(report.ignored_folders) or 'none'}")
+    for note in report.notes():
+        lines.append(f"note: {note}")
     lines.append(f"content hash:    {report.content_hash}")
     lines.append("")
     lines.extend(_format_counts(dataset.class_counts()))

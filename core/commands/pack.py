@@ -36,4 +36,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"{path}: {path.stat().st_size / 2**20:.1f} MiB ({counts})"
           + (f"; {counted(skipped, 'record')} of the source skipped when loading (see `python -m core inspect`)"
              if skipped else ""))
+    for note in dataset.report.notes():
+        print(f"note: {note}")
     return 0

@@ -159,6 +159,28 @@ def test_unknown_folder_in_the_release_is_reported(tiny_fer_folder):
     assert "Training_5.png" not in dataset.ids.tolist()
 
 
+def test_folders_named_by_digits_and_folders_left_out_are_said_by_the_commands(tmp_path, capsys):
+    # Probe s19: an AffectNet-style export (0 neutral, 1 happy, ...) was read in FER2013's order and scored 8.6%
+    # without a word, its folder 7 vanished, and a misspelt suprise/ lost its images in evaluate, train and pack.
+    from core.__main__ import main
+
+    root = tmp_path / "faces"
+    for folder, value in (("0", 1), ("3", 2), ("7", 3), ("suprise", 4), ("happy", 5)):
+        write_png(root / folder / f"{folder}.png", face(value))
+    dataset = load_fer2013(root)
+    assert dataset.report.numbered_folders == ("0", "3") and dataset.report.ignored_folders == ("7", "suprise")
+    left_out, numbered = dataset.report.notes()
+    assert left_out.startswith("folders that name no FER2013 class were left out, with every image in them: 7, suprise")
+    assert numbered.startswith("folders named by a number were read in FER2013's order (0 angry, 1 disgust, ")
+    assert "AffectNet's 0 is neutral" in numbered
+    assert main(["pack", "--data", str(root), "--out", str(tmp_path / "faces.npz")]) == 0
+    printed = capsys.readouterr().out
+    assert "note: folders that name no FER2013 class were left out" in printed and "note: folders named by a" in printed
+    from core.pack import load_packed
+
+    assert load_packed(tmp_path / "faces.npz").report.notes() == [left_out, numbered]  # the pack keeps saying it
+
+
 def test_broken_files_are_skipped_and_listed_never_dropped(tiny_fer_folder):
     happy = tiny_fer_folder / "train" / "happy"
     good = (happy / "Training_1030.jpg").read_bytes()

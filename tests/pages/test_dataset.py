@@ -119,3 +119,16 @@ def test_mean_faces_follow_the_class_filter_and_no_class_says_how_to_pick_one(wi
     hints = [info.value for info in at.info if "No class is chosen" in info.value]
     assert len(hints) == 2  # under Sample faces and under Mean face per class
     assert not at.image
+
+
+def test_folders_named_by_digits_get_a_warning_in_view(monkeypatch):
+    # Probe s19: digit folders are read in FER2013's order; an AffectNet-style export got wrong labels unseen.
+    import dataclasses
+
+    dataset = make_dataset()
+    numbered = dataclasses.replace(dataset, report=dataclasses.replace(dataset.report, numbered_folders=("0", "3")))
+    monkeypatch.setattr("dashboard.data_source.get_dataset", lambda: numbered)
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT_S).run()
+    assert not at.exception
+    (warning,) = at.warning
+    assert shown_text(warning.value).startswith("folders named by a number were read in FER2013's order (0 angry")
