@@ -185,6 +185,8 @@ class TrainConfig:
             mismatch = init_from_mismatch(self.init_from, self.model, self.model_params)
             if mismatch:
                 raise ValueError(mismatch)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise ValueError(f"seed must be a whole number from 0 to 2**32 - 1, got {self.seed!r}")
         if not 0 < self.plateau_factor < 1:
             raise ValueError(f"plateau_factor must be in (0, 1) (the learning rate is multiplied by it), "
                              f"got {self.plateau_factor}")

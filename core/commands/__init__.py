@@ -25,3 +25,24 @@ def refuse_existing_outputs(paths, overwrite: bool, folders=()) -> None:
         if path is not None and (path.exists() or path.is_symlink()):
             kind = "a folder" if path.is_dir() else "a file"
             raise FileExistsError(f"{path} exists ({kind}); pass --overwrite to replace it, or choose another name")
+
+
+def refuse_output_inside_data(out, data, option: str = "--out") -> None:
+    """Raise ``ValueError`` when ``out`` lies inside the data folder ``data``.
+
+    What a command writes there becomes part of the dataset: a run folder inside ``train/happy/`` was listed as
+    14 skipped records by every later load of it (probe s19). A CSV, zip or pack as data has no inside.
+    """
+    from pathlib import Path
+
+    if out is None or data is None:
+        return
+    folder = Path(data).expanduser()
+    if not folder.is_dir():
+        return
+    try:
+        Path(out).expanduser().resolve().relative_to(folder.resolve())
+    except ValueError:
+        return
+    raise ValueError(f"{option} {out} lies inside the data folder {data}: what is written there would be read as "
+                     "part of the dataset; choose a folder outside it")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core.commands import refuse_existing_outputs
+from core.commands import refuse_existing_outputs, refuse_output_inside_data
 from core.wording import counted
 
 
@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from core.pack import pack_dataset
 
     refuse_existing_outputs((args.out,), args.overwrite)
+    refuse_output_inside_data(args.out, args.data)
     dataset = load_fer2013(args.data)
     path = pack_dataset(dataset, args.out, splits=args.splits)
     counts = ", ".join(f"{split} {int((dataset.splits == split).sum()):,}" for split in (args.splits or dataset.split_names))

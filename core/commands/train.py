@@ -177,6 +177,11 @@ def run(args: argparse.Namespace) -> int:
         config = config_from_args(args)
         if args.out is not None and args.out.exists() and not args.out.is_dir():
             raise ValueError(f"--out is the folder that holds run folders; {args.out} is a file: give a folder")
+        from core.commands import refuse_output_inside_data
+        from core.runs import default_runs_dir
+
+        refuse_output_inside_data(args.out if args.out is not None else default_runs_dir(), config.data,
+                                  "--out" if args.out is not None else "the runs folder (FER_STUDIO_RUNS)")
         out = worker_runs_dir(args.out) if config.strategy == "multiworker" else args.out
         if args.detach:
             print(start_training_job(config, out))

@@ -137,6 +137,13 @@ def test_export_and_pack_keep_an_existing_output_unless_overwrite_is_given(tmp_p
         error = capsys.readouterr().err
         assert f"{folder} is a folder: the output is a file, and --overwrite replaces files only" in error
         assert ".folder" not in error and (folder / "inside").is_dir()
+    # Probe s19: outputs inside the data folder became records of the dataset (14 "skipped" in every later load).
+    data = tmp_path / "faces"
+    (data / "happy").mkdir(parents=True)
+    assert main(["pack", "--data", str(data), "--out", str(data / "happy" / "inside.npz")]) == 2
+    assert "--out " in (error := capsys.readouterr().err) and "lies inside the data folder" in error
+    assert main(["train", "--data", str(data), "--out", str(data / "happy")]) == 2
+    assert "lies inside the data folder" in capsys.readouterr().err and list((data / "happy").iterdir()) == []
     notes = tmp_path / "notes.txt"
     notes.write_text("x")
     assert main(["train", "--data", str(tmp_path / "nowhere"), "--out", str(notes)]) == 2

@@ -195,6 +195,8 @@ def test_cli_lists_models_and_rejects_unknown(capsys):
     (["--lr-schedule", "plateau", "--plateau-patience", "-1"], "got -1 and 0"),
     (["--lr-schedule", "plateau", "--plateau-factor", "1.5"], "plateau_factor must be in \\(0, 1\\) .* got 1.5"),
     (["--lr-schedule", "plateau", "--plateau-factor", "nan"], "plateau_factor must be in \\(0, 1\\) .* got nan"),
+    (["--seed", "-1"], "seed must be a whole number from 0 to 2\\*\\*32 - 1, got -1"),
+    (["--seed", "99999999999999999999"], "seed must be a whole number .* got 99999999999999999999"),
 ])
 def test_bad_options_are_refused_before_a_run_folder_exists(tmp_path, train_csv, capsys, options, message):
     # Before: each made a run folder, failed inside the worker with a Keras or optimizer error and stayed listed.
