@@ -135,22 +135,19 @@ def collect_images(paths: list[str]) -> Iterator[tuple[Path, str | None]]:
     Folders are walked sorted, hidden files skipped. ``problem`` is ``None``
     for a file to read, else why it cannot be: a path that does not exist, a
     broken link, or something that is not a regular file (a FIFO or a device
-    named ``.jpg``), which is never opened. Nothing is read here.
+    named ``.jpg``), which is never opened; a folder's subfolders that cannot
+    be listed, and a folder with no image at all, are problems too. Nothing
+    is read here.
     """
-    from core.predict import is_image_name
-
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            for file in sorted(path.rglob("*")):
-                if any(part.startswith(".") for part in file.relative_to(path).parts) or not is_image_name(file.name):
-                    continue
-                if file.is_file():
-                    yield file, None
-                elif file.is_symlink() and not file.exists():
-                    yield file, "a broken link: the file it points to does not exist"
-                elif not file.is_dir():
-                    yield file, _not_regular(file)
+            found = 0
+            for file, problem in _walk_folder(path):
+                found += 1
+                yield file, problem
+            if not found:
+                yield path, "a folder with no image files in it (nor in its subfolders)"
         elif path.is_file():
             yield path, None
         elif path.is_symlink() and not path.exists():
@@ -159,6 +156,40 @@ def collect_images(paths: list[str]) -> Iterator[tuple[Path, str | None]]:
             yield path, _not_regular(path)
         else:
             yield path, "no such file or folder"
+
+
+def _walk_folder(folder: Path) -> Iterator[tuple[Path, str | None]]:
+    """The image files under ``folder`` in sorted order, following linked subfolders (once each), with a problem
+    for each subfolder that cannot be listed: ``Path.rglob`` skipped both without a word (probe s19)."""
+    import os
+
+    from core.predict import is_image_name
+
+    problems: list[tuple[Path, str]] = []
+    seen: set[str] = set()
+    entries: list[tuple[Path, str | None]] = []
+
+    def unreadable(error: OSError) -> None:
+        problems.append((Path(error.filename), f"folder could not be listed: {error.strerror or error}"))
+
+    for current, subfolders, files in os.walk(folder, onerror=unreadable, followlinks=True):
+        real = os.path.realpath(current)
+        if real in seen:  # a link back up the tree: walked once
+            subfolders[:] = []
+            continue
+        seen.add(real)
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+        for name in files:
+            file = Path(current) / name
+            if name.startswith(".") or not is_image_name(name):
+                continue
+            if file.is_file():
+                entries.append((file, None))
+            elif file.is_symlink() and not file.exists():
+                entries.append((file, "a broken link: the file it points to does not exist"))
+            else:
+                entries.append((file, _not_regular(file)))
+    yield from sorted([*entries, *problems], key=lambda entry: str(entry[0]))
 
 
 def _not_regular(path: Path) -> str:

@@ -131,3 +131,35 @@ def test_the_text_table_names_every_class_whole_and_lines_up(capsys):
         assert f" {name}" in header
         end = header.index(f" {name}") + 1 + len(name)
         assert row[:end].endswith(f"{probabilities[name]:.3f}"), (name, header, row)
+
+
+def test_a_folder_walk_follows_links_and_names_what_it_cannot_list(tmp_path, monkeypatch):
+    # Probe s19: rglob skipped an unreadable subfolder and a linked one, and an empty folder among the paths
+    # given, without a word (exit 0).
+    import os
+
+    from core.commands.predict import collect_images
+
+    album = tmp_path / "album"
+    album.mkdir()
+    (album / "a1.jpg").write_bytes(b"x")
+    photos = tmp_path / "photos"
+    (photos / "locked").mkdir(parents=True)
+    (photos / "locked" / "b.jpg").write_bytes(b"x")
+    (photos / "c.jpg").write_bytes(b"x")
+    (photos / "album_link").symlink_to(album)
+    (photos / "loop").symlink_to(photos)  # a link back up: walked once, not forever
+    (tmp_path / "empty").mkdir()
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    found = [(path.relative_to(tmp_path).as_posix(), problem)
+             for path, problem in collect_images([str(photos), str(tmp_path / "empty")])]
+    assert found == [("photos/album_link/a1.jpg", None), ("photos/c.jpg", None),
+                     ("photos/locked", "folder could not be listed: Permission denied"),
+                     ("empty", "a folder with no image files in it (nor in its subfolders)")]
