@@ -45,8 +45,8 @@ def describe_os_error(error: OSError) -> str:
     what = error.strerror or str(error)
     hint = ""
     if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.ENOSPC, errno.EDQUOT):
-        hint = (" (is the folder writable? point --out, FER_STUDIO_RUNS or FER_STUDIO_CACHE at a writable folder"
-                " with free space)")
+        hint = (" (is the folder writable, with free space? write the output elsewhere, or point FER_STUDIO_RUNS or "
+                "FER_STUDIO_CACHE at another folder)")
     return f"{where}: {what}{hint}" if where else f"{what}{hint}"
 
 

@@ -19,6 +19,7 @@ for small faces in large frames.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import itertools
@@ -681,11 +682,22 @@ def analyze_video(
             give_ordinary_mode(scratch_path)
             os.replace(scratch_path, destination)
         temporary.clear()
+    except OSError as error:
+        # A failed write names the output the user gave, not its hidden temporary (probe s19: ".x-jhmq3czc.mp4").
+        for scratch_path, destination in temporary:
+            if error.filename is not None and Path(error.filename) == scratch_path:
+                raise OSError(error.errno, error.strerror, str(destination)) from error
+        folders = {destination.parent for _, destination in temporary}
+        if error.filename is None and len(folders) == 1:  # a failed write() names no file: name the folder
+            raise OSError(error.errno, error.strerror, str(folders.pop())) from error
+        raise
     finally:
-        if writer is not None:
-            writer.close()
-        if recorder is not None:
-            recorder.close()
+        # Closing again after a failed write (a full disk) may fail again: the temporaries go all the same
+        # (probe s19: both were left behind, taking the rest of the disk).
+        for output in (writer, recorder):
+            if output is not None:
+                with contextlib.suppress(Exception):
+                    output.close()
         for scratch_path, _ in temporary:
             scratch_path.unlink(missing_ok=True)
     if not face_ids:

@@ -145,3 +145,30 @@ def test_an_existing_output_is_kept_unless_overwrite_is_given(small_video, tiny_
     assert main(["video", str(small_video), "--model", str(tiny_model_path), "--detector", "haar", "--quiet",
                  "--csv", str(notes), "--overwrite"]) == 0
     assert notes.read_text().startswith("frame,")
+
+
+def test_a_full_disk_leaves_no_temporary_files_and_names_the_users_folder(small_video, tiny_model_path, tmp_path,
+                                                                          capsys, monkeypatch):
+    # Probe s19: on a full disk `video` exited 2 naming its hidden ".x-jhmq3czc.mp4", and left both temporaries,
+    # which took the rest of the disk (closing them again failed too, before they were removed).
+    import errno
+
+    from core import video
+
+    calls = []
+
+    def full(self, *args):
+        calls.append(1)
+        if len(calls) >= 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(video.CsvRecorder, "add", full)
+    monkeypatch.setattr(video.CsvRecorder, "close", lambda self: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full")))
+    out = tmp_path / "out"
+    out.mkdir()
+    args = ["video", str(small_video), "--model", str(tiny_model_path), "--detector", "haar", "--quiet",
+            "--csv", str(out / "faces.csv"), "--annotated", str(out / "faces.mp4")]
+    assert main(args) == 2
+    error = capsys.readouterr().err
+    assert f"error: {out}: No space left on device" in error and "/." not in error and "Traceback" not in error
+    assert list(out.iterdir()) == []
