@@ -379,6 +379,10 @@ def _write_float_artifact(model: Any, path: Path, format: str, quantize: str) ->
         _require("tf2onnx", "ONNX export needs tf2onnx (pinned in requirements.txt): pip install -r requirements.txt")
     try:
         model.export(str(path), format=keras_format, verbose=False, **kwargs)
+    except OSError as error:
+        if error.errno is None:
+            raise ValueError(f"this model cannot be expressed as {format}: OSError: {error}") from error
+        raise  # a full disk is not the model's fault (probe s19): export_model names the folder it could not write
     except Exception as error:  # converters raise many types (ConverterError, ValueError, KeyError...)
         message = " ".join(str(error).split())[:600]
         raise ValueError(f"this model cannot be expressed as {format}: {type(error).__name__}: {message}") from error

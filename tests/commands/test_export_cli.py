@@ -148,3 +148,22 @@ def test_export_and_pack_keep_an_existing_output_unless_overwrite_is_given(tmp_p
     notes.write_text("x")
     assert main(["train", "--data", str(tmp_path / "nowhere"), "--out", str(notes)]) == 2
     assert f"{notes} is a file: give a folder" in capsys.readouterr().err
+
+
+def test_a_full_disk_during_export_is_named_as_such_not_blamed_on_the_model(tmp_path, oracle_model_factory_module,
+                                                                             capsys, monkeypatch):
+    # Probe s19: "this model cannot be expressed as onnx: OSError: [Errno 28] No space left on device".
+    import errno
+
+    import keras
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(keras.Model, "export", full)
+    model = oracle_model_factory_module(tmp_path / "oracle.keras")
+    out = tmp_path / "out"
+    assert main(["export", "--model", str(model), "--format", "onnx", "--synthetic", "--out", str(out / "m.onnx")]) == 2
+    error = capsys.readouterr().err
+    assert f"cannot write the export to {out}: No space left on device" in error and "cannot be expressed" not in error
+    assert list(out.iterdir()) == []  # its work folder is gone too
