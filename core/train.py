@@ -261,7 +261,14 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
     keras.utils.set_random_seed(config.seed)
     echo(f"loading {config.data}")
     saved = runs.read_config(run_dir)
-    dataset = load_fer2013(config.data, allowed_roots=_allowed_roots(config.data, saved.get("data_roots")))
+    try:
+        dataset = load_fer2013(config.data, allowed_roots=_allowed_roots(config.data, saved.get("data_roots")))
+    except FileNotFoundError as error:
+        if not resume:
+            raise
+        # Probe s19: the documented way on was not named.
+        raise FileNotFoundError(f"{error}. If the data moved, resume with its new place: python -m core train "
+                                f"--resume {run_dir} --data NEW_PATH") from error
     recorded_hash = (saved.get("resolved") or {}).get("data_hash")
     if resume and recorded_hash and recorded_hash != dataset.report.content_hash:
         # Another dataset would re-draw the validation slice (faces already trained on could land in it) and
