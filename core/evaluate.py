@@ -168,7 +168,9 @@ def choose_splits(dataset: FerDataset, splits: list[str] | None = None) -> list[
         return list(dict.fromkeys(splits))
     chosen = [name for name in present if name != TRAINING]
     if not chosen:
-        raise ValueError(f"this dataset only has the {TRAINING} split; ask for it explicitly (--split {TRAINING}) to evaluate on training data")
+        raise ValueError(f"this dataset only has the {TRAINING} split, and no held-out split to evaluate on; "
+                         f"evaluate on training data by asking for it (`python -m core evaluate --split {TRAINING}`), "
+                         "or load data with PublicTest or PrivateTest")
     return chosen
 
 

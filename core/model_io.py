@@ -307,7 +307,10 @@ def load_model(path: str | os.PathLike, compile: bool = False) -> LoadedModel:
         raise ValueError(f"could not load model {name}: {type(error).__name__}: {_keras_reason(error)}") from error
     class_names = tuple(meta.pop("class_names"))
     check_face_input(model, name)
-    outputs = model.output_shape[-1] if isinstance(model.output_shape, tuple) else None
+    if not isinstance(model.output_shape, tuple):  # several outputs (a list of shapes): probe s19 read "None outputs"
+        raise ValueError(f"{name} has {len(model.outputs)} outputs; FER Studio needs one (batch, classes) output "
+                         "of class probabilities")
+    outputs = model.output_shape[-1]
     if outputs is None or len(class_names) != int(outputs):
         with zipfile.ZipFile(path) as archive:
             has_card = META_MEMBER in archive.namelist()

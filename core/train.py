@@ -217,12 +217,16 @@ def run_training(run_dir: Path, *, resume: bool = False, echo: Echo = print) -> 
                 return runs.RunStatus("failed", message)
             runs.write_status(run_dir, "failed", message)
             return runs.read_status(run_dir)
+        if resume and before.state == "finished" and final[0] == "finished" and final[1].startswith(ALREADY_TRAINED):
+            final = ("finished", before.message)  # nothing was trained: the run's summary stays (probe s19)
         runs.write_status(run_dir, *final)
         return runs.read_status(run_dir)
 
 
 # The start of a stopped run's message when a signal ended it (Ctrl-C, or SIGTERM in the command line).
 INTERRUPTED = "interrupted"
+# The start of the message of a resume that found every planned epoch trained.
+ALREADY_TRAINED = "already trained"
 
 
 def _committed_epoch(run_dir: Path) -> int | None:
@@ -376,7 +380,7 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
                 apply_initial_weights(model, start[0], config)
                 echo(f"starting from the weights of {Path(config.init_from).name}")
     if initial_epoch >= config.epochs:
-        return finish("finished", f"already trained {initial_epoch} epochs", trained=False)
+        return finish("finished", f"{ALREADY_TRAINED} {counted(initial_epoch, 'epoch')}", trained=False)
     even = needs_even_batches(replicas)
     if even and config.batch_size % replicas:
         raise ValueError(f"batch size {config.batch_size} cannot be split evenly over {replicas} devices "
@@ -461,12 +465,12 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
             return "stopped", "stopped by request before the first epoch ended; no checkpoint yet"
         return finish("stopped", f"stopped by request after epoch {recorder.last_epoch}; best.keras kept")
     if budget is not None and budget.stopped:
-        return finish("finished", (f"{recorder.last_epoch} epochs in the {config.time_budget_min:g}-minute time budget "
-                                   f"({recorder.train_seconds / 60:.1f} min), best validation accuracy "
+        return finish("finished", (f"{counted(recorder.last_epoch, 'epoch')} in the {config.time_budget_min:g}-minute "
+                                   f"time budget ({recorder.train_seconds / 60:.1f} min), best validation accuracy "
                                    f"{recorder.best_val_accuracy:.2%} at epoch {recorder.best_epoch}"))
     # In percent with two decimals, as every page shows accuracies (walk s12: "0.2514" beside "25.14%").
-    return finish("finished", f"{recorder.last_epoch} epochs, best validation accuracy {recorder.best_val_accuracy:.2%} "
-                              f"at epoch {recorder.best_epoch}")
+    return finish("finished", f"{counted(recorder.last_epoch, 'epoch')}, best validation accuracy "
+                              f"{recorder.best_val_accuracy:.2%} at epoch {recorder.best_epoch}")
 
 
 def relocate_run_data(run_dir: Path, data: str, echo: Echo = print) -> None:

@@ -74,6 +74,8 @@ def run_video(args: argparse.Namespace) -> int:
     settings = StreamSettings(detector=args.detector, every=args.every, smoothing=args.smooth, window=args.window,
                               min_confidence=args.min_confidence, detect_side=args.detect_side,
                               memory=args.memory, confirm=args.confirm).validate()
+    if args.input.is_dir():
+        raise FileNotFoundError(f"{args.input} is a folder; give one video file (each video is analysed on its own)")
     if not args.input.is_file():
         raise FileNotFoundError(f"no video file at {args.input}")
     for output, suffix in ((args.csv, ".csv"), (args.annotated, ".mp4")):

@@ -61,6 +61,7 @@ def test_a_video_without_faces_warns_but_succeeds(tiny_model_path, tmp_path, cap
 
 @pytest.mark.parametrize("make, args, message", [
     (lambda tmp: tmp / "missing.mp4", [], "no video file"),
+    (lambda tmp: (tmp / "clips").mkdir() or tmp / "clips", [], "clips is a folder; give one video file"),
     (lambda tmp: (tmp / "notes.mp4").write_text("not a video") and tmp / "notes.mp4", [], "not a readable video"),
     (lambda tmp: (tmp / "empty.webm").write_bytes(b"") or tmp / "empty.webm", [], "empty"),
     (None, ["--every", "0"], "--every must be 1 or more"),

@@ -193,6 +193,18 @@ def test_a_model_without_card_whose_outputs_are_not_seven_says_so(tmp_path):
         model_io.load_model(tmp_path / "five.keras")
 
 
+def test_a_model_with_two_outputs_says_so(tmp_path):
+    # Probe s19: "twoout.keras has None outputs but it has no FER Studio card".
+    import keras
+
+    inputs = keras.Input(shape=(48, 48, 1))
+    flat = keras.layers.Flatten()(inputs)
+    model = keras.Model(inputs, [keras.layers.Dense(7, activation="softmax")(flat), keras.layers.Dense(1)(flat)])
+    model.save(tmp_path / "twoout.keras")
+    with pytest.raises(ValueError, match=r"twoout.keras has 2 outputs; FER Studio needs one \(batch, classes\) output"):
+        model_io.load_model(tmp_path / "twoout.keras")
+
+
 def test_a_lambda_layer_onnx_h5_or_folder_gets_a_message_that_says_what_to_do(tmp_path):
     import keras
 

@@ -689,3 +689,7 @@ def test_a_resume_of_a_finished_run_that_cannot_start_leaves_it_finished(tmp_pat
     assert "failed: FileNotFoundError" in out and "the run stays finished: this resume trained nothing" in out
     assert f"If the data moved, resume with its new place: python -m core train --resume {run_dir} --data NEW_PATH" in out
     assert runs.read_status(run_dir).state == "finished" and runs.read_status(run_dir).message == finished.message
+    # With its data back, a resume that has nothing to train keeps the run's summary ("1 epoch, best ...").
+    shutil.copy(train_csv, data)
+    assert main(["train", "--resume", str(run_dir)]) == 0
+    assert runs.read_status(run_dir).message == finished.message and finished.message.startswith("1 epoch, best")
