@@ -139,6 +139,8 @@ def collect_images(paths: list[str]) -> Iterator[tuple[Path, str | None]]:
     be listed, and a folder with no image at all, are problems too. Nothing
     is read here.
     """
+    from core.images import IMAGE_EXTENSIONS
+
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
@@ -147,7 +149,8 @@ def collect_images(paths: list[str]) -> Iterator[tuple[Path, str | None]]:
                 found += 1
                 yield file, problem
             if not found:
-                yield path, "a folder with no image files in it (nor in its subfolders)"
+                yield path, (f"no images to predict in this folder or its subfolders: folders are searched for "
+                             f"{', '.join(sorted(IMAGE_EXTENSIONS))} files (hidden ones are skipped)")
         elif path.is_file():
             yield path, None
         elif path.is_symlink() and not path.exists():

@@ -162,4 +162,5 @@ def test_a_folder_walk_follows_links_and_names_what_it_cannot_list(tmp_path, mon
              for path, problem in collect_images([str(photos), str(tmp_path / "empty")])]
     assert found == [("photos/album_link/a1.jpg", None), ("photos/c.jpg", None),
                      ("photos/locked", "folder could not be listed: Permission denied"),
-                     ("empty", "a folder with no image files in it (nor in its subfolders)")]
+                     ("empty", found[-1][1])]
+    assert found[-1][1].startswith("no images to predict in this folder or its subfolders: folders are searched for ")
