@@ -33,6 +33,7 @@ SOURCE_KEY = "fer_source"
 _SOURCE_ERROR_KEY = "fer_source_error"
 _SOURCE_CONFINED_KEY = "fer_source_confined"
 _PATH_INPUT_KEY = "fer_path_input"
+PATH_PARAM = _PATH_INPUT_KEY  # the typed path's URL parameter (the text box is bound to it)
 _UPLOAD_KEY = "fer_upload"
 _SESSION_UPLOAD_KEY = "fer_session_upload"
 _REFUSED_UPLOADS_KEY = "fer_refused_uploads"

@@ -41,6 +41,16 @@ def start_page(page: str) -> None:
         st.session_state[_WARNINGS_KEY] = {}
 
 
+def keep_only(params) -> None:
+    """Remove from the URL every parameter but ``params``: for a page that reads no other.
+
+    The browser's Back button from Predict brought Home back with Predict's ``?ensemble=&tta=&example=``
+    (walk s19), which Home does not read and a copied link would carry on.
+    """
+    for param in [name for name in st.query_params if name not in params]:
+        del st.query_params[param]
+
+
 def _seen() -> dict[str, str | None]:
     return st.session_state.setdefault(_SEEN_KEY, {})
 

@@ -3,12 +3,14 @@
 import streamlit as st
 
 from dashboard import home_widgets as widgets
-from dashboard.data_source import current_source, get_dataset, source_refusal
+from dashboard import url_state
+from dashboard.data_source import PATH_PARAM, current_source, get_dataset, source_refusal
 from dashboard.examples import available_examples
 from dashboard.router import require_router
 from dashboard.text import code
 
 require_router()
+url_state.keep_only({PATH_PARAM})  # Home reads no other parameter than the sidebar's typed data path
 
 st.title("FER Studio")
 st.markdown("Facial emotion recognition on **FER2013**: explore the dataset and its flaws, train Keras networks and "

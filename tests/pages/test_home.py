@@ -127,3 +127,18 @@ def test_the_loaded_data_line_says_when_the_copy_has_no_privatetest():
         "2 faces: Training 1 · PublicTest 1 (this copy has no PrivateTest split)")
     assert dataset_summary(dataset(["Training", "PublicTest", "PrivateTest"])) == (
         "3 faces: Training 1 · PublicTest 1 · PrivateTest 1")
+
+
+def test_home_drops_the_parameters_of_other_pages_from_its_url(monkeypatch, tmp_path):
+    # Walk s19: Back from Predict showed Home at /?ensemble=...&tta=crop10&example=astronaut.
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.delenv("FER2013_DIR", raising=False)
+    monkeypatch.setenv("FER_STUDIO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("core.data.default_data_dir", lambda: None)
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.query_params.update({"ensemble": "bundled-fer_studio_c", "tta": "crop10", "example": "astronaut",
+                             "fer_path_input": "/nope"})
+    app.run()
+    assert not app.exception
+    assert set(app.query_params) == {"fer_path_input"}
