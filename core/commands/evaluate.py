@@ -24,11 +24,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", default=None, help="fer2013.csv, the image folders, a class-folder set or a zip (default: $FER2013_DIR)")
     parser.add_argument("--split", dest="splits", action="append", default=None, metavar="NAME",
                         help="split to evaluate (repeatable): PublicTest, PrivateTest, test, all, Training")
-    parser.add_argument("--tta", dest="tta", action="store_const", const="flip", default="none",
-                        help="test-time augmentation: average with the mirrored face's prediction (2 views)")
-    parser.add_argument("--ten-crop", dest="tta", action="store_const", const="crop10",
-                        help="ten-crop test-time augmentation: the whole face and its 4 corner crops, each mirrored "
-                             "(10 views, 10x the classification time)")
+    views = parser.add_mutually_exclusive_group()  # as predict's: both given, one was dropped without a word
+    views.add_argument("--tta", dest="tta", action="store_const", const="flip", default="none",
+                       help="test-time augmentation: average with the mirrored face's prediction (2 views)")
+    views.add_argument("--ten-crop", dest="tta", action="store_const", const="crop10",
+                       help="ten-crop test-time augmentation: the whole face and its 4 corner crops, each mirrored "
+                            "(10 views, 10x the classification time)")
     parser.add_argument("--detect-faces", action="store_true",
                         help="--data is a folder of class folders of photos: crop the largest face of each first "
                              "(a photo without a face is used whole and counted)")
@@ -90,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
     metas = [read_model_meta(path) for path in model_paths]  # fails fast on a non-model file
     class_names = metas[0]["class_names"] if len(model_paths) == 1 else list(CLASS_NAMES)
     model_path = model_paths[0] if len(model_paths) == 1 else " + ".join(model_paths)
+    if args.detector is not None and not args.detect_faces:
+        raise ValueError("--detector chooses the face detector of --detect-faces; without it the faces are used as "
+                         "they are: add --detect-faces (a folder of class folders of photos), or drop --detector")
     data = resolve_data(args.data)
     without_face = None
     if args.detect_faces:

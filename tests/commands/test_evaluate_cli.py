@@ -127,3 +127,12 @@ def test_detect_faces_crops_photos_and_lists_those_without_a_face(tiny_model_pat
     assert main(["evaluate", "--model", str(tiny_model_path), "--data", str(tmp_path / "photos"), "--detect-faces",
                  "--detector", "haar"]) == 0
     assert "no face found in 1 of 2 photos (used whole): neutral/wall.png" in capsys.readouterr().out
+
+
+def test_options_that_would_be_ignored_are_refused(capsys):
+    # Probe s19: --tta --ten-crop ran ten-crop without a word, and --detector without --detect-faces was ignored.
+    with pytest.raises(SystemExit) as refused:
+        main(["evaluate", "--tta", "--ten-crop"])
+    assert refused.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+    assert main(["evaluate", "--detector", "haar", "--data", "nowhere"]) == 2
+    assert "--detector chooses the face detector of --detect-faces" in capsys.readouterr().err
