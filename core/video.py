@@ -700,7 +700,13 @@ def analyze_video(
                     output.close()
         for scratch_path, _ in temporary:
             scratch_path.unlink(missing_ok=True)
-    if not face_ids:
+    rounds = -(-frames // max(1, int(settings.every)))  # frames the detector ran on
+    if not face_ids and frames and rounds < int(settings.confirm):
+        # Probe s19: the advice below was wrong when the faces were found but could never be confirmed.
+        warnings.append(f"no face was shown: a face must be found in {settings.confirm} detection rounds in a row "
+                        f"(--confirm), and the detector ran on only {rounds} of the {frames} frames (every "
+                        f"{settings.every}); lower --confirm or --every")
+    elif not face_ids:
         warnings.append(f"no face was found in any of the {frames} frames (detector {settings.detector}, "
                         f"confidence >= {settings.min_confidence:g}); try the other detector or a lower confidence")
     elapsed = time.perf_counter() - start

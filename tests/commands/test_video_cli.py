@@ -173,3 +173,13 @@ def test_a_full_disk_leaves_no_temporary_files_and_names_the_users_folder(small_
     error = capsys.readouterr().err
     assert f"error: {out}: No space left on device" in error and "/." not in error and "Traceback" not in error
     assert list(out.iterdir()) == []
+
+
+def test_faces_that_can_never_be_confirmed_get_the_right_advice(small_video, tiny_model_path, capsys):
+    # Probe s19: with --every or --confirm past the video's length, the faces were found but never shown, and the
+    # warning said to try the other detector or a lower confidence.
+    assert main(["video", str(small_video), "--model", str(tiny_model_path), "--detector", "haar", "--quiet",
+                 "--every", "100000"]) == 0
+    error = capsys.readouterr().err
+    assert "the detector ran on only 1 of the" in error and "lower --confirm or --every" in error
+    assert "try the other detector" not in error
