@@ -112,6 +112,11 @@ def read_model_meta(path: str | os.PathLike) -> dict:
             names = archive.namelist()
             if "config.json" not in names:
                 raise ValueError(f"{path.name} is a zip but not a Keras model (no config.json inside)")
+            if path.suffix.lower() != ".keras":
+                # Keras reads the archive by its name: a model.h5 or a name without extension read as "damaged"
+                # or as Keras' long SavedModel advice (probe s19).
+                raise ValueError(f"{path.name} is a .keras model under another name, and Keras reads it only as a "
+                                 f".keras file: rename it to {path.stem}.keras")
             if META_MEMBER not in names:
                 return {"class_names": list(CLASS_NAMES)}
             info = archive.getinfo(META_MEMBER)

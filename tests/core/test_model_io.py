@@ -304,3 +304,13 @@ def test_keras_errors_are_cut_to_their_reason():
     reason = _keras_reason(error)
     assert reason.startswith("Could not locate function 'system'.") and "Full object config" not in reason
     assert len(reason) <= 300
+
+
+@pytest.mark.parametrize("name", ["model.h5", "noext_model", "best.zip"])
+def test_a_keras_model_under_another_name_is_told_to_rename_it(tmp_path, small_model, name):
+    # Probe s19: model.h5 (a .keras zip) read as "damaged", a name without extension as Keras' cut-off advice.
+    model_io.save_model(small_model, tmp_path / "real.keras")
+    (tmp_path / "real.keras").rename(tmp_path / name)
+    stem = name.split(".")[0]
+    with pytest.raises(ValueError, match=f"{name} is a .keras model under another name, .* rename it to {stem}.keras"):
+        model_io.load_model(tmp_path / name)
