@@ -32,6 +32,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from core.files import remove_stale_temporaries
 from core.labels import CLASS_NAMES, IMAGE_SIZE, PUBLIC_TEST
 from core.light import ONNX_META_KEY, card_path_for
 
@@ -291,6 +292,7 @@ def _make_work_dir(target: Path) -> Path:
     """A hidden temporary folder beside ``target`` (same file system, so the final rename is atomic)."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(target.parent, f".{target.name}-export-")  # what a killed export left
         return Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-export-"))
     except OSError as error:
         raise ValueError(f"cannot write to {target.parent}: {error.strerror or error}; choose another --out "

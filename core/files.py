@@ -45,3 +45,42 @@ def ordinary_mode() -> int:
 def give_ordinary_mode(path: str | os.PathLike) -> None:
     """Give ``path`` (a temporary file made owner-only by ``tempfile``) the mode of an ordinary new file."""
     os.chmod(path, ordinary_mode())
+
+
+# A temporary left beside an output this long after its last write belongs to a process that was killed (a
+# running writer touches its temporary as it goes).
+STALE_TEMPORARY_S = 15 * 60
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, prefix: str, suffix: str = "",
+                             older_than_s: float = STALE_TEMPORARY_S) -> list[Path]:
+    """Remove what killed writers left in ``folder``: entries named ``prefix + 8 random characters + suffix`` (what
+    ``tempfile.mkstemp``/``mkdtemp`` make) not written for ``older_than_s`` seconds. Returns what was removed.
+
+    A SIGKILLed ``video`` left ``.faces-xxxxxxxx.csv`` and ``.mp4`` beside its outputs, and a killed ``export``
+    a 7 MB ``.NAME.tflite-export-xxxxxxxx/`` folder, and nothing ever removed them (probe s19).
+    """
+    import shutil
+    import time
+
+    pattern = re.compile(re.escape(prefix) + r"[a-z0-9_]{8}" + re.escape(suffix) + r"\Z")
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        if not pattern.match(entry.name):
+            continue
+        try:
+            if now - entry.stat(follow_symlinks=False).st_mtime < older_than_s:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            continue
+        removed.append(Path(entry.path))
+    return removed

@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 
 from core.detect import DEFAULT_MIN_CONFIDENCE, detect_faces, get_detector, square_box
-from core.files import give_ordinary_mode
+from core.files import give_ordinary_mode, remove_stale_temporaries
 from core.labels import CLASS_NAMES
 from core.model_io import LoadedModel, predict_probabilities
 from core.preprocess import prepare_face
@@ -641,6 +641,7 @@ def analyze_video(
     def scratch(destination: str | os.PathLike) -> Path:
         destination = Path(destination)
         destination.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(destination.parent, f".{destination.stem}-", destination.suffix)  # killed writers'
         handle, name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.stem}-", suffix=destination.suffix)
         os.close(handle)
         temporary.append((Path(name), destination))

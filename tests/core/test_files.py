@@ -47,3 +47,28 @@ def test_run_files_models_caches_and_packs_get_the_ordinary_mode(umask, tmp_path
     written = [tmp_path / "status.json", model, tmp_path / "predictions.npz", tmp_path / "data.npz",
                *sorted((tmp_path / "cache").iterdir())]
     assert {path.name: mode(path) for path in written} == {path.name: expected for path in written}
+
+
+def test_only_old_temporaries_of_that_output_are_removed(tmp_path):
+    import time
+
+    from core.files import STALE_TEMPORARY_S, remove_stale_temporaries
+
+    # Probe s19: a SIGKILLed video or export left hidden temporaries beside its outputs that nothing removed.
+    old = time.time() - STALE_TEMPORARY_S - 60
+    stale_file = tmp_path / ".faces-abc123_z.csv"
+    stale_folder = tmp_path / ".m.tflite-export-k2j4h5g6"
+    running = tmp_path / ".faces-qwertyui.csv"  # a writer still at work: written a moment ago
+    other = tmp_path / ".faces-notes.csv"  # not 8 random characters: someone's file
+    user = tmp_path / "faces.csv"
+    for path in (stale_file, running, other, user):
+        path.write_text("x")
+    stale_folder.mkdir()
+    (stale_folder / "model.tflite").write_bytes(b"x" * 100)
+    for path in (stale_file, stale_folder, other, user):
+        os.utime(path, (old, old))
+    removed = remove_stale_temporaries(tmp_path, ".faces-", ".csv")
+    assert removed == [stale_file] and not stale_file.exists()
+    assert remove_stale_temporaries(tmp_path, ".m.tflite-export-") == [stale_folder] and not stale_folder.exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".faces-notes.csv", ".faces-qwertyui.csv", "faces.csv"]
+    assert remove_stale_temporaries(tmp_path / "missing", ".faces-") == []
