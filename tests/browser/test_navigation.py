@@ -42,9 +42,17 @@ def test_a_deep_link_to_a_fresh_server_still_gets_the_router(tmp_path, chromium)
     page = harness.new_page(chromium)
     try:
         harness.open_app(page, server, "training")  # the first request this server sees
+        # Widgets' scripts load after the text around them (CI read the sidebar's caption without the text box
+        # once): wait for the box's label, which never comes without the router.
+        label = page.locator("[data-testid='stSidebar']").get_by_text("Folder or CSV path")
+        try:
+            label.first.wait_for(timeout=30_000)
+        except Exception:
+            harness.save_screenshot(page, "deep_link_fresh_server")
+            raise AssertionError("the router's data-source sidebar is missing: "
+                                 f"{page.locator('[data-testid=stSidebar]').inner_text()[:300]!r}") from None
         harness.save_screenshot(page, "deep_link_fresh_server")
         sidebar = page.locator("[data-testid='stSidebar']").inner_text()
-        assert "Folder or CSV path" in sidebar, "the router's data-source sidebar is missing"
         assert harness.nav_link(page, "Data quality").count() == 1, f"menu is not the router's: {sidebar[:200]!r}"
     finally:
         page.context.close()
