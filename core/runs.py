@@ -235,9 +235,12 @@ def read_config(run_dir: Path) -> dict:
     config, so every page that lists runs still draws.
     """
     data = read_json(Path(run_dir) / "config.json", {})
-    if not isinstance(data, dict) or any(not isinstance(data.get(key, {}), dict) for key in ("config", "resolved")):
-        return {}
-    return data
+    return data if _is_run_config(data) else {}
+
+
+def _is_run_config(data: Any) -> bool:
+    """The shape a run writes: an object whose ``config`` and ``resolved``, where present, are objects too."""
+    return isinstance(data, dict) and all(isinstance(data.get(key, {}), dict) for key in ("config", "resolved"))
 
 
 def write_metrics(run_dir: Path, rows: list[dict]) -> None:
@@ -386,7 +389,7 @@ def write_pointer(run_dir: Path, epoch: int) -> None:
                       {"epoch": int(epoch), "folder": str(folder.relative_to(run_dir)), "committed": time.time()})
 
 
-def sync_run_files(run_dir: Path, checkpoint: Checkpoint | None = None) -> None:
+def sync_run_files(run_dir: Path, checkpoint: Checkpoint | None = None, *, verify: bool = False) -> None:
     """Make the top-level files match the committed checkpoint and drop stale versions.
 
     The top-level ``last.keras``, ``metrics.csv``, ``state.json`` and
@@ -394,6 +397,9 @@ def sync_run_files(run_dir: Path, checkpoint: Checkpoint | None = None) -> None:
     the one of ``state["best_epoch"]``); checkpoint folders other than the
     committed one and the best one, and temporary files left by a killed
     writer, are removed. A no-op for a run of the old format.
+
+    With ``verify`` (a resume: the checkpoint's files were not just written by this process), a damaged
+    ``.keras`` copy in the checkpoint never replaces a readable top-level one (:func:`keras_file_damage`).
     """
     run_dir = Path(run_dir)
     checkpoint = checkpoint if checkpoint is not None else read_checkpoint(run_dir)
@@ -406,11 +412,11 @@ def sync_run_files(run_dir: Path, checkpoint: Checkpoint | None = None) -> None:
     # folder left a truncated checkpoints/.../best.keras, and a resume linked it over the only intact best.keras).
     if best_folder is not None and (best_folder / "best.keras").is_file():
         if not _same_file(best_folder / "best.keras", run_dir / "best.keras") and (
-                keras_file_damage(best_folder / "best.keras") is None
+                not verify or keras_file_damage(best_folder / "best.keras") is None
                 or keras_file_damage(run_dir / "best.keras") is not None):
             link_or_copy_atomic(best_folder / "best.keras", run_dir / "best.keras")
     last = folder / "last.keras"
-    if last.is_file() and not _same_file(last, run_dir / "last.keras"):
+    if verify and last.is_file() and not _same_file(last, run_dir / "last.keras"):
         damage = keras_file_damage(last)
         if damage is not None:
             raise ValueError(f"{last.relative_to(run_dir)} of run {run_dir.name} is damaged ({damage}), so the run "
@@ -658,13 +664,13 @@ def run_file_problems(run_dir: Path, limit: int = 5) -> list[str]:
     config_path = run_dir / "config.json"
     if config_path.exists():
         try:
-            json.loads(config_path.read_text(encoding="utf-8"))
+            data = json.loads(config_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
             reason = f"not valid JSON: {error}" if isinstance(error, ValueError) else error.strerror or str(error)
             problems.append(f"config.json cannot be read ({reason}): the run's settings are unknown, so it "
                             "cannot be resumed or its accuracy judged against its classes")
         else:
-            if not read_config(run_dir):
+            if not _is_run_config(data):
                 problems.append("config.json is not what a run writes (an object with \"config\" and \"resolved\" "
                                 "objects): the run's settings are unknown")
     _, metric_problems = _parse_metrics(run_dir / "metrics.csv")

@@ -337,7 +337,8 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
             echo("note: the weight average was kept only in that folder: averaged.keras will average the epochs "
                  "trained from now on (averaged.json names them)")
     if checkpoint is not None:
-        runs.sync_run_files(run_dir, checkpoint)  # a kill after the last commit may have left stale copies
+        # A kill after the last commit may have left stale copies; a copied run folder, damaged ones.
+        runs.sync_run_files(run_dir, checkpoint, verify=True)
     state = checkpoint.state if checkpoint is not None else {}
     initial_epoch = checkpoint.epoch if checkpoint is not None else 0
     average = None

@@ -250,6 +250,16 @@ def _every_text(every: int) -> str:
     return "every frame" if every == 1 else f"every {every}{'nd' if every == 2 else 'rd' if every == 3 else 'th'} frame"
 
 
+def _detector_label(name: object) -> str:
+    """A detector's name for people ("Haar cascade"); a name that is no detector (an old job's) as it is."""
+    from core.detect import get_detector
+
+    try:
+        return get_detector(str(name)).label
+    except ValueError:
+        return str(name)
+
+
 def analysed_with(job: VideoJob) -> tuple[tuple[str, ...], dict] | None:
     """The model files and the settings (``StreamSettings`` as a dict) a job was started with; ``None`` if unknown."""
     from core import runs
@@ -263,17 +273,11 @@ def analysed_with(job: VideoJob) -> tuple[tuple[str, ...], dict] | None:
 
 def analysed_with_text(models: tuple[str, ...], settings: dict) -> str:
     """``Analysed by fer_studio_swa · Haar cascade detector on every frame · vote over 10 frames``."""
-    from core.detect import get_detector
     from dashboard.model_menu import model_name
 
     names = [model_name(path) for path in dict.fromkeys(models)]
     text = "Analysed by " + (names[0] if len(names) == 1 else " + ".join(names) + " (probabilities averaged)")
-    detector = settings.get("detector")
-    try:
-        detector = get_detector(str(detector)).label
-    except ValueError:
-        pass
-    text += f" · {detector} detector on {_every_text(int(settings.get('every', 1)))}"
+    text += f" · {_detector_label(settings.get('detector'))} detector on {_every_text(int(settings.get('every', 1)))}"
     smoothing = settings.get("smoothing")
     if smoothing == "none":
         return text + " · no smoothing"
@@ -283,21 +287,15 @@ def analysed_with_text(models: tuple[str, ...], settings: dict) -> str:
 def settings_differences(models: tuple[str, ...], settings: dict, current_models: tuple[str, ...],
                          current: StreamSettings) -> list[str]:
     """What the sidebar now says that a job's results were not made with (``detector: Haar cascade, now MTCNN``)."""
-    from core.detect import get_detector
     from dashboard.model_menu import model_name
-
-    def label(name) -> str:
-        try:
-            return get_detector(str(name)).label
-        except ValueError:
-            return str(name)
 
     differences = []
     if [str(Path(path)) for path in models] != [str(Path(path)) for path in current_models]:
         shown = " + ".join(model_name(path) for path in current_models)
         differences.append(f"model: {' + '.join(model_name(path) for path in models)} here, {shown} in the sidebar")
     if settings.get("detector") != current.detector:
-        differences.append(f"detector: {label(settings.get('detector'))} here, {label(current.detector)} in the sidebar")
+        differences.append(f"detector: {_detector_label(settings.get('detector'))} here, "
+                           f"{_detector_label(current.detector)} in the sidebar")
     if settings.get("every") != current.every:
         differences.append(f"detection: {_every_text(int(settings.get('every', 1)))} here, {_every_text(current.every)} "
                            "in the sidebar")

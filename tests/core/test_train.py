@@ -640,7 +640,7 @@ def test_a_resume_never_replaces_an_intact_model_with_a_damaged_checkpoint_copy(
     last_copy.unlink()
     last_copy.write_bytes(damaged)
     with pytest.raises(ValueError, match=r"last.keras of run .* is damaged .*its files were left as they were"):
-        runs.sync_run_files(run_dir)
+        runs.sync_run_files(run_dir, verify=True)  # what a resume does
     assert (run_dir / "last.keras").read_bytes() == last_intact
 
 
