@@ -21,6 +21,8 @@ BUNDLED_ID = "bundled"
 # those of a page that is not drawn.
 SHARED_MODEL_KEY = "fer_shared_model"
 SHARED_ENSEMBLE_KEY = "fer_shared_ensemble"
+# The id of an ensemble member that became the model chosen above, and so left the ensemble (named under its menu).
+LEFT_ENSEMBLE_KEY = "fer_left_ensemble"
 MODEL_HELP = ("The models bundled with FER Studio, with their single-pass accuracy on FER2013's PublicTest (\"test\": "
               "held out from their training; the caption under the menu gives every mode), then your finished runs: each run's best "
               "epoch and, when it trained with weight averaging, its averaged model, with their validation accuracy.")
@@ -179,10 +181,19 @@ def ensemble_select_ui(key: str, model_path: str, *, param: str = "ensemble") ->
     in the menu (a deleted run, or the model chosen above) is left out with a warning naming it.
     """
     canonical_bundled_ids(param)
-    menu = {model_id: entry for model_id, entry in model_menu().items() if entry[1] != str(model_path)}
+    full_menu = model_menu()
+    menu = {model_id: entry for model_id, entry in full_menu.items() if entry[1] != str(model_path)}
+    chosen_id = next((model_id for model_id in full_menu if model_id not in menu), None)
+    # Walk s19: fer_studio_c, a member of Predict's ensemble, chosen as the model on another page (or above) left
+    # the ensemble without a word; the menu says so until another model is chosen above.
+    before = st.session_state.get(key, st.session_state.get(SHARED_ENSEMBLE_KEY, []))
+    if chosen_id is not None and chosen_id in before:
+        st.session_state[LEFT_ENSEMBLE_KEY] = chosen_id
     if key not in st.session_state and SHARED_ENSEMBLE_KEY in st.session_state:
         st.session_state[key] = [model_id for model_id in st.session_state[SHARED_ENSEMBLE_KEY] if model_id in menu]
     url_choices(key, list(menu), (), param=param, noun="model to average with")
+    if st.session_state.get(LEFT_ENSEMBLE_KEY) not in (None, chosen_id):
+        del st.session_state[LEFT_ENSEMBLE_KEY]
     if not menu:
         remember_choice([], param=param, default=[])
         return ()
@@ -192,4 +203,12 @@ def ensemble_select_ui(key: str, model_path: str, *, param: str = "ensemble") ->
                                  "their probabilities are averaged. Usually more accurate, and slower by the number of models.")
     remember_choice(chosen, param=param, default=[])
     st.session_state[SHARED_ENSEMBLE_KEY] = list(chosen)
+    if st.session_state.get(LEFT_ENSEMBLE_KEY) == chosen_id and chosen_id is not None:
+        st.caption(left_ensemble_note(full_menu[chosen_id][1]))
     return tuple(menu[model_id][1] for model_id in chosen)
+
+
+def left_ensemble_note(path: str | Path) -> str:
+    """What the ensemble menu says when the model chosen above was one of its members."""
+    name = escape_markdown(model_name(path))
+    return f"**{name}** left this list: it is the model chosen above now (each model is counted once)."

@@ -83,3 +83,34 @@ def test_a_run_at_guessing_level_chosen_anywhere_gets_a_warning_in_the_sidebar(t
     assert warning.value.startswith("This model is not yet usable. Best validation accuracy 25.45% is no better")
     app.selectbox(key="predict_model").set_value("20260101-000001-fer_vgg-bbbb").run()
     assert not app.exception and not app.warning
+
+
+def test_an_ensemble_member_chosen_as_the_model_leaves_the_ensemble_with_a_note(tmp_path, monkeypatch):
+    # Walk s19: fer_studio_c, averaged with the model on Predict, was chosen on Live; back on Predict it had left the
+    # ensemble without a word.
+    from streamlit.testing.v1 import AppTest
+
+    from tests.dashboard.inert_markdown import shown_text
+
+    monkeypatch.setenv("FER_STUDIO_RUNS", str(tmp_path / "runs"))
+    app = AppTest.from_function(_two_pages, default_timeout=60).run()
+    app.multiselect(key="predict_ensemble").set_value(["bundled-fer_studio_c", "bundled-fer_studio_distilled"]).run()
+    assert not app.caption or not any("left this list" in caption.value for caption in app.caption)
+    app.session_state["page"] = "live"
+    app.run()
+    app.selectbox(key="live_model").set_value("bundled-fer_studio_c").run()
+    assert app.multiselect(key="live_ensemble").value == ["bundled-fer_studio_distilled"]
+    notes = [shown_text(caption.value) for caption in app.caption if "left this list" in caption.value]
+    assert notes == ["fer_studio_c left this list: it is the model chosen above now (each model is counted once)."]
+    app.session_state["page"] = "predict"
+    app.run()
+    assert not app.exception
+    assert app.selectbox(key="predict_model").value == "bundled-fer_studio_c"
+    assert app.multiselect(key="predict_ensemble").value == ["bundled-fer_studio_distilled"]
+    assert any("left this list" in caption.value for caption in app.caption)  # still said on the next page
+    app.selectbox(key="predict_model").set_value("bundled").run()
+    assert not any("left this list" in caption.value for caption in app.caption)  # another model: the note goes
+    # On one page: a member chosen above leaves the list there too.
+    app.selectbox(key="predict_model").set_value("bundled-fer_studio_distilled").run()
+    assert app.multiselect(key="predict_ensemble").value == []
+    assert any(shown_text(caption.value).startswith("fer_studio_distilled left this list") for caption in app.caption)
