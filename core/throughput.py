@@ -17,6 +17,7 @@ two speeds.
 
 from __future__ import annotations
 
+import os
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -261,3 +262,35 @@ def estimate_seconds(throughput: Throughput, images_per_epoch: int, epochs: int,
     if throughput.val_images_per_second:
         per_epoch += val_images / throughput.val_images_per_second
     return epochs * per_epoch
+
+
+# A 1-minute load average at or above this share of the cores: other work is using the processors a run needs
+# (one busy process on this project's 2-core CPU is 0.5; a training run keeps both busy).
+BUSY_LOAD_PER_CORE = 0.75
+
+
+def usable_cores() -> int:
+    """The processors this process may run on (its affinity), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def busy_machine_note(load: float | None = None, cores: int | None = None) -> str | None:
+    """A sentence when the machine is busy now, so an estimate and a new run will both be slower; else ``None``.
+
+    Walk s19: on a machine loaded by other work, the estimate read 5 hours for a default run (58 images/s) and
+    said nothing of why. ``load`` (the 1-minute load average) and ``cores`` default to this machine's.
+    """
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):
+            return None
+    cores = cores or usable_cores()
+    if load < BUSY_LOAD_PER_CORE * cores:
+        return None
+    return (f"This machine is busy now (load average {load:.1f} on {counted(cores, 'processor core')}): a run started "
+            "now shares the processors with that work and takes longer, and runs measured while it was busy make "
+            "the estimate longer too.")

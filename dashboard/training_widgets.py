@@ -368,8 +368,8 @@ def duration_estimate_ui(model: str, epochs: int, max_images: int | None, valida
     With a time budget shorter than the epochs, the estimate is the epochs that fit in it.
     ``class_counts`` (Training's images per class; FER2013's by default) give the epoch sizes the run will have.
     """
-    from core.throughput import (FER2013_PUBLIC_TEST_IMAGES, FER2013_TRAINING_CLASS_COUNTS, estimate_seconds,
-                                 measured_overhead, model_throughput, requested_settings)
+    from core.throughput import (FER2013_PUBLIC_TEST_IMAGES, FER2013_TRAINING_CLASS_COUNTS, busy_machine_note,
+                                 estimate_seconds, measured_overhead, model_throughput, requested_settings)
     from core.train import epoch_sizes
 
     throughput = model_throughput(model, settings=requested_settings(model_params, precision))
@@ -406,6 +406,9 @@ def duration_estimate_ui(model: str, epochs: int, max_images: int | None, valida
                  "measured here")
     st.markdown(f":material/schedule: **Estimated duration: about {format_duration(total)}** for {planned} "
                 f"({epoch}; from {throughput.source}{start})")
+    busy = busy_machine_note()
+    if busy:
+        st.caption(busy)
 
 
 # ---------------------------------------------------------------- run picker and panel

@@ -162,3 +162,17 @@ def test_the_fixed_part_of_a_run_is_measured_from_earlier_runs(tmp_path):
     assert overhead.seconds == 56.0
     assert measured_overhead("mini_xception", tmp_path).first_epoch_seconds == 8.0
 
+
+
+def test_a_busy_machine_is_named_beside_the_estimate(monkeypatch):
+    from core.throughput import busy_machine_note
+
+    assert busy_machine_note(load=1.2, cores=2) is None  # one busy process of two cores' worth
+    note = busy_machine_note(load=3.4, cores=2)
+    assert note.startswith("This machine is busy now (load average 3.4 on 2 processor cores)") and "takes longer" in note
+    assert busy_machine_note(load=1.0, cores=1).startswith("This machine is busy now (load average 1.0 on 1 processor core)")
+    monkeypatch.setattr("os.getloadavg", lambda: (6.0, 1.0, 1.0))
+    monkeypatch.setattr("core.throughput.usable_cores", lambda: 4)
+    assert "load average 6.0 on 4 processor cores" in busy_machine_note()
+    monkeypatch.setattr("os.getloadavg", lambda: (0.2, 1.0, 1.0))
+    assert busy_machine_note() is None

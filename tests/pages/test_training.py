@@ -602,3 +602,15 @@ def test_the_estimate_adds_the_fixed_start_measured_on_earlier_runs(runs_dir, wi
     # 4.2 s of epochs + 20 s to start + 10 s more for the first epoch
     assert "about 34s** for 2 epochs" in text and "plus about 30s to start, load the data and build the model" in text
     assert "the median of 1 run here" in text
+
+
+def test_the_estimate_says_when_the_machine_is_busy_now(runs_dir, with_dataset, monkeypatch):
+    # Walk s19: on a machine loaded by other work the estimate read 5 hours for a default run, with no word of why.
+    monkeypatch.setattr("os.getloadavg", lambda: (0.1, 0.1, 0.1))
+    app = run_page()
+    assert not any("busy now" in caption.value for caption in app.caption)
+    monkeypatch.setattr("os.getloadavg", lambda: (7.5, 7.0, 6.0))
+    app.run()
+    assert not app.exception
+    [note] = [caption.value for caption in app.caption if "busy now" in caption.value]
+    assert "load average 7.5 on" in note
