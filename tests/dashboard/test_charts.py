@@ -36,7 +36,7 @@ def test_intensity_and_split_pair_figures_have_labelled_axes():
     assert list(figure.data[0].y) == [10.0, 20.0, 30.0, 40.0]
     assert "intensity" in figure.layout.xaxis.title.text.lower()
     pairs = split_pairs_figure({"Training–PublicTest": {"exact": 3, "near": 2}})
-    assert [trace.name for trace in pairs.data] == ["exact duplicates", "near duplicates"]
+    assert [trace.name for trace in pairs.data] == ["exact copies", "near copies"]
     assert pairs.layout.barmode == "stack"
 
 
@@ -79,3 +79,13 @@ def test_every_chart_on_every_page_gets_the_trimmed_toolbar():
     assert len(calls) >= 12
     assert [where for where, config in calls if config not in ("CHART_CONFIG", "{'displayModeBar': False}")] == []
     assert CHART_CONFIG["modeBarButtons"] == [["toImage", "resetScale2d"]] and CHART_CONFIG["displaylogo"] is False
+
+
+def test_every_split_pair_bar_has_its_total_above_it():
+    # Walk s19: beside Training's pairs the PublicTest-only bar was a sliver whose inside label could not be read.
+    pairs = split_pairs_figure({"Training–Training": {"exact": 1234, "near": 567},
+                                "PublicTest–PublicTest": {"exact": 3, "near": 9}})
+    totals = {annotation.x: annotation.text for annotation in pairs.layout.annotations}
+    assert totals == {"Training–Training": "1,801", "PublicTest–PublicTest": "12"}
+    assert all(annotation.yanchor == "bottom" and annotation.y in (1801, 12) for annotation in pairs.layout.annotations)
+    assert pairs.layout.uniformtext.mode == "hide" and pairs.layout.uniformtext.minsize >= 10  # no unreadable label
