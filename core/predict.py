@@ -232,36 +232,53 @@ def decode_photo(data: bytes) -> np.ndarray:
 LABEL_SIDE_PER_SCALE = 900
 
 
+def label_style(shape: tuple[int, ...]) -> tuple[int, float, int]:
+    """``(box line width, font scale, text line width)`` for labels on an image of this shape.
+
+    Labels scale with the image, not the face: an image is shown at the page's width (about 360 px on a
+    phone), and a label sized by a small face's width drew 4 px letters there. At side / 900 the letters
+    are 8-9 px high on a phone and about 20 on a desktop, whatever the image's size, and the labels of
+    the three faces of the example photo do not run into each other. Photos and video frames alike (walk
+    s19: a 640-pixel webcam frame's labels, drawn at side / 1400, were 5 px letters on a phone).
+    """
+    height, width = shape[:2]
+    font_scale = max(0.5, min(3.0, max(height, width) / LABEL_SIDE_PER_SCALE))
+    return max(2, round(max(height, width) / 400)), font_scale, max(1, round(font_scale))
+
+
+def draw_labelled_box(canvas: np.ndarray, box: tuple[int, int, int, int], text: str, color: tuple[int, int, int],
+                      style: tuple[int, float, int]) -> None:
+    """Draw a face's box and, above it (below it at the top edge), ``text`` on a band of ``color``, in place.
+
+    The band moves left to keep the whole label in the image when the face is at its right edge.
+    """
+    thickness, font_scale, text_thickness = style
+    height, width = canvas.shape[:2]
+    x, y, w, h = box
+    cv2.rectangle(canvas, (x, y), (x + w - 1, y + h - 1), color, thickness)
+    (text_w, text_h), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, text_thickness)
+    box_h = text_h + baseline + 4
+    top = y - box_h if y - box_h >= 0 else min(y + h, height - box_h)
+    top = max(0, top)
+    left = max(0, min(x, width - text_w - 4))
+    cv2.rectangle(canvas, (left, top), (left + text_w + 4, top + box_h), color, -1)
+    cv2.putText(canvas, text, (left + 2, top + text_h + 2), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0),
+                text_thickness, cv2.LINE_AA)
+
+
 def draw_predictions(image: np.ndarray, prediction: ImagePrediction) -> np.ndarray:
     """Draw each face's box and top emotion on a copy of the image.
 
     Returns:
-        ``(H, W, 3)`` uint8 RGB; line width and font scale follow the image size.
+        ``(H, W, 3)`` uint8 RGB; line width and font scale follow the image size (:func:`label_style`).
     """
     from core.detect import to_rgb_uint8
 
     canvas = to_rgb_uint8(image).copy()
-    height, width = canvas.shape[:2]
-    thickness = max(2, round(max(height, width) / 400))
-    # Labels scale with the photo, not the face: a photo is shown at the page's width (about 360 px on a
-    # phone), and a label sized by a small face's width drew 4 px letters there. At side / 900 the letters
-    # are 8-9 px high on a phone and about 20 on a desktop, whatever the photo's size, and the labels of
-    # the three faces of the example photo do not run into each other.
-    font_scale = max(0.5, min(3.0, max(height, width) / LABEL_SIDE_PER_SCALE))
-    text_thickness = max(1, round(font_scale))
+    style = label_style(canvas.shape)
     for index, face in enumerate(prediction.faces, start=1):
-        color = EMOTION_COLORS.get(face.label, (255, 255, 255))
-        x, y, w, h = face.box.xywh
-        cv2.rectangle(canvas, (x, y), (x + w - 1, y + h - 1), color, thickness)
-        text = f"{index}. {face.label} {face.score:.0%}"
-        (text_w, text_h), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, text_thickness)
-        box_h = text_h + baseline + 4
-        top = y - box_h if y - box_h >= 0 else min(y + h, height - box_h)
-        top = max(0, top)
-        left = max(0, min(x, width - text_w - 4))  # a face at the right edge keeps its whole label in the photo
-        cv2.rectangle(canvas, (left, top), (left + text_w + 4, top + box_h), color, -1)
-        cv2.putText(canvas, text, (left + 2, top + text_h + 2), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0),
-                    text_thickness, cv2.LINE_AA)
+        draw_labelled_box(canvas, face.box.xywh, f"{index}. {face.label} {face.score:.0%}",
+                          EMOTION_COLORS.get(face.label, (255, 255, 255)), style)
     return canvas
 
 

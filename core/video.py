@@ -337,26 +337,16 @@ def face_label(face: FaceRecord) -> str:
 
 
 def draw_frame(image: np.ndarray, result: FrameResult) -> np.ndarray:
-    """Boxes, face ids and smoothed emotions drawn on a copy of an RGB frame."""
-    from core.predict import EMOTION_COLORS
+    """Boxes, face ids and smoothed emotions drawn on a copy of an RGB frame, as photos are labelled."""
+    from core.predict import EMOTION_COLORS, draw_labelled_box, label_style
 
     canvas = np.array(image, dtype=np.uint8, copy=True)
     if canvas.ndim == 2:
         canvas = cv2.cvtColor(canvas, cv2.COLOR_GRAY2RGB)
-    thickness = max(2, round(max(canvas.shape[:2]) / 400))
-    font_scale = max(0.45, max(canvas.shape[:2]) / 1400)
+    style = label_style(canvas.shape)
     for face in result.faces:
-        color = EMOTION_COLORS.get(face.emotion, (255, 255, 255))
-        x, y, w, h = face.box
-        cv2.rectangle(canvas, (x, y), (x + w - 1, y + h - 1), color, thickness)
-        text = face_label(face)
-        (text_w, text_h), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
-        top = y - text_h - baseline - 4
-        if top < 0:
-            top = min(y + h, canvas.shape[0] - text_h - baseline - 4)
-        top = max(0, top)
-        cv2.rectangle(canvas, (x, top), (x + text_w + 4, top + text_h + baseline + 4), color, -1)
-        cv2.putText(canvas, text, (x + 2, top + text_h + 2), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), 1, cv2.LINE_AA)
+        draw_labelled_box(canvas, tuple(face.box), face_label(face), EMOTION_COLORS.get(face.emotion, (255, 255, 255)),
+                          style)
     return canvas
 
 

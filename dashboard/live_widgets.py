@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 import streamlit as st
 
+from core.predict import label_style
 from core.video import CSV_COLUMNS, FrameAnalyzer, FrameResult, StreamSettings, draw_frame, frame_rows
 from dashboard.charts import CHART_CONFIG
 from dashboard.text import literal
@@ -180,8 +181,10 @@ class LiveSession:
             delay = self._delay()
         canvas = draw_frame(image, result)
         text = f"{fps:.1f} fps" + (f", {delay * 1000:.0f} ms behind" if delay is not None else "")
-        cv2.putText(canvas, text, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 4, cv2.LINE_AA)
-        cv2.putText(canvas, text, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 1, cv2.LINE_AA)
+        _, font_scale, thin = label_style(canvas.shape)  # the size of the face labels: readable on a phone too
+        corner = (8, 8 + round(22 * font_scale))
+        cv2.putText(canvas, text, corner, cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), thin + 3, cv2.LINE_AA)
+        cv2.putText(canvas, text, corner, cv2.FONT_HERSHEY_SIMPLEX, font_scale, (255, 255, 255), thin, cv2.LINE_AA)
         return canvas
 
     def process_frame(self, frame):

@@ -351,3 +351,23 @@ def test_faces_shown_on_one_or_two_frames_are_counted_apart():
     assert report.brief_face_ids == (2, 3)
     assert report.describe_face_ids() == "4 face ids, 2 of them on fewer than 3 frames (likely not faces)"
     assert report.to_dict()["brief_face_ids"] == [2, 3] and VideoReport.from_dict(report.to_dict()) == report
+
+
+@pytest.mark.parametrize("width", [640, 1280])
+def test_a_frames_labels_are_sized_as_a_photos_and_stay_inside_it(width):
+    # Walk s19: a 640-pixel webcam frame's labels were drawn at side / 1400, 5 px letters once shown on a phone.
+    from core.predict import EMOTION_COLORS
+    from core.video import FaceRecord, FrameResult
+
+    frame = np.full((width * 3 // 4, width, 3), 40, np.uint8)
+    small = width // 16
+    probabilities = np.eye(7, dtype=np.float32)[3]
+    faces = (FaceRecord(1, (width // 4, width // 4, small, small), probabilities, "happy", True),
+             FaceRecord(2, (width - small - 1, width // 4, small, small), probabilities, "happy", True))
+    drawn = draw_frame(frame, FrameResult(index=0, time_s=0.0, faces=faces, detected=True, seconds=0.01))
+    band = np.all(drawn[: width // 4] == np.array(EMOTION_COLORS["happy"], np.uint8), axis=2)
+    rows = np.flatnonzero(band.sum(axis=1) >= 20)
+    assert len(rows) >= 0.03 * width  # the band that holds the letters: 3% of the width, as on a photo
+    text_row = band[rows[len(rows) // 2]]
+    assert text_row[width - 5] and np.flatnonzero(text_row)[-1] < width  # the right-hand label ends inside the frame
+    assert np.flatnonzero(text_row[width // 2:])[0] + width // 2 < width - small - 1  # moved left, not cut at the edge
