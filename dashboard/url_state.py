@@ -132,7 +132,12 @@ def remember_choice(value: Any, *, param: str, default: Any = None) -> None:
     else:
         token = None if value is None or (default is not None and value == default) else str(value)
     if token is None:
-        if param in st.query_params:
+        if value is not None and not isinstance(value, (list, tuple)) and st.query_params.get(param) == str(value):
+            # A link that names the default (Home's example link says ?model=bundled, so that another page's
+            # choice does not apply) keeps it: each change of the URL from here is a new entry in the browser's
+            # history, and tidying it away made one Back from that page look like nothing happened (walk s19).
+            token = str(value)
+        elif param in st.query_params:
             del st.query_params[param]
     elif st.query_params.get(param) != token:
         st.query_params[param] = token

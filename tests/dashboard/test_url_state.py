@@ -36,3 +36,18 @@ def test_the_warning_stays_through_a_rerun_until_another_value_is_chosen():
     assert len(shown) == 1 and "lost" in shown[0]
     app.multiselect(key="extra").set_value(["x"]).run()
     assert not warnings_of(app)
+
+
+def test_a_link_that_names_the_default_keeps_it_and_a_later_return_to_the_default_drops_it():
+    # Walk s19: Home's example link says ?model=bundled (the default, named so another page's choice does not apply);
+    # Predict tidied it away, the browser took that as a new history entry, and one Back looked like nothing happened.
+    app = AppTest.from_function(one_choice_script)
+    app.query_params.update({"model": "a"})
+    app.run()
+    assert app.query_params["model"] == "a"  # left as the link had it: no second entry in the browser's history
+    app.selectbox(key="model").set_value("b").run()
+    assert app.query_params["model"] == "b"
+    app.selectbox(key="model").set_value("a").run()
+    assert "model" not in app.query_params  # chosen here: the default stays out of the URL, as always
+    fresh = AppTest.from_function(one_choice_script).run()
+    assert "model" not in fresh.query_params and "extra" not in fresh.query_params
