@@ -23,12 +23,14 @@ from core.tta import TTA_MODES, TTA_SHORT
 MODELS_DIR = runs.REPO_ROOT / "models"
 DEFAULT_NAME = "fer_studio_swa"  # the default model's stem (core.predict.BUNDLED_MODEL)
 MAX_BUNDLE_BYTES = 10 * 1024 * 1024
+WEIGHT_STORAGE = ("float32", "float16")
 # Card evaluation keys: "PublicTest", "PublicTest + flip TTA", "PublicTest + ten-crop TTA".
 CARD_TTA_SUFFIXES = {mode: "" if mode == "none" else f" + {TTA_SHORT[mode]} TTA" for mode in TTA_MODES}
 
 
 def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: Path = MODELS_DIR,
-               ensemble_with: tuple[Path, ...] = (), checkpoint: str = "best", notes: str | None = None) -> dict:
+               ensemble_with: tuple[Path, ...] = (), checkpoint: str = "best", notes: str | None = None,
+               weights: str = "float32") -> dict:
     """Export a run's ``best.keras`` (or ``averaged.keras``) without optimizer state and write its card.
 
     Args:
@@ -46,6 +48,10 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
             ``core.averaging``); the card's ``checkpoint`` says which.
         notes: What the command and config do not say (e.g. that a teacher or the starting point is the
             earlier version of the file this bundle replaces); default: the run's own ``notes``, if any.
+        weights: ``float32``, or ``float16`` to store the kernels in half the bytes
+            (:func:`core.model_io.store_weights_as_float16`; the model still computes in float32). The card's
+            scores are always those of the file that ships, and ``card["storage"]`` says how far its
+            predictions are from the float32 model's.
 
     Returns:
         The card as a dict.
@@ -53,11 +59,11 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
     Raises:
         FileNotFoundError: If the run has no best.keras (no averaged.keras for ``checkpoint="averaged"``).
         ValueError: If the exported model exceeds 10 MB, the run validated on
-            a split it would be reported on, or ``checkpoint`` is unknown.
+            a split it would be reported on, or ``checkpoint`` or ``weights`` is unknown.
     """
     from core.averaging import AVERAGED_MODEL, averaged_record
     from core.data import load_fer2013
-    from core.model_io import export_model, load_model
+    from core.model_io import export_model, load_model, store_weights_as_float16
 
     run_dir = Path(run_dir)
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}", name) or name.endswith((".keras", ".json")):
@@ -66,6 +72,8 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
                          f"(e.g. fer_studio_mine), got {name!r}; --out chooses the folder")
     if checkpoint not in ("best", "averaged"):
         raise ValueError(f"checkpoint must be 'best' or 'averaged', got {checkpoint!r}")
+    if weights not in WEIGHT_STORAGE:
+        raise ValueError(f"weights must be one of {', '.join(WEIGHT_STORAGE)}, got {weights!r}")
     best = run_dir / ("best.keras" if checkpoint == "best" else AVERAGED_MODEL)
     if not best.is_file():
         if checkpoint == "averaged":
@@ -95,7 +103,6 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
         elapsed += row.get("epoch_time", 0.0)
         curve.append({"epoch": row["epoch"], "training_seconds": round(elapsed, 1),
                       "val_accuracy": _rounded(row.get("val_accuracy"))})
-    evaluation = _card_evaluation(loaded, dataset, splits)
     if checkpoint == "averaged":
         record = averaged_record(run_dir) or {}
         chosen = averaged_checkpoint(record)
@@ -121,7 +128,7 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
                      "seconds": round(elapsed, 1), "hardware": resolved.get("hardware"),
                      "versions": resolved.get("versions"), "run": run_dir.name},
         "checkpoint": chosen,
-        "evaluation": evaluation,
+        "evaluation": None,  # filled in below, from the file that ships
         "accuracy_vs_training_time": curve,
         **({"distillation": resolved["distillation"]} if resolved.get("distillation") else {}),
         **({"init_from": resolved["init_from"]} if resolved.get("init_from") else {}),
@@ -135,11 +142,20 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
     try:
         model_path = export_model(loaded.model, staging / f"{name}.keras", loaded.class_names,
                                   {"model": config.get("model"), "card": f"{name}.json", "run": run_dir.name})
+        if weights == "float16":
+            reference = load_model(model_path)
+            counts = store_weights_as_float16(model_path)
+            card["storage"] = {"weights": "float16", **_storage_fidelity(reference, load_model(model_path), dataset,
+                                                                          splits), "float32_values": counts["kept_float32"],
+                               "float16_values": counts["values"]}
         size = model_path.stat().st_size
         if size > MAX_BUNDLE_BYTES:
             raise ValueError(f"{model_path.name} is {size / 1e6:.1f} MB, over the 10 MB limit for a bundled model; "
                              f"nothing was written to {out_dir}")
         card["size_bytes"] = size
+        # Scored as shipped: a run trained in mixed bfloat16 predicts in float32 once exported, and float16 storage
+        # rounds the kernels, so the card's numbers are the file's, not the run's.
+        card["evaluation"] = _card_evaluation(load_model(model_path), dataset, splits)
         if ensemble_with:
             members = [model_path, *(Path(path) for path in ensemble_with)]
             card["ensemble"] = {"members": [path.name for path in members],
@@ -215,6 +231,20 @@ def averaged_checkpoint(record: dict) -> dict:
             "batch_norm_images": images, "batch_norm_augmented": augmented,
             "rule": "weights averaged over the epochs that started after average_from of the run; "
                     f"batch-norm statistics recomputed on {faces}"}
+
+
+def _storage_fidelity(reference, stored, dataset, splits: list[str]) -> dict:
+    """How far ``stored``'s single-pass predictions are from ``reference``'s on the held-out faces of ``splits``."""
+    import numpy as np
+
+    from core.model_io import predict_probabilities
+
+    faces = np.concatenate([dataset.subset(split).images for split in splits]) if splits else np.zeros((0, 48, 48), np.uint8)
+    if not len(faces):
+        return {"compared_faces": 0}
+    before, after = predict_probabilities(reference, faces), predict_probabilities(stored, faces)
+    return {"compared_faces": int(len(faces)), "same_top_class": round(float((before.argmax(1) == after.argmax(1)).mean()), 5),
+            "max_probability_difference": round(float(np.abs(before - after).max()), 6)}
 
 
 def _card_evaluation(model, dataset, splits: list[str]) -> dict:

@@ -365,6 +365,81 @@ def export_model(model: Any, path: str | os.PathLike, class_names: tuple[str, ..
     return save_model(clone, path, class_names, meta)
 
 
+WEIGHTS_MEMBER = "model.weights.h5"
+# Arrays smaller than this stay float32 when a model is stored in float16: the biases and batch-norm statistics,
+# a few kilobytes in all, where a variance of 1e-5 would lose most of its digits in float16 (smallest normal 6e-5).
+FLOAT16_MIN_ARRAY = 1024
+
+
+def store_weights_as_float16(path: str | os.PathLike) -> dict:
+    """Rewrite a ``.keras`` file in place so that its large float32 arrays (kernels) are stored as float16.
+
+    The file halves (a 1.8 M-parameter ``fer_vgg``: 7.2 to 3.7 MB) and still
+    loads as the float32 model it was: Keras casts each stored array to its
+    variable's dtype when it loads the weights, so the model computes in
+    float32 with weights rounded to float16's 11 significant bits (a relative
+    error under 0.05%). Arrays under :data:`FLOAT16_MIN_ARRAY` values and every
+    other member of the zip are copied unchanged. The new file replaces the old
+    one atomically.
+
+    Returns:
+        ``{"arrays": halved arrays, "values": their values, "kept_float32": values left in float32}``.
+
+    Raises:
+        ValueError: If the file is not a ``.keras`` zip with Keras' weights member, or a stored value is beyond
+            float16's range (65,504).
+    """
+    import h5py
+
+    path = Path(path)
+    counts = {"arrays": 0, "values": 0, "kept_float32": 0}
+    try:
+        source = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{path.name} is not a .keras file: {error}") from error
+    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".keras")
+    os.close(handle)
+    try:
+        with source, tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.stem}-h5-") as work:
+            if WEIGHTS_MEMBER not in source.namelist():
+                raise ValueError(f"{path.name} has no {WEIGHTS_MEMBER}: not a Keras 3 .keras file")
+            original, halved = Path(work) / "in.h5", Path(work) / "out.h5"
+            original.write_bytes(source.read(WEIGHTS_MEMBER))
+
+            with h5py.File(original, "r") as read, h5py.File(halved, "w") as write:
+                def copy_attributes(source_object, target_object) -> None:
+                    for key, value in source_object.attrs.items():
+                        target_object.attrs[key] = value
+
+                def copy(name: str, item) -> None:
+                    if isinstance(item, h5py.Dataset):
+                        data = item[()]
+                        if isinstance(data, np.ndarray) and data.dtype == np.float32 and data.size >= FLOAT16_MIN_ARRAY:
+                            if np.abs(data).max(initial=0.0) > np.finfo(np.float16).max:
+                                raise ValueError(f"{path.name}: {name} holds values beyond float16's range")
+                            data = data.astype(np.float16)
+                            counts["arrays"] += 1
+                            counts["values"] += int(data.size)
+                        elif isinstance(data, np.ndarray) and data.dtype == np.float32:
+                            counts["kept_float32"] += int(data.size)
+                        copy_attributes(item, write.create_dataset(name, data=data))
+                    else:
+                        copy_attributes(item, write.require_group(name))
+
+                copy_attributes(read, write)
+                read.visititems(copy)
+            with zipfile.ZipFile(tmp_name, "w") as target:
+                for info in source.infolist():
+                    data = halved.read_bytes() if info.filename == WEIGHTS_MEMBER else source.read(info.filename)
+                    target.writestr(info, data)
+        give_ordinary_mode(tmp_name)
+        os.replace(tmp_name, path)
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+    return counts
+
+
 def predict_probabilities(
     loaded: LoadedModel,
     faces: np.ndarray,

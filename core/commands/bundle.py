@@ -25,6 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--notes", default=None, metavar="TEXT",
                         help="written into the card's notes: what the command and config do not say (e.g. that a "
                              "teacher or starting point was an earlier version of the file this bundle replaces)")
+    parser.add_argument("--weights", choices=("float32", "float16"), default="float32",
+                        help="float16: store the kernels in half the bytes (the model still computes in float32; the "
+                             "card says how far its predictions moved, and scores the file as shipped)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a model of that name and its card (without it, an existing model is an error: "
                              "by default the name is the studio's default model's)")
@@ -42,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
     refuse_existing_outputs((out_dir / f"{name}.keras", out_dir / f"{name}.json"), args.overwrite)
     card = bundle_run(args.run_dir, args.data, name=name, out_dir=out_dir,
                       ensemble_with=tuple(args.ensemble_with), checkpoint=args.checkpoint,
-                      notes=args.notes)
-    summary = {"file": card["file"], "size_bytes": card["size_bytes"], "evaluation": card["evaluation"]}
+                      notes=args.notes, weights=args.weights)
+    summary = {"file": card["file"], "size_bytes": card["size_bytes"], "evaluation": card["evaluation"],
+               **({"storage": card["storage"]} if "storage" in card else {})}
     if "ensemble" in card:
         summary["ensemble"] = card["ensemble"]
     print(json.dumps(summary, indent=2))

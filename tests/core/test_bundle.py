@@ -208,3 +208,24 @@ def test_every_bundled_card_gives_its_three_scores():
 
     for model in sorted(MODELS_DIR.glob("*.keras")):
         assert set(card_scores(model)) == {"none", "flip", "crop10"}, model.name
+
+
+def test_bundle_can_store_the_weights_in_float16_and_scores_the_file_that_ships(tmp_path, finished_run, capsys):
+    run_dir, data = finished_run
+    args = ["bundle", "--run", str(run_dir), "--data", str(data), "--out", str(tmp_path)]
+    assert main([*args, "--name", "full"]) == 0
+    capsys.readouterr()
+    assert main([*args, "--name", "half", "--weights", "float16"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    full, half = (json.loads((tmp_path / f"{name}.json").read_text()) for name in ("full", "half"))
+    assert "storage" not in full and printed["storage"] == half["storage"]
+    storage = half["storage"]
+    assert storage["weights"] == "float16" and storage["compared_faces"] == 84  # PublicTest and PrivateTest
+    assert storage["float16_values"] > 0 and storage["float32_values"] > 0
+    assert 0 < storage["max_probability_difference"] < 1e-3 and storage["same_top_class"] >= 0.95
+    assert half["size_bytes"] == (tmp_path / "half.keras").stat().st_size < full["size_bytes"]
+    assert set(half["evaluation"]) == set(full["evaluation"])
+    loaded = load_model(tmp_path / "half.keras")
+    assert all(weight.dtype == "float32" for weight in loaded.model.weights)
+    with pytest.raises(ValueError, match="weights must be one of float32, float16"):
+        bundle_run(run_dir, str(data), name="other", out_dir=tmp_path, weights="int8")

@@ -314,3 +314,51 @@ def test_a_keras_model_under_another_name_is_told_to_rename_it(tmp_path, small_m
     stem = name.split(".")[0]
     with pytest.raises(ValueError, match=f"{name} is a .keras model under another name, .* rename it to {stem}.keras"):
         model_io.load_model(tmp_path / name)
+
+
+def test_float16_storage_halves_the_kernels_and_the_model_still_computes_in_float32(tiny_model_path, tmp_path):
+    import zipfile
+
+    from core.model_io import FLOAT16_MIN_ARRAY, WEIGHTS_MEMBER, load_model, predict_probabilities, store_weights_as_float16
+
+    path = tmp_path / "half.keras"
+    path.write_bytes(tiny_model_path.read_bytes())
+    counts = store_weights_as_float16(path)
+    assert counts["arrays"] > 0 and counts["values"] >= counts["arrays"] * FLOAT16_MIN_ARRAY and counts["kept_float32"] > 0
+    assert path.stat().st_size < tiny_model_path.stat().st_size - counts["values"] * 1.5  # 2 bytes saved per value
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["half.keras"]  # nothing left beside it
+    with zipfile.ZipFile(path) as half, zipfile.ZipFile(tiny_model_path) as full:
+        assert half.namelist() == full.namelist()
+        assert all(half.read(name) == full.read(name) for name in full.namelist() if name != WEIGHTS_MEMBER)
+    before, after = load_model(tiny_model_path), load_model(path)
+    assert after.class_names == before.class_names and after.meta == before.meta
+    for got, want in zip(after.model.weights, before.model.weights):
+        assert got.dtype == "float32"
+        value, reference = np.asarray(got), np.asarray(want)
+        if reference.size < FLOAT16_MIN_ARRAY:
+            assert (value == reference).all()  # biases and batch-norm statistics untouched
+        else:
+            assert (value == reference.astype(np.float16).astype(np.float32)).all()
+    faces = np.random.default_rng(0).integers(0, 256, (64, 48, 48), dtype=np.uint8)
+    assert np.abs(predict_probabilities(after, faces) - predict_probabilities(before, faces)).max() < 1e-3
+
+
+def test_float16_storage_refuses_what_it_cannot_store_and_leaves_the_file(tiny_model_path, tmp_path):
+    import keras
+
+    from core.model_io import save_model, store_weights_as_float16
+
+    text = tmp_path / "notes.keras"
+    text.write_text("not a zip")
+    with pytest.raises(ValueError, match="not a .keras file"):
+        store_weights_as_float16(text)
+    assert text.read_text() == "not a zip"
+    inputs = keras.Input((48, 48, 1))
+    huge = keras.Sequential([inputs, keras.layers.Flatten(), keras.layers.Dense(7, activation="softmax")])
+    kernel, bias = huge.layers[-1].get_weights()
+    huge.layers[-1].set_weights([np.full_like(kernel, 1e5), bias])
+    path = save_model(huge, tmp_path / "huge.keras")
+    original = path.read_bytes()
+    with pytest.raises(ValueError, match="beyond float16's range"):
+        store_weights_as_float16(path)
+    assert path.read_bytes() == original and sorted(p.name for p in tmp_path.iterdir()) == ["huge.keras", "notes.keras"]
