@@ -12,11 +12,11 @@ import math
 import os
 import re
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 from core import runs
+from core.files import temporary_folder
 from core.labels import CLASS_NAMES, PUBLIC_TEST, TRAINING
 from core.tta import TTA_MODES, TTA_SHORT
 
@@ -138,7 +138,7 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
     # The model and its card are written in a hidden folder beside their places and moved there only once both
     # are complete: a bundle that fails (too large, an ensemble member that cannot be scored) leaves the model
     # and card that were there as they were, and no model without its card.
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}-bundle-", dir=out_dir))
+    staging = temporary_folder(out_dir, f"{name}-bundle")  # a killed bundle's staging folder goes first
     try:
         model_path = export_model(loaded.model, staging / f"{name}.keras", loaded.class_names,
                                   {"model": config.get("model"), "card": f"{name}.json", "run": run_dir.name})

@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from core.files import remove_stale_temporaries
+from core.files import temporary_folder
 from core.labels import CLASS_NAMES, IMAGE_SIZE, PUBLIC_TEST
 from core.light import ONNX_META_KEY, card_path_for
 
@@ -292,8 +291,7 @@ def _make_work_dir(target: Path) -> Path:
     """A hidden temporary folder beside ``target`` (same file system, so the final rename is atomic)."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(target.parent, f".{target.name}-export-")  # what a killed export left
-        return Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-export-"))
+        return temporary_folder(target.parent, f"{target.name}-export")  # what a killed export left goes first
     except OSError as error:
         raise ValueError(f"cannot write to {target.parent}: {error.strerror or error}; choose another --out "
                          "folder") from error

@@ -50,12 +50,50 @@ def give_ordinary_mode(path: str | os.PathLike) -> None:
 # A temporary left beside an output this long after its last write belongs to a process that was killed (a
 # running writer touches its temporary as it goes).
 STALE_TEMPORARY_S = 15 * 60
+# In the name of every temporary this project makes beside a user's output, so that removing a killed writer's
+# leftovers never matches a file of the user's: the first version matched ``.report-`` + any 8 letters and digits,
+# so a user's ``.report-20241231.csv`` beside ``report.csv`` went with them (review s20).
+TEMPORARY_MARK = "-fer-tmp-"
 
 
-def remove_stale_temporaries(folder: str | os.PathLike, prefix: str, suffix: str = "",
+def temporary_file(folder: str | os.PathLike, stem: str, suffix: str = "") -> Path:
+    """A new empty owner-only file ``.{stem}-fer-tmp-XXXXXXXX{suffix}`` in ``folder``, after removing what killed
+    writers of the same output left there (:func:`remove_stale_temporaries`)."""
+    import tempfile
+
+    remove_stale_temporaries(folder, stem, suffix)
+    handle, name = tempfile.mkstemp(dir=folder, prefix=f".{stem}{TEMPORARY_MARK}", suffix=suffix)
+    os.close(handle)
+    return Path(name)
+
+
+def temporary_folder(folder: str | os.PathLike, stem: str) -> Path:
+    """A new owner-only folder ``.{stem}-fer-tmp-XXXXXXXX`` in ``folder``, after removing killed writers' leftovers."""
+    import tempfile
+
+    remove_stale_temporaries(folder, stem)
+    return Path(tempfile.mkdtemp(dir=folder, prefix=f".{stem}{TEMPORARY_MARK}"))
+
+
+def _last_written(entry: os.DirEntry) -> float:
+    """When ``entry`` was last written; for a folder, the newest of it and everything in it (a writer at work in a
+    subfolder does not touch the top folder's time)."""
+    newest = entry.stat(follow_symlinks=False).st_mtime
+    if entry.is_dir(follow_symlinks=False):
+        for root, folders, files in os.walk(entry.path):
+            for name in folders + files:
+                try:
+                    newest = max(newest, os.lstat(os.path.join(root, name)).st_mtime)
+                except OSError:
+                    continue
+    return newest
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, stem: str, suffix: str = "",
                              older_than_s: float = STALE_TEMPORARY_S) -> list[Path]:
-    """Remove what killed writers left in ``folder``: entries named ``prefix + 8 random characters + suffix`` (what
-    ``tempfile.mkstemp``/``mkdtemp`` make) not written for ``older_than_s`` seconds. Returns what was removed.
+    """Remove what killed writers left in ``folder``: the temporaries :func:`temporary_file` and
+    :func:`temporary_folder` make for ``stem`` (``.{stem}-fer-tmp-`` + 8 random characters + ``suffix``), not
+    written for ``older_than_s`` seconds (a folder: nothing in it). Returns what was removed.
 
     A SIGKILLed ``video`` left ``.faces-xxxxxxxx.csv`` and ``.mp4`` beside its outputs, and a killed ``export``
     a 7 MB ``.NAME.tflite-export-xxxxxxxx/`` folder, and nothing ever removed them (probe s19).
@@ -63,7 +101,7 @@ def remove_stale_temporaries(folder: str | os.PathLike, prefix: str, suffix: str
     import shutil
     import time
 
-    pattern = re.compile(re.escape(prefix) + r"[a-z0-9_]{8}" + re.escape(suffix) + r"\Z")
+    pattern = re.compile(re.escape(f".{stem}{TEMPORARY_MARK}") + r"[a-z0-9_]{8}" + re.escape(suffix) + r"\Z")
     removed = []
     try:
         entries = list(os.scandir(folder))
@@ -74,7 +112,7 @@ def remove_stale_temporaries(folder: str | os.PathLike, prefix: str, suffix: str
         if not pattern.match(entry.name):
             continue
         try:
-            if now - entry.stat(follow_symlinks=False).st_mtime < older_than_s:
+            if now - _last_written(entry) < older_than_s:
                 continue
             if entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path)

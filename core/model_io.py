@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import shutil
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from core.files import give_ordinary_mode
+from core.files import give_ordinary_mode, temporary_file, temporary_folder
 from core.labels import CLASS_NAMES, IMAGE_SIZE
 from core.preprocess import to_model_input
 
@@ -63,8 +63,7 @@ def save_model(model: Any, path: str | os.PathLike, class_names: tuple[str, ...]
     if len(class_names) != outputs:
         raise ValueError(f"{len(class_names)} class names for a model with {outputs} outputs")
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".keras")
-    os.close(handle)
+    tmp_name = str(temporary_file(path.parent, path.stem, ".keras"))
     try:
         model.save(tmp_name, overwrite=True)
         payload = {"class_names": list(class_names), "preprocessing": PREPROCESSING, **(meta or {})}
@@ -397,10 +396,9 @@ def store_weights_as_float16(path: str | os.PathLike) -> dict:
         source = zipfile.ZipFile(path)
     except (OSError, zipfile.BadZipFile) as error:
         raise ValueError(f"{path.name} is not a .keras file: {error}") from error
-    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".keras")
-    os.close(handle)
+    tmp_name, work = str(temporary_file(path.parent, path.stem, ".keras")), temporary_folder(path.parent, f"{path.stem}-h5")
     try:
-        with source, tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.stem}-h5-") as work:
+        with source:
             if WEIGHTS_MEMBER not in source.namelist():
                 raise ValueError(f"{path.name} has no {WEIGHTS_MEMBER}: not a Keras 3 .keras file")
             original, halved = Path(work) / "in.h5", Path(work) / "out.h5"
@@ -435,6 +433,7 @@ def store_weights_as_float16(path: str | os.PathLike) -> dict:
         give_ordinary_mode(tmp_name)
         os.replace(tmp_name, path)
     finally:
+        shutil.rmtree(work, ignore_errors=True)
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
     return counts

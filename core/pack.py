@@ -15,14 +15,13 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from core.dataset import FerDataset, LoadReport
-from core.files import give_ordinary_mode
+from core.files import give_ordinary_mode, temporary_file
 from core.labels import CLASS_NAMES, KNOWN_SPLITS
 
 PACK_FORMAT = "fer-studio-pack-1"
@@ -49,8 +48,7 @@ def pack_dataset(dataset: FerDataset, path: str | os.PathLike, *, splits: list[s
                              dataclasses.replace(dataset.report, loaded=len(dataset), content_hash=digest))
     header = {"format": PACK_FORMAT, "class_names": list(CLASS_NAMES), "report": dataset.report.to_dict()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".npz")
-    os.close(handle)
+    tmp_name = str(temporary_file(path.parent, path.stem, ".npz"))  # a killed pack's 57 MiB copy goes first
     try:
         arrays = {"images": dataset.images, "labels": dataset.labels.astype(np.int64), "splits": dataset.splits.astype(str),
                   "ids": dataset.ids.astype(str), "header": np.array(json.dumps(header))}

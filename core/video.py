@@ -24,7 +24,6 @@ import csv
 import io
 import itertools
 import os
-import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
@@ -36,7 +35,7 @@ import cv2
 import numpy as np
 
 from core.detect import DEFAULT_MIN_CONFIDENCE, detect_faces, get_detector, square_box
-from core.files import give_ordinary_mode, remove_stale_temporaries
+from core.files import give_ordinary_mode, temporary_file
 from core.labels import CLASS_NAMES
 from core.model_io import LoadedModel, predict_probabilities
 from core.preprocess import prepare_face
@@ -631,11 +630,9 @@ def analyze_video(
     def scratch(destination: str | os.PathLike) -> Path:
         destination = Path(destination)
         destination.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(destination.parent, f".{destination.stem}-", destination.suffix)  # killed writers'
-        handle, name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.stem}-", suffix=destination.suffix)
-        os.close(handle)
-        temporary.append((Path(name), destination))
-        return Path(name)
+        name = temporary_file(destination.parent, destination.stem, destination.suffix)  # killed writers' go first
+        temporary.append((name, destination))
+        return name
 
     recorder = writer = None
     summary = SummaryBuilder()

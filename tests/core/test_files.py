@@ -52,23 +52,51 @@ def test_run_files_models_caches_and_packs_get_the_ordinary_mode(umask, tmp_path
 def test_only_old_temporaries_of_that_output_are_removed(tmp_path):
     import time
 
-    from core.files import STALE_TEMPORARY_S, remove_stale_temporaries
+    from core.files import STALE_TEMPORARY_S, remove_stale_temporaries, temporary_file, temporary_folder
 
     # Probe s19: a SIGKILLed video or export left hidden temporaries beside its outputs that nothing removed.
     old = time.time() - STALE_TEMPORARY_S - 60
-    stale_file = tmp_path / ".faces-abc123_z.csv"
-    stale_folder = tmp_path / ".m.tflite-export-k2j4h5g6"
-    running = tmp_path / ".faces-qwertyui.csv"  # a writer still at work: written a moment ago
-    other = tmp_path / ".faces-notes.csv"  # not 8 random characters: someone's file
-    user = tmp_path / "faces.csv"
-    for path in (stale_file, running, other, user):
+    stale_file = tmp_path / ".faces-fer-tmp-abc123_z.csv"
+    stale_folder = tmp_path / ".m.tflite-export-fer-tmp-k2j4h5g6"
+    running = tmp_path / ".faces-fer-tmp-qwertyui.csv"  # a writer still at work: written a moment ago
+    other = tmp_path / ".faces-fer-tmp-notes.csv"  # not 8 random characters
+    # Review s20: the user's own hidden files beside the output, named like the first version's temporaries.
+    users = [tmp_path / ".faces-20241231.csv", tmp_path / ".faces-backup01.csv", tmp_path / "faces.csv"]
+    for path in (stale_file, running, other, *users):
         path.write_text("x")
     stale_folder.mkdir()
     (stale_folder / "model.tflite").write_bytes(b"x" * 100)
-    for path in (stale_file, stale_folder, other, user):
+    for path in (stale_file, stale_folder, stale_folder / "model.tflite", other, *users):
         os.utime(path, (old, old))
-    removed = remove_stale_temporaries(tmp_path, ".faces-", ".csv")
+    removed = remove_stale_temporaries(tmp_path, "faces", ".csv")
     assert removed == [stale_file] and not stale_file.exists()
-    assert remove_stale_temporaries(tmp_path, ".m.tflite-export-") == [stale_folder] and not stale_folder.exists()
-    assert sorted(path.name for path in tmp_path.iterdir()) == [".faces-notes.csv", ".faces-qwertyui.csv", "faces.csv"]
-    assert remove_stale_temporaries(tmp_path / "missing", ".faces-") == []
+    assert remove_stale_temporaries(tmp_path, "m.tflite-export") == [stale_folder] and not stale_folder.exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        ".faces-20241231.csv", ".faces-backup01.csv", ".faces-fer-tmp-notes.csv", ".faces-fer-tmp-qwertyui.csv", "faces.csv"]
+    assert remove_stale_temporaries(tmp_path / "missing", "faces") == []
+    # What the project makes matches what it removes, and a new one sweeps first.
+    made = temporary_file(tmp_path, "faces", ".csv")
+    assert made.name.startswith(".faces-fer-tmp-") and made.suffix == ".csv"
+    os.utime(made, (old, old))
+    again = temporary_file(tmp_path, "faces", ".csv")
+    assert not made.exists() and again.exists()
+    work = temporary_folder(tmp_path, "m.onnx-export")
+    assert work.is_dir() and work.name.startswith(".m.onnx-export-fer-tmp-")
+
+
+def test_a_folder_written_in_below_its_top_is_not_stale(tmp_path):
+    import time
+
+    from core.files import STALE_TEMPORARY_S, remove_stale_temporaries
+
+    # Review s20: an export's work folder keeps its top folder's time while a converter writes in a subfolder; a
+    # second export 15 minutes into a slow first one removed the first one's live folder.
+    old = time.time() - STALE_TEMPORARY_S - 60
+    live = tmp_path / ".m.onnx-export-fer-tmp-abcdefgh"
+    (live / "saved_model").mkdir(parents=True)
+    (live / "saved_model" / "variables.data").write_bytes(b"being written")
+    os.utime(live, (old, old))
+    os.utime(live / "saved_model", (old, old))
+    assert remove_stale_temporaries(tmp_path, "m.onnx-export") == [] and live.exists()
+    os.utime(live / "saved_model" / "variables.data", (old, old))
+    assert remove_stale_temporaries(tmp_path, "m.onnx-export") == [live] and not live.exists()
