@@ -8,6 +8,9 @@ worker's death, with no gap in between.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import subprocess
 import sys
 import threading
@@ -16,6 +19,58 @@ from pathlib import Path
 from core import runs
 from core.train import prepare_run
 from core.train_config import TrainConfig
+
+
+# At most this many runs train at once from the dashboard (and `train --detach`): each worker holds about 1.8 GB
+# and every core it can get, so a dozen Starts from one or several tabs ran the machine out of memory (review s20).
+WORKERS_VARIABLE = "FER_STUDIO_TRAIN_WORKERS"
+DEFAULT_WORKERS = 2
+START_LOCK = ".start.lock"
+
+
+class TrainingBusy(ValueError):
+    """As many runs as this machine trains at once are training; start or resume again once one ends.
+
+    Attributes:
+        running: The folders of the runs training now.
+        limit: The most that train at once.
+    """
+
+    def __init__(self, running: list[Path], limit: int):
+        names = ", ".join(path.name for path in running[:3]) + (" ..." if len(running) > 3 else "")
+        super().__init__(f"{len(running)} {'run is' if len(running) == 1 else 'runs are'} training already ({names}), "
+                         f"the most this machine trains at once ({WORKERS_VARIABLE}={limit}); stop one, or wait for "
+                         "it to finish, then start again")
+        self.running, self.limit = running, limit
+
+
+def max_workers() -> int:
+    """The most runs that train at once: ``FER_STUDIO_TRAIN_WORKERS`` (default 2, at least 1)."""
+    try:
+        return max(1, int(os.environ.get(WORKERS_VARIABLE, DEFAULT_WORKERS)))
+    except ValueError:
+        return DEFAULT_WORKERS
+
+
+def training_runs(runs_dir: Path | None = None) -> list[Path]:
+    """The run folders under ``runs_dir`` whose worker is queued or training now (a dead one's run reads failed)."""
+    root = Path(runs_dir or runs.default_runs_dir())
+    if not root.is_dir():
+        return []
+    return sorted(path for path in root.iterdir()
+                  if (path / "status.json").is_file() and runs.read_status(path).active)
+
+
+@contextlib.contextmanager
+def _admission(runs_dir: Path):
+    """Hold the runs folder's start lock while a start counts the runs training and starts its own."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    with open(runs_dir / START_LOCK, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        running = training_runs(runs_dir)
+        if len(running) >= max_workers():
+            raise TrainingBusy(running, max_workers())
+        yield
 
 
 def _spawn(run_dir: Path, lock: runs.RunLock, *flags: str) -> int:
@@ -65,18 +120,33 @@ def start_training_job(config: TrainConfig, runs_dir: Path | None = None, *, dat
         The run folder; its files show the progress.
 
     Raises:
+        TrainingBusy: A ``ValueError``: :func:`max_workers` runs are training in ``runs_dir`` already.
         ValueError: If the config is invalid.
     """
-    run_dir = prepare_run(config, runs_dir)
-    if data_roots is not None:
-        saved = runs.read_config(run_dir)
-        saved["data_roots"] = [str(Path(root)) for root in data_roots]
-        runs.write_json_atomic(run_dir / "config.json", saved)
-    lock = runs.acquire_run_lock(run_dir)
-    with _status_lock:
-        pid = _spawn(run_dir, lock, "--run-dir")
-        runs.write_status(run_dir, "queued", "starting the worker", pid=pid)
+    with _admission(Path(runs_dir or runs.default_runs_dir())):
+        run_dir = prepare_run(config, runs_dir)
+        if data_roots is not None:
+            saved = runs.read_config(run_dir)
+            saved["data_roots"] = [str(Path(root)) for root in data_roots]
+            runs.write_json_atomic(run_dir / "config.json", saved)
+        lock = runs.acquire_run_lock(run_dir)
+        with _status_lock:
+            _spawn_queued(run_dir, lock, "starting the worker", "--run-dir")
     return run_dir
+
+
+def _spawn_queued(run_dir: Path, lock: runs.RunLock, message: str, *flags: str) -> None:
+    """Write "queued", start the worker, then add its pid to "queued" unless the worker has already moved on.
+
+    Review s20: "queued" with the pid was written after the worker started,
+    over whatever it had written by then: a worker quick to write "running"
+    read "queued" for its whole run, and one that failed at once lost its
+    reason to "exited with code 1 before recording why".
+    """
+    runs.write_status(run_dir, "queued", message)
+    pid = _spawn(run_dir, lock, *flags)
+    runs.write_status(run_dir, "queued", message, pid=pid,
+                      only_if=lambda current: current.get("state") == "queued" and current.get("pid") is None)
 
 
 def resume_training_job(run_dir: Path) -> None:
@@ -85,6 +155,7 @@ def resume_training_job(run_dir: Path) -> None:
     Raises:
         core.runs.RunBusyError: A ``ValueError``: a live worker is training
             the run ("run X is already being trained by pid N").
+        TrainingBusy: :func:`max_workers` runs are training in its runs folder already.
         ValueError: If the run is still active or has nothing to resume from.
     """
     run_dir = Path(run_dir)
@@ -95,11 +166,11 @@ def resume_training_job(run_dir: Path) -> None:
                                 f"(it is {status.state}); stop it before resuming")
     if not runs.has_checkpoint(run_dir):
         raise ValueError(f"run {run_dir.name} has no checkpoint yet (no finished epoch); start a new run instead")
-    lock = runs.acquire_run_lock(run_dir)
-    (run_dir / "stop").unlink(missing_ok=True)
-    with _status_lock:
-        pid = _spawn(run_dir, lock, "--resume")
-        runs.write_status(run_dir, "queued", "resuming", pid=pid)
+    with _admission(run_dir.parent):
+        lock = runs.acquire_run_lock(run_dir)
+        (run_dir / "stop").unlink(missing_ok=True)
+        with _status_lock:
+            _spawn_queued(run_dir, lock, "resuming", "--resume")
 
 
 def stop_training_job(run_dir: Path) -> None:

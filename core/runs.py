@@ -39,7 +39,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from core.files import give_ordinary_mode
 
@@ -152,14 +152,31 @@ class RunStatus:
         return self.state in ACTIVE_STATES
 
 
-def write_status(run_dir: Path, state: str, message: str = "", pid: int | None = None) -> None:
-    """Record the run's state (atomically)."""
+def write_status(run_dir: Path, state: str, message: str = "", pid: int | None = None, *,
+                 only_if: Callable[[dict], bool] | None = None) -> bool:
+    """Record the run's state (atomically); with ``only_if``, only when it holds for the status there now.
+
+    Every write holds the run folder's lock (``flock`` on the folder), so a
+    read-then-write by one process (the dashboard recording its worker's pid)
+    and the worker's own "running" come one after the other, never
+    interleaved. Returns whether it wrote.
+    """
     if state not in STATES:
         raise ValueError(f"unknown run state {state!r}; expected one of {', '.join(STATES)}")
-    write_json_atomic(
-        Path(run_dir) / "status.json",
-        {"state": state, "message": message, "pid": pid, "host": socket.gethostname(), "updated": time.time()},
-    )
+    handle = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        if only_if is not None:
+            current = read_json(Path(run_dir) / "status.json")
+            if not only_if(current if isinstance(current, dict) else {}):
+                return False
+        write_json_atomic(
+            Path(run_dir) / "status.json",
+            {"state": state, "message": message, "pid": pid, "host": socket.gethostname(), "updated": time.time()},
+        )
+        return True
+    finally:
+        os.close(handle)  # and with it the lock
 
 
 def record_worker_exit(run_dir: Path, pid: int, exit_code: int) -> None:
@@ -170,8 +187,11 @@ def record_worker_exit(run_dir: Path, pid: int, exit_code: int) -> None:
     and the exit code says which (a negative code is the signal that ended it).
     A status that names another pid (the run was resumed meanwhile) is left alone.
     """
+    def still_this_workers(current: dict) -> bool:
+        return current.get("state") in ACTIVE_STATES and current.get("pid") == pid
+
     data = read_json(Path(run_dir) / "status.json")
-    if not isinstance(data, dict) or data.get("state") not in ACTIVE_STATES or data.get("pid") != pid:
+    if not isinstance(data, dict) or not still_this_workers(data):
         return
     if exit_code < 0:
         name = signal.Signals(-exit_code).name if -exit_code in signal.valid_signals() else f"signal {-exit_code}"
@@ -187,7 +207,8 @@ def record_worker_exit(run_dir: Path, pid: int, exit_code: int) -> None:
         next_step = "Resume continues from the last checkpoint"
     else:
         next_step = "no epoch had finished, so there is nothing to resume: start a new run"
-    write_status(run_dir, "failed", f"the training process {why}; {next_step}")
+    # Checked again under the folder's lock: a Resume may have started another worker since the read above.
+    write_status(run_dir, "failed", f"the training process {why}; {next_step}", only_if=still_this_workers)
 
 
 def _process_alive(pid: int) -> bool:

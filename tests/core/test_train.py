@@ -476,6 +476,52 @@ def test_start_training_job_records_the_pages_data_roots(tmp_path, monkeypatch):
     assert "data_roots" not in runs.read_config(jobs.start_training_job(tiny_config("data.csv"), tmp_path))
 
 
+@pytest.mark.parametrize("quick", [None, ("running", ""), ("failed", "ValueError: no dataset at data.csv")])
+def test_the_pages_queued_never_overwrites_what_a_quick_worker_wrote(tmp_path, monkeypatch, quick):
+    # Review s20: "queued" with the worker's pid was written after the worker started, over what it had written by
+    # then: "running" read "queued" for the whole run, and a failure's reason became "exited with code 1".
+    def spawn(run_dir, lock, *flags):
+        lock.release()
+        assert runs.read_status(run_dir).state == "queued"  # said before the worker starts
+        if quick is not None:
+            runs.write_status(run_dir, quick[0], quick[1], pid=4242 if quick[0] == "running" else None)
+        return 4242
+
+    monkeypatch.setattr(jobs, "_spawn", spawn)
+    run_dir = jobs.start_training_job(tiny_config("data.csv"), tmp_path)
+    status = runs.read_json(run_dir / "status.json")
+    if quick is None:
+        assert (status["state"], status["message"], status["pid"]) == ("queued", "starting the worker", 4242)
+    else:
+        assert (status["state"], status["message"]) == quick
+    monkeypatch.setattr(runs, "has_checkpoint", lambda run_dir: True)
+    runs.write_status(run_dir, "stopped", "stopped by the user")
+    jobs.resume_training_job(run_dir)
+    status = runs.read_json(run_dir / "status.json")
+    assert (status["state"], status["message"]) == (quick or ("queued", "resuming"))
+
+
+def test_no_more_runs_train_at_once_than_the_limit(tmp_path, monkeypatch):
+    # Review s20: Start and Resume never counted the runs training; a dozen clicks (1.8 GB each) ran out of memory.
+    monkeypatch.setattr(jobs, "_spawn", lambda run_dir, lock, *flags: lock.release() or os.getpid())  # alive
+    monkeypatch.delenv(jobs.WORKERS_VARIABLE, raising=False)
+    first = jobs.start_training_job(tiny_config("data.csv"), tmp_path)
+    second = jobs.start_training_job(tiny_config("data.csv"), tmp_path)
+    with pytest.raises(jobs.TrainingBusy, match=r"2 runs are training already .*FER_STUDIO_TRAIN_WORKERS=2\); stop one"):
+        jobs.start_training_job(tiny_config("data.csv"), tmp_path)
+    assert jobs.training_runs(tmp_path) == sorted([first, second])
+    assert len([path for path in tmp_path.iterdir() if path.is_dir()]) == 2  # the refused start made no run folder
+    runs.write_status(second, "stopped", "stopped by the user")
+    monkeypatch.setattr(runs, "has_checkpoint", lambda run_dir: True)
+    third = jobs.start_training_job(tiny_config("data.csv"), tmp_path)  # a place came free
+    with pytest.raises(jobs.TrainingBusy):
+        jobs.resume_training_job(second)  # a Resume counts too
+    assert runs.read_status(second).state == "stopped"
+    monkeypatch.setenv(jobs.WORKERS_VARIABLE, "3")
+    jobs.resume_training_job(second)
+    assert jobs.training_runs(tmp_path) == sorted([first, second, third])
+
+
 def test_a_reaper_late_to_record_a_killed_worker_does_not_overwrite_the_resumed_one(tmp_path, monkeypatch):
     import subprocess
     import sys
