@@ -43,7 +43,7 @@ from core.preprocess import prepare_face
 from core.zips import read_member
 
 # Bump when a change to the loaders changes what they return: old cache entries then miss.
-LOADER_VERSION: str = "2"  # 2: hidden data files and extra CSVs are reported
+LOADER_VERSION: str = "3"  # 2: hidden data files and extra CSVs are reported; 3: hidden folders, files beside wrappers
 
 ACCEPTED_SOURCES: str = (
     "accepted: fer2013.csv, icml_face_data.csv or train.csv (columns emotion, pixels[, Usage]); "
@@ -241,6 +241,18 @@ def _is_junk(name: str) -> bool:
     return name.startswith(".") or name in _JUNK_NAMES
 
 
+# Hidden folders that tools make, never data: not reported when a dataset folder holds them.
+_METADATA_FOLDERS = frozenset({".git", ".ipynb_checkpoints", ".fseventsd", ".Spotlight-V100", ".Trashes", ".Trash",
+                               ".cache", ".vscode", ".idea", ".svn", ".hg", ".DocumentRevisions-V100",
+                               ".TemporaryItems"})
+HIDDEN_FOLDER_REASON = "a hidden folder (its name starts with '.'); nothing in it was read"
+
+
+def _is_hidden_folder(name: str) -> bool:
+    """A hidden folder that may hold data (``.sad``), not a tool's own (``.git``, ``.ipynb_checkpoints``)."""
+    return name.startswith(".") and name not in _METADATA_FOLDERS and not name.startswith(".Trash-")
+
+
 def _is_hidden_data(name: str) -> bool:
     """A hidden file that holds data (``.face.jpg``), not OS metadata (``.DS_Store``, macOS's ``._face.jpg``)."""
     suffix = PurePosixPath(name).suffix.lower()
@@ -276,6 +288,9 @@ def _list_folder(root: Path, allowed_roots: list[Path] | None = None) -> tuple[l
                 if _is_hidden_data(name) and entry.is_file():
                     # Not metadata: a face or a CSV someone hid. Not read, but counted.
                     unlisted.append(SkippedRecord(prefix + name, "a hidden file (its name starts with '.'); not read"))
+                elif _is_hidden_folder(name) and entry.is_dir(follow_symlinks=False):
+                    # Review s20: a hidden class folder (train/.sad/) went without a word.
+                    unlisted.append(SkippedRecord(prefix + name, HIDDEN_FOLDER_REASON))
                 continue
             try:
                 if allowed_roots is not None and entry.is_symlink() and not is_inside_roots(entry.path, allowed_roots):
@@ -354,8 +369,15 @@ def _check_zip_member(info: zipfile.ZipInfo) -> str:
     return name
 
 
-def _list_zip(archive: zipfile.ZipFile, name: str) -> list[_File]:
-    """List a zip's members, refusing unsafe names, zip bombs and oversized archives."""
+def _list_zip(archive: zipfile.ZipFile, name: str) -> tuple[list[_File], list[SkippedRecord]]:
+    """List a zip's members, refusing unsafe names, zip bombs and oversized archives.
+
+    Returns:
+        The members to read, and the records not read that hold data: hidden
+        images and CSVs, and hidden folders with such files in them (OS
+        metadata, ``__MACOSX`` and ``._face.jpg``, goes without a word), as
+        :func:`_list_folder` reports them.
+    """
     infos = [info for info in archive.infolist() if not info.is_dir()]
     if len(infos) > MAX_ZIP_MEMBERS:
         raise ValueError(f"{name} has {len(infos):,} members (limit {MAX_ZIP_MEMBERS:,}); extract it yourself")
@@ -373,14 +395,26 @@ def _list_zip(archive: zipfile.ZipFile, name: str) -> list[_File]:
             f"unsafe zip: {name}'s members expand {total / max(packed, 1):,.0f} times in all "
             f"(limit {MAX_ZIP_COMPRESSION_RATIO}x), which looks like a zip bomb"
         )
-    files = []
+    files, unlisted, hidden_folders = [], [], set()
     for info in infos:
         member = _check_zip_member(info)
-        if any(_is_junk(part) for part in member.split("/")):
+        parts = member.split("/")
+        if any(_is_junk(part) for part in parts):
+            # Review s20: every member with a hidden part was dropped without a word, where the folder loader
+            # reports hidden data; the same data now gives the same report as a zip and as a folder.
+            folders = [index for index, part in enumerate(parts[:-1]) if _is_junk(part)]
+            data = PurePosixPath(parts[-1]).suffix.lower() in IMAGE_EXTENSIONS or parts[-1].lower().endswith(".csv")
+            if folders:
+                top = folders[0]
+                if data and _is_hidden_folder(parts[top]) and not parts[-1].startswith("._"):
+                    hidden_folders.add("/".join(parts[:top + 1]))
+            elif _is_hidden_data(parts[-1]):
+                unlisted.append(SkippedRecord(member, "a hidden file (its name starts with '.'); not read"))
             continue
         files.append(_File(member, info.file_size, 0, info))
     files.sort(key=lambda f: f.path)
-    return files
+    unlisted.extend(SkippedRecord(folder, HIDDEN_FOLDER_REASON) for folder in hidden_folders)
+    return files, sorted(unlisted, key=lambda record: record.where)
 
 
 def _load_zip(path: Path, source: str, progress: ProgressCallback) -> FerDataset:
@@ -389,8 +423,8 @@ def _load_zip(path: Path, source: str, progress: ProgressCallback) -> FerDataset
     except (zipfile.BadZipFile, OSError) as error:
         raise ValueError(f"{path.name} is not a readable zip file ({error}); {ACCEPTED_SOURCES}") from None
     with archive:
-        files = _list_zip(archive, path.name)
-        return _load_tree(files, source, "zip:", progress, archive)
+        files, unlisted = _list_zip(archive, path.name)
+        return _load_tree(files, source, "zip:", progress, archive, unlisted=unlisted)
 
 
 # ---------------------------------------------------------------- folder layouts
@@ -402,13 +436,31 @@ def _plan_layout(files: list[_File]) -> _Layout | None:
     for _ in range(MAX_WRAPPER_FOLDERS + 1):
         folders = _child_folders(files, root)
         if any(folder.lower() in _SPLIT_FOLDERS for folder in folders):
-            return _plan_release(files, root)
+            return _beside_wrappers(_plan_release(files, root), files)
         if any(class_index(folder) is not None for folder in folders):
-            return _plan_class_folders(files, root)
+            return _beside_wrappers(_plan_class_folders(files, root), files)
         if len(folders) != 1:
             return None
         root += folders[0] + "/"
     return None
+
+
+def _beside_wrappers(layout: _Layout, files: list[_File]) -> _Layout:
+    """Report the images and CSVs outside the dataset's root: beside the folders that wrap it.
+
+    Review s20: with ``stray.png`` beside ``wrap/`` (which holds ``train/``
+    and ``test/``), the loader looked inside ``wrap/`` and ``stray.png`` was
+    neither loaded nor reported.
+    """
+    for file in files:
+        if file.path.startswith(layout.root):
+            continue
+        name = file.path.rpartition("/")[2]
+        if PurePosixPath(name).suffix.lower() in IMAGE_EXTENSIONS or name.lower().endswith(".csv"):
+            where = layout.root.rstrip("/")
+            layout.skipped.append(SkippedRecord(file.path, f"outside {where}/, the folder that holds the dataset, so "
+                                                           "it has no split and no label"))
+    return layout
 
 
 def _child_folders(files: list[_File], root: str) -> list[str]:

@@ -223,6 +223,35 @@ def test_hidden_faces_and_a_csv_beside_the_image_folders_are_reported_not_droppe
     assert len(dataset) == 35 and dataset.report.kind == "image-folders"
 
 
+def test_a_zip_and_a_folder_report_the_same_hidden_and_stray_files(tiny_fer_folder, tmp_path):
+    # Review s20: a zip dropped hidden faces and hidden folders without a word (a 5-image zip loaded 2 and reported
+    # none), a folder dropped hidden folders, and both dropped an image beside the folder that wraps the dataset.
+    import shutil
+
+    top = tmp_path / "download"
+    shutil.copytree(tiny_fer_folder, top / "wrap")
+    write_png(top / "stray.png", face(1))
+    happy = top / "wrap" / "train" / "happy"
+    write_png(happy / ".hidden.png", face(2))
+    write_png(top / "wrap" / "train" / ".sad" / "Training_9.png", face(3))
+    write_png(top / "wrap" / "train" / "sad" / ".ipynb_checkpoints" / "x.png", face(4))  # a tool's folder: quiet
+    write_png(top / "wrap" / ".git" / "objects" / "x.png", face(4))
+    (happy / "._Training_1030.jpg").write_bytes(b"\x00\x05\x16\x07 macOS resource fork")  # metadata: quiet
+    (top / "wrap" / "README.md").write_text("not data")
+    expected = {
+        "stray.png": "outside wrap/, the folder that holds the dataset, so it has no split and no label",
+        "wrap/train/happy/.hidden.png": "a hidden file (its name starts with '.'); not read",
+        "wrap/train/.sad": "a hidden folder (its name starts with '.'); nothing in it was read",
+    }
+    archive = zip_folder(top, tmp_path / "download.zip")
+    with zipfile.ZipFile(archive, "a") as zipped:
+        zipped.writestr("__MACOSX/wrap/train/happy/._Training_1030.jpg", b"\x00\x05")
+    for source in (top, archive):
+        dataset = load_fer2013(source)
+        assert len(dataset) == 35, source
+        assert {record.where: record.reason for record in dataset.report.skipped} == expected, source
+
+
 def test_a_second_csv_in_a_zip_is_reported(tmp_path):
     archive = tmp_path / "two.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
