@@ -277,11 +277,12 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def busy_machine_note(load: float | None = None, cores: int | None = None) -> str | None:
+def busy_machine_note(load: float | None = None, cores: int | None = None, measured_here: bool = False) -> str | None:
     """A sentence when the machine is busy now, so an estimate and a new run will both be slower; else ``None``.
 
     Walk s19: on a machine loaded by other work, the estimate read 5 hours for a default run (58 images/s) and
-    said nothing of why. ``load`` (the 1-minute load average) and ``cores`` default to this machine's.
+    said nothing of why. ``load`` (the 1-minute load average) and ``cores`` default to this machine's;
+    ``measured_here``: the estimate comes from this machine's runs, which may have been measured while it was busy.
     """
     if load is None:
         try:
@@ -291,6 +292,6 @@ def busy_machine_note(load: float | None = None, cores: int | None = None) -> st
     cores = cores or usable_cores()
     if load < BUSY_LOAD_PER_CORE * cores:
         return None
-    return (f"This machine is busy now (load average {load:.1f} on {counted(cores, 'processor core')}): a run started "
-            "now shares the processors with that work and takes longer, and runs measured while it was busy make "
-            "the estimate longer too.")
+    note = (f"This machine is busy now (load average {load:.1f} on {counted(cores, 'processor core')}): a run started "
+            "now shares the processors with that work and takes longer than on a quiet machine.")
+    return note + (" Runs measured while it was busy make the estimate longer too." if measured_here else "")

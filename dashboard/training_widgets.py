@@ -406,7 +406,7 @@ def duration_estimate_ui(model: str, epochs: int, max_images: int | None, valida
                  "measured here")
     st.markdown(f":material/schedule: **Estimated duration: about {format_duration(total)}** for {planned} "
                 f"({epoch}; from {throughput.source}{start})")
-    busy = busy_machine_note()
+    busy = busy_machine_note(measured_here=throughput.measured_here)
     if busy:
         st.caption(busy)
 

@@ -169,7 +169,10 @@ def test_a_busy_machine_is_named_beside_the_estimate(monkeypatch):
 
     assert busy_machine_note(load=1.2, cores=2) is None  # one busy process of two cores' worth
     note = busy_machine_note(load=3.4, cores=2)
-    assert note.startswith("This machine is busy now (load average 3.4 on 2 processor cores)") and "takes longer" in note
+    assert note == ("This machine is busy now (load average 3.4 on 2 processor cores): a run started now shares the "
+                    "processors with that work and takes longer than on a quiet machine.")
+    assert busy_machine_note(load=3.4, cores=2, measured_here=True).endswith(
+        "quiet machine. Runs measured while it was busy make the estimate longer too.")
     assert busy_machine_note(load=1.0, cores=1).startswith("This machine is busy now (load average 1.0 on 1 processor core)")
     monkeypatch.setattr("os.getloadavg", lambda: (6.0, 1.0, 1.0))
     monkeypatch.setattr("core.throughput.usable_cores", lambda: 4)
