@@ -245,7 +245,11 @@ def training_form_ui(spec: ModelSpec, key: str = "train", data_hash: str | None 
         if time_budget:
             st.caption(f"Time budget: training stops within {time_budget:g} minutes, or after {int(epochs)} epochs "
                        "if those end sooner; the learning rate decays over the budget.")
-        started = st.button("Start training", type="primary", icon=":material/play_arrow:", key=f"{key}_start")
+        full = training_limit_note()
+        if full:
+            st.info(full, icon=":material/hourglass_top:")
+        started = st.button("Start training", type="primary", icon=":material/play_arrow:", key=f"{key}_start",
+                            disabled=bool(full))
     if not started:
         return None
     return {
@@ -356,6 +360,19 @@ def init_from_ui(k, menu: dict[str, tuple[str, str]], model: str, model_params: 
         st.warning(f"{escape_markdown(label)}: {escape_markdown(why)}. This run's validation accuracy will be "
                    "optimistic; judge it on PublicTest (Evaluation page).", icon=":material/warning:")
     return {"init_from": path}
+
+
+def training_limit_note() -> str | None:
+    """When as many runs train as the machine allows (``core.jobs.max_workers``), say which, and why Start waits."""
+    from core import jobs
+
+    running = jobs.training_runs()
+    if len(running) < jobs.max_workers():
+        return None
+    names = ", ".join(code(path.name) for path in running[:3]) + (" ..." if len(running) > 3 else "")
+    return (f"{counted(len(running), 'run')} {'is' if len(running) == 1 else 'are'} training ({names}), the most this "
+            f"machine trains at once (`{jobs.WORKERS_VARIABLE}`={jobs.max_workers()}): Start waits until one "
+            "finishes or is stopped.")
 
 
 def duration_estimate_ui(model: str, epochs: int, max_images: int | None, validation: str, val_fraction: float,

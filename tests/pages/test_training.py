@@ -614,3 +614,24 @@ def test_the_estimate_says_when_the_machine_is_busy_now(runs_dir, with_dataset, 
     assert not app.exception
     [note] = [caption.value for caption in app.caption if "busy now" in caption.value]
     assert "load average 7.5 on" in note
+
+
+def test_start_waits_while_as_many_runs_train_as_the_machine_allows(runs_dir, with_dataset, monkeypatch):
+    # Review s20: Start never counted the runs training; now the form says so before Start is pressed.
+    import os
+
+    from core import jobs
+
+    monkeypatch.setenv(jobs.WORKERS_VARIABLE, "1")
+    app = run_page(open_form=True)
+    [start] = [b for b in app.button if b.label == "Start training"]
+    assert start.disabled is False and not [info for info in app.info if "trains at once" in info.value]
+    busy = runs_dir / "20260101-000000-fer_vgg-aaaa"
+    busy.mkdir(parents=True)
+    runs.write_json_atomic(busy / "config.json", {"config": {"model": "fer_vgg", "epochs": 2}, "resolved": {}})
+    runs.write_status(busy, "running", pid=os.getpid())
+    app = run_page(open_form=True)
+    [start] = [b for b in app.button if b.label == "Start training"]
+    assert start.disabled is True
+    [note] = [info.value for info in app.info if "trains at once" in info.value]
+    assert "1 run is training" in note and "20260101-000000-fer_vgg-aaaa" in note and "FER_STUDIO_TRAIN_WORKERS" in note
