@@ -193,7 +193,10 @@ def _analyse_photo(data: bytes, settings: PredictSettings, stamp: tuple, detect:
 
         faces = np.stack([face.face for face in prediction.faces])
         try:
-            heatmaps = grad_cam(_loaded, faces)
+            # The class each face is labelled with, from every view the TTA mode averages: the single pass's own
+            # top class differed on 12% of PublicTest's faces with ten-crop (review s20).
+            shown = [CLASS_NAMES.index(face.label) for face in prediction.faces]
+            heatmaps = grad_cam(_loaded, faces, shown)
             overlays = tuple(overlay_heatmap(face, heatmap, size=FACE_DISPLAY_PIXELS) for face, heatmap in zip(faces, heatmaps))
         except ValueError as error:
             explain_error = str(error)
