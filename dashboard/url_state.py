@@ -24,6 +24,7 @@ from dashboard.text import quoted
 
 _SEEN_KEY = "_url_state_seen"  # {param: token the URL held when we last read or wrote it}
 _PAGE_KEY = "_url_state_page"
+_ARRIVED_KEY = "_url_state_arrived"  # this run is the page's first since another page ran
 # {param: (warning, the value shown instead)}: a link's warning is drawn again on every run while that value is
 # still the one chosen, so a rerun nobody asked for (Live's camera component reruns its page once it has loaded)
 # does not wipe it before it is read (probe s11); choosing something else, or another page, ends it.
@@ -35,10 +36,22 @@ MAX_NAMED_TOKENS = 5  # unknown items of a list named in a warning; the rest are
 
 def start_page(page: str) -> None:
     """Forget which URL values were already applied when the user moves to another page."""
-    if st.session_state.get(_PAGE_KEY) != page:
+    arrived = st.session_state.get(_PAGE_KEY) != page
+    st.session_state[_ARRIVED_KEY] = arrived
+    if arrived:
         st.session_state[_PAGE_KEY] = page
         st.session_state[_SEEN_KEY] = {}
         st.session_state[_WARNINGS_KEY] = {}
+
+
+def arrived() -> bool:
+    """Whether this script run is the page's first since another page ran (or the session's first).
+
+    Streamlit drops the state of widgets a page run does not draw (a file
+    uploader's file, too), so an empty widget on arrival says nothing of what
+    the user did on this page.
+    """
+    return bool(st.session_state.get(_ARRIVED_KEY, False))  # no router (a page tested alone): the same page
 
 
 def keep_only(params) -> None:

@@ -25,7 +25,7 @@ from core.video_io import VIDEO_EXTENSIONS
 from core.video_jobs import VIDEO_FORMATS, VideoJob
 from dashboard.charts import CHART_CONFIG
 from dashboard.text import literal, quoted
-from dashboard.url_state import remember_choice, url_choice
+from dashboard.url_state import arrived, remember_choice, url_choice
 
 VIDEO_TYPES = [extension.lstrip(".") for extension in VIDEO_EXTENSIONS]
 # The uploader refuses larger files in the browser (max_upload_size); the page checks again.
@@ -123,6 +123,7 @@ _ANALYSIS_KEY = "video_analysis"
 _AGAIN_KEY = "video_again"
 _UPLOAD_ID_KEY = "video_upload_id"
 _STARTED_KEY = "video_started_job"  # the folder of the last analysis this session handed to a worker
+_SHOWN_KEY = "video_shown_job"  # the id of the last analysis this session showed: found again on return to the page
 _CANCELLED_KEY = "video_cancelled_here"  # the jobs this session cancelled with the Cancel button
 CANCELLED_BY_BUTTON = "cancelled with its Cancel button"
 CANCELLED_BY_REPLACING = "cancelled when the page that started it took another upload or other settings"
@@ -194,6 +195,7 @@ def start_job_ui(data: bytes, name: str, settings: StreamSettings, model_paths: 
         st.session_state[_STARTED_KEY] = str(job.folder)
     if st.query_params.get(JOB_PARAM) != job.job_id:
         st.query_params[JOB_PARAM] = job.job_id
+    st.session_state[_SHOWN_KEY] = job.job_id
     return job
 
 
@@ -223,15 +225,25 @@ def linked_job_ui() -> VideoJob | None:
     """The analysis named by ``?job=`` (after a reload, or in a shared link); ``None`` when there is none.
 
     A link to an analysis that is no longer kept gets a warning. When the user
-    removed the upload in this session, the link is dropped with it.
+    removed the upload in this session, the link is dropped with it. Back on
+    the page from another one (which empties the uploader and, through the
+    sidebar, the URL), the analysis this session last showed is shown again.
     """
     from core.video_jobs import read_video_job, video_job_dir
 
+    if arrived():
+        # Review s20: the uploader came back empty because another page ran, not because the upload was removed;
+        # Back to /video?job=… read that as a removal and cancelled the analysis, and the sidebar's Video link
+        # (no ?job=) lost it, though the page says "you can leave this page".
+        st.session_state.pop(_UPLOADED_KEY, None)
+        if st.query_params.get(JOB_PARAM) is None and st.session_state.get(_SHOWN_KEY):
+            st.query_params[JOB_PARAM] = st.session_state[_SHOWN_KEY]
     job_id = st.query_params.get(JOB_PARAM)
     if job_id is None:
         return None
     if st.session_state.pop(_UPLOADED_KEY, False):
         del st.query_params[JOB_PARAM]  # the upload was removed: so is its analysis from the view,
+        st.session_state.pop(_SHOWN_KEY, None)
         cancel_replaced_job_ui(reason=CANCELLED_BY_REMOVING)  # and the analysis this session started for it stops
         return None
     try:
@@ -242,7 +254,10 @@ def linked_job_ui() -> VideoJob | None:
         st.warning(f"The video analysis {quoted(job_id, 60)} in this link is not available "
                    "(analyses are kept for a day after their last use). Upload the video again.",
                    icon=":material/link_off:")
+        if st.session_state.get(_SHOWN_KEY) == job_id:
+            st.session_state.pop(_SHOWN_KEY, None)
         return None
+    st.session_state[_SHOWN_KEY] = job_id
     return read_video_job(folder)
 
 

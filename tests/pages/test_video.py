@@ -352,3 +352,41 @@ def test_a_replaced_upload_stops_its_analysis_and_a_busy_server_makes_an_upload_
     # Removing the upload stops what the session started.
     first.file_uploader(key="video_upload").set_value(None).run()
     assert stand_in_workers[1].wait(timeout=10) is not None and not first.exception
+
+
+def _linked_job_script() -> None:
+    import streamlit as st
+
+    from dashboard import video_widgets
+
+    job = video_widgets.linked_job_ui()
+    st.markdown(f"job={job.job_id if job is not None else None}")
+
+
+@pytest.mark.parametrize("arrived, link, expected", [
+    (True, True, "shown"),  # Back from another page to /video?job=…: the empty uploader is no removal
+    (True, False, "shown"),  # the sidebar's Video link (no ?job=): this session's last analysis comes back
+    (False, True, "removed"),  # on the page itself, an upload that is gone was removed by the user
+])
+def test_returning_to_the_video_page_keeps_the_analysis_and_only_a_removal_on_the_page_drops_it(
+        two_face_mp4, bundled, monkeypatch, arrived, link, expected):
+    # Review s20: the page says "you can leave this page", but Back from another page cancelled the analysis (its
+    # uploader came back empty, which read as a removal) and the sidebar's link lost it.
+    from dashboard import video_widgets
+
+    job_id = run_upload(two_face_mp4, "two faces.mp4", bundled).query_params["job"]
+    cancelled = []
+    monkeypatch.setattr(video_widgets, "cancel_replaced_job_ui", lambda **options: cancelled.append(options))
+    app = AppTest.from_function(_linked_job_script, default_timeout=60)
+    app.session_state["video_had_upload"] = True  # the uploader held a file when this session was last here
+    app.session_state["video_shown_job"] = job_id
+    app.session_state["_url_state_arrived"] = arrived
+    if link:
+        app.query_params["job"] = job_id
+    app.run()
+    assert not app.exception and not app.warning
+    if expected == "shown":
+        assert app.markdown[-1].value == f"job={job_id}" and app.query_params["job"] == job_id and not cancelled
+    else:
+        assert app.markdown[-1].value == "job=None" and "job" not in app.query_params
+        assert cancelled == [{"reason": video_widgets.CANCELLED_BY_REMOVING}]
