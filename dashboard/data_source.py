@@ -28,6 +28,7 @@ import streamlit as st
 from core.dataset import FerDataset
 from dashboard.cache import cached_with_progress
 from dashboard.text import literal, quoted
+from dashboard.url_state import arrived
 
 SOURCE_KEY = "fer_source"
 _SOURCE_ERROR_KEY = "fer_source_error"
@@ -36,6 +37,9 @@ _PATH_INPUT_KEY = "fer_path_input"
 PATH_PARAM = _PATH_INPUT_KEY  # the typed path's URL parameter (the text box is bound to it)
 _UPLOAD_KEY = "fer_upload"
 _SESSION_UPLOAD_KEY = "fer_session_upload"
+# The session's upload is in use though the uploader is empty: another page ran, and Streamlit dropped the widget's
+# file (review s20: after a visit to Predict the upload was deleted and every page fell back to the default data).
+_KEPT_UPLOAD_KEY = "fer_kept_upload"
 _REFUSED_UPLOADS_KEY = "fer_refused_uploads"
 
 UPLOAD_CAP_VARIABLE = "FER_STUDIO_UPLOAD_CAP_MB"
@@ -250,6 +254,11 @@ def _saved_upload_path(uploaded) -> str | None:
     return path
 
 
+def _drop_kept_upload() -> None:
+    st.session_state.pop(_KEPT_UPLOAD_KEY, None)
+    _release_session_upload()
+
+
 def _release_session_upload() -> None:
     """The upload widget was cleared: delete the file it had saved."""
     previous = st.session_state.pop(_SESSION_UPLOAD_KEY, None)
@@ -281,9 +290,16 @@ def data_source_sidebar() -> str | None:
         uploaded = st.file_uploader("…or upload fer2013.csv or a zip", type=["csv", "zip"], key=_UPLOAD_KEY)
         st.session_state[_SOURCE_ERROR_KEY] = None
         st.session_state[_SOURCE_CONFINED_KEY] = False
+        kept = st.session_state.get(_SESSION_UPLOAD_KEY)
+        if uploaded is not None or typed or kept is None:
+            st.session_state.pop(_KEPT_UPLOAD_KEY, None)
+        elif arrived():
+            st.session_state[_KEPT_UPLOAD_KEY] = True  # the empty box says nothing of what the user did
         if uploaded is not None:
             # The upload's name and the typed path (?fer_path_input= in a link) are shown as inert text (dashboard/text.py).
             source, origin = _saved_upload_path(uploaded), f"upload {quoted(Path(uploaded.name).name)}"
+        elif st.session_state.get(_KEPT_UPLOAD_KEY):
+            source, origin = kept[1], f"upload {quoted(Path(kept[1]).name)}"
         else:
             _release_session_upload()
             if typed:
@@ -307,6 +323,11 @@ def data_source_sidebar() -> str | None:
             st.caption("No dataset chosen yet.")
         elif uploaded is not None:
             st.caption(f"Using {origin}.")  # the server's upload folder is nobody's business
+        elif st.session_state.get(_KEPT_UPLOAD_KEY):
+            st.caption(f"Using {origin}, uploaded earlier in this session (the box above empties when another page "
+                       "is opened). Upload another file or type a path to replace it.")
+            st.button("Stop using the upload", key="fer_drop_upload", on_click=_drop_kept_upload,
+                      icon=":material/close:", help="Delete the uploaded file from the server and use the default data")
         else:
             st.caption(f"Using {origin}: {quoted(shown_path(source), SHOWN_PATH_LIMIT)}")
     return source

@@ -263,3 +263,52 @@ def test_the_sidebar_shows_the_default_folder_as_the_browser_user_would_type_it(
     caption = at.sidebar.caption[0].value
     assert caption == f"Using default folder: {quoted('../shared/fer2013', SHOWN_PATH_LIMIT)}", caption
     assert str(_REPO_ROOT.parent) not in caption.replace("\\", "")
+
+
+def _two_page_sidebar_app() -> None:
+    import streamlit as st
+
+    from dashboard.data_source import data_source_sidebar, get_dataset
+    from dashboard.url_state import start_page
+
+    page = st.session_state.get("page", "dataset")
+    start_page(page)  # as the router does before every page
+    if page != "dataset":
+        st.markdown("predict: no dataset sidebar")  # Predict, Live and Video do not draw it
+        return
+    data_source_sidebar()
+    dataset = get_dataset()
+    if dataset is not None:
+        st.metric("Images", len(dataset))
+
+
+def test_an_upload_stays_in_use_after_a_page_without_the_dataset_sidebar(monkeypatch, tmp_path):
+    # Review s20: after a visit to Predict the uploader came back empty (Streamlit drops an undrawn widget's file),
+    # which read as a removal: the upload was deleted and every page fell back to the default data without a word.
+    from streamlit.testing.v1 import AppTest
+
+    from tests.dashboard.inert_markdown import shown_text
+
+    monkeypatch.setenv("FER_STUDIO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("FER_STUDIO_DATA_ROOTS", str(tmp_path / "data"))
+    monkeypatch.setenv("FER_STUDIO_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setattr("core.data.default_data_dir", lambda: None)
+    (tmp_path / "data").mkdir()
+    at = AppTest.from_function(_two_page_sidebar_app, default_timeout=60).run()
+    at.sidebar.get("file_uploader")[0].upload("fer2013.csv", _tiny_csv(), "text/csv").run()
+    assert at.metric[0].value == "6"
+    (saved,) = _uploads(tmp_path)
+    at.session_state["page"] = "predict"
+    at.run()
+    at.session_state["page"] = "dataset"
+    at.run()
+    assert not at.exception
+    assert at.metric[0].value == "6" and saved.exists()  # still the upload, still on disk
+    captions = [shown_text(caption.value) for caption in at.sidebar.caption]
+    assert any(caption.startswith("Using upload “fer2013.csv”, uploaded earlier in this session") for caption in captions)
+    at.run()  # and on the next run of the same page
+    assert at.metric[0].value == "6" and saved.exists()
+    [stop] = [button for button in at.sidebar.button if button.label == "Stop using the upload"]
+    stop.click().run()
+    assert not saved.exists() and not at.metric  # no default data here: nothing loaded
+    assert not [button for button in at.sidebar.button if button.label == "Stop using the upload"]
