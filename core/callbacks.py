@@ -306,6 +306,9 @@ class RunRecorder(keras.callbacks.Callback):
             "accuracy": float(logs["accuracy"]) if "accuracy" in logs else None,
             "epoch_elapsed_s": round(elapsed, 1), "eta_s": None if eta is None else round(eta, 1),
             "updated": self._last_write,
+            # With a time budget the epochs are an upper bound (often 1000): the page measures progress in time.
+            "budget_s": round(self.config.time_budget_min * 60, 1) if self.config.time_budget_min else None,
+            "trained_s": round(self.train_seconds, 1),
         })
 
 

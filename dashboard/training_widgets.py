@@ -526,7 +526,15 @@ def run_progress_ui(progress: dict, stopping: bool = False) -> None:
     batch, batches = int(progress.get("batch", 0)), max(1, int(progress.get("batches", 1)))
     done = min(1.0, max(0.0, (epoch - 1 + batch / batches) / epochs))
     left = "stopping" if stopping else f"ETA {remaining_text(progress)}"
-    st.progress(done, text=f"Epoch {epoch}/{epochs} · {left}")
+    budget, trained = progress.get("budget_s"), progress.get("trained_s")
+    if isinstance(budget, (int, float)) and budget > 0 and isinstance(trained, (int, float)):
+        # Review s20: "Epoch 12/1000", the bar 1% full, 37% into an 85-minute budget (the epochs are a bound).
+        # The run ends when the budget or the epochs run out, whichever is first.
+        done = max(done, min(1.0, max(0.0, trained / budget)))
+        st.progress(done, text=f"Epoch {epoch} · {format_duration(trained)} of the {budget / 60:g}-minute budget "
+                               f"(at most {epochs} epochs) · {left}")
+    else:
+        st.progress(done, text=f"Epoch {epoch}/{epochs} · {left}")
     running = ""
     if progress.get("loss") is not None:
         running = f" · loss {progress['loss']:.4f} · accuracy {progress.get('accuracy') or 0:.1%}"
@@ -795,13 +803,22 @@ def runs_table(summaries: list[RunSummary]) -> pd.DataFrame:
             "run": summary.run_id,
             "model": summary.model,
             "status": summary.status.state,
-            "epochs": f"{summary.epochs_done}/{summary.epochs_planned}",
+            "epochs": epochs_done_text(summary),
             "best val accuracy": best,
             "training time": format_duration(summary.training_seconds) if summary.epochs_done else "—",
             "created": datetime.fromtimestamp(summary.created),
         })
     columns = ["run", "model", "status", "epochs", "best val accuracy", "training time", "created"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def epochs_done_text(summary: RunSummary) -> str:
+    """``11/40``, or ``11 (85-minute budget)`` for a run whose time budget, not its epochs, sets its end (as Compare
+    writes it; review s20: "11/1000" for a run that would stop at about 37)."""
+    budget = (runs.read_config(summary.path).get("config") or {}).get("time_budget_min")
+    if isinstance(budget, (int, float)) and not isinstance(budget, bool) and budget > 0:
+        return f"{summary.epochs_done} ({budget:g}-minute budget)"
+    return f"{summary.epochs_done}/{summary.epochs_planned}"
 
 
 def runs_table_ui(summaries: list[RunSummary]) -> None:

@@ -155,3 +155,35 @@ def test_the_eta_counts_down_while_no_progress_is_written():
     assert remaining_text({"eta_s": 95.0, "updated": 1000.0}, now=1020.0) == "1m 15s"
     assert remaining_text({"eta_s": 9.0, "updated": 1000.0}, now=1020.0) == "any moment (past the estimate)"
     assert remaining_text({"eta_s": None, "updated": 1000.0}, now=1020.0) == "—"
+
+
+def _progress_script(progress: dict) -> None:
+    from dashboard.training_widgets import run_progress_ui
+
+    run_progress_ui(progress)
+
+
+def test_a_run_with_a_time_budget_is_measured_against_its_budget_not_its_epoch_bound(tmp_path):
+    # Review s20: "Epoch 12/1000 · ETA 52m", the bar 1% full, 37% into an 85-minute budget; the table said 11/1000.
+    from streamlit.testing.v1 import AppTest
+
+    run_dir = tmp_path / "budget"
+    run_dir.mkdir()
+    config = TrainConfig(data="/data/fer2013", model="fer_vgg", epochs=1000, time_budget_min=85.0)
+    runs.write_json_atomic(run_dir / "config.json", {"config": config.to_dict()})
+    runs.write_status(run_dir, "running")
+    runs.write_metrics(run_dir, METRICS)
+    assert widgets.runs_table(runs.list_runs(tmp_path)).iloc[0]["epochs"] == "3 (85-minute budget)"
+
+    def bars(progress):
+        app = AppTest.from_function(_progress_script, args=(progress,), default_timeout=30).run()
+        assert not app.exception
+        return [(bar.value, bar.proto.text) for bar in app.get("progress")]
+
+    progress = {"epoch": 12, "epochs": 1000, "batch": 68, "batches": 404, "eta_s": 3175.0, "updated": time.time(),
+                "budget_s": 5100.0, "trained_s": 1899.0}
+    (overall, text), _ = bars(progress)
+    assert overall == 37  # percent: 1,899 of 5,100 s
+    assert text.startswith("Epoch 12 · 31m 39s of the 85-minute budget (at most 1000 epochs) · ETA 52m")
+    (overall, text), _ = bars({**progress, "budget_s": None, "trained_s": None, "epochs": 40})
+    assert overall == 27 and text.startswith("Epoch 12/40 · ETA")  # no budget: as before (11.2 of 40 epochs)
