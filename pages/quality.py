@@ -4,9 +4,10 @@ import json
 
 import streamlit as st
 
+from core.wording import counted
 from dashboard import quality_view as view
 from dashboard.charts import CHART_CONFIG, split_pairs_figure
-from dashboard.data_source import get_dataset
+from dashboard.data_source import dataset_key, get_dataset
 from dashboard.images import image_grid
 from dashboard.router import require_router
 
@@ -35,9 +36,13 @@ if not report.groups:
 else:
     shown = view.group_filter_ui()
     groups = [group for group in report.groups if view.GROUP_FILTERS[shown](group)]
-    st.caption(f"{len(groups):,} groups. Select rows to see their images; otherwise the first {SHOWN_GROUPS} show.")
+    first = f"the first {SHOWN_GROUPS} show" if len(groups) > SHOWN_GROUPS else "all of them show"
+    st.caption(f"{counted(len(groups), 'group')}. Select rows to see their images; otherwise {first}.")
     table = view.groups_table(groups, report.near_threshold)
-    selection = st.dataframe(table, on_select="rerun", selection_mode="multi-row", key=f"groups_{shown}", height=300)
+    # The scan's settings and data are in the key: rows are chosen by position, and another scan puts other groups
+    # at the same positions (review s20: "Group 2" then showed another group's faces).
+    table_key = f"groups_{shown}_{report.near_threshold}_{report.blank_std}_{dataset_key(dataset)}"
+    selection = st.dataframe(table, on_select="rerun", selection_mode="multi-row", key=table_key, height=300)
     rows = [row for row in selection.selection.rows if row < len(groups)]
     for number in rows or range(min(SHOWN_GROUPS, len(groups))):
         group = groups[number]
