@@ -47,7 +47,9 @@ else:
     url_choices("compare_runs", list(by_id), default=default, param="runs", noun="runs or models")
     chosen = st.multiselect("Runs and models to compare", list(by_id), key="compare_runs",
                             format_func=lambda model_id: by_id[model_id].name)
-    remember_choice(chosen, param="runs", default=default)
+    # Always in the URL, as Training's ?run= is: the default is the newest runs, so a link without it would show
+    # other runs once a new one starts (review s20).
+    remember_choice(chosen, param="runs", default=[])
     names = {by_id[model_id].name: by_id[model_id] for model_id in chosen}
 
     st.subheader("Settings that differ")

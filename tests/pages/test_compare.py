@@ -234,3 +234,12 @@ def test_a_chosen_run_without_a_saved_model_is_named_where_it_cannot_take_part(f
     assert table.loc[first.name, "PublicTest accuracy · single pass"] == "no saved model"
     [caption] = [shown_text(caption.value) for caption in app.caption if "score their ensemble" in caption.value]
     assert caption.endswith(f"No saved model (best.keras): {first.name}.")
+
+
+def test_the_default_choice_of_runs_is_written_to_the_url(fake_runs_dir, with_dataset):
+    # Review s20: the default (the newest runs) stayed out of the URL, so a link showed other runs once a new one
+    # started; Training writes ?run= always for the same reason.
+    app = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not app.exception
+    chosen = app.multiselect(key="compare_runs").value
+    assert len(chosen) >= 2 and app.query_params["runs"] == ",".join(chosen)
