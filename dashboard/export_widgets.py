@@ -17,7 +17,8 @@ import streamlit as st
 
 from core.export import FORMAT_SUMMARIES, FORMATS, QUANTIZE_MODES, ExportResult, export_model, parity_set_from_dataset
 from dashboard.evaluation_widgets import model_options
-from dashboard.text import literal
+from dashboard.downloads import model_package_name
+from dashboard.text import literal, quoted
 
 STATE_KEY = "export_result"
 
@@ -88,8 +89,12 @@ def _export_section(dataset, model_path: str | None = None) -> None:
             with st.spinner(f"Exporting to {format} and checking it on {len(parity_set.faces):,} faces…"):
                 with tempfile.TemporaryDirectory() as folder:
                     result = export_model(options[label], format, out=folder, quantize=quantize, parity_set=parity_set)
+                    # Named after the run or bundled model (every run's model is best.keras), with the settings
+                    # that made it: shown only while the pickers still say them (review s20).
+                    stem = model_package_name(options[label]).removesuffix(".zip")
                     st.session_state[STATE_KEY] = {"card": result.card, "zip": zip_export(result),
-                                                   "name": f"{result.artifact.name}.zip"}
+                                                   "name": f"{stem}-{result.artifact.name}.zip", "label": label,
+                                                   "settings": (options[label], format, quantize)}
         except (ValueError, FileNotFoundError) as error:
             st.session_state.pop(STATE_KEY, None)
             st.error(f"Cannot export `{Path(options[label]).name}`: {literal(error, None)}")
@@ -98,6 +103,11 @@ def _export_section(dataset, model_path: str | None = None) -> None:
     if exported is None:
         st.caption("Export a model for use without this studio: the artifact comes with a card (class names, input "
                    "spec, accuracy, parity, five lines of usage). See docs/export.md.")
+        return
+    made_with = exported.get("settings") or (None, "?", "?")
+    if made_with != (options.get(label), format, quantize):
+        st.caption(f"The last export here was of {quoted(exported.get('label', '?'))} ({made_with[1]}, quantise "
+                   f"{made_with[2]}); press **Export** for the model and settings chosen above.")
         return
     parity_ui(exported["card"])
     st.download_button(f"Download {exported['name']}", exported["zip"], file_name=exported["name"],

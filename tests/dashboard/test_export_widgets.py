@@ -72,8 +72,15 @@ def test_the_export_picker_starts_on_the_pages_model_and_follows_it(fake_runs_di
     app.selectbox(key="eval_split").set_value(app.selectbox(key="eval_split").options[-1]).run()
     assert not app.exception and not app.error
     assert app.selectbox(key="export_model").value == menu[first][0]
-    assert app.session_state["export_result"]["name"].startswith("best.onnx")
+    exported = app.session_state["export_result"]
+    # Named after the run (every run's model is best.keras), not "best.onnx.zip" (review s20).
+    assert exported["name"] == f"{Path(menu[first][1]).parent.name}-best.onnx.zip"
+    assert f"Download {exported['name']}" in [b.label for b in app.get("download_button")]
     app.selectbox(key="eval_model").set_value(first).run()
     app.selectbox(key="eval_model").set_value(second).run()
     assert not app.exception
     assert app.selectbox(key="export_model").value == menu[second][0]
+    # Review s20: the first model's parity and download stayed under a picker naming the second.
+    assert not [metric for metric in app.metric if metric.label == "Top-1 agreement"]
+    assert not [b for b in app.get("download_button") if b.label.startswith("Download ") and "onnx" in b.label]
+    assert any(caption.value.startswith("The last export here was of") for caption in app.caption)
