@@ -211,13 +211,14 @@ def headline_ui(result: SplitEvaluation) -> None:
 
 
 def confusion_figure(confusion: np.ndarray, *, normalize: bool = False, title: str | None = None,
-                     clickable: bool = True) -> go.Figure:
+                     clickable: bool = True, chosen: tuple[int, int] | None = None) -> go.Figure:
     """Heatmap of a 7x7 confusion matrix: true classes on y (top to bottom), predicted on x.
 
     Cells carry their count (or row share) as text. An invisible marker sits on
     every cell because Streamlit's selection events do not fire for heatmaps;
     clicking a cell selects its marker (see :func:`clicked_cell`).
     With ``clickable=False`` the heatmap shows its own hover text and no markers.
+    ``chosen`` (true, predicted) is drawn selected: the cell whose images are shown, however it was chosen.
     """
     counts = np.asarray(confusion, dtype=float)
     rows = counts.sum(axis=1, keepdims=True)
@@ -245,6 +246,7 @@ def confusion_figure(confusion: np.ndarray, *, normalize: bool = False, title: s
             hovertemplate="true %{y} → predicted %{x}<br>%{customdata[0]:,.0f} images (%{customdata[1]:.1f}% of %{y})"
                           "<extra>click to see them</extra>",
             showlegend=False,
+            selectedpoints=None if chosen is None else [chosen[0] * NUM_CLASSES + chosen[1]],
         ))
     figure.update_xaxes(title="predicted", categoryorder="array", categoryarray=names, side="bottom")
     figure.update_yaxes(title="true", categoryorder="array", categoryarray=names, autorange="reversed")
@@ -287,16 +289,20 @@ def confusion_ui(result: SplitEvaluation, key: str = "eval_cm") -> tuple[int, in
     url_choice(f"{key}_normalize", [False, True], False, param="normalised", noun="confusion-matrix view")
     normalize = st.toggle("Row-normalised (share of each true class)", key=f"{key}_normalize")
     remember_choice(normalize, param="normalised", default=False)
-    event = st.plotly_chart(confusion_figure(result.confusion, normalize=normalize), key=f"{key}_chart",
-                            on_select="rerun", selection_mode="points", config=CHART_CONFIG)
-    true_key, predicted_key, last_key = f"{key}_true", f"{key}_predicted", f"{key}_last_click"
-    cell = clicked_cell(event)
-    if cell is not None and cell != st.session_state.get(last_key):
-        st.session_state[last_key] = cell
-        st.session_state[true_key], st.session_state[predicted_key] = CLASS_NAMES[cell[0]], CLASS_NAMES[cell[1]]
+    true_key, predicted_key = f"{key}_true", f"{key}_predicted"
     default = most_confused_cell(result.confusion)
     url_choice(true_key, CLASS_NAMES, CLASS_NAMES[default[0]], param="true", noun="true class")
     url_choice(predicted_key, CLASS_NAMES, CLASS_NAMES[default[1]], param="predicted", noun="predicted class")
+    chosen = CLASS_NAMES.index(st.session_state[true_key]), CLASS_NAMES.index(st.session_state[predicted_key])
+    # The chosen cell is drawn selected by the figure itself: a cell picked in the select boxes left the last
+    # clicked one marked, and a click on that one again did nothing (review s20). A new cell makes a new figure,
+    # and with it a chart with no selection of its own, so every click is a change.
+    event = st.plotly_chart(confusion_figure(result.confusion, normalize=normalize, chosen=chosen), key=f"{key}_chart",
+                            on_select="rerun", selection_mode="points", config=CHART_CONFIG)
+    cell = clicked_cell(event)
+    if cell is not None and cell != chosen:
+        st.session_state[true_key], st.session_state[predicted_key] = CLASS_NAMES[cell[0]], CLASS_NAMES[cell[1]]
+        st.rerun()  # drawn again with the clicked cell marked, and the select boxes saying it
     st.caption("Click a cell, or pick it here, to see its images.")
     left, right = st.columns(2)
     true_name = left.selectbox("True class", CLASS_NAMES, key=true_key)

@@ -152,6 +152,19 @@ def test_the_row_normalised_view_and_the_chosen_cell_are_kept_in_the_url(fake_ru
     assert (linked.selectbox(key="eval_cm_true").value, linked.selectbox(key="eval_cm_predicted").value) == (
         "happy", "surprise")
     assert any("images of true **happy** predicted **surprise**" in markdown.value for markdown in linked.markdown)
+    # Review s20: the chart marked the last clicked cell, not the one the select boxes chose and the gallery showed.
+    assert _marked_cells(linked) == [3 * 7 + 5]  # happy -> surprise
+    linked.selectbox(key="eval_cm_predicted").set_value("sad").run()
+    assert _marked_cells(linked) == [3 * 7 + 4]
+
+
+def _marked_cells(app) -> list[int]:
+    """The cells the confusion chart draws selected (the scatter trace's selectedpoints)."""
+    import json
+
+    (chart,) = [chart for chart in app.get("plotly_chart") if "confusion" in chart.proto.id or "eval_cm" in chart.proto.id]
+    figure = json.loads(chart.proto.spec)
+    return [trace for trace in figure["data"] if trace["type"] == "scatter"][0]["selectedpoints"]
 
 
 def test_a_link_with_an_unknown_class_shows_the_default_cell_with_a_note(fake_runs_dir, with_dataset):
