@@ -30,6 +30,7 @@ import streamlit as st
 
 from core.predict import label_style
 from core.video import CSV_COLUMNS, FrameAnalyzer, FrameResult, StreamSettings, draw_frame, frame_rows
+from core.wording import counted
 from dashboard.charts import CHART_CONFIG
 from dashboard.text import literal
 
@@ -268,14 +269,36 @@ class LiveSession:
             self._start, self._frames, self._latest, self._error = None, 0, None, ""
 
 
+# The rows of the session's earlier parts: a settings change starts a new LiveSession (new face ids, new
+# smoothing), and its rows used to go with the old one without a word (review s20). Kept for the CSV, capped.
+EARLIER_PARTS_KEY = "live_earlier_parts"
+
+
 def live_session(loaded, model_paths: tuple[str, ...], settings: StreamSettings) -> LiveSession:
-    """The page's :class:`LiveSession`, rebuilt when the model(s) or the settings change."""
+    """The page's :class:`LiveSession`, rebuilt when the model(s) or the settings change; the rows recorded under the
+    earlier settings are kept as an earlier part of the session's CSV (:func:`earlier_parts_csv`)."""
     key = (tuple(model_paths), settings)
     stored = st.session_state.get("live_session")
     if stored is None or stored[0] != key:
+        if stored is not None:
+            rows = stored[1].snapshot().rows
+            if rows:
+                parts = st.session_state.setdefault(EARLIER_PARTS_KEY, [])
+                parts.append(rows)
+                while sum(len(part) for part in parts) > MAX_ROWS and len(parts) > 1:
+                    parts.pop(0)  # the oldest part goes first, as the oldest rows do within a part
         stored = (key, LiveSession(loaded, settings))
         st.session_state["live_session"] = stored
     return stored[1]
+
+
+def earlier_parts_csv(parts: list[list[dict]]) -> bytes:
+    """The earlier parts' rows as one CSV, with a first column ``part`` (1 = the oldest kept)."""
+    import pandas as pd
+
+    tables = [pd.DataFrame(rows, columns=CSV_COLUMNS).assign(part=number) for number, rows in enumerate(parts, start=1)]
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=[*CSV_COLUMNS, "part"])
+    return table[["part", *CSV_COLUMNS]].to_csv(index=False).encode("utf-8")
 
 
 def prominent_face(rows: list[dict]) -> int | None:
@@ -350,3 +373,12 @@ def live_panel_ui() -> None:
         csv_bytes = pd.DataFrame(snapshot.rows, columns=CSV_COLUMNS).to_csv(index=False).encode("utf-8")
         st.download_button("Download this session's CSV", csv_bytes, file_name="live_emotions.csv", mime="text/csv",
                            key="live_csv", on_click="ignore", icon=":material/download:")
+    parts = st.session_state.get(EARLIER_PARTS_KEY) or []
+    if parts:
+        rows = sum(len(part) for part in parts)
+        st.caption(f"The settings changed {'once' if len(parts) == 1 else f'{len(parts)} times'} during this session: "
+                   f"the counts, timeline and CSV above start from the last change, and the "
+                   f"{counted(rows, 'row')} recorded before it are kept apart.")
+        st.download_button("Download the CSV from before the settings changed", lambda: earlier_parts_csv(parts),
+                           file_name="live_emotions_earlier.csv", mime="text/csv", key="live_csv_earlier",
+                           on_click="ignore", icon=":material/download:")

@@ -34,5 +34,6 @@ if loaded is not None:
         widgets.stream_ui(session)
         if st.button("Clear the session's data", key="live_reset", help="Forget faces, timeline and CSV rows"):
             session.reset()
+            st.session_state.pop(widgets.EARLIER_PARTS_KEY, None)  # and the parts recorded under earlier settings
     with panel_column:
         widgets.live_panel_ui()

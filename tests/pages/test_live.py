@@ -62,6 +62,32 @@ def test_changing_a_setting_starts_a_new_session(bundled):
     app.selectbox(key="live_smoothing").set_value("ema").run()
     second = app.session_state["live_session"][1]
     assert second is not first and second.settings.smoothing == "ema"
+    assert not [b for b in app.get("download_button") if "before the settings changed" in b.label]  # nothing recorded
+
+
+def test_a_settings_change_keeps_the_rows_recorded_before_it(bundled):
+    # Review s20: moving a slider started a new session, and every row recorded until then went without a word.
+    import io
+
+    import pandas as pd
+
+    from dashboard.live_widgets import earlier_parts_csv
+
+    app = AppTest.from_file(PAGE, default_timeout=120)
+    app.run()
+    first = app.session_state["live_session"][1]
+    for index in range(4):
+        first.analyze(face_frame(index))
+    recorded = len(first.snapshot().rows)
+    assert recorded >= 1
+    app.selectbox(key="live_smoothing").set_value("ema").run()
+    assert not app.exception
+    assert any(f"the {recorded} rows recorded before it are kept apart" in caption.value for caption in app.caption)
+    [earlier] = [b for b in app.get("download_button") if b.label == "Download the CSV from before the settings changed"]
+    table = pd.read_csv(io.BytesIO(earlier_parts_csv(app.session_state["live_earlier_parts"])))
+    assert len(table) == recorded and table.columns[0] == "part" and set(table["part"]) == {1}
+    app.button(key="live_reset").click().run()  # Clear forgets the earlier parts too
+    assert not [b for b in app.get("download_button") if "before the settings changed" in b.label]
 
 
 def test_session_measures_fps_and_keeps_csv_rows(tiny_loaded_model):
