@@ -243,8 +243,8 @@ def training_form_ui(spec: ModelSpec, key: str = "train", data_hash: str | None 
                              class_counts, model_params=model_params, precision=precision,
                              time_budget_min=float(time_budget) or None, public_test_images=public_test_images)
         if time_budget:
-            st.caption(f"Time budget: training stops within {time_budget:g} minutes, or after {int(epochs)} epochs "
-                       "if those end sooner; the learning rate decays over the budget.")
+            st.caption(f"Time budget: training stops within {time_budget:g} minutes, or after "
+                       f"{counted(int(epochs), 'epoch')} if those end sooner; the learning rate decays over the budget.")
         full = training_limit_note()
         if full:
             st.info(full, icon=":material/hourglass_top:")
@@ -586,7 +586,9 @@ def training_curves_figure(metrics: list[dict], progress: dict | None = None, x_
             values = [row[column] * scale if row.get(column) is not None else None for row in metrics]
             figure.add_trace(go.Scatter(
                 x=xs, y=values, name=name, mode="lines+markers", customdata=epochs,
-                hovertemplate=f"{name} {metric} %{{y:.4g}}<br>epoch %{{customdata}}<extra></extra>",
+                # Accuracy in percent with its sign (review s20: "64.12" read as a fraction or a count).
+                hovertemplate=(f"{name} {metric} %{{y:.2f}}%" if scale != 1.0 else f"{name} {metric} %{{y:.4g}}")
+                + "<br>epoch %{customdata}<extra></extra>",
                 line={"color": color}, legendgroup=name, showlegend=col == 1), row=1, col=col)
         if not by_time and progress and progress.get(metric) is not None and progress.get("batches"):
             x = int(progress["epoch"]) - 1 + int(progress.get("batch", 0)) / int(progress["batches"])

@@ -261,6 +261,11 @@ def linked_job_ui() -> VideoJob | None:
     return read_video_job(folder)
 
 
+def _frames(window: object) -> str:
+    """``10 frames``, ``1 frame``; an old job's odd value as it is."""
+    return f"{window} frame" if window == 1 else f"{window} frames"
+
+
 def _every_text(every: int) -> str:
     return "every frame" if every == 1 else f"every {every}{'nd' if every == 2 else 'rd' if every == 3 else 'th'} frame"
 
@@ -296,7 +301,7 @@ def analysed_with_text(models: tuple[str, ...], settings: dict) -> str:
     smoothing = settings.get("smoothing")
     if smoothing == "none":
         return text + " · no smoothing"
-    return text + f" · {smoothing} smoothing over {settings.get('window')} frames"
+    return text + f" · {smoothing} smoothing over {_frames(settings.get('window'))}"
 
 
 def settings_differences(models: tuple[str, ...], settings: dict, current_models: tuple[str, ...],
@@ -316,7 +321,7 @@ def settings_differences(models: tuple[str, ...], settings: dict, current_models
                            "in the sidebar")
     if settings.get("smoothing") != current.smoothing or (current.smoothing != "none"
                                                            and settings.get("window") != current.window):
-        differences.append(f"smoothing: {settings.get('smoothing')} over {settings.get('window')} frames here, "
+        differences.append(f"smoothing: {settings.get('smoothing')} over {_frames(settings.get('window'))} here, "
                            f"{current.smoothing} over {current.window} in the sidebar")
     return differences
 
