@@ -84,12 +84,17 @@ def sidebar(monkeypatch, tmp_path):
     """The sidebar app with the cache (and uploads) under ``tmp_path/cache`` and one data root ``tmp_path/data``."""
     from streamlit.testing.v1 import AppTest
 
+    _private_folders(monkeypatch, tmp_path)
+    return AppTest.from_function(_sidebar_app, default_timeout=60).run()
+
+
+def _private_folders(monkeypatch, tmp_path) -> None:
+    """Cache (and uploads) under ``tmp_path/cache``, one data root ``tmp_path/data``, no default dataset."""
     monkeypatch.setenv("FER_STUDIO_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("FER_STUDIO_DATA_ROOTS", str(tmp_path / "data"))
     monkeypatch.setenv("FER_STUDIO_RUNS", str(tmp_path / "runs"))
     monkeypatch.setattr("core.data.default_data_dir", lambda: None)
     (tmp_path / "data").mkdir()
-    return AppTest.from_function(_sidebar_app, default_timeout=60).run()
 
 
 def _type_path(at, text: str):
@@ -289,11 +294,7 @@ def test_an_upload_stays_in_use_after_a_page_without_the_dataset_sidebar(monkeyp
 
     from tests.dashboard.inert_markdown import shown_text
 
-    monkeypatch.setenv("FER_STUDIO_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("FER_STUDIO_DATA_ROOTS", str(tmp_path / "data"))
-    monkeypatch.setenv("FER_STUDIO_RUNS", str(tmp_path / "runs"))
-    monkeypatch.setattr("core.data.default_data_dir", lambda: None)
-    (tmp_path / "data").mkdir()
+    _private_folders(monkeypatch, tmp_path)
     at = AppTest.from_function(_two_page_sidebar_app, default_timeout=60).run()
     at.sidebar.get("file_uploader")[0].upload("fer2013.csv", _tiny_csv(), "text/csv").run()
     assert at.metric[0].value == "6"
