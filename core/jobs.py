@@ -144,7 +144,11 @@ def _spawn_queued(run_dir: Path, lock: runs.RunLock, message: str, *flags: str) 
     reason to "exited with code 1 before recording why".
     """
     runs.write_status(run_dir, "queued", message)
-    pid = _spawn(run_dir, lock, *flags)
+    try:
+        pid = _spawn(run_dir, lock, *flags)
+    except Exception as error:  # a "queued" with no worker would count as training, and hide Resume, for good
+        runs.write_status(run_dir, "failed", f"the training process could not be started: {error}")
+        raise
     runs.write_status(run_dir, "queued", message, pid=pid,
                       only_if=lambda current: current.get("state") == "queued" and current.get("pid") is None)
 

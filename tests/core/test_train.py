@@ -501,6 +501,20 @@ def test_the_pages_queued_never_overwrites_what_a_quick_worker_wrote(tmp_path, m
     assert (status["state"], status["message"]) == (quick or ("queued", "resuming"))
 
 
+def test_a_worker_that_cannot_start_leaves_a_failed_run_not_a_queued_one(tmp_path, monkeypatch):
+    def cannot_start(run_dir, lock, *flags):
+        lock.release()
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(jobs, "_spawn", cannot_start)
+    with pytest.raises(OSError):
+        jobs.start_training_job(tiny_config("data.csv"), tmp_path)
+    (run_dir,) = [path for path in tmp_path.iterdir() if path.is_dir()]
+    status = runs.read_status(run_dir)
+    assert status.state == "failed" and "could not be started: [Errno 24] Too many open files" in status.message
+    assert jobs.training_runs(tmp_path) == []  # counts against no limit
+
+
 def test_no_more_runs_train_at_once_than_the_limit(tmp_path, monkeypatch):
     # Review s20: Start and Resume never counted the runs training; a dozen clicks (1.8 GB each) ran out of memory.
     monkeypatch.setattr(jobs, "_spawn", lambda run_dir, lock, *flags: lock.release() or os.getpid())  # alive
