@@ -15,16 +15,18 @@ Nothing half-written is left behind: the artifact and its card are written
 under temporary names beside the target and renamed into place only after
 parity passed. The card (``<artifact>.json``) holds what another program
 needs: class names in output order, the input spec, the source model and its
-accuracy, the parity figures and five lines of plain Python that use it.
+accuracy, the parity figures and six lines of plain Python that use it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -32,6 +34,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from core.files import temporary_folder
+from core.quiet_import import filtered_stderr
 from core.labels import CLASS_NAMES, IMAGE_SIZE, PUBLIC_TEST
 from core.light import ONNX_META_KEY, card_path_for
 
@@ -40,6 +43,9 @@ FORMATS: dict[str, str] = {
     "litert": ".tflite",
     "saved_model": "",  # a folder
 }
+SAVED_MODEL_SUFFIX = "_saved_model"
+# What Keras' SavedModel export writes into its folder; anything else there is the user's.
+SAVED_MODEL_ENTRIES = frozenset({"saved_model.pb", "variables", "assets", "fingerprint.pb", "keras_metadata.pb"})
 FORMAT_SUMMARIES: dict[str, str] = {
     "onnx": "ONNX: onnxruntime on servers, browsers (onnxruntime-web), C++/C#/Java; the light predictor's format",
     "litert": "LiteRT (TFLite): Android, iOS, Raspberry Pi, microcontrollers (ai-edge-litert / tflite-runtime)",
@@ -51,6 +57,11 @@ FLOAT_TOLERANCE: float = 1e-4
 # A dynamically quantised export must pick the same top class on at least this share of the faces.
 QUANTIZED_MIN_AGREEMENT: float = 0.95
 SYNTHETIC_FACES: int = 64
+# How the studio frames a face for the model (core.detect.square_box with each detector's padding): a detector of
+# another program should crop the same way, as FER2013's faces were framed.
+FACE_FRAMING = ("a square centred on the face's box, side = the box's longer side x 1.03 for an OpenCV Haar cascade "
+                "box (x 0.96 for an MTCNN box), moved inside the image near an edge, converted to grayscale and "
+                "resized to 48x48 (area averaging when shrinking)")
 PARITY_BATCH: int = 256
 
 
@@ -118,15 +129,29 @@ def check_format(format: str, quantize: str = "none") -> None:
         raise ValueError("a SavedModel keeps float32 weights: --quantize dynamic is for --format onnx or litert")
 
 
-def default_artifact_path(source: str | os.PathLike, format: str, quantize: str = "none") -> Path:
-    """Beside the source model: ``best.keras`` -> ``best.onnx``, ``best_dynamic.tflite``, ``best_saved_model/``."""
-    source = Path(source)
-    stem = source.stem + ("_dynamic" if quantize == "dynamic" else "")
-    return source.with_name(stem + (FORMATS[format] or "_saved_model"))
+def default_artifact_path(source: str | os.PathLike | Sequence[str | os.PathLike], format: str,
+                          quantize: str = "none") -> Path:
+    """Beside the source model: ``best.keras`` -> ``best.onnx``, ``best_dynamic.tflite``, ``best_saved_model/``.
+
+    An ensemble (several sources) is named after its first member and its size, ``fer_studio_swa_ensemble3.onnx``,
+    so it never takes the name of that member's own export.
+    """
+    sources = [Path(source)] if isinstance(source, (str, os.PathLike)) else [Path(s) for s in source]
+    sources = list(dict.fromkeys(sources))
+    first = sources[0]
+    stem = first.stem + (f"_ensemble{len(sources)}" if len(sources) > 1 else "")
+    stem += "_dynamic" if quantize == "dynamic" else ""
+    return first.with_name(stem + (FORMATS[format] or SAVED_MODEL_SUFFIX))
 
 
-def resolve_artifact_path(out: str | os.PathLike | None, source: str | os.PathLike, format: str, quantize: str = "none") -> Path:
-    """Where the artifact goes: ``out`` itself, inside ``out`` when it is a folder, or beside the source.
+def resolve_artifact_path(out: str | os.PathLike | None, source: str | os.PathLike | Sequence[str | os.PathLike],
+                          format: str, quantize: str = "none") -> Path:
+    """Where the artifact goes: ``out`` itself, inside ``out`` when it names a folder, or beside the source.
+
+    ``out`` names the artifact itself when it ends in the format's suffix (``.onnx``, ``.tflite``), and for a
+    SavedModel (a folder) when its name ends in ``_saved_model`` or it already is a SavedModel; any other ``out``
+    is a folder to put the artifact in, created when missing, so the result never depends on whether the folder
+    exists yet.
 
     Raises:
         ValueError: If ``out`` ends in another format's suffix, or names an
@@ -137,17 +162,53 @@ def resolve_artifact_path(out: str | os.PathLike | None, source: str | os.PathLi
         return default
     out = Path(out)
     suffix = FORMATS[format]
-    if out.is_dir() and not (format == "saved_model" and (out / "saved_model.pb").is_file()):
-        return out / default.name
-    if suffix and not out.suffix:  # a folder to be created
-        return out / default.name
-    if suffix and out.suffix.lower() != suffix:
-        raise ValueError(f"the {format} export is a {suffix} file, but --out {out} ends in {out.suffix}")
-    if not suffix and out.is_file():
+    if suffix:
+        if out.is_dir() or not out.suffix:  # an existing folder, or one to be created
+            return out / default.name
+        if out.suffix.lower() != suffix:
+            raise ValueError(f"the {format} export is a {suffix} file, but --out {out} ends in {out.suffix}")
+        return out
+    if out.is_file():
         raise ValueError(f"a SavedModel is a folder, but --out {out} is an existing file")
-    if not suffix and out.suffix.lower() in {s for s in FORMATS.values() if s} | {".keras", ".json"}:
+    if out.suffix.lower() in {s for s in FORMATS.values() if s} | {".keras", ".json"}:
         raise ValueError(f"a SavedModel is a folder; --out {out} looks like a file name")
-    return out
+    if out.name.endswith(SAVED_MODEL_SUFFIX) or is_saved_model(out):
+        return out
+    return out / default.name
+
+
+def is_saved_model(path: str | os.PathLike) -> bool:
+    """True for a folder that holds a SavedModel (its ``saved_model.pb``)."""
+    return (Path(path) / "saved_model.pb").is_file()
+
+
+def check_replaceable(target: Path, card_target: Path) -> None:
+    """Refuse, even with ``--overwrite``, to replace what is not an earlier export.
+
+    A card path that holds another JSON (a bundled model's own card ``models/x.json`` for a SavedModel
+    ``--out models/x``, a run's ``config.json``) and a SavedModel folder that also holds other files (they
+    would be deleted with it) are refused: nothing the user had is lost to an export.
+
+    Raises:
+        FileExistsError: Naming what would be lost.
+    """
+    if card_target.is_file() and not _is_export_card(card_target):
+        raise FileExistsError(f"{card_target} exists and is not an export's card (an export would replace it with "
+                              "its own); choose another --out")
+    if target.is_dir() and is_saved_model(target):
+        others = sorted(entry.name for entry in target.iterdir() if entry.name not in SAVED_MODEL_ENTRIES)
+        if others:
+            listed = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+            raise FileExistsError(f"{target} holds a SavedModel and other files ({listed}), which replacing the "
+                                  "SavedModel would delete; choose another --out, or move them")
+
+
+def _is_export_card(path: Path) -> bool:
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(card, dict) and card.get("format") in FORMATS and isinstance(card.get("parity"), dict)
 
 
 def load_parity_set(data: str | os.PathLike | None, limit: int | None = None, seed: int = 0) -> ParitySet:
@@ -165,7 +226,7 @@ def load_parity_set(data: str | os.PathLike | None, limit: int | None = None, se
     """
     if data is None:
         faces = synthetic_faces(SYNTHETIC_FACES if limit is None else min(limit, SYNTHETIC_FACES), seed)
-        return ParitySet(faces, None, f"{len(faces):,} synthetic faces (seed {seed}; no dataset given)")
+        return ParitySet(faces, None, f"{len(faces):,} synthetic faces (seed {seed})")
     from core.data import load_fer2013
 
     dataset = load_fer2013(data)
@@ -174,7 +235,8 @@ def load_parity_set(data: str | os.PathLike | None, limit: int | None = None, se
                          f"{', '.join(dataset.split_names)}); pass a FER2013 source, or none for synthetic faces")
     subset = dataset.subset(PUBLIC_TEST)
     faces, labels = subset.images[:limit], subset.labels[:limit]
-    return ParitySet(np.ascontiguousarray(faces), np.asarray(labels), f"{PUBLIC_TEST}: {len(faces):,} faces of {data}")
+    return ParitySet(np.ascontiguousarray(faces), np.asarray(labels),
+                     f"{PUBLIC_TEST}: {len(faces):,} faces of {_portable_name(Path(data))}")
 
 
 def parity_set_from_dataset(dataset: Any, limit: int | None = None) -> ParitySet:
@@ -241,8 +303,9 @@ def export_model(
     for path in paths:
         if not path.is_file():
             raise FileNotFoundError(f"no model file at {path}")
-    target = resolve_artifact_path(out, paths[0], format, quantize)
+    target = resolve_artifact_path(out, paths, format, quantize)
     card_target = card_path_for(target)
+    check_replaceable(target, card_target)
     work = _make_work_dir(target)
     try:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -338,7 +401,8 @@ def _ensemble_model(members: Sequence[Any]) -> Any:
 
 def _portable_name(path: Path) -> str:
     """The source's name for a card that travels: relative to the checkout when inside it
-    (``models/fer_studio_swa.keras``), else the file name alone; never this machine's absolute path."""
+    (``models/fer_studio_swa.keras``), else the file or folder name alone (``fer2013``); never this machine's
+    absolute path."""
     from core.runs import REPO_ROOT
 
     try:
@@ -378,7 +442,9 @@ def _write_float_artifact(model: Any, path: Path, format: str, quantize: str) ->
     if format == "onnx":
         _require("tf2onnx", "ONNX export needs tf2onnx (pinned in requirements.txt): pip install -r requirements.txt")
     try:
-        model.export(str(path), format=keras_format, verbose=False, **kwargs)
+        with warnings.catch_warnings():  # Keras' bundled tf2onnx probes np.object, which NumPy 2 warns about
+            warnings.filterwarnings("ignore", message="In the future `np.object`", category=FutureWarning)
+            model.export(str(path), format=keras_format, verbose=False, **kwargs)
     except OSError as error:
         if error.errno is None:
             raise ValueError(f"this model cannot be expressed as {format}: OSError: {error}") from error
@@ -404,10 +470,15 @@ def _add_onnx_metadata(path: Path, class_names: tuple[str, ...]) -> None:
 def _quantize_onnx(source: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    quantizer_log = logging.getLogger()  # it advises "pre-processing before quantization" on the root logger
+    level = quantizer_log.level
+    quantizer_log.setLevel(logging.ERROR)
     try:
         quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
     except Exception as error:  # onnxruntime's quantiser raises assorted types
         raise ValueError(f"onnxruntime could not quantise this model: {type(error).__name__}: {error}") from error
+    finally:
+        quantizer_log.setLevel(level)
 
 
 def _predict_keras(model: Any, faces: np.ndarray) -> np.ndarray:
@@ -452,7 +523,8 @@ def _runtime(path: Path, format: str) -> Callable[[np.ndarray], np.ndarray]:
 
         def predict(x: np.ndarray) -> np.ndarray:
             interpreter.resize_tensor_input(detail_in["index"], x.shape)
-            interpreter.allocate_tensors()
+            with filtered_stderr():  # its C++ "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." each time
+                interpreter.allocate_tensors()
             interpreter.set_tensor(detail_in["index"], x)
             interpreter.invoke()
             return interpreter.get_tensor(detail_out["index"]).copy()
@@ -546,7 +618,7 @@ def build_card(target: Path, format: str, quantize: str, class_names: tuple[str,
         "class_names": list(class_names),
         "input": {"name": input_name, "shape": [None, IMAGE_SIZE, IMAGE_SIZE, 1], "dtype": "float32",
                   "spec": input_spec_text(),
-                  "face": "a square crop around the face, resized to 48x48 (area averaging when shrinking)",
+                  "face": FACE_FRAMING,
                   **_centre_crop_entry(model)},
         "output": {"shape": [None, len(class_names)], "meaning": "probabilities; column i is class_names[i]"},
         "source": sources[0] if len(sources) == 1 else {"ensemble": sources,
@@ -564,31 +636,33 @@ def build_card(target: Path, format: str, quantize: str, class_names: tuple[str,
 
 
 def usage_snippet(format: str, file_name: str, input_name: str = "face") -> str:
-    """Five lines of plain Python that classify ``face.jpg`` (a face crop) with the artifact."""
-    read = ('face = cv2.resize(cv2.imread("face.jpg", cv2.IMREAD_GRAYSCALE), (48, 48), interpolation=cv2.INTER_AREA)'
-            '.astype("float32")[None, :, :, None]')
+    """Six lines of plain Python that classify ``face.jpg`` (a face crop, framed as :data:`FACE_FRAMING` says)
+    with the artifact; a file OpenCV cannot read stops it with a message, not an OpenCV traceback."""
+    read = [
+        'image = cv2.imread("face.jpg", cv2.IMREAD_GRAYSCALE)',
+        'if image is None: raise SystemExit("cannot read face.jpg as an image")',
+        'face = cv2.resize(image, (48, 48), interpolation=cv2.INTER_AREA).astype("float32")[None, :, :, None]',
+    ]
     card = f'card = json.load(open("{file_name}.json"))'
     if format == "onnx":
         return "\n".join([
             "import json, cv2, onnxruntime",
-            card,
-            f'session = onnxruntime.InferenceSession("{file_name}")',
-            read,
+            card + f'; session = onnxruntime.InferenceSession("{file_name}")',
+            *read,
             f'print(card["class_names"][session.run(None, {{"{input_name}": face}})[0].argmax()])',
         ])
     if format == "litert":
         return "\n".join([
             "import json, cv2; from ai_edge_litert.interpreter import Interpreter",
             card + f'; model = Interpreter(model_path="{file_name}"); model.allocate_tensors()',
-            read,
-            'model.set_tensor(model.get_input_details()[0]["index"], face); model.invoke()',
+            *read[:2],
+            read[2] + '; model.set_tensor(model.get_input_details()[0]["index"], face); model.invoke()',
             'print(card["class_names"][model.get_tensor(model.get_output_details()[0]["index"]).argmax()])',
         ])
     return "\n".join([
         "import json, cv2, tensorflow as tf",
-        card,
-        f'serve = tf.saved_model.load("{file_name}").signatures["serving_default"]',
-        read,
+        card + f'; serve = tf.saved_model.load("{file_name}").signatures["serving_default"]',
+        *read,
         f'print(card["class_names"][list(serve({input_name}=tf.constant(face)).values())[0].numpy().argmax()])',
     ])
 

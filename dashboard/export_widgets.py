@@ -102,7 +102,7 @@ def _export_section(dataset, model_path: str | None = None) -> None:
     exported = st.session_state.get(STATE_KEY)
     if exported is None:
         st.caption("Export a model for use without this studio: the artifact comes with a card (class names, input "
-                   "spec, accuracy, parity, five lines of usage). See docs/export.md.")
+                   "spec, accuracy, parity, six lines of usage). See docs/export.md.")
         return
     made_with = exported.get("settings") or (None, "?", "?")
     if made_with != (options.get(label), format, quantize):

@@ -26,7 +26,8 @@ def register(subparsers) -> None:
                              "export an ensemble as one artifact that averages the models")
     parser.add_argument("--format", required=True, choices=FORMAT_CHOICES, help="artifact format")
     parser.add_argument("--out", type=Path, default=None,
-                        help="artifact path or folder (default: beside the model, e.g. best.onnx)")
+                        help="artifact path, or a folder to put it in (created when missing); default: beside the model, "
+                             "e.g. best.onnx, best_saved_model/, best_ensemble3.onnx for three models")
     parser.add_argument("--quantize", choices=("none", "dynamic"), default="none",
                         help="dynamic: int8 weights, about 4x smaller (onnx and litert); the accuracy change is reported")
     parser.add_argument("--data", default=None,
@@ -50,10 +51,11 @@ def run_export(args: argparse.Namespace) -> int:
     if model_paths[0] is None:
         raise FileNotFoundError(f"no model given and no bundled model at {bundled_model_name()}: "
                                 "pass --model runs/<id>/best.keras")
-    from core.export import resolve_artifact_path
+    from core.export import check_replaceable, resolve_artifact_path
     from core.light import card_path_for
 
-    target = resolve_artifact_path(args.out, model_paths[0], args.format, args.quantize)
+    target = resolve_artifact_path(args.out, model_paths, args.format, args.quantize)
+    check_replaceable(target, card_path_for(target))  # before the --overwrite hint: that would not help here
     refuse_existing_outputs((target, card_path_for(target)), args.overwrite,
                             folders=(target,) if args.format == "saved_model" else ())
     data = None

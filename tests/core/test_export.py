@@ -61,7 +61,8 @@ def test_each_format_exports_with_a_card_and_passes_parity(small_model_path, tmp
     assert card["parity"]["passed"] and card["parity"]["faces"] == export.SYNTHETIC_FACES
     assert "centre_crop" not in card["input"]  # the whole face
     assert card["parity"]["max_abs_difference"] < export.FLOAT_TOLERANCE and card["parity"]["top1_agreement"] == 1.0
-    assert len(card["usage"].splitlines()) == 5
+    assert len(card["usage"].splitlines()) == 6 and "cannot read face.jpg" in card["usage"]
+    assert "1.03" in card["input"]["face"] and "0.96" in card["input"]["face"]  # how to frame a face elsewhere
     # The artifact's own runtime gives the .keras model's probabilities on new faces too.
     faces = export.synthetic_faces(8, seed=5)
     reference = predict_probabilities(load_model(small_model_path), faces)
@@ -218,6 +219,37 @@ def test_artifact_paths_default_beside_the_model_and_accept_folders(tmp_path):
     assert export.resolve_artifact_path(tmp_path / "m.tflite", source, "litert") == tmp_path / "m.tflite"
     with pytest.raises(ValueError, match="looks like a file name"):
         export.resolve_artifact_path(tmp_path / "m.onnx", source, "saved_model")
+    # A SavedModel --out that is not one yet is a folder to put it in, whether it exists or not (s21: a new
+    # exports/ became the SavedModel itself, its card exports.json landing beside it).
+    assert export.resolve_artifact_path(tmp_path / "exports", source, "saved_model") == tmp_path / "exports" / "best_saved_model"
+    assert export.resolve_artifact_path(tmp_path / "mine_saved_model", source, "saved_model") == tmp_path / "mine_saved_model"
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "saved_model.pb").write_bytes(b"")
+    assert export.resolve_artifact_path(tmp_path / "old", source, "saved_model") == tmp_path / "old"
+    # An ensemble is not named like its first member's own export.
+    pair = [source, tmp_path / "run" / "other.keras"]
+    assert export.resolve_artifact_path(None, pair, "onnx") == tmp_path / "run" / "best_ensemble2.onnx"
+    assert export.resolve_artifact_path(tmp_path, pair, "onnx", "dynamic") == tmp_path / "best_ensemble2_dynamic.onnx"
+
+
+def test_an_export_never_replaces_what_is_not_an_earlier_export(small_model_path, tmp_path):
+    """s21: ``--out models/fer_studio_swa --overwrite`` (a SavedModel) replaced the bundled model's own card, and a
+    SavedModel folder's other files were deleted with it."""
+    bundled_card = tmp_path / "mine.json"
+    bundled_card.write_text(json.dumps({"name": "mine", "evaluation": {}}))
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "saved_model.pb").write_bytes(b"old")
+    with pytest.raises(FileExistsError, match="mine.json exists and is not an export's card"):
+        export.export_model(small_model_path, "saved_model", out=tmp_path / "mine", data=None)
+    assert json.loads(bundled_card.read_text()) == {"name": "mine", "evaluation": {}}
+    folder = tmp_path / "folder_saved_model"
+    first = export.export_model(small_model_path, "saved_model", out=folder, data=None)
+    again = export.export_model(small_model_path, "saved_model", out=folder, data=None)  # an earlier export: replaced
+    assert again.artifact == first.artifact == folder and export.is_saved_model(folder)
+    (folder / "NOTES.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"holds a SavedModel and other files \(NOTES.txt\)"):
+        export.export_model(small_model_path, "saved_model", out=folder, data=None)
+    assert (folder / "NOTES.txt").read_text() == "mine" and export.is_saved_model(folder)
 
 
 @pytest.mark.parametrize("format", ["onnx", "litert"])
