@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import importlib.abc
 import importlib.util
+import logging
 import os
 import re
 import sys
@@ -28,7 +29,8 @@ STARTUP_NOISE = re.compile(
     r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags"
     r"|[IWE]\d{4} [\d:.]+\s+\d+ \S+\] (Unable to register cu(DNN|FFT|BLAS) factory|Could not find cuda drivers)"
     r"|.*computation placer already registered"
-    r"|.*TF-TRT Warning: Could not find TensorRT)"
+    r"|.*TF-TRT Warning: Could not find TensorRT"
+    r"|INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.)"
 )
 
 
@@ -100,14 +102,28 @@ class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
         return spec
 
 
+def _drop_retracing_notice(record: logging.LogRecord) -> bool:
+    """Drop TensorFlow's "N out of the last N calls ... triggered tf.function retracing" paragraph.
+
+    Each member of an ensemble traces its predict step for a new number of faces (1 face, then 3): an
+    expected trace per model, not the loop-built function the notice warns of, yet three models printed two
+    long paragraphs on every ``predict`` (review s21).
+    """
+    return "triggered tf.function retracing" not in record.getMessage()
+
+
 def install_quiet_tensorflow_import() -> None:
     """Make the next ``import tensorflow`` (direct, or through Keras) drop its start-up notices.
 
     Also sets ``TF_CPP_MIN_LOG_LEVEL=2`` unless the user chose a level, for the
-    C++ info lines TensorFlow logs after start-up. Does nothing when
+    C++ info lines TensorFlow logs after start-up, and drops the retracing notice
+    (:func:`_drop_retracing_notice`). The import hook is not installed when
     TensorFlow is already imported.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    tensorflow_log = logging.getLogger("tensorflow")
+    if _drop_retracing_notice not in tensorflow_log.filters:
+        tensorflow_log.addFilter(_drop_retracing_notice)
     if "tensorflow" in sys.modules or any(isinstance(finder, _QuietTensorFlowFinder) for finder in sys.meta_path):
         return
     sys.meta_path.insert(0, _QuietTensorFlowFinder())

@@ -62,3 +62,18 @@ def test_the_cli_hook_filters_descriptor_2_while_tensorflow_is_imported(tmp_path
     unhooked = subprocess.run([sys.executable, "-c", "import tensorflow"], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=60)
     assert "oneDNN" in unhooked.stderr  # the stand-in does print the notices when nothing filters them
+
+
+def test_the_retracing_notice_is_dropped_and_other_tensorflow_warnings_pass():
+    """Review s21: three models in `predict` printed two paragraphs of "triggered tf.function retracing"."""
+    import logging
+
+    from core.quiet_import import install_quiet_tensorflow_import
+
+    install_quiet_tensorflow_import()
+    log = logging.getLogger("tensorflow")
+    notice = log.makeRecord("tensorflow", logging.WARNING, __file__, 1,
+                            "5 out of the last 5 calls to <function f> triggered tf.function retracing. Tracing is "
+                            "expensive ...", None, None)
+    other = log.makeRecord("tensorflow", logging.WARNING, __file__, 1, "something else went wrong", None, None)
+    assert not log.filter(notice) and log.filter(other)
