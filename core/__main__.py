@@ -7,9 +7,14 @@ import errno
 import importlib
 import sys
 
-from core.commands import COMMAND_MODULES
+from core.commands import COMMAND_MODULES, unwind_on_sigterm
 from core.commands.safe_text import printable
 from core.quiet_import import install_quiet_tensorflow_import
+
+
+# Commands that write their outputs through hidden temporaries beside them: a kill unwinds so they are removed
+# (train and video handle SIGTERM themselves).
+WRITES_BESIDE_OUTPUT = frozenset({"export", "bundle", "pack"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command in WRITES_BESIDE_OUTPUT:
+            with unwind_on_sigterm():
+                return int(args.run(args) or 0)
         return int(args.run(args) or 0)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {printable(str(error))}", file=sys.stderr)

@@ -92,6 +92,7 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
         if not Path(path).is_file():
             raise FileNotFoundError(f"no model file at {path} (--ensemble-with)")
         load_model(path)
+    _check_writable(out_dir, name)  # before minutes of scoring, not after
     dataset = load_fer2013(data)
     splits = [s for s in dataset.split_names if s != TRAINING]
     if config.get("validation") == "publictest" and PUBLIC_TEST in splits:
@@ -134,11 +135,10 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
         **({"init_from": resolved["init_from"]} if resolved.get("init_from") else {}),
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
     # The model and its card are written in a hidden folder beside their places and moved there only once both
     # are complete: a bundle that fails (too large, an ensemble member that cannot be scored) leaves the model
     # and card that were there as they were, and no model without its card.
-    staging = temporary_folder(out_dir, f"{name}-bundle")  # a killed bundle's staging folder goes first
+    staging = _check_writable(out_dir, name, keep=True)  # a killed bundle's staging folder goes first
     try:
         model_path = export_model(loaded.model, staging / f"{name}.keras", loaded.class_names,
                                   {"model": config.get("model"), "card": f"{name}.json", "run": run_dir.name})
@@ -166,6 +166,24 @@ def bundle_run(run_dir: Path, data: str, *, name: str = DEFAULT_NAME, out_dir: P
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return card
+
+
+def _check_writable(out_dir: Path, name: str, keep: bool = False) -> Path | None:
+    """Make ``out_dir`` and a hidden staging folder in it (kept with ``keep``, else removed again).
+
+    Raises:
+        ValueError: Naming the folder, when it cannot be written (not the staging folder's internal name, with a
+            hint about FER_STUDIO_RUNS that had nothing to do with ``--out``, as before review s21).
+    """
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        staging = temporary_folder(out_dir, f"{name}-bundle")
+    except OSError as error:
+        raise ValueError(f"cannot write to {out_dir}: {error.strerror or error}; choose another --out folder") from error
+    if keep:
+        return staging
+    staging.rmdir()
+    return None
 
 
 def card_scores(model_path: Path, split: str = PUBLIC_TEST) -> dict[str, float]:

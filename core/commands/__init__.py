@@ -1,5 +1,9 @@
 """Subcommands of ``python -m core``; each module exposes ``register(subparsers)``."""
 
+import contextlib
+import signal
+import threading
+
 # Module names under core.commands, in the order `--help` lists them.
 COMMAND_MODULES: tuple[str, ...] = ("inspect", "train", "evaluate", "predict", "video", "bundle", "pack", "export")
 
@@ -46,3 +50,22 @@ def refuse_output_inside_data(out, data, option: str = "--out") -> None:
         return
     raise ValueError(f"{option} {out} lies inside the data folder {data}: what is written there would be read as "
                      "part of the dataset; choose a folder outside it")
+
+
+@contextlib.contextmanager
+def unwind_on_sigterm():
+    """Inside this block a kill (SIGTERM) unwinds like Ctrl-C, as ``SystemExit(143)``: the ``finally`` blocks of
+    what runs remove its hidden temporaries (a killed export left its work folder, review s21), instead of the
+    process ending at once. Off the main thread (signals cannot be set there) it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise SystemExit(143)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -76,10 +76,16 @@ def run_predict(args: argparse.Namespace) -> int:
     keras_models = [path for path in model_paths if not is_onnx_path(path)]
     if keras_models and not keras_available():
         # The light install (requirements-predict.txt) has no Keras: say what it can run, before any other advice.
-        given = "the default model" if not args.model else Path(keras_models[0]).name
-        raise ValueError(f"{given} is a .keras file, which needs Keras and TensorFlow (requirements.txt); this "
-                         "install runs ONNX exports: pass --model with an .onnx file made by `python -m core export "
-                         f"--format onnx` (e.g. models/{Path(keras_models[0]).stem}.onnx)")
+        first = Path(keras_models[0])
+        if args.model and not first.exists():
+            raise FileNotFoundError(f"no model file at {printable(first)}")
+        given = "the default model" if not args.model else printable(first.name)
+        kind = "a .keras file" if first.suffix.lower() == ".keras" else f"not an ONNX file ({first.suffix or 'no suffix'})"
+        onnx_path = f"models/{first.stem}.onnx" if not args.model else printable(str(first.with_suffix(".onnx")))
+        source = "" if not args.model else " --model " + printable(str(first.with_suffix(".keras")))
+        raise ValueError(f"{given} is {kind}; this install (requirements-predict.txt, without Keras and TensorFlow) "
+                         f"runs ONNX exports only: make one with `python -m core export --format onnx{source}` in "
+                         f"the full install, then pass --model with the .onnx file ({onnx_path})")
     args.detector = args.detector or (LIGHT_DETECTOR if onnx else DEFAULT_DETECTOR)
     if args.detector == "mtcnn" and not args.no_detect and not tensorflow_available():
         raise ValueError("the mtcnn detector needs TensorFlow (requirements.txt); without it use --detector haar")

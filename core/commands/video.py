@@ -5,13 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
-from core.commands import OVERWRITE_HELP, refuse_existing_outputs
+from core.commands import OVERWRITE_HELP, refuse_existing_outputs, unwind_on_sigterm
 from core.detect import DEFAULT_MIN_CONFIDENCE, list_detectors
 from core.labels import CLASS_NAMES
 from core.smoothing import DEFAULT_WINDOW, SMOOTHING_MODES
@@ -91,14 +89,11 @@ def run_video(args: argparse.Namespace) -> int:
     loaded = load_models(model_paths)
     bar = None if args.quiet else ProgressBar(sys.stderr)
 
-    def stop(signum, frame):
-        raise SystemExit(143)  # unwinds through analyze_video, which removes its partial files
-
-    # A kill (SIGTERM) unwinds like Ctrl-C instead of leaving hidden partial outputs behind.
-    previous = signal.signal(signal.SIGTERM, stop) if threading.current_thread() is threading.main_thread() else None
     try:
-        report = analyze_video(args.input, loaded, settings, csv_path=args.csv, annotated_path=args.annotated,
-                               progress=bar.update if bar else None)
+        # A kill (SIGTERM) unwinds through analyze_video, which removes its partial files, as Ctrl-C does.
+        with unwind_on_sigterm():
+            report = analyze_video(args.input, loaded, settings, csv_path=args.csv, annotated_path=args.annotated,
+                                   progress=bar.update if bar else None)
     except KeyboardInterrupt:
         if bar is not None:
             bar.finish()
@@ -108,8 +103,6 @@ def run_video(args: argparse.Namespace) -> int:
                                  else "the analysis was cut short"), file=sys.stderr)
         return 130
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
         if bar is not None:
             bar.finish()
     if args.json:

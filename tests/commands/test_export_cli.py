@@ -109,8 +109,17 @@ def test_light_predictor_detects_faces_with_haar_and_explains_mtcnn(permuted_onn
     for extra in ([], ["--detector", "haar"]):
         done = run_blocked(["predict", *extra, str(tmp_path / "three.jpg")])
         assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
-        assert "the default model is a .keras file, which needs Keras and TensorFlow" in done.stderr
-        assert "pass --model with an .onnx file" in done.stderr and "models/fer_studio_swa.onnx" in done.stderr
+        assert "the default model is a .keras file; this install (requirements-predict.txt, without Keras" in done.stderr
+        assert "pass --model with the .onnx file" in done.stderr and "models/fer_studio_swa.onnx" in done.stderr
+    # Review s21: a .tflite was called "a .keras file", and a missing model got the same advice.
+    tflite = tmp_path / "exports" / "m.tflite"
+    tflite.parent.mkdir()
+    tflite.write_bytes(b"TFL3")
+    done = run_blocked(["predict", "--model", str(tflite), str(tmp_path / "three.jpg")])
+    assert done.returncode == 2 and "m.tflite is not an ONNX file (.tflite)" in done.stderr, done.stderr
+    assert f"pass --model with the .onnx file ({tflite.with_suffix('.onnx')})" in done.stderr
+    done = run_blocked(["predict", "--model", str(tmp_path / "gone.keras"), str(tmp_path / "three.jpg")])
+    assert done.returncode == 2 and "no model file at" in done.stderr and "gone.keras" in done.stderr
 
 
 def test_export_and_pack_keep_an_existing_output_unless_overwrite_is_given(tmp_path, oracle_model_factory_module, capsys):
@@ -125,6 +134,17 @@ def test_export_and_pack_keep_an_existing_output_unless_overwrite_is_given(tmp_p
     card.write_text("{}")  # the card beside the artifact would be replaced too
     assert main(["export", "--model", str(model), "--format", "onnx", "--synthetic", "--out", str(tmp_path / "other.onnx")]) == 2
     assert "other.onnx.json exists" in capsys.readouterr().err and card.read_text() == "{}"
+    # Review s21: a SavedModel --out beside a bundled model's card replaced that card under --overwrite.
+    own_card = tmp_path / "oracle.json"
+    own_card.write_text('{"name": "oracle"}')
+    (tmp_path / "oracle").mkdir()
+    (tmp_path / "oracle" / "saved_model.pb").write_bytes(b"")
+    for overwrite in ([], ["--overwrite"]):
+        assert main(["export", "--model", str(model), "--format", "saved_model", "--synthetic",
+                     "--out", str(tmp_path / "oracle"), *overwrite]) == 2
+        error = capsys.readouterr().err
+        assert "oracle.json exists and is not an export's card" in error and "--overwrite" not in error
+    assert own_card.read_text() == '{"name": "oracle"}'
     pack = tmp_path / "data.npz"
     pack.write_text("not a pack")
     assert main(["pack", "--data", str(tmp_path / "nowhere"), "--out", str(pack)]) == 2  # refused before loading
@@ -167,3 +187,25 @@ def test_a_full_disk_during_export_is_named_as_such_not_blamed_on_the_model(tmp_
     error = capsys.readouterr().err
     assert f"cannot write the export to {out}: No space left on device" in error and "cannot be expressed" not in error
     assert list(out.iterdir()) == []  # its work folder is gone too
+
+
+def test_a_killed_export_leaves_no_work_folder(tmp_path, oracle_model_factory_module, monkeypatch):
+    """Review s21: SIGTERM during an export left its hidden work folder (the partial artifact) beside the output."""
+    import os
+    import signal
+
+    from core import export as export_module
+
+    model = oracle_model_factory_module(tmp_path / "oracle.keras")
+    out = tmp_path / "out"
+
+    def killed_while_converting(*args, **kwargs):
+        assert [path.name for path in out.iterdir() if path.name.startswith(".")]  # the work folder is there
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(export_module, "_write_float_artifact", killed_while_converting)
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as stopped:
+        main(["export", "--model", str(model), "--format", "onnx", "--synthetic", "--out", str(out)])
+    assert stopped.value.code == 143 and signal.getsignal(signal.SIGTERM) is previous
+    assert list(out.iterdir()) == []

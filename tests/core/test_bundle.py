@@ -229,3 +229,22 @@ def test_bundle_can_store_the_weights_in_float16_and_scores_the_file_that_ships(
     assert all(weight.dtype == "float32" for weight in loaded.model.weights)
     with pytest.raises(ValueError, match="weights must be one of float32, float16"):
         bundle_run(run_dir, str(data), name="other", out_dir=tmp_path, weights="int8")
+
+
+def test_bundle_into_a_folder_it_cannot_write_names_that_folder_before_scoring(tmp_path, finished_run, monkeypatch):
+    """Review s21: a read-only --out gave "<out>/.mine-bundle-fer-tmp-xxxx: Read-only file system (... point
+    FER_STUDIO_RUNS or FER_STUDIO_CACHE at another folder)", after the whole scoring."""
+    import core.bundle as bundle_module
+
+    run_dir, data = finished_run
+    loaded = []
+
+    def refuse(folder, label):
+        raise OSError(30, "Read-only file system", str(folder / f".{label}-fer-tmp-abcdefgh"))
+
+    monkeypatch.setattr(bundle_module, "temporary_folder", refuse)
+    monkeypatch.setattr("core.data.load_fer2013", lambda *a, **k: loaded.append(1))
+    with pytest.raises(ValueError) as refused:
+        bundle_run(run_dir, str(data), name="mine", out_dir=tmp_path / "ro")
+    assert str(refused.value) == f"cannot write to {tmp_path / 'ro'}: Read-only file system; choose another --out folder"
+    assert loaded == []  # refused before the dataset was loaded
