@@ -187,7 +187,8 @@ DEFAULT_MODEL = "fer_vgg"
 
 @register(
     "fer_vgg",
-    "FER Studio default: 4-stage VGG (2 conv+BN per stage), flatten head; fast enough for CPU training",
+    "FER Studio's network: 4-stage VGG (2 conv+BN per stage; --param convs=[3,3,3,2] gives the default bundled "
+    "model's depth), flatten head; fast enough for CPU training",
     # The bundled model's recipe. 40 epochs: 18 gave 64.3% on PublicTest, 40 gave 68.0%.
     optimizer="adam", learning_rate=1e-3, batch_size=64, epochs=40, lr_schedule="cosine", label_smoothing=0.1,
 )
