@@ -54,6 +54,11 @@ class MajorityVote:
         best = max(counts.values())
         return next(label for label in reversed(self._labels) if counts[label] == best)
 
+    def support(self) -> tuple[int, int]:
+        """``(votes for the current label, frames in the window so far)``; ``(0, 0)`` before the first update."""
+        label = self.current()
+        return (sum(1 for seen in self._labels if seen == label), len(self._labels)) if label is not None else (0, 0)
+
     def reset(self) -> None:
         self._labels.clear()
 
@@ -93,6 +98,19 @@ class EmotionSmoother:
                 self._average = self.alpha * probabilities + (1.0 - self.alpha) * self._average
             return CLASS_NAMES[int(np.argmax(self._average))]
         return label
+
+    def support_text(self, probabilities: np.ndarray, label: str) -> str:
+        """What backs ``label``, the emotion :meth:`update` just returned, in the mode's own terms: ``7/10`` (its
+        votes among the last frames), the moving average's probability of it (``ema``), or the frame's own.
+
+        A vote winner drawn with this frame's probability of it read "surprise 13%" on a frame the model called
+        fear 52% (walk s21): the number must say why that label is shown.
+        """
+        if self.mode == "vote":
+            votes, frames = self._vote.support()
+            return f"{votes}/{frames}"
+        values = self._average if self.mode == "ema" and self._average is not None else np.asarray(probabilities)
+        return f"{float(values[CLASS_NAMES.index(label)]):.0%}"
 
     @property
     def average(self) -> np.ndarray | None:

@@ -113,6 +113,8 @@ class FaceRecord:
         probabilities: ``(7,)`` float32, this frame's model output in FER2013 order.
         emotion: The smoothed emotion (what is drawn and written to the CSV).
         detected: ``True`` if the detector found the face on this frame, ``False`` if the tracker carried it.
+        support: What backs ``emotion`` in the smoothing's terms (``7/10`` votes, an average's ``48%``;
+            :meth:`core.smoothing.EmotionSmoother.support_text`); ``None``: this frame's probability of it.
     """
 
     face_id: int
@@ -120,6 +122,7 @@ class FaceRecord:
     probabilities: np.ndarray
     emotion: str
     detected: bool
+    support: str | None = None
 
     @property
     def frame_emotion(self) -> str:
@@ -219,7 +222,9 @@ class FrameAnalyzer:
             smoother = self._smoothers.get(face.face_id)
             if smoother is None:
                 smoother = self._smoothers[face.face_id] = EmotionSmoother(settings.smoothing, settings.window)
-            records.append(FaceRecord(face.face_id, face.box, row, smoother.update(row), face.detected))
+            emotion = smoother.update(row)
+            records.append(FaceRecord(face.face_id, face.box, row, emotion, face.detected,
+                                      smoother.support_text(row, emotion)))
         if run_detector:
             active = set(self.tracker.active_ids)
             for face_id in [face_id for face_id in self._smoothers if face_id not in active]:
@@ -325,12 +330,16 @@ def process_ahead(analyzer: FrameAnalyzer, frames: Iterable[VideoFrame],
 
 
 def face_label(face: FaceRecord) -> str:
-    """``#6 surprise 10%``: the face id, the smoothed emotion and this frame's probability *of that emotion*.
+    """``#6 surprise 7/10``: the face id, the smoothed emotion and what backs it.
 
-    Smoothing can show another emotion than the frame's top class; the number
-    must belong to the name beside it (it used to be the top class's: "surprise
-    61%" on a frame that was fear 61%, surprise 10%).
+    With vote smoothing that is the emotion's votes among the last frames, with EMA the moving average's
+    probability of it, without smoothing the frame's own probability (:attr:`FaceRecord.support`). The number
+    must belong to the name beside it and say why it is shown: the top class's probability read "surprise 61%"
+    on a frame that was fear 61% (walk s9); this frame's probability of the vote winner read "surprise 13%" on a
+    frame the model called fear 52% (walk s21).
     """
+    if face.support is not None:
+        return f"#{face.face_id} {face.emotion} {face.support}"
     probability = float(face.probabilities[CLASS_NAMES.index(face.emotion)]) if face.emotion in CLASS_NAMES else None
     return f"#{face.face_id} {face.emotion}" + (f" {probability:.0%}" if probability is not None else "")
 

@@ -81,7 +81,9 @@ def stream_settings_sidebar_ui(prefix: str, *, every: bool = True) -> tuple[tupl
             remember_choice(interval, param="every", default=1)
         url_choice(f"{prefix}_smoothing", list(SMOOTHING_MODES), DEFAULT_SMOOTHING, param="smoothing", noun="smoothing")
         smoothing = st.selectbox("Smoothing", SMOOTHING_MODES, key=f"{prefix}_smoothing", format_func=SMOOTHING_LABELS.get,
-                                 help="How each face's shown emotion is steadied over time")
+                                 help="How each face's shown emotion is steadied over time. The number beside a "
+                                      "drawn emotion says what backs it: with Vote its votes among the last frames "
+                                      "(\"surprise 7/10\"), with EMA the averaged probability, with None the frame's own")
         remember_choice(smoothing, param="smoothing", default=DEFAULT_SMOOTHING)
         url_choice(f"{prefix}_window", list(range(1, 61)), DEFAULT_WINDOW, param="window", noun="smoothing window")
         window = st.slider("Smoothing window (frames)", 1, 60, key=f"{prefix}_window",

@@ -327,6 +327,34 @@ def test_the_drawn_label_gives_the_probability_of_the_emotion_it_names():
     assert face_label(FaceRecord(6, (0, 0, 10, 10), probabilities, "fear", True)) == "#6 fear 61%"
 
 
+def test_a_smoothed_label_says_what_backs_it():
+    """Walk s21: the vote winner drawn with this frame's probability of it read "surprise 13%" on a frame the
+    model called fear 52%. Vote shows its votes, EMA its average, none the frame's own probability."""
+    from core.smoothing import EmotionSmoother
+    from core.video import FaceRecord, face_label
+
+    def frame(emotion, p=0.6):
+        row = np.full(len(CLASS_NAMES), (1 - p) / (len(CLASS_NAMES) - 1), np.float32)
+        row[CLASS_NAMES.index(emotion)] = p
+        return row
+
+    stream = [frame("surprise")] * 7 + [frame("fear", 0.52)] * 3
+    shown = {}
+    for mode in ("vote", "ema", "none"):
+        smoother = EmotionSmoother(mode, window=10)
+        for row in stream:
+            emotion = smoother.update(row)
+        shown[mode] = face_label(FaceRecord(2, (0, 0, 10, 10), row, emotion, True, smoother.support_text(row, emotion)))
+    assert shown["vote"] == "#2 surprise 7/10"
+    average = EmotionSmoother("ema", window=10)
+    for row in stream:
+        average.update(row)
+    assert shown["ema"] == f"#2 surprise {average.average[CLASS_NAMES.index('surprise')]:.0%}"
+    assert shown["none"] == "#2 fear 52%"
+    first = EmotionSmoother("vote", window=10)
+    assert first.support_text(stream[0], first.update(stream[0])) == "1/1"  # before the window fills
+
+
 def test_the_command_line_names_every_format_the_page_accepts(tmp_path):
     # Walk s9: the reader's error listed four formats while the uploader accepted six.
     from core.video_io import VIDEO_EXTENSIONS, VIDEO_FORMATS, VideoReader
