@@ -51,6 +51,8 @@ MAX_PHOTO_PIXELS: int = 150_000_000
 MAX_ZIP_IMAGES: int = 500
 MAX_ZIP_BYTES: int = 500 * 1024**2
 MAX_ZIP_RATIO: int = 100
+# Why a file of a batch (or a member of its zip) was not predicted, when its name is not an image's.
+NOT_AN_IMAGE_NAME = "not an image file name (expected .jpg, .png, .webp, .bmp, .gif or .tif)"
 
 # Box and label colour per emotion (RGB), FER2013 order.
 EMOTION_COLORS: dict[str, tuple[int, int, int]] = {
@@ -319,15 +321,23 @@ def is_image_name(name: str) -> bool:
     return PurePosixPath(name).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def _zip_image_members(archive: zipfile.ZipFile, max_images: int, max_bytes: int) -> list[zipfile.ZipInfo]:
-    """The image members of an open zip, in name order, after every safety check (see :func:`iter_zip_images`)."""
+def _zip_image_members(archive: zipfile.ZipFile, max_images: int, max_bytes: int,
+                       others: list[str] | None = None) -> list[zipfile.ZipInfo]:
+    """The image members of an open zip, in name order, after every safety check (see :func:`iter_zip_images`).
+
+    ``others``, when given, receives the names of the other files (not folders, not OS metadata), in name order.
+    """
     members = []
     for info in archive.infolist():
         name = info.filename.replace("\\", "/")
         parts = PurePosixPath(name).parts
         if name.startswith("/") or (len(name) > 1 and name[1] == ":") or ".." in parts:
             raise ValueError(f"unsafe zip: member {info.filename!r} has an absolute path or '..'")
-        if info.is_dir() or not is_image_name(name) or "__MACOSX" in parts or PurePosixPath(name).name.startswith("."):
+        if info.is_dir() or "__MACOSX" in parts or PurePosixPath(name).name.startswith("."):
+            continue
+        if not is_image_name(name):
+            if others is not None:
+                others.append(info.filename)
             continue
         if info.file_size > 1024**2 and info.file_size > MAX_ZIP_RATIO * max(info.compress_size, 1):
             raise ValueError(f"unsafe zip: {info.filename!r} expands more than {MAX_ZIP_RATIO}x (a zip bomb?)")
@@ -374,8 +384,9 @@ def iter_zip_images(
     folder; names with ``..`` or an absolute path are refused anyway, as are
     zip bombs (a member expanding more than 100x, all images together more
     than 100x, or more than ``max_bytes`` in total) and more than
-    ``max_images`` images. macOS metadata (``__MACOSX/``, ``._*``) and
-    non-image members are skipped.
+    ``max_images`` images. macOS metadata (``__MACOSX/``, ``._*``) and hidden
+    files are skipped; every other member that is not an image file is
+    yielded after the images with :data:`NOT_AN_IMAGE_NAME` as its reason.
 
     A member that cannot be read (a broken CRC, a damaged or encrypted
     entry) is yielded with a ``str`` saying why in place of its bytes, as in
@@ -386,11 +397,14 @@ def iter_zip_images(
             (all checked before the first member is yielded).
     """
     with _open_zip(data) as archive:
-        for info in _zip_image_members(archive, max_images, max_bytes):
+        others: list[str] = []
+        for info in _zip_image_members(archive, max_images, max_bytes, others):
             try:
                 payload: bytes | str = read_member(archive, info)  # bounded: the declared sizes may lie
             except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, zlib.error) as error:
                 # RuntimeError: an encrypted member; NotImplementedError: an unknown compression method.
                 payload = f"could not be read from the zip: {error}"
             yield info.filename, payload
+        for name in sorted(others):  # every member is predicted or reported (walk s21: notes.txt vanished)
+            yield name, NOT_AN_IMAGE_NAME
 

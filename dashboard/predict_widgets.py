@@ -24,6 +24,7 @@ from core.predict import (
     EMOTION_COLORS,
     MAX_PHOTO_PIXELS,
     MAX_ZIP_BYTES,
+    NOT_AN_IMAGE_NAME,
     ImagePrediction,
     decode_photo,
     draw_predictions,
@@ -350,7 +351,7 @@ def batch_ui(files: list[tuple[str, bytes]], loaded: LoadedModel, settings: Pred
         if isinstance(data, str):  # a zip or member that could not be read: the reason
             results.append((name, data))
         elif not is_image_name(name):
-            results.append((name, "not an image file name (expected .jpg, .png, .webp, .bmp, .gif or .tif)"))
+            results.append((name, NOT_AN_IMAGE_NAME))
         else:
             try:
                 results.append((name, _predict_cached(data, settings, stamp, loaded)))
@@ -371,9 +372,13 @@ def batch_ui(files: list[tuple[str, bytes]], loaded: LoadedModel, settings: Pred
         more = len(reasons) - len(shown)
         st.warning("These files were skipped; the other files' results are below.\n\n" + "\n".join(shown)
                    + (f"\n\n…and {more} more (see the `note` column)" if more else ""))
-    # The reason a row has no face sits next to the file name, not 17 columns to the right.
-    order = ["file", "note", *[column for column in table.columns if column not in ("file", "note")]]
+    # What the user came for first: each face's emotion and confidence, then why a row has no face (not 17
+    # columns to the right), the probabilities, and the box last (walk s21: at 1400 px the emotion was off-screen,
+    # behind the box and a half-width, mostly empty note).
+    order = ["file", "face", "emotion", "confidence", "note", *CLASS_NAMES, "x", "y", "w", "h", "detector_score"]
+    order += [column for column in table.columns if column not in order]
     st.dataframe(table_for_display(table), hide_index=True, width="stretch", column_order=order,
-                 column_config={"file": st.column_config.TextColumn("file", pinned=True)})
+                 column_config={"file": st.column_config.TextColumn("file", pinned=True),
+                                "note": st.column_config.TextColumn("note", width="medium")})
     st.download_button("Download CSV", spreadsheet_safe(table).to_csv(index=False).encode("utf-8"), file_name="fer_predictions.csv",
                        mime="text/csv", key="predict_batch_csv")

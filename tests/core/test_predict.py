@@ -15,6 +15,7 @@ from core.detect import square_box
 from core.labels import CLASS_NAMES
 from core.model_io import predict_probabilities
 from core.predict import (
+    NOT_AN_IMAGE_NAME,
     MajorityVote,
     decode_photo,
     draw_predictions,
@@ -196,11 +197,14 @@ def make_zip(members: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def test_zip_reader_yields_images_and_skips_the_rest():
+def test_zip_reader_yields_images_then_reports_other_files_and_skips_os_metadata():
+    # Walk s21: notes.txt vanished from the batch's report, against "every member is loaded or reported".
     jpeg = encode(np.zeros((8, 8, 3), np.uint8))
     data = make_zip({"b/face.jpg": jpeg, "a.png": encode(np.zeros((8, 8), np.uint8), "PNG"), "notes.txt": b"hi",
-                     "__MACOSX/._face.jpg": b"junk", "b/.hidden.jpg": jpeg})
-    assert [name for name, _ in iter_zip_images(data)] == ["a.png", "b/face.jpg"]
+                     "__MACOSX/._face.jpg": b"junk", "b/.hidden.jpg": jpeg, "b/": b""})
+    members = list(iter_zip_images(data))
+    assert [name for name, _ in members] == ["a.png", "b/face.jpg", "notes.txt"]
+    assert isinstance(members[1][1], bytes) and members[2][1] == NOT_AN_IMAGE_NAME
 
 
 @pytest.mark.parametrize(

@@ -179,10 +179,15 @@ def test_batch_lists_faces_errors_and_offers_csv(three_face_photo, tiny_model_pa
     assert list(table["file"]).count("photos.zip/inside/three.png") == 3
     notes = dict(zip(table["file"], table["note"]))
     assert notes["broken.jpg"].startswith("error: not an image") and notes["evil.zip"].startswith("error: not a readable zip")
+    assert notes["photos.zip/readme.txt"] == "error: not an image file name (expected .jpg, .png, .webp, .bmp, .gif or .tif)"
     # The reasons are also spelled out above the table, where they cannot scroll off-screen.
     assert len(app.warning) == 1
     skipped = shown_text(app.warning[0].value)
     assert "“broken.jpg”: not an image" in skipped and "“evil.zip”: not a readable zip" in skipped
+    assert "“photos.zip/readme.txt”: not an image file name" in skipped
+    # Walk s21: the emotion first, the box last (at 1400 px the emotion was off-screen behind x, y, w, h and a note).
+    assert list(app.dataframe[0].proto.column_order[:5]) == ["file", "face", "emotion", "confidence", "note"]
+    assert list(app.dataframe[0].proto.column_order[-5:]) == ["x", "y", "w", "h", "detector_score"]
     assert len(app.get("download_button")) == 1
 
 
