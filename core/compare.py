@@ -153,3 +153,19 @@ def with_recorded_results(entries: list[ComparedModel]) -> list[ComparedModel]:
                                          if modes})
             if entry.kind == "run" and entry.model_path is not None else entry
             for entry in entries]
+
+
+def training_setting(model_path: str | Path, name: str):
+    """A training setting (``label_smoothing`` ...) of the model at ``model_path``: from a bundled model's card or
+    from the config of the run folder it lies in; ``None`` when neither says."""
+    path = Path(model_path)
+    config = {}
+    try:
+        card = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+        config = card.get("config") if isinstance(card, dict) and isinstance(card.get("config"), dict) else {}
+    except (OSError, ValueError):
+        pass
+    if not config and (path.parent / "config.json").is_file():
+        saved = runs.read_config(path.parent)
+        config = saved.get("config") if isinstance(saved.get("config"), dict) else {}
+    return config.get(name)

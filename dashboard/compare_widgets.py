@@ -226,8 +226,31 @@ def _setting_text(value, name: str = "", model: str = "") -> str:
 TEACHER_SETTINGS = ("teacher_tta", "distill_weight")
 
 
+def _with_default_params(configs: dict[str, dict]) -> dict[str, dict]:
+    """``configs`` with each model's ``model_params`` completed by its builder's defaults for every parameter
+    another compared config sets: "width 32, convs 3, 3, 3, 2" beside "width 32" hid that the second one has
+    two convolutions per stage (walk s21)."""
+    from core.models import get_spec
+
+    named = list(dict.fromkeys(key for config in configs.values() if isinstance(config.get("model_params"), dict)
+                               for key in config["model_params"]))  # one order for every column
+    if not named:
+        return configs
+    completed = {}
+    for model, config in configs.items():
+        params = config.get("model_params") if isinstance(config.get("model_params"), dict) else {}
+        try:
+            defaults = get_spec(str(config.get("model"))).hyperparameters()
+        except (KeyError, ValueError):
+            defaults = {}
+        filled = {key: params[key] if key in params else defaults[key] for key in named if key in params or key in defaults}
+        completed[model] = {**config, "model_params": filled} if filled else config
+    return completed
+
+
 def settings_table(configs: dict[str, dict], *, only_different: bool = True) -> pd.DataFrame:
     """Training settings as rows, one column per model (``{name: config}``); by default only those that differ."""
+    configs = _with_default_params(configs)
     names = [name for name in SETTING_LABELS if any(name in config for config in configs.values())]
     rows = []
     for name in names:

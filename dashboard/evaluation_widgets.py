@@ -28,6 +28,7 @@ from core.evaluate import (
 from core.labels import CLASS_NAMES, NUM_CLASSES, TRAINING
 from core.predict import EMOTION_COLORS
 from core.tta import TTA_LABELS, TTA_SHORT
+from core.wording import counted
 from dashboard.charts import CHART_CONFIG
 from dashboard.data_source import dataset_key
 from dashboard.images import image_grid
@@ -242,8 +243,9 @@ def confusion_figure(confusion: np.ndarray, *, normalize: bool = False, title: s
             x=[names[p] for p in predicted_index.ravel()], y=[names[t] for t in true_index.ravel()], mode="markers",
             marker={"symbol": "square-open", "size": 34, "opacity": 0, "color": "#d62728", "line": {"width": 3}},
             selected={"marker": {"opacity": 1}}, unselected={"marker": {"opacity": 0}},
-            customdata=np.c_[counts.ravel(), 100 * shares.ravel()],
-            hovertemplate="true %{y} → predicted %{x}<br>%{customdata[0]:,.0f} images (%{customdata[1]:.1f}% of %{y})"
+            customdata=np.c_[[counted(int(count), "image") for count in counts.ravel()],
+                             [f"{100 * share:.1f}" for share in shares.ravel()]],
+            hovertemplate="true %{y} → predicted %{x}<br>%{customdata[0]} (%{customdata[1]}% of %{y})"
                           "<extra>click to see them</extra>",
             showlegend=False,
             selectedpoints=None if chosen is None else [chosen[0] * NUM_CLASSES + chosen[1]],
@@ -318,7 +320,8 @@ def cell_gallery_ui(result: SplitEvaluation, images: np.ndarray, cell: tuple[int
     """The images of one confusion cell, most confident first."""
     rows = np.flatnonzero((result.labels == cell[0]) & (result.predictions == cell[1]))
     rows = rows[np.argsort(-result.confidences[rows], kind="stable")]
-    st.markdown(f"**{len(rows):,}** images of true **{CLASS_NAMES[cell[0]]}** predicted **{CLASS_NAMES[cell[1]]}**"
+    st.markdown(f"**{len(rows):,}** {'image' if len(rows) == 1 else 'images'} of true **{CLASS_NAMES[cell[0]]}** "
+                f"predicted **{CLASS_NAMES[cell[1]]}**"
                 + (f" (showing the {limit} most confident)" if len(rows) > limit else ""))
     rows = rows[:limit]
     image_grid(images[rows], [f"{result.confidences[r]:.0%} sure" for r in rows], size=80,

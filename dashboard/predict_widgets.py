@@ -259,7 +259,24 @@ def photo_ui(data: bytes, name: str, loaded: LoadedModel, settings: PredictSetti
     members = len(dict.fromkeys(settings.model_paths))
     for index, face in enumerate(prediction.faces):
         faces_ui(index, face, result.overlays[index] if result.overlays else None, key=key, members=members)
+    if prediction.faces and (note := smoothing_ceiling_note(settings.model_paths)):
+        st.caption(note)
     return prediction
+
+
+def smoothing_ceiling_note(paths: tuple[str, ...]) -> str:
+    """Why a face the model is sure of reads about 86%, not 100% (walk s21: a newcomer reads 86% as unsure)."""
+    from core.compare import training_setting
+
+    values = [training_setting(path, "label_smoothing") for path in dict.fromkeys(paths)]
+    values = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1]
+    if not values:
+        return ""
+    smoothing = max(values)
+    ceiling = 1 - smoothing + smoothing / len(CLASS_NAMES)
+    return (f"{'This model was' if len(values) == 1 else 'These models were'} trained with label smoothing "
+            f"{smoothing:g}: the target for the right emotion was {ceiling:.0%}, not 100%, so a face the model is sure "
+            f"of reads a little under {ceiling:.0%}.")
 
 
 def faces_ui(index: int, face, overlay: np.ndarray | None, *, key: str, members: int = 1) -> None:

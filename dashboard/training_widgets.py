@@ -606,6 +606,10 @@ def training_curves_figure(metrics: list[dict], progress: dict | None = None, x_
     return figure
 
 
+# Two learning-rate labels at least this far apart on the log axis (decades): about 25 px of a chart's height.
+LR_TICKS_APART = 0.15
+
+
 def learning_rate_figure(metrics: list[dict], x_axis: str = "epoch"):
     """Plotly figure: the learning rate of each epoch on a log scale (a chart of its own, so phones stack it)."""
     import plotly.graph_objects as go
@@ -617,14 +621,19 @@ def learning_rate_figure(metrics: list[dict], x_axis: str = "epoch"):
         name="learning rate", mode="lines+markers", customdata=epochs, line={"color": "#2ca02c"},
         hovertemplate="learning rate %{y:.2e}<br>epoch %{customdata}<extra></extra>"))
     _epoch_or_time_axis(figure, epochs, by_time, None)
-    figure.update_yaxes(type="log", tickformat=".3~e")  # 9.98e-4 next to 1e-3: no repeated ticks
+    # One label per decade: over a decade or two plotly labels the 2-9 multiples too, 14 labels in two illegible
+    # stacks for a 6-epoch cosine run (walk s21).
+    figure.update_yaxes(type="log", tickformat=".3~e", dtick=1)
     rates = [row["lr"] for row in metrics if (row.get("lr") or 0) > 0]
     if rates and max(rates) / min(rates) < 10:
         # Less than a decade (a constant or barely changing rate): plotly labels a log axis's minor ticks there,
         # on top of each other ("1e-3, 9e-4, 8e-4, 7e-4", walk s12), whatever nticks says. So the ticks are the
-        # rate's own lowest and highest values, with a half-decade margin around them.
+        # rate's own lowest and highest values, with a half-decade margin around them; the lowest only when it is
+        # far enough from the highest for two labels (1e-3 over 9.755e-4 printed one on the other, walk s21).
         low, high = math.log10(min(rates)) - 0.5, math.log10(max(rates)) + 0.5
-        figure.update_yaxes(range=[low, high], tickvals=sorted({min(rates), max(rates)}))
+        apart = math.log10(max(rates) / min(rates)) >= LR_TICKS_APART
+        figure.update_yaxes(range=[low, high], tickvals=sorted({min(rates), max(rates)} if apart else {max(rates)}),
+                            dtick=None)
     # Titled like the Loss and Accuracy panels beside it (make_subplots' titles are annotations).
     figure.add_annotation(text="Learning rate", x=0.5, y=1.0, xref="paper", yref="paper", xanchor="center",
                           yanchor="bottom", showarrow=False, font={"size": 16})

@@ -482,9 +482,12 @@ def video_results_ui(analysis: VideoAnalysis, *, key: str = "video") -> None:
                "first_s": number("first s", format="%.1f", width=SUMMARY_NARROW_PX),
                "last_s": number("last s", format="%.1f", width=SUMMARY_NARROW_PX),
                "dominant": st.column_config.TextColumn("dominant", width=SUMMARY_EMOTION_PX)}
-    columns.update({name: st.column_config.ProgressColumn(name, format="percent", min_value=0, max_value=1,
+    # Whole percents in every row: the "percent" preset printed "100%" beside "35.71%" (walk s21).
+    columns.update({name: st.column_config.ProgressColumn(name, format="%.0f%%", min_value=0, max_value=100,
                                                            width=SUMMARY_EMOTION_PX) for name in CLASS_NAMES})
-    st.dataframe(summary_table(report.faces), hide_index=True, width="stretch", column_config=columns)
+    shown = summary_table(report.faces)
+    shown[list(CLASS_NAMES)] = shown[list(CLASS_NAMES)] * 100
+    st.dataframe(shown, hide_index=True, width="stretch", column_config=columns)
     if report.faces:
         face_ids = [face.face_id for face in report.faces]
         longest = max(report.faces, key=lambda face: face.seconds).face_id

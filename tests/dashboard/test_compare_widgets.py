@@ -40,6 +40,17 @@ def test_settings_name_teachers_by_file_and_show_only_what_differs():
     assert table.loc["teachers", "b"] == "—"
 
 
+def test_model_parameters_name_the_default_another_model_changes():
+    # Walk s21: "width 32, convs 3, 3, 3, 2" beside "width 32" hid fer_studio_c's two convolutions per stage.
+    table = settings_table({
+        "swa": {"model": "fer_vgg", "model_params": {"width": 32, "convs": [3, 3, 3, 2]}},
+        "c": {"model": "fer_vgg", "model_params": {"width": 32}}}).set_index("setting")
+    assert table.loc["model parameters", "swa"] == "width 32, convs 3, 3, 3, 2"
+    assert table.loc["model parameters", "c"] == "width 32, convs 2"
+    same = settings_table({"a": {"model": "fer_vgg", "model_params": {"width": 32}}, "b": {"model": "fer_vgg"}})
+    assert same.empty  # the default, said or not, is no difference
+
+
 def test_teacher_settings_of_a_run_without_teachers_read_as_none():
     # Walk s12: a run without teachers read "teachers' test-time augmentation: flip (2 views)" (the form's default).
     table = settings_table({

@@ -60,3 +60,15 @@ def test_the_grad_cam_explains_the_class_each_face_is_labelled_with(three_face_p
     result = _analyse_photo.__wrapped__(encoded.tobytes(), settings, (), True, tiny_loaded_model)
     assert result.prediction.faces and len(result.overlays) == len(result.prediction.faces)
     assert asked == [[CLASS_NAMES.index(face.label) for face in result.prediction.faces]]
+
+
+def test_the_label_smoothing_ceiling_is_explained_for_models_trained_with_it(tiny_model_path):
+    # Walk s21: every confident face read about 86%, which a newcomer takes for an unsure model.
+    from pathlib import Path
+
+    from dashboard.predict_widgets import smoothing_ceiling_note
+
+    bundled = str(Path(__file__).resolve().parents[2] / "models" / "fer_studio_swa.keras")  # label smoothing 0.1
+    note = smoothing_ceiling_note((bundled,))
+    assert note.startswith("This model was trained with label smoothing 0.1") and "91%, not 100%" in note
+    assert smoothing_ceiling_note((str(tiny_model_path),)) == ""  # no card, no run config: nothing is claimed

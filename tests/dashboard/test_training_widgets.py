@@ -119,6 +119,12 @@ def test_curves_show_the_learning_rate_and_can_run_against_training_time():
     # changes within a decade gets its lowest and highest values.
     assert list(constant.layout.yaxis.tickvals) == [2e-4]
     assert list(figure.layout.yaxis.tickvals) == [1e-3 / 3, 1e-3]
+    # Walk s21: a cosine run's first epochs (1e-3 to 9.755e-4) printed both labels one on the other, and a run
+    # that fell past a decade had a label on every 2-9 multiple: one label then, and one per decade.
+    barely = widgets.learning_rate_figure([{**row, "lr": 1e-3 - 1.2e-5 * row["epoch"]} for row in metrics])
+    assert list(barely.layout.yaxis.tickvals) == [pytest.approx(1e-3 - 1.2e-5)]
+    falling = widgets.learning_rate_figure([{**row, "lr": 1e-3 / 8 ** row["epoch"]} for row in metrics])
+    assert falling.layout.yaxis.dtick == 1 and falling.layout.yaxis.tickvals is None
     assert [annotation.text for annotation in figure.layout.annotations] == ["Learning rate"]  # like Loss, Accuracy
     by_time = widgets.training_curves_figure(metrics, x_axis="time")
     assert list(by_time.data[0].x) == [1.0, 3.0, 6.0]  # minutes of training at the end of each epoch

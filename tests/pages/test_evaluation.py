@@ -114,6 +114,10 @@ def test_a_click_on_a_heatmap_cell_is_read_from_its_marker():
     assert clicked_cell(event) == (3, 4)  # (true happy, predicted sad)
     assert clicked_cell(SimpleNamespace(selection=SimpleNamespace(points=[]))) is None
     assert clicked_cell(None) is None
+    # Walk s21: "1 images (1.8% of disgust)"; one noun per count.
+    hover = figure.data[1].customdata
+    assert list(hover[0]) == ["3 images", "100.0"] and list(hover[1]) == ["0 images", "0.0"]
+    assert list(confusion_figure(np.eye(7, dtype=int)).data[1].customdata[0]) == ["1 image", "100.0"]
 
 
 def test_a_cancelled_evaluation_waits_for_evaluate_again(fake_runs_dir, with_dataset):
