@@ -4,6 +4,7 @@ Run by hand from the repository root:
 
     .venv/bin/python bench/bench_train.py [--images 512] [--repeats 3]          # every model, ratio to fer_vgg
     .venv/bin/python bench/bench_train.py --settings [--images 1024] [--repeats 3]
+    .venv/bin/python bench/bench_train.py --backends [--backend-path jax=DIR] [--backend-path torch=DIR]
 
 The default mode times ``fit`` over the same random batch set for each model
 (after one warm-up pass), prints images/s, the projected epoch time on
@@ -159,6 +160,49 @@ def compare_settings(images: int, repeats: int, only: list[str] | None = None) -
         print(f"{label:50s} {rate:7.0f} {FER_TRAINING_IMAGES / rate:14.0f}s {rate / baseline:10.2f}x")
 
 
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def compare_backends(images: int, repeats: int, extra_paths: dict[str, str]) -> None:
+    """fer_vgg's training speed under each Keras backend, float32 and bfloat16, the recipe's IDG augmentation.
+
+    Each (backend, precision) runs in its own child with ``KERAS_BACKEND`` set, interleaved over the rounds; a
+    backend that is not installed in this venv can be given a folder to import it from (``--backend-path
+    jax=/tmp/jax-site``, made by ``pip install --target``), kept out of the other backends' children. The ratio is
+    to TensorFlow float32 in the same run.
+    """
+    import importlib.util
+
+    def environment(backend: str) -> dict[str, str]:
+        paths = [extra_paths[backend]] if backend in extra_paths else []
+        paths += [str(ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
+        return dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=os.pathsep.join(paths))
+
+    available = [backend for backend in BACKENDS
+                 if backend in extra_paths or importlib.util.find_spec(backend) is not None]
+    missing = [backend for backend in BACKENDS if backend not in available]
+    settings = [(backend, precision) for backend in available for precision in ("float32", "bfloat16")]
+    rates: dict[tuple[str, str], list[float]] = {setting: [] for setting in settings}
+    for round_number in range(repeats):
+        for backend, precision in settings:
+            command = [sys.executable, __file__, "--one", json.dumps([precision, 64, 1, "idg", images, 0])]
+            done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=environment(backend))
+            if done.returncode:
+                raise SystemExit(f"{backend} {precision} failed:\n{done.stderr[-2000:]}")
+            rate = json.loads(done.stdout.strip().splitlines()[-1])["images_per_second"]
+            rates[(backend, precision)].append(rate)
+            print(f"round {round_number + 1}/{repeats}  {backend:10s} {precision:8s} {rate:7.1f} img/s", file=sys.stderr)
+    baseline = statistics.median(rates[("tensorflow", "float32")]) if ("tensorflow", "float32") in rates else None
+    print(f"fer_vgg by Keras backend, {os.cpu_count()} CPU cores, batch 64, IDG, {images} images per epoch, median of "
+          f"{repeats} interleaved rounds, load average {os.getloadavg()[0]:.1f}"
+          + (f"; not installed: {', '.join(missing)}" if missing else ""))
+    print(f"{'backend':12s} {'precision':10s} {'img/s':>7s} {'epoch (28,709)':>15s} {'vs TF float32':>14s}")
+    for (backend, precision), values in rates.items():
+        rate = statistics.median(values)
+        ratio = f"{rate / baseline:13.2f}x" if baseline else f"{'—':>14s}"
+        print(f"{backend:12s} {precision:10s} {rate:7.0f} {FER_TRAINING_IMAGES / rate:14.0f}s {ratio}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=None, help="images per timed epoch (default 512, 1024 with --settings)")
@@ -169,6 +213,10 @@ def main() -> None:
     parser.add_argument("--only", action="append", default=None, metavar="TEXT",
                         help="with --settings: only the setting labelled TEXT, or else those whose label contains "
                              "TEXT (and the float32 baseline); repeatable")
+    parser.add_argument("--backends", action="store_true",
+                        help="compare the Keras backends (TensorFlow, JAX, PyTorch) in float32 and bfloat16")
+    parser.add_argument("--backend-path", action="append", default=[], metavar="BACKEND=DIR",
+                        help="with --backends: import BACKEND from DIR (a pip --target folder); repeatable")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -176,6 +224,10 @@ def main() -> None:
         return
     if args.settings:
         compare_settings(args.images or 1024, args.repeats, args.only)
+        return
+    if args.backends:
+        paths = dict(item.split("=", 1) for item in args.backend_path)
+        compare_backends(args.images or 1024, args.repeats, paths)
         return
     from core import models
 
