@@ -82,7 +82,8 @@ def run_predict(args: argparse.Namespace) -> int:
         given = "the default model" if not args.model else printable(first.name)
         kind = "a .keras file" if first.suffix.lower() == ".keras" else f"not an ONNX file ({first.suffix or 'no suffix'})"
         onnx_path = f"models/{first.stem}.onnx" if not args.model else printable(str(first.with_suffix(".onnx")))
-        source = "" if not args.model else " --model " + printable(str(first.with_suffix(".keras")))
+        source = ("" if not args.model else " --model " + (printable(str(first)) if first.suffix.lower() == ".keras"
+                                                            else "<the .keras model>"))
         raise ValueError(f"{given} is {kind}; this install (requirements-predict.txt, without Keras and TensorFlow) "
                          f"runs ONNX exports only: make one with `python -m core export --format onnx{source}` in "
                          f"the full install, then pass --model with the .onnx file ({onnx_path})")

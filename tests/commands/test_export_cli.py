@@ -118,6 +118,7 @@ def test_light_predictor_detects_faces_with_haar_and_explains_mtcnn(permuted_onn
     done = run_blocked(["predict", "--model", str(tflite), str(tmp_path / "three.jpg")])
     assert done.returncode == 2 and "m.tflite is not an ONNX file (.tflite)" in done.stderr, done.stderr
     assert f"pass --model with the .onnx file ({tflite.with_suffix('.onnx')})" in done.stderr
+    assert "--format onnx --model <the .keras model>`" in done.stderr  # no made-up .keras path
     done = run_blocked(["predict", "--model", str(tmp_path / "gone.keras"), str(tmp_path / "three.jpg")])
     assert done.returncode == 2 and "no model file at" in done.stderr and "gone.keras" in done.stderr
 
