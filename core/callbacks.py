@@ -271,8 +271,9 @@ class RunRecorder(keras.callbacks.Callback):
     def eta_seconds(self, batch: int, elapsed: float) -> float | None:
         """Seconds left in the run, ``batch`` batches and ``elapsed`` seconds into the current epoch.
 
-        The time per batch blends this epoch's pace with the finished epochs'
-        (worth :data:`ETA_PRIOR_BATCHES` batches), and every epoch left adds its
+        The rest of this epoch goes at its own pace blended with the finished
+        epochs' (worth :data:`ETA_PRIOR_BATCHES` batches), the epochs after it
+        at the finished epochs' pace alone, and every epoch left adds its
         validation: the finished epochs' median, or before the first one an
         estimate from the training pace. None until there is any pace to go by.
         """
@@ -280,8 +281,9 @@ class RunRecorder(keras.callbacks.Callback):
         if finished is not None:
             prior, validation = finished
             per_batch = (elapsed + prior * ETA_PRIOR_BATCHES) / (batch + ETA_PRIOR_BATCHES)
+            later_per_batch = prior
         elif batch:
-            per_batch = elapsed / batch
+            per_batch = later_per_batch = elapsed / batch
             # Before any epoch has finished, validation is estimated from the training pace (core.throughput).
             from core.throughput import validation_speedup
 
@@ -291,7 +293,10 @@ class RunRecorder(keras.callbacks.Callback):
             return None
         epochs_left = max(0, self.config.epochs - self._epoch)
         eta = per_batch * (self.steps_per_epoch - batch) + validation
-        eta += epochs_left * (per_batch * self.steps_per_epoch + validation)
+        # The epochs to come at the finished epochs' pace: a slow start of this one (its first batches carry the
+        # epoch's start) moved every later epoch too, and a 16-step run's ETA swung between 4m 40s and 11m 21s
+        # within a minute (walk s21).
+        eta += epochs_left * (later_per_batch * self.steps_per_epoch + validation)
         if self.config.time_budget_min:
             eta = max(0.0, min(eta, self.config.time_budget_min * 60 - self.train_seconds))
         return eta

@@ -655,9 +655,11 @@ def test_the_eta_follows_the_finished_epochs_and_counts_their_validation(tmp_pat
     recorder._epoch = 3
     # Epoch 2 (not the first, which built the model): 1.6 s per batch, 4 s of validation.
     assert recorder.eta_seconds(0, 0.0) == pytest.approx(1.6 * 10 + 4 + 2 * 20)
-    # A first batch that carries 30 s of the epoch's start moves the ETA by the pace it shows, blended.
+    # A first batch that carries 30 s of the epoch's start moves this epoch's rest by the pace it shows, blended
+    # (30 s a batch gave 870 s); the epochs after it keep the finished epochs' pace (walk s21: blended into them
+    # too, a 16-step run's ETA swung between 4m 40s and 11m 21s).
     slow_start = recorder.eta_seconds(1, 30.0)
-    assert slow_start == pytest.approx((30 + 16) / 11 * (9 + 20) + 4 * 3)  # 133 s, where 30 s a batch gave 870
+    assert slow_start == pytest.approx((30 + 16) / 11 * 9 + 4 + 2 * (1.6 * 10 + 4))  # 82 s; 133 s before
     assert recorder.eta_seconds(10, 16.0) == pytest.approx(4 + 2 * 20)
 
 
