@@ -745,7 +745,8 @@ class RunSummary:
 def summarize_run(run_dir: Path) -> RunSummary:
     """Summarise one run folder from its files."""
     run_dir = Path(run_dir)
-    config = read_config(run_dir).get("config", {})
+    saved = read_config(run_dir)
+    config = saved.get("config", {})
     metrics = read_metrics(run_dir)
     scored = [row for row in metrics if "val_accuracy" in row]
     best = max(scored, key=lambda row: row["val_accuracy"]) if scored else None
@@ -759,9 +760,21 @@ def summarize_run(run_dir: Path) -> RunSummary:
         best_val_accuracy=best["val_accuracy"] if best else None,
         best_epoch=best["epoch"] if best else None,
         training_seconds=sum(row.get("epoch_time", 0.0) for row in metrics),
-        created=run_dir.stat().st_mtime if not (run_dir / "config.json").exists() else (run_dir / "config.json").stat().st_mtime,
+        created=_created(run_dir, saved),
         has_model=(run_dir / "best.keras").exists(),
     )
+
+
+def _created(run_dir: Path, saved: dict) -> float:
+    """When the run was made: the time ``config.json`` recorded then; else the file's (or folder's) change time.
+
+    Not the file's time alone: every start and Resume rewrites ``config.json``, so a resumed run read as created
+    when it was resumed and moved to the top of the list (walk s21)."""
+    created = saved.get("created")
+    if isinstance(created, (int, float)) and not isinstance(created, bool) and math.isfinite(created) and created > 0:
+        return float(created)
+    path = run_dir / "config.json" if (run_dir / "config.json").exists() else run_dir
+    return path.stat().st_mtime
 
 
 def list_runs(runs_dir: Path | None = None) -> list[RunSummary]:

@@ -57,6 +57,20 @@ def test_list_runs_summarises_best_epoch(tmp_path):
     assert summary.status.state == "finished"
 
 
+def test_a_resumed_run_keeps_its_creation_time_and_place_in_the_list(tmp_path):
+    # Walk s21: every start and Resume rewrites config.json, and the list took its file time for the creation.
+    older, newer = runs.new_run_dir("fer_vgg", tmp_path), runs.new_run_dir("fer_vgg", tmp_path)
+    runs.write_json_atomic(older / "config.json", {"config": {"model": "fer_vgg"}, "created": 1_700_000_000.0})
+    runs.write_json_atomic(newer / "config.json", {"config": {"model": "fer_vgg"}, "created": 1_700_000_600.0})
+    runs.write_json_atomic(older / "config.json", {**runs.read_config(older), "resolved": {"command": "resumed"}})
+    listed = runs.list_runs(tmp_path)
+    assert [summary.path for summary in listed] == [newer, older]
+    assert listed[1].created == 1_700_000_000.0
+    legacy = runs.new_run_dir("fer_vgg", tmp_path / "legacy")  # no recorded time: the file's
+    runs.write_json_atomic(legacy / "config.json", {"config": {"model": "fer_vgg"}})
+    assert runs.list_runs(tmp_path / "legacy")[0].created == (legacy / "config.json").stat().st_mtime
+
+
 @pytest.mark.parametrize(("exit_code", "expected"), [
     (-11, "crashed (SIGSEGV"),
     (-9, "was killed (SIGKILL"),
