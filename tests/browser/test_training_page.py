@@ -147,8 +147,13 @@ def _choose_in_multiselect(page, label: str, option: str, attempts: int = 3) -> 
                 choice.wait_for(state="visible", timeout=5_000)
             except PlaywrightTimeout:
                 continue
-        with harness.expect_rerun(page):
-            choice.click()
+        try:
+            with harness.expect_rerun(page):
+                # Bounded: a rerun that closed the menu between the option showing and the click left the click
+                # waiting for it the whole 180 s default (full suite on a loaded machine, session 21).
+                choice.click(timeout=10_000)
+        except PlaywrightTimeout:
+            continue
         return
     harness.save_screenshot(page, "multiselect_closed")
     raise AssertionError(f"the menu of {label!r} never showed {option!r}")
