@@ -41,6 +41,8 @@ _SESSION_UPLOAD_KEY = "fer_session_upload"
 # file (review s20: after a visit to Predict the upload was deleted and every page fell back to the default data).
 _KEPT_UPLOAD_KEY = "fer_kept_upload"
 _REFUSED_UPLOADS_KEY = "fer_refused_uploads"
+# (typed text, message) of the last typed path that could not be loaded: the sidebar says so until it changes.
+_TYPED_FAILURE_KEY = "fer_typed_failure"
 
 UPLOAD_CAP_VARIABLE = "FER_STUDIO_UPLOAD_CAP_MB"
 DEFAULT_UPLOAD_CAP_MB = 1024
@@ -304,12 +306,17 @@ def data_source_sidebar() -> str | None:
             _release_session_upload()
             if typed:
                 origin = "typed path"
+                failure = st.session_state.get(_TYPED_FAILURE_KEY)
                 try:
                     source = str(confine_to_data_roots(typed))
                     st.session_state[_SOURCE_CONFINED_KEY] = True
                 except PathNotAllowedError as error:
                     source = None
                     st.session_state[_SOURCE_ERROR_KEY] = str(error)
+                else:
+                    if failure is not None and failure[0] == typed:  # it could not be loaded (get_dataset)
+                        source = None
+                        st.session_state[_SOURCE_ERROR_KEY] = failure[1]
             else:
                 source, origin = default, "FER2013_DIR" if os.environ.get("FER2013_DIR") else "default folder"
         st.session_state[SOURCE_KEY] = source
@@ -319,6 +326,11 @@ def data_source_sidebar() -> str | None:
             fallback = "FER2013_DIR." if os.environ.get("FER2013_DIR") else "the default folder."
             fix = f" Clear the field to use {fallback}" if origin == "typed path" and default else ""
             st.caption(f"Not using the {origin}, and no dataset is loaded: {st.session_state[_SOURCE_ERROR_KEY]}{fix}")
+            failure = st.session_state.get(_TYPED_FAILURE_KEY)
+            if origin == "typed path" and failure is not None and failure[0] == typed:
+                st.button("Try the typed path again", key="fer_retry_typed", icon=":material/refresh:",
+                          on_click=lambda: st.session_state.pop(_TYPED_FAILURE_KEY, None),
+                          help="Load it again: after the data was copied there, say")
         elif source is None:
             st.caption("No dataset chosen yet.")
         elif uploaded is not None:
@@ -362,7 +374,8 @@ def load_cached(source: str, *, confined: bool = False) -> FerDataset:
     roots = data_roots() if confined else None
     path = confine_to_data_roots(source, roots) if confined else Path(source).expanduser()
     if not path.exists():
-        raise FileNotFoundError(f"{source} does not exist; check the path or set FER2013_DIR to the dataset folder")
+        advice = "check the path" if confined else "check the path or set FER2013_DIR to the dataset folder"
+        raise FileNotFoundError(f"{source} does not exist; {advice}")
     # The modification time is part of the key so that replacing the data on disk reloads it.
     key = (str(path.resolve()), path.stat().st_mtime_ns, confined)
     return cached_with_progress(
@@ -401,6 +414,14 @@ def get_dataset() -> FerDataset | None:
             _release_session_upload()
             # Run again: the sidebar, drawn before this load, still says "Using upload …" (probe s11); on the next
             # run it says "Not using the upload …" and this page shows the message from the refusal above.
+            st.rerun()
+        elif st.session_state.get(_SOURCE_CONFINED_KEY):
+            # A typed path: said in the sidebar, where it was typed, as a refused one is (walk s21: the sidebar kept
+            # saying "Using typed path" beside this error, whose advice was to set FER2013_DIR, set already).
+            shown = shown_path(source)
+            reason = str(error).replace(source, shown).rstrip(". ")
+            message = f"{quoted(shown, SHOWN_PATH_LIMIT)} could not be loaded: {literal(reason, None)}."
+            st.session_state[_TYPED_FAILURE_KEY] = (str(st.session_state.get(_PATH_INPUT_KEY) or "").strip(), message)
             st.rerun()
         else:
             shown = shown_path(source)

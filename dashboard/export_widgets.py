@@ -23,6 +23,13 @@ from dashboard.text import literal, quoted
 STATE_KEY = "export_result"
 
 
+def export_zip_name(stem: str, artifact: str) -> str:
+    """``20261207-fer_vgg-4ee1-best.onnx.zip`` for a run (every run's model is ``best``); ``fer_studio_swa.onnx.zip``
+    for a model whose artifact already carries its name (walk s21: ``fer_studio_swa-fer_studio_swa.onnx.zip``)."""
+    named = artifact == stem or artifact.startswith((f"{stem}.", f"{stem}_"))
+    return f"{artifact}.zip" if named else f"{stem}-{artifact}.zip"
+
+
 def zip_export(result: ExportResult) -> bytes:
     """The artifact (a file, or a SavedModel folder) and its card as zip bytes."""
     buffer = io.BytesIO()
@@ -93,7 +100,7 @@ def _export_section(dataset, model_path: str | None = None) -> None:
                     # that made it: shown only while the pickers still say them (review s20).
                     stem = model_package_name(options[label]).removesuffix(".zip")
                     st.session_state[STATE_KEY] = {"card": result.card, "zip": zip_export(result),
-                                                   "name": f"{stem}-{result.artifact.name}.zip", "label": label,
+                                                   "name": export_zip_name(stem, result.artifact.name), "label": label,
                                                    "settings": (options[label], format, quantize)}
         except (ValueError, FileNotFoundError) as error:
             st.session_state.pop(STATE_KEY, None)

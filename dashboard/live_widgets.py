@@ -132,6 +132,7 @@ class LiveSnapshot:
     latest: FrameResult | None
     rows: list[dict]
     error: str
+    stalled: bool = False  # no frame for STALLED_SECONDS: the stream stopped (or froze)
 
 
 class LiveSession:
@@ -254,7 +255,7 @@ class LiveSession:
             delay = self._delay()
             delay_ms = 0.0 if stale or delay is None else 1000.0 * delay
             return LiveSnapshot(self._frames, 0.0 if stale else self._fps(), cost, delay_ms, self._latest,
-                                list(self._rows), self._error)
+                                list(self._rows), self._error, stale)
 
     def reset(self) -> None:
         """Forget faces, rows and timing (a new recording)."""
@@ -360,6 +361,8 @@ def live_panel_ui() -> None:
                    "frames arriving while one is analysed are skipped")
     faces = snapshot.latest.faces if snapshot.latest is not None else ()
     now_text = ", ".join(f"#{face.face_id} {face.emotion}" for face in faces) if faces else "no face"
+    if snapshot.stalled:  # after Stop, "Now: #6 happy" read as a face still seen (walk s21)
+        now_text = f"no frame for {STALLED_SECONDS:.0f} s (stopped); the last one had {now_text}"
     st.markdown(f"**Now:** {now_text}" if snapshot.frames
                 else "**Now:** no frame yet — press Start and allow the camera (an error above the video says why "
                      "none comes)")

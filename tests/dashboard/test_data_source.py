@@ -9,6 +9,7 @@ import pytest
 
 from core.dataset import FerDataset, LoadReport
 from dashboard.data_source import dataset_key, save_upload, upload_dir
+from tests.dashboard.inert_markdown import shown_text
 
 
 def test_save_upload_writes_once_per_content(tmp_path):
@@ -124,6 +125,28 @@ def test_a_typed_path_inside_a_data_root_loads(sidebar, tmp_path):
     at = _type_path(sidebar, str(tmp_path / "data" / "fer2013.csv"))
     assert not at.exception and not at.error
     assert at.metric[0].value == "6"
+
+
+def test_a_typed_path_that_cannot_be_loaded_is_not_said_to_be_in_use(sidebar, tmp_path, monkeypatch):
+    # Walk s21: the sidebar said "Using typed path" beside "Could not load ... set FER2013_DIR" (set already).
+    monkeypatch.setenv("FER2013_DIR", str(tmp_path / "data" / "fer2013.csv"))
+    monkeypatch.setattr("core.data.default_data_dir", lambda: tmp_path / "data" / "fer2013.csv")
+    (tmp_path / "data" / "fer2013.csv").write_bytes(_tiny_csv())
+    at = _type_path(sidebar, str(tmp_path / "data" / "nope"))
+    assert not at.exception and not at.metric
+    (error,) = at.error
+    shown = shown_text(error.value)
+    assert "nope” could not be loaded" in shown and shown.endswith("does not exist; check the path.")
+    assert "FER2013_DIR" not in shown
+    caption = " ".join(shown_text(caption.value) for caption in at.sidebar.caption)
+    assert "Not using the typed path, and no dataset is loaded" in caption and "Clear the field to use FER2013_DIR" in caption
+    assert "Using typed path" not in caption
+    (tmp_path / "data" / "nope").mkdir()
+    (tmp_path / "data" / "nope" / "fer2013.csv").write_bytes(_tiny_csv())
+    at.sidebar.button(key="fer_retry_typed").click().run()  # the data is there now
+    assert not at.exception and not at.error and at.metric[0].value == "6"
+    at = _type_path(at, "")  # cleared: the default data
+    assert not at.exception and not at.error and at.metric[0].value == "6"
 
 
 def _uploads(tmp_path) -> list[Path]:

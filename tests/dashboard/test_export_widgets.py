@@ -84,3 +84,14 @@ def test_the_export_picker_starts_on_the_pages_model_and_follows_it(fake_runs_di
     assert not [metric for metric in app.metric if metric.label == "Top-1 agreement"]
     assert not [b for b in app.get("download_button") if b.label.startswith("Download ") and "onnx" in b.label]
     assert any(caption.value.startswith("The last export here was of") for caption in app.caption)
+
+
+def test_the_export_zip_names_the_model_once():
+    # Walk s21: a bundled model's download was fer_studio_swa-fer_studio_swa.onnx.zip.
+    from dashboard.export_widgets import export_zip_name
+
+    assert export_zip_name("fer_studio_swa", "fer_studio_swa.onnx") == "fer_studio_swa.onnx.zip"
+    assert export_zip_name("fer_studio_swa", "fer_studio_swa_dynamic.tflite") == "fer_studio_swa_dynamic.tflite.zip"
+    assert export_zip_name("fer_studio_swa", "fer_studio_swa_saved_model") == "fer_studio_swa_saved_model.zip"
+    assert export_zip_name("20261207-233805-fer_vgg-4ee1", "best.onnx") == "20261207-233805-fer_vgg-4ee1-best.onnx.zip"
+    assert export_zip_name("fer_studio_c", "fer_studio_cx.onnx") == "fer_studio_c-fer_studio_cx.onnx.zip"

@@ -104,7 +104,8 @@ def test_session_measures_fps_and_keeps_csv_rows(tiny_loaded_model):
     # which made a snapshot taken "now" read the stream as stopped (0 frames/s).
     snapshot = session.snapshot(now=start + 10 * 0.04)
     assert snapshot.frames == 11 and snapshot.fps == pytest.approx(25.0, rel=0.01)
-    assert session.snapshot(now=start + 10 * 0.04 + 2.5).fps == 0.0  # no frame for 2.5 s: stopped
+    stopped = session.snapshot(now=start + 10 * 0.04 + 2.5)
+    assert stopped.fps == 0.0 and stopped.stalled and not snapshot.stalled  # no frame for 2.5 s: stopped
     # One row per frame from frame 1 (a face is shown once found on two frames in a row).
     assert len(snapshot.rows) == 10 and set(snapshot.rows[0]) == set(CSV_COLUMNS)
     assert prominent_face(snapshot.rows) == 1
