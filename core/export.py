@@ -172,9 +172,9 @@ def resolve_artifact_path(out: str | os.PathLike | None, source: str | os.PathLi
         raise ValueError(f"a SavedModel is a folder, but --out {out} is an existing file")
     if out.suffix.lower() in {s for s in FORMATS.values() if s} | {".keras", ".json"}:
         raise ValueError(f"a SavedModel is a folder; --out {out} looks like a file name")
-    if out.name.endswith(SAVED_MODEL_SUFFIX) or is_saved_model(out):
+    if is_saved_model(out) or (out.name.endswith(SAVED_MODEL_SUFFIX) and not out.is_dir()):
         return out
-    return out / default.name
+    return out / default.name  # any other folder, whatever its name, holds the user's files: the export goes inside
 
 
 def is_saved_model(path: str | os.PathLike) -> bool:
@@ -195,12 +195,14 @@ def check_replaceable(target: Path, card_target: Path) -> None:
     if card_target.is_file() and not _is_export_card(card_target):
         raise FileExistsError(f"{card_target} exists and is not an export's card (an export would replace it with "
                               "its own); choose another --out")
-    if target.is_dir() and is_saved_model(target):
-        others = sorted(entry.name for entry in target.iterdir() if entry.name not in SAVED_MODEL_ENTRIES)
+    if target.is_dir():
+        saved_model = is_saved_model(target)
+        others = sorted(entry.name for entry in target.iterdir() if not saved_model or entry.name not in SAVED_MODEL_ENTRIES)
         if others:
             listed = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
-            raise FileExistsError(f"{target} holds a SavedModel and other files ({listed}), which replacing the "
-                                  "SavedModel would delete; choose another --out, or move them")
+            held = "a SavedModel and other files" if saved_model else "files but no SavedModel"
+            raise FileExistsError(f"{target} holds {held} ({listed}), which an export there would delete; choose "
+                                  "another --out, or move them")
 
 
 def _is_export_card(path: Path) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import cv2
@@ -250,6 +251,21 @@ def test_an_export_never_replaces_what_is_not_an_earlier_export(small_model_path
     with pytest.raises(FileExistsError, match=r"holds a SavedModel and other files \(NOTES.txt\)"):
         export.export_model(small_model_path, "saved_model", out=folder, data=None)
     assert (folder / "NOTES.txt").read_text() == "mine" and export.is_saved_model(folder)
+    # A folder of the user's named like a SavedModel is a folder to put the export in, never the export.
+    mine = tmp_path / "mine_saved_model"
+    mine.mkdir()
+    (mine / "data.csv").write_text("x")
+    assert export.resolve_artifact_path(mine, small_model_path, "saved_model") == mine / f"{small_model_path.stem}_saved_model"
+    # ... and the default target, when a folder of the user's holds its name, is refused.
+    beside = small_model_path.parent / f"{small_model_path.stem}_saved_model"
+    beside.mkdir(exist_ok=True)
+    (beside / "notes.txt").write_text("x")
+    try:
+        with pytest.raises(FileExistsError, match="holds files but no SavedModel"):
+            export.export_model(small_model_path, "saved_model", data=None)
+        assert (beside / "notes.txt").read_text() == "x"
+    finally:
+        shutil.rmtree(beside)
 
 
 @pytest.mark.parametrize("format", ["onnx", "litert"])
