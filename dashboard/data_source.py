@@ -330,7 +330,7 @@ def data_source_sidebar() -> str | None:
             if origin == "typed path" and failure is not None and failure[0] == typed:
                 st.button("Try the typed path again", key="fer_retry_typed", icon=":material/refresh:",
                           on_click=lambda: st.session_state.pop(_TYPED_FAILURE_KEY, None),
-                          help="Load it again: after the data was copied there, say")
+                          help="Load it again (after copying the data there, for instance)")
         elif source is None:
             st.caption("No dataset chosen yet.")
         elif uploaded is not None:
