@@ -349,7 +349,10 @@ def confusion_pair_ui(by_id: dict[str, ComparedModel], dataset: FerDataset,
                                   on_change=_picked_by_hand, args=(key,))
                  for column, label, key in ((first, "First", "compare_first"), (second, "Second", "compare_second")))
     split = where.selectbox("Split", splits, key="compare_split")
-    tta = mode.selectbox("Test-time augmentation", TTA_MODES, key="compare_tta", format_func=TTA_LABELS.get)
+    # Short names in the narrow column ("ten-crop (10 views)" was cut to "ten-crop (10 vie…" at 1400 px, walk s21).
+    tta = mode.selectbox("Test-time augmentation", TTA_MODES, key="compare_tta",
+                         format_func=lambda m: "none" if m == "none" else TTA_SHORT[m],
+                         help=" · ".join(TTA_LABELS[m] for m in TTA_MODES if m != "none"))
     for param, value, default in (("first", pair[0], defaults[0]), ("second", pair[1], defaults[1]),
                                   ("split", split, splits[0]), ("tta", tta, "none")):
         remember_choice(value, param=param, default=default)

@@ -370,7 +370,12 @@ def live_panel_ui() -> None:
     if face_id is not None:
         table = pd.DataFrame(snapshot.rows, columns=CSV_COLUMNS)
         table = table[table["time_s"] >= table["time_s"].max() - TIMELINE_SECONDS]
-        st.plotly_chart(emotion_timeline_figure(table, face_id, title=f"Face #{face_id}, last {TIMELINE_SECONDS:.0f} s"),
+        seen = table.loc[table["face_id"] == face_id, "time_s"]
+        span = float(seen.max() - seen.min()) if len(seen) else 0.0
+        # The span the chart holds: "last 60 s" over a face id first seen 2 s ago promised more (walk s21).
+        title = (f"Face #{face_id}, last {TIMELINE_SECONDS:.0f} s" if span >= TIMELINE_SECONDS - 1
+                 else f"Face #{face_id}, seen for {span:.0f} s")
+        st.plotly_chart(emotion_timeline_figure(table, face_id, title=title),
                         key="live_timeline", config=CHART_CONFIG)
     if snapshot.rows:
         csv_bytes = pd.DataFrame(snapshot.rows, columns=CSV_COLUMNS).to_csv(index=False).encode("utf-8")

@@ -51,6 +51,11 @@ def test_page_waits_for_the_camera_then_shows_fps_faces_timeline_and_csv(bundled
     assert metrics["Frames"] == "6"
     assert any("**Now:** #1 " in markdown.value for markdown in app.markdown)
     assert len(app.get("plotly_chart")) == 1 and len(app.get("download_button")) == 1
+    # Walk s21: "last 60 s" over a face seen for a moment; the title says how long the chart holds.
+    import json
+
+    title = json.loads(app.get("plotly_chart")[0].proto.spec)["layout"]["title"]["text"]
+    assert title.startswith("Face #1, seen for ") and title.endswith(" s")
     app.button(key="live_reset").click().run()
     assert session.snapshot().frames == 0
 
