@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from core.model_io import LoadedModel
+from core.model_io import LoadedModel, check_card_input, check_class_names
 
 ONNX_SUFFIX = ".onnx"
 # The detector the light install can run (MTCNN needs TensorFlow).
@@ -125,13 +125,27 @@ def load_onnx_model(path: str | os.PathLike, threads: int = 0) -> LoadedModel:
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
     card = read_card(path)
+    card_name = card_path_for(path).name
+    if card is not None and not isinstance(card, dict):
+        raise ValueError(f"the card {card_name} is not a JSON object (it is {type(card).__name__}); "
+                         "export the model again")
     classifier = OnnxClassifier(path, threads=threads)
     if card is not None and card.get("class_names"):
-        class_names = tuple(card["class_names"])
+        # The same checks as a .keras card's (probe s22: seven outputs all named happy gave happy 1.000, unknown
+        # names gave seven zeros labelled angry, and both exited 0).
+        class_names = check_class_names(card["class_names"], f"the card {card_name}")
+        check_card_input(card, f"the card {card_name}")
     elif ONNX_META_KEY in classifier.metadata:
-        class_names = tuple(json.loads(classifier.metadata[ONNX_META_KEY])["class_names"])
+        try:
+            inside = json.loads(classifier.metadata[ONNX_META_KEY])
+        except (TypeError, ValueError):
+            inside = None
+        if not isinstance(inside, dict) or "class_names" not in inside:
+            raise ValueError(f"{path.name} has no card ({card_name}) and its own {ONNX_META_KEY!r} entry holds no "
+                             "class names: export it again with `python -m core export --format onnx`")
+        class_names = check_class_names(inside["class_names"], path.name)
     else:
-        raise ValueError(f"{path.name} has no card ({card_path_for(path).name}) and no class names inside: export it "
+        raise ValueError(f"{path.name} has no card ({card_name}) and no class names inside: export it "
                          "with `python -m core export --format onnx`, which writes both")
     outputs = classifier.output_shape[-1]
     if outputs is not None and len(class_names) != outputs:

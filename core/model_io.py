@@ -139,7 +139,36 @@ def read_model_meta(path: str | os.PathLike) -> dict:
         raise ValueError(f"the model card {META_MEMBER} inside {path.name} has no class_names: FER Studio cannot tell "
                          "which output is which emotion; save the model with its class names (core.model_io.save_model)")
     meta["class_names"] = list(check_class_names(meta["class_names"], path.name))
+    check_card_input(meta, f"the model card {META_MEMBER} inside {path.name}")
     return meta
+
+
+def check_card_input(card: dict, source: str) -> None:
+    """Check the ``input`` entry of a model card: ``centre_crop``, when given, is the ``[height, width]`` window
+    the model looks at (:func:`model_window`), each a whole number from 8 to 47 pixels.
+
+    A window the card gets wrong changes every view of ten-crop without a word (probe s22: ``[-5, 0]`` turned
+    happy 0.87 into fear 0.33), so a card that does not say one plainly is refused.
+
+    Raises:
+        ValueError: Naming ``source`` and the entry.
+    """
+    entry = card.get("input")
+    if entry is None:
+        return
+    if not isinstance(entry, dict):
+        raise ValueError(f"{source}: its input entry must be a JSON object, got {entry!r}; export the model again")
+    window = entry.get("centre_crop")
+    if window is None:
+        return
+
+    def whole(value: Any) -> bool:
+        return (not isinstance(value, bool) and isinstance(value, (int, float)) and value == int(value)
+                and 8 <= value < IMAGE_SIZE)
+
+    if not (isinstance(window, (list, tuple)) and len(window) == 2 and all(whole(side) for side in window)):
+        raise ValueError(f"{source}: input.centre_crop must be [height, width] in whole pixels from 8 to "
+                         f"{IMAGE_SIZE - 1}, got {window!r}; export the model again")
 
 
 def check_class_names(class_names: Any, source: str = "model") -> tuple[str, ...]:
@@ -500,7 +529,7 @@ def model_window(loaded: LoadedModel) -> tuple[int, int] | None:
     window = centre_crop_of(loaded.model)
     if window is None:
         entry = (loaded.meta or {}).get("input", {})
-        entry = entry.get("centre_crop") if isinstance(entry, dict) else None
+        entry = entry.get("centre_crop") if isinstance(entry, dict) else None  # checked when loaded (check_card_input)
         window = (int(entry[0]), int(entry[1])) if isinstance(entry, (list, tuple)) and len(entry) == 2 else None
     return window
 

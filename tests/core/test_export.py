@@ -107,6 +107,50 @@ def test_onnx_file_keeps_its_class_names_without_the_card(oracle_model_factory, 
     assert load_onnx_model(result.artifact).class_names == PERMUTED
 
 
+@pytest.fixture(scope="module")
+def small_onnx(small_model_path, tmp_path_factory) -> Path:
+    """``small_model_path`` exported to ONNX once, with its card; tests copy it before editing."""
+    return export.export_model(small_model_path, "onnx", out=tmp_path_factory.mktemp("onnx"), data=None).artifact
+
+
+@pytest.mark.parametrize("edit, expected", [
+    ({"class_names": ["happy"] * 7}, "repeated: happy"),  # probe s22: gave happy 1.000 and exited 0
+    ({"class_names": list("abcdefg")}, "not FER2013's"),  # gave seven zeros, labelled angry
+    ({"class_names": "abcdefg"}, "non-empty list"),
+    ({"class_names": list(range(7))}, "must be strings"),  # an AttributeError traceback
+    ({"input": {"centre_crop": ["a", "b"]}}, "centre_crop"),  # every photo: "invalid literal for int()"
+    ({"input": {"centre_crop": [-5, 0]}}, "centre_crop"),  # changed ten-crop's answer without a word
+    ({"input": "48x48"}, "input entry"),
+])
+def test_an_onnx_card_that_misdescribes_the_model_is_refused(small_onnx, tmp_path, edit, expected):
+    artifact = Path(shutil.copy(small_onnx, tmp_path / "edited.onnx"))
+    card = json.loads(card_path_for(small_onnx).read_text())
+    card.update(edit)
+    card_path_for(artifact).write_text(json.dumps(card))
+    with pytest.raises(ValueError, match=expected) as raised:
+        load_onnx_model(artifact)
+    assert "edited.onnx.json" in str(raised.value)  # names the file to fix
+
+
+def test_an_onnx_card_that_is_not_an_object_is_refused(small_onnx, tmp_path):
+    artifact = Path(shutil.copy(small_onnx, tmp_path / "listed.onnx"))
+    card_path_for(artifact).write_text("[1, 2, 3]")  # probe s22: AttributeError traceback
+    with pytest.raises(ValueError, match="listed.onnx.json is not a JSON object"):
+        load_onnx_model(artifact)
+
+
+def test_the_genuine_onnx_card_still_loads(small_onnx):
+    assert load_onnx_model(small_onnx).class_names == CLASS_NAMES
+
+
+@pytest.mark.parametrize("window", [[-5, 0], ["a", "b"], [40], [40, 48], [True, 40]])
+def test_a_keras_card_with_a_bad_centre_window_is_refused(small_model_path, tmp_path, window):
+    path = save_model(load_model(small_model_path).model, tmp_path / "windowed.keras",
+                      meta={"model": "small_test_net", "input": {"centre_crop": window}})
+    with pytest.raises(ValueError, match="windowed.keras: input.centre_crop must be"):
+        load_model(path)
+
+
 def test_card_usage_snippet_runs_as_plain_python(small_model_path, tmp_path):
     result = export.export_model(small_model_path, "onnx", out=tmp_path / "model.onnx", data=None)
     cv2.imwrite(str(tmp_path / "face.jpg"), export.synthetic_faces(1)[0])
