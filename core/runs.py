@@ -694,6 +694,15 @@ def run_file_problems(run_dir: Path, limit: int = 5) -> list[str]:
             if not _is_run_config(data):
                 problems.append("config.json is not what a run writes (an object with \"config\" and \"resolved\" "
                                 "objects): the run's settings are unknown")
+            else:
+                from core.train_config import setting_type_problems
+
+                wrong = setting_type_problems(data.get("config"))
+                if wrong:
+                    more = len(wrong) - limit
+                    wrong = wrong[:limit] + ([f"and {more} more"] if more > 0 else [])
+                    problems.append("config.json: " + "; ".join(wrong) + " (changed by hand?): the run cannot be "
+                                    "resumed, and its settings are shown as they are, until they are put right")
     _, metric_problems = _parse_metrics(run_dir / "metrics.csv")
     if metric_problems:
         shown = metric_problems[:limit]

@@ -225,6 +225,42 @@ class TrainConfig:
         return cls(**values)
 
 
+# What each annotation of TrainConfig reads as in JSON: the kinds of value a run's config.json may hold there.
+_JSON_KINDS = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,), "dict": (dict,),
+               "AugmentConfig": (dict,), "tuple[str, ...]": (list,), "None": (type(None),)}
+_KIND_NAMES = {str: "text", int: "a whole number", float: "a number", bool: "true or false", dict: "an object",
+               list: "a list", type(None): "null"}
+_ANNOTATION_NAMES = {"str": "text", "int": "a whole number", "float": "a number", "bool": "true or false",
+                     "dict": "an object", "AugmentConfig": "an object", "tuple[str, ...]": "a list", "None": "null"}
+
+
+def setting_type_problems(data: Any) -> list[str]:
+    """Settings in a run's ``config.json`` ``config`` object whose JSON kind is not what a run writes there.
+
+    A file changed by hand can hold ``"teacher_tta": {"x": 1}``; the pages read settings leniently, and such a
+    value used to reach them as it was (probe s22: a TypeError on Compare). Unknown names are left to
+    :meth:`TrainConfig.from_dict`. One sentence per setting, ``[]`` when every known one has the right kind.
+    """
+    if not isinstance(data, dict):
+        return []
+    problems = []
+    for item in dataclasses.fields(TrainConfig):
+        if item.name not in data:
+            continue
+        value = data[item.name]
+        parts = [part.strip() for part in str(item.type).split("|")]
+        kinds = tuple(kind for part in parts for kind in _JSON_KINDS.get(part, ()))
+        if not kinds:
+            continue
+        if isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds):
+            if item.name == "teachers" and not all(isinstance(entry, str) for entry in value):
+                problems.append("teachers holds something other than model file names")
+            continue
+        wanted = " or ".join(_ANNOTATION_NAMES[part] for part in parts)
+        problems.append(f"{item.name} is {_KIND_NAMES.get(type(value), type(value).__name__)} where a run writes {wanted}")
+    return problems
+
+
 def check_hyperparameter(model: str, key: str, value: Any, default: Any) -> None:
     """Refuse a model hyperparameter of the wrong kind or range before any run folder exists.
 

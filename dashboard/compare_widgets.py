@@ -206,7 +206,7 @@ def _model_file_text(path: str, model: str) -> str:
 
 
 def _setting_text(value, name: str = "", model: str = "") -> str:
-    if name == "teacher_tta" and value in TTA_LABELS:
+    if name == "teacher_tta" and isinstance(value, str) and value in TTA_LABELS:  # a hand-edited dict (probe s22)
         return TTA_LABELS[value]
     if isinstance(value, str) and value.endswith(".keras"):
         return _model_file_text(value, model)  # its file names it; the folders are the user's

@@ -172,6 +172,14 @@ def test_what_the_lenient_readers_left_out_of_a_run_is_named(tmp_path):
 
     (tmp_path / "config.json").write_text('{"config": [1]}')
     assert runs_module.run_file_problems(tmp_path)[0].startswith("config.json is not what a run writes")
+    # Probe s22: settings of the wrong kind inside "config" (a TypeError on Compare, no word on Training).
+    (tmp_path / "config.json").write_text('{"config": {"model": "fer_vgg", "teachers": ["t.keras", 3], '
+                                          '"teacher_tta": {"x": 1}, "epochs": true, "learning_rate": 1, '
+                                          '"time_budget_min": null}, "resolved": {}}')
+    assert runs_module.run_file_problems(tmp_path)[0] == (
+        "config.json: epochs is true or false where a run writes a whole number; teachers holds something other "
+        "than model file names; teacher_tta is an object where a run writes text (changed by hand?): the run "
+        "cannot be resumed, and its settings are shown as they are, until they are put right")
     # A run as training writes it has nothing to report; a folder without the files neither.
     (tmp_path / "config.json").write_text('{"config": {"model": "fer_vgg"}, "resolved": {}}')
     runs_module.write_metrics(tmp_path, [{"epoch": 1, "loss": 1.0, "accuracy": 0.3, "val_accuracy": 0.3, "lr": 0.001}])

@@ -101,3 +101,11 @@ def test_a_model_that_started_from_and_learned_from_its_earlier_self_says_so():
     table = settings_table({"fer_studio_swa (bundled)": config, "run": {}}).set_index("setting")
     assert table.loc["started from", "fer_studio_swa (bundled)"] == "fer_studio_swa.keras (earlier)"
     assert table.loc["teachers", "fer_studio_swa (bundled)"] == "fer_studio_c.keras, fer_studio_swa.keras (earlier)"
+
+
+def test_settings_changed_by_hand_into_objects_are_shown_not_raised():
+    # Probe s22: a hand-edited "teacher_tta": {"x": 1} raised TypeError (unhashable dict) on the Compare page.
+    table = settings_table({
+        "edited": {"model": "fer_vgg", "teachers": ["t.keras"], "teacher_tta": {"x": 1}},
+        "run": {"model": "fer_vgg", "teachers": ["t.keras"], "teacher_tta": "crop10"}}).set_index("setting")
+    assert table.loc["teachers' test-time augmentation", "edited"] == "x 1"
