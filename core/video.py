@@ -361,15 +361,36 @@ def draw_frame(image: np.ndarray, result: FrameResult) -> np.ndarray:
 # ---------------------------------------------------------------- records, CSV, summary
 
 
-def frame_rows(result: FrameResult) -> list[dict]:
-    """CSV rows (:data:`CSV_COLUMNS`) for one frame: one per face, probabilities rounded to 4 places."""
+def frame_rows(result: FrameResult, frame: VideoFrame | None = None) -> list[dict]:
+    """CSV rows (:data:`CSV_COLUMNS`) for one frame: one per face, probabilities rounded to 4 places.
+
+    Boxes are in the pixels of the file's frame (``frame.source_size``), not of the smaller frame analysed:
+    a 4K video's boxes overlay the 4K picture (probe s22: they were half-scale for a 2560x1440 file).
+    """
     rows = []
     for face in result.faces:
+        x, y, w, h = face.box if frame is None else source_box(face.box, frame)
         row = {"frame": result.index, "time_s": round(result.time_s, 3), "face_id": face.face_id,
-               "x": face.box[0], "y": face.box[1], "w": face.box[2], "h": face.box[3], "emotion": face.emotion}
+               "x": x, "y": y, "w": w, "h": h, "emotion": face.emotion}
         row.update({name: round(float(p), 4) for name, p in zip(CLASS_NAMES, face.probabilities)})
         rows.append(row)
     return rows
+
+
+def source_box(box: tuple[int, int, int, int], frame: VideoFrame) -> tuple[int, int, int, int]:
+    """``box`` (x, y, w, h on ``frame.image``) in the pixels of the file's own frame, kept inside it."""
+    if frame.source_size is None:
+        return tuple(int(value) for value in box)
+    source_width, source_height = frame.source_size
+    height, width = frame.image.shape[:2]
+    if (width, height) == (source_width, source_height):
+        return tuple(int(value) for value in box)
+    scale_x, scale_y = source_width / width, source_height / height
+    left, top = round(box[0] * scale_x), round(box[1] * scale_y)
+    right, bottom = round((box[0] + box[2]) * scale_x), round((box[1] + box[3]) * scale_y)
+    left, top = min(max(left, 0), source_width - 1), min(max(top, 0), source_height - 1)
+    right, bottom = min(max(right, left + 1), source_width), min(max(bottom, top + 1), source_height)
+    return left, top, right - left, bottom - top
 
 
 class CsvRecorder:
@@ -382,8 +403,9 @@ class CsvRecorder:
         self._writer.writeheader()
         self.rows = 0
 
-    def add(self, result: FrameResult) -> None:
-        rows = frame_rows(result)
+    def add(self, result: FrameResult, frame: VideoFrame | None = None) -> None:
+        """Write ``result``'s rows; with the ``frame`` it came from, boxes in the file's pixels (:func:`frame_rows`)."""
+        rows = frame_rows(result, frame)
         self._writer.writerows(rows)
         self.rows += len(rows)
 
@@ -524,7 +546,7 @@ class VideoReport:
 
     Attributes:
         source: The input file's name.
-        width, height: Size of the analysed frames.
+        width, height: Size of the file's frames, turned upright (the pixels the CSV's boxes are in).
         fps: The file's average frame rate.
         duration_s: Time of the last frame plus one frame.
         frames: Frames analysed.
@@ -536,6 +558,9 @@ class VideoReport:
         settings: The :class:`StreamSettings` used, as a dict.
         warnings: Problems that did not stop the analysis (a truncated file, no face at all).
         csv_path, annotated_path: Files written, if asked for.
+        analysed_width, analysed_height: Size of the frames analysed and of the annotated video, when smaller
+            than the file's (frames over 1280 px are shrunk while decoding; sizes are made even); ``None``
+            when the same, and in reports written before 2026-12-08, whose width and height were these.
     """
 
     source: str
@@ -553,6 +578,15 @@ class VideoReport:
     warnings: tuple[str, ...] = ()
     csv_path: str | None = None
     annotated_path: str | None = None
+    analysed_width: int | None = None
+    analysed_height: int | None = None
+
+    def size_text(self) -> str:
+        """``2560x1440, analysed at 1280x720``, or ``640x480`` when the frames were analysed at their size."""
+        text = f"{self.width}x{self.height}"
+        if self.analysed_width and (self.analysed_width, self.analysed_height) != (self.width, self.height):
+            text += f", analysed at {self.analysed_width}x{self.analysed_height}"
+        return text
 
     @property
     def brief_face_ids(self) -> tuple[int, ...]:
@@ -648,6 +682,7 @@ def analyze_video(
     frames = frames_with_faces = 0
     last_time = 0.0
     face_ids: set[int] = set()
+    source_size = analysed = None
     try:
         with VideoReader(path, max_side=max_side) as reader:
             info = reader.info
@@ -660,7 +695,10 @@ def analyze_video(
                         writer = VideoWriter(scratch(annotated_path), width, height, fps=info.fps or 30.0)
                     writer.write(draw_frame(frame.image, result), frame.time_s)
                 if recorder is not None:
-                    recorder.add(result)
+                    recorder.add(result, frame)
+                if analysed is None:  # the first frame's, upright (a phone video's stored frames lie on their side)
+                    analysed = (frame.image.shape[1], frame.image.shape[0])
+                    source_size = frame.source_size or analysed
                 summary.add(result)
                 if on_frame is not None:
                     on_frame(result)
@@ -708,11 +746,15 @@ def analyze_video(
                         f"confidence >= {settings.min_confidence:g}); try the other detector or a lower confidence")
     elapsed = time.perf_counter() - start
     step = 1.0 / info.fps if info.fps else 0.0
+    analysed = analysed or (info.frame_width, info.frame_height)
+    width, height = source_size or (info.width, info.height)
     return VideoReport(
-        source=Path(path).name, width=info.frame_width, height=info.frame_height, fps=round(info.fps, 3),
+        source=Path(path).name, width=int(width), height=int(height), fps=round(info.fps, 3),
         duration_s=round(last_time + step, 3), frames=frames, frames_with_faces=frames_with_faces,
         face_ids=len(face_ids), elapsed_s=round(elapsed, 3), analysis_fps=round(frames / elapsed, 2) if elapsed else 0.0,
         faces=tuple(summary.summaries()), settings=asdict(settings), warnings=tuple(warnings),
         csv_path=str(csv_path) if csv_path is not None else None,
         annotated_path=str(annotated_path) if annotated_path is not None else None,
+        analysed_width=analysed[0] if analysed != (width, height) else None,
+        analysed_height=analysed[1] if analysed != (width, height) else None,
     )

@@ -42,11 +42,15 @@ class VideoFrame:
         index: 0-based position in the file.
         time_s: Presentation time in seconds from the first frame.
         image: ``(H, W, 3)`` uint8 RGB, already downscaled to ``MAX_FRAME_SIDE``.
+        source_size: ``(width, height)`` of the frame as the file holds it, turned upright like ``image``
+            (``None``: ``image`` is the original). Boxes found on ``image`` are scaled to it for the
+            results a user overlays on their own file (:func:`core.video.frame_rows`).
     """
 
     index: int
     time_s: float
     image: np.ndarray
+    source_size: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -162,14 +166,16 @@ class VideoReader:
                 if frame.width != self.info.width or frame.height != self.info.height:
                     width, height = output_size(frame.width, frame.height, self.max_side)
                 image = frame.to_ndarray(format="rgb24", width=width, height=height)
-                image = _rotate(image, _display_rotation(frame))
+                rotation = _display_rotation(frame)
+                image = _rotate(image, rotation)
+                source_size = (frame.height, frame.width) if rotation in (90, 270) else (frame.width, frame.height)
                 time_s = float(frame.time) if frame.time is not None else self.frames_read / fps
                 first_time = time_s if first_time is None else first_time
                 time_s -= first_time
                 if time_s <= previous_time:  # missing or repeated timestamps: keep time moving forward
                     time_s = previous_time + 1.0 / fps
                 previous_time = time_s
-                yield VideoFrame(self.frames_read, round(time_s, 6), image)
+                yield VideoFrame(self.frames_read, round(time_s, 6), image, source_size)
                 self.frames_read += 1
         except (av.FFmpegError, EOFError) as error:
             if self.frames_read == 0:

@@ -455,7 +455,7 @@ def video_results_ui(analysis: VideoAnalysis, *, key: str = "video") -> None:
     for warning in report.warnings:
         st.warning(warning)
     columns = st.columns(4)
-    columns[0].metric("Frames", f"{report.frames}", help=f"{report.width}×{report.height}, {report.fps:g} fps, {report.duration_s:.1f} s")
+    columns[0].metric("Frames", f"{report.frames}", help=f"{report.size_text().replace('x', '×')}, {report.fps:g} fps, {report.duration_s:.1f} s")
     brief = len(report.brief_face_ids)
     columns[1].metric("Faces (ids)", f"{report.face_ids}", f"{brief} brief" if brief else None, delta_color="off",
                       delta_arrow="off", help=report.describe_face_ids() + "; brief ones stay in the table and the CSV")

@@ -156,7 +156,7 @@ class ProgressBar:
 
 def print_summary(report) -> None:
     """Human-readable end summary: the run, then one line per face id with its share of time per emotion."""
-    print(f"{report.source}: {report.frames} frames ({report.width}x{report.height}, {report.fps:g} fps, "
+    print(f"{report.source}: {report.frames} frames ({report.size_text()}, {report.fps:g} fps, "
           f"{report.duration_s:.1f} s) analysed in {report.elapsed_s:.1f} s = {report.analysis_fps:.1f} frames/s; "
           f"{report.describe_face_ids()}, faces on {counted(report.frames_with_faces, 'frame')}")
     if report.faces:

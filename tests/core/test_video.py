@@ -222,6 +222,53 @@ def test_a_huge_video_is_downscaled_while_decoding(tmp_path):
     assert [frame.image.shape for frame in frames] == [(720, 1280, 3)] * 2
 
 
+def test_boxes_of_a_shrunk_video_are_given_in_the_files_pixels(tmp_path, tiny_loaded_model):
+    # Probe s22: a 2560x1440 video's CSV boxes were in the 1280x720 frames analysed, and its summary gave 1280x720
+    # as the video's size; photos' boxes were already in the original's pixels.
+    small = two_face_frames(3, size=(640, 360))
+    big = [cv2.resize(frame, (2560, 1440), interpolation=cv2.INTER_NEAREST) for frame in small]
+    settings = StreamSettings(detector="haar", confirm=1)
+    analysed = []
+    report = analyze_video(write(tmp_path / "big.mp4", big), tiny_loaded_model, settings, csv_path=tmp_path / "big.csv",
+                           on_frame=analysed.append)
+    assert (report.width, report.height, report.analysed_width, report.analysed_height) == (2560, 1440, 1280, 720)
+    assert report.size_text() == "2560x1440, analysed at 1280x720"
+    with open(tmp_path / "big.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    boxes = [face.box for result in analysed for face in result.faces]  # on the 1280x720 frames
+    assert len(rows) == len(boxes) > 0
+    assert [[int(row[key]) for key in "xywh"] for row in rows] == [[2 * value for value in box] for box in boxes]
+    same = analyze_video(write(tmp_path / "small.mp4", small), tiny_loaded_model, settings)
+    assert same.size_text() == "640x360" and same.analysed_width is None
+
+
+def test_an_odd_sized_video_keeps_its_size_and_boxes_inside_it(tmp_path, tiny_loaded_model):
+    frames = [cv2.resize(frame, (321, 241)) for frame in two_face_frames(3)]
+    report = analyze_video(write_odd(tmp_path / "odd.mkv", frames), tiny_loaded_model,
+                           StreamSettings(detector="haar", confirm=1), csv_path=tmp_path / "odd.csv")
+    assert (report.width, report.height) == (321, 241) and report.size_text() == "321x241, analysed at 320x240"
+    with open(tmp_path / "odd.csv") as handle:
+        for row in csv.DictReader(handle):
+            assert int(row["x"]) + int(row["w"]) <= 321 and int(row["y"]) + int(row["h"]) <= 241
+
+
+def write_odd(path: Path, frames: list[np.ndarray]) -> Path:
+    """An odd-sized video (VideoWriter makes sizes even, as H.264 in yuv420p needs): FFV1 in Matroska."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=10)
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv444p"
+        for index, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = index
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
 def test_variable_frame_rate_keeps_real_times(tmp_path):
     times = [0.0, 0.04, 0.08, 0.5, 0.54, 1.5]
     path = write(tmp_path / "vfr.mp4", two_face_frames(6), times)
