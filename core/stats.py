@@ -96,12 +96,16 @@ def sample_per_class(
 
     Returns:
         ``{class_index: rows}`` (int64 rows in draw order; empty for an absent class).
+
+    Each class is drawn on its own, from ``(seed, class)``: which other classes are
+    asked for does not change its faces (walk s22: turning "angry" off replaced
+    every disgust face), and asking for more faces keeps the first ones.
     """
     labels, splits = np.asarray(labels), np.asarray(splits)
-    rng = np.random.default_rng(seed)
     allowed = np.ones(len(labels), dtype=bool) if split is None else splits == split
     result: dict[int, np.ndarray] = {}
     for index in range(NUM_CLASSES) if classes is None else classes:
         rows = np.flatnonzero(allowed & (labels == index))
-        result[index] = rng.choice(rows, size=min(per_class, len(rows)), replace=False).astype(np.int64)
+        order = np.random.default_rng([int(seed), int(index)]).permutation(len(rows))
+        result[index] = rows[order[:per_class]].astype(np.int64)
     return result

@@ -44,3 +44,15 @@ def test_sample_per_class_is_reproducible_and_respects_filters():
     only = sample_per_class(labels, splits, per_class=5, seed=0, split="PublicTest", classes=[3, 0])
     assert list(only) == [3, 0]
     assert only[3].tolist() == [7] and only[0].tolist() == [6]
+
+
+def test_a_class_keeps_its_faces_whichever_other_classes_are_shown():
+    # Walk s22: turning "angry" off replaced every disgust face (one generator drew the classes in turn).
+    labels = np.repeat(np.arange(7), 50)
+    splits = np.array(["Training"] * len(labels))
+    every = sample_per_class(labels, splits, per_class=10, seed=3)
+    without_angry = sample_per_class(labels, splits, per_class=10, seed=3, classes=[1, 2, 3, 4, 5, 6])
+    assert all((every[k] == without_angry[k]).all() for k in without_angry)
+    more = sample_per_class(labels, splits, per_class=20, seed=3)  # more faces keep the first ones
+    assert all((more[k][:10] == every[k]).all() for k in every)
+    assert len(set(every[1].tolist())) == 10 and not (every[1] == sample_per_class(labels, splits, per_class=10, seed=4)[1]).all()
