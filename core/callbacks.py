@@ -158,6 +158,13 @@ class RunRecorder(keras.callbacks.Callback):
         if now - self._last_write >= PROGRESS_INTERVAL_S or batch + 1 == self.steps_per_epoch:
             self._write_progress(batch + 1, logs or {})
 
+    @property
+    def cut_short(self) -> tuple[int, int] | None:
+        """``(epoch, batches done)`` of the epoch a Stop cut short (dropped; Resume redoes it), else None."""
+        if self.stopped_by_user and self._epoch and self._batches_done < self.steps_per_epoch:
+            return self._epoch, self._batches_done
+        return None
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self.stopped_by_user and self._batches_done < self.steps_per_epoch:
             # A cut-short epoch is not an epoch: keep the previous checkpoints so

@@ -462,9 +462,18 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
         verbose=0,
     )
     if recorder.stopped_by_user:
+        # Walk s22: "stopped by request after epoch 2", read just after a Stop at batch 378 of 404, looked like a
+        # Stop that waited for the epoch's end; it had cut epoch 3 short, which Resume trains again whole.
+        cut = recorder.cut_short
+        if cut is None:
+            if not recorder.last_epoch:
+                return "stopped", "stopped by request before the first epoch ended; no checkpoint yet"
+            return finish("stopped", f"stopped by request after epoch {recorder.last_epoch}; best.keras kept")
+        during = (f"stopped by request during epoch {cut[0]} ({cut[1]}/{batches.steps_per_epoch} batches; "
+                  "Resume trains it again whole)")
         if not recorder.last_epoch:
-            return "stopped", "stopped by request before the first epoch ended; no checkpoint yet"
-        return finish("stopped", f"stopped by request after epoch {recorder.last_epoch}; best.keras kept")
+            return "stopped", f"{during}; no checkpoint yet"
+        return finish("stopped", f"{during}; epoch {recorder.last_epoch}'s checkpoints kept")
     if budget is not None and budget.stopped:
         return finish("finished", (f"{counted(recorder.last_epoch, 'epoch')} in the {config.time_budget_min:g}-minute "
                                    f"time budget ({recorder.train_seconds / 60:.1f} min), best validation accuracy "

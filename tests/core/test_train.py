@@ -287,11 +287,32 @@ def test_stop_request_ends_the_run_as_stopped_and_drops_the_cut_epoch(tmp_path, 
     runs.request_stop(run_dir)  # honoured at the first batch
     status = run_training(run_dir, echo=lambda line: None)
     assert status.state == "stopped"
+    assert re.fullmatch(r"stopped by request during epoch 1 \(1/\d+ batches; Resume trains it again whole\); "
+                        r"no checkpoint yet", status.message), status.message
     assert runs.read_metrics(run_dir) == []  # the cut-short epoch is not recorded
     assert not (run_dir / "last.keras").exists()
     # Resuming clears the old stop request and trains every epoch.
     assert run_training(run_dir, resume=True, echo=lambda line: None).state == "finished"
     assert [row["epoch"] for row in runs.read_metrics(run_dir)] == [1, 2]
+
+
+def test_a_stop_during_a_later_epoch_says_which_epoch_it_cut_and_which_was_kept(tmp_path, train_csv, monkeypatch):
+    # Walk s22: "stopped by request after epoch 2", read after a Stop at batch 378/404, looked like a Stop that had
+    # waited for the end of the epoch; it had cut epoch 3 short.
+    from core.callbacks import RunRecorder
+
+    run_dir = prepare_run(tiny_config(train_csv, epochs=3), tmp_path)
+    commit = RunRecorder.commit_epoch
+
+    def commit_then_stop(self, epoch):
+        commit(self, epoch)
+        runs.request_stop(run_dir)  # honoured at the next epoch's first batch
+
+    monkeypatch.setattr(RunRecorder, "commit_epoch", commit_then_stop)
+    status = run_training(run_dir, echo=lambda line: None)
+    assert status.state == "stopped" and [row["epoch"] for row in runs.read_metrics(run_dir)] == [1]
+    assert re.fullmatch(r"stopped by request during epoch 2 \(1/\d+ batches; Resume trains it again whole\); "
+                        r"epoch 1's checkpoints kept", status.message), status.message
 
 
 def test_a_stopped_epoch_is_not_validated_before_the_run_ends(tmp_path, monkeypatch):
