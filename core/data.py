@@ -75,6 +75,10 @@ _ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".gz", ".bz2", ".xz", ".7z", ".r
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 # Faces end up 48x48, so big photos are decoded at a reduced size (JPEG: by the decoder itself).
 _DECODE_MAX_SIDE = 4 * IMAGE_SIZE
+# A face image in a format decoded whole (not JPEG) that decodes to more than this must not be a decompression
+# bomb (core.images.WHOLE_DECODE_MAX_RATIO): a zip of 40 flat 49-megapixel PNGs of 208 KB each took 50 s to load
+# (probe s22). 16 MB is a 2000 x 2000 RGBA face, far more than a face crop needs.
+FACE_WHOLE_DECODE_BYTES = 16 * 1024**2
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
 
 
@@ -637,7 +641,7 @@ def _load_images(
         digest.update(len(relative).to_bytes(4, "little") + relative + len(data).to_bytes(8, "little"))
         digest.update(data)
         try:
-            gray, was_gray = decode_gray_checked(data, max_side=_DECODE_MAX_SIDE)
+            gray, was_gray = decode_gray_checked(data, max_side=_DECODE_MAX_SIDE, max_whole_bytes=FACE_WHOLE_DECODE_BYTES)
         except ValueError as error:
             skipped.append(SkippedRecord(file.path, str(error)))
             continue

@@ -25,6 +25,13 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from core.preprocess import to_gray
 
 DEFAULT_MAX_PIXELS: int = 50_000_000
+# Only a JPEG can be decoded at a fraction of its size; any other format is decoded whole before it can be
+# shrunk. Above this many decoded bytes (24 megapixels in RGBA), such an image must not be a decompression bomb:
+# it is refused when it decodes to more than WHOLE_DECODE_MAX_RATIO times its file's size (probe s22: a
+# 595 KB, 144-megapixel PNG took 1.26 GB and 5.8 s). A photo stored as PNG or TIFF decodes to 1-5 times its
+# size, a flat screenshot to 10-30 times; a crafted file to up to about 1,000 times.
+MAX_WHOLE_DECODE_BYTES: int = 96 * 1024**2
+WHOLE_DECODE_MAX_RATIO: int = 50
 # The largest image file read from a path: a 150-megapixel PNG fits; /dev/zero does not.
 MAX_IMAGE_FILE_BYTES: int = 256 * 1024**2
 
@@ -98,7 +105,8 @@ def _require_regular(status: os.stat_result, max_bytes: int) -> None:
         )
 
 
-def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int | None = None) -> np.ndarray:
+def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int | None = None,
+                 max_whole_bytes: int = MAX_WHOLE_DECODE_BYTES) -> np.ndarray:
     """Decode an image file's bytes to an RGB or gray uint8 array.
 
     EXIF orientation is applied; transparency is composited on white;
@@ -113,6 +121,9 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side:
             draft scaling.
         max_side: If given, the result is downsized (aspect kept) so that
             its longer side is at most this many pixels.
+        max_whole_bytes: Decoded size above which an image that is decoded
+            whole (any format but JPEG) is refused if it decodes to more than
+            :data:`WHOLE_DECODE_MAX_RATIO` times the file's size.
 
     Returns:
         ``(H, W, 3)`` uint8 RGB, or ``(H, W)`` uint8 for gray images.
@@ -121,7 +132,7 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side:
         ValueError: For a 0-byte file, a file that is not an image, a
             truncated or corrupt image, or an image above ``max_pixels``.
     """
-    return _decode_with_pillow(data, max_pixels=max_pixels, max_side=max_side)[0]
+    return _decode_with_pillow(data, max_pixels=max_pixels, max_side=max_side, max_whole_bytes=max_whole_bytes)[0]
 
 
 def image_size(data: bytes) -> tuple[int, int]:
@@ -149,7 +160,8 @@ def image_size(data: bytes) -> tuple[int, int]:
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
-def decode_gray(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int | None = None) -> np.ndarray:
+def decode_gray(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int | None = None,
+                max_whole_bytes: int = MAX_WHOLE_DECODE_BYTES) -> np.ndarray:
     """Decode an image file's bytes to a ``(H, W)`` uint8 gray array, as fast as possible.
 
     Small plain JPEG/PNG files are decoded by OpenCV; anything else (EXIF
@@ -159,11 +171,12 @@ def decode_gray(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side: 
     Raises:
         ValueError: As :func:`decode_image`.
     """
-    return decode_gray_checked(data, max_pixels=max_pixels, max_side=max_side)[0]
+    return decode_gray_checked(data, max_pixels=max_pixels, max_side=max_side, max_whole_bytes=max_whole_bytes)[0]
 
 
 def decode_gray_checked(
-    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int | None = None
+    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int | None = None,
+    max_whole_bytes: int = MAX_WHOLE_DECODE_BYTES,
 ) -> tuple[np.ndarray, bool]:
     """Decode to gray like :func:`decode_gray` and tell whether the file was stored as 8-bit gray.
 
@@ -174,10 +187,10 @@ def decode_gray_checked(
     Raises:
         ValueError: As :func:`decode_image`.
     """
-    fast = _decode_gray_with_opencv(data, max_pixels, max_side)
+    fast = _decode_gray_with_opencv(data, max_pixels, max_side)  # small files only: at most 1 MiB
     if fast is not None:
         return fast
-    image, mode = _decode_with_pillow(data, max_pixels=max_pixels, max_side=max_side)
+    image, mode = _decode_with_pillow(data, max_pixels=max_pixels, max_side=max_side, max_whole_bytes=max_whole_bytes)
     return to_gray(image), mode == "L"
 
 
@@ -250,7 +263,8 @@ def _read_jpeg_header(data: bytes) -> tuple[int, int, bool] | None:
     return None
 
 
-def _decode_with_pillow(data: bytes, *, max_pixels: int, max_side: int | None) -> tuple[np.ndarray, str]:
+def _decode_with_pillow(data: bytes, *, max_pixels: int, max_side: int | None,
+                        max_whole_bytes: int = MAX_WHOLE_DECODE_BYTES) -> tuple[np.ndarray, str]:
     """Decode with Pillow; return the array and the file's original mode (``"L"``, ``"RGB"``...)."""
     if len(data) == 0:
         raise ValueError("0-byte file: the file is empty")
@@ -281,6 +295,13 @@ def _decode_with_pillow(data: bytes, *, max_pixels: int, max_side: int | None) -
         raise ValueError(
             f"image too large: {width} x {height} pixels (limit {max_pixels:,}); downscale it before loading"
         )
+    decoded = width * height * max(1, len(image.getbands()))
+    if image.format not in ("JPEG", "MPO") and decoded > max_whole_bytes and decoded > WHOLE_DECODE_MAX_RATIO * len(data):
+        raise ValueError(
+            f"image refused: {width} x {height} pixels in a {_kilobytes(len(data))} {image.format} file would take "
+            f"{decoded / 1024**2:,.0f} MB to decode, {decoded / len(data):,.0f} times its size (a decompression "
+            "bomb's shape; a photo takes a few times its size); save it as JPEG or downscale it"
+        )
     try:
         image.load()
     except (OSError, SyntaxError, ValueError, struct.error, EOFError) as error:
@@ -292,6 +313,10 @@ def _decode_with_pillow(data: bytes, *, max_pixels: int, max_side: int | None) -
     if max_side is not None and max(image.size) > max_side:
         image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
     return _to_array(image), mode
+
+
+def _kilobytes(size: int) -> str:
+    return f"{size / 1024:,.0f} KB" if size < 10 * 1024**2 else f"{size / 1024**2:,.0f} MB"
 
 
 def _describe_content(data: bytes) -> str:

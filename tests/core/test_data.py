@@ -285,6 +285,19 @@ def test_large_photo_in_a_class_folder_becomes_a_48x48_face(tmp_path):
     assert dataset.report.converted == 1
 
 
+def test_a_face_that_is_a_decompression_bomb_is_skipped_with_its_reason(tmp_path):
+    # Probe s22: a zip of 40 flat 49-megapixel PNGs (208 KB each) took 50 s to load, without a word.
+    write_png(tmp_path / "faces" / "fear" / "face.png", face(1))
+    from PIL import Image
+
+    (tmp_path / "faces" / "happy").mkdir()
+    Image.new("RGBA", (2100, 2100), "white").save(tmp_path / "faces" / "happy" / "bomb.png")
+    dataset = load_fer2013(tmp_path / "faces")
+    assert dataset.images.shape == (1, 48, 48)
+    [skipped] = dataset.report.skipped
+    assert skipped.where.endswith("bomb.png") and "decompression bomb" in skipped.reason
+
+
 def test_folder_with_only_unusable_files_is_refused(tmp_path):
     (tmp_path / "happy").mkdir()
     (tmp_path / "happy" / "a.jpg").write_bytes(b"")

@@ -147,6 +147,23 @@ def test_decompression_bomb_becomes_a_value_error(monkeypatch):
         decode_image(data, max_pixels=5_000)
 
 
+def test_an_image_decoded_whole_that_would_take_far_more_than_its_size_is_refused_before_decoding():
+    # Probe s22: a 595 KB, 144-megapixel RGBA PNG took 1.26 GB and 5.8 s; only JPEGs shrink while decoding.
+    flat = encode(Image.new("RGBA", (1200, 1000), "white"), "PNG")
+    with pytest.raises(ValueError, match=r"^image refused: 1200 x 1000 pixels in a \d+ KB PNG file would take 5 MB "
+                                         r"to decode, [\d,]+ times its size \(a decompression bomb's shape"):
+        decode_image(flat, max_whole_bytes=1024**2)
+    with pytest.raises(ValueError, match="decompression bomb"):
+        decode_gray(flat, max_whole_bytes=1024**2)
+    # A photo's content decodes to a few times its size: accepted, however large.
+    photo = encode(Image.fromarray(noise((1000, 1200, 3))), "PNG")
+    assert decode_image(photo, max_whole_bytes=1024**2, max_side=600).shape == (500, 600, 3)
+    # Under the budget even a flat image is decoded, and a JPEG is never refused this way (it shrinks as it decodes).
+    assert decode_image(flat).shape == (1000, 1200, 3)
+    jpeg = encode(Image.new("RGB", (1200, 1000), "white"), "JPEG")
+    assert decode_image(jpeg, max_whole_bytes=1024**2, max_side=600).shape == (500, 600, 3)
+
+
 def test_decode_gray_with_max_side_shrinks_large_photos():
     jpeg = encode(Image.fromarray(noise((400, 600, 3))), "JPEG")
     assert decode_gray(jpeg, max_side=100).shape == (67, 100)
