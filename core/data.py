@@ -37,6 +37,7 @@ from core.cache import default_cache_dir, fingerprint_files, read_cache, sample_
 from core.csv_loader import parse_fer_csv_stream
 from core.data_roots import confine_to_data_roots, is_inside_roots
 from core.dataset import FerDataset, LoadReport, SkippedRecord
+from core.files import HIDDEN_FILE_REASON, HIDDEN_FOLDER_REASON, is_hidden_data_name, is_hidden_folder
 from core.images import IMAGE_EXTENSIONS, MAX_IMAGE_FILE_BYTES, decode_gray_checked
 from core.labels import ALL, IMAGE_SIZE, KNOWN_SPLITS, PRIVATE_TEST, PUBLIC_TEST, TEST, TRAINING, class_index
 from core.preprocess import prepare_face
@@ -245,22 +246,9 @@ def _is_junk(name: str) -> bool:
     return name.startswith(".") or name in _JUNK_NAMES
 
 
-# Hidden folders that tools make, never data: not reported when a dataset folder holds them.
-_METADATA_FOLDERS = frozenset({".git", ".ipynb_checkpoints", ".fseventsd", ".Spotlight-V100", ".Trashes", ".Trash",
-                               ".cache", ".vscode", ".idea", ".svn", ".hg", ".DocumentRevisions-V100",
-                               ".TemporaryItems"})
-HIDDEN_FOLDER_REASON = "a hidden folder (its name starts with '.'); nothing in it was read"
-
-
-def _is_hidden_folder(name: str) -> bool:
-    """A hidden folder that may hold data (``.sad``), not a tool's own (``.git``, ``.ipynb_checkpoints``)."""
-    return name.startswith(".") and name not in _METADATA_FOLDERS and not name.startswith(".Trash-")
-
-
 def _is_hidden_data(name: str) -> bool:
     """A hidden file that holds data (``.face.jpg``), not OS metadata (``.DS_Store``, macOS's ``._face.jpg``)."""
-    suffix = PurePosixPath(name).suffix.lower()
-    return name.startswith(".") and not name.startswith("._") and (suffix in IMAGE_EXTENSIONS or suffix == ".csv")
+    return is_hidden_data_name(name, IMAGE_EXTENSIONS | {".csv"})
 
 
 def _list_folder(root: Path, allowed_roots: list[Path] | None = None) -> tuple[list[_File], list[SkippedRecord]]:
@@ -291,8 +279,8 @@ def _list_folder(root: Path, allowed_roots: list[Path] | None = None) -> tuple[l
             if name.startswith(".") or name in _JUNK_NAMES:
                 if _is_hidden_data(name) and entry.is_file():
                     # Not metadata: a face or a CSV someone hid. Not read, but counted.
-                    unlisted.append(SkippedRecord(prefix + name, "a hidden file (its name starts with '.'); not read"))
-                elif _is_hidden_folder(name) and entry.is_dir(follow_symlinks=False):
+                    unlisted.append(SkippedRecord(prefix + name, HIDDEN_FILE_REASON))
+                elif is_hidden_folder(name) and entry.is_dir(follow_symlinks=False):
                     # Review s20: a hidden class folder (train/.sad/) went without a word.
                     unlisted.append(SkippedRecord(prefix + name, HIDDEN_FOLDER_REASON))
                 continue
@@ -410,10 +398,10 @@ def _list_zip(archive: zipfile.ZipFile, name: str) -> tuple[list[_File], list[Sk
             data = PurePosixPath(parts[-1]).suffix.lower() in IMAGE_EXTENSIONS or parts[-1].lower().endswith(".csv")
             if folders:
                 top = folders[0]
-                if data and _is_hidden_folder(parts[top]) and not parts[-1].startswith("._"):
+                if data and is_hidden_folder(parts[top]) and not parts[-1].startswith("._"):
                     hidden_folders.add("/".join(parts[:top + 1]))
             elif _is_hidden_data(parts[-1]):
-                unlisted.append(SkippedRecord(member, "a hidden file (its name starts with '.'); not read"))
+                unlisted.append(SkippedRecord(member, HIDDEN_FILE_REASON))
             continue
         files.append(_File(member, info.file_size, 0, info))
     files.sort(key=lambda f: f.path)

@@ -122,3 +122,23 @@ def remove_stale_temporaries(folder: str | os.PathLike, stem: str, suffix: str =
             continue
         removed.append(Path(entry.path))
     return removed
+
+
+# Hidden folders that tools make, never data: not reported when a folder of data or photos holds them.
+_METADATA_FOLDERS = frozenset({".git", ".ipynb_checkpoints", ".fseventsd", ".Spotlight-V100", ".Trashes", ".Trash",
+                               ".cache", ".vscode", ".idea", ".svn", ".hg", ".DocumentRevisions-V100",
+                               ".TemporaryItems"})
+HIDDEN_FOLDER_REASON = "a hidden folder (its name starts with '.'); nothing in it was read"
+HIDDEN_FILE_REASON = "a hidden file (its name starts with '.'); not read"
+
+
+def is_hidden_folder(name: str) -> bool:
+    """A hidden folder that may hold data (``.sad``), not a tool's own (``.git``, ``.ipynb_checkpoints``)."""
+    return name.startswith(".") and name not in _METADATA_FOLDERS and not name.startswith(".Trash-")
+
+
+def is_hidden_data_name(name: str, data_suffixes: frozenset[str] | set[str]) -> bool:
+    """A hidden file with one of ``data_suffixes`` (``.face.jpg``): data a user hid, not OS metadata
+    (``.DS_Store``, or macOS's ``._face.jpg`` copies of extended attributes)."""
+    return (name.startswith(".") and not name.startswith("._")
+            and Path(name).suffix.lower() in data_suffixes)

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from core.detect import DEFAULT_DETECTOR, DEFAULT_MAX_SIDE, DEFAULT_MIN_CONFIDENCE, FaceBox, detect_faces, square_box
+from core.files import HIDDEN_FILE_REASON, is_hidden_data_name
 from core.images import IMAGE_EXTENSIONS, decode_image
 from core.labels import CLASS_NAMES
 from core.model_io import LoadedModel, predict_probabilities
@@ -325,7 +326,7 @@ def _zip_image_members(archive: zipfile.ZipFile, max_images: int, max_bytes: int
                        others: list[str] | None = None) -> list[zipfile.ZipInfo]:
     """The image members of an open zip, in name order, after every safety check (see :func:`iter_zip_images`).
 
-    ``others``, when given, receives the names of the other files (not folders, not OS metadata), in name order.
+    ``others``, when given, receives ``(name, reason)`` for the other files (not folders, not OS metadata).
     """
     members = []
     for info in archive.infolist():
@@ -333,11 +334,17 @@ def _zip_image_members(archive: zipfile.ZipFile, max_images: int, max_bytes: int
         parts = PurePosixPath(name).parts
         if name.startswith("/") or (len(name) > 1 and name[1] == ":") or ".." in parts:
             raise ValueError(f"unsafe zip: member {info.filename!r} has an absolute path or '..'")
-        if info.is_dir() or "__MACOSX" in parts or PurePosixPath(name).name.startswith("."):
+        if info.is_dir() or "__MACOSX" in parts:
+            continue
+        if PurePosixPath(name).name.startswith("."):
+            # A hidden photo is reported like the dataset loader's (probe s22: .b.jpg went without a word);
+            # other hidden files (.DS_Store, macOS's ._face.jpg) are the system's, not the user's.
+            if others is not None and is_hidden_data_name(PurePosixPath(name).name, IMAGE_EXTENSIONS):
+                others.append((info.filename, HIDDEN_FILE_REASON))
             continue
         if not is_image_name(name):
             if others is not None:
-                others.append(info.filename)
+                others.append((info.filename, NOT_AN_IMAGE_NAME))
             continue
         if info.file_size > 1024**2 and info.file_size > MAX_ZIP_RATIO * max(info.compress_size, 1):
             raise ValueError(f"unsafe zip: {info.filename!r} expands more than {MAX_ZIP_RATIO}x (a zip bomb?)")
@@ -384,9 +391,10 @@ def iter_zip_images(
     folder; names with ``..`` or an absolute path are refused anyway, as are
     zip bombs (a member expanding more than 100x, all images together more
     than 100x, or more than ``max_bytes`` in total) and more than
-    ``max_images`` images. macOS metadata (``__MACOSX/``, ``._*``) and hidden
-    files are skipped; every other member that is not an image file is
-    yielded after the images with :data:`NOT_AN_IMAGE_NAME` as its reason.
+    ``max_images`` images. OS metadata (``__MACOSX/``, ``._*``, ``.DS_Store``)
+    is skipped; after the images come hidden photos (``.face.jpg``) with
+    :data:`~core.files.HIDDEN_FILE_REASON` and every other member that is not
+    an image file with :data:`NOT_AN_IMAGE_NAME` as its reason.
 
     A member that cannot be read (a broken CRC, a damaged or encrypted
     entry) is yielded with a ``str`` saying why in place of its bytes, as in
@@ -397,7 +405,7 @@ def iter_zip_images(
             (all checked before the first member is yielded).
     """
     with _open_zip(data) as archive:
-        others: list[str] = []
+        others: list[tuple[str, str]] = []
         for info in _zip_image_members(archive, max_images, max_bytes, others):
             try:
                 payload: bytes | str = read_member(archive, info)  # bounded: the declared sizes may lie
@@ -405,6 +413,6 @@ def iter_zip_images(
                 # RuntimeError: an encrypted member; NotImplementedError: an unknown compression method.
                 payload = f"could not be read from the zip: {error}"
             yield info.filename, payload
-        for name in sorted(others):  # every member is predicted or reported (walk s21: notes.txt vanished)
-            yield name, NOT_AN_IMAGE_NAME
+        for name, reason in sorted(others):  # every member is predicted or reported (walk s21: notes.txt vanished)
+            yield name, reason
 

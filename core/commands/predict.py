@@ -11,6 +11,7 @@ from pathlib import Path
 
 from core.commands.safe_text import make_stdout_safe, printable
 from core.detect import DEFAULT_DETECTOR, DEFAULT_MAX_SIDE, DEFAULT_MIN_CONFIDENCE, list_detectors
+from core.files import HIDDEN_FILE_REASON, HIDDEN_FOLDER_REASON
 from core.labels import CLASS_NAMES
 
 # As for videos (core.video): below this, every face but the largest would be a few pixels wide.
@@ -95,7 +96,8 @@ def run_predict(args: argparse.Namespace) -> int:
     for file, problem in files:
         entry: dict = {"file": printable(file)}
         if problem is not None:
-            entry["error"] = problem
+            # A hidden photo or folder is named, not read, and is no failure (the exit status stays 0).
+            entry["skipped" if problem in (HIDDEN_FILE_REASON, HIDDEN_FOLDER_REASON) else "error"] = problem
             images.append(entry)
             continue
         try:
@@ -173,6 +175,8 @@ def _walk_folder(folder: Path) -> Iterator[tuple[Path, str | None]]:
     for each subfolder that cannot be listed: ``Path.rglob`` skipped both without a word (probe s19)."""
     import os
 
+    from core.files import is_hidden_data_name, is_hidden_folder
+    from core.images import IMAGE_EXTENSIONS
     from core.predict import is_image_name
 
     problems: list[tuple[Path, str]] = []
@@ -188,9 +192,14 @@ def _walk_folder(folder: Path) -> Iterator[tuple[Path, str | None]]:
             subfolders[:] = []
             continue
         seen.add(real)
+        # Hidden photos and folders are reported, as the dataset loader does (probe s22: .b.jpg went without a word).
+        problems.extend((Path(current) / name, HIDDEN_FOLDER_REASON) for name in subfolders if is_hidden_folder(name))
         subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
         for name in files:
             file = Path(current) / name
+            if is_hidden_data_name(name, IMAGE_EXTENSIONS):
+                entries.append((file, HIDDEN_FILE_REASON))
+                continue
             if name.startswith(".") or not is_image_name(name):
                 continue
             if file.is_file():
@@ -220,8 +229,9 @@ def print_text(images: list[dict]) -> None:
     width = max(7, *(len(name) for name in CLASS_NAMES))  # whole class names: "surprise", not "surpris"
     header = "  ".join(f"{name:>{width}}" for name in CLASS_NAMES)
     for entry in images:
-        if "error" in entry:
-            print(f"{entry['file']}: error: {entry['error']}", file=sys.stdout)
+        if "error" in entry or "skipped" in entry:
+            kind = "error" if "error" in entry else "skipped"
+            print(f"{entry['file']}: {kind}: {entry[kind]}", file=sys.stdout)
             continue
         faces = entry["faces"]
         analysed = entry.get("analysed_at")

@@ -38,8 +38,10 @@ def test_json_lists_every_image_with_faces_or_an_error(photo_folder, tiny_model_
     assert code == 1  # one unreadable file
     assert report["classes"] == list(CLASS_NAMES) and report["detector"] == "mtcnn"
     by_name = {Path(entry["file"]).name: entry for entry in report["images"]}
-    assert sorted(by_name) == ["blank.png", "broken.jpg", "three.jpg"]
+    assert sorted(by_name) == [".hidden.jpg", "blank.png", "broken.jpg", "three.jpg"]
     assert "truncated" in by_name["broken.jpg"]["error"]
+    assert by_name[".hidden.jpg"] == {"file": by_name[".hidden.jpg"]["file"],  # named, not read, and no failure
+                                      "skipped": "a hidden file (its name starts with '.'); not read"}
     assert by_name["blank.png"]["faces"] == []
     faces = by_name["three.jpg"]["faces"]
     assert len(faces) == 3
@@ -164,3 +166,20 @@ def test_a_folder_walk_follows_links_and_names_what_it_cannot_list(tmp_path, mon
                      ("photos/locked", "folder could not be listed: Permission denied"),
                      ("empty", found[-1][1])]
     assert found[-1][1].startswith("no images to predict in this folder or its subfolders: folders are searched for ")
+
+
+def test_hidden_photos_and_folders_are_reported_and_os_metadata_is_not(tmp_path):
+    # Probe s22: predict on a folder passed over .b.jpg without a word; the dataset loader reports such files.
+    from core.commands.predict import collect_images
+
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    (tmp_path / ".b.jpg").write_bytes(b"x")
+    (tmp_path / "._a.jpg").write_bytes(b"mac")  # macOS's copy of a.jpg's attributes
+    (tmp_path / ".DS_Store").write_bytes(b"mac")
+    (tmp_path / ".trip").mkdir()
+    (tmp_path / ".trip" / "c.jpg").write_bytes(b"x")
+    (tmp_path / ".git").mkdir()
+    found = [(path.relative_to(tmp_path).as_posix(), problem) for path, problem in collect_images([str(tmp_path)])]
+    assert found == [(".b.jpg", "a hidden file (its name starts with '.'); not read"),
+                     (".trip", "a hidden folder (its name starts with '.'); nothing in it was read"),
+                     ("a.jpg", None)]

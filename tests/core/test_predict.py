@@ -201,10 +201,13 @@ def test_zip_reader_yields_images_then_reports_other_files_and_skips_os_metadata
     # Walk s21: notes.txt vanished from the batch's report, against "every member is loaded or reported".
     jpeg = encode(np.zeros((8, 8, 3), np.uint8))
     data = make_zip({"b/face.jpg": jpeg, "a.png": encode(np.zeros((8, 8), np.uint8), "PNG"), "notes.txt": b"hi",
-                     "__MACOSX/._face.jpg": b"junk", "b/.hidden.jpg": jpeg, "b/": b""})
+                     "__MACOSX/._face.jpg": b"junk", "b/.hidden.jpg": jpeg, "b/._face.jpg": b"junk",
+                     "b/.DS_Store": b"junk", "b/": b""})
     members = list(iter_zip_images(data))
-    assert [name for name, _ in members] == ["a.png", "b/face.jpg", "notes.txt"]
-    assert isinstance(members[1][1], bytes) and members[2][1] == NOT_AN_IMAGE_NAME
+    # Probe s22: the hidden photo went without a word; OS metadata still goes silently.
+    assert [name for name, _ in members] == ["a.png", "b/face.jpg", "b/.hidden.jpg", "notes.txt"]
+    assert isinstance(members[1][1], bytes) and members[3][1] == NOT_AN_IMAGE_NAME
+    assert members[2][1] == "a hidden file (its name starts with '.'); not read"
 
 
 @pytest.mark.parametrize(
