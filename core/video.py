@@ -641,6 +641,7 @@ def analyze_video(
     progress: Callable[[VideoProgress], None] | None = None,
     on_frame: Callable[[FrameResult], None] | None = None,
     max_side: int = MAX_FRAME_SIDE,
+    max_frames: int | None = None,
 ) -> VideoReport:
     """Analyse a video file: per-frame records to CSV, an annotated H.264 MP4, per-face summaries.
 
@@ -656,6 +657,7 @@ def analyze_video(
         progress: Called after every frame with a :class:`VideoProgress`.
         on_frame: Called with every :class:`FrameResult` (for timelines).
         max_side: Frames are shrunk to this longer side while decoding.
+        max_frames: Analyse at most this many frames (``None``: all); a longer video ends there with a warning.
 
     Returns:
         A :class:`VideoReport`.
@@ -688,7 +690,16 @@ def analyze_video(
             info = reader.info
             recorder = CsvRecorder(scratch(csv_path)) if csv_path is not None else None
             analyzer = FrameAnalyzer(loaded, settings)
-            for frame, result in process_ahead(analyzer, reader):
+            cut_at: list[float] = []  # the time of the first frame left out, when max_frames cut the video
+
+            def limited(frames: Iterable[VideoFrame]) -> Iterator[VideoFrame]:
+                for count, frame in enumerate(frames):
+                    if max_frames is not None and count >= max_frames:
+                        cut_at.append(frame.time_s)
+                        return
+                    yield frame
+
+            for frame, result in process_ahead(analyzer, limited(reader)):
                 if annotated_path is not None:
                     if writer is None:
                         height, width = frame.image.shape[:2]
@@ -707,8 +718,13 @@ def analyze_video(
                 face_ids.update(face.face_id for face in result.faces)
                 last_time = frame.time_s
                 if progress is not None:
-                    progress(VideoProgress(frames, info.frame_count, time.perf_counter() - start))
+                    total = min(info.frame_count, max_frames) if max_frames is not None and info.frame_count else info.frame_count
+                    progress(VideoProgress(frames, total, time.perf_counter() - start))
             warnings = list(reader.warnings)
+            if cut_at:
+                length = f"{cut_at[0]:.1f} s" if cut_at[0] < 100 else f"{cut_at[0] / 60:.0f} min"
+                warnings.append(f"only the first {max_frames:,} frames ({length}) were analysed: that is "
+                                f"the most one analysis here takes; `python -m core video` has no such limit")
         if writer is not None:
             writer.close()
         if recorder is not None:

@@ -72,6 +72,10 @@ DEFAULT_JOBS_CAP_MB = 2048
 # The worker rewrites progress.json at most this often (seconds).
 PROGRESS_INTERVAL_S: float = 0.25
 RESULT_FILES = ("faces.csv", "annotated.mp4", "report.json")
+# The most frames one analysis for the dashboard takes: 30 minutes at 30 frames/s, about 11 minutes of a worker with
+# Haar on 2 cores. x264 stores a still frame in about 14 bytes, so a 200 MB upload can hold 14 million frames, which
+# held one of the two workers for about 3 hours (probe s22, extrapolated from 1,170 frames/s on 20,000).
+MAX_JOB_FRAMES = 54_000
 # A cancel asks the worker to stop (SIGTERM), waits this long, then kills it.
 STOP_WAIT_S: float = 5.0
 WORKER_LOCK = "worker.lock"
@@ -553,7 +557,7 @@ def run_video_job(folder: Path, preloaded: tuple[object, list] | None = None) ->
                                                                  "elapsed_s": round(update.elapsed_s, 3)})
 
         report = analyze_video(source, loaded, settings, csv_path=folder / "faces.csv",
-                               annotated_path=folder / "annotated.mp4", progress=progress)
+                               annotated_path=folder / "annotated.mp4", progress=progress, max_frames=MAX_JOB_FRAMES)
         payload = report.to_dict()
         payload.update(source=str(job.get("source", source.name)), csv_path=None, annotated_path=None)
         runs.write_json_atomic(folder / "report.json", payload)

@@ -22,7 +22,7 @@ from core.predict import EMOTION_COLORS
 from core.smoothing import DEFAULT_SMOOTHING, DEFAULT_WINDOW, SMOOTHING_LABELS, SMOOTHING_MODES
 from core.video import DEFAULT_VIDEO_DETECTOR, StreamSettings
 from core.video_io import VIDEO_EXTENSIONS
-from core.video_jobs import VIDEO_FORMATS, VideoJob
+from core.video_jobs import MAX_JOB_FRAMES, VIDEO_FORMATS, VideoJob
 from dashboard.charts import CHART_CONFIG
 from dashboard.text import literal, quoted
 from dashboard.url_state import arrived, remember_choice, url_choice
@@ -30,6 +30,8 @@ from dashboard.url_state import arrived, remember_choice, url_choice
 VIDEO_TYPES = [extension.lstrip(".") for extension in VIDEO_EXTENSIONS]
 # The uploader refuses larger files in the browser (max_upload_size); the page checks again.
 MAX_VIDEO_MB = 200
+UPLOAD_HELP = (f"{VIDEO_FORMATS} up to {MAX_VIDEO_MB} MB; the first {MAX_JOB_FRAMES:,} frames (30 minutes at 30 "
+               "frames/s) are analysed; frames larger than 1280 px are downscaled first")
 TIMELINE_HEIGHT = 320
 # Column widths of the per-face table (pixels): 5 narrow + 8 emotion columns fit the ~940 px of a 1400 px desktop.
 SUMMARY_NARROW_PX = 64

@@ -25,8 +25,7 @@ if chosen is not None:
     model_paths, settings = chosen
     widgets.keep_worker_warm(model_paths, settings)
     upload = st.file_uploader("Video", type=widgets.VIDEO_TYPES, key="video_upload", max_upload_size=widgets.MAX_VIDEO_MB,
-                              help=f"{widgets.VIDEO_FORMATS} up to {widgets.MAX_VIDEO_MB} MB; "
-                                   "frames larger than 1280 px are downscaled first")
+                              help=widgets.UPLOAD_HELP)
     if upload is not None:
         job = widgets.start_job_ui(upload.getvalue(), upload.name, settings, model_paths, upload_id=upload.file_id)
     else:

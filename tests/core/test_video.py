@@ -446,3 +446,17 @@ def test_a_frames_labels_are_sized_as_a_photos_and_stay_inside_it(width):
     text_row = band[rows[len(rows) // 2]]
     assert text_row[width - 5] and np.flatnonzero(text_row)[-1] < width  # the right-hand label ends inside the frame
     assert np.flatnonzero(text_row[width // 2:])[0] + width // 2 < width - small - 1  # moved left, not cut at the edge
+
+
+def test_an_analysis_with_a_frame_limit_ends_there_and_says_so(face_video, tiny_loaded_model, tmp_path):
+    # Probe s22: nothing bounded a dashboard job's length (a 200 MB upload of still frames: hours of a worker).
+    settings = StreamSettings(detector="haar")
+    whole = analyze_video(face_video, tiny_loaded_model, settings)
+    cut = analyze_video(face_video, tiny_loaded_model, settings, max_frames=8, csv_path=tmp_path / "cut.csv")
+    assert (whole.frames, cut.frames) == (20, 8) and not whole.warnings
+    assert cut.warnings == ("only the first 8 frames (0.3 s) were analysed: that is the most one analysis here takes; "
+                            "`python -m core video` has no such limit",)
+    with open(tmp_path / "cut.csv") as handle:
+        assert max(int(row["frame"]) for row in csv.DictReader(handle)) == 7
+    exact = analyze_video(face_video, tiny_loaded_model, settings, max_frames=20)
+    assert exact.frames == 20 and not exact.warnings  # a video of exactly the limit is whole
