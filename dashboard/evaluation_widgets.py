@@ -305,7 +305,10 @@ def confusion_ui(result: SplitEvaluation, key: str = "eval_cm") -> tuple[int, in
     if cell is not None and cell != chosen:
         st.session_state[true_key], st.session_state[predicted_key] = CLASS_NAMES[cell[0]], CLASS_NAMES[cell[1]]
         st.rerun()  # drawn again with the clicked cell marked, and the select boxes saying it
-    st.caption("Click a cell, or pick it here, to see its images.")
+    # Walk s22: on a touch screen Plotly takes the first tap on a cell as a hover (its count shows) and only the
+    # second as a click, by design (plotly.js #2639, #1858); "Click a cell" read as a first tap that did nothing.
+    st.caption("Click a cell (on a touch screen, tap it twice: the first tap shows its count), or pick it here, "
+               "to see its images.")
     left, right = st.columns(2)
     true_name = left.selectbox("True class", CLASS_NAMES, key=true_key)
     predicted_name = right.selectbox("Predicted class", CLASS_NAMES, key=predicted_key)
