@@ -38,6 +38,9 @@ else:
                 "`python -m core train` to compare it with them.")
     # Drawn now from what is recorded, redrawn below once the chosen models are evaluated, with a column measured
     # like the confusion matrices (one split, one mode), so the table and the captions agree.
+    # A short line between the title and the table: the table's toolbar, always shown on a touch screen, lay over
+    # the end of "Compare runs" on a phone (walk s22).
+    st.caption("Every run and bundled model")
     table = st.empty()
     compare.compare_table_ui(table, entries)
 
