@@ -638,12 +638,15 @@ def _parse_metrics(path: Path) -> tuple[list[dict], list[str]]:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return [], []
+    if "\x00" in text or "\ufffd" in text:
+        # Probe s22: the page's warning quoted a damaged file's bytes as a column name ('N\ufffdP?').
+        return [], ["the file holds binary data, not the CSV a run writes: no epoch of it is shown"]
     rows: list[dict] = []
     problems: list[str] = []
     try:
         records = list(csv.DictReader(io.StringIO(text)))
     except csv.Error as error:
-        return [], [f"{path.name} cannot be read as CSV ({error}): no epoch of it is shown"]
+        return [], [f"the file cannot be read as CSV ({error}): no epoch of it is shown"]
     for line, row in enumerate(records, start=2):  # line 1 is the header
         parsed = {}
         for key, value in row.items():

@@ -170,6 +170,11 @@ def test_what_the_lenient_readers_left_out_of_a_run_is_named(tmp_path):
     assert [row["epoch"] for row in runs_module.read_metrics(tmp_path)] == [1, 3, 5]  # what the problems describe
     assert runs_module.run_file_problems(tmp_path, limit=1)[1].endswith("not a number; and 3 more")
 
+    (tmp_path / "metrics.csv").write_bytes(b"N\xcdP?,\x00\x1a\n}gj\x1a\xff\xfe,1\n")  # probe s22: bytes quoted
+    assert runs_module.run_file_problems(tmp_path)[1] == ("metrics.csv: the file holds binary data, not the CSV a "
+                                                          "run writes: no epoch of it is shown")
+    assert runs_module.read_metrics(tmp_path) == []
+
     (tmp_path / "config.json").write_text('{"config": [1]}')
     assert runs_module.run_file_problems(tmp_path)[0].startswith("config.json is not what a run writes")
     # Probe s22: settings of the wrong kind inside "config" (a TypeError on Compare, no word on Training).
