@@ -242,9 +242,26 @@ def test_boxes_of_a_shrunk_video_are_given_in_the_files_pixels(tmp_path, tiny_lo
     assert same.size_text() == "640x360" and same.analysed_width is None
 
 
+def test_a_shrunk_phone_videos_boxes_are_in_its_upright_pixels(tmp_path, tiny_loaded_model):
+    # Stored 2560x1440 on its side with a rotation flag, as phones store portrait video: shown 1440x2560.
+    upright = [cv2.resize(frame, (1440, 2560), interpolation=cv2.INTER_NEAREST)
+               for frame in two_face_frames(3, size=(360, 640))]
+    stored = [np.ascontiguousarray(np.rot90(frame, k=-1)) for frame in upright]  # the reader turns it back
+    path = write_with_pyav(tmp_path / "portrait.mp4", stored, "libx264", "yuv420p", rotation=90)
+    analysed = []
+    report = analyze_video(path, tiny_loaded_model, StreamSettings(detector="haar", confirm=1),
+                           csv_path=tmp_path / "portrait.csv", on_frame=analysed.append)
+    assert report.size_text() == "1440x2560, analysed at 720x1280"
+    with open(tmp_path / "portrait.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    boxes = [face.box for result in analysed for face in result.faces]
+    assert len(rows) == len(boxes) > 0
+    assert [[int(row[key]) for key in "xywh"] for row in rows] == [[2 * value for value in box] for box in boxes]
+
+
 def test_an_odd_sized_video_keeps_its_size_and_boxes_inside_it(tmp_path, tiny_loaded_model):
     frames = [cv2.resize(frame, (321, 241)) for frame in two_face_frames(3)]
-    report = analyze_video(write_odd(tmp_path / "odd.mkv", frames), tiny_loaded_model,
+    report = analyze_video(write_with_pyav(tmp_path / "odd.mkv", frames), tiny_loaded_model,
                            StreamSettings(detector="haar", confirm=1), csv_path=tmp_path / "odd.csv")
     assert (report.width, report.height) == (321, 241) and report.size_text() == "321x241, analysed at 320x240"
     with open(tmp_path / "odd.csv") as handle:
@@ -252,13 +269,17 @@ def test_an_odd_sized_video_keeps_its_size_and_boxes_inside_it(tmp_path, tiny_lo
             assert int(row["x"]) + int(row["w"]) <= 321 and int(row["y"]) + int(row["h"]) <= 241
 
 
-def write_odd(path: Path, frames: list[np.ndarray]) -> Path:
-    """An odd-sized video (VideoWriter makes sizes even, as H.264 in yuv420p needs): FFV1 in Matroska."""
+def write_with_pyav(path: Path, frames: list[np.ndarray], codec: str = "ffv1", pix_fmt: str = "yuv444p",
+                    rotation: int = 0) -> Path:
+    """A video as the container stores it: any size (VideoWriter makes sizes even, as H.264 in yuv420p needs),
+    optionally flagged to be shown turned ``rotation`` degrees counter-clockwise, as phones store portrait video."""
     import av
 
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("ffv1", rate=10)
-        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv444p"
+        stream = container.add_stream(codec, rate=10)
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], pix_fmt
+        if rotation:
+            stream.set_display_rotation(rotation)
         for index, image in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(image, format="rgb24")
             frame.pts = index
@@ -341,22 +362,9 @@ def test_detecting_ahead_in_threads_gives_the_same_results_as_frame_by_frame(tin
 
 
 def test_a_phone_video_with_a_rotation_flag_is_turned_upright(tmp_path):
-    import av
-
-    path = tmp_path / "portrait.mp4"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 64, 32, "yuv420p"
-        stream.set_display_rotation(90)  # shown turned 90 degrees counter-clockwise, as phones store portrait video
-        stored = np.zeros((32, 64, 3), np.uint8)
-        stored[:, :8] = 255  # a white stripe on the left of the stored picture
-        for index in range(2):
-            frame = av.VideoFrame.from_ndarray(stored, format="rgb24")
-            frame.pts = index
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    stored = np.zeros((32, 64, 3), np.uint8)
+    stored[:, :8] = 255  # a white stripe on the left of the stored picture
+    path = write_with_pyav(tmp_path / "portrait.mp4", [stored] * 2, "libx264", "yuv420p", rotation=90)
     with VideoReader(path) as reader:
         image = next(iter(reader)).image
     assert image.shape == (64, 32, 3)
