@@ -26,12 +26,18 @@ from core.preprocess import to_gray
 
 DEFAULT_MAX_PIXELS: int = 50_000_000
 # Only a JPEG can be decoded at a fraction of its size; any other format is decoded whole before it can be
-# shrunk. Above this many decoded bytes (24 megapixels in RGBA), such an image must not be a decompression bomb:
-# it is refused when it decodes to more than WHOLE_DECODE_MAX_RATIO times its file's size (probe s22: a
-# 595 KB, 144-megapixel PNG took 1.26 GB and 5.8 s). A photo stored as PNG or TIFF decodes to 1-5 times its
-# size, a flat screenshot to 10-30 times; a crafted file to up to about 1,000 times.
+# shrunk. Above this many decoded bytes (24 megapixels at Pillow's 4 bytes per pixel), such an image must not be
+# a decompression bomb: it is refused when it decodes to more than WHOLE_DECODE_MAX_RATIO times its file's size,
+# the ratio zips are held to (probe s22: a 595 KB, 144-megapixel PNG took 1.26 GB and 5.8 s). A photo stored as
+# PNG, TIFF or WebP decodes to 1-50 times its size, an 8K screenshot to about 75 times; a crafted file to about
+# 1,000 times.
 MAX_WHOLE_DECODE_BYTES: int = 96 * 1024**2
-WHOLE_DECODE_MAX_RATIO: int = 50
+WHOLE_DECODE_MAX_RATIO: int = 100
+# Bytes per pixel of an image as Pillow holds it once decoded: one for gray and palette images, two for 16-bit
+# gray, four for everything else (RGB is stored as four bytes, 32-bit and float images are four). A palette image
+# is then converted to RGB(A), so it counts four (review s22: counting one byte per band let 100-megapixel 16-bit
+# and float images of 200-700 KB through, at 430-815 MB each).
+_DECODED_BYTES = {"1": 1, "L": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
 # The largest image file read from a path: a 150-megapixel PNG fits; /dev/zero does not.
 MAX_IMAGE_FILE_BYTES: int = 256 * 1024**2
 
@@ -295,7 +301,7 @@ def _decode_with_pillow(data: bytes, *, max_pixels: int, max_side: int | None,
         raise ValueError(
             f"image too large: {width} x {height} pixels (limit {max_pixels:,}); downscale it before loading"
         )
-    decoded = width * height * max(1, len(image.getbands()))
+    decoded = width * height * _DECODED_BYTES.get(image.mode, 4)
     if image.format not in ("JPEG", "MPO") and decoded > max_whole_bytes and decoded > WHOLE_DECODE_MAX_RATIO * len(data):
         raise ValueError(
             f"image refused: {width} x {height} pixels in a {_kilobytes(len(data))} {image.format} file would take "
@@ -303,7 +309,9 @@ def _decode_with_pillow(data: bytes, *, max_pixels: int, max_side: int | None,
             "bomb's shape; a photo takes a few times its size); save it as JPEG or downscale it"
         )
     try:
-        image.load()
+        with warnings.catch_warnings():  # Pillow warns again while loading; our limits above are what applies
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image.load()
     except (OSError, SyntaxError, ValueError, struct.error, EOFError) as error:
         raise ValueError(f"truncated/corrupt image: {error}") from None
     try:
@@ -380,8 +388,10 @@ def _to_array(image: Image.Image) -> np.ndarray:
 
 def _composite_on_white(pixels: np.ndarray) -> np.ndarray:
     """Blend ``(H, W, C+1)`` colour+alpha pixels onto a white background."""
-    color = pixels[..., :-1].astype(np.uint32)
-    alpha = pixels[..., -1:].astype(np.uint32)
+    # uint16 holds every step (color * alpha + 255 * (255 - alpha) + 127 <= 65,152): half uint32's memory, which
+    # came to 16 bytes a pixel for RGBA.
+    color = pixels[..., :-1].astype(np.uint16)
+    alpha = pixels[..., -1:].astype(np.uint16)
     blended = (color * alpha + 255 * (255 - alpha) + 127) // 255
     blended = blended.astype(np.uint8)
     return blended[..., 0] if blended.shape[-1] == 1 else blended

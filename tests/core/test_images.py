@@ -164,6 +164,19 @@ def test_an_image_decoded_whole_that_would_take_far_more_than_its_size_is_refuse
     assert decode_image(jpeg, max_whole_bytes=1024**2, max_side=600).shape == (500, 600, 3)
 
 
+@pytest.mark.parametrize("mode, fmt, options", [
+    ("I;16", "PNG", {}), ("F", "TIFF", {"compression": "tiff_adobe_deflate"}), ("I", "TIFF", {"compression": "tiff_adobe_deflate"}),
+    ("P", "PNG", {}), ("1", "PNG", {}), ("LA", "PNG", {})], ids=["16-bit", "float", "32-bit", "palette", "1-bit", "gray+alpha"])
+def test_the_bomb_rule_counts_what_each_mode_takes_once_decoded(mode, fmt, options):
+    # Review s22: one byte per band let 100-megapixel 16-bit and float files of 200-700 KB through (430-815 MB).
+    flat = encode(Image.new(mode, (1200, 1000)), fmt, **options)
+    bytes_per_pixel = {"I;16": 2, "1": 1}.get(mode, 4)
+    budget = 1200 * 1000 * bytes_per_pixel - 1  # just under what the image takes: refused, being flat
+    with pytest.raises(ValueError, match="decompression bomb"):
+        decode_image(flat, max_whole_bytes=budget)
+    assert decode_image(flat, max_whole_bytes=budget + 1).shape[:2] == (1000, 1200)
+
+
 def test_decode_gray_with_max_side_shrinks_large_photos():
     jpeg = encode(Image.fromarray(noise((400, 600, 3))), "JPEG")
     assert decode_gray(jpeg, max_side=100).shape == (67, 100)
