@@ -134,7 +134,6 @@ def load_onnx_model(path: str | os.PathLike, threads: int = 0) -> LoadedModel:
         # The same checks as a .keras card's (probe s22: seven outputs all named happy gave happy 1.000, unknown
         # names gave seven zeros labelled angry, and both exited 0).
         class_names = check_class_names(card["class_names"], f"the card {card_name}")
-        check_card_input(card, f"the card {card_name}")
     elif ONNX_META_KEY in classifier.metadata:
         try:
             inside = json.loads(classifier.metadata[ONNX_META_KEY])
@@ -147,6 +146,8 @@ def load_onnx_model(path: str | os.PathLike, threads: int = 0) -> LoadedModel:
     else:
         raise ValueError(f"{path.name} has no card ({card_name}) and no class names inside: export it "
                          "with `python -m core export --format onnx`, which writes both")
+    if card is not None:  # its window is used whether or not it names the classes (review s22)
+        check_card_input(card, f"the card {card_name}")
     outputs = classifier.output_shape[-1]
     if outputs is not None and len(class_names) != outputs:
         raise ValueError(f"the card of {path.name} lists {len(class_names)} class names for {outputs} outputs")

@@ -162,9 +162,9 @@ def check_card_input(card: dict, source: str) -> None:
     if window is None:
         return
 
-    def whole(value: Any) -> bool:
-        return (not isinstance(value, bool) and isinstance(value, (int, float)) and value == int(value)
-                and 8 <= value < IMAGE_SIZE)
+    def whole(value: Any) -> bool:  # the range first: int() of an infinity or NaN raises (review s22)
+        return (not isinstance(value, bool) and isinstance(value, (int, float)) and 8 <= value < IMAGE_SIZE
+                and value == int(value))
 
     if not (isinstance(window, (list, tuple)) and len(window) == 2 and all(whole(side) for side in window)):
         raise ValueError(f"{source}: input.centre_crop must be [height, width] in whole pixels from 8 to "

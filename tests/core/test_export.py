@@ -120,6 +120,9 @@ def small_onnx(small_model_path, tmp_path_factory) -> Path:
     ({"class_names": list(range(7))}, "must be strings"),  # an AttributeError traceback
     ({"input": {"centre_crop": ["a", "b"]}}, "centre_crop"),  # every photo: "invalid literal for int()"
     ({"input": {"centre_crop": [-5, 0]}}, "centre_crop"),  # changed ten-crop's answer without a word
+    ({"input": {"centre_crop": [float("inf"), 40]}}, "centre_crop"),  # review s22: an OverflowError traceback
+    ({"input": {"centre_crop": [float("nan"), 40]}}, "centre_crop"),
+    ({"class_names": [], "input": {"centre_crop": [-5, 0]}}, "centre_crop"),  # no names: read from the file itself
     ({"input": "48x48"}, "input entry"),
 ])
 def test_an_onnx_card_that_misdescribes_the_model_is_refused(small_onnx, tmp_path, edit, expected):
