@@ -19,7 +19,7 @@ import numpy as np
 
 from core import runs
 from core.labels import CLASS_NAMES, NUM_CLASSES, PUBLIC_TEST, TRAINING
-from core.train_config import TrainConfig
+from core.train_config import TrainConfig, setting_type_problems
 from core.wording import counted
 
 Echo = Callable[[str], None]
@@ -43,10 +43,16 @@ def load_config(run_dir: Path) -> TrainConfig:
 
     Raises:
         FileNotFoundError: If the folder has no config.json.
+        ValueError: If a setting in it is not of the kind a run writes (:func:`setting_type_problems`).
     """
     data = runs.read_config(run_dir)
     if "config" not in data:
         raise FileNotFoundError(f"{run_dir} is not a run folder (no readable config.json)")
+    wrong = setting_type_problems(data["config"])
+    if wrong:
+        # Review s22: validate() passed "tensorboard": "no" (true) and "epochs": 30.0; the page names them too.
+        raise ValueError(f"config.json: {'; '.join(wrong)} (changed by hand?): put them back as a run writes them, "
+                         "or start a new run")
     return TrainConfig.from_dict(data["config"])
 
 

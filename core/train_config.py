@@ -238,13 +238,22 @@ def setting_type_problems(data: Any) -> list[str]:
     """Settings in a run's ``config.json`` ``config`` object whose JSON kind is not what a run writes there.
 
     A file changed by hand can hold ``"teacher_tta": {"x": 1}``; the pages read settings leniently, and such a
-    value used to reach them as it was (probe s22: a TypeError on Compare). Unknown names are left to
-    :meth:`TrainConfig.from_dict`. One sentence per setting, ``[]`` when every known one has the right kind.
+    value used to reach them as it was (probe s22: a TypeError on Compare), and a resume trained with
+    ``"tensorboard": "no"`` as true (review s22). The augmentation's settings are checked too
+    (``augment.horizontal_flip``). Unknown names are left to :meth:`TrainConfig.from_dict`. One sentence per
+    setting, ``[]`` when every known one has the right kind.
     """
+    problems = _kind_problems(data, TrainConfig)
+    if isinstance(data, dict) and isinstance(data.get("augment"), dict):
+        problems += _kind_problems(data["augment"], AugmentConfig, prefix="augment.")
+    return problems
+
+
+def _kind_problems(data: Any, kind: type, prefix: str = "") -> list[str]:
     if not isinstance(data, dict):
         return []
     problems = []
-    for item in dataclasses.fields(TrainConfig):
+    for item in dataclasses.fields(kind):
         if item.name not in data:
             continue
         value = data[item.name]
@@ -257,7 +266,8 @@ def setting_type_problems(data: Any) -> list[str]:
                 problems.append("teachers holds something other than model file names")
             continue
         wanted = " or ".join(_ANNOTATION_NAMES[part] for part in parts)
-        problems.append(f"{item.name} is {_KIND_NAMES.get(type(value), type(value).__name__)} where a run writes {wanted}")
+        problems.append(f"{prefix}{item.name} is {_KIND_NAMES.get(type(value), type(value).__name__)} "
+                        f"where a run writes {wanted}")
     return problems
 
 

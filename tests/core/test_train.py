@@ -776,3 +776,19 @@ def test_a_resume_of_a_finished_run_that_cannot_start_leaves_it_finished(tmp_pat
     shutil.copy(train_csv, data)
     assert main(["train", "--resume", str(run_dir)]) == 0
     assert runs.read_status(run_dir).message == finished.message and finished.message.startswith("1 epoch, best")
+
+
+def test_a_setting_changed_by_hand_into_another_kind_stops_the_run_with_its_name(tmp_path, train_csv):
+    # Review s22: validate() passed "tensorboard": "no" (true in Python) and "epochs": 30.0, so a resume trained
+    # with them, while the Training page said the run could not be resumed.
+    run_dir = prepare_run(tiny_config(train_csv, epochs=1), tmp_path)
+    saved = json.loads((run_dir / "config.json").read_text())
+    saved["config"]["tensorboard"] = "no"
+    saved["config"]["augment"]["horizontal_flip"] = "yes"
+    (run_dir / "config.json").write_text(json.dumps(saved))
+    status = run_training(run_dir, echo=lambda line: None)
+    assert status.state == "failed"
+    assert status.message == ("ValueError: config.json: tensorboard is text where a run writes true or false; "
+                              "augment.horizontal_flip is text where a run writes true or false (changed by hand?): "
+                              "put them back as a run writes them, or start a new run")
+    assert not (run_dir / "tensorboard").exists() and runs.read_metrics(run_dir) == []
