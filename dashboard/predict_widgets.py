@@ -381,7 +381,7 @@ def batch_ui(files: list[tuple[str, bytes]], loaded: LoadedModel, settings: Pred
     failed = sum(isinstance(result, str) for _, result in results)
     st.write(f"**{counted(len(results), 'file')}, {counted(faces, 'face')}** · "
              f"{escape_markdown(models_description(settings.model_paths, settings.tta))}"
-             + (f" · {failed} could not be read" if failed else ""))
+             + (f" · {failed} skipped" if failed else ""))
     if failed:
         # Names come from the upload and from inside its zips: inert text, never markdown (dashboard/text.py).
         reasons = [f"- {quoted(name)}: {literal(result, 200)}" for name, result in results if isinstance(result, str)]

@@ -193,7 +193,8 @@ def _walk_folder(folder: Path) -> Iterator[tuple[Path, str | None]]:
             continue
         seen.add(real)
         # Hidden photos and folders are reported, as the dataset loader does (probe s22: .b.jpg went without a word).
-        problems.extend((Path(current) / name, HIDDEN_FOLDER_REASON) for name in subfolders if is_hidden_folder(name))
+        problems.extend((Path(current) / name, HIDDEN_FOLDER_REASON) for name in subfolders
+                        if is_hidden_folder(name) and _holds_photos(Path(current) / name))
         subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
         for name in files:
             file = Path(current) / name
@@ -209,6 +210,24 @@ def _walk_folder(folder: Path) -> Iterator[tuple[Path, str | None]]:
             else:
                 entries.append((file, _not_regular(file)))
     yield from sorted([*entries, *problems], key=lambda entry: str(entry[0]))
+
+
+def _holds_photos(folder: Path, limit: int = 10_000) -> bool:
+    """True when ``folder`` (or a folder in it) holds an image file name, looking at ``limit`` entries at most:
+    a hidden folder is named only when it hides photos (review s22: every .venv was named)."""
+    import os
+
+    from core.predict import is_image_name
+
+    seen = 0
+    for _, _, files in os.walk(folder):
+        for name in files:
+            if is_image_name(name) and not name.startswith("._"):
+                return True
+        seen += len(files) + 1
+        if seen > limit:
+            return True  # too large to look through: named, to be safe
+    return False
 
 
 def _not_regular(path: Path) -> str:

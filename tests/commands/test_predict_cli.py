@@ -179,6 +179,8 @@ def test_hidden_photos_and_folders_are_reported_and_os_metadata_is_not(tmp_path)
     (tmp_path / ".trip").mkdir()
     (tmp_path / ".trip" / "c.jpg").write_bytes(b"x")
     (tmp_path / ".git").mkdir()
+    (tmp_path / ".venv" / "lib").mkdir(parents=True)  # review s22: named though it hides no photo
+    (tmp_path / ".venv" / "lib" / "site.py").write_text("")
     found = [(path.relative_to(tmp_path).as_posix(), problem) for path, problem in collect_images([str(tmp_path)])]
     assert found == [(".b.jpg", "a hidden file (its name starts with '.'); not read"),
                      (".trip", "a hidden folder (its name starts with '.'); nothing in it was read"),

@@ -22,6 +22,7 @@ from core.predict import (
     iter_zip_images,
     predict_image,
     predictions_table,
+    zip_image_summary,
 )
 from core.preprocess import prepare_face
 
@@ -202,12 +203,16 @@ def test_zip_reader_yields_images_then_reports_other_files_and_skips_os_metadata
     jpeg = encode(np.zeros((8, 8, 3), np.uint8))
     data = make_zip({"b/face.jpg": jpeg, "a.png": encode(np.zeros((8, 8), np.uint8), "PNG"), "notes.txt": b"hi",
                      "__MACOSX/._face.jpg": b"junk", "b/.hidden.jpg": jpeg, "b/._face.jpg": b"junk",
-                     "b/.DS_Store": b"junk", "b/": b""})
+                     "b/.DS_Store": b"junk", "b/": b"", ".trip/x.jpg": jpeg, ".trip/y/z.jpg": jpeg,
+                     ".git/objects/p.png": jpeg, ".cache/notes.txt": b"hi"})
     members = list(iter_zip_images(data))
-    # Probe s22: the hidden photo went without a word; OS metadata still goes silently.
-    assert [name for name, _ in members] == ["a.png", "b/face.jpg", "b/.hidden.jpg", "notes.txt"]
-    assert isinstance(members[1][1], bytes) and members[3][1] == NOT_AN_IMAGE_NAME
-    assert members[2][1] == "a hidden file (its name starts with '.'); not read"
+    # Probe s22: the hidden photo went without a word; review s22: photos in hidden folders were predicted.
+    # OS metadata and a tool's own folders stay silent.
+    assert [name for name, _ in members] == ["a.png", "b/face.jpg", ".trip/", "b/.hidden.jpg", "notes.txt"]
+    assert isinstance(members[1][1], bytes) and members[4][1] == NOT_AN_IMAGE_NAME
+    assert members[3][1] == "a hidden file (its name starts with '.'); not read"
+    assert members[2][1] == "a hidden folder (its name starts with '.'); nothing in it was read"
+    assert zip_image_summary(data)[0] == len(members)  # the Batch page's progress counts every row it will show
 
 
 @pytest.mark.parametrize(
@@ -228,11 +233,10 @@ def test_zip_reader_refuses_unsafe_archives(members, limits, message):
         list(iter_zip_images(make_zip(members), **limits))
 
 
-def test_zip_summary_counts_the_images_without_inflating_them_and_refuses_what_the_reader_refuses():
-    from core.predict import zip_image_summary
-
+def test_zip_summary_counts_the_entries_without_inflating_them_and_refuses_what_the_reader_refuses():
     jpeg = encode(np.zeros((8, 8, 3), np.uint8))
-    assert zip_image_summary(make_zip({"a.jpg": jpeg, "b/c.jpg": jpeg, "notes.txt": b"hi"})) == (2, 2 * len(jpeg))
+    # The two images and notes.txt, which the reader names as not read; the bytes are the images'.
+    assert zip_image_summary(make_zip({"a.jpg": jpeg, "b/c.jpg": jpeg, "notes.txt": b"hi"})) == (3, 2 * len(jpeg))
     with pytest.raises(ValueError, match="zip bomb"):
         zip_image_summary(make_zip({f"p{i:03d}.png": bytes(1024**2) for i in range(20)}))
 
