@@ -722,7 +722,7 @@ def analyze_video(
                     progress(VideoProgress(frames, total, time.perf_counter() - start))
             warnings = list(reader.warnings)
             if cut_at:
-                length = f"{cut_at[0]:.1f} s" if cut_at[0] < 100 else f"{cut_at[0] / 60:.0f} min"
+                length = f"{cut_at[0]:.1f} s" if cut_at[0] < 100 else f"{cut_at[0] / 60:.1f} min"
                 warnings.append(f"only the first {max_frames:,} frames ({length}) were analysed: that is "
                                 f"the most one analysis here takes; `python -m core video` has no such limit")
         if writer is not None:

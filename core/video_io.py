@@ -159,12 +159,12 @@ class VideoReader:
         av = _av()
         first_time: float | None = None
         previous_time = -1.0
-        width, height = output_size(self.info.width, self.info.height, self.max_side)
         fps = self.info.fps or 30.0
         try:
             for frame in self._container.decode(self._stream):
-                if frame.width != self.info.width or frame.height != self.info.height:
-                    width, height = output_size(frame.width, frame.height, self.max_side)
+                # Each frame's own size: a stream that changes size and back was decoded at the smaller size
+                # from then on (review s22: 2560x1440 frames at 640x360 after a 640x360 stretch).
+                width, height = output_size(frame.width, frame.height, self.max_side)
                 image = frame.to_ndarray(format="rgb24", width=width, height=height)
                 rotation = _display_rotation(frame)
                 image = _rotate(image, rotation)

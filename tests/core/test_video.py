@@ -468,3 +468,30 @@ def test_an_analysis_with_a_frame_limit_ends_there_and_says_so(face_video, tiny_
         assert max(int(row["frame"]) for row in csv.DictReader(handle)) == 7
     exact = analyze_video(face_video, tiny_loaded_model, settings, max_frames=20)
     assert exact.frames == 20 and not exact.warnings  # a video of exactly the limit is whole
+
+
+def test_a_stream_that_changes_size_and_back_is_decoded_at_each_frames_own_size(tmp_path):
+    # Review s22: after a smaller stretch, frames of the first size stayed decoded at the smaller size.
+    import io
+
+    import av
+
+    def segment(width: int, height: int, start: int) -> bytes:
+        buffer = io.BytesIO()
+        with av.open(buffer, "w", format="mpegts") as container:
+            stream = container.add_stream("libx264", rate=10)
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            for index in range(2):
+                frame = av.VideoFrame.from_ndarray(np.full((height, width, 3), 120, np.uint8), format="rgb24")
+                frame.pts = start + index
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        return buffer.getvalue()
+
+    path = tmp_path / "joined.ts"
+    path.write_bytes(segment(640, 360, 0) + segment(160, 90, 2) + segment(640, 360, 4))
+    with VideoReader(path, max_side=320) as reader:
+        sizes = [(frame.image.shape[1], frame.image.shape[0], frame.source_size) for frame in reader]
+    assert sizes == [(320, 180, (640, 360))] * 2 + [(160, 90, (160, 90))] * 2 + [(320, 180, (640, 360))] * 2
