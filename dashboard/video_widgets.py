@@ -476,12 +476,20 @@ def video_results_ui(analysis: VideoAnalysis, *, key: str = "video") -> None:
     with video_column:
         if analysis.video_bytes:
             st.video(analysis.video_bytes, format="video/mp4")
+    # A video over 1280 px is analysed downscaled: the CSV's boxes are in the file's pixels, the annotated video is
+    # at the analysed size; say so where the two are downloaded (review s22).
+    shrunk = bool(report.analysed_width) and (report.analysed_width, report.analysed_height) != (report.width,
+                                                                                                report.height)
     with download_column:
         st.download_button("Download CSV", analysis.csv_bytes, file_name=f"{stem}_emotions.csv", mime="text/csv",
-                           key=f"{key}_csv", icon=":material/download:", width="stretch")
+                           key=f"{key}_csv", icon=":material/download:", width="stretch",
+                           help=f"One row per face per frame; boxes in the video's own pixels ({report.width}×"
+                                f"{report.height})")
         if analysis.video_bytes:
             st.download_button("Download annotated video", analysis.video_bytes, file_name=f"{stem}_annotated.mp4",
-                               mime="video/mp4", key=f"{key}_mp4", icon=":material/download:", width="stretch")
+                               mime="video/mp4", key=f"{key}_mp4", icon=":material/download:", width="stretch",
+                               help=(f"At the analysed size, {report.analysed_width}×{report.analysed_height}"
+                                     if shrunk else None))
     # A short heading: a data grid's toolbar, always shown on a touch screen, lies over the right end of the line
     # above it, and cut "share of it per emotion" at "share of i" on a phone (walk s22).
     st.markdown("**Per face**")
