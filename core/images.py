@@ -33,9 +33,9 @@ DEFAULT_MAX_PIXELS: int = 50_000_000
 # 1,000 times.
 MAX_WHOLE_DECODE_BYTES: int = 96 * 1024**2
 WHOLE_DECODE_MAX_RATIO: int = 100
-# Bytes per pixel of an image as Pillow holds it once decoded: one for gray and palette images, two for 16-bit
-# gray, four for everything else (RGB is stored as four bytes, 32-bit and float images are four). A palette image
-# is then converted to RGB(A), so it counts four (review s22: counting one byte per band let 100-megapixel 16-bit
+# Bytes per pixel of an image as Pillow holds it once decoded: one for gray and 1-bit images, two for 16-bit gray,
+# four for everything else (RGB is stored as four bytes, 32-bit and float images are four). A palette image is held
+# in one byte but then converted to RGB(A), so it counts four (review s22: counting one byte per band let 100-megapixel 16-bit
 # and float images of 200-700 KB through, at 430-815 MB each).
 _DECODED_BYTES = {"1": 1, "L": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
 # The largest image file read from a path: a 150-megapixel PNG fits; /dev/zero does not.

@@ -323,7 +323,7 @@ def is_image_name(name: str) -> bool:
 
 
 def _zip_image_members(archive: zipfile.ZipFile, max_images: int, max_bytes: int,
-                       others: list[str] | None = None) -> list[zipfile.ZipInfo]:
+                       others: list[tuple[str, str]] | None = None) -> list[zipfile.ZipInfo]:
     """The image members of an open zip, in name order, after every safety check (see :func:`iter_zip_images`).
 
     ``others``, when given, receives ``(name, reason)`` for the other files (not folders, not OS metadata).
