@@ -558,9 +558,9 @@ class VideoReport:
         settings: The :class:`StreamSettings` used, as a dict.
         warnings: Problems that did not stop the analysis (a truncated file, no face at all).
         csv_path, annotated_path: Files written, if asked for.
-        analysed_width, analysed_height: Size of the frames analysed and of the annotated video, when smaller
-            than the file's (frames over 1280 px are shrunk while decoding; sizes are made even); ``None``
-            when the same, and in reports written before 2026-12-08, whose width and height were these.
+        analysed_width, analysed_height: Size of the frames analysed and of the annotated video, when it
+            differs from the file's (frames over 1280 px are shrunk while decoding; sizes are made even);
+            ``None`` when the same, and in reports written before 2026-12-08, whose width and height were these.
     """
 
     source: str
