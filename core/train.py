@@ -471,9 +471,7 @@ def _train(run_dir: Path, resume: bool, echo: Echo) -> tuple[str, str]:
         # Walk s22: "stopped by request after epoch 2", read just after a Stop at batch 378 of 404, looked like a
         # Stop that waited for the epoch's end; it had cut epoch 3 short, which Resume trains again whole.
         cut = recorder.cut_short
-        if cut is None:
-            if not recorder.last_epoch:
-                return "stopped", "stopped by request before the first epoch ended; no checkpoint yet"
+        if cut is None:  # honoured at an epoch's last batch: that epoch ended whole and was committed
             return finish("stopped", f"stopped by request after epoch {recorder.last_epoch}; best.keras kept")
         during = (f"stopped by request during epoch {cut[0]} ({cut[1]}/{batches.steps_per_epoch} batches; "
                   "Resume trains it again whole)")
